@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+// Satchel: offline field-sales agent (satchel), its hub (satchel-hub) and the simulator (satchel-sim).
+// Layers (lower never import higher), see docs/architecture.md:
+//   System        CSQLite · CZlib · CSodium
+//   Foundations   Store · Deflate · Seal
+//   Capabilities  Field
+//   Executables   satchel · satchel-hub · satchel-sim
+import PackageDescription
+
+/// One set of settings for every target, so the whole tree follows the same rules.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Satchel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "satchel", targets: ["satchel"]),
+        .executable(name: "satchel-hub", targets: ["satchel-hub"]),
+        .executable(name: "satchel-sim", targets: ["satchel-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System: the C libraries Debian ships, found through pkg-config.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+
+        // Foundations: thin typed wrappers, nothing product-specific.
+        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "Deflate", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
+
+        // Capabilities: the field-sales domain on top of Store.
+        .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
+
+        // Executables.
+        .executableTarget(
+            name: "satchel",
+            dependencies: ["Field", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "satchel-hub",
+            dependencies: ["Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).
+        .target(name: "SimulatorKit", dependencies: ["Field", "Store", "CSQLite"],
+                path: "Simulator/SimulatorKit", swiftSettings: strict),
+        .executableTarget(
+            name: "satchel-sim",
+            dependencies: ["SimulatorKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Simulator/satchel-sim", swiftSettings: strict),
+        // The size and memory baseline the benchmark compares `satchel` against: a hello-world
+        // built the same way (argument parser, static stdlib).
+        .executableTarget(
+            name: "bench-hello",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Simulator/bench-hello", swiftSettings: strict),
+
+        // Tests: one target per module, plus end-to-end tests that run the real executables.
+        .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
+        .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
+        .testTarget(name: "FieldTests", dependencies: ["Field", "Store"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,444 @@
+import Store
+
+/// Captures the rep's documents. Every method is one write transaction holding the document
+/// and its change-journal entry: when it returns, both are on stable storage (acknowledged);
+/// when it throws, nothing was written. Input is checked inside the same transaction, so the
+/// check and the write see the same working set.
+public final class Capture {
+    public let device: DeviceDatabase
+    var database: Database { device.database }
+
+    /// Discounts above this (in basis points) wait for a supervisor's approval.
+    public static let maximumRepDiscountBasisPoints: Int64 = 1_000
+
+    public init(_ device: DeviceDatabase) { self.device = device }
+
+    // MARK: SQL (public so the benchmark can issue exactly the same statements through raw C calls)
+
+    public enum SQL {
+        public static let customerForOrder = """
+            SELECT c.currency, c.default_level, c.credit_limit_minor, c.balance_minor, c.overdue_minor, c.overdue_days,
+                   (SELECT COALESCE(SUM(amount_minor), 0) FROM payments p
+                     WHERE p.customer_id = c.id AND p.collected_at > c.balance_as_of AND p.currency = c.currency),
+                   (SELECT COALESCE(SUM(total_minor), 0) FROM orders o
+                     WHERE o.customer_id = c.id AND o.state IN ('confirmed','sent','accepted') AND o.confirmed_at > c.balance_as_of),
+                   (SELECT group_concat(level, ',') FROM customer_price_levels l WHERE l.customer_id = c.id)
+            FROM customers c WHERE c.id = ?
+            """
+        public static let priceLine = """
+            SELECT p.base_unit, pr.price_minor, pr.valid_until,
+                   (SELECT factor FROM product_units u WHERE u.part_number = p.part_number AND u.unit = ?2)
+            FROM products p
+            LEFT JOIN prices pr ON pr.part_number = p.part_number AND pr.level = ?3 AND pr.currency = ?4
+            WHERE p.part_number = ?1
+            """
+        public static let insertOrder = "INSERT INTO orders(id, customer_id, price_level, currency, note, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        public static let insertLine = """
+            INSERT INTO order_lines(order_id, line_no, part_number, unit, quantity, base_quantity, unit_price_minor, amount_minor)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        public static let finishOrder = "UPDATE orders SET state = ?, approval = ?, hold_reason = ?, total_minor = ?, confirmed_at = ? WHERE id = ?"
+    }
+
+    // MARK: Orders
+
+    /// Captures a whole order in one transaction; with `confirm`, it is confirmed too (and held
+    /// for approval when the customer is in arrears or over the credit limit).
+    public func createOrder(customerID: String, priceLevel: String? = nil, lines: [OrderLineRequest],
+                            confirm: Bool, note: String = "") throws -> Acknowledged<OrderDocument> {
+        if confirm && lines.isEmpty {
+            throw FieldError.invalidInput(what: "order", value: customerID, reason: "a confirmed order needs at least one line (--line PART:QTY)")
+        }
+        try checkText(note, what: "note", maximum: 2_000)
+        return try device.write {
+            let customer = try customerTerms(customerID)
+            let level = priceLevel ?? customer.defaultLevel
+            guard customer.levels.contains(level) else {
+                throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
+            }
+            let now = device.clock.nowMilliseconds()
+            let id = try device.nextID()
+            let insert = try database.statement(SQL.insertOrder)
+            try insert.bind(id, at: 1)
+            try insert.bind(customerID, at: 2)
+            try insert.bind(level, at: 3)
+            try insert.bind(customer.currency, at: 4)
+            try insert.bind(note, at: 5)
+            try insert.bind(now, at: 6)
+            try insert.runBound()
+            var order = OrderDocument(
+                id: id, customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
+                currency: customer.currency, totalMinor: 0, note: note, createdAt: now, confirmedAt: nil, lines: [])
+            for (index, request) in lines.enumerated() {
+                let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, now: now)
+                try insertLine(line, orderID: id)
+                order.lines.append(line)
+                order.totalMinor += line.amountMinor
+            }
+            if confirm { decideApproval(&order, customer: customer, now: now) }
+            try finish(order)
+            let action = confirm ? "confirmed" : "created"
+            let changeID = try device.appendChange(entity: "order", entityID: id, action: action, payload: FieldJSON.encode(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Adds lines to a draft order.
+    public func addLines(orderID: String, lines: [OrderLineRequest]) throws -> Acknowledged<OrderDocument> {
+        guard !lines.isEmpty else {
+            throw FieldError.invalidInput(what: "order \(orderID)", value: "", reason: "no line to add (PART:QTY)")
+        }
+        return try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state == .draft else { throw FieldError.orderNotDraft(id: orderID, state: order.state.rawValue) }
+            let now = device.clock.nowMilliseconds()
+            for request in lines {
+                let line = try price(request, lineNo: Int64(order.lines.count + 1), level: order.priceLevel, currency: order.currency, now: now)
+                try insertLine(line, orderID: orderID)
+                order.lines.append(line)
+                order.totalMinor += line.amountMinor
+            }
+            try finish(order)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "lines_added", payload: FieldJSON.encode(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Confirms a draft: from now on its lines are frozen and it waits for sync.
+    public func confirmOrder(_ orderID: String) throws -> Acknowledged<OrderDocument> {
+        try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state == .draft else { throw FieldError.invalidTransition(id: orderID, from: order.state.rawValue, to: "confirmed") }
+            guard !order.lines.isEmpty else {
+                throw FieldError.invalidInput(what: "order", value: orderID, reason: "has no lines; add one with `satchel order add-line \(orderID) PART:QTY`")
+            }
+            let now = device.clock.nowMilliseconds()
+            let customer = try customerTerms(order.customerId)
+            decideApproval(&order, customer: customer, now: now)
+            try finish(order)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "confirmed", payload: FieldJSON.encode(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Moves an order along its lifecycle (sync records `sent`, the office's answers, and the
+    /// rep's invoice request), refusing moves the lifecycle does not allow.
+    public func advanceOrder(_ orderID: String, to next: OrderState) throws -> Acknowledged<OrderDocument> {
+        try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state.canMove(to: next) else {
+                throw FieldError.invalidTransition(id: orderID, from: order.state.rawValue, to: next.rawValue)
+            }
+            if next == .invoiceRequested && order.approval == .pending {
+                throw FieldError.invalidTransition(id: orderID, from: "\(order.state.rawValue) (held for approval)", to: next.rawValue)
+            }
+            order.state = next
+            let now = device.clock.nowMilliseconds()
+            try database.execute("UPDATE orders SET state = ? WHERE id = ?", [.text(next.rawValue), .text(orderID)])
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: next.rawValue, payload: FieldJSON.encode(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    struct CustomerTerms {
+        var currency: String
+        var defaultLevel: String
+        var creditLimitMinor: Int64
+        var balanceMinor: Int64
+        var overdueMinor: Int64
+        var overdueDays: Int64
+        var collectedSinceBalanceMinor: Int64
+        var openOrdersMinor: Int64
+        var levels: [String]
+    }
+
+    private func customerTerms(_ customerID: String) throws -> CustomerTerms {
+        let statement = try database.statement(SQL.customerForOrder)
+        try statement.bind(customerID, at: 1)
+        defer { statement.reset() }
+        guard try statement.step() else { throw FieldError.unknownCustomer(customerID) }
+        return CustomerTerms(
+            currency: statement.text(0), defaultLevel: statement.text(1), creditLimitMinor: statement.int64(2),
+            balanceMinor: statement.int64(3), overdueMinor: statement.int64(4), overdueDays: statement.int64(5),
+            collectedSinceBalanceMinor: statement.int64(6), openOrdersMinor: statement.int64(7),
+            levels: statement.text(8).split(separator: ",").map(String.init).sorted())
+    }
+
+    /// The arrears rule (docs/rep-guide.md#orders-held-for-approval): an order is held when the
+    /// customer still has overdue debt after the payments collected since the office's last
+    /// balance, or when it would take the customer's exposure (balance - collected + open
+    /// orders + this order) over the credit limit. The order is saved either way; held ones
+    /// wait for a supervisor instead of going to the warehouse.
+    func decideApproval(_ order: inout OrderDocument, customer: CustomerTerms, now: Int64) {
+        var reasons: [String] = []
+        let overdue = customer.overdueMinor - customer.collectedSinceBalanceMinor
+        if overdue > 0 {
+            reasons.append("customer has \(Money.format(overdue, customer.currency)) overdue (\(customer.overdueDays) days)")
+        }
+        let exposure = customer.balanceMinor - customer.collectedSinceBalanceMinor + customer.openOrdersMinor + order.totalMinor
+        if exposure > customer.creditLimitMinor {
+            reasons.append("order takes exposure to \(Money.format(exposure, customer.currency)), over the credit limit of \(Money.format(customer.creditLimitMinor, customer.currency))")
+        }
+        order.state = .confirmed
+        order.confirmedAt = now
+        order.approval = reasons.isEmpty ? .none : .pending
+        order.holdReason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+    }
+
+    private func price(_ request: OrderLineRequest, lineNo: Int64, level: String, currency: String, now: Int64) throws -> OrderLine {
+        let statement = try database.statement(SQL.priceLine)
+        try statement.bind(request.partNumber, at: 1)
+        try statement.bind(request.unit ?? "", at: 2)
+        try statement.bind(level, at: 3)
+        try statement.bind(currency, at: 4)
+        defer { statement.reset() }
+        guard try statement.step() else {
+            throw FieldError.unknownProduct(request.partNumber, context: "on line \(lineNo)")
+        }
+        let baseUnit = statement.text(0)
+        let unit = request.unit ?? baseUnit
+        var factor: Int64 = 1
+        if unit != baseUnit {
+            guard !statement.isNull(3) else {
+                statement.reset()
+                let known = try database.query("SELECT unit FROM product_units WHERE part_number = ? ORDER BY unit", [.text(request.partNumber)]) { $0.text(0) }
+                throw FieldError.unknownUnit(part: request.partNumber, unit: unit, known: [baseUnit] + known)
+            }
+            factor = statement.int64(3)
+        }
+        let today = CalendarDay.string(fromMilliseconds: now)
+        guard !statement.isNull(1), statement.optionalText(2).map({ $0 >= today }) ?? true else {
+            throw FieldError.noPrice(part: request.partNumber, level: level, currency: currency)
+        }
+        let unitPrice = statement.int64(1)
+        let baseQuantity = request.quantity * factor
+        guard baseQuantity <= Quantity.maximum else {
+            throw FieldError.invalidInput(what: "line \(lineNo) quantity", value: "\(request.quantity) \(unit)", reason: "more than \(Quantity.maximum) \(baseUnit)")
+        }
+        return OrderLine(
+            lineNo: lineNo, partNumber: request.partNumber, unit: unit, quantity: request.quantity,
+            baseQuantity: baseQuantity, unitPriceMinor: unitPrice, amountMinor: baseQuantity * unitPrice)
+    }
+
+    private func insertLine(_ line: OrderLine, orderID: String) throws {
+        let statement = try database.statement(SQL.insertLine)
+        try statement.bind(orderID, at: 1)
+        try statement.bind(line.lineNo, at: 2)
+        try statement.bind(line.partNumber, at: 3)
+        try statement.bind(line.unit, at: 4)
+        try statement.bind(line.quantity, at: 5)
+        try statement.bind(line.baseQuantity, at: 6)
+        try statement.bind(line.unitPriceMinor, at: 7)
+        try statement.bind(line.amountMinor, at: 8)
+        try statement.runBound()
+    }
+
+    private func finish(_ order: OrderDocument) throws {
+        let statement = try database.statement(SQL.finishOrder)
+        try statement.bind(order.state.rawValue, at: 1)
+        try statement.bind(order.approval.rawValue, at: 2)
+        try statement.bind(order.holdReason, at: 3)
+        try statement.bind(order.totalMinor, at: 4)
+        try statement.bind(order.confirmedAt, at: 5)
+        try statement.bind(order.id, at: 6)
+        try statement.runBound()
+    }
+
+    // MARK: Other documents
+
+    public func recordVisit(customerID: String, outcome: VisitOutcome, note: String = "") throws -> Acknowledged<VisitDocument> {
+        try checkText(note, what: "note", maximum: 2_000)
+        return try device.write {
+            try requireCustomer(customerID)
+            let now = device.clock.nowMilliseconds()
+            let visit = VisitDocument(id: try device.nextID(), customerId: customerID, at: now, outcome: outcome, note: note)
+            try database.execute("INSERT INTO visits(id, customer_id, at, outcome, note) VALUES (?, ?, ?, ?, ?)",
+                                 [.text(visit.id), .text(customerID), .integer(now), .text(outcome.rawValue), .text(note)])
+            let changeID = try device.appendChange(entity: "visit", entityID: visit.id, action: "recorded", payload: FieldJSON.encode(visit), at: now)
+            return Acknowledged(document: visit, changeId: changeID)
+        }
+    }
+
+    /// Records money collected from a customer. The currency defaults to the customer's.
+    public func recordPayment(customerID: String, amountMinor: Int64, currency: String? = nil,
+                              method: PaymentMethod, receipt: String = "") throws -> Acknowledged<PaymentDocument> {
+        guard amountMinor > 0 else {
+            throw FieldError.invalidInput(what: "amount", value: Money.format(amountMinor, currency ?? ""), reason: "must be more than zero")
+        }
+        try checkText(receipt, what: "receipt", maximum: 64)
+        return try device.write {
+            guard let customerCurrency = try database.first("SELECT currency FROM customers WHERE id = ?", [.text(customerID)], row: { $0.text(0) }) else {
+                throw FieldError.unknownCustomer(customerID)
+            }
+            let currency = currency ?? customerCurrency
+            guard currency.utf8.count == 3, currency.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+                throw FieldError.invalidInput(what: "currency", value: currency, reason: "use a three-letter ISO code such as PLN, BGN, RUB, EUR")
+            }
+            let now = device.clock.nowMilliseconds()
+            let payment = PaymentDocument(id: try device.nextID(), customerId: customerID, amountMinor: amountMinor, currency: currency,
+                                          method: method, receipt: receipt, collectedAt: now)
+            try database.execute(
+                "INSERT INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(payment.id), .text(customerID), .integer(amountMinor), .text(currency), .text(method.rawValue), .text(receipt), .integer(now)])
+            let changeID = try device.appendChange(entity: "payment", entityID: payment.id, action: "collected", payload: FieldJSON.encode(payment), at: now)
+            return Acknowledged(document: payment, changeId: changeID)
+        }
+    }
+
+    /// Files a display request and reserves, at once, the materials its type needs for these
+    /// dimensions from the warehouse stock. A shortfall is reserved anyway and reported, so the
+    /// display department sees it instead of the request bouncing at the customer's door.
+    public func requestDisplay(customerID: String, typeCode: String, widthCm: Int64, heightCm: Int64, depthCm: Int64? = nil,
+                               note: String = "", location: String = "warehouse") throws -> Acknowledged<DisplayRequestDocument> {
+        for (name, value) in [("width", widthCm), ("height", heightCm), ("depth", depthCm ?? 1)] where !(1...10_000).contains(value) {
+            throw FieldError.invalidInput(what: "display \(name)", value: "\(value) cm", reason: "must be between 1 and 10000 cm")
+        }
+        try checkText(note, what: "note", maximum: 2_000)
+        return try device.write {
+            try requireCustomer(customerID)
+            let materials = try database.query(
+                "SELECT part_number, fixed_quantity, per_square_metre_milli FROM display_type_materials WHERE type_code = ? ORDER BY part_number",
+                [.text(typeCode)]) { ($0.text(0), $0.int64(1), $0.int64(2)) }
+            if materials.isEmpty {
+                let known = try database.query("SELECT code FROM display_types ORDER BY code") { $0.text(0) }
+                if !known.contains(typeCode) { throw FieldError.unknownDisplayType(typeCode, known: known) }
+            }
+            let now = device.clock.nowMilliseconds()
+            var request = DisplayRequestDocument(id: try device.nextID(), customerId: customerID, typeCode: typeCode, widthCm: widthCm,
+                                                 heightCm: heightCm, depthCm: depthCm, note: note, state: "requested", at: now, materials: [])
+            try database.execute(
+                "INSERT INTO display_requests(id, customer_id, type_code, width_cm, height_cm, depth_cm, note, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(request.id), .text(customerID), .text(typeCode), .integer(widthCm), .integer(heightCm), DatabaseValue(depthCm), .text(note), .integer(now)])
+            for (part, fixed, perSquareMetreMilli) in materials {
+                // pieces = fixed + ceil(per m2 x area); area in cm2 / 10^4, per m2 in thousandths.
+                let scaled = perSquareMetreMilli * widthCm * heightCm
+                let quantity = fixed + (scaled + 9_999_999) / 10_000_000
+                guard quantity > 0 else { continue }
+                let available = try database.first("SELECT quantity - reserved FROM stock WHERE location = ? AND part_number = ?",
+                                                   [.text(location), .text(part)]) { $0.int64(0) } ?? 0
+                let short = max(0, quantity - max(0, available))
+                try database.execute("""
+                    INSERT INTO stock(location, part_number, quantity, reserved) VALUES (?, ?, 0, ?)
+                    ON CONFLICT(location, part_number) DO UPDATE SET reserved = reserved + excluded.reserved
+                    """, [.text(location), .text(part), .integer(quantity)])
+                try database.execute(
+                    "INSERT INTO display_reservations(request_id, part_number, location, quantity, short_quantity) VALUES (?, ?, ?, ?, ?)",
+                    [.text(request.id), .text(part), .text(location), .integer(quantity), .integer(short)])
+                request.materials.append(MaterialReservation(partNumber: part, location: location, quantity: quantity, shortQuantity: short))
+            }
+            let changeID = try device.appendChange(entity: "display_request", entityID: request.id, action: "requested",
+                                                   payload: FieldJSON.encode(request), at: now)
+            return Acknowledged(document: request, changeId: changeID)
+        }
+    }
+
+    public func fileComplaint(customerID: String, category: ComplaintCategory, description: String,
+                              orderRef: String? = nil, partNumber: String? = nil) throws -> Acknowledged<ComplaintDocument> {
+        guard !description.trimmingASCIISpaces().isEmpty else {
+            throw FieldError.invalidInput(what: "complaint description", value: description, reason: "say what is wrong (--text)")
+        }
+        try checkText(description, what: "complaint description", maximum: 4_000)
+        return try device.write {
+            try requireCustomer(customerID)
+            if let orderRef {
+                let known = try database.int64("SELECT (SELECT count(*) FROM orders WHERE id = ?1 AND customer_id = ?2) + (SELECT count(*) FROM history_orders WHERE ref = ?1 AND customer_id = ?2)",
+                                               [.text(orderRef), .text(customerID)])
+                guard known > 0 else {
+                    throw FieldError.invalidInput(what: "order", value: orderRef, reason: "is not an order of customer \(customerID) on this device")
+                }
+            }
+            if let partNumber, try database.int64("SELECT count(*) FROM products WHERE part_number = ?", [.text(partNumber)]) == 0 {
+                throw FieldError.unknownProduct(partNumber, context: "in the complaint")
+            }
+            let now = device.clock.nowMilliseconds()
+            let complaint = ComplaintDocument(id: try device.nextID(), customerId: customerID, orderRef: orderRef, partNumber: partNumber,
+                                              category: category, description: description, state: "open", at: now)
+            try database.execute(
+                "INSERT INTO complaints(id, customer_id, order_ref, part_number, category, description, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(complaint.id), .text(customerID), DatabaseValue(orderRef), DatabaseValue(partNumber), .text(category.rawValue), .text(description), .integer(now)])
+            let changeID = try device.appendChange(entity: "complaint", entityID: complaint.id, action: "filed", payload: FieldJSON.encode(complaint), at: now)
+            return Acknowledged(document: complaint, changeId: changeID)
+        }
+    }
+
+    /// A quote at the customer's default price level less a discount; discounts above
+    /// `maximumRepDiscountBasisPoints` wait for a supervisor.
+    public func createQuote(customerID: String, lines: [OrderLineRequest], discountBasisPoints: Int64) throws -> Acknowledged<QuoteDocument> {
+        guard (0...10_000).contains(discountBasisPoints) else {
+            throw FieldError.invalidInput(what: "discount", value: "\(discountBasisPoints) bp", reason: "must be between 0% and 100%")
+        }
+        guard !lines.isEmpty else { throw FieldError.invalidInput(what: "quote", value: customerID, reason: "needs at least one line") }
+        return try device.write {
+            let customer = try customerTerms(customerID)
+            let now = device.clock.nowMilliseconds()
+            var quote = QuoteDocument(id: try device.nextID(), customerId: customerID, currency: customer.currency,
+                                      discountBasisPoints: discountBasisPoints, totalMinor: 0, approval: .none, holdReason: nil, at: now, lines: [])
+            var gross: Int64 = 0
+            for (index, request) in lines.enumerated() {
+                let line = try price(request, lineNo: Int64(index + 1), level: customer.defaultLevel, currency: customer.currency, now: now)
+                quote.lines.append(QuoteLine(lineNo: line.lineNo, partNumber: line.partNumber, quantity: line.baseQuantity,
+                                             unitPriceMinor: line.unitPriceMinor, amountMinor: line.amountMinor))
+                gross += line.amountMinor
+            }
+            quote.totalMinor = gross - (gross * discountBasisPoints + 5_000) / 10_000
+            if discountBasisPoints > Self.maximumRepDiscountBasisPoints {
+                quote.approval = .pending
+                quote.holdReason = "discount \(Percent.format(discountBasisPoints)) is over the \(Percent.format(Self.maximumRepDiscountBasisPoints)) a rep may grant"
+            }
+            try database.execute(
+                "INSERT INTO quotes(id, customer_id, currency, discount_basis_points, total_minor, approval, hold_reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(quote.id), .text(customerID), .text(quote.currency), .integer(discountBasisPoints), .integer(quote.totalMinor),
+                 .text(quote.approval.rawValue), DatabaseValue(quote.holdReason), .integer(now)])
+            for line in quote.lines {
+                try database.execute(
+                    "INSERT INTO quote_lines(quote_id, line_no, part_number, quantity, unit_price_minor, amount_minor) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.text(quote.id), .integer(line.lineNo), .text(line.partNumber), .integer(line.quantity), .integer(line.unitPriceMinor), .integer(line.amountMinor)])
+            }
+            let changeID = try device.appendChange(entity: "quote", entityID: quote.id, action: "created", payload: FieldJSON.encode(quote), at: now)
+            return Acknowledged(document: quote, changeId: changeID)
+        }
+    }
+
+    public func recordMaintenance(equipmentID: String, kind: MaintenanceKind, note: String = "") throws -> Acknowledged<MaintenanceDocument> {
+        try checkText(note, what: "note", maximum: 2_000)
+        return try device.write {
+            guard try database.int64("SELECT count(*) FROM equipment WHERE id = ?", [.text(equipmentID)]) > 0 else {
+                throw FieldError.unknownEquipment(equipmentID)
+            }
+            let now = device.clock.nowMilliseconds()
+            let record = MaintenanceDocument(id: try device.nextID(), equipmentId: equipmentID, at: now, kind: kind, note: note)
+            try database.execute("INSERT INTO maintenance(id, equipment_id, at, kind, note) VALUES (?, ?, ?, ?, ?)",
+                                 [.text(record.id), .text(equipmentID), .integer(now), .text(kind.rawValue), .text(note)])
+            let changeID = try device.appendChange(entity: "maintenance", entityID: record.id, action: "recorded", payload: FieldJSON.encode(record), at: now)
+            return Acknowledged(document: record, changeId: changeID)
+        }
+    }
+
+    private func requireCustomer(_ customerID: String) throws {
+        guard try database.int64("SELECT count(*) FROM customers WHERE id = ?", [.text(customerID)]) > 0 else {
+            throw FieldError.unknownCustomer(customerID)
+        }
+    }
+
+    private func checkText(_ text: String, what: String, maximum: Int) throws {
+        guard text.utf8.count <= maximum else {
+            throw FieldError.invalidInput(what: what, value: String(text.prefix(40)) + "...", reason: "longer than \(maximum) bytes")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {
+            throw FieldError.invalidInput(what: what, value: String(text.prefix(40)), reason: "contains control characters")
+        }
+    }
+}
+
+public enum Percent {
+    /// 1250 basis points -> "12.50%".
+    public static func format(_ basisPoints: Int64) -> String {
+        let hundredths = basisPoints % 100
+        return "\(basisPoints / 100).\(hundredths < 10 ? "0" : "")\(hundredths)%"
+    }
+
+    /// "12.5" or "12,5" (percent) -> 1250 basis points.
+    public static func parseBasisPoints(_ text: String) throws -> Int64 {
+        try Money.parseMinor(text, what: "discount percent")
+    }
+}

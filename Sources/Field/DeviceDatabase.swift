@@ -1,0 +1,194 @@
+import Store
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The device's SQLite database in its data directory (`--home`, `SATCHEL_HOME`), opened with
+/// the settings that make "saved" mean "survives a power cut": WAL with `synchronous=FULL`.
+/// It refuses to open a file that is damaged, foreign or from a newer version rather than
+/// "repairing" it: a rep's unsynced orders may be inside, and only a restore is safe.
+public final class DeviceDatabase {
+    public static let fileName = "satchel.db"
+
+    public let database: Database
+    public let home: String
+    public let path: String
+    public let clock: any WallClock
+
+    private init(database: Database, home: String, clock: any WallClock) {
+        self.database = database
+        self.home = home
+        self.path = database.path
+        self.clock = clock
+    }
+
+    /// Creates the data directory (0700) and a new database for this device.
+    public static func create(home: String, deviceID: String, repID: String, clock: any WallClock = SystemClock()) throws -> DeviceDatabase {
+        try validateIdentifier(deviceID, what: "device id")
+        try validateIdentifier(repID, what: "rep id")
+        try ensureDirectory(home)
+        let path = join(home, fileName)
+        if access(path, F_OK) == 0 {
+            let existing = try open(home: home, clock: clock)
+            throw FieldError.alreadyInitialised(home: home, device: try existing.deviceID())
+        }
+        let device = try openChecked(path: path, home: home, create: true, clock: clock)
+        try device.guarded {
+            try device.database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
+            try device.database.transaction {
+                try device.database.execute(
+                    "INSERT INTO device(id, rep_id, created_at) VALUES (?, ?, ?)",
+                    [.text(deviceID), .text(repID), .integer(clock.nowMilliseconds())])
+            }
+        }
+        return device
+    }
+
+    /// Opens the existing database of this data directory, bringing its schema up to date.
+    public static func open(home: String, clock: any WallClock = SystemClock()) throws -> DeviceDatabase {
+        var info = stat()
+        guard stat(home, &info) == 0 else {
+            if errno == EACCES { throw FieldError.noPermission(path: home, detail: "cannot look into the data directory") }
+            throw FieldError.notInitialised(home: home)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw FieldError.invalidInput(what: "data directory", value: home, reason: "is not a directory")
+        }
+        let path = join(home, fileName)
+        guard access(path, F_OK) == 0 else {
+            if errno == EACCES { throw FieldError.noPermission(path: home, detail: "cannot look into the data directory") }
+            throw FieldError.notInitialised(home: home)
+        }
+        let device = try openChecked(path: path, home: home, create: false, clock: clock)
+        try device.guarded {
+            let applicationID = try device.database.applicationID
+            guard applicationID == Int64(FieldSchema.applicationID) else {
+                throw FieldError.foreignDatabase(path: path, detail: "application_id \(applicationID), expected \(FieldSchema.applicationID)")
+            }
+            let version = try device.database.userVersion
+            guard version <= Int64(FieldSchema.migrations.count) else {
+                throw FieldError.newerSchema(path: path, detail: "schema \(version), this satchel knows \(FieldSchema.migrations.count)")
+            }
+            if version < Int64(FieldSchema.migrations.count) {
+                try device.database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
+            }
+        }
+        return device
+    }
+
+    private static func openChecked(path: String, home: String, create: Bool, clock: any WallClock) throws -> DeviceDatabase {
+        // SQLite reports a directory we may not write as a bare "unable to open database file";
+        // asking first lets the message name the real problem. (root passes every access check.)
+        if access(home, W_OK | X_OK) != 0 {
+            throw FieldError.noPermission(path: home, detail: "the data directory is not writable by this user")
+        }
+        if !create, access(path, R_OK | W_OK) != 0 {
+            throw FieldError.noPermission(path: path, detail: "the database file is not readable and writable by this user")
+        }
+        var options = Database.Options()
+        options.create = create
+        do {
+            return DeviceDatabase(database: try Database(path: path, options: options), home: home, clock: clock)
+        } catch let error as StoreError {
+            throw FieldError.from(error, path: path)
+        }
+    }
+
+    /// Runs `body`, translating storage failures into what they mean for the rep.
+    public func guarded<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw FieldError.from(error, path: path)
+        }
+    }
+
+    /// A write transaction (BEGIN IMMEDIATE): all of `body` or nothing. When it returns, the
+    /// change is on stable storage.
+    public func write<T>(_ body: () throws -> T) throws -> T {
+        try guarded { try database.transaction(.immediate, body) }
+    }
+
+    // MARK: Identity and the change journal
+
+    public func deviceID() throws -> String {
+        try guarded { try database.text("SELECT id FROM device") }
+    }
+
+    public func repID() throws -> String {
+        try guarded { try database.text("SELECT rep_id FROM device") }
+    }
+
+    static let nextSequenceSQL = "UPDATE device SET next_seq = next_seq + 1 RETURNING id, next_seq - 1"
+    static let appendChangeSQL = "INSERT INTO changes(seq, change_id, at, entity, entity_id, action, payload) VALUES (NULL, ?, ?, ?, ?, ?, ?)"
+
+    /// The next client-generated id, `<device>-<sequence>`. Must run inside a write
+    /// transaction, so the id is used exactly when the change that uses it commits.
+    func nextID() throws -> String {
+        let statement = try database.statement(Self.nextSequenceSQL)
+        defer { statement.reset() }
+        guard try statement.step() else { throw FieldError.internalError("device row missing in \(path)") }
+        return Self.clientID(device: statement.text(0), sequence: statement.int64(1))
+    }
+
+    static func clientID(device: String, sequence: Int64) -> String {
+        let digits = String(sequence)
+        return device + "-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    }
+
+    /// Appends one entry to the change journal. Must run in the transaction of the change.
+    @discardableResult
+    func appendChange(entity: String, entityID: String, action: String, payload: String, at: Int64) throws -> String {
+        let changeID = try nextID()
+        let statement = try database.statement(Self.appendChangeSQL)
+        try statement.bind(changeID, at: 1)
+        try statement.bind(at, at: 2)
+        try statement.bind(entity, at: 3)
+        try statement.bind(entityID, at: 4)
+        try statement.bind(action, at: 5)
+        try statement.bind(payload, at: 6)
+        try statement.runBound()
+        return changeID
+    }
+
+    // MARK: Paths
+
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    static func ensureDirectory(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw FieldError.invalidInput(what: "data directory", value: path, reason: "exists and is not a directory")
+            }
+            return
+        }
+        // mkdir -p, one component at a time; the data directory itself is private to the rep.
+        var built = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            built += "/" + component
+            if mkdir(built, 0o700) != 0 && errno != EEXIST {
+                if errno == EACCES || errno == EROFS || errno == EPERM {
+                    throw FieldError.noPermission(path: built, detail: "cannot create the data directory")
+                }
+                throw FieldError.storageFailed(path: built, detail: "mkdir failed with errno \(errno)")
+            }
+        }
+    }
+
+    static func validateIdentifier(_ value: String, what: String) throws {
+        let allowed = value.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+        guard !value.isEmpty, value.utf8.count <= 32, allowed else {
+            throw FieldError.invalidInput(what: what, value: value, reason: "use 1 to 32 letters, digits, '_' or '.' (it becomes part of every document id)")
+        }
+    }
+}

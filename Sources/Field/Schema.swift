@@ -1,0 +1,273 @@
+import Store
+
+/// The device database schema, as migrations applied in order by `user_version`.
+/// Released migrations are never edited: a change is a new migration appended to the list.
+///
+/// Conventions: money is INTEGER minor units (grosz, stotinka, kopek) with an ISO currency
+/// code beside it; instants are INTEGER Unix milliseconds (`*_at`); calendar days are TEXT
+/// `YYYY-MM-DD` (`*_on`, `day`); everything a device creates has a client-generated id
+/// `<device>-<sequence>`, so a retried upload can never create a duplicate.
+public enum FieldSchema {
+    /// `PRAGMA application_id` of a Satchel device database ("SaTc"): a SQLite file without it
+    /// is refused as foreign instead of being written into.
+    public static let applicationID: Int32 = 0x5361_5463
+
+    public static let migrations: [Migration] = [
+        Migration("working set, documents, change history", v1),
+    ]
+
+    static let v1 = """
+    CREATE TABLE device (
+        id          TEXT NOT NULL CHECK (length(id) BETWEEN 1 AND 32),
+        rep_id      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        next_seq    INTEGER NOT NULL DEFAULT 1 CHECK (next_seq > 0),
+        singleton   INTEGER PRIMARY KEY CHECK (singleton = 1) DEFAULT 1
+    );
+
+    -- Working set: master data the hub sends. The device never edits these rows.
+    CREATE TABLE territories (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL,
+        parent_id TEXT REFERENCES territories(id)
+    );
+    CREATE TABLE reps (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL,
+        territory_id TEXT REFERENCES territories(id),
+        role TEXT NOT NULL DEFAULT 'rep' CHECK (role IN ('rep','merchandiser','technician','supervisor'))
+    );
+    CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_folded TEXT NOT NULL,
+        address TEXT NOT NULL DEFAULT '',
+        territory_id TEXT REFERENCES territories(id),
+        currency TEXT NOT NULL CHECK (length(currency) = 3),
+        credit_limit_minor INTEGER NOT NULL DEFAULT 0 CHECK (credit_limit_minor >= 0),
+        balance_minor INTEGER NOT NULL DEFAULT 0,
+        overdue_minor INTEGER NOT NULL DEFAULT 0 CHECK (overdue_minor >= 0),
+        overdue_days INTEGER NOT NULL DEFAULT 0 CHECK (overdue_days >= 0),
+        balance_as_of INTEGER NOT NULL DEFAULT 0,
+        discipline TEXT NOT NULL DEFAULT 'strict' CHECK (discipline IN ('strict','hesitant','disloyal')),
+        default_level TEXT NOT NULL DEFAULT 'customer',
+        talking_points TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX customers_by_folded_name ON customers(name_folded);
+    CREATE TABLE customer_price_levels (
+        customer_id TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+        level TEXT NOT NULL CHECK (level IN ('customer','dealer','promo')),
+        PRIMARY KEY (customer_id, level)
+    ) WITHOUT ROWID;
+    CREATE TABLE products (
+        part_number TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_folded TEXT NOT NULL,
+        base_unit TEXT NOT NULL DEFAULT 'pcs',
+        channel TEXT NOT NULL DEFAULT 'retail'
+    );
+    CREATE INDEX products_by_folded_name ON products(name_folded);
+    CREATE TABLE product_units (
+        part_number TEXT NOT NULL REFERENCES products(part_number) ON DELETE CASCADE,
+        unit TEXT NOT NULL,
+        factor INTEGER NOT NULL CHECK (factor > 0),
+        PRIMARY KEY (part_number, unit)
+    ) WITHOUT ROWID;
+    CREATE TABLE prices (
+        part_number TEXT NOT NULL REFERENCES products(part_number) ON DELETE CASCADE,
+        level TEXT NOT NULL CHECK (level IN ('customer','dealer','promo')),
+        currency TEXT NOT NULL CHECK (length(currency) = 3),
+        price_minor INTEGER NOT NULL CHECK (price_minor >= 0),
+        valid_until TEXT,
+        PRIMARY KEY (part_number, level, currency)
+    ) WITHOUT ROWID;
+    CREATE TABLE stock (
+        location TEXT NOT NULL,
+        part_number TEXT NOT NULL REFERENCES products(part_number) ON DELETE CASCADE,
+        quantity INTEGER NOT NULL,
+        reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+        PRIMARY KEY (location, part_number)
+    ) WITHOUT ROWID;
+    CREATE TABLE routes (
+        id TEXT PRIMARY KEY, rep_id TEXT NOT NULL, day TEXT NOT NULL
+    );
+    CREATE INDEX routes_by_day ON routes(day);
+    CREATE TABLE route_stops (
+        route_id TEXT NOT NULL REFERENCES routes(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        PRIMARY KEY (route_id, position)
+    ) WITHOUT ROWID;
+    -- Order history from the ERP (for the credit check and talking points), not documents of ours.
+    CREATE TABLE history_orders (
+        ref TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+        day TEXT NOT NULL,
+        total_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        paid_late INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX history_orders_by_customer ON history_orders(customer_id, day);
+    CREATE TABLE history_lines (
+        ref TEXT NOT NULL REFERENCES history_orders(ref) ON DELETE CASCADE,
+        line_no INTEGER NOT NULL,
+        customer_id TEXT NOT NULL,
+        part_number TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        amount_minor INTEGER NOT NULL,
+        PRIMARY KEY (ref, line_no)
+    ) WITHOUT ROWID;
+    CREATE INDEX history_lines_by_customer ON history_lines(customer_id, part_number);
+    CREATE TABLE display_types (
+        code TEXT PRIMARY KEY, name TEXT NOT NULL
+    );
+    -- What one display of a type needs: fixed pieces plus pieces per square metre of front
+    -- (thousandths, so 2.5 boards per m2 is 2500).
+    CREATE TABLE display_type_materials (
+        type_code TEXT NOT NULL REFERENCES display_types(code) ON DELETE CASCADE,
+        part_number TEXT NOT NULL REFERENCES products(part_number),
+        fixed_quantity INTEGER NOT NULL DEFAULT 0 CHECK (fixed_quantity >= 0),
+        per_square_metre_milli INTEGER NOT NULL DEFAULT 0 CHECK (per_square_metre_milli >= 0),
+        PRIMARY KEY (type_code, part_number)
+    ) WITHOUT ROWID;
+    CREATE TABLE equipment (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        kind TEXT NOT NULL, serial TEXT NOT NULL, placed_on TEXT NOT NULL
+    );
+
+    -- Documents: created on the device, ids are <device>-<sequence>.
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        state TEXT NOT NULL DEFAULT 'draft' CHECK (state IN
+            ('draft','confirmed','sent','accepted','rejected','invoice_requested','settled')),
+        approval TEXT NOT NULL DEFAULT 'none' CHECK (approval IN ('none','pending','approved','rejected')),
+        hold_reason TEXT,
+        price_level TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        total_minor INTEGER NOT NULL DEFAULT 0,
+        note TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        confirmed_at INTEGER
+    );
+    CREATE INDEX orders_by_customer ON orders(customer_id);
+    CREATE INDEX orders_by_state ON orders(state);
+    CREATE TABLE order_lines (
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        line_no INTEGER NOT NULL CHECK (line_no > 0),
+        part_number TEXT NOT NULL REFERENCES products(part_number),
+        unit TEXT NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        base_quantity INTEGER NOT NULL CHECK (base_quantity > 0),
+        unit_price_minor INTEGER NOT NULL CHECK (unit_price_minor >= 0),
+        amount_minor INTEGER NOT NULL,
+        PRIMARY KEY (order_id, line_no)
+    ) WITHOUT ROWID;
+    -- Lines of a confirmed order are part of a promise to the customer: no edits.
+    CREATE TRIGGER order_lines_frozen_insert BEFORE INSERT ON order_lines
+    WHEN (SELECT state FROM orders WHERE id = NEW.order_id) <> 'draft'
+    BEGIN SELECT RAISE(ABORT, 'order is no longer a draft: its lines cannot change'); END;
+    CREATE TRIGGER order_lines_frozen_update BEFORE UPDATE ON order_lines
+    BEGIN SELECT RAISE(ABORT, 'order lines cannot be edited; add a new line while the order is a draft'); END;
+    CREATE TRIGGER order_lines_frozen_delete BEFORE DELETE ON order_lines
+    WHEN (SELECT state FROM orders WHERE id = OLD.order_id) <> 'draft'
+    BEGIN SELECT RAISE(ABORT, 'order is no longer a draft: its lines cannot change'); END;
+
+    CREATE TABLE visits (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('order','no_order','closed','not_met','merchandising','service')),
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX visits_by_customer ON visits(customer_id, at);
+    CREATE TABLE payments (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+        currency TEXT NOT NULL CHECK (length(currency) = 3),
+        method TEXT NOT NULL CHECK (method IN ('cash','card','transfer','cheque')),
+        receipt TEXT NOT NULL DEFAULT '',
+        collected_at INTEGER NOT NULL
+    );
+    CREATE INDEX payments_by_customer ON payments(customer_id, collected_at);
+    CREATE TABLE display_requests (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        type_code TEXT NOT NULL REFERENCES display_types(code),
+        width_cm INTEGER NOT NULL CHECK (width_cm BETWEEN 1 AND 10000),
+        height_cm INTEGER NOT NULL CHECK (height_cm BETWEEN 1 AND 10000),
+        depth_cm INTEGER CHECK (depth_cm BETWEEN 1 AND 10000),
+        note TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'requested' CHECK (state IN ('requested','accepted','built','rejected')),
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE display_reservations (
+        request_id TEXT NOT NULL REFERENCES display_requests(id),
+        part_number TEXT NOT NULL REFERENCES products(part_number),
+        location TEXT NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        short_quantity INTEGER NOT NULL DEFAULT 0 CHECK (short_quantity >= 0),
+        PRIMARY KEY (request_id, part_number)
+    ) WITHOUT ROWID;
+    CREATE TABLE complaints (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        order_ref TEXT,
+        part_number TEXT REFERENCES products(part_number),
+        category TEXT NOT NULL CHECK (category IN ('quality','damaged','missing','wrong_item','delivery','invoice','other')),
+        description TEXT NOT NULL CHECK (length(description) > 0),
+        state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open','in_progress','resolved','rejected')),
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE quotes (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        currency TEXT NOT NULL,
+        discount_basis_points INTEGER NOT NULL DEFAULT 0 CHECK (discount_basis_points BETWEEN 0 AND 10000),
+        total_minor INTEGER NOT NULL,
+        approval TEXT NOT NULL CHECK (approval IN ('none','pending','approved','rejected')),
+        hold_reason TEXT,
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE quote_lines (
+        quote_id TEXT NOT NULL REFERENCES quotes(id),
+        line_no INTEGER NOT NULL,
+        part_number TEXT NOT NULL REFERENCES products(part_number),
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        unit_price_minor INTEGER NOT NULL,
+        amount_minor INTEGER NOT NULL,
+        PRIMARY KEY (quote_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE maintenance (
+        id TEXT PRIMARY KEY,
+        equipment_id TEXT NOT NULL REFERENCES equipment(id),
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('inspection','cleaning','repair','replacement','removal')),
+        note TEXT NOT NULL DEFAULT ''
+    );
+
+    -- The change journal: one row per acknowledged change, committed in the same transaction
+    -- as the change itself. It is both the outbox sync uploads from and the history that
+    -- cannot be edited: the triggers below refuse UPDATE and DELETE.
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY,
+        change_id TEXT NOT NULL UNIQUE,
+        at INTEGER NOT NULL,
+        entity TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX changes_by_entity ON changes(entity, entity_id);
+    CREATE TRIGGER changes_append_only_update BEFORE UPDATE ON changes
+    BEGIN SELECT RAISE(ABORT, 'change history is append-only: rows cannot be edited'); END;
+    CREATE TRIGGER changes_append_only_delete BEFORE DELETE ON changes
+    BEGIN SELECT RAISE(ABORT, 'change history is append-only: rows cannot be deleted'); END;
+
+    -- How far the hub has acknowledged the change journal (sync moves this forward).
+    CREATE TABLE sync_state (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO sync_state(key, value) VALUES ('uploaded_through_seq', '0');
+    """
+}

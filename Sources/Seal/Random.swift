@@ -1,0 +1,20 @@
+import CSodium
+
+/// libsodium's generator: the kernel's, without the pitfalls of reading /dev/urandom by hand.
+public enum Random {
+    public static func bytes(_ count: Int) -> [UInt8] {
+        precondition(count >= 0, "count must not be negative")
+        Sodium.ready()
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            randombytes_buf(buffer.baseAddress, count)
+            initialized = count
+        }
+    }
+
+    /// A uniform value in `0..<upperBound`, without the bias of `random % upperBound`.
+    public static func uniform(upperBound: UInt32) -> UInt32 {
+        precondition(upperBound > 0, "upperBound must be positive")
+        Sodium.ready()
+        return randombytes_uniform(upperBound)
+    }
+}
