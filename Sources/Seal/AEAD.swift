@@ -22,8 +22,12 @@ public enum AEAD {
 
     private static let algorithm = AEADAlgorithm(
         name: "XChaCha20-Poly1305", keyBytes: keyBytes, nonceBytes: nonceBytes, tagBytes: tagBytes,
-        encrypt: crypto_aead_xchacha20poly1305_ietf_encrypt,
-        decrypt: crypto_aead_xchacha20poly1305_ietf_decrypt)
+        encrypt: { c, m, mlen, ad, adlen, npub, k in
+            crypto_aead_xchacha20poly1305_ietf_encrypt(c, nil, m, mlen, ad, adlen, nil, npub, k)
+        },
+        decrypt: { m, c, clen, ad, adlen, npub, k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(m, nil, nil, c, clen, ad, adlen, npub, k)
+        })
 }
 
 /// ChaCha20-Poly1305-IETF (RFC 8439), the cipher of the Noise sync channel. Its 12-byte nonce
@@ -49,16 +53,20 @@ public enum ChaChaPolyIETF {
 
     private static let algorithm = AEADAlgorithm(
         name: "ChaCha20-Poly1305-IETF", keyBytes: keyBytes, nonceBytes: nonceBytes, tagBytes: tagBytes,
-        encrypt: crypto_aead_chacha20poly1305_ietf_encrypt,
-        decrypt: crypto_aead_chacha20poly1305_ietf_decrypt)
+        encrypt: { c, m, mlen, ad, adlen, npub, k in
+            crypto_aead_chacha20poly1305_ietf_encrypt(c, nil, m, mlen, ad, adlen, nil, npub, k)
+        },
+        decrypt: { m, c, clen, ad, adlen, npub, k in
+            crypto_aead_chacha20poly1305_ietf_decrypt(m, nil, nil, c, clen, ad, adlen, npub, k)
+        })
 }
 
-/// Both AEADs share libsodium's combined-mode signature, so one body checks and calls either.
+/// Both AEADs take the same arguments, so one body checks lengths and calls either.
 private struct AEADAlgorithm: Sendable {
-    typealias Function = @convention(c) (
-        UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt64>?,
-        UnsafePointer<UInt8>?, UInt64, UnsafePointer<UInt8>?, UInt64,
-        UnsafePointer<UInt8>?, UnsafePointer<UInt8>?, UnsafePointer<UInt8>?) -> Int32
+    /// (output, input, input length, additional data, its length, nonce, key) -> 0 or -1
+    typealias Function = @Sendable (
+        UnsafeMutablePointer<UInt8>, UnsafePointer<UInt8>, UInt64,
+        UnsafePointer<UInt8>, UInt64, UnsafePointer<UInt8>, UnsafePointer<UInt8>) -> Int32
 
     let name: String
     let keyBytes: Int
@@ -69,46 +77,32 @@ private struct AEADAlgorithm: Sendable {
 
     func seal(_ plaintext: [UInt8], additionalData: [UInt8], nonce: [UInt8], key: SecretBytes) throws(SealError) -> [UInt8] {
         try check(nonce: nonce, key: key)
-        let capacity = plaintext.count + tagBytes
-        var written: UInt64 = 0
-        let ciphertext = [UInt8](unsafeUninitializedCapacity: capacity) { output, initialized in
-            let code = key.withUnsafeBytes { key in
-                encrypt(output.baseAddress, &written, plaintext, UInt64(plaintext.count),
-                        additionalData, UInt64(additionalData.count), nil, nonce,
-                        key.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        let sealed = key.withPointer { key in
+            producing(plaintext.count + tagBytes) { output in
+                encrypt(output, plaintext, UInt64(plaintext.count),
+                        additionalData, UInt64(additionalData.count), nonce, key)
             }
-            initialized = code == 0 ? Int(written) : 0
         }
-        guard ciphertext.count == capacity else {
-            throw .operationFailed(function: "\(name) encrypt", code: -1)
-        }
-        return ciphertext
+        guard let sealed else { throw .operationFailed(function: "\(name) encrypt", code: -1) }
+        return sealed
     }
 
     func open(_ ciphertext: [UInt8], additionalData: [UInt8], nonce: [UInt8], key: SecretBytes) throws(SealError) -> [UInt8] {
         try check(nonce: nonce, key: key)
         guard ciphertext.count >= tagBytes else { throw .authenticationFailed }
-        var written: UInt64 = 0
-        var code: Int32 = -1
-        let plaintext = [UInt8](unsafeUninitializedCapacity: ciphertext.count - tagBytes) { output, initialized in
-            code = key.withUnsafeBytes { key in
-                decrypt(output.baseAddress, &written, nil, ciphertext, UInt64(ciphertext.count),
-                        additionalData, UInt64(additionalData.count), nonce,
-                        key.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        let opened = key.withPointer { key in
+            producing(ciphertext.count - tagBytes) { output in
+                decrypt(output, ciphertext, UInt64(ciphertext.count),
+                        additionalData, UInt64(additionalData.count), nonce, key)
             }
-            initialized = code == 0 ? Int(written) : 0
         }
-        guard code == 0 else { throw .authenticationFailed }
-        return plaintext
+        guard let opened else { throw .authenticationFailed }
+        return opened
     }
 
     private func check(nonce: [UInt8], key: SecretBytes) throws(SealError) {
         try Sodium.ensureInitialized()
-        guard key.count == keyBytes else {
-            throw .invalidLength(what: "\(name) key", expected: keyBytes...keyBytes, actual: key.count)
-        }
-        guard nonce.count == nonceBytes else {
-            throw .invalidLength(what: "\(name) nonce", expected: nonceBytes...nonceBytes, actual: nonce.count)
-        }
+        try checkLength("\(name) key", key.count, keyBytes)
+        try checkLength("\(name) nonce", nonce.count, nonceBytes)
     }
 }

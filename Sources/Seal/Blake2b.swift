@@ -14,17 +14,12 @@ public enum Blake2b {
         checkLengths(outputLength: outputLength, key: key)
         Sodium.ready()
         let key = key ?? []
-        return [UInt8](unsafeUninitializedCapacity: outputLength) { output, initialized in
-            bytes.withUnsafeBufferPointer { input in
-                key.withUnsafeBufferPointer { key in
-                    let code = crypto_generichash_blake2b(
-                        output.baseAddress, outputLength, input.baseAddress, UInt64(input.count),
-                        key.baseAddress, key.count)
-                    precondition(code == 0, "crypto_generichash_blake2b failed with valid lengths")
-                }
-            }
-            initialized = outputLength
+        let digest = producing(outputLength) { output in
+            crypto_generichash_blake2b(output, outputLength, bytes, UInt64(bytes.count),
+                                       key.isEmpty ? nil : key, key.count)
         }
+        guard let digest else { preconditionFailure("crypto_generichash_blake2b failed with valid lengths") }
+        return digest
     }
 
     static func checkLengths(outputLength: Int, key: [UInt8]?) {
@@ -40,44 +35,38 @@ public enum Blake2b {
 /// BLAKE2b over data that arrives in pieces (a download, a transcript).
 ///
 /// Noncopyable, and `finalize` consumes it: a hash state cannot be finalised twice or updated
-/// afterwards, and that is checked by the compiler instead of at run time.
+/// afterwards, and the compiler checks that instead of a flag at run time.
 public struct Blake2bHasher: ~Copyable {
     public let outputLength: Int
-    private let state: UnsafeMutablePointer<crypto_generichash_blake2b_state>
+    private let state: UnsafeMutableRawPointer
+    private static let stateBytes = crypto_generichash_blake2b_statebytes()
 
     public init(outputLength: Int = 32, key: [UInt8]? = nil) {
         Blake2b.checkLengths(outputLength: outputLength, key: key)
         Sodium.ready()
-        // libsodium's SIMD code wants the state 64-byte aligned, as its header declares.
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: MemoryLayout<crypto_generichash_blake2b_state>.size,
-            alignment: max(64, MemoryLayout<crypto_generichash_blake2b_state>.alignment))
-        state = raw.bindMemory(to: crypto_generichash_blake2b_state.self, capacity: 1)
+        // libsodium declares the state 64-byte aligned for its SIMD code; Swift sees it as opaque.
+        state = .allocate(byteCount: Self.stateBytes, alignment: 64)
         self.outputLength = outputLength
         let key = key ?? []
-        let code = key.withUnsafeBufferPointer {
-            crypto_generichash_blake2b_init(state, $0.baseAddress, $0.count, outputLength)
-        }
+        let code = crypto_generichash_blake2b_init(OpaquePointer(state), key.isEmpty ? nil : key, key.count, outputLength)
         precondition(code == 0, "crypto_generichash_blake2b_init failed with valid lengths")
     }
 
     public mutating func update(_ bytes: [UInt8]) {
-        let code = bytes.withUnsafeBufferPointer {
-            crypto_generichash_blake2b_update(state, $0.baseAddress, UInt64($0.count))
-        }
+        let code = crypto_generichash_blake2b_update(OpaquePointer(state), bytes, UInt64(bytes.count))
         precondition(code == 0, "crypto_generichash_blake2b_update failed")
     }
 
     public consuming func finalize() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: outputLength) { output, initialized in
-            let code = crypto_generichash_blake2b_final(state, output.baseAddress, outputLength)
-            precondition(code == 0, "crypto_generichash_blake2b_final failed")
-            initialized = outputLength
+        let digest = producing(outputLength) { output in
+            crypto_generichash_blake2b_final(OpaquePointer(state), output, outputLength)
         }
+        guard let digest else { preconditionFailure("crypto_generichash_blake2b_final failed") }
+        return digest
     }
 
     deinit {
-        sodium_memzero(state, MemoryLayout<crypto_generichash_blake2b_state>.size)
+        sodium_memzero(state, Self.stateBytes)
         state.deallocate()
     }
 }

@@ -5,10 +5,10 @@ public enum Random {
     public static func bytes(_ count: Int) -> [UInt8] {
         precondition(count >= 0, "count must not be negative")
         Sodium.ready()
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            randombytes_buf(buffer.baseAddress, count)
-            initialized = count
-        }
+        return producing(count) { output in
+            randombytes_buf(output, count)
+            return 0
+        }!
     }
 
     /// A uniform value in `0..<upperBound`, without the bias of `random % upperBound`.

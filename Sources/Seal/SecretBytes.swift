@@ -8,9 +8,8 @@ import CSodium
 /// drop), and never prints it.
 public final class SecretBytes: @unchecked Sendable {
     // Sendable: the bytes are written only during init and by deinit, when no one else holds us.
-    private let storage: UnsafeMutableRawBufferPointer
-
-    public var count: Int { storage.count }
+    private let base: UnsafeMutableRawPointer
+    public let count: Int
 
     /// Copies `bytes`. The caller's array is not wiped; prefer producing secrets in place with
     /// `init(count:initializingWith:)` where possible.
@@ -22,36 +21,43 @@ public final class SecretBytes: @unchecked Sendable {
     /// partially written bytes are wiped before the error goes on.
     public init<E: Error>(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
         precondition(count >= 0, "count must not be negative")
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        // At least one byte, so even an empty secret has a real address to hand to C.
+        let base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
         do {
-            try body(storage)
+            try body(UnsafeMutableRawBufferPointer(start: base, count: count))
         } catch {
-            sodium_memzero(storage.baseAddress, storage.count)
-            storage.deallocate()
+            sodium_memzero(base, count)
+            base.deallocate()
             throw error
         }
-        self.storage = storage
+        self.base = base
+        self.count = count
     }
 
     /// `count` bytes from libsodium's random generator.
     public static func random(count: Int) -> SecretBytes {
         Sodium.ready()
-        return SecretBytes(count: count) { randombytes_buf($0.baseAddress, $0.count) }
+        return SecretBytes(count: count) { randombytes_buf($0.baseAddress!, $0.count) }
     }
 
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try body(UnsafeRawBufferPointer(storage))
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// The bytes as libsodium's key parameters want them: never nil.
+    func withPointer<R, E: Error>(_ body: (UnsafePointer<UInt8>) throws(E) -> R) throws(E) -> R {
+        try body(UnsafePointer(base.assumingMemoryBound(to: UInt8.self)))
     }
 
     deinit {
         wipe()
-        storage.deallocate()
+        base.deallocate()
     }
 
     /// Internal so the tests can check that zeroing reaches the bytes.
     func wipe() {
-        sodium_memzero(storage.baseAddress, storage.count)
+        sodium_memzero(base, count)
     }
 }
 

@@ -1,0 +1,195 @@
+import Field
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A rep's day on a simulated handheld: a seeded working set, then 20-40 visits with customer
+/// checks, orders, payments, a display request and a complaint, every one through the real
+/// `satchel` executable, as a rep's console would run it. At the end it checks that everything
+/// `satchel` acknowledged is in the database and that the database is intact.
+public struct DayRunner {
+    public struct Options: Sendable {
+        public var seed: UInt64
+        /// Keep the device's files here (device/, card/) instead of a temporary directory.
+        public var keep: String?
+        public var satchelPath: String
+        public var customers: Int
+        public var products: Int
+
+        public init(seed: UInt64, keep: String?, satchelPath: String, customers: Int = 300, products: Int = 400) {
+            self.seed = seed; self.keep = keep; self.satchelPath = satchelPath; self.customers = customers; self.products = products
+        }
+    }
+
+    public struct Report: Codable, Sendable {
+        public var seed: UInt64
+        public var home: String
+        public var routeStops: Int
+        public var visits: Int
+        public var customerChecks: Int
+        public var ordersConfirmed: Int
+        public var ordersHeldForApproval: Int
+        public var orderLines: Int
+        public var draftsCompletedLater: Int
+        public var payments: Int
+        public var displayRequests: Int
+        public var complaints: Int
+        public var badInputsRefused: Int
+        public var acknowledged: Int
+        public var lost: Int
+        public var integrityOK: Bool
+        public var commands: Int
+        public var elapsedSeconds: Double
+        public var problems: [String]
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case command(String, ChildProcess.Result)
+        case setup(String)
+        public var description: String {
+            switch self {
+            case .command(let what, let result):
+                return "\(what) failed with exit \(result.status)\(result.timedOut ? " (timed out)" : ""): \(result.stderr)"
+            case .setup(let what): return what
+            }
+        }
+    }
+
+    public static func run(_ options: Options) throws -> Report {
+        let started = ChildProcess.monotonicSeconds()
+        guard access(options.satchelPath, X_OK) == 0 else {
+            throw Failure.setup("satchel executable not found at \(options.satchelPath): build it first (`swift build`), or set SATCHEL_BIN")
+        }
+        let root = try options.keep ?? makeTemporaryDirectory()
+        let home = root + "/device"
+        for directory in [root, home, root + "/card"] { mkdir(directory, 0o700) }
+        var random = SeededRandom(seed: options.seed)
+        var report = Report(seed: options.seed, home: home, routeStops: 0, visits: 0, customerChecks: 0, ordersConfirmed: 0,
+                            ordersHeldForApproval: 0, orderLines: 0, draftsCompletedLater: 0, payments: 0, displayRequests: 0,
+                            complaints: 0, badInputsRefused: 0, acknowledged: 0, lost: 0, integrityOK: false, commands: 0,
+                            elapsedSeconds: 0, problems: [])
+
+        func satchel(_ arguments: [String], expectExit: Int32 = 0, _ what: String) throws -> ChildProcess.Result {
+            report.commands += 1
+            let result = try ChildProcess.run(options.satchelPath, arguments + ["--home", home], timeoutSeconds: 60)
+            guard result.status == expectExit, !result.timedOut else { throw Failure.command("\(what) (satchel \(arguments.joined(separator: " ")))", result) }
+            return result
+        }
+        func json(_ result: ChildProcess.Result) throws -> [String: Any] {
+            guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+                throw Failure.setup("satchel printed no JSON object: \(result.stdout)")
+            }
+            return object
+        }
+
+        let deviceID = "SIM\(options.seed % 1000)"
+        _ = try satchel(["init", "--device", deviceID, "--rep", "R01"], "init")
+        let today = CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())
+        let seeded: Seeder.Summary
+        do {
+            let device = try DeviceDatabase.open(home: home)
+            seeded = try Seeder.seed(device, plan: .init(customers: options.customers, products: options.products, seed: options.seed,
+                                                         routeStops: 20...40, today: today))
+        }
+        report.routeStops = seeded.routeStops
+        let catalogue = (0..<options.products).map { "PN-\(10_000 + $0)" }
+
+        var acknowledgedOrders: [String: String] = [:]  // id -> state reported
+        var acknowledgedOther = 0
+        var displayDone = false, complaintDone = false
+        for (stop, customer) in seeded.todaysRoute.enumerated() {
+            let card = try json(try satchel(["customer", "show", customer, "--json"], "customer check"))
+            report.customerChecks += 1
+            let orders = random.chance(0.75)
+            if orders {
+                let lineCount = random.int(5...30)
+                let lines = (0..<lineCount).map { _ in "\(random.pick(catalogue)):\(random.int(1...12))" }
+                if random.chance(0.15) {
+                    // A draft started, finished later in the visit.
+                    let draft = try json(try satchel(["order", "new", "--customer", customer, "--line", lines[0], "--json"], "draft order"))
+                    guard let id = draft["id"] as? String else { throw Failure.setup("order new printed no id") }
+                    _ = try satchel(["order", "add-line", id] + lines.dropFirst() + ["--json"], "add lines")
+                    let confirmed = try json(try satchel(["order", "confirm", id, "--json"], "confirm"))
+                    record(confirmed, into: &acknowledgedOrders, report: &report, lines: lineCount)
+                    report.draftsCompletedLater += 1
+                } else {
+                    let arguments = ["order", "new", "--customer", customer] + lines.flatMap { ["--line", $0] } + ["--confirm", "--json"]
+                    record(try json(try satchel(arguments, "order")), into: &acknowledgedOrders, report: &report, lines: lineCount)
+                }
+            }
+            if stop == 3 {
+                // A typo on the handheld keyboard: refused with exit 65, nothing written.
+                let before = try json(try satchel(["status", "--json"], "status"))["changes"] as? Int ?? -1
+                _ = try satchel(["order", "new", "--customer", customer, "--line", "PN-X:3", "--confirm"], expectExit: 65, "order with a typo")
+                _ = try satchel(["order", "new", "--customer", customer, "--line", "\(catalogue[0]):-2", "--confirm"], expectExit: 65, "order with a negative quantity")
+                let after = try json(try satchel(["status", "--json"], "status"))["changes"] as? Int ?? -2
+                if before == after { report.badInputsRefused += 2 } else { report.problems.append("a refused order changed the journal") }
+            }
+            _ = try satchel(["visit", "--customer", customer, "--outcome", orders ? "order" : random.pick(["no_order", "not_met", "merchandising"]),
+                             "--note", random.pick(["Rozmowa z właścicielem", "Поговорихме за новата колекция", "Обсудили акцию на затирки"])], "visit")
+            report.visits += 1
+            acknowledgedOther += 1
+            let overdue = card["overdue_minor"] as? Int ?? 0
+            if overdue > 0 || random.chance(0.15) {
+                let amount = overdue > 0 ? min(overdue, random.int(5_000...200_000)) : random.int(5_000...50_000)
+                _ = try satchel(["payment", "--customer", customer, "--amount", "\(amount / 100).\(amount % 100 < 10 ? "0" : "")\(amount % 100)",
+                                 "--method", random.pick(["cash", "card", "transfer"]), "--receipt", "KP/\(stop + 1)"], "payment")
+                report.payments += 1
+                acknowledgedOther += 1
+            }
+            if !displayDone && stop >= seeded.todaysRoute.count / 2 {
+                _ = try satchel(["display-request", "--customer", customer, "--type", random.pick(seeded.displayTypes),
+                                 "--width", "\(random.int(60...240))", "--height", "\(random.int(100...220))", "--note", "Ekspozycja przy wejściu"], "display request")
+                report.displayRequests += 1
+                acknowledgedOther += 1
+                displayDone = true
+            }
+            if !complaintDone && stop >= seeded.todaysRoute.count * 2 / 3 {
+                _ = try satchel(["complaint", "--customer", customer, "--category", "damaged",
+                                 "--text", "Uszkodzone opakowania — 3 кутии с пукнати плочки", "--part", random.pick(catalogue)], "complaint")
+                report.complaints += 1
+                acknowledgedOther += 1
+                complaintDone = true
+            }
+        }
+
+        // Everything acknowledged must be there, in the state it was acknowledged in.
+        let listed = try JSONSerialization.jsonObject(with: Data(try satchel(["order", "list", "--json"], "order list").stdout.utf8)) as? [[String: Any]] ?? []
+        var stored: [String: String] = [:]
+        for order in listed { if let id = order["id"] as? String { stored[id] = order["state"] as? String } }
+        for (id, state) in acknowledgedOrders where stored[id] != state {
+            report.lost += 1
+            report.problems.append("order \(id) acknowledged as \(state) is \(stored[id] ?? "missing")")
+        }
+        let status = try json(try satchel(["status", "--json"], "status"))
+        let journal = status["changes"] as? Int ?? 0
+        report.acknowledged = acknowledgedOrders.count + acknowledgedOther
+        let expectedChanges = report.acknowledged + report.draftsCompletedLater * 2  // draft + lines + confirm = 3 changes
+        if journal != expectedChanges {
+            report.problems.append("change journal holds \(journal) entries, expected \(expectedChanges)")
+            report.lost += max(0, expectedChanges - journal)
+        }
+        let doctor = try satchel(["doctor", "--json"], "doctor")
+        report.integrityOK = (try json(doctor)["ok"] as? Bool) == true
+        report.elapsedSeconds = ChildProcess.monotonicSeconds() - started
+        return report
+    }
+
+    private static func record(_ saved: [String: Any], into orders: inout [String: String], report: inout Report, lines: Int) {
+        guard let id = saved["id"] as? String, let order = saved["order"] as? [String: Any], let state = order["state"] as? String else {
+            report.problems.append("an acknowledged order printed no id")
+            return
+        }
+        orders[id] = state
+        report.ordersConfirmed += 1
+        report.orderLines += lines
+        if (order["approval"] as? String) == "pending" { report.ordersHeldForApproval += 1 }
+    }
+
+    static func makeTemporaryDirectory() throws -> String {
+        var template = Array("/tmp/satchel-day-XXXXXX".utf8CString)
+        guard let result = mkdtemp(&template) else { throw Failure.setup("cannot create a temporary directory in /tmp") }
+        return String(cString: result)
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Field
+
+struct CustomerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "customer", abstract: "Check a customer before selling, or find one by name.",
+        subcommands: [Show.self, Find.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The credit check: payment discipline (colour), overdue, limit, recent orders, talking points.")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Customer id.") var id: String
+
+        func run() throws {
+            try reportingErrors {
+                let card = try Customers(try home.open()).card(id)
+                if output.json { return try printJSON(card) }
+                let money = { (minor: Int64) in Money.format(minor, card.currency) }
+                print("\(card.name)  [\(card.id)]")
+                if !card.address.isEmpty { print(card.address) }
+                print("Payment discipline: \(Colour.paint("\(card.discipline.rawValue) (\(card.colour))", card.colour))")
+                print("Credit limit \(money(card.creditLimitMinor)), balance \(money(card.balanceMinor)), overdue \(money(card.overdueMinor)) (\(card.overdueDays) days)")
+                if card.collectedSinceBalanceMinor > 0 {
+                    print("Collected since the office's balance: \(money(card.collectedSinceBalanceMinor))")
+                }
+                print("Price levels: \(card.priceLevels.joined(separator: ", "))")
+                print("Last 365 days: \(card.ordersLast365Days) orders, \(money(card.boughtLast365DaysMinor)), \(card.lateShareLast365Days)% paid late")
+                if !card.recentOrders.isEmpty {
+                    print("Recent orders:")
+                    for order in card.recentOrders {
+                        print("  \(order.day)  \(order.ref)  \(Money.format(order.totalMinor, order.currency))\(order.paidLate ? "  paid late" : "")")
+                    }
+                }
+                if !card.topParts.isEmpty {
+                    print("Buys most:")
+                    for part in card.topParts { print("  \(part.partNumber)  \(part.name)  x\(part.quantity)") }
+                }
+                if !card.talkingPoints.isEmpty {
+                    print("Talking points:")
+                    for point in card.talkingPoints { print("  - \(point)") }
+                }
+                if card.openDocuments > 0 { print("Open orders on this device: \(card.openDocuments)") }
+            }
+        }
+    }
+
+    struct Find: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find customers by name, ignoring case and diacritics (lodz finds Łódź).")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Part of the name, or the id.") var text: String
+
+        func run() throws {
+            try reportingErrors {
+                let matches = try Customers(try home.open()).find(text)
+                if output.json { return try printJSON(matches) }
+                if matches.isEmpty { print("No customer matches '\(text)'.") }
+                for match in matches {
+                    print("\(match.id)  \(Colour.paint(match.name, match.discipline.colour))  \(match.address)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Field
+
+/// What `--json` prints once a document is acknowledged.
+struct Saved<Document: Encodable>: Encodable {
+    var acknowledged = true
+    var id: String
+    var changeId: String
+    var document: Document
+}
+
+func choice<T: RawRepresentable & CaseIterable>(_ text: String, _ what: String, as type: T.Type) throws -> T where T.RawValue == String {
+    guard let value = T(rawValue: text) else {
+        throw FieldError.invalidInput(what: what, value: text, reason: "use one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return value
+}
+
+struct Visit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Record a visit at a customer.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Customer id.") var customer: String
+    @Option(help: "order, no_order, closed, not_met, merchandising or service.") var outcome: String
+    @Option(help: "What happened.") var note: String = ""
+
+    func run() throws {
+        try reportingErrors {
+            let outcome = try choice(outcome, "visit outcome", as: VisitOutcome.self)
+            let saved = try Capture(try home.open()).recordVisit(customerID: customer, outcome: outcome, note: note)
+            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+            print("Visit \(saved.document.id) saved: \(customer), \(outcome.rawValue)")
+        }
+    }
+}
+
+struct Payment: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Record money collected from a customer.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Customer id.") var customer: String
+    @Option(help: "Amount, e.g. 120.50 (a comma works too).") var amount: String
+    @Option(help: "Currency (default: the customer's).") var currency: String?
+    @Option(help: "cash, card, transfer or cheque.") var method: String = "cash"
+    @Option(help: "Receipt number written on the paper receipt.") var receipt: String = ""
+
+    func run() throws {
+        try reportingErrors {
+            let method = try choice(method, "payment method", as: PaymentMethod.self)
+            let minor = try Money.parseMinor(amount)
+            let saved = try Capture(try home.open()).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
+            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+            print("Payment \(saved.document.id) saved: \(Money.format(minor, saved.document.currency)) \(method.rawValue) from \(customer)")
+        }
+    }
+}
+
+struct DisplayRequest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "display-request",
+        abstract: "Request a product display at a customer; reserves the materials its type and size need.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Customer id.") var customer: String
+    @Option(help: "Display type code.") var type: String
+    @Option(help: "Width in cm.") var width: String
+    @Option(help: "Height in cm.") var height: String
+    @Option(help: "Depth in cm.") var depth: String?
+    @Option(help: "Agreed terms, placement.") var note: String = ""
+
+    func run() throws {
+        try reportingErrors {
+            let saved = try Capture(try home.open()).requestDisplay(
+                customerID: customer, typeCode: type, widthCm: try positive(width, "display width (cm)"),
+                heightCm: try positive(height, "display height (cm)"), depthCm: try depth.map { try positive($0, "display depth (cm)") }, note: note)
+            let request = saved.document
+            if output.json { return try printJSON(Saved(id: request.id, changeId: saved.changeId, document: request)) }
+            print("Display request \(request.id) saved: \(request.typeCode) \(request.widthCm)x\(request.heightCm) cm at \(customer)")
+            for material in request.materials {
+                let short = material.shortQuantity > 0 ? "  (SHORT by \(material.shortQuantity))" : ""
+                print("  reserved \(material.quantity) x \(material.partNumber) from \(material.location)\(short)")
+            }
+        }
+    }
+}
+
+struct Complaint: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "File a customer's complaint.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Customer id.") var customer: String
+    @Option(help: "quality, damaged, missing, wrong_item, delivery, invoice or other.") var category: String
+    @Option(help: "What the customer says is wrong.") var text: String
+    @Option(help: "The order it is about (a device order id or an ERP order ref).") var order: String?
+    @Option(help: "The part it is about.") var part: String?
+
+    func run() throws {
+        try reportingErrors {
+            let category = try choice(category, "complaint category", as: ComplaintCategory.self)
+            let saved = try Capture(try home.open()).fileComplaint(customerID: customer, category: category, description: text, orderRef: order, partNumber: part)
+            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+            print("Complaint \(saved.document.id) saved: \(category.rawValue) for \(customer)")
+        }
+    }
+}
+
+struct Quote: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Calculate a quote; discounts over the rep's limit wait for approval.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Customer id.") var customer: String
+    @Option(name: .customLong("line"), help: "PART:QTY or PART:QTY:UNIT; repeat.") var lines: [String] = []
+    @Option(help: "Discount in percent, e.g. 7.5.") var discount: String = "0"
+
+    func run() throws {
+        try reportingErrors {
+            let saved = try Capture(try home.open()).createQuote(
+                customerID: customer, lines: try OrderCommand.parseLines(lines), discountBasisPoints: try Percent.parseBasisPoints(discount))
+            let quote = saved.document
+            if output.json { return try printJSON(Saved(id: quote.id, changeId: saved.changeId, document: quote)) }
+            print("Quote \(quote.id) saved: \(Money.format(quote.totalMinor, quote.currency)) after \(Percent.format(quote.discountBasisPoints)) discount")
+            if quote.approval == .pending { print(Colour.paint("WAITS FOR APPROVAL: \(quote.holdReason ?? "")", "yellow")) }
+        }
+    }
+}
+
+struct Maintenance: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Record maintenance of equipment at an outlet (e.g. a cooler).")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Equipment id.") var equipment: String
+    @Option(help: "inspection, cleaning, repair, replacement or removal.") var kind: String
+    @Option(help: "What was done.") var note: String = ""
+
+    func run() throws {
+        try reportingErrors {
+            let kind = try choice(kind, "maintenance kind", as: MaintenanceKind.self)
+            let saved = try Capture(try home.open()).recordMaintenance(equipmentID: equipment, kind: kind, note: note)
+            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+            print("Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(equipment)")
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Field
+
+@main
+struct Satchel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "satchel",
+        abstract: "The field-sales agent on the rep's handheld: capture orders and documents durably, check customers.",
+        discussion: """
+            Data lives in the data directory (--home, or SATCHEL_HOME, default /var/lib/satchel).
+            A command that says a document is saved has committed it to storage that survives a power cut.
+            Exit codes: 0 ok, 64 usage, 65 bad input, 66 not initialised, 69 damaged or foreign database,
+            70 internal error, 73 already initialised, 74 storage full or failing, 75 busy, 77 no permission.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Init.self, Status.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
+            DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
+        ])
+}
+
+/// Options every command takes.
+struct HomeOptions: ParsableArguments {
+    @Option(name: .long, help: "Data directory (default: $SATCHEL_HOME, else /var/lib/satchel).")
+    var home: String?
+
+    var resolvedHome: String {
+        if let home { return home }
+        if let fromEnvironment = Environment.value("SATCHEL_HOME"), !fromEnvironment.isEmpty { return fromEnvironment }
+        return "/var/lib/satchel"
+    }
+
+    func open() throws -> DeviceDatabase {
+        try DeviceDatabase.open(home: resolvedHome)
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print the result as JSON.")
+    var json = false
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the device database in the data directory.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "This device's id (letters, digits, '_' or '.'); it prefixes every document id.") var device: String
+    @Option(help: "The rep who carries this device.") var rep: String
+
+    func run() throws {
+        try reportingErrors {
+            let database = try DeviceDatabase.create(home: home.resolvedHome, deviceID: device, repID: rep)
+            if output.json {
+                try printJSON(["device": device, "rep": rep, "database": database.path])
+            } else {
+                print("Initialised device \(device) for rep \(rep) in \(database.path)")
+            }
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "What this device holds and what has not been synced yet.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let status = try DeviceStatus.read(try home.open())
+            if output.json { return try printJSON(status) }
+            print("Device \(status.device), rep \(status.rep) (\(status.home))")
+            print("Working set: \(status.customers) customers, \(status.products) products, \(status.prices) prices, \(status.stockRows) stock rows")
+            print("Today: \(status.routeStopsToday) route stops, \(status.visitsToday) visits, \(status.paymentsToday) payments")
+            let orders = status.orders.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            print("Orders: \(orders.isEmpty ? "none" : orders)\(status.ordersHeldForApproval > 0 ? ", \(status.ordersHeldForApproval) held for approval" : "")")
+            print("Not yet synced: \(status.unsyncedChanges) of \(status.changes) changes")
+            print("Database: \(status.databaseBytes) bytes, schema \(status.schemaVersion), SQLite \(status.sqliteVersion)")
+        }
+    }
+}
+
+struct Route: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The day's route: customers to visit, in order.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Day as YYYY-MM-DD (default: today).") var day: String?
+
+    struct Stop: Encodable { var position: Int64; var customerId: String; var name: String }
+
+    func run() throws {
+        try reportingErrors {
+            let database = try home.open()
+            let day = self.day ?? CalendarDay.string(fromMilliseconds: database.clock.nowMilliseconds())
+            let stops = try WorkingSet(database).route(day: day).map { Stop(position: $0.position, customerId: $0.customerID, name: $0.name) }
+            if output.json { return try printJSON(stops) }
+            if stops.isEmpty { print("No route for \(day).") }
+            for stop in stops { print("\(stop.position). \(stop.customerId)  \(stop.name)") }
+        }
+    }
+}
+
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the database thoroughly (integrity_check); changes nothing.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Report: Encodable { var database: String; var ok: Bool; var problems: [String] }
+
+    func run() throws {
+        try reportingErrors {
+            let device = try home.open()
+            let problems = try device.guarded { try device.database.integrityCheck() }
+            let report = Report(database: device.path, ok: problems.isEmpty, problems: problems)
+            if output.json { try printJSON(report) } else {
+                print(problems.isEmpty ? "\(device.path): ok" : "\(device.path): DAMAGED\n" + problems.joined(separator: "\n"))
+            }
+            if !problems.isEmpty { throw FieldError.damagedDatabase(path: device.path, detail: problems.first ?? "") }
+        }
+    }
+}
