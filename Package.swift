@@ -65,10 +65,12 @@ let package = Package(
             path: "Simulator/bench-hello", swiftSettings: strict),
 
         // Tests: one target per module, plus end-to-end tests that run the real executables.
-        .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        // SatchelTesting holds what they share: temporary homes, paths of the built executables.
+        .target(name: "SatchelTesting", path: "Tests/SatchelTesting", swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
-        .testTarget(name: "FieldTests", dependencies: ["Field", "Store"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store"], swiftSettings: strict),
+        .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting"], swiftSettings: strict),
     ]
 )

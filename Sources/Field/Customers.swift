@@ -32,6 +32,10 @@ public struct Customers {
         public var name: String
         public var quantity: Int64
         public var amountMinor: Int64
+
+        public init(partNumber: String, name: String, quantity: Int64, amountMinor: Int64) {
+            self.partNumber = partNumber; self.name = name; self.quantity = quantity; self.amountMinor = amountMinor
+        }
     }
 
     public struct Card: Codable, Sendable, Equatable {

@@ -128,6 +128,10 @@ public struct MaterialReservation: Codable, Sendable, Equatable {
     public var quantity: Int64
     /// How much of `quantity` the location did not have on hand when reserved.
     public var shortQuantity: Int64
+
+    public init(partNumber: String, location: String, quantity: Int64, shortQuantity: Int64) {
+        self.partNumber = partNumber; self.location = location; self.quantity = quantity; self.shortQuantity = shortQuantity
+    }
 }
 
 public struct DisplayRequestDocument: Codable, Sendable, Equatable {

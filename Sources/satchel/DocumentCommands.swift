@@ -39,7 +39,7 @@ struct Payment: ParsableCommand {
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "Customer id.") var customer: String
-    @Option(help: "Amount, e.g. 120.50 (a comma works too).") var amount: String
+    @Option(parsing: .unconditional, help: "Amount, e.g. 120.50 (a comma works too).") var amount: String
     @Option(help: "Currency (default: the customer's).") var currency: String?
     @Option(help: "cash, card, transfer or cheque.") var method: String = "cash"
     @Option(help: "Receipt number written on the paper receipt.") var receipt: String = ""
@@ -63,9 +63,9 @@ struct DisplayRequest: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @Option(help: "Customer id.") var customer: String
     @Option(help: "Display type code.") var type: String
-    @Option(help: "Width in cm.") var width: String
-    @Option(help: "Height in cm.") var height: String
-    @Option(help: "Depth in cm.") var depth: String?
+    @Option(parsing: .unconditional, help: "Width in cm.") var width: String
+    @Option(parsing: .unconditional, help: "Height in cm.") var height: String
+    @Option(parsing: .unconditional, help: "Depth in cm.") var depth: String?
     @Option(help: "Agreed terms, placement.") var note: String = ""
 
     func run() throws {
@@ -110,7 +110,7 @@ struct Quote: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @Option(help: "Customer id.") var customer: String
     @Option(name: .customLong("line"), help: "PART:QTY or PART:QTY:UNIT; repeat.") var lines: [String] = []
-    @Option(help: "Discount in percent, e.g. 7.5.") var discount: String = "0"
+    @Option(parsing: .unconditional, help: "Discount in percent, e.g. 7.5.") var discount: String = "0"
 
     func run() throws {
         try reportingErrors {
