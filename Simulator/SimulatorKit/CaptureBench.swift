@@ -60,12 +60,8 @@ public struct CaptureBench {
         if FileManager.default.isExecutableFile(atPath: options.satchelPath), FileManager.default.isExecutableFile(atPath: options.helloPath) {
             var satchelPeaks: [Int] = [], helloPeaks: [Int] = []
             for _ in 0..<5 {
-                let status = try ChildProcess.run(options.satchelPath, ["status", "--home", statusHome], timeoutSeconds: 60)
-                guard status.succeeded else { throw DayRunner.Failure.command("satchel status", status) }
-                satchelPeaks.append(status.maxRSSKiB)
-                let hello = try ChildProcess.run(options.helloPath, [], timeoutSeconds: 60)
-                guard hello.succeeded else { throw DayRunner.Failure.command("bench-hello", hello) }
-                helloPeaks.append(hello.maxRSSKiB)
+                satchelPeaks.append(try peakRSS(options.satchelPath, ["status", "--home", statusHome], root: root))
+                helloPeaks.append(try peakRSS(options.helloPath, [], root: root))
             }
             statusRSS = satchelPeaks.sorted()[2]
             helloRSS = helloPeaks.sorted()[2]
@@ -102,7 +98,7 @@ public struct CaptureBench {
         let capture = Capture(oursDevice)
         let raw = try RawCapture(path: rawDevice.path)
         // Our payload for a 10-line order, so the raw side writes as many journal bytes.
-        let samplePayload = try FieldJSON.encode(try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true).document)
+        let samplePayload = try FieldJSON.payload(try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true).document)
         try raw.capture(customer: work[0].0, lines: work[0].1, payload: samplePayload)
 
         var ours = 0.0, rawTime = 0.0
@@ -156,6 +152,18 @@ public struct CaptureBench {
             rawTime += ChildProcess.monotonicSeconds() - start
         }
         return (ours, rawTime, lines)
+    }
+
+    /// Peak RSS of a command, in KiB, measured by GNU time. Not by our own wait4: Linux carries
+    /// the spawning process's peak into the child's `ru_maxrss` at exec, so a child of this
+    /// 20 MB benchmark would never read below 20 MB. GNU time is small, so its children read true.
+    static func peakRSS(_ path: String, _ arguments: [String], root: String) throws -> Int {
+        let report = root + "/rss.txt"
+        let result = try ChildProcess.run("/usr/bin/time", ["-f", "%M", "-o", report, path] + arguments, timeoutSeconds: 60)
+        guard result.succeeded else { throw DayRunner.Failure.command("\(path) \(arguments.joined(separator: " ")) under /usr/bin/time", result) }
+        let text = try String(contentsOfFile: report, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let kib = Int(text.split(separator: "\n").last ?? "") else { throw DayRunner.Failure.setup("GNU time printed no peak RSS: \(text)") }
+        return kib
     }
 
     static func strippedSize(_ path: String, root: String, notes: inout [String]) -> Int? {

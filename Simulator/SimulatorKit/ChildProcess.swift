@@ -11,7 +11,8 @@ public struct ChildProcess {
         public var status: Int32
         public var stdout: String
         public var stderr: String
-        /// Peak resident set size, in KiB (`ru_maxrss`).
+        /// Peak resident set size, in KiB (`ru_maxrss`). Includes the spawning process's own
+        /// peak (Linux carries it across exec): use GNU time to measure a small program.
         public var maxRSSKiB: Int
         public var timedOut: Bool
         public var succeeded: Bool { status == 0 && !timedOut }

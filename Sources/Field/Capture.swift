@@ -57,6 +57,7 @@ public final class Capture {
                 throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
             }
             let now = device.clock.nowMilliseconds()
+            let today = CalendarDay.string(fromMilliseconds: now)
             let id = try device.nextID()
             let insert = try database.statement(SQL.insertOrder)
             try insert.bind(id, at: 1)
@@ -70,7 +71,7 @@ public final class Capture {
                 id: id, customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
                 currency: customer.currency, totalMinor: 0, note: note, createdAt: now, confirmedAt: nil, lines: [])
             for (index, request) in lines.enumerated() {
-                let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, now: now)
+                let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
                 try insertLine(line, orderID: id)
                 order.lines.append(line)
                 order.totalMinor += line.amountMinor
@@ -78,7 +79,7 @@ public final class Capture {
             if confirm { decideApproval(&order, customer: customer, now: now) }
             try finish(order)
             let action = confirm ? "confirmed" : "created"
-            let changeID = try device.appendChange(entity: "order", entityID: id, action: action, payload: FieldJSON.encode(order), at: now)
+            let changeID = try device.appendChange(entity: "order", entityID: id, action: action, payload: FieldJSON.payload(order), at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -92,14 +93,15 @@ public final class Capture {
             var order = try Orders(device).load(orderID)
             guard order.state == .draft else { throw FieldError.orderNotDraft(id: orderID, state: order.state.rawValue) }
             let now = device.clock.nowMilliseconds()
+            let today = CalendarDay.string(fromMilliseconds: now)
             for request in lines {
-                let line = try price(request, lineNo: Int64(order.lines.count + 1), level: order.priceLevel, currency: order.currency, now: now)
+                let line = try price(request, lineNo: Int64(order.lines.count + 1), level: order.priceLevel, currency: order.currency, today: today)
                 try insertLine(line, orderID: orderID)
                 order.lines.append(line)
                 order.totalMinor += line.amountMinor
             }
             try finish(order)
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "lines_added", payload: FieldJSON.encode(order), at: now)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "lines_added", payload: FieldJSON.payload(order), at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -116,7 +118,7 @@ public final class Capture {
             let customer = try customerTerms(order.customerId)
             decideApproval(&order, customer: customer, now: now)
             try finish(order)
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "confirmed", payload: FieldJSON.encode(order), at: now)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "confirmed", payload: FieldJSON.payload(order), at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -135,7 +137,7 @@ public final class Capture {
             order.state = next
             let now = device.clock.nowMilliseconds()
             try database.execute("UPDATE orders SET state = ? WHERE id = ?", [.text(next.rawValue), .text(orderID)])
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: next.rawValue, payload: FieldJSON.encode(order), at: now)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: next.rawValue, payload: FieldJSON.payload(order), at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -185,7 +187,7 @@ public final class Capture {
         order.holdReason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
     }
 
-    private func price(_ request: OrderLineRequest, lineNo: Int64, level: String, currency: String, now: Int64) throws -> OrderLine {
+    private func price(_ request: OrderLineRequest, lineNo: Int64, level: String, currency: String, today: String) throws -> OrderLine {
         let statement = try database.statement(SQL.priceLine)
         try statement.bind(request.partNumber, at: 1)
         try statement.bind(request.unit ?? "", at: 2)
@@ -206,7 +208,6 @@ public final class Capture {
             }
             factor = statement.int64(3)
         }
-        let today = CalendarDay.string(fromMilliseconds: now)
         guard !statement.isNull(1), statement.optionalText(2).map({ $0 >= today }) ?? true else {
             throw FieldError.noPrice(part: request.partNumber, level: level, currency: currency)
         }
@@ -254,7 +255,7 @@ public final class Capture {
             let visit = VisitDocument(id: try device.nextID(), customerId: customerID, at: now, outcome: outcome, note: note)
             try database.execute("INSERT INTO visits(id, customer_id, at, outcome, note) VALUES (?, ?, ?, ?, ?)",
                                  [.text(visit.id), .text(customerID), .integer(now), .text(outcome.rawValue), .text(note)])
-            let changeID = try device.appendChange(entity: "visit", entityID: visit.id, action: "recorded", payload: FieldJSON.encode(visit), at: now)
+            let changeID = try device.appendChange(entity: "visit", entityID: visit.id, action: "recorded", payload: FieldJSON.payload(visit), at: now)
             return Acknowledged(document: visit, changeId: changeID)
         }
     }
@@ -280,7 +281,7 @@ public final class Capture {
             try database.execute(
                 "INSERT INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [.text(payment.id), .text(customerID), .integer(amountMinor), .text(currency), .text(method.rawValue), .text(receipt), .integer(now)])
-            let changeID = try device.appendChange(entity: "payment", entityID: payment.id, action: "collected", payload: FieldJSON.encode(payment), at: now)
+            let changeID = try device.appendChange(entity: "payment", entityID: payment.id, action: "collected", payload: FieldJSON.payload(payment), at: now)
             return Acknowledged(document: payment, changeId: changeID)
         }
     }
@@ -327,7 +328,7 @@ public final class Capture {
                 request.materials.append(MaterialReservation(partNumber: part, location: location, quantity: quantity, shortQuantity: short))
             }
             let changeID = try device.appendChange(entity: "display_request", entityID: request.id, action: "requested",
-                                                   payload: FieldJSON.encode(request), at: now)
+                                                   payload: FieldJSON.payload(request), at: now)
             return Acknowledged(document: request, changeId: changeID)
         }
     }
@@ -356,7 +357,7 @@ public final class Capture {
             try database.execute(
                 "INSERT INTO complaints(id, customer_id, order_ref, part_number, category, description, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [.text(complaint.id), .text(customerID), DatabaseValue(orderRef), DatabaseValue(partNumber), .text(category.rawValue), .text(description), .integer(now)])
-            let changeID = try device.appendChange(entity: "complaint", entityID: complaint.id, action: "filed", payload: FieldJSON.encode(complaint), at: now)
+            let changeID = try device.appendChange(entity: "complaint", entityID: complaint.id, action: "filed", payload: FieldJSON.payload(complaint), at: now)
             return Acknowledged(document: complaint, changeId: changeID)
         }
     }
@@ -371,11 +372,12 @@ public final class Capture {
         return try device.write {
             let customer = try customerTerms(customerID)
             let now = device.clock.nowMilliseconds()
+            let today = CalendarDay.string(fromMilliseconds: now)
             var quote = QuoteDocument(id: try device.nextID(), customerId: customerID, currency: customer.currency,
                                       discountBasisPoints: discountBasisPoints, totalMinor: 0, approval: .none, holdReason: nil, at: now, lines: [])
             var gross: Int64 = 0
             for (index, request) in lines.enumerated() {
-                let line = try price(request, lineNo: Int64(index + 1), level: customer.defaultLevel, currency: customer.currency, now: now)
+                let line = try price(request, lineNo: Int64(index + 1), level: customer.defaultLevel, currency: customer.currency, today: today)
                 quote.lines.append(QuoteLine(lineNo: line.lineNo, partNumber: line.partNumber, quantity: line.baseQuantity,
                                              unitPriceMinor: line.unitPriceMinor, amountMinor: line.amountMinor))
                 gross += line.amountMinor
@@ -394,7 +396,7 @@ public final class Capture {
                     "INSERT INTO quote_lines(quote_id, line_no, part_number, quantity, unit_price_minor, amount_minor) VALUES (?, ?, ?, ?, ?, ?)",
                     [.text(quote.id), .integer(line.lineNo), .text(line.partNumber), .integer(line.quantity), .integer(line.unitPriceMinor), .integer(line.amountMinor)])
             }
-            let changeID = try device.appendChange(entity: "quote", entityID: quote.id, action: "created", payload: FieldJSON.encode(quote), at: now)
+            let changeID = try device.appendChange(entity: "quote", entityID: quote.id, action: "created", payload: FieldJSON.payload(quote), at: now)
             return Acknowledged(document: quote, changeId: changeID)
         }
     }
@@ -409,7 +411,7 @@ public final class Capture {
             let record = MaintenanceDocument(id: try device.nextID(), equipmentId: equipmentID, at: now, kind: kind, note: note)
             try database.execute("INSERT INTO maintenance(id, equipment_id, at, kind, note) VALUES (?, ?, ?, ?, ?)",
                                  [.text(record.id), .text(equipmentID), .integer(now), .text(kind.rawValue), .text(note)])
-            let changeID = try device.appendChange(entity: "maintenance", entityID: record.id, action: "recorded", payload: FieldJSON.encode(record), at: now)
+            let changeID = try device.appendChange(entity: "maintenance", entityID: record.id, action: "recorded", payload: FieldJSON.payload(record), at: now)
             return Acknowledged(document: record, changeId: changeID)
         }
     }

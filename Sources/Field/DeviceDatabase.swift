@@ -91,6 +91,9 @@ public final class DeviceDatabase {
         }
         var options = Database.Options()
         options.create = create
+        // A command touches a few pages; a whole-table count would otherwise fill SQLite's 2 MiB
+        // default cache, which on a handheld is memory better left to the page cache of the OS.
+        options.cacheSizeKiB = 512
         do {
             return DeviceDatabase(database: try Database(path: path, options: options), home: home, clock: clock)
         } catch let error as StoreError {

@@ -39,6 +39,16 @@ public struct OrderLine: Codable, Sendable, Equatable {
     /// Price of one base unit at the order's price level.
     public var unitPriceMinor: Int64
     public var amountMinor: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case lineNo = "line_no"
+        case partNumber = "part_number"
+        case unit
+        case quantity
+        case baseQuantity = "base_quantity"
+        case unitPriceMinor = "unit_price_minor"
+        case amountMinor = "amount_minor"
+    }
 }
 
 public struct OrderDocument: Codable, Sendable, Equatable {
@@ -63,6 +73,21 @@ public struct OrderDocument: Codable, Sendable, Equatable {
         case .approved: return "\(state.rawValue), approved"
         case .none: return state.rawValue
         }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case customerId = "customer_id"
+        case state
+        case approval
+        case holdReason = "hold_reason"
+        case priceLevel = "price_level"
+        case currency
+        case totalMinor = "total_minor"
+        case note
+        case createdAt = "created_at"
+        case confirmedAt = "confirmed_at"
+        case lines
     }
 }
 
@@ -106,6 +131,14 @@ public struct VisitDocument: Codable, Sendable, Equatable {
     public var at: Int64
     public var outcome: VisitOutcome
     public var note: String
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case customerId = "customer_id"
+        case at
+        case outcome
+        case note
+    }
 }
 
 public enum PaymentMethod: String, Codable, Sendable, CaseIterable {
@@ -120,6 +153,16 @@ public struct PaymentDocument: Codable, Sendable, Equatable {
     public var method: PaymentMethod
     public var receipt: String
     public var collectedAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case customerId = "customer_id"
+        case amountMinor = "amount_minor"
+        case currency
+        case method
+        case receipt
+        case collectedAt = "collected_at"
+    }
 }
 
 public struct MaterialReservation: Codable, Sendable, Equatable {
@@ -131,6 +174,13 @@ public struct MaterialReservation: Codable, Sendable, Equatable {
 
     public init(partNumber: String, location: String, quantity: Int64, shortQuantity: Int64) {
         self.partNumber = partNumber; self.location = location; self.quantity = quantity; self.shortQuantity = shortQuantity
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case partNumber = "part_number"
+        case location
+        case quantity
+        case shortQuantity = "short_quantity"
     }
 }
 
@@ -145,6 +195,19 @@ public struct DisplayRequestDocument: Codable, Sendable, Equatable {
     public var state: String
     public var at: Int64
     public var materials: [MaterialReservation]
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case customerId = "customer_id"
+        case typeCode = "type_code"
+        case widthCm = "width_cm"
+        case heightCm = "height_cm"
+        case depthCm = "depth_cm"
+        case note
+        case state
+        case at
+        case materials
+    }
 }
 
 public enum ComplaintCategory: String, Codable, Sendable, CaseIterable {
@@ -162,6 +225,17 @@ public struct ComplaintDocument: Codable, Sendable, Equatable {
     public var description: String
     public var state: String
     public var at: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case customerId = "customer_id"
+        case orderRef = "order_ref"
+        case partNumber = "part_number"
+        case category
+        case description
+        case state
+        case at
+    }
 }
 
 public struct QuoteLine: Codable, Sendable, Equatable {
@@ -170,6 +244,14 @@ public struct QuoteLine: Codable, Sendable, Equatable {
     public var quantity: Int64
     public var unitPriceMinor: Int64
     public var amountMinor: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case lineNo = "line_no"
+        case partNumber = "part_number"
+        case quantity
+        case unitPriceMinor = "unit_price_minor"
+        case amountMinor = "amount_minor"
+    }
 }
 
 public struct QuoteDocument: Codable, Sendable, Equatable {
@@ -182,6 +264,18 @@ public struct QuoteDocument: Codable, Sendable, Equatable {
     public var holdReason: String?
     public var at: Int64
     public var lines: [QuoteLine]
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case customerId = "customer_id"
+        case currency
+        case discountBasisPoints = "discount_basis_points"
+        case totalMinor = "total_minor"
+        case approval
+        case holdReason = "hold_reason"
+        case at
+        case lines
+    }
 }
 
 public enum MaintenanceKind: String, Codable, Sendable, CaseIterable {
@@ -194,6 +288,14 @@ public struct MaintenanceDocument: Codable, Sendable, Equatable {
     public var at: Int64
     public var kind: MaintenanceKind
     public var note: String
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case equipmentId = "equipment_id"
+        case at
+        case kind
+        case note
+    }
 }
 
 /// What the rep is told once a document is acknowledged: its id and the change-journal entry

@@ -1,26 +1,38 @@
 import FoundationEssentials
 
-/// One JSON style for the change-journal payloads and for `--json` output: snake_case keys,
-/// sorted, so the same document always encodes to the same bytes.
+/// JSON in two styles. Journal payloads (`payload`, `decodePayload`) rely on each document's
+/// explicit snake_case `CodingKeys`: the journal format must not change when a Swift property is
+/// renamed, and skipping the encoder's key conversion keeps capture fast. `encode` is for
+/// `--json` output of any type, converting camelCase names itself. Keys are sorted in both, so
+/// the same value always encodes to the same bytes.
 public enum FieldJSON {
     public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return try run(T.self) { try encoder.encode(value) }
+    }
+
+    /// A document as the change journal stores it.
+    public static func payload<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try run(T.self) { try encoder.encode(value) }
+    }
+
+    public static func decodePayload<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
         do {
-            return String(decoding: try encoder.encode(value), as: UTF8.self)
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
         } catch {
-            throw FieldError.internalError("cannot encode \(T.self) as JSON: \(error)")
+            throw FieldError.invalidInput(what: "journal payload for \(T.self)", value: String(text.prefix(60)), reason: "\(error)")
         }
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
+    private static func run<T>(_ type: T.Type, _ body: () throws -> Data) throws -> String {
         do {
-            return try decoder.decode(type, from: Data(text.utf8))
+            return String(decoding: try body(), as: UTF8.self)
         } catch {
-            throw FieldError.invalidInput(what: "JSON \(T.self)", value: String(text.prefix(60)), reason: "\(error)")
+            throw FieldError.internalError("cannot encode \(T.self) as JSON: \(error)")
         }
     }
 }

@@ -20,6 +20,8 @@ public final class Database {
         public var create = true
         public var foreignKeys = true
         public var walMode = true
+        /// Page cache size in KiB (`PRAGMA cache_size=-N`); nil keeps SQLite's default (2 MiB).
+        public var cacheSizeKiB: Int?
 
         public init() {}
     }
@@ -56,6 +58,7 @@ public final class Database {
 
     private func configure(_ options: Options) throws {
         sqlite3_busy_timeout(handle, options.busyTimeoutMilliseconds)
+        if let cacheSizeKiB = options.cacheSizeKiB { try execute("PRAGMA cache_size=-\(cacheSizeKiB)") }
         // Reading the header is the first real I/O: a file that is not a database fails here
         // with SQLITE_NOTADB instead of at some later, less obvious statement.
         _ = try int64("PRAGMA schema_version")

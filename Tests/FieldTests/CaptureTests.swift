@@ -20,7 +20,7 @@ struct CaptureTests {
         let stored = try Orders(fixture.device).load(order.id)
         #expect(stored == order)
         let payload = try fixture.device.database.text("SELECT payload FROM changes WHERE change_id = ?", [.text(saved.changeId)])
-        #expect(try FieldJSON.decode(OrderDocument.self, from: payload) == order)
+        #expect(try FieldJSON.decodePayload(OrderDocument.self, from: payload) == order)
     }
 
     @Test("ids keep increasing across documents and reopenings")
