@@ -188,6 +188,11 @@ public struct CaptureBench {
     }
 }
 
+/// The settings `DeviceDatabase` opens with, so both sides of a race run under the same pragmas.
+enum RawPragmas {
+    static let device = ["PRAGMA cache_size=-256", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"]
+}
+
 /// The raw side of the capture race: the same SQL as `Capture.createOrder`, prepared once and
 /// driven with bare sqlite3 calls, on a database opened with the same pragmas.
 final class RawCapture {
@@ -198,7 +203,7 @@ final class RawCapture {
         var handle: OpaquePointer?
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else { throw RawError.open(path) }
         db = handle
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"] {
+        for pragma in RawPragmas.device {
             guard sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else { throw RawError.sql(pragma) }
         }
         func prepare(_ sql: String) throws -> OpaquePointer {
@@ -290,6 +295,9 @@ final class RawCard {
         var handle: OpaquePointer?
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else { throw RawCapture.RawError.open(path) }
         db = handle
+        for pragma in RawPragmas.device {
+            guard sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else { throw RawCapture.RawError.sql(pragma) }
+        }
         statements = try [Customers.SQL.header, Customers.SQL.recentOrders, Customers.SQL.yearSummary, Customers.SQL.topParts].map { sql in
             var statement: OpaquePointer?
             guard sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement else {

@@ -93,7 +93,7 @@ public final class DeviceDatabase {
         options.create = create
         // A command touches a few pages; a whole-table count would otherwise fill SQLite's 2 MiB
         // default cache, which on a handheld is memory better left to the page cache of the OS.
-        options.cacheSizeKiB = 512
+        options.cacheSizeKiB = 256
         do {
             return DeviceDatabase(database: try Database(path: path, options: options), home: home, clock: clock)
         } catch let error as StoreError {

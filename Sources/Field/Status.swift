@@ -32,26 +32,32 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
                 orders[state] = count
             }
             let dayStart = CalendarDay.startOfDay(containing: now)
-            let uploadedThrough = Int64(try database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0
-            return DeviceStatus(
-                device: try database.text("SELECT id FROM device"),
-                rep: try database.text("SELECT rep_id FROM device"),
-                home: device.home,
-                databaseBytes: try database.fileSize(),
-                schemaVersion: try database.userVersion,
-                sqliteVersion: Store.sqliteVersion,
-                customers: try database.int64("SELECT count(*) FROM customers"),
-                products: try database.int64("SELECT count(*) FROM products"),
-                prices: try database.int64("SELECT count(*) FROM prices"),
-                stockRows: try database.int64("SELECT count(*) FROM stock"),
-                routeStopsToday: try database.int64("SELECT count(*) FROM routes r JOIN route_stops s ON s.route_id = r.id WHERE r.day = ?", [.text(today)]),
-                orders: orders,
-                ordersHeldForApproval: try database.int64("SELECT count(*) FROM orders WHERE approval = 'pending'"),
-                visitsToday: try database.int64("SELECT count(*) FROM visits WHERE at >= ?", [.integer(dayStart)]),
-                paymentsToday: try database.int64("SELECT count(*) FROM payments WHERE collected_at >= ?", [.integer(dayStart)]),
-                changes: try database.int64("SELECT count(*) FROM changes"),
-                unsyncedChanges: try database.int64("SELECT count(*) FROM changes WHERE seq > ?", [.integer(uploadedThrough)]),
-                lastChangeAt: try database.first("SELECT max(at) FROM changes") { $0.optionalInt64(0) } ?? nil)
+            // One statement for all the counts: each prepared statement costs memory, and
+            // `satchel status` must stay small on a full working set.
+            return try database.first("""
+                SELECT d.id, d.rep_id,
+                       (SELECT count(*) FROM customers), (SELECT count(*) FROM products), (SELECT count(*) FROM prices),
+                       (SELECT count(*) FROM stock),
+                       (SELECT count(*) FROM routes r JOIN route_stops s ON s.route_id = r.id WHERE r.day = ?1),
+                       (SELECT count(*) FROM orders WHERE approval = 'pending'),
+                       (SELECT count(*) FROM visits WHERE at >= ?2), (SELECT count(*) FROM payments WHERE collected_at >= ?2),
+                       (SELECT count(*) FROM changes),
+                       (SELECT count(*) FROM changes WHERE seq > (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'uploaded_through_seq')),
+                       (SELECT max(at) FROM changes)
+                FROM device d
+                """, [.text(today), .integer(dayStart)]) { row in
+                DeviceStatus(
+                    device: row.text(0), rep: row.text(1), home: device.home, databaseBytes: 0, schemaVersion: 0,
+                    sqliteVersion: Store.sqliteVersion, customers: row.int64(2), products: row.int64(3), prices: row.int64(4),
+                    stockRows: row.int64(5), routeStopsToday: row.int64(6), orders: orders, ordersHeldForApproval: row.int64(7),
+                    visitsToday: row.int64(8), paymentsToday: row.int64(9), changes: row.int64(10), unsyncedChanges: row.int64(11),
+                    lastChangeAt: row.optionalInt64(12))
+            }.map { status in
+                var status = status
+                status.databaseBytes = try database.fileSize()
+                status.schemaVersion = try database.userVersion
+                return status
+            } ?? { throw FieldError.internalError("device row missing in \(device.path)") }()
         }
     }
 }
