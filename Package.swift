@@ -2,7 +2,7 @@
 // Satchel: offline field-sales agent (satchel), its hub (satchel-hub) and the simulator (satchel-sim).
 // Layers (lower never import higher), see docs/architecture.md:
 //   System        CSQLite · CZlib · CSodium
-//   Foundations   Store · Deflate · Seal
+//   Foundations   Store · Deflate · Seal · Transport (ByteStream, deadlines)
 //   Capabilities  Field
 //   Executables   satchel · satchel-hub · satchel-sim
 import PackageDescription
@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Deflate", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
+        .target(name: "Transport", swiftSettings: strict),
 
         // Capabilities: the field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting"], swiftSettings: strict),
     ]
