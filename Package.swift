@@ -38,13 +38,16 @@ let package = Package(
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
         .target(name: "Transport", swiftSettings: strict),
 
-        // Capabilities: the field-sales domain on top of Store.
+        // Capabilities.
+        .target(name: "Modem", dependencies: ["Transport"], swiftSettings: strict),
+
+        // The field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
 
         // Executables.
         .executableTarget(
             name: "satchel",
-            dependencies: ["Field", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Field", "Store", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",
@@ -54,9 +57,13 @@ let package = Package(
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).
         .target(name: "SimulatorKit", dependencies: ["Field", "Store", "CSQLite"],
                 path: "Simulator/SimulatorKit", swiftSettings: strict),
+        // A modem on a pty (SIMCom, Quectel, Huawei, generic dialects) and its shaped GPRS/EDGE link.
+        // Written apart from the agent's Modem module on purpose: it checks the agent, not itself.
+        .target(name: "ModemSimulator", dependencies: ["Transport"],
+                path: "Simulator/ModemSimulator", swiftSettings: strict),
         .executableTarget(
             name: "satchel-sim",
-            dependencies: ["SimulatorKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SimulatorKit", "ModemSimulator", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Simulator/satchel-sim", swiftSettings: strict),
         // The size and memory baseline the benchmark compares `satchel` against: a hello-world
         // built the same way (argument parser, static stdlib).
@@ -72,6 +79,7 @@ let package = Package(
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
+        .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting"], swiftSettings: strict),
     ]

@@ -16,6 +16,7 @@ struct Satchel: ParsableCommand {
         subcommands: [
             Init.self, Status.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
+            ModemCommand.self,
         ])
 }
 
