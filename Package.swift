@@ -2,7 +2,7 @@
 // Satchel: offline field-sales agent (satchel), its hub (satchel-hub) and the simulator (satchel-sim).
 // Layers (lower never import higher), see docs/architecture.md:
 //   System        CSQLite · CZlib · CSodium
-//   Foundations   Store · Deflate · Seal · Transport (ByteStream, deadlines)
+//   Foundations   Store · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
 //   Capabilities  Field
 //   Executables   satchel · satchel-hub · satchel-sim
 import PackageDescription
@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "Deflate", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
         .target(name: "Transport", swiftSettings: strict),
+        .target(name: "Journal", swiftSettings: strict),
 
         // Capabilities.
         .target(name: "Modem", dependencies: ["Transport"], swiftSettings: strict),
@@ -74,11 +75,12 @@ let package = Package(
 
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.
-        .target(name: "SatchelTesting", path: "Tests/SatchelTesting", swiftSettings: strict),
+        .target(name: "SatchelTesting", dependencies: ["Journal"], path: "Tests/SatchelTesting", swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting"], swiftSettings: strict),
