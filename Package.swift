@@ -42,13 +42,17 @@ let package = Package(
         // Capabilities.
         .target(name: "Modem", dependencies: ["Transport"], swiftSettings: strict),
 
+        // Power-loss safety: encrypted card journal, snapshots, restore.
+        .target(name: "Backup", dependencies: ["Field", "Store", "Journal", "Seal"], swiftSettings: strict),
+        // Orchestration on the device: card mirroring, snapshot triggers, battery, restore.
+        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Seal"], swiftSettings: strict),
         // The field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
 
         // Executables.
         .executableTarget(
             name: "satchel",
-            dependencies: ["Field", "Store", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Field
 
@@ -25,11 +26,13 @@ struct Visit: ParsableCommand {
     @Option(help: "What happened.") var note: String = ""
 
     func run() throws {
-        try reportingErrors {
+        try capturing(home) { device in
             let outcome = try choice(outcome, "visit outcome", as: VisitOutcome.self)
-            let saved = try Capture(try home.open()).recordVisit(customerID: customer, outcome: outcome, note: note)
-            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-            print("Visit \(saved.document.id) saved: \(customer), \(outcome.rawValue)")
+            let saved = try Capture(device).recordVisit(customerID: customer, outcome: outcome, note: note)
+            return {
+                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+                print("Visit \(saved.document.id) saved: \(customer), \(outcome.rawValue)")
+            }
         }
     }
 }
@@ -45,12 +48,14 @@ struct Payment: ParsableCommand {
     @Option(help: "Receipt number written on the paper receipt.") var receipt: String = ""
 
     func run() throws {
-        try reportingErrors {
+        try capturing(home) { device in
             let method = try choice(method, "payment method", as: PaymentMethod.self)
             let minor = try Money.parseMinor(amount)
-            let saved = try Capture(try home.open()).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
-            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-            print("Payment \(saved.document.id) saved: \(Money.format(minor, saved.document.currency)) \(method.rawValue) from \(customer)")
+            let saved = try Capture(device).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
+            return {
+                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+                print("Payment \(saved.document.id) saved: \(Money.format(minor, saved.document.currency)) \(method.rawValue) from \(customer)")
+            }
         }
     }
 }
@@ -69,16 +74,18 @@ struct DisplayRequest: ParsableCommand {
     @Option(help: "Agreed terms, placement.") var note: String = ""
 
     func run() throws {
-        try reportingErrors {
-            let saved = try Capture(try home.open()).requestDisplay(
+        try capturing(home) { device in
+            let saved = try Capture(device).requestDisplay(
                 customerID: customer, typeCode: type, widthCm: try positive(width, "display width (cm)"),
                 heightCm: try positive(height, "display height (cm)"), depthCm: try depth.map { try positive($0, "display depth (cm)") }, note: note)
             let request = saved.document
-            if output.json { return try printJSON(Saved(id: request.id, changeId: saved.changeId, document: request)) }
-            print("Display request \(request.id) saved: \(request.typeCode) \(request.widthCm)x\(request.heightCm) cm at \(customer)")
-            for material in request.materials {
-                let short = material.shortQuantity > 0 ? "  (SHORT by \(material.shortQuantity))" : ""
-                print("  reserved \(material.quantity) x \(material.partNumber) from \(material.location)\(short)")
+            return {
+                if output.json { return try printJSON(Saved(id: request.id, changeId: saved.changeId, document: request)) }
+                print("Display request \(request.id) saved: \(request.typeCode) \(request.widthCm)x\(request.heightCm) cm at \(customer)")
+                for material in request.materials {
+                    let short = material.shortQuantity > 0 ? "  (SHORT by \(material.shortQuantity))" : ""
+                    print("  reserved \(material.quantity) x \(material.partNumber) from \(material.location)\(short)")
+                }
             }
         }
     }
@@ -95,11 +102,13 @@ struct Complaint: ParsableCommand {
     @Option(help: "The part it is about.") var part: String?
 
     func run() throws {
-        try reportingErrors {
+        try capturing(home) { device in
             let category = try choice(category, "complaint category", as: ComplaintCategory.self)
-            let saved = try Capture(try home.open()).fileComplaint(customerID: customer, category: category, description: text, orderRef: order, partNumber: part)
-            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-            print("Complaint \(saved.document.id) saved: \(category.rawValue) for \(customer)")
+            let saved = try Capture(device).fileComplaint(customerID: customer, category: category, description: text, orderRef: order, partNumber: part)
+            return {
+                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+                print("Complaint \(saved.document.id) saved: \(category.rawValue) for \(customer)")
+            }
         }
     }
 }
@@ -113,13 +122,15 @@ struct Quote: ParsableCommand {
     @Option(parsing: .unconditional, help: "Discount in percent, e.g. 7.5.") var discount: String = "0"
 
     func run() throws {
-        try reportingErrors {
-            let saved = try Capture(try home.open()).createQuote(
+        try capturing(home) { device in
+            let saved = try Capture(device).createQuote(
                 customerID: customer, lines: try OrderCommand.parseLines(lines), discountBasisPoints: try Percent.parseBasisPoints(discount))
             let quote = saved.document
-            if output.json { return try printJSON(Saved(id: quote.id, changeId: saved.changeId, document: quote)) }
-            print("Quote \(quote.id) saved: \(Money.format(quote.totalMinor, quote.currency)) after \(Percent.format(quote.discountBasisPoints)) discount")
-            if quote.approval == .pending { print(Colour.paint("WAITS FOR APPROVAL: \(quote.holdReason ?? "")", "yellow")) }
+            return {
+                if output.json { return try printJSON(Saved(id: quote.id, changeId: saved.changeId, document: quote)) }
+                print("Quote \(quote.id) saved: \(Money.format(quote.totalMinor, quote.currency)) after \(Percent.format(quote.discountBasisPoints)) discount")
+                if quote.approval == .pending { print(Colour.paint("WAITS FOR APPROVAL: \(quote.holdReason ?? "")", "yellow")) }
+            }
         }
     }
 }
@@ -133,11 +144,13 @@ struct Maintenance: ParsableCommand {
     @Option(help: "What was done.") var note: String = ""
 
     func run() throws {
-        try reportingErrors {
+        try capturing(home) { device in
             let kind = try choice(kind, "maintenance kind", as: MaintenanceKind.self)
-            let saved = try Capture(try home.open()).recordMaintenance(equipmentID: equipment, kind: kind, note: note)
-            if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-            print("Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(equipment)")
+            let saved = try Capture(device).recordMaintenance(equipmentID: equipment, kind: kind, note: note)
+            return {
+                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+                print("Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(equipment)")
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Field
 
@@ -37,14 +38,13 @@ struct OrderCommand: ParsableCommand {
         @Flag(help: "Confirm the order at once.") var confirm = false
 
         func run() throws {
-            try reportingErrors {
+            try capturing(home) { device in
                 let requests = try OrderCommand.parseLines(lines)
                 if let level, PriceLevel(rawValue: level) == nil {
                     throw FieldError.invalidInput(what: "price level", value: level, reason: "use customer, dealer or promo")
                 }
-                let saved = try Capture(try home.open()).createOrder(
-                    customerID: customer, priceLevel: level, lines: requests, confirm: confirm, note: note)
-                try OrderCommand.report(saved, json: output.json, verb: "saved")
+                let saved = try Capture(device).createOrder(customerID: customer, priceLevel: level, lines: requests, confirm: confirm, note: note)
+                return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
             }
         }
     }
@@ -57,9 +57,9 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Lines as PART:QTY or PART:QTY:UNIT.") var lines: [String]
 
         func run() throws {
-            try reportingErrors {
-                let saved = try Capture(try home.open()).addLines(orderID: order, lines: try OrderCommand.parseLines(lines))
-                try OrderCommand.report(saved, json: output.json, verb: "saved")
+            try capturing(home) { device in
+                let saved = try Capture(device).addLines(orderID: order, lines: try OrderCommand.parseLines(lines))
+                return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
             }
         }
     }
@@ -71,8 +71,9 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Order id.") var order: String
 
         func run() throws {
-            try reportingErrors {
-                try OrderCommand.report(try Capture(try home.open()).confirmOrder(order), json: output.json, verb: "confirmed")
+            try capturing(home) { device in
+                let saved = try Capture(device).confirmOrder(order)
+                return { try OrderCommand.report(saved, json: output.json, verb: "confirmed") }
             }
         }
     }
@@ -84,8 +85,9 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Order id.") var order: String
 
         func run() throws {
-            try reportingErrors {
-                try OrderCommand.report(try Capture(try home.open()).advanceOrder(order, to: .invoiceRequested), json: output.json, verb: "updated")
+            try capturing(home) { device in
+                let saved = try Capture(device).advanceOrder(order, to: .invoiceRequested)
+                return { try OrderCommand.report(saved, json: output.json, verb: "updated") }
             }
         }
     }

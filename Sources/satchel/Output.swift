@@ -1,4 +1,6 @@
+import Agent
 import ArgumentParser
+import Backup
 import Field
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +16,60 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as FieldError {
         printError(error.description)
         throw ExitCode(error.exitCode)
+    } catch let error as BackupError {
+        printError(error.description)
+        throw ExitCode(error.exitCode)
+    } catch let error as AgentError {
+        printError(error.description)
+        throw ExitCode(error.exitCode)
     }
+}
+
+/// The shape of every capture command: open for writing, capture (one durable transaction),
+/// mirror the change to the card, and only then print the result; a snapshot follows when due.
+/// `body` captures and returns what to print.
+func capturing(_ options: HomeOptions, _ body: (DeviceDatabase) throws -> () throws -> Void) throws {
+    try reportingErrors {
+        let agent = options.agent()
+        let device = try agent.openForWriting(notice: printNotice)
+        let report = try body(device)
+        let card = agent.mirror(device)
+        if card.state != .notConfigured && !card.isHealthy {
+            printNotice("WARNING: saved on this device only, not yet on the card: \(describe(card))")
+        }
+        try report()
+        _ = agent.snapshotIfDue(device, report: card)
+    }
+}
+
+func describe(_ card: CardReport) -> String {
+    var text = card.state.rawValue
+    if let path = card.path { text += " (\(path))" }
+    if let through = card.journalThroughSeq { text += ", journal through change \(through)" }
+    if let behind = card.behind, behind > 0, card.state != .notConfigured { text += ", \(behind) changes behind" }
+    if let generation = card.snapshotGeneration { text += ", snapshot #\(generation) covers change \(card.snapshotCoversSeq ?? 0)" }
+    if let message = card.message { text += ": \(message)" }
+    return text
+}
+
+func printNotice(_ message: String) {
+    var line = "satchel: " + message + "\n"
+    line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+}
+
+/// Reads a secret (passphrase, PIN) from standard input: never from the command line, where
+/// `ps` and shell history would keep it.
+func readSecret(_ what: String) throws -> String {
+    var bytes: [UInt8] = []
+    var byte: UInt8 = 0
+    while read(STDIN_FILENO, &byte, 1) == 1 {
+        if byte == UInt8(ascii: "\n") { break }
+        bytes.append(byte)
+        if bytes.count > 1024 { throw FieldError.invalidInput(what: what, value: "...", reason: "longer than 1024 bytes") }
+    }
+    if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+    guard !bytes.isEmpty else { throw FieldError.invalidInput(what: what, value: "", reason: "give it on standard input") }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 func printError(_ message: String) {

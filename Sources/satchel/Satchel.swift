@@ -1,4 +1,6 @@
+import Agent
 import ArgumentParser
+import Backup
 import Field
 
 @main
@@ -14,16 +16,19 @@ struct Satchel: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Init.self, Status.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
+            Init.self, Status.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
             ModemCommand.self,
         ])
 }
 
-/// Options every command takes.
+/// Options every command takes: where the data and the card are.
 struct HomeOptions: ParsableArguments {
     @Option(name: .long, help: "Data directory (default: $SATCHEL_HOME, else /var/lib/satchel).")
     var home: String?
+
+    @Option(name: .long, help: "Mount point of the flash card for backups (default: $SATCHEL_CARD; none if unset).")
+    var card: String?
 
     var resolvedHome: String {
         if let home { return home }
@@ -31,8 +36,21 @@ struct HomeOptions: ParsableArguments {
         return "/var/lib/satchel"
     }
 
+    var resolvedCard: String? {
+        if let card { return card }
+        if let fromEnvironment = Environment.value("SATCHEL_CARD"), !fromEnvironment.isEmpty { return fromEnvironment }
+        return nil
+    }
+
+    func agent() -> DeviceAgent {
+        var configuration = AgentConfiguration(home: resolvedHome, cardRoot: resolvedCard)
+        if let every = Environment.value("SATCHEL_SNAPSHOT_EVERY").flatMap({ Int64($0) }), every > 0 { configuration.snapshotEvery = every }
+        return DeviceAgent(configuration)
+    }
+
+    /// Opens the database for reading (restoring it from the card first if it is lost or damaged).
     func open() throws -> DeviceDatabase {
-        try DeviceDatabase.open(home: resolvedHome)
+        try agent().open(notice: printNotice)
     }
 }
 
@@ -67,8 +85,11 @@ struct Status: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let status = try DeviceStatus.read(try home.open())
-            if output.json { return try printJSON(status) }
+            let agent = home.agent()
+            let device = try agent.open(notice: printNotice)
+            let status = try DeviceStatus.read(device)
+            let card = agent.cardReport(device)
+            if output.json { return try printJSON(StatusWithCard(status: status, card: card)) }
             print("Device \(status.device), rep \(status.rep) (\(status.home))")
             print("Working set: \(status.customers) customers, \(status.products) products, \(status.prices) prices, \(status.stockRows) stock rows")
             print("Today: \(status.routeStopsToday) route stops, \(status.visitsToday) visits, \(status.paymentsToday) payments")
@@ -76,8 +97,23 @@ struct Status: ParsableCommand {
             print("Orders: \(orders.isEmpty ? "none" : orders)\(status.ordersHeldForApproval > 0 ? ", \(status.ordersHeldForApproval) held for approval" : "")")
             print("Not yet synced: \(status.unsyncedChanges) of \(status.changes) changes")
             print("Database: \(status.databaseBytes) bytes, schema \(status.schemaVersion), SQLite \(status.sqliteVersion)")
+            print("Card: \(describe(card))")
         }
     }
+}
+
+/// `status --json`: the device's counts with the card's state beside them under `"card"`.
+struct StatusWithCard: Encodable {
+    var status: DeviceStatus
+    var card: CardReport
+
+    func encode(to encoder: any Encoder) throws {
+        try status.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(card, forKey: .card)
+    }
+
+    enum Key: String, CodingKey { case card }
 }
 
 struct Route: ParsableCommand {

@@ -1,0 +1,71 @@
+import Field
+
+/// One check of the background loop, separate from the waiting so tests can drive it tick by
+/// tick: catch the card up, react to the battery, take a scheduled snapshot when due.
+public struct DaemonLoop {
+    let agent: DeviceAgent
+    let snapshotIntervalMilliseconds: Int64
+    let log: (String) -> Void
+    var lastSnapshotAt: Int64 = 0
+    var snapshotTakenAtLowBattery = false
+
+    public init(agent: DeviceAgent, snapshotInterval milliseconds: Int64, log: @escaping (String) -> Void) {
+        self.agent = agent
+        self.snapshotIntervalMilliseconds = milliseconds
+        self.log = log
+    }
+
+    public mutating func tick() {
+        let device: DeviceDatabase
+        do { device = try agent.open(notice: log) } catch {
+            log("cannot open the device database: \(error)")
+            return
+        }
+        let card = agent.mirror(device)
+        if card.state != .notConfigured && !card.isHealthy { log("card: \(card.state.rawValue) \(card.message ?? "")") }
+        let now = device.clock.nowMilliseconds()
+        if let directory = agent.configuration.batteryDirectory,
+           let battery = BatteryReading.read(directory: directory, lowPercent: agent.configuration.lowBatteryPercent,
+                                             criticalPercent: agent.configuration.criticalBatteryPercent) {
+            switch battery.level {
+            case .critical:
+                if agent.writesStoppedReason() == nil {
+                    // Finish what is in flight (each capture is its own transaction), get the card
+                    // as current as it can be, fold the WAL into the database, then stop writing.
+                    if (try? agent.snapshot(device)) != nil { lastSnapshotAt = now }
+                    try? device.database.checkpoint()
+                    try? agent.stopWrites(reason: "battery critical (\(battery.percent)%)")
+                    log("battery critical (\(battery.percent)%): card up to date, writes stopped")
+                }
+                return
+            case .low:
+                if !snapshotTakenAtLowBattery, (try? agent.snapshot(device)) != nil {
+                    snapshotTakenAtLowBattery = true
+                    lastSnapshotAt = now
+                    log("battery low (\(battery.percent)%): snapshot taken")
+                }
+            case .normal:
+                snapshotTakenAtLowBattery = false
+            }
+            if agent.writesStoppedReason() != nil {
+                agent.resumeWrites()
+                log("battery \(battery.percent)%\(battery.charging ? ", charging" : ""): writes resumed")
+            }
+        }
+        if card.state == .ok, now - lastSnapshotAt >= snapshotIntervalMilliseconds,
+           let last = try? device.lastChangeSeq(), last > (card.snapshotCoversSeq ?? 0) {
+            if let pointer = try? agent.snapshot(device) {
+                lastSnapshotAt = now
+                log("scheduled snapshot #\(pointer.generation) covers change \(pointer.coversSequence)")
+            }
+        }
+    }
+
+    /// On SIGTERM or SIGPWR: the card as current as it can be, the WAL checkpointed.
+    public mutating func shutdown(signal: String) {
+        guard let device = try? agent.open() else { return }
+        let pointer = try? agent.snapshot(device)
+        try? device.database.checkpoint()
+        log("\(signal): \(pointer.map { "snapshot #\($0.generation) taken" } ?? "no snapshot (card unavailable)"), stopping")
+    }
+}

@@ -1,0 +1,180 @@
+import FoundationEssentials
+import Journal
+import Seal
+
+/// The flash card as Satchel lays it out: one directory per device, so a card moved to the
+/// wrong handheld is recognised as someone else's instead of being written into.
+///
+///     <card>/satchel/<device>/card.json      identity and the wrapped backup key
+///     <card>/satchel/<device>/journal/       encrypted change journal (Journal segments)
+///     <card>/satchel/<device>/snapshots/     encrypted database snapshots
+///     <card>/satchel/<device>/pointer-a|b    the two alternating snapshot pointer slots
+public struct CardLayout: Sendable {
+    public let root: String
+    public let device: String
+
+    public init(root: String, device: String) {
+        self.root = root
+        self.device = device
+    }
+
+    public var satchelDirectory: String { Paths.join(root, "satchel") }
+    public var deviceDirectory: String { Paths.join(satchelDirectory, device) }
+    public var identityFile: String { Paths.join(deviceDirectory, "card.json") }
+    public var journalDirectory: String { Paths.join(deviceDirectory, "journal") }
+    public var snapshotDirectory: String { Paths.join(deviceDirectory, "snapshots") }
+    public func pointerSlot(_ index: Int) -> String { Paths.join(deviceDirectory, index == 0 ? "pointer-a" : "pointer-b") }
+
+    /// Devices that have a directory on this card (to find the backup of a wiped handheld).
+    public static func devices(on root: String, fileSystem: any FileSystem) -> [String] {
+        (try? fileSystem.listDirectory(Paths.join(root, "satchel"))) ?? []
+    }
+}
+
+/// `card.json`: whose card this is and the backup key, wrapped with a key derived from the
+/// backup passphrase (Argon2id), so a wiped handheld can restore from the card with the
+/// passphrase alone, and a lost card leaks nothing.
+public struct CardIdentity: Codable, Sendable, Equatable {
+    public var format: Int
+    public var device: String
+    public var rep: String
+    public var createdAt: Int64
+    public var keySalt: String
+    public var keyOpsLimit: UInt64
+    public var keyMemLimit: Int
+    public var keyNonce: String
+    public var wrappedKey: String
+    /// BLAKE2b of a constant under the backup key: tells a wrong key from a damaged record.
+    public var keyCheck: String
+
+    enum CodingKeys: String, CodingKey {
+        case format, device, rep
+        case createdAt = "created_at"
+        case keySalt = "key_salt"
+        case keyOpsLimit = "key_ops_limit"
+        case keyMemLimit = "key_mem_limit"
+        case keyNonce = "key_nonce"
+        case wrappedKey = "wrapped_key"
+        case keyCheck = "key_check"
+    }
+}
+
+public enum BackupError: Error, CustomStringConvertible, Equatable {
+    case cardMissing(path: String)
+    case cardNotInitialised(path: String)
+    case cardOfAnotherDevice(path: String, device: String, expected: String)
+    case cardIdentityDamaged(path: String, detail: String)
+    case wrongKey(path: String)
+    case passphraseTooShort
+    case fileSystem(FileSystemError)
+    case journal(String)
+    case snapshotInvalid(path: String, detail: String)
+    case noBackup(path: String)
+    case restoreFailed(String)
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .cardMissing(let path): return "no card at \(path) (not inserted or not mounted)"
+        case .cardNotInitialised(let path): return "the card at \(path) has no Satchel backup for this device yet: run `satchel card init` (a technician chooses the backup passphrase)"
+        case .cardOfAnotherDevice(let path, let device, let expected): return "the card at \(path) holds the backup of device \(device), not \(expected); it was left untouched"
+        case .cardIdentityDamaged(let path, let detail): return "the card's identity file \(path) is damaged (\(detail)); it was left untouched"
+        case .wrongKey(let path): return "the backup key does not open \(path): wrong passphrase, or another device's card"
+        case .passphraseTooShort: return "the backup passphrase must be at least 8 characters"
+        case .fileSystem(let error): return "card: \(error)"
+        case .journal(let detail): return "card journal: \(detail)"
+        case .snapshotInvalid(let path, let detail): return "snapshot \(path) is not usable (\(detail))"
+        case .noBackup(let path): return "no usable backup on the card at \(path)"
+        case .restoreFailed(let detail): return "restore failed, nothing was replaced: \(detail)"
+        case .database(let detail): return "database: \(detail)"
+        }
+    }
+}
+
+/// The backup key and the subkeys derived from it, one per use, so a journal record can never be
+/// confused with a snapshot chunk.
+public struct BackupKey: Sendable {
+    public let key: SecretBytes
+    public init(_ key: SecretBytes) { self.key = key }
+
+    public static func generate() -> BackupKey { BackupKey(SecretBytes.random(count: 32)) }
+
+    func subkey(_ purpose: String) -> SecretBytes {
+        key.withUnsafeBytes { bytes in SecretBytes(Blake2b.hash(Array(purpose.utf8), outputLength: 32, key: Array(bytes))) }
+    }
+
+    var journalKey: SecretBytes { subkey("satchel journal v1") }
+    var snapshotKey: SecretBytes { subkey("satchel snapshot v1") }
+    var check: String { Hex.encode(key.withUnsafeBytes { Blake2b.hash(Array("satchel key check v1".utf8), outputLength: 16, key: Array($0)) }) }
+
+    var bytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
+
+    /// Wraps the key for `card.json` under a passphrase-derived key.
+    func identity(device: String, rep: String, passphrase: String, cost: PasswordHash.Cost, now: Int64) throws -> CardIdentity {
+        guard passphrase.count >= 8 else { throw BackupError.passphraseTooShort }
+        let salt = Random.bytes(PasswordHash.saltBytes)
+        let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: salt, length: 32, cost: cost)
+        let nonce = AEAD.randomNonce()
+        let wrapped = try AEAD.seal(bytes, additionalData: Array("satchel card key \(device)".utf8), nonce: nonce, key: wrapping)
+        return CardIdentity(format: 1, device: device, rep: rep, createdAt: now, keySalt: Hex.encode(salt), keyOpsLimit: cost.opsLimit,
+                            keyMemLimit: cost.memLimit, keyNonce: Hex.encode(nonce), wrappedKey: Hex.encode(wrapped), keyCheck: check)
+    }
+
+    /// Unwraps the key of `identity` with the passphrase.
+    static func unwrap(_ identity: CardIdentity, passphrase: String, path: String) throws -> BackupKey {
+        do {
+            let cost = PasswordHash.Cost(opsLimit: identity.keyOpsLimit, memLimit: identity.keyMemLimit)
+            let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: try Hex.decode(identity.keySalt), length: 32, cost: cost)
+            let key = try AEAD.open(try Hex.decode(identity.wrappedKey), additionalData: Array("satchel card key \(identity.device)".utf8),
+                                    nonce: try Hex.decode(identity.keyNonce), key: wrapping)
+            let unwrapped = BackupKey(SecretBytes(key))
+            guard unwrapped.check == identity.keyCheck else { throw BackupError.wrongKey(path: path) }
+            return unwrapped
+        } catch SealError.authenticationFailed {
+            throw BackupError.wrongKey(path: path)
+        }
+    }
+}
+
+enum CardJSON {
+    static func encode(_ identity: CardIdentity) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return Array(try encoder.encode(identity))
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws -> CardIdentity {
+        do {
+            return try JSONDecoder().decode(CardIdentity.self, from: Data(bytes))
+        } catch {
+            throw BackupError.cardIdentityDamaged(path: path, detail: "\(error)")
+        }
+    }
+}
+
+extension BackupError {
+    /// Exit codes in the same sysexits(3) family as `FieldError`'s (docs/rep-guide.md#exit-codes).
+    public var exitCode: Int32 {
+        switch self {
+        case .cardMissing, .cardNotInitialised, .noBackup: return 66
+        case .wrongKey, .passphraseTooShort, .cardOfAnotherDevice: return 65
+        case .cardIdentityDamaged, .snapshotInvalid: return 69
+        case .fileSystem, .journal: return 74
+        case .restoreFailed, .database: return 70
+        }
+    }
+}
+
+/// What the agent needs of the card format without reaching into its internals.
+public enum CardJSONAccess {
+    public static func decode(_ bytes: [UInt8], path: String) throws -> CardIdentity { try CardJSON.decode(bytes, path: path) }
+    public static func encode(_ identity: CardIdentity) throws -> [UInt8] { try CardJSON.encode(identity) }
+    public static func check(_ key: BackupKey) -> String { key.check }
+    public static func bytes(_ key: BackupKey) -> [UInt8] { key.bytes }
+    public static func identity(_ key: BackupKey, device: String, rep: String, passphrase: String, cost: PasswordHash.Cost, now: Int64) throws -> CardIdentity {
+        try key.identity(device: device, rep: rep, passphrase: passphrase, cost: cost, now: now)
+    }
+    public static func unwrap(_ identity: CardIdentity, passphrase: String, path: String) throws -> BackupKey {
+        try BackupKey.unwrap(identity, passphrase: passphrase, path: path)
+    }
+}

@@ -1,0 +1,527 @@
+// Pure parsing: bytes -> lines -> typed results. No I/O here, so every function is table-tested
+// with real modems' responses (and malformed ones) and fuzzed (`satchel-sim modem fuzz`).
+
+/// How a command ended (3GPP TS 27.007 / ITU-T V.250 final result codes).
+public enum FinalResult: Equatable, Sendable, CustomStringConvertible {
+    case ok
+    case error
+    case cmeError(Int)
+    case cmsError(Int)
+    /// `CONNECT` with its optional rate text (`CONNECT 115200`).
+    case connect(String)
+    case noCarrier
+    case busy
+    case noDialtone
+    case noAnswer
+    /// A vendor's failure final, e.g. SIMCom `CONNECT FAIL`.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .ok: return "OK"
+        case .error: return "ERROR"
+        case .cmeError(let code): return "+CME ERROR: \(code)"
+        case .cmsError(let code): return "+CMS ERROR: \(code)"
+        case .connect(let rate): return rate.isEmpty ? "CONNECT" : "CONNECT \(rate)"
+        case .noCarrier: return "NO CARRIER"
+        case .busy: return "BUSY"
+        case .noDialtone: return "NO DIALTONE"
+        case .noAnswer: return "NO ANSWER"
+        case .failed(let text): return text
+        }
+    }
+
+    /// Parses a line as a final result code, verbose (V1) or numeric (V0); nil when it is not one.
+    public static func parse(_ line: String) -> FinalResult? {
+        switch line {
+        case "OK", "SHUT OK", "CLOSE OK": return .ok
+        case "ERROR": return .error
+        case "NO CARRIER": return .noCarrier
+        case "BUSY": return .busy
+        case "NO DIALTONE", "NO DIAL TONE": return .noDialtone
+        case "NO ANSWER": return .noAnswer
+        case "CONNECT FAIL", "ALREADY CONNECT", "SEND FAIL": return .failed(line)
+        // V0 numeric codes (V.250 table 1); 2 (RING) is unsolicited, 5 is unused.
+        case "0": return .ok
+        case "1": return .connect("")
+        case "3": return .noCarrier
+        case "4": return .error
+        case "6": return .noDialtone
+        case "7": return .busy
+        case "8": return .noAnswer
+        default: break
+        }
+        if line.hasPrefix("+CME ERROR:") { return .cmeError(errorCode(line.dropFirst(11), verbose: cmeTexts)) }
+        if line.hasPrefix("+CMS ERROR:") { return .cmsError(errorCode(line.dropFirst(11), verbose: [:])) }
+        if line.hasPrefix("CONNECT ") {
+            let rate = trimmed(line.dropFirst(8))
+            guard let first = rate.utf8.first, first >= 0x30 && first <= 0x39 else { return .failed(line) }
+            return .connect(rate)
+        }
+        return nil
+    }
+
+    /// Verbose `+CME ERROR` texts (AT+CMEE=2) that matter to us, mapped to their 27.007 numbers.
+    static let cmeTexts: [String: Int] = [
+        "operation not allowed": 3, "operation not supported": 4, "SIM not inserted": 10,
+        "SIM PIN required": 11, "SIM PUK required": 12, "SIM failure": 13, "SIM busy": 14,
+        "SIM wrong": 15, "incorrect password": 16, "SIM PIN2 required": 17, "SIM PUK2 required": 18,
+        "no network service": 30, "network timeout": 31, "unknown": 100,
+    ]
+
+    static func errorCode(_ text: Substring, verbose: [String: Int]) -> Int {
+        let value = trimmed(text)
+        if let number = Int(value) { return number }
+        for (key, code) in verbose where key.lowercased() == value.lowercased() { return code }
+        return -1
+    }
+}
+
+/// A SIM's state from `+CPIN:` (27.007 section 8.3).
+public enum SIMState: Equatable, Sendable {
+    case ready
+    case pinRequired
+    case pukRequired
+    case pin2Required
+    case puk2Required
+    case phoneLocked(String)
+    case notInserted
+    case other(String)
+
+    public var name: String {
+        switch self {
+        case .ready: return "ready"
+        case .pinRequired: return "pin_required"
+        case .pukRequired: return "puk_required"
+        case .pin2Required: return "pin2_required"
+        case .puk2Required: return "puk2_required"
+        case .phoneLocked: return "phone_locked"
+        case .notInserted: return "not_inserted"
+        case .other: return "unknown"
+        }
+    }
+
+    /// Parses the code text (`READY`, `SIM PIN`, ...); nil when it is not a known code.
+    public static func parse(code text: String) -> SIMState? {
+        let code = trimmed(Substring(text)).uppercased()
+        switch code {
+        case "READY": return .ready
+        case "SIM PIN": return .pinRequired
+        case "SIM PUK": return .pukRequired
+        case "SIM PIN2": return .pin2Required
+        case "SIM PUK2": return .puk2Required
+        case "NOT INSERTED", "SIM NOT INSERTED", "NOT READY": return .notInserted
+        default:
+            if code.hasPrefix("PH-") || code.hasPrefix("PH ") { return .phoneLocked(code) }
+            return nil
+        }
+    }
+}
+
+/// Remaining attempts for the SIM's PIN and PUK, as a vendor command reported them.
+public struct PINCounters: Equatable, Sendable {
+    public var pin: Int?
+    public var puk: Int?
+    public init(pin: Int?, puk: Int?) { self.pin = pin; self.puk = puk }
+}
+
+/// How a modem tells the attempts left. Which ones a modem speaks is data (profile
+/// `pin_attempts = ...`); the command and its parser stay together here.
+public enum PINCounterQuery: String, Sendable, CaseIterable {
+    case cpinr, qpinc, spic, huawei, upincnt, telit, csim
+
+    public var command: String {
+        switch self {
+        case .cpinr: return "AT+CPINR=\"SIM*\""
+        case .qpinc: return "AT+QPINC?"
+        case .spic: return "AT+SPIC"
+        case .huawei: return "AT^CPIN?"
+        case .upincnt: return "AT+UPINCNT"
+        case .telit: return "AT#PCT"
+        // VERIFY (INS 20) of PIN1 (P2 01) with no data: the card answers 63Cx, x tries left,
+        // and counts nothing (ETSI TS 102 221 section 11.1.9).
+        case .csim: return "AT+CSIM=10,\"0020000100\""
+        }
+    }
+
+    /// Parses the response lines; `state` is needed for Telit, whose answer is for "the code asked now".
+    public func parse(_ lines: [String], state: SIMState) -> PINCounters? {
+        switch self {
+        case .cpinr: return ATParse.cpinr(lines)
+        case .qpinc: return ATParse.qpinc(lines)
+        case .spic: return ATParse.spic(lines)
+        case .huawei: return ATParse.huaweiCPIN(lines)
+        case .upincnt: return ATParse.upincnt(lines)
+        case .telit: return ATParse.telitPCT(lines, state: state)
+        case .csim: return ATParse.csim(lines).map { PINCounters(pin: $0, puk: nil) }
+        }
+    }
+}
+
+/// Network registration status (27.007 `+CREG`/`+CGREG`/`+CEREG` <stat>).
+public enum RegistrationStatus: Int, Sendable {
+    case notRegistered = 0, home = 1, searching = 2, denied = 3, unknown = 4, roaming = 5
+    case smsOnlyHome = 6, smsOnlyRoaming = 7, emergencyOnly = 8, csfbNotPreferredHome = 9, csfbNotPreferredRoaming = 10
+
+    public var isRegistered: Bool { self == .home || self == .roaming || self == .csfbNotPreferredHome || self == .csfbNotPreferredRoaming }
+
+    public var name: String {
+        switch self {
+        case .notRegistered: return "not_registered"
+        case .home: return "home"
+        case .searching: return "searching"
+        case .denied: return "denied"
+        case .unknown: return "unknown"
+        case .roaming: return "roaming"
+        case .smsOnlyHome, .smsOnlyRoaming: return "sms_only"
+        case .emergencyOnly: return "emergency_only"
+        case .csfbNotPreferredHome: return "home"
+        case .csfbNotPreferredRoaming: return "roaming"
+        }
+    }
+}
+
+public struct Registration: Equatable, Sendable {
+    public var status: RegistrationStatus
+    public var lac: String?
+    public var cellID: String?
+    public var accessTechnology: Int?
+}
+
+public struct Operator: Equatable, Sendable {
+    public var name: String?
+    public var accessTechnology: Int?
+    public var technology: String? { accessTechnology.flatMap(ATParse.technologyName) }
+}
+
+/// The pure parsers. Each takes the response lines (or one line) and returns nil for anything
+/// malformed rather than guessing.
+public enum ATParse {
+    /// Splits `+X: a,"b,c",d` after the prefix into fields, unquoting and trimming each.
+    /// Returns nil when the line does not start with `prefix` or a quote is unbalanced.
+    public static func fields(_ line: String, prefix: String) -> [String]? {
+        guard line.hasPrefix(prefix) else { return nil }
+        var result: [String] = []
+        var current: [UInt8] = []
+        var quoted = false
+        var wasQuoted = false
+        for byte in line.utf8.dropFirst(prefix.utf8.count) {
+            if byte == 0x22 {
+                quoted.toggle()
+                wasQuoted = true
+            } else if byte == 0x2C && !quoted {
+                result.append(field(current, wasQuoted))
+                current = []
+                wasQuoted = false
+            } else {
+                current.append(byte)
+            }
+        }
+        if quoted { return nil }
+        result.append(field(current, wasQuoted))
+        return result
+    }
+
+    private static func field(_ bytes: [UInt8], _ wasQuoted: Bool) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        return wasQuoted ? text : trimmed(Substring(text))
+    }
+
+    static func number(_ text: String) -> Int? { Int(trimmed(Substring(text))) }
+
+    /// `+CPIN: READY`, `+CPIN: SIM PIN`, ... (the first matching line).
+    public static func cpin(_ lines: [String]) -> SIMState? {
+        for line in lines where line.hasPrefix("+CPIN:") {
+            if let state = SIMState.parse(code: String(line.dropFirst(6))) { return state }
+        }
+        return nil
+    }
+
+    /// 27.007 `+CPINR: <code>,<retries>[,<default>]`, code quoted or not.
+    public static func cpinr(_ lines: [String]) -> PINCounters? {
+        var counters = PINCounters(pin: nil, puk: nil)
+        for line in lines {
+            guard let parts = fields(line, prefix: "+CPINR:"), parts.count >= 2, let retries = number(parts[1]), retries >= 0 else { continue }
+            switch parts[0].uppercased() {
+            case "SIM PIN": counters.pin = retries
+            case "SIM PUK": counters.puk = retries
+            default: break
+            }
+        }
+        return counters.pin == nil && counters.puk == nil ? nil : counters
+    }
+
+    /// Quectel `+QPINC: "SC",<pin>,<puk>` (and `"P2"` for PIN2, ignored).
+    public static func qpinc(_ lines: [String]) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+QPINC:"), parts.count >= 3, parts[0] == "SC",
+                  let pin = number(parts[1]), let puk = number(parts[2]), pin >= 0, puk >= 0 else { continue }
+            return PINCounters(pin: pin, puk: puk)
+        }
+        return nil
+    }
+
+    /// SIMCom `+SPIC: <pin1>,<puk1>,<pin2>,<puk2>`.
+    public static func spic(_ lines: [String]) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+SPIC:"), parts.count >= 2,
+                  let pin = number(parts[0]), let puk = number(parts[1]), pin >= 0, puk >= 0 else { continue }
+            return PINCounters(pin: pin, puk: puk)
+        }
+        return nil
+    }
+
+    /// Huawei `^CPIN: <code>,[<times>],<puk_times>,<pin_times>,<puk2_times>,<pin2_times>`.
+    public static func huaweiCPIN(_ lines: [String]) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "^CPIN:"), parts.count >= 4,
+                  let puk = number(parts[2]), let pin = number(parts[3]), pin >= 0, puk >= 0 else { continue }
+            return PINCounters(pin: pin, puk: puk)
+        }
+        return nil
+    }
+
+    /// u-blox `+UPINCNT: <PIN1>,<PIN2>,<PUK1>,<PUK2>`.
+    public static func upincnt(_ lines: [String]) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+UPINCNT:"), parts.count >= 3,
+                  let pin = number(parts[0]), let puk = number(parts[2]), pin >= 0, puk >= 0 else { continue }
+            return PINCounters(pin: pin, puk: puk)
+        }
+        return nil
+    }
+
+    /// Telit `#PCT: <n>`: attempts left for the code the SIM asks for now.
+    public static func telitPCT(_ lines: [String], state: SIMState) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "#PCT:"), parts.count == 1, let count = number(parts[0]), count >= 0 else { continue }
+            switch state {
+            case .pinRequired: return PINCounters(pin: count, puk: nil)
+            case .pukRequired: return PINCounters(pin: 0, puk: count)
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// `+CSIM: 4,"63C3"` -> 3 tries left; `6983` (blocked) -> 0. Anything else (9000 when no
+    /// PIN is needed, 6Axx, 6Dxx for cards without the check) says nothing about the counter.
+    public static func csim(_ lines: [String]) -> Int? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+CSIM:"), parts.count == 2 else { continue }
+            let status = parts[1].uppercased()
+            if status == "6983" { return 0 }
+            let bytes = Array(status.utf8)
+            guard bytes.count == 4, status.hasPrefix("63C"), let tries = Int(String(decoding: bytes[3...], as: UTF8.self), radix: 16) else { continue }
+            return tries
+        }
+        return nil
+    }
+
+    /// A registration line, either the response to `AT+CREG?` (`<n>,<stat>[,<lac>,<ci>[,<AcT>]]`)
+    /// or the unsolicited form (`<stat>[,<lac>,<ci>[,<AcT>]]`).
+    public static func registration(_ line: String, prefix: String, unsolicited: Bool) -> Registration? {
+        guard var parts = fields(line, prefix: prefix), !parts.isEmpty else { return nil }
+        if !unsolicited {
+            guard parts.count >= 2, let mode = number(parts[0]), (0...5).contains(mode) else { return nil }
+            parts.removeFirst()
+        }
+        guard let stat = number(parts[0]), let status = RegistrationStatus(rawValue: stat) else { return nil }
+        var result = Registration(status: status)
+        if parts.count >= 3 {
+            result.lac = parts[1].isEmpty ? nil : parts[1]
+            result.cellID = parts[2].isEmpty ? nil : parts[2]
+        }
+        if parts.count >= 4 { result.accessTechnology = number(parts[3]) }
+        return result
+    }
+
+    /// True when a `+CREG:`-style line has the shape of a query response (mode first, stat
+    /// second, unquoted) rather than of an unsolicited report (stat first, then quoted LAC).
+    public static func looksLikeRegistrationResponse(_ line: String, prefix: String) -> Bool {
+        guard let colon = line.firstIndex(of: ":") else { return false }
+        let rest = line[line.index(after: colon)...]
+        let parts = rest.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count >= 2, Int(trimmed(parts[0])) != nil, Int(trimmed(parts[1])) != nil else { return false }
+        return fields(line, prefix: prefix) != nil
+    }
+
+    /// `+CSQ: <rssi>,<ber>` -> dBm (27.007 8.5: 0 is -113 or less, 31 is -51 or more, 99 unknown).
+    public static func csqDBm(_ lines: [String]) -> Int? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+CSQ:"), parts.count == 2, let rssi = number(parts[0]) else { continue }
+            guard (0...31).contains(rssi) else { return nil }
+            return -113 + 2 * rssi
+        }
+        return nil
+    }
+
+    /// `+COPS: <mode>[,<format>,<oper>[,<AcT>]]`.
+    public static func cops(_ lines: [String]) -> Operator? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+COPS:"), !parts.isEmpty, let mode = number(parts[0]), (0...4).contains(mode) else { continue }
+            var result = Operator(name: nil, accessTechnology: nil)
+            if parts.count >= 3, !parts[2].isEmpty { result.name = parts[2] }
+            if parts.count >= 4 {
+                guard let act = number(parts[3]), (0...13).contains(act) else { continue }
+                result.accessTechnology = act
+            }
+            return result
+        }
+        return nil
+    }
+
+    /// 27.007 <AcT> -> the link family we shape and report.
+    public static func technologyName(_ act: Int) -> String? {
+        switch act {
+        case 0, 1, 8: return "GPRS"
+        case 3: return "EDGE"
+        case 2, 4, 5, 6: return "UMTS"
+        case 7, 9, 10, 11, 12, 13: return "LTE"
+        default: return nil
+        }
+    }
+
+    /// The answer of an identity command (`AT+CGMI`, `+CGMM`, `+CGMR`, `+CGSN`), with the echo
+    /// of its own name stripped when a modem adds it (`+CGMI: "Quectel"`, `Revision: ...`).
+    public static func identity(_ lines: [String], prefixes: [String]) -> String? {
+        for line in lines {
+            var text = Substring(line)
+            for prefix in prefixes where text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
+            var value = trimmed(text)
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            if !value.isEmpty { return value }
+        }
+        return nil
+    }
+
+    /// An IMEI is 15 digits (14 + Luhn check digit); some modems answer 14 or add a prefix.
+    public static func imei(_ lines: [String]) -> String? {
+        guard let value = identity(lines, prefixes: ["+CGSN:", "+GSN:", "IMEI:"]) else { return nil }
+        let digits = value.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        return digits && (14...17).contains(value.utf8.count) ? value : nil
+    }
+
+    /// A dotted IPv4 address line (SIMCom `AT+CIFSR` answers with only that).
+    public static func isIPv4(_ line: String) -> Bool {
+        let parts = line.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil }
+    }
+}
+
+/// Unsolicited result codes: a line starting with one of these is routed to subscribers,
+/// unless the command in flight owns the prefix.
+public enum UnsolicitedCodes {
+    public static let standard: [String] = [
+        "+CREG:", "+CGREG:", "+CEREG:", "RING", "+CRING:", "+CPIN:", "+QIURC:", "+CIPRXGET:", "+CMTI:", "+CMT:",
+        "+CDS:", "+CBM:", "+CLIP:", "+CUSD:", "+CGEV:", "+CTZV:", "+CTZE:", "+CIEV:", "+CFUN:", "RDY",
+        "Call Ready", "SMS Ready", "+QIND:", "+QUSIM:", "^RSSI:", "^MODE:", "^BOOT:", "^HCSQ:", "^SRVST:",
+        "^SIMST:", "*PSUTTZ:", "DST:", "+PDP: DEACT", "+UUSORD:", "+UUPSDD:", "#SKTRING:", "NORMAL POWER DOWN",
+        "UNDER-VOLTAGE", "OVER-VOLTAGE",
+    ]
+
+    public static func matches(_ line: String, extra: [String]) -> String? {
+        for prefix in standard where line.hasPrefix(prefix) { return prefix }
+        for prefix in extra where line.hasPrefix(prefix) { return prefix }
+        return nil
+    }
+}
+
+/// Splits the modem's byte stream into lines: `\r` or `\n` ends a line, empty lines vanish,
+/// NUL and other control bytes are dropped as noise, and a line longer than the cap is
+/// dropped whole (counted) so no input can grow the buffer past `maxLineBytes`.
+public struct LineSplitter: Sendable {
+    public let maxLineBytes: Int
+    public private(set) var overlongLines = 0
+    public private(set) var noiseBytes = 0
+    /// Bytes currently held (never more than `maxLineBytes`).
+    public var bufferedBytes: Int { buffer.count }
+    /// True when the last line ended with `\r` (a following `\n` belongs to the same ending).
+    public private(set) var lastEndedWithCR = false
+    private var buffer: [UInt8] = []
+    private var discarding = false
+
+    public init(maxLineBytes: Int = 512) {
+        self.maxLineBytes = max(16, maxLineBytes)
+        buffer.reserveCapacity(self.maxLineBytes)
+    }
+
+    /// Feeds one byte; returns a complete, non-empty line when this byte ends one.
+    public mutating func push(_ byte: UInt8) -> String? {
+        if byte == 0x0D || byte == 0x0A {
+            lastEndedWithCR = byte == 0x0D
+            defer { buffer.removeAll(keepingCapacity: true) }
+            if discarding { discarding = false; return nil }
+            guard !buffer.isEmpty else { return nil }
+            let line = String(decoding: buffer, as: UTF8.self)
+            return line.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) ? nil : line
+        }
+        if byte < 0x20 && byte != 0x09 || byte == 0x7F {
+            noiseBytes += 1
+            return nil
+        }
+        if discarding { return nil }
+        if buffer.count >= maxLineBytes {
+            overlongLines += 1
+            discarding = true
+            buffer.removeAll(keepingCapacity: true)
+            return nil
+        }
+        buffer.append(byte)
+        return nil
+    }
+
+    /// Forgets a partial line (when the channel switches to data mode or resyncs).
+    public mutating func reset() {
+        buffer.removeAll(keepingCapacity: true)
+        discarding = false
+    }
+}
+
+/// Removes PINs, PUKs and passwords from a command line (or its echo) before it is logged.
+public enum Redaction {
+    /// Command name -> index of the first quoted argument to hide (all later ones hidden too).
+    static let secretArguments: [(String, Int)] = [
+        ("AT+CPIN=", 0), ("AT+CPIN2=", 0), ("AT^CPIN=", 0), ("AT+CLCK=", 1), ("AT+CPWD=", 1),
+        ("AT+CSTT=", 1), ("AT+QICSGP=", 1), ("AT+CGAUTH=", 0), ("AT#SGACT=", 0), ("AT+UPSD=", 1),
+        ("AT^AUTHDATA=", 0), ("AT+QIREGAPP=", 1), ("AT$QCPDPP=", 0),
+    ]
+
+    public static func redact(_ line: String) -> String {
+        let upper = line.uppercased()
+        if upper.hasPrefix("AT+CSIM=") {
+            // A VERIFY/UNBLOCK APDU (INS 20/2C) with data carries the PIN or PUK in hex.
+            if upper.contains("\"0020") || upper.contains("\"002C") || upper.contains("\"0024") {
+                return upper.contains("\"0020000100\"") ? line : "AT+CSIM=****"
+            }
+            return line
+        }
+        for (name, first) in secretArguments where upper.hasPrefix(name) {
+            if !line.contains("\"") {
+                // AT+CPIN=1234 without quotes: hide everything after '='.
+                return String(line.prefix(name.count)) + "****"
+            }
+            var output = ""
+            var quoteIndex = -1
+            var inQuote = false
+            for character in line {
+                if character == "\"" {
+                    if !inQuote { quoteIndex += 1; output.append(character); inQuote = true; if quoteIndex >= first { output += "****" } }
+                    else { inQuote = false; output.append(character) }
+                    continue
+                }
+                if inQuote && quoteIndex >= first { continue }
+                output.append(character)
+            }
+            return output
+        }
+        return line
+    }
+}
+
+func trimmed(_ text: Substring) -> String {
+    var view = text.utf8[...]
+    while let first = view.first, first == 0x20 || first == 0x09 { view = view.dropFirst() }
+    while let last = view.last, last == 0x20 || last == 0x09 { view = view.dropLast() }
+    return String(decoding: view, as: UTF8.self)
+}

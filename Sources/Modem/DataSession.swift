@@ -1,0 +1,98 @@
+import Transport
+
+/// An open data session (after `CONNECT`): a `ByteStream`, so sync uses it without knowing it
+/// is a modem. Closing leaves data mode (guard time, `+++`, guard time) and hangs up.
+public final class DataSession: ByteStream {
+    public let modem: Modem
+    public private(set) var carrierLost = false
+    public private(set) var isClosed = false
+    public private(set) var bytesIn = 0
+    public private(set) var bytesOut = 0
+    private var pendingEnd: [UInt8] = []
+    private let markers: [[UInt8]]
+    private let longestMarker: Int
+
+    init(modem: Modem) {
+        self.modem = modem
+        markers = modem.profile.carrierLost.map { Array(("\r\n" + $0 + "\r\n").utf8) }
+        longestMarker = markers.map(\.count).max() ?? 0
+    }
+
+    public func write(_ bytes: [UInt8], deadline: Deadline) throws(StreamError) {
+        guard !isClosed else { throw StreamError.closed(what: "modem data session closed") }
+        guard !carrierLost else { throw StreamError.closed(what: "modem lost the carrier") }
+        try modem.channel.port.write(bytes, deadline: deadline)
+        bytesOut += bytes.count
+    }
+
+    public func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
+        guard !isClosed else { throw StreamError.closed(what: "modem data session closed") }
+        if carrierLost { return [] }
+        if let carrier = modem.serial?.carrierDetect(), !carrier {
+            lost()
+            return []
+        }
+        let chunk = try modem.channel.dataRead(maxCount: max(1, maxCount), deadline: deadline)
+        if chunk.isEmpty {
+            lost()
+            return []
+        }
+        // The modem ends a transparent session with `\r\nNO CARRIER\r\n` (SIMCom: `CLOSED`)
+        // in the same stream; we take it as the end when it is the tail of what arrived.
+        for marker in markers where chunk.count >= marker.count && chunk.suffix(marker.count).elementsEqual(marker) {
+            lost()
+            let data = Array(chunk.dropLast(marker.count))
+            bytesIn += data.count
+            return data.isEmpty ? [] : data
+        }
+        bytesIn += chunk.count
+        return chunk
+    }
+
+    private func lost() {
+        carrierLost = true
+        modem.channel.leaveDataMode()
+    }
+
+    /// Leaves data mode and runs the profile's `close` script. False when the modem did not
+    /// confirm (the next command re-syncs, and the recovery ladder takes it from there).
+    @discardableResult
+    public func hangUp() -> Bool {
+        guard !isClosed else { return true }
+        isClosed = true
+        var confirmed = true
+        if !carrierLost {
+            let guardTime = modem.guardSeconds
+            pause(guardTime)
+            do {
+                try modem.channel.port.write(Array("+++".utf8), deadline: .after(seconds: 1))
+            } catch {
+                confirmed = false
+            }
+            pause(guardTime)
+            modem.channel.leaveDataMode()
+            confirmed = confirmed && awaitEscape(deadline: .after(seconds: max(1, modem.config.commandTimeout)))
+            if !confirmed { modem.channel.needsResync = true }
+        }
+        for step in modem.profile.closeScript {
+            _ = try? modem.channel.send(step.command([:]), timeout: step.timeout * modem.config.scriptTimeoutScale, expect: step.expect)
+        }
+        return confirmed
+    }
+
+    /// Reads until `OK` (escaped) or `NO CARRIER`; data still in flight is discarded.
+    private func awaitEscape(deadline: Deadline) -> Bool {
+        var splitter = LineSplitter(maxLineBytes: 256)
+        while !deadline.hasPassed {
+            guard let chunk = try? modem.channel.dataRead(maxCount: 512, deadline: deadline), !chunk.isEmpty else { return false }
+            for byte in chunk {
+                guard let line = splitter.push(byte) else { continue }
+                if let final = FinalResult.parse(line), final == .ok || final == .noCarrier { return true }
+                if line == "CLOSED" { return true }
+            }
+        }
+        return false
+    }
+
+    public func close() { hangUp() }
+}

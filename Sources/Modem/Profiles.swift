@@ -1,0 +1,286 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One command of a profile's script: `open = ?AT+CIICR -> ok @85`.
+public struct ScriptStep: Equatable, Sendable {
+    public var template: String
+    public var expect: Expectation
+    public var timeout: Double
+    /// `?`: an error answer does not stop the script (e.g. `AT+CIPSHUT` when nothing is open).
+    public var optional: Bool
+    /// `auth:`: only when the APN has a user name.
+    public var onlyWithUser: Bool
+
+    /// Parses `[?][auth:]COMMAND [-> ok|ip|connect] [@seconds]`.
+    public static func parse(_ text: String, defaultTimeout: Double) -> ScriptStep? {
+        var rest = trimmed(Substring(text))
+        var step = ScriptStep(template: "", expect: .final, timeout: defaultTimeout, optional: false, onlyWithUser: false)
+        if rest.hasPrefix("?") { step.optional = true; rest = trimmed(rest.dropFirst()) }
+        if rest.hasPrefix("auth:") { step.onlyWithUser = true; rest = trimmed(rest.dropFirst(5)) }
+        if let at = rest.firstRange(of: " @") {
+            guard let seconds = Double(trimmed(rest[at.upperBound...])), seconds > 0, seconds <= 600 else { return nil }
+            step.timeout = seconds
+            rest = trimmed(rest[..<at.lowerBound])
+        }
+        if let arrow = rest.firstRange(of: " -> ") {
+            switch trimmed(rest[arrow.upperBound...]) {
+            case "ok": step.expect = .final
+            case "ip": step.expect = .ipAddress
+            case "connect": step.expect = .connect
+            default: return nil
+            }
+            rest = trimmed(rest[..<arrow.lowerBound])
+        }
+        guard rest.uppercased().hasPrefix("AT") || rest.uppercased().hasPrefix("ATD") else { return nil }
+        step.template = rest
+        return step
+    }
+
+    /// The command with `{apn}`, `{user}`, `{password}`, `{host}`, `{port}` filled in.
+    public func command(_ values: [String: String]) -> String {
+        var text = template
+        for (key, value) in values { text = text.replacing("{\(key)}", with: value) }
+        return text
+    }
+}
+
+/// A modem family's dialect, read from `hardware/modems/<name>.modem`. Vendor differences
+/// live here as data; the code only knows the standard and the named counter queries.
+public struct ModemProfile: Equatable, Sendable {
+    public var name: String
+    public var description = ""
+    /// Case-insensitive substrings of `AT+CGMI`/`AT+CGMM` that select this profile.
+    public var match: [String] = []
+    public var serial = SerialSettings()
+    public var initCommands: [ScriptStep] = []
+    public var pinCounters: [PINCounterQuery] = [.cpinr, .csim]
+    public var registrationPrefixes: [String] = ["+CREG", "+CGREG"]
+    public var extraURCs: [String] = []
+    public var guardSeconds = 1.0
+    public var bootSeconds = 20.0
+    public var openScript: [ScriptStep] = []
+    public var closeScript: [ScriptStep] = []
+    /// Lines that end a transparent session from the modem's side.
+    public var carrierLost: [String] = ["NO CARRIER"]
+    /// "transparent" (the modem's TCP stack) or "ppp" (pppd runs over the serial line).
+    public var session = "ppp"
+
+    public init(name: String) { self.name = name }
+
+    public static func parse(_ text: String, name: String) throws(ModemError) -> ModemProfile {
+        var profile = ModemProfile(name: name)
+        var lineNumber = 0
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = trimmed(raw)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else { throw ModemError.profile("\(name) line \(lineNumber): expected key = value") }
+            let key = trimmed(line[..<equals])
+            let value = trimmed(line[line.index(after: equals)...])
+            func bad() -> ModemError { ModemError.profile("\(name) line \(lineNumber): bad \(key) '\(value)'") }
+            func step() throws(ModemError) -> ScriptStep {
+                guard let step = ScriptStep.parse(value, defaultTimeout: 5) else { throw bad() }
+                return step
+            }
+            switch key {
+            case "name": profile.name = value
+            case "description": profile.description = value
+            case "match": profile.match.append(value)
+            case "baud":
+                guard let baud = Int(value), SerialSettings.speed(baud) != nil else { throw bad() }
+                profile.serial.baud = baud
+            case "rts_cts":
+                guard value == "yes" || value == "no" else { throw bad() }
+                profile.serial.rtsCts = value == "yes"
+            case "init": profile.initCommands.append(try step())
+            case "pin_attempts":
+                var queries: [PINCounterQuery] = []
+                for word in value.split(separator: " ") {
+                    guard let query = PINCounterQuery(rawValue: String(word)) else { throw bad() }
+                    queries.append(query)
+                }
+                profile.pinCounters = queries
+            case "registration":
+                var prefixes: [String] = []
+                for word in value.split(separator: " ") {
+                    switch word {
+                    case "creg": prefixes.append("+CREG")
+                    case "cgreg": prefixes.append("+CGREG")
+                    case "cereg": prefixes.append("+CEREG")
+                    default: throw bad()
+                    }
+                }
+                profile.registrationPrefixes = prefixes
+            case "urc": profile.extraURCs += value.split(separator: " ").map(String.init)
+            case "guard_ms":
+                guard let ms = Int(value), (20...5_000).contains(ms) else { throw bad() }
+                profile.guardSeconds = Double(ms) / 1000
+            case "boot_ms":
+                guard let ms = Int(value), (100...120_000).contains(ms) else { throw bad() }
+                profile.bootSeconds = Double(ms) / 1000
+            case "session":
+                guard value == "transparent" || value == "ppp" else { throw bad() }
+                profile.session = value
+            case "open": profile.openScript.append(try step())
+            case "close": profile.closeScript.append(try step())
+            case "carrier_lost": profile.carrierLost = value.split(separator: "|").map { trimmed($0) }.filter { !$0.isEmpty }
+            default: throw ModemError.profile("\(name) line \(lineNumber): unknown key \(key)")
+            }
+        }
+        guard !profile.openScript.isEmpty else { throw ModemError.profile("\(name): no `open` script") }
+        guard profile.openScript.last?.expect == .connect else { throw ModemError.profile("\(name): the last `open` step must be `-> connect`") }
+        return profile
+    }
+
+    /// Used when no profile directory can be found: the same text as hardware/modems/generic.modem
+    /// (a test keeps the two equal).
+    public static let builtInGenericText = """
+        # Generic 3GPP TS 27.007 modem: standard commands only, data over PPP.
+        name = generic
+        description = Any 3GPP TS 27.007 modem (fallback)
+        baud = 115200
+        rts_cts = no
+        init = ATE0
+        init = ATV1
+        init = AT+CMEE=1
+        init = ?ATX4
+        init = ?AT&C1
+        pin_attempts = cpinr csim
+        registration = creg cgreg cereg
+        guard_ms = 1000
+        boot_ms = 20000
+        session = ppp
+        open = AT+CGDCONT=1,"IP","{apn}"
+        open = ?auth:AT+CGAUTH=1,1,"{user}","{password}"
+        open = ATD*99***1# -> connect @30
+        close = ?ATH @5
+        carrier_lost = NO CARRIER
+
+        """
+
+    public static var builtInGeneric: ModemProfile {
+        // The text above is a constant checked by the tests; it always parses.
+        (try? parse(builtInGenericText, name: "generic")) ?? ModemProfile(name: "generic")
+    }
+}
+
+/// A handheld model: where its modem is, and how to press its power key.
+public struct BoardProfile: Equatable, Sendable {
+    public var name: String
+    public var serialDevice = "/dev/satchel-modem"
+    public var serial = SerialSettings()
+    public var modemProfile: String?
+    /// sysfs GPIO value file wired to the modem's PWRKEY (e.g. /sys/class/gpio/gpio23/value).
+    public var powerKeyGPIO: String?
+    public var powerKeyPulseSeconds = 1.2
+    public var batteryCapacity: String?
+    public var cardMount: String?
+
+    public init(name: String) { self.name = name }
+
+    public static func parse(_ text: String, name: String) throws(ModemError) -> BoardProfile {
+        var board = BoardProfile(name: name)
+        for raw in text.split(separator: "\n") {
+            let line = trimmed(raw)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else { throw ModemError.profile("board \(name): expected key = value in '\(line)'") }
+            let key = trimmed(line[..<equals])
+            let value = trimmed(line[line.index(after: equals)...])
+            switch key {
+            case "name": board.name = value
+            case "serial": board.serialDevice = value
+            case "baud":
+                guard let baud = Int(value), SerialSettings.speed(baud) != nil else { throw ModemError.profile("board \(name): bad baud \(value)") }
+                board.serial.baud = baud
+            case "rts_cts": board.serial.rtsCts = value == "yes"
+            case "modem": board.modemProfile = value
+            case "power_key_gpio": board.powerKeyGPIO = value
+            case "power_key_pulse_ms":
+                guard let ms = Int(value), (50...10_000).contains(ms) else { throw ModemError.profile("board \(name): bad power_key_pulse_ms \(value)") }
+                board.powerKeyPulseSeconds = Double(ms) / 1000
+            case "battery": board.batteryCapacity = value
+            case "card_mount": board.cardMount = value
+            default: throw ModemError.profile("board \(name): unknown key \(key)")
+            }
+        }
+        return board
+    }
+}
+
+/// Finds and reads profiles from a hardware directory (`<dir>/modems/*.modem`, `<dir>/boards/*.board`).
+public struct HardwareDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// `$SATCHEL_HARDWARE`, then `<executable>/../share/satchel/hardware`, then /usr/share/satchel/hardware.
+    public static func locate(override: String?) -> HardwareDirectory? {
+        var candidates: [String] = []
+        if let override, !override.isEmpty { return HardwareDirectory(path: override) }
+        if let env = getenv("SATCHEL_HARDWARE") { candidates.append(String(cString: env)) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if count > 0 {
+            let exe = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let slash = exe.lastIndex(of: "/") { candidates.append(String(exe[..<slash]) + "/../share/satchel/hardware") }
+        }
+        candidates += ["/usr/share/satchel/hardware", "/etc/satchel/hardware"]
+        for candidate in candidates where access(candidate + "/modems", R_OK) == 0 { return HardwareDirectory(path: candidate) }
+        return nil
+    }
+
+    public func modemNames() -> [String] {
+        guard let directory = opendir(path + "/modems") else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasSuffix(".modem") { names.append(String(name.dropLast(6))) }
+        }
+        return names.sorted()
+    }
+
+    public func modem(_ name: String) throws(ModemError) -> ModemProfile {
+        guard !name.contains("/") && !name.isEmpty else { throw ModemError.profile("bad profile name '\(name)'") }
+        guard let text = readSmallFile(path + "/modems/\(name).modem") else { throw ModemError.profile("no profile \(path)/modems/\(name).modem") }
+        return try ModemProfile.parse(text, name: name)
+    }
+
+    public func board(_ name: String) throws(ModemError) -> BoardProfile {
+        let file = name.contains("/") ? name : path + "/boards/\(name).board"
+        guard let text = readSmallFile(file) else { throw ModemError.profile("no board profile \(file)") }
+        return try BoardProfile.parse(text, name: name)
+    }
+
+    /// The profile whose `match` appears in the manufacturer or model, else nil.
+    public func detect(manufacturer: String?, model: String?) -> ModemProfile? {
+        let haystack = ((manufacturer ?? "") + " " + (model ?? "")).lowercased()
+        var best: (Int, ModemProfile)?
+        for name in modemNames() {
+            guard let profile = try? modem(name) else { continue }
+            for pattern in profile.match where haystack.contains(pattern.lowercased()) {
+                if best == nil || pattern.count > best!.0 { best = (pattern.count, profile) }
+            }
+        }
+        return best?.1
+    }
+}
+
+/// Reads a file of at most 64 KiB (profiles, GPIO values); nil when it cannot.
+func readSmallFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { _ = close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while bytes.count < 65_536 {
+        let count = read(fd, &buffer, buffer.count)
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { break }
+        bytes += buffer[0..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

@@ -1,0 +1,127 @@
+import Agent
+import ArgumentParser
+import Backup
+import Field
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct CardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "card", abstract: "The flash card that holds this device's encrypted journal and snapshots.",
+        subcommands: [InitCard.self, CardStatus.self])
+
+    struct InitCard: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init",
+            abstract: "Start backing up to the card. Reads the backup passphrase (at least 8 characters) from standard input.")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let passphrase = try readSecret("backup passphrase")
+                let agent = home.agent()
+                let report = try agent.initCard(try agent.open(notice: printNotice), passphrase: passphrase)
+                if output.json { return try printJSON(report) }
+                print("Card ready: \(describe(report))")
+                print("Keep the backup passphrase with the technician: a wiped handheld needs it to restore.")
+            }
+        }
+    }
+
+    struct CardStatus: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "The card's state; changes nothing.")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reportingErrors {
+                let agent = home.agent()
+                let report = agent.cardReport(try agent.open(notice: printNotice))
+                if output.json { return try printJSON(report) }
+                print(describe(report))
+            }
+        }
+    }
+}
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Bring the card journal up to date and take a snapshot now (before a sync, or when the battery is low).")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let agent = home.agent()
+            let device = try agent.open(notice: printNotice)
+            let pointer = try agent.snapshot(device)
+            let report = agent.cardReport(device)
+            if output.json { return try printJSON(report) }
+            print("Snapshot #\(pointer.generation) on the card covers change \(pointer.coversSequence) (\(pointer.plaintextSize) bytes); \(describe(report))")
+        }
+    }
+}
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Rebuild the database from the card: newest valid snapshot plus the journal. The old database is moved aside, never deleted.",
+        discussion: "On a wiped handheld the backup key is gone too: give the backup passphrase on standard input (--passphrase-stdin).")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Card to restore from (default: --card / $SATCHEL_CARD).") var from: String?
+    @Option(help: "Device whose backup to restore, when the card holds several.") var device: String?
+    @Flag(help: "Read the backup passphrase from standard input.") var passphraseStdin = false
+
+    func run() throws {
+        try reportingErrors {
+            var configuration = home.agent().configuration
+            if let from { configuration.cardRoot = from }
+            let passphrase = passphraseStdin ? try readSecret("backup passphrase") : nil
+            let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device)
+            if output.json { return try printJSON(report) }
+            print("Restored \(report.database): snapshot \(report.snapshotGeneration.map { "#\($0)" } ?? "none"), \(report.replayed) journal entries replayed, through change \(report.lastSequence)")
+            for skipped in report.skipped { print("  skipped \(skipped)") }
+            if let aside = report.movedAside { print("  the previous database was kept as \(aside)") }
+        }
+    }
+}
+
+struct Daemon: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run in the background: keep the card caught up, snapshot on a schedule and on low battery, stop writes on critical battery, snapshot on SIGTERM/SIGPWR.")
+    @OptionGroup var home: HomeOptions
+    @Option(help: "The battery's sysfs power_supply directory (from the board profile).") var battery: String?
+    @Option(help: "Seconds between checks.") var interval: Int = 30
+    @Option(help: "Seconds between scheduled snapshots (when something changed).") var snapshotInterval: Int = 1800
+    @Option(help: "Stop after this many checks (0: run until signalled).") var ticks: Int = 0
+
+    func run() throws {
+        try reportingErrors {
+            var configuration = home.agent().configuration
+            configuration.batteryDirectory = battery
+            let agent = DeviceAgent(configuration)
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            for signal in [SIGTERM, SIGPWR, SIGINT] { sigaddset(&signals, signal) }
+            sigprocmask(SIG_BLOCK, &signals, nil)
+            var loop = DaemonLoop(agent: agent, snapshotInterval: Int64(snapshotInterval) * 1000, log: { print($0); fflushStdout() })
+            var tick = 0
+            while ticks == 0 || tick < ticks {
+                loop.tick()
+                tick += 1
+                if ticks != 0 && tick >= ticks { break }
+                var timeout = timespec(tv_sec: max(1, interval), tv_nsec: 0)
+                let received = sigtimedwait(&signals, nil, &timeout)
+                if received > 0 {
+                    loop.shutdown(signal: received == SIGPWR ? "SIGPWR" : received == SIGTERM ? "SIGTERM" : "SIGINT")
+                    return
+                }
+            }
+        }
+    }
+}
+
+func fflushStdout() { fflush(nil) }
