@@ -75,8 +75,8 @@ public final class CrashFileSystem: FileSystem, @unchecked Sendable {
         try begin("list", path)
         guard volatile.directories.contains(path) else { throw FileSystemError(.notFound, operation: "list", path: path) }
         let prefix = path.hasSuffix("/") ? path : path + "/"
-        return volatile.files.keys.filter { $0.hasPrefix(prefix) && !$0.dropFirst(prefix.count).contains("/") }
-            .map { String($0.dropFirst(prefix.count)) }.sorted()
+        let children = (Array(volatile.files.keys) + Array(volatile.directories)).filter { $0.hasPrefix(prefix) && !$0.dropFirst(prefix.count).contains("/") && $0.count > prefix.count }
+        return Set(children.map { String($0.dropFirst(prefix.count)) }).sorted()
     }
 
     public func syncDirectory(_ path: String) throws(FileSystemError) {
