@@ -262,7 +262,7 @@ public final class DeviceAgent {
             }
             report.journalThroughSeq = journal.lastSequence
             report.behind = max(0, ((try? device.lastChangeSeq()) ?? 0) - journal.lastSequence)
-            let pointer = Snapshots(layout: attached.layout, key: attached.key, card: card).pointers().first
+            let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
             report.snapshotGeneration = pointer?.generation
             report.snapshotCoversSeq = pointer?.coversSequence
             return report
@@ -295,7 +295,7 @@ public final class DeviceAgent {
             do { try journal.open(repair: false) } catch { return CardReport(state: .failing, path: attached.layout.root, message: "\(error)") }
             report.journalThroughSeq = journal.lastSequence
             report.behind = max(0, ((try? device.lastChangeSeq()) ?? 0) - journal.lastSequence)
-            let pointer = Snapshots(layout: attached.layout, key: attached.key, card: card).pointers().first
+            let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
             report.snapshotGeneration = pointer?.generation
             report.snapshotCoversSeq = pointer?.coversSequence
             return report

@@ -50,7 +50,8 @@ public enum Restore {
         do {
             try local.createDirectory(home)
             let snapshots = Snapshots(layout: layout, key: key, card: card, local: local)
-            for pointer in snapshots.pointers() {
+            let pointers = try snapshots.pointers()
+            for pointer in pointers {
                 do {
                     try snapshots.restore(pointer, to: building)
                     try check(snapshotAt: building, device: layout.device)
@@ -61,6 +62,12 @@ public enum Restore {
                     report.skipped.append("generation \(pointer.generation): \(error)")
                     removeBuilding()
                 }
+            }
+            // Without a snapshot the journal alone must hold the whole history; once a snapshot has
+            // been taken, older journal segments may be gone, and a database rebuilt from the rest
+            // would silently miss documents. Better to refuse and let the technician look.
+            if report.snapshotGeneration == nil && !pointers.isEmpty {
+                throw BackupError.noBackup(path: layout.deviceDirectory + " (no snapshot is usable: " + report.skipped.joined(separator: "; ") + ")")
             }
             var options = Database.Options()
             // The working set may be missing (no snapshot yet): documents are kept all the same,
@@ -76,7 +83,11 @@ public enum Restore {
                 let journal = CardJournal(layout: layout, key: key, fileSystem: card)
                 let replay = Replay(database)
                 try database.transaction {
+                    let startsAfter = report.snapshotCoversSequence
                     let recovery = try journal.open(repair: card.isWritable(layout.journalDirectory)) { entry in
+                        if report.journalRecords == 0 && entry.seq > startsAfter + 1 {
+                            throw BackupError.noBackup(path: "\(layout.journalDirectory) (the journal starts at change \(entry.seq), after the snapshot's \(startsAfter): changes in between are missing)")
+                        }
                         report.journalRecords += 1
                         if try replay.apply(entry) { report.replayed += 1 }
                     }

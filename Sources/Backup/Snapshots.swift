@@ -68,12 +68,21 @@ public final class Snapshots {
         self.key = key.snapshotKey
     }
 
-    /// The valid pointers, newest first (at most two).
-    public func pointers() -> [SnapshotPointer] {
-        (0..<2).compactMap { index -> SnapshotPointer? in
-            guard let bytes = try? card.readAll(layout.pointerSlot(index)) else { return nil }
-            return SnapshotPointer.decode(bytes)
-        }.sorted { $0.generation > $1.generation }
+    /// The valid pointers, newest first (at most two). A slot that is missing or not a whole
+    /// pointer is passed over; a slot that cannot be read is an error, not an absence: taking it
+    /// for "no snapshot" could restore from too little.
+    public func pointers() throws -> [SnapshotPointer] {
+        var found: [SnapshotPointer] = []
+        for index in 0..<2 {
+            let path = layout.pointerSlot(index)
+            do {
+                guard try card.fileSize(path) != nil else { continue }
+                if let pointer = SnapshotPointer.decode(try card.readAll(path)) { found.append(pointer) }
+            } catch {
+                throw BackupError.fileSystem(error)
+            }
+        }
+        return found.sorted { $0.generation > $1.generation }
     }
 
     /// Takes a snapshot of `database` onto the card. `workDirectory` (internal storage) holds the
@@ -95,7 +104,7 @@ public final class Snapshots {
         } catch let error as StoreError {
             throw BackupError.database(error.description)
         }
-        let existing = pointers()
+        let existing = try pointers()
         let generation = (existing.first?.generation ?? 0) + 1
         let name = "snap-" + Self.padded(generation) + ".sealed"
         let path = Paths.join(layout.snapshotDirectory, name)
@@ -108,7 +117,7 @@ public final class Snapshots {
             try verify(pointer)
             let slot = layout.pointerSlot(Int(generation % 2))
             try card.writeDurably(slot, pointer.encode())
-            try cleanUp(keeping: pointers(), journal: journal)
+            try cleanUp(keeping: try pointers(), journal: journal)
             return pointer
         } catch let error as FileSystemError {
             throw BackupError.fileSystem(error)

@@ -161,6 +161,34 @@ struct BackupTests {
         return false
     }
 
+    /// SQLite's ioerr method on restore: fail the 1st, 2nd, 3rd ... read of the card in turn. Each
+    /// restore either completes with everything or fails and leaves the old database as it was.
+    @Test("a card read failing at any point of a restore never leaves a half-restored database")
+    func restoreUnderReadErrors() throws {
+        let fixture = try BackupFixture()
+        let device = try fixture.open()
+        _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
+        let ids = try fixture.captureDay(device)
+        try device.database.checkpoint()
+        let database = fixture.home + "/satchel.db"
+        let original = fileBytes(database)
+        var failures = 0, completions = 0
+        for n in 0..<60 {
+            fixture.card.failNext("read", with: .io, after: n)
+            do {
+                let report = try fixture.agent.restore(passphrase: nil)
+                completions += 1
+                #expect(try BackupFixture.documentIDs(Database(path: report.database)) == Set(ids))
+                break  // from here on no read fails any more
+            } catch {
+                failures += 1
+                #expect(fileBytes(database) == original, "read \(n + 1) failing changed the database")
+                #expect(!PosixFileSystem().exists(database + ".restoring"))
+            }
+        }
+        #expect(failures > 10 && completions == 1)
+    }
+
     /// The ALICE/CrashMonkey method on the whole backup path: captures mirrored to the card and
     /// snapshots, with the card's possible contents taken at every write and fsync (unsynced
     /// writes lost, reordered, torn; unsynced entries lost). From each, a wiped handheld must

@@ -39,7 +39,7 @@ public final class CrashFileSystem: FileSystem, @unchecked Sendable {
     public var onOperation: ((CrashFileSystem) -> Void)?
     public var capacity: Int?
     public var readOnly = false
-    private var faults: [(operation: String, kind: FileSystemError.Kind)] = []
+    private var faults: [(operation: String, kind: FileSystemError.Kind, skip: Int)] = []
 
     public init(_ state: State = State()) {
         volatile = state
@@ -47,13 +47,19 @@ public final class CrashFileSystem: FileSystem, @unchecked Sendable {
         durableEntries = Set(state.files.keys)
     }
 
-    /// The next operation named `operation` ("write", "fsync", "create", "remove", "fsync directory", "truncate", "read", "list") fails.
-    public func failNext(_ operation: String, with kind: FileSystemError.Kind) { faults.append((operation, kind)) }
+    /// The next operation named `operation` ("write", "fsync", "create", "remove", "fsync directory",
+    /// "truncate", "read", "list") fails, or the one after `skip` more of them (SQLite's ioerr method:
+    /// fail the 1st, 2nd, 3rd ... I/O in turn).
+    public func failNext(_ operation: String, with kind: FileSystemError.Kind, after skip: Int = 0) { faults.append((operation, kind, skip)) }
 
     private func begin(_ operation: String, _ path: String) throws(FileSystemError) {
         if let index = faults.firstIndex(where: { $0.operation == operation }) {
-            let fault = faults.remove(at: index)
-            throw FileSystemError(fault.kind, operation: operation, path: path)
+            if faults[index].skip > 0 {
+                faults[index].skip -= 1
+            } else {
+                let fault = faults.remove(at: index)
+                throw FileSystemError(fault.kind, operation: operation, path: path)
+            }
         }
         if readOnly && ["write", "create", "remove", "truncate", "mkdir"].contains(operation) {
             throw FileSystemError(.readOnly, operation: operation, path: path)
