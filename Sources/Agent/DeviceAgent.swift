@@ -222,51 +222,60 @@ public final class DeviceAgent {
         } catch let error as FileSystemError {
             throw BackupError.fileSystem(error)
         }
-        var report = mirror(device)
-        if report.state == .ok {
-            do { _ = try snapshot(device) } catch { report.message = "first snapshot failed: \(error)" }
+        mirror(device)
+        do {
+            _ = try snapshot(device)
+            return cardReport(device)
+        } catch {
+            var report = cardReport(device)
+            report.message = "first snapshot failed: \(error)"
+            return report
         }
-        return cardReport(device)
     }
 
     /// Appends every acknowledged change the card does not have yet. Never throws: a card that
     /// is missing, full or failing is reported, and the next capture tries again.
     @discardableResult
-    public func mirror(_ device: DeviceDatabase) -> CardReport {
+    public func mirror(_ device: DeviceDatabase) -> CardReport { examine(device, writing: true) }
+
+    /// What `satchel status` shows about the card, without writing to it.
+    public func cardReport(_ device: DeviceDatabase) -> CardReport { examine(device, writing: false) }
+
+    private func examine(_ device: DeviceDatabase, writing: Bool) -> CardReport {
         let deviceID: String
         do { deviceID = try device.deviceID() } catch { return CardReport(state: .failing, message: "\(error)") }
+        let attached: Attached
         switch attach(device: deviceID) {
         case .failure(var report):
             report.behind = try? device.lastChangeSeq()
             return report
-        case .success(let attached):
-            let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
-            var report = CardReport(state: .ok, path: attached.layout.root)
-            do {
-                let writable = card.isWritable(attached.layout.journalDirectory)
-                try journal.open(repair: writable)
-                var pending = try device.changes(after: journal.lastSequence)
-                if !pending.isEmpty && !writable {
-                    report.state = .readOnly
-                    report.message = "the card is read-only (write-protect switch?); capturing to internal storage only"
-                } else {
-                    while !pending.isEmpty {
-                        try journal.append(pending)
-                        pending = try device.changes(after: journal.lastSequence)
-                    }
-                }
-            } catch let error as BackupError {
-                report = Self.report(for: error, path: attached.layout.root)
-            } catch {
-                report = CardReport(state: .failing, path: attached.layout.root, message: "\(error)")
-            }
-            report.journalThroughSeq = journal.lastSequence
-            report.behind = max(0, ((try? device.lastChangeSeq()) ?? 0) - journal.lastSequence)
-            let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
-            report.snapshotGeneration = pointer?.generation
-            report.snapshotCoversSeq = pointer?.coversSequence
-            return report
+        case .success(let found):
+            attached = found
         }
+        let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
+        let writable = card.isWritable(attached.layout.journalDirectory)
+        var report = CardReport(state: writable ? .ok : .readOnly, path: attached.layout.root)
+        do {
+            try journal.open(repair: writing && writable)
+            var pending = try device.changes(after: journal.lastSequence)
+            if writing && !pending.isEmpty && !writable {
+                report.message = "the card is read-only (write-protect switch?); capturing to internal storage only"
+            }
+            while writing && writable && !pending.isEmpty {
+                try journal.append(pending)
+                pending = try device.changes(after: journal.lastSequence)
+            }
+        } catch let error as BackupError {
+            report = Self.report(for: error, path: attached.layout.root)
+        } catch {
+            report = CardReport(state: .failing, path: attached.layout.root, message: "\(error)")
+        }
+        report.journalThroughSeq = journal.lastSequence
+        report.behind = max(0, ((try? device.lastChangeSeq()) ?? 0) - journal.lastSequence)
+        let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
+        report.snapshotGeneration = pointer?.generation
+        report.snapshotCoversSeq = pointer?.coversSequence
+        return report
     }
 
     static func report(for error: BackupError, path: String) -> CardReport {
@@ -279,27 +288,6 @@ public final class DeviceAgent {
             }
         }
         return CardReport(state: .failing, path: path, message: "\(error)")
-    }
-
-    /// What `satchel status` shows about the card, without writing to it.
-    public func cardReport(_ device: DeviceDatabase) -> CardReport {
-        let deviceID: String
-        do { deviceID = try device.deviceID() } catch { return CardReport(state: .failing, message: "\(error)") }
-        switch attach(device: deviceID) {
-        case .failure(var report):
-            report.behind = try? device.lastChangeSeq()
-            return report
-        case .success(let attached):
-            let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
-            var report = CardReport(state: card.isWritable(attached.layout.journalDirectory) ? CardReport.State.ok : .readOnly, path: attached.layout.root)
-            do { try journal.open(repair: false) } catch { return CardReport(state: .failing, path: attached.layout.root, message: "\(error)") }
-            report.journalThroughSeq = journal.lastSequence
-            report.behind = max(0, ((try? device.lastChangeSeq()) ?? 0) - journal.lastSequence)
-            let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
-            report.snapshotGeneration = pointer?.generation
-            report.snapshotCoversSeq = pointer?.coversSequence
-            return report
-        }
     }
 
     /// Takes a snapshot now (after bringing the journal up to date).
