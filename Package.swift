@@ -8,8 +8,16 @@
 import PackageDescription
 
 /// One set of settings for every target, so the whole tree follows the same rules.
+/// Release builds optimise for size: the agent's budget is 16 MB stripped on the handheld, and
+/// nothing in it is CPU-bound enough to miss -O (docs/benchmarks.md measures both).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-Osize"], .when(configuration: .release)),
+]
+
+/// Identical code folding: generic specialisations often compile to the same machine code.
+let smallExecutable: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--icf=all"], .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(
@@ -53,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "satchel",
             dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: strict),
+            swiftSettings: strict, linkerSettings: smallExecutable),
         .executableTarget(
             name: "satchel-hub",
             dependencies: ["Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -75,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "bench-hello",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Simulator/bench-hello", swiftSettings: strict),
+            path: "Simulator/bench-hello", swiftSettings: strict, linkerSettings: smallExecutable),
 
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.
