@@ -31,6 +31,7 @@ public struct AgentConfiguration: Sendable {
     }
 
     var keyFile: String { Paths.join(home, "card.key") }
+    var cardLockFile: String { Paths.join(home, "card.lock") }
     var writesStoppedFile: String { Paths.join(home, "writes-stopped") }
 }
 
@@ -236,7 +237,15 @@ public final class DeviceAgent {
     /// Appends every acknowledged change the card does not have yet. Never throws: a card that
     /// is missing, full or failing is reported, and the next capture tries again.
     @discardableResult
-    public func mirror(_ device: DeviceDatabase) -> CardReport { examine(device, writing: true) }
+    public func mirror(_ device: DeviceDatabase) -> CardReport {
+        do {
+            return try cardLock.withLock { examine(device, writing: true) }
+        } catch {
+            return CardReport(state: .failing, path: configuration.cardRoot, message: "\(error)")
+        }
+    }
+
+    var cardLock: CardLock { CardLock(path: configuration.cardLockFile) }
 
     /// What `satchel status` shows about the card, without writing to it.
     public func cardReport(_ device: DeviceDatabase) -> CardReport { examine(device, writing: false) }
@@ -293,6 +302,10 @@ public final class DeviceAgent {
     /// Takes a snapshot now (after bringing the journal up to date).
     @discardableResult
     public func snapshot(_ device: DeviceDatabase) throws -> SnapshotPointer {
+        try cardLock.withLock { try snapshotLocked(device) }
+    }
+
+    private func snapshotLocked(_ device: DeviceDatabase) throws -> SnapshotPointer {
         let deviceID = try device.deviceID()
         let attached: Attached
         switch attach(device: deviceID) {
@@ -334,7 +347,10 @@ public final class DeviceAgent {
         } else {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }
-        return try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+        try? local.createDirectory(configuration.home)
+        return try cardLock.withLock {
+            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+        }
     }
 
     // MARK: Writes stopped (critical battery)
