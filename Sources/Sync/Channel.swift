@@ -1,0 +1,158 @@
+import Deflate
+import Seal
+import Transport
+
+/// The sync channel over any `ByteStream` (a modem's data session, TCP, a socket pair): length-
+/// prefixed frames, the Noise IK handshake, then messages that are compressed (one raw-deflate
+/// context per direction, flushed per frame, with a preset dictionary) and encrypted.
+/// See docs/protocol.md for the bytes.
+///
+/// Frame: length u16 big-endian (1...65535) | that many bytes.
+/// Message (inside a transport frame, after decryption): type u8 | flags u8 | body
+///   (flags bit 0: body is raw deflate of the message).
+public final class SyncChannel {
+    public static let maxFrameBytes = 65_535
+    static let headerBytes = 2
+
+    public struct Message: Equatable, Sendable {
+        public var type: UInt8
+        public var body: [UInt8]
+        public init(type: UInt8, body: [UInt8]) {
+            self.type = type
+            self.body = body
+        }
+    }
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case frameTooLarge(bytes: Int)
+        case emptyFrame
+        case stream(StreamError)
+        case handshake(Noise.Failure)
+        case decryption
+        case malformed(String)
+        case inflate(String)
+
+        public var description: String {
+            switch self {
+            case .frameTooLarge(let bytes): return "frame of \(bytes) bytes is over the \(SyncChannel.maxFrameBytes)-byte limit"
+            case .emptyFrame: return "empty frame"
+            case .stream(let error): return "link: \(error)"
+            case .handshake(let error): return error.description
+            case .decryption: return "a frame does not decrypt: damaged, replayed, reordered, or from another session"
+            case .malformed(let why): return "malformed message: \(why)"
+            case .inflate(let why): return "compressed body refused: \(why)"
+            }
+        }
+    }
+
+    let stream: any ByteStream
+    let send: NoiseCipher
+    let receive: NoiseCipher
+    let deflater: Deflater
+    let inflater: Inflater
+    public private(set) var bytesSent = 0
+    public private(set) var bytesReceived = 0
+    public private(set) var framesSent = 0
+    public private(set) var framesReceived = 0
+
+    init(stream: any ByteStream, send: NoiseCipher, receive: NoiseCipher, dictionary: [UInt8], limits: InflateLimits) throws {
+        self.stream = stream
+        self.send = send
+        self.receive = receive
+        self.deflater = try Deflater(level: 9, format: .raw, dictionary: dictionary)
+        self.inflater = try Inflater(format: .raw, dictionary: dictionary, limits: limits)
+    }
+
+    /// What a message may grow to when inflated, and by how much: a hostile or corrupt frame
+    /// cannot make the handheld allocate more than this.
+    public static let defaultLimits = InflateLimits(maxOutputBytes: 4 << 20, maxRatio: 200)
+
+    // MARK: Opening
+
+    /// Device side: handshake with the pinned hub key; returns the channel and the hub's payload.
+    public static func connect(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], hello: [UInt8],
+                               dictionary: [UInt8], deadline: Deadline, limits: InflateLimits = defaultLimits) throws -> (SyncChannel, [UInt8]) {
+        do {
+            let handshake = try NoiseHandshake(role: .initiator, staticKey: deviceKey, remoteStatic: hubKey, prologue: prologue)
+            try writeFrame(stream, try handshake.writeFirst(payload: hello), deadline: deadline)
+            let welcome = try handshake.readSecond(try readFrame(stream, deadline: deadline))
+            let (send, receive) = try handshake.transport()
+            return (try SyncChannel(stream: stream, send: send, receive: receive, dictionary: dictionary, limits: limits), welcome)
+        } catch let error as Noise.Failure {
+            throw Failure.handshake(error)
+        }
+    }
+
+    /// Hub side: reads message 1 and hands the device's static key and hello to `admit`, which
+    /// decides (known device? revoked?) and returns the welcome payload, or throws to refuse.
+    public static func accept(_ stream: any ByteStream, hubKey: X25519.KeyPair, dictionary: [UInt8], deadline: Deadline,
+                              limits: InflateLimits = defaultLimits,
+                              admit: (_ deviceKey: [UInt8], _ hello: [UInt8]) throws -> [UInt8]) throws -> SyncChannel {
+        do {
+            let handshake = try NoiseHandshake(role: .responder, staticKey: hubKey, prologue: prologue)
+            let hello = try handshake.readFirst(try readFrame(stream, deadline: deadline))
+            let welcome = try admit(handshake.remoteStatic ?? [], hello)
+            try writeFrame(stream, try handshake.writeSecond(payload: welcome), deadline: deadline)
+            let (send, receive) = try handshake.transport()
+            return try SyncChannel(stream: stream, send: send, receive: receive, dictionary: dictionary, limits: limits)
+        } catch let error as Noise.Failure {
+            throw Failure.handshake(error)
+        }
+    }
+
+    /// Bound into the handshake hash: a peer speaking another protocol or version cannot complete it.
+    static let prologue = Array("satchel sync v1".utf8)
+
+    // MARK: Messages
+
+    public func send(_ message: Message, deadline: Deadline) throws {
+        // Every body goes through the one deflate context of this direction, so each frame can
+        // refer back to everything sent before it in the session (and to the dictionary).
+        let plain: [UInt8] = [message.type, 1] + (try deflater.compress(message.body, flush: .sync))
+        guard plain.count + Noise.tagLength <= Self.maxFrameBytes else { throw Failure.frameTooLarge(bytes: plain.count + Noise.tagLength) }
+        let sealed: [UInt8]
+        do { sealed = try send.encrypt(plain) } catch { throw Failure.decryption }
+        try Self.writeFrame(stream, sealed, deadline: deadline)
+        bytesSent += sealed.count + Self.headerBytes
+        framesSent += 1
+    }
+
+    public func receive(deadline: Deadline) throws -> Message {
+        let frame = try Self.readFrame(stream, deadline: deadline)
+        bytesReceived += frame.count + Self.headerBytes
+        framesReceived += 1
+        let plain: [UInt8]
+        do { plain = try receive.decrypt(frame) } catch { throw Failure.decryption }
+        guard plain.count >= 2 else { throw Failure.malformed("\(plain.count)-byte message") }
+        let body = Array(plain[2...])
+        guard plain[1] & 1 == 1 else { return Message(type: plain[0], body: body) }
+        do {
+            return Message(type: plain[0], body: try inflater.decompress(body))
+        } catch {
+            throw Failure.inflate("\(error)")
+        }
+    }
+
+    // MARK: Frames
+
+    static func writeFrame(_ stream: any ByteStream, _ bytes: [UInt8], deadline: Deadline) throws {
+        guard !bytes.isEmpty else { throw Failure.emptyFrame }
+        guard bytes.count <= maxFrameBytes else { throw Failure.frameTooLarge(bytes: bytes.count) }
+        do {
+            try stream.write([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes, deadline: deadline)
+        } catch {
+            throw Failure.stream(error)
+        }
+    }
+
+    static func readFrame(_ stream: any ByteStream, deadline: Deadline) throws -> [UInt8] {
+        do {
+            let header = try stream.read(exactly: headerBytes, deadline: deadline)
+            let length = Int(header[0]) << 8 | Int(header[1])
+            guard length > 0 else { throw Failure.emptyFrame }
+            return try stream.read(exactly: length, deadline: deadline)
+        } catch let error as StreamError {
+            throw Failure.stream(error)
+        }
+    }
+}
