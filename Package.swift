@@ -64,9 +64,11 @@ let package = Package(
             name: "satchel",
             dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict, linkerSettings: smallExecutable),
+        // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
+        .target(name: "Hub", dependencies: ["Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",
-            dependencies: ["Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Hub", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).
@@ -96,6 +98,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport"], swiftSettings: strict),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Sync", "Seal", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),

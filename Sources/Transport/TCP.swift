@@ -49,3 +49,51 @@ public enum StreamPair {
         return (FileDescriptorStream(fd: fds[0], name: "pair a"), FileDescriptorStream(fd: fds[1], name: "pair b"))
     }
 }
+
+/// A listening TCP socket whose accept waits with a deadline (for the hub and for tests).
+public final class TCPListener {
+    public let fd: Int32
+    public let port: UInt16
+
+    /// Listens on an IPv4 `host:port`; port 0 picks a free one (read it back from `port`).
+    public init(_ address: String, backlog: Int32 = 64) throws(StreamError) {
+        let (host, requested) = try TCP.split(address)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StreamError.system(what: "socket for \(address)", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_port = requested.bigEndian
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &local.sin_addr) == 1 else {
+            close(fd)
+            throw StreamError.system(what: "listen address \(address) is not an IPv4 host:port", errno: EINVAL)
+        }
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw StreamError.system(what: "listen on \(address)", errno: code)
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        self.fd = fd
+        self.port = UInt16(bigEndian: actual.sin_port)
+    }
+
+    deinit { close(fd) }
+
+    /// The next connection, or nil when the deadline passes first.
+    public func accept(deadline: Deadline) throws(StreamError) -> FileDescriptorStream? {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&entry, 1, deadline.remainingMilliseconds)
+        if ready == 0 { return nil }
+        if ready < 0 { if errno == EINTR { return nil }; throw StreamError.system(what: "poll listener", errno: errno) }
+        let client = Glibc.accept(fd, nil, nil)
+        guard client >= 0 else { throw StreamError.system(what: "accept", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return FileDescriptorStream(fd: client, name: "tcp peer")
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import Seal
+import Store
+import Sync
+
+/// What the hub keeps, behind one protocol so the embedded SQLite backend (one file, no set-up)
+/// and a PostgreSQL backend (production, several hub processes) are interchangeable.
+public protocol HubStorage: AnyObject {
+    func hubKey() throws -> X25519.KeyPair
+    func addRep(id: String, name: String, passwordHash: String) throws
+    func setPassword(rep: String, passwordHash: String) throws
+    func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws
+    func revokeDevice(id: String) throws
+    func device(publicKey: [UInt8]) throws -> HubDevice?
+    func rep(id: String) throws -> HubRep?
+    func recordFailedLogin(rep: String, lockUntil: Int64?) throws
+    func resetFailedLogins(rep: String) throws
+    /// Stores a batch and its receipt in one transaction; a batch seen before gets its stored
+    /// receipt back and changes nothing.
+    func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt
+    func audit(_ entry: AuditEntry) throws
+    func auditLog(limit: Int) throws -> [AuditEntry]
+    func changeCount(device: String?) throws -> Int64
+}
+
+public struct HubDevice: Equatable, Sendable {
+    public var id: String
+    public var rep: String
+    public var revoked: Bool
+}
+
+public struct HubRep: Equatable, Sendable {
+    public var id: String
+    public var name: String
+    public var passwordHash: String
+    public var failedAttempts: Int
+    public var lockedUntil: Int64?
+}
+
+/// One sync session as the audit log keeps it: managers check from it that reps keep the schedule.
+public struct AuditEntry: Codable, Equatable, Sendable {
+    public var device: String?
+    public var rep: String?
+    public var mode: String?
+    public var startedAt: Int64
+    public var endedAt: Int64
+    public var bytesUp: Int
+    public var bytesDown: Int
+    public var recordsUp: Int
+    public var recordsDown: Int
+    public var result: String
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case device, rep, mode, result, error
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case bytesUp = "bytes_up"
+        case bytesDown = "bytes_down"
+        case recordsUp = "records_up"
+        case recordsDown = "records_down"
+    }
+}
+
+public enum HubError: Error, CustomStringConvertible {
+    case notFound(String)
+    case invalid(String)
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what): return "not found: \(what)"
+        case .invalid(let what): return what
+        case .storage(let what): return "hub storage: \(what)"
+        }
+    }
+}
+
+/// The embedded default: one SQLite file. Each session opens its own connection; SQLite's WAL
+/// and `BEGIN IMMEDIATE` with a busy deadline serialise the writers.
+public final class SQLiteHubStorage: HubStorage {
+    public let path: String
+    let database: Database
+    static let applicationID: Int32 = 0x5361_4862  // "SaHb"
+
+    static let migrations = [Migration("hub v1", """
+        CREATE TABLE hub_key (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), secret BLOB NOT NULL, public BLOB NOT NULL);
+        CREATE TABLE reps (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, password_hash TEXT NOT NULL,
+            failed_attempts INTEGER NOT NULL DEFAULT 0, locked_until INTEGER
+        );
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY, rep_id TEXT NOT NULL REFERENCES reps(id), public_key BLOB NOT NULL UNIQUE,
+            revoked INTEGER NOT NULL DEFAULT 0, added_at INTEGER NOT NULL
+        );
+        CREATE TABLE receipts (
+            device_id TEXT NOT NULL, batch_id TEXT NOT NULL, stored INTEGER NOT NULL, duplicates INTEGER NOT NULL,
+            through_seq INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (device_id, batch_id)
+        );
+        CREATE TABLE device_changes (
+            change_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+            entity TEXT NOT NULL, entity_id TEXT NOT NULL, action TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL
+        );
+        CREATE INDEX device_changes_by_entity ON device_changes(entity, entity_id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY, device_id TEXT, rep_id TEXT, mode TEXT, started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL,
+            bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, records_up INTEGER NOT NULL, records_down INTEGER NOT NULL,
+            result TEXT NOT NULL, error TEXT
+        );
+        """)]
+
+    public init(path: String) throws {
+        self.path = path
+        do {
+            database = try Database(path: path)
+            try database.migrate(Self.migrations, applicationID: Self.applicationID)
+            guard try database.applicationID == Int64(Self.applicationID) else {
+                throw HubError.invalid("\(path) is not a satchel-hub database")
+            }
+            if try database.int64("SELECT count(*) FROM hub_key") == 0 {
+                let key = X25519.KeyPair.generate()
+                try database.execute("INSERT INTO hub_key(singleton, secret, public) VALUES (1, ?, ?)",
+                                     [.blob(key.secretKey.withUnsafeBytes { Array($0) }), .blob(key.publicKey)])
+            }
+        } catch let error as StoreError {
+            throw HubError.storage(error.description)
+        }
+    }
+
+    func guarded<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StoreError { throw HubError.storage(error.description) }
+    }
+
+    public func hubKey() throws -> X25519.KeyPair {
+        try guarded {
+            guard let secret = try database.first("SELECT secret FROM hub_key", row: { $0.blob(0) }) else { throw HubError.notFound("hub key") }
+            return try X25519.KeyPair(secretKey: SecretBytes(secret))
+        }
+    }
+
+    public func addRep(id: String, name: String, passwordHash: String) throws {
+        try guarded { try database.execute("INSERT INTO reps(id, name, password_hash) VALUES (?, ?, ?)", [.text(id), .text(name), .text(passwordHash)]) }
+    }
+
+    public func setPassword(rep: String, passwordHash: String) throws {
+        try guarded {
+            try database.execute("UPDATE reps SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(passwordHash), .text(rep)])
+            guard database.changes == 1 else { throw HubError.notFound("rep \(rep)") }
+        }
+    }
+
+    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws {
+        guard publicKey.count == 32 else { throw HubError.invalid("a device key is 32 bytes (64 hex digits), got \(publicKey.count)") }
+        try guarded {
+            guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep) (add it first: satchel-hub rep add)") }
+            try database.execute("INSERT INTO devices(id, rep_id, public_key, added_at) VALUES (?, ?, ?, ?)",
+                                 [.text(id), .text(rep), .blob(publicKey), .integer(now)])
+        }
+    }
+
+    public func revokeDevice(id: String) throws {
+        try guarded {
+            try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(id)])
+            guard database.changes == 1 else { throw HubError.notFound("device \(id)") }
+        }
+    }
+
+    public func device(publicKey: [UInt8]) throws -> HubDevice? {
+        try guarded {
+            try database.first("SELECT id, rep_id, revoked FROM devices WHERE public_key = ?", [.blob(publicKey)]) {
+                HubDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.int64(2) != 0)
+            }
+        }
+    }
+
+    public func rep(id: String) throws -> HubRep? {
+        try guarded {
+            try database.first("SELECT id, name, password_hash, failed_attempts, locked_until FROM reps WHERE id = ?", [.text(id)]) {
+                HubRep(id: $0.text(0), name: $0.text(1), passwordHash: $0.text(2), failedAttempts: $0.int(3), lockedUntil: $0.optionalInt64(4))
+            }
+        }
+    }
+
+    public func recordFailedLogin(rep: String, lockUntil: Int64?) throws {
+        try guarded {
+            try database.execute("UPDATE reps SET failed_attempts = failed_attempts + 1, locked_until = COALESCE(?, locked_until) WHERE id = ?",
+                                 [DatabaseValue(lockUntil), .text(rep)])
+        }
+    }
+
+    public func resetFailedLogins(rep: String) throws {
+        try guarded { try database.execute("UPDATE reps SET failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(rep)]) }
+    }
+
+    public func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt {
+        try guarded {
+            try database.transaction(.immediate) {
+                if let stored = try database.first(
+                    "SELECT stored, duplicates, through_seq FROM receipts WHERE device_id = ? AND batch_id = ?", [.text(device), .text(batch.id)],
+                    row: { Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)) }) {
+                    return stored
+                }
+                var stored = 0, duplicates = 0
+                for change in batch.changes {
+                    guard change.changeId.hasPrefix(device + "-") else {
+                        throw HubError.invalid("change \(change.changeId) does not belong to device \(device)")
+                    }
+                    try database.execute("""
+                        INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(change_id) DO NOTHING
+                        """, [.text(change.changeId), .text(device), .integer(change.seq), .integer(change.at), .text(change.entity),
+                              .text(change.entityId), .text(change.action), .text(change.payload), .integer(now)])
+                    if database.changes == 1 { stored += 1 } else { duplicates += 1 }
+                }
+                let receipt = Receipt(batchId: batch.id, stored: stored, duplicates: duplicates, throughSeq: batch.changes.map(\.seq).max() ?? 0)
+                try database.execute(
+                    "INSERT INTO receipts(device_id, batch_id, stored, duplicates, through_seq, committed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.text(device), .text(batch.id), .integer(Int64(stored)), .integer(Int64(duplicates)), .integer(receipt.throughSeq), .integer(now)])
+                return receipt
+            }
+        }
+    }
+
+    public func audit(_ entry: AuditEntry) throws {
+        try guarded {
+            try database.execute("""
+                INSERT INTO audit(device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [DatabaseValue(entry.device), DatabaseValue(entry.rep), DatabaseValue(entry.mode), .integer(entry.startedAt), .integer(entry.endedAt),
+                      .integer(Int64(entry.bytesUp)), .integer(Int64(entry.bytesDown)), .integer(Int64(entry.recordsUp)), .integer(Int64(entry.recordsDown)),
+                      .text(entry.result), DatabaseValue(entry.error)])
+        }
+    }
+
+    public func auditLog(limit: Int) throws -> [AuditEntry] {
+        try guarded {
+            try database.query("""
+                SELECT device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error
+                FROM audit ORDER BY id DESC LIMIT ?
+                """, [.integer(Int64(limit))]) {
+                AuditEntry(device: $0.optionalText(0), rep: $0.optionalText(1), mode: $0.optionalText(2), startedAt: $0.int64(3), endedAt: $0.int64(4),
+                           bytesUp: $0.int(5), bytesDown: $0.int(6), recordsUp: $0.int(7), recordsDown: $0.int(8), result: $0.text(9), error: $0.optionalText(10))
+            }
+        }
+    }
+
+    public func changeCount(device: String?) throws -> Int64 {
+        try guarded {
+            try database.int64("SELECT count(*) FROM device_changes WHERE ?1 IS NULL OR device_id = ?1", [DatabaseValue(device)])
+        }
+    }
+}

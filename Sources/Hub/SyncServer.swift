@@ -1,0 +1,140 @@
+import Foundation
+import Seal
+import Sync
+import Transport
+
+/// The hub's side of sync. Each connection is one session on its own thread, with its own
+/// storage connection; the protocol code is the same `Sync` module the device runs.
+public final class SyncServer: @unchecked Sendable {
+    let makeStorage: @Sendable () throws -> any HubStorage
+    let sessionTimeout: Double
+    public static let maxFailedLogins = 5
+    public static let lockMilliseconds: Int64 = 15 * 60 * 1000
+    private let lock = NSLock()
+    private var active = 0
+    public let maxSessions: Int
+
+    public init(maxSessions: Int = 64, sessionTimeout: Double = 120, makeStorage: @escaping @Sendable () throws -> any HubStorage) {
+        self.makeStorage = makeStorage
+        self.sessionTimeout = sessionTimeout
+        self.maxSessions = maxSessions
+    }
+
+    /// Accepts connections until `shouldStop` says so (checked every second).
+    public func serve(_ listener: TCPListener, shouldStop: @escaping @Sendable () -> Bool = { false }) {
+        while !shouldStop() {
+            guard let connection = try? listener.accept(deadline: .after(seconds: 1)) else { continue }
+            let box = ConnectionBox(connection)
+            lock.lock()
+            let admitted = active < maxSessions
+            if admitted { active += 1 }
+            lock.unlock()
+            guard admitted else { connection.close(); continue }
+            Thread.detachNewThread { [self] in
+                handle(box.stream)
+                lock.lock(); active -= 1; lock.unlock()
+            }
+        }
+    }
+
+    final class ConnectionBox: @unchecked Sendable {
+        let stream: FileDescriptorStream
+        init(_ stream: FileDescriptorStream) { self.stream = stream }
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// One session, start to audit entry. Never throws: every failure ends in the audit log.
+    public func handle(_ stream: any ByteStream) {
+        defer { stream.close() }
+        var entry = AuditEntry(device: nil, rep: nil, mode: nil, startedAt: Self.now(), endedAt: 0, bytesUp: 0, bytesDown: 0,
+                               recordsUp: 0, recordsDown: 0, result: "failed", error: nil)
+        let storage: any HubStorage
+        do { storage = try makeStorage() } catch {
+            return
+        }
+        defer {
+            entry.endedAt = Self.now()
+            try? storage.audit(entry)
+        }
+        let deadline = Deadline.after(seconds: sessionTimeout)
+        do {
+            var device: HubDevice?
+            let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v1, deadline: deadline) { key, helloBytes in
+                let hello = try Hello.decode(helloBytes)
+                entry.device = hello.device
+                entry.mode = hello.mode.name
+                let status: Welcome.Status
+                if hello.version != Hello.version {
+                    status = .unsupportedVersion
+                } else if let known = try storage.device(publicKey: key), known.id == hello.device {
+                    device = known
+                    entry.rep = known.rep
+                    status = known.revoked ? .revoked : .ok
+                } else {
+                    status = .unknownDevice
+                }
+                if status != .ok { entry.result = "refused"; entry.error = "\(status)" }
+                return Welcome(status: status, session: Random.bytes(16), hubTime: Self.now()).encode()
+            }
+            defer {
+                entry.bytesUp = channel.bytesReceived
+                entry.bytesDown = channel.bytesSent
+            }
+            guard let device, !device.revoked, entry.result != "refused" else { return }
+            guard try authenticate(channel, device: device, storage: storage, deadline: deadline, entry: &entry) else { return }
+            while true {
+                let message = try channel.receive(deadline: deadline)
+                switch MessageType(rawValue: message.type) {
+                case .batch:
+                    let batch = try Batch.decode(message.body)
+                    let receipt = try storage.commit(batch, device: device.id, now: Self.now())
+                    entry.recordsUp += batch.changes.count
+                    try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
+                case .bye:
+                    entry.result = "ok"
+                    return
+                default:
+                    try? channel.send(.init(type: MessageType.error.rawValue, body: ErrorMessage(code: .malformed, message: "unexpected message \(message.type)").encode()), deadline: deadline)
+                    entry.error = "unexpected message \(message.type)"
+                    return
+                }
+            }
+        } catch {
+            entry.error = "\(error)"
+        }
+    }
+
+    private func authenticate(_ channel: SyncChannel, device: HubDevice, storage: any HubStorage, deadline: Deadline, entry: inout AuditEntry) throws -> Bool {
+        let message = try channel.receive(deadline: deadline)
+        guard message.type == MessageType.auth.rawValue else {
+            entry.error = "expected AUTH"
+            return false
+        }
+        guard let rep = try storage.rep(id: device.rep) else {
+            entry.error = "rep \(device.rep) missing"
+            return false
+        }
+        let now = Self.now()
+        if let until = rep.lockedUntil, until > now {
+            try channel.send(.init(type: MessageType.authResult.rawValue, body: AuthResult(status: .locked, attemptsLeft: 0).encode()), deadline: deadline)
+            entry.result = "refused"
+            entry.error = "sync password locked"
+            return false
+        }
+        let password = String(decoding: message.body, as: UTF8.self)
+        guard PasswordHash.verify(rep.passwordHash, password: password) else {
+            let attempts = rep.failedAttempts + 1
+            let locks = attempts >= Self.maxFailedLogins
+            try storage.recordFailedLogin(rep: rep.id, lockUntil: locks ? now + Self.lockMilliseconds : nil)
+            let result = AuthResult(status: locks ? .locked : .wrongPassword, attemptsLeft: max(0, Self.maxFailedLogins - attempts))
+            try channel.send(.init(type: MessageType.authResult.rawValue, body: result.encode()), deadline: deadline)
+            entry.result = "refused"
+            entry.error = "wrong sync password"
+            return false
+        }
+        if rep.failedAttempts > 0 { try storage.resetFailedLogins(rep: rep.id) }
+        try channel.send(.init(type: MessageType.authResult.rawValue, body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins).encode()), deadline: deadline)
+        return true
+    }
+}

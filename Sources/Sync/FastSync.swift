@@ -1,0 +1,106 @@
+import Seal
+import Transport
+
+/// The words sync payloads are made of, preset into both deflate streams so even the first
+/// frame of a session compresses: JSON keys of the documents, entity and action names, states.
+public enum SyncDictionary {
+    public static let v1: [UInt8] = Array("""
+        {"amount_minor":,"approval":"none","pending","at":,"base_quantity":,"change_id":"collected_at":,"confirmed_at":,\
+        "created_at":,"currency":"PLN","BGN","RUB","EUR","customer_id":"entity_id":"id":"line_no":,"lines":[{"note":"",\
+        "part_number":"PN-","price_level":"customer","dealer","promo","quantity":,"state":"confirmed","draft","sent",\
+        "total_minor":,"unit":"pcs","box","m2","unit_price_minor":,"amount_minor":,"hold_reason":null,"outcome":"order",\
+        "no_order","method":"cash","card","transfer","receipt":"KP/","category":"damaged","description":"type_code":\
+        "width_cm":,"height_cm":,"materials":[],"order visit payment display_request complaint quote maintenance \
+        created confirmed lines_added recorded collected requested filed
+        """.utf8)
+}
+
+/// AUTH_RESULT body: status varint (0 ok, 1 wrong password, 2 locked) | attempts left varint.
+public struct AuthResult: Equatable, Sendable {
+    public enum Status: UInt64, Sendable { case ok = 0, wrongPassword, locked }
+    public var status: Status
+    public var attemptsLeft: Int
+
+    public init(status: Status, attemptsLeft: Int) {
+        self.status = status
+        self.attemptsLeft = attemptsLeft
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.varint(status.rawValue)
+        writer.varint(UInt64(attemptsLeft))
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> AuthResult {
+        var reader = WireReader(bytes)
+        let raw = try reader.varint()
+        guard let status = Status(rawValue: raw) else { throw WireReader.Failure.tooLarge(what: "auth status", value: raw) }
+        return AuthResult(status: status, attemptsLeft: try reader.count("attempts", limit: 100))
+    }
+}
+
+public enum SyncFailure: Error, Equatable, CustomStringConvertible {
+    case refused(Welcome.Status)
+    case authentication(AuthResult)
+    case hubError(code: SyncErrorCode, message: String)
+    case unexpected(String)
+
+    public var description: String {
+        switch self {
+        case .refused(.unknownDevice): return "the hub does not know this device: a technician registers it (satchel-hub device add)"
+        case .refused(.revoked): return "the hub has revoked this device; call the office"
+        case .refused(let status): return "the hub refused the session (\(status))"
+        case .authentication(let result) where result.status == .locked:
+            return "sync password locked after too many wrong attempts; call the office"
+        case .authentication(let result): return "wrong sync password (\(result.attemptsLeft) attempts left before it locks)"
+        case .hubError(let code, let message): return "hub error \(code.rawValue): \(message)"
+        case .unexpected(let what): return "unexpected message from the hub: \(what)"
+        }
+    }
+}
+
+/// What one fast sync did, for the device's record and the benchmark.
+public struct FastSyncResult: Equatable, Sendable {
+    public var receipt: Receipt?
+    public var bytesSent: Int
+    public var bytesReceived: Int
+    /// Round trips after the handshake (the handshake itself is one more).
+    public var roundTrips: Int
+}
+
+/// The device's side of a fast sync (docs/protocol.md §7): handshake, then AUTH, BATCH and BYE
+/// pipelined in one flight; the hub answers AUTH_RESULT and RECEIPT in one flight back.
+public enum FastSyncClient {
+    public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
+                           batch: Batch?, deadline: Deadline) throws -> FastSyncResult {
+        let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
+                                                              hello: Hello(device: device, mode: .fast).encode(),
+                                                              dictionary: SyncDictionary.v1, deadline: deadline)
+        let welcome = try Welcome.decode(welcomeBytes)
+        guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
+        try channel.send(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
+        if let batch { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
+        try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
+        let auth = try expect(.authResult, from: channel, deadline: deadline)
+        let result = try AuthResult.decode(auth)
+        guard result.status == .ok else { throw SyncFailure.authentication(result) }
+        var receipt: Receipt?
+        if let batch {
+            receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
+            guard receipt?.batchId == batch.id else { throw SyncFailure.unexpected("receipt for \(receipt?.batchId ?? "") instead of \(batch.id)") }
+        }
+        return FastSyncResult(receipt: receipt, bytesSent: channel.bytesSent, bytesReceived: channel.bytesReceived, roundTrips: 1)
+    }
+
+    static func expect(_ type: MessageType, from channel: SyncChannel, deadline: Deadline) throws -> [UInt8] {
+        let message = try channel.receive(deadline: deadline)
+        if message.type == MessageType.error.rawValue {
+            let error = try ErrorMessage.decode(message.body)
+            throw SyncFailure.hubError(code: error.code, message: error.message)
+        }
+        guard message.type == type.rawValue else { throw SyncFailure.unexpected("type \(message.type), expected \(type)") }
+        return message.body
+    }
+}

@@ -1,0 +1,220 @@
+/// Sync messages (docs/protocol.md §5) and their bodies.
+public enum MessageType: UInt8, Sendable {
+    case hello = 1, welcome, auth, authResult, batch, receipt, pull, table, done, error, bye
+}
+
+public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {
+    case fast = 1, full, initialise, duplicate, upload
+
+    public var name: String {
+        switch self {
+        case .fast: return "fast"
+        case .full: return "full"
+        case .initialise: return "init"
+        case .duplicate: return "duplicate"
+        case .upload: return "upload"
+        }
+    }
+
+    public init?(name: String) {
+        guard let mode = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = mode
+    }
+}
+
+public struct Hello: Equatable, Sendable {
+    public static let version: UInt64 = 1
+    public var version: UInt64 = Hello.version
+    public var device: String
+    public var mode: SyncMode
+
+    public init(device: String, mode: SyncMode) {
+        self.device = device
+        self.mode = mode
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.varint(version)
+        writer.string(device)
+        writer.varint(UInt64(mode.rawValue))
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Hello {
+        var reader = WireReader(bytes)
+        let version = try reader.varint()
+        let device = try reader.string(limit: 64)
+        let raw = try reader.varint()
+        guard let mode = SyncMode(rawValue: UInt8(truncatingIfNeeded: raw)), raw <= 255 else { throw WireReader.Failure.tooLarge(what: "mode", value: raw) }
+        var hello = Hello(device: device, mode: mode)
+        hello.version = version
+        return hello
+    }
+}
+
+public struct Welcome: Equatable, Sendable {
+    public enum Status: UInt64, Sendable { case ok = 0, unknownDevice, revoked, unsupportedVersion }
+    public var status: Status
+    public var session: [UInt8]
+    public var hubTime: Int64
+
+    public init(status: Status, session: [UInt8], hubTime: Int64) {
+        self.status = status
+        self.session = session
+        self.hubTime = hubTime
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.varint(status.rawValue)
+        writer.data(session)
+        writer.int(hubTime)
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Welcome {
+        var reader = WireReader(bytes)
+        let raw = try reader.varint()
+        guard let status = Status(rawValue: raw) else { throw WireReader.Failure.tooLarge(what: "welcome status", value: raw) }
+        return Welcome(status: status, session: try reader.data(limit: 32), hubTime: try reader.int())
+    }
+}
+
+/// One acknowledged change from the device's journal, as it travels up.
+public struct SyncChange: Equatable, Sendable {
+    public var seq: Int64
+    public var changeId: String
+    public var at: Int64
+    public var entity: String
+    public var entityId: String
+    public var action: String
+    public var payload: String
+
+    public init(seq: Int64, changeId: String, at: Int64, entity: String, entityId: String, action: String, payload: String) {
+        self.seq = seq; self.changeId = changeId; self.at = at; self.entity = entity
+        self.entityId = entityId; self.action = action; self.payload = payload
+    }
+}
+
+/// BATCH: columnar. Sequences and instants as deltas, entity and action names through a small
+/// string table, so the deflate stream sees long runs of similar bytes.
+public struct Batch: Equatable, Sendable {
+    public var id: String
+    public var changes: [SyncChange]
+    public static let maxChanges = 10_000
+
+    public init(id: String, changes: [SyncChange]) {
+        self.id = id
+        self.changes = changes
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.string(id)
+        writer.varint(UInt64(changes.count))
+        var names: [String] = []
+        func index(_ name: String) -> UInt64 {
+            if let found = names.firstIndex(of: name) { return UInt64(found) }
+            names.append(name)
+            return UInt64(names.count - 1)
+        }
+        let entities = changes.map { index($0.entity) }, actions = changes.map { index($0.action) }
+        writer.varint(UInt64(names.count))
+        for name in names { writer.string(name) }
+        var previous: Int64 = 0
+        for change in changes { writer.int(change.seq - previous); previous = change.seq }
+        previous = 0
+        for change in changes { writer.int(change.at - previous); previous = change.at }
+        for value in entities { writer.varint(value) }
+        for value in actions { writer.varint(value) }
+        for change in changes { writer.string(change.changeId) }
+        for change in changes { writer.string(change.entityId) }
+        for change in changes { writer.string(change.payload) }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Batch {
+        var reader = WireReader(bytes)
+        let id = try reader.string(limit: 128)
+        let count = try reader.count("batch size", limit: maxChanges)
+        let nameCount = try reader.count("name table size", limit: 256)
+        var names: [String] = []
+        for _ in 0..<nameCount { names.append(try reader.string(limit: 64)) }
+        func name(_ index: UInt64) throws -> String {
+            guard index < UInt64(names.count) else { throw WireReader.Failure.tooLarge(what: "name index", value: index) }
+            return names[Int(index)]
+        }
+        var seqs: [Int64] = [], ats: [Int64] = []
+        var previous: Int64 = 0
+        for _ in 0..<count { previous &+= try reader.int(); seqs.append(previous) }
+        previous = 0
+        for _ in 0..<count { previous &+= try reader.int(); ats.append(previous) }
+        var entities: [String] = [], actions: [String] = []
+        for _ in 0..<count { entities.append(try name(try reader.varint())) }
+        for _ in 0..<count { actions.append(try name(try reader.varint())) }
+        var ids: [String] = [], entityIDs: [String] = [], payloads: [String] = []
+        for _ in 0..<count { ids.append(try reader.string(limit: 64)) }
+        for _ in 0..<count { entityIDs.append(try reader.string(limit: 64)) }
+        for _ in 0..<count { payloads.append(try reader.string(limit: 256 * 1024)) }
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        let changes = (0..<count).map {
+            SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])
+        }
+        return Batch(id: id, changes: changes)
+    }
+}
+
+public struct Receipt: Equatable, Sendable, Codable {
+    public var batchId: String
+    public var stored: Int
+    public var duplicates: Int
+    public var throughSeq: Int64
+
+    public init(batchId: String, stored: Int, duplicates: Int, throughSeq: Int64) {
+        self.batchId = batchId; self.stored = stored; self.duplicates = duplicates; self.throughSeq = throughSeq
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.string(batchId)
+        writer.varint(UInt64(stored))
+        writer.varint(UInt64(duplicates))
+        writer.int(throughSeq)
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Receipt {
+        var reader = WireReader(bytes)
+        return Receipt(batchId: try reader.string(limit: 128), stored: try reader.count("stored", limit: Batch.maxChanges),
+                       duplicates: try reader.count("duplicates", limit: Batch.maxChanges), throughSeq: try reader.int())
+    }
+}
+
+/// ERROR codes (docs/protocol.md §9).
+public enum SyncErrorCode: UInt64, Sendable {
+    case protocolVersion = 1, unknownDevice, revoked, wrongPassword, locked, malformed, batchRefused, internalError
+}
+
+public struct ErrorMessage: Equatable, Sendable {
+    public var code: SyncErrorCode
+    public var message: String
+
+    public init(code: SyncErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.varint(code.rawValue)
+        writer.string(message)
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> ErrorMessage {
+        var reader = WireReader(bytes)
+        let raw = try reader.varint()
+        return ErrorMessage(code: SyncErrorCode(rawValue: raw) ?? .internalError, message: try reader.string(limit: 1024))
+    }
+}

@@ -1,0 +1,114 @@
+import Dispatch
+import Hub
+import SatchelTesting
+import Seal
+import Sync
+import Testing
+import Transport
+
+@Suite("Fast sync against the hub's SQLite backend", .serialized)
+struct FastSyncTests {
+    static let cost = PasswordHash.Cost(opsLimit: 1, memLimit: 64 * 1024)  // tests only
+
+    final class Hub: @unchecked Sendable {
+        let directory = TemporaryDirectory("hub")
+        let server: SyncServer
+        let storage: SQLiteHubStorage
+        let deviceKey = X25519.KeyPair.generate()
+        var path: String { directory.path + "/hub.db" }
+
+        init() throws {
+            let path = directory.path + "/hub.db"
+            storage = try SQLiteHubStorage(path: path)
+            server = SyncServer { try SQLiteHubStorage(path: path) }
+            try storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: FastSyncTests.cost))
+            try storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
+        }
+
+        /// One session: the hub on a worker thread, the device here.
+        func sync(device: String = "BG03", key: X25519.KeyPair? = nil, password: String = "sync-hasło", batch: Batch?) throws -> FastSyncResult {
+            let (deviceEnd, hubEnd) = try StreamPair.make()
+            let box = Box(hubEnd)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { [server] in server.handle(box.end) }
+            defer { group.wait() }
+            defer { deviceEnd.close() }
+            return try FastSyncClient.run(deviceEnd, deviceKey: key ?? deviceKey, hubKey: try storage.hubKey().publicKey, device: device,
+                                          password: password, batch: batch, deadline: .after(seconds: 10))
+        }
+    }
+
+    final class Box: @unchecked Sendable {
+        let end: FileDescriptorStream
+        init(_ end: FileDescriptorStream) { self.end = end }
+    }
+
+    static func batch(_ range: ClosedRange<Int64>) -> Batch {
+        Batch(id: "BG03-\(range.lowerBound)-\(range.upperBound)", changes: range.map {
+            SyncChange(seq: $0, changeId: "BG03-\(String(format: "%06d", $0 * 2))", at: 1_795_428_000_000 + $0 * 1000, entity: $0 % 2 == 0 ? "order" : "visit",
+                       entityId: "BG03-\(String(format: "%06d", $0 * 2 - 1))", action: "confirmed",
+                       payload: #"{"customer_id":"CBG100001","note":"Доставка до 10:00 — dostawa rano","total_minor":12345}"#)
+        })
+    }
+
+    @Test("a batch is stored once with its receipt; the same batch again gets the same receipt and changes nothing")
+    func exactlyOnce() throws {
+        let hub = try Hub()
+        let first = try hub.sync(batch: Self.batch(1...40))
+        #expect(first.receipt == Receipt(batchId: "BG03-1-40", stored: 40, duplicates: 0, throughSeq: 40))
+        #expect(first.roundTrips == 1)
+        let replay = try hub.sync(batch: Self.batch(1...40))
+        #expect(replay.receipt == first.receipt)
+        #expect(try hub.storage.changeCount(device: "BG03") == 40)
+        // A new batch overlapping the old one (the device lost the receipt, then captured more).
+        let overlap = try hub.sync(batch: Self.batch(30...50))
+        #expect(overlap.receipt == Receipt(batchId: "BG03-30-50", stored: 10, duplicates: 11, throughSeq: 50))
+        #expect(try hub.storage.changeCount(device: "BG03") == 50)
+        let audit = try hub.storage.auditLog(limit: 10)
+        #expect(audit.count == 3 && audit.allSatisfy { $0.result == "ok" && $0.device == "BG03" && $0.mode == "fast" })
+        #expect(audit[2].recordsUp == 40 && audit[2].bytesUp > 0 && audit[2].bytesDown > 0)
+    }
+
+    @Test("a wrong sync password is refused and counted; the fifth locks; nothing is stored")
+    func passwordLockout() throws {
+        let hub = try Hub()
+        for attempt in 1...4 {
+            #expect(throws: SyncFailure.authentication(AuthResult(status: .wrongPassword, attemptsLeft: 5 - attempt))) {
+                try hub.sync(password: "zgadnij", batch: Self.batch(1...3))
+            }
+        }
+        #expect(throws: SyncFailure.authentication(AuthResult(status: .locked, attemptsLeft: 0))) { try hub.sync(password: "zgadnij", batch: nil) }
+        #expect(throws: SyncFailure.authentication(AuthResult(status: .locked, attemptsLeft: 0))) { try hub.sync(batch: nil) }  // even the right one, now
+        #expect(try hub.storage.changeCount(device: nil) == 0)
+        #expect(try hub.storage.auditLog(limit: 10).allSatisfy { $0.result == "refused" && $0.error?.contains("password") == true })
+    }
+
+    @Test("an unknown or revoked device is refused with a reason and an audit entry")
+    func unknownAndRevoked() throws {
+        let hub = try Hub()
+        #expect(throws: SyncFailure.refused(.unknownDevice)) { try hub.sync(key: .generate(), batch: Self.batch(1...2)) }
+        #expect(throws: SyncFailure.refused(.unknownDevice)) { try hub.sync(device: "PL99", batch: nil) }  // a known key claiming another id
+        try hub.storage.revokeDevice(id: "BG03")
+        #expect(throws: SyncFailure.refused(.revoked)) { try hub.sync(batch: Self.batch(1...2)) }
+        #expect(try hub.storage.changeCount(device: nil) == 0)
+        let audit = try hub.storage.auditLog(limit: 10)
+        #expect(audit.map(\.result) == ["refused", "refused", "refused"])
+        #expect(audit[0].error == "revoked" && audit[2].error == "unknownDevice")
+    }
+
+    @Test("a batch claiming another device's changes is refused whole")
+    func foreignChanges() throws {
+        let hub = try Hub()
+        var batch = Self.batch(1...3)
+        batch.changes[2].changeId = "PL99-000001"
+        #expect(throws: (any Error).self) { try hub.sync(batch: batch) }
+        #expect(try hub.storage.changeCount(device: nil) == 0)
+    }
+
+    @Test("body decoding refuses truncated and oversized inputs", arguments: [0, 1, 5, 17])
+    func truncatedBatch(cut: Int) throws {
+        let encoded = Self.batch(1...5).encode()
+        #expect(throws: (any Error).self) { try Batch.decode(Array(encoded.prefix(cut))) }
+        #expect(try Batch.decode(encoded) == Self.batch(1...5))
+    }
+}
