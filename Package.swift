@@ -55,14 +55,14 @@ let package = Package(
         // Power-loss safety: encrypted card journal, snapshots, restore.
         .target(name: "Backup", dependencies: ["Field", "Store", "Journal", "Seal"], swiftSettings: strict),
         // Orchestration on the device: card mirroring, snapshot triggers, battery, restore.
-        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Seal"], swiftSettings: strict),
+        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Seal", "Sync", "Transport"], swiftSettings: strict),
         // The field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
 
         // Executables.
         .executableTarget(
             name: "satchel",
-            dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Sync", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict, linkerSettings: smallExecutable),
         // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
         .target(name: "Hub", dependencies: ["Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
@@ -102,6 +102,6 @@ let package = Package(
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal"], swiftSettings: strict),
     ]
 )

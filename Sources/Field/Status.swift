@@ -21,6 +21,7 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
     public var changes: Int64
     public var unsyncedChanges: Int64
     public var lastChangeAt: Int64?
+    public var lastSyncAt: Int64?
 
     public static func read(_ device: DeviceDatabase) throws -> DeviceStatus {
         try device.guarded {
@@ -43,7 +44,8 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
                        (SELECT count(*) FROM visits WHERE at >= ?2), (SELECT count(*) FROM payments WHERE collected_at >= ?2),
                        (SELECT count(*) FROM changes),
                        (SELECT count(*) FROM changes WHERE seq > (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'uploaded_through_seq')),
-                       (SELECT max(at) FROM changes)
+                       (SELECT max(at) FROM changes),
+                       (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'last_sync_at')
                 FROM device d
                 """, [.text(today), .integer(dayStart)]) { row in
                 DeviceStatus(
@@ -51,7 +53,7 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
                     sqliteVersion: Store.sqliteVersion, customers: row.int64(2), products: row.int64(3), prices: row.int64(4),
                     stockRows: row.int64(5), routeStopsToday: row.int64(6), orders: orders, ordersHeldForApproval: row.int64(7),
                     visitsToday: row.int64(8), paymentsToday: row.int64(9), changes: row.int64(10), unsyncedChanges: row.int64(11),
-                    lastChangeAt: row.optionalInt64(12))
+                    lastChangeAt: row.optionalInt64(12), lastSyncAt: row.optionalInt64(13))
             }.map { status in
                 var status = status
                 status.databaseBytes = try database.fileSize()

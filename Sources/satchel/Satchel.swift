@@ -16,7 +16,7 @@ struct Satchel: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Init.self, Status.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
+            Init.self, Status.self, Keys.self, Provision.self, SyncCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
             ModemCommand.self,
         ])
@@ -98,8 +98,17 @@ struct Status: ParsableCommand {
             print("Not yet synced: \(status.unsyncedChanges) of \(status.changes) changes")
             print("Database: \(status.databaseBytes) bytes, schema \(status.schemaVersion), SQLite \(status.sqliteVersion)")
             print("Card: \(describe(card))")
+            print(syncReminder(lastSyncAt: status.lastSyncAt, now: device.clock.nowMilliseconds()))
         }
     }
+}
+
+/// The company rule: sync at least once a day (FIELD-NOTES §1); the hour does not matter.
+func syncReminder(lastSyncAt: Int64?, now: Int64) -> String {
+    guard let last = lastSyncAt else { return "Last sync: never. SYNC TODAY (company rule: at least once a day)" }
+    let hours = (now - last) / 3_600_000
+    let when = "Last sync: \(CalendarDay.minute(fromMilliseconds: last))"
+    return hours >= 24 ? when + ", \(hours) hours ago. SYNC TODAY (company rule: at least once a day)" : when
 }
 
 /// `status --json`: the device's counts with the card's state beside them under `"card"`.

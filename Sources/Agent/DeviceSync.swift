@@ -1,0 +1,143 @@
+import Field
+import Journal
+import Seal
+import Store
+import Sync
+import Transport
+
+/// The device side of sync: its own key pair, the hub it is pinned to, and the fast mode
+/// (docs/protocol.md §7). Uploaded changes are marked only after the hub's receipt, and the batch
+/// id is written down before the batch is sent, so a retry after a dropped link sends the same
+/// batch again and the hub answers with the receipt it already stored.
+public struct DeviceSync {
+    public let agent: DeviceAgent
+    let local = PosixFileSystem()
+
+    public init(_ agent: DeviceAgent) { self.agent = agent }
+
+    var keyFile: String { Paths.join(agent.configuration.home, "device.key") }
+    var pinFile: String { Paths.join(agent.configuration.home, "hub.pin") }
+
+    public struct Pin: Codable, Sendable, Equatable {
+        public var address: String
+        public var publicKey: String
+        enum CodingKeys: String, CodingKey {
+            case address
+            case publicKey = "public_key"
+        }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case notProvisioned(home: String)
+        case link(String)
+        case sync(SyncFailure)
+        case storage(String)
+
+        public var description: String {
+            switch self {
+            case .notProvisioned(let home): return "this device is not provisioned for sync (no hub pinned in \(home)): a technician runs `satchel provision --hub HOST:PORT --hub-key HEX`"
+            case .link(let why): return "no connection to the hub: \(why); nothing was marked as sent, try again"
+            case .sync(let failure): return failure.description
+            case .storage(let why): return why
+            }
+        }
+
+        public var exitCode: Int32 {
+            switch self {
+            case .notProvisioned: return 66
+            case .link: return 69
+            case .sync(.authentication): return 77
+            case .sync: return 69
+            case .storage: return 74
+            }
+        }
+    }
+
+    /// This device's X25519 key pair, made on first use and kept on internal storage (0600).
+    public func keyPair() throws -> X25519.KeyPair {
+        if let bytes = try? local.readAll(keyFile), bytes.count == 32 { return try X25519.KeyPair(secretKey: SecretBytes(bytes)) }
+        let pair = X25519.KeyPair.generate()
+        do { try local.writeDurably(keyFile, pair.secretKey.withUnsafeBytes { Array($0) }) } catch { throw Failure.storage("\(error)") }
+        return pair
+    }
+
+    public func pin() -> Pin? {
+        guard let bytes = try? local.readAll(pinFile) else { return nil }
+        let parts = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard parts.count == 2 else { return nil }
+        return Pin(address: String(parts[0]), publicKey: String(parts[1]))
+    }
+
+    public func provision(address: String, hubKey: String) throws {
+        guard (try? Hex.decode(hubKey))?.count == 32 else {
+            throw FieldError.invalidInput(what: "hub key", value: hubKey, reason: "expected 64 hex digits (`satchel-hub key` prints it)")
+        }
+        guard address.contains(":"), UInt16(address.split(separator: ":").last ?? "") != nil else {
+            throw FieldError.invalidInput(what: "hub address", value: address, reason: "expected HOST:PORT")
+        }
+        do { try local.writeDurably(pinFile, Array("\(address) \(hubKey)\n".utf8)) } catch { throw Failure.storage("\(error)") }
+    }
+
+    public struct Report: Codable, Sendable, Equatable {
+        public var mode: String
+        public var hub: String
+        public var uploaded: Int
+        public var duplicates: Int
+        public var throughSeq: Int64
+        public var bytesUp: Int
+        public var bytesDown: Int
+        public var batchId: String?
+
+        enum CodingKeys: String, CodingKey {
+            case mode, hub, uploaded, duplicates
+            case throughSeq = "through_seq"
+            case bytesUp = "bytes_up"
+            case bytesDown = "bytes_down"
+            case batchId = "batch_id"
+        }
+    }
+
+    /// Fast mode: the device's changes up, nothing down.
+    public func fast(_ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
+        guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
+        let hubAddress = address ?? pin.address
+        let deviceID = try device.deviceID()
+        let uploaded = try device.guarded { Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
+        let pending = try device.changes(after: uploaded, limit: Batch.maxChanges)
+        var batch: Batch?
+        if let first = pending.first, let last = pending.last {
+            let id = "\(deviceID)-\(first.seq)-\(last.seq)"
+            try device.write {
+                try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('pending_batch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(id)])
+            }
+            batch = Batch(id: id, changes: pending.map {
+                SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
+            })
+        }
+        let deadline = Deadline.after(seconds: timeoutSeconds)
+        let stream: FileDescriptorStream
+        do { stream = try TCP.connect(hubAddress, deadline: deadline) } catch { throw Failure.link("\(error)") }
+        defer { stream.close() }
+        let result: FastSyncResult
+        do {
+            result = try FastSyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
+                                            password: password, batch: batch, deadline: deadline)
+        } catch let failure as SyncFailure {
+            throw Failure.sync(failure)
+        } catch {
+            throw Failure.link("\(error)")
+        }
+        let now = device.clock.nowMilliseconds()
+        try device.write {
+            if let receipt = result.receipt {
+                try device.database.execute("UPDATE sync_state SET value = CAST(max(CAST(value AS INTEGER), ?) AS TEXT) WHERE key = 'uploaded_through_seq'",
+                                            [.integer(receipt.throughSeq)])
+            }
+            try device.database.execute("DELETE FROM sync_state WHERE key = 'pending_batch'")
+            try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('last_sync_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                        [.text(String(now))])
+        }
+        return Report(mode: "fast", hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
+                      throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived, batchId: batch?.id)
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import Hub
+import Seal
+import Sync
+import Transport
+
+@main
+struct SatchelHub: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "satchel-hub",
+        abstract: "The central gateway the handhelds sync with (embedded SQLite by default).",
+        discussion: "Exit codes: 0 ok, 64 usage, 65 bad input, 66 not found, 74 storage.",
+        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, Serve.self, Audit.self])
+}
+
+struct DatabaseOption: ParsableArguments {
+    @Option(help: "The hub's SQLite database (created if missing).") var db: String = "satchel-hub.db"
+
+    func open() throws -> SQLiteHubStorage {
+        try hubErrors { try SQLiteHubStorage(path: db) }
+    }
+}
+
+func hubErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as HubError {
+        FileHandle.standardError.write(Data("satchel-hub: error: \(error)\n".utf8))
+        switch error {
+        case .notFound: throw ExitCode(66)
+        case .invalid: throw ExitCode(65)
+        case .storage: throw ExitCode(74)
+        }
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+func readSecretLine(_ what: String) throws -> String {
+    guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+        throw ValidationError("give the \(what) on standard input")
+    }
+    return line
+}
+
+struct Key: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the hub's public key, to pin on devices at provisioning.")
+    @OptionGroup var database: DatabaseOption
+
+    func run() throws {
+        print(Hex.encode(try hubErrors { try database.open().hubKey().publicKey }))
+    }
+}
+
+struct RepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rep", abstract: "Reps and their sync passwords.", subcommands: [Add.self, Password.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a rep; the sync password comes on standard input.")
+        @OptionGroup var database: DatabaseOption
+        @Option var rep: String
+        @Option var name: String
+
+        func run() throws {
+            let password = try readSecretLine("sync password")
+            guard password.count >= 6 else { throw ValidationError("a sync password has at least 6 characters") }
+            try hubErrors { try database.open().addRep(id: rep, name: name, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
+            print("Added rep \(rep) (\(name))")
+        }
+    }
+
+    struct Password: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a rep's sync password (standard input) and lift a lockout.")
+        @OptionGroup var database: DatabaseOption
+        @Option var rep: String
+
+        func run() throws {
+            let password = try readSecretLine("sync password")
+            try hubErrors { try database.open().setPassword(rep: rep, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
+            print("Password of \(rep) set")
+        }
+    }
+}
+
+struct DeviceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "device", abstract: "Register or revoke handhelds.", subcommands: [Add.self, Revoke.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a device by the public key `satchel keys` prints on it.")
+        @OptionGroup var database: DatabaseOption
+        @Option var device: String
+        @Option var rep: String
+        @Option(help: "The device's public key, 64 hex digits.") var key: String
+
+        func run() throws {
+            let publicKey: [UInt8]
+            do { publicKey = try Hex.decode(key) } catch { throw ValidationError("--key: \(error)") }
+            try hubErrors { try database.open().addDevice(id: device, rep: rep, publicKey: publicKey, now: Int64(Date().timeIntervalSince1970 * 1000)) }
+            print("Registered device \(device) for rep \(rep)")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Refuse a lost or stolen device from now on.")
+        @OptionGroup var database: DatabaseOption
+        @Option var device: String
+
+        func run() throws {
+            try hubErrors { try database.open().revokeDevice(id: device) }
+            print("Revoked device \(device)")
+        }
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve device syncs.")
+    @OptionGroup var database: DatabaseOption
+    @Option(help: "host:port to listen on (port 0 picks one and prints it).") var listen: String = "127.0.0.1:7410"
+    @Option(help: "Sessions at once.") var sessions: Int = 64
+
+    func run() throws {
+        let path = database.db
+        _ = try database.open()
+        let listener: TCPListener
+        do { listener = try TCPListener(listen) } catch { throw ValidationError("--listen \(listen): \(error)") }
+        let host = listen.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
+        // Whatever started us may have blocked these (a test runner, a shell script): the hub must
+        // always stop when asked.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        for signal in [SIGTERM, SIGINT] { sigaddset(&stopSignals, signal) }
+        sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
+        print("satchel-hub listening on \(host):\(listener.port)")
+        fflush(nil)
+        SyncServer(maxSessions: sessions) { try SQLiteHubStorage(path: path) }.serve(listener)
+    }
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The sync sessions, newest first.")
+    @OptionGroup var database: DatabaseOption
+    @Option var limit: Int = 100
+    @Flag var json = false
+
+    func run() throws {
+        let entries = try hubErrors { try database.open().auditLog(limit: limit) }
+        if json { return try printJSON(entries) }
+        for entry in entries {
+            print("\(entry.startedAt)  \(entry.device ?? "?")  \(entry.rep ?? "?")  \(entry.mode ?? "?")  \(entry.result)  up \(entry.bytesUp) B/\(entry.recordsUp) rec  down \(entry.bytesDown) B\(entry.error.map { "  \($0)" } ?? "")")
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Agent
+import ArgumentParser
+import Field
+import Seal
+import Sync
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "This device's public key (to register it on the hub) and the hub it is pinned to.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Report: Encodable { var device: String; var publicKey: String; var hub: DeviceSync.Pin? }
+
+    func run() throws {
+        try syncErrors {
+            let agent = home.agent()
+            let device = try agent.open(notice: printNotice)
+            let sync = DeviceSync(agent)
+            let report = Report(device: try device.deviceID(), publicKey: Hex.encode(try sync.keyPair().publicKey), hub: sync.pin())
+            if output.json { return try printJSON(report) }
+            print("Device \(report.device) public key: \(report.publicKey)")
+            print("Register it on the hub: satchel-hub device add --device \(report.device) --rep REP --key \(report.publicKey)")
+            print("Hub: \(report.hub.map { "\($0.address), key \($0.publicKey)" } ?? "not provisioned (satchel provision)")")
+        }
+    }
+}
+
+struct Provision: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pin the hub this device syncs with (its address and public key, from `satchel-hub key`).")
+    @OptionGroup var home: HomeOptions
+    @Option(help: "HOST:PORT of the hub (over the operator's private APN).") var hub: String
+    @Option(help: "The hub's public key, 64 hex digits.") var hubKey: String
+
+    func run() throws {
+        try syncErrors {
+            let agent = home.agent()
+            _ = try agent.open(notice: printNotice)
+            try DeviceSync(agent).provision(address: hub, hubKey: hubKey)
+            print("Pinned hub \(hub)")
+        }
+    }
+}
+
+struct SyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Sync with the hub. Reads the sync password (separate from the app password) from standard input.",
+        discussion: "Modes: fast (this device's changes up). full, init, duplicate and upload are specified in docs/protocol.md and not built yet.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "fast, full, init, duplicate or upload.") var mode: String = "fast"
+    @Option(help: "HOST:PORT of the hub, instead of the pinned address.") var hub: String?
+
+    func run() throws {
+        try syncErrors {
+            guard let mode = SyncMode(name: mode) else {
+                throw FieldError.invalidInput(what: "sync mode", value: mode, reason: "use fast, full, init, duplicate or upload")
+            }
+            guard mode == .fast else {
+                throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "not built yet: only fast sync is available in this version (docs/protocol.md §7)")
+            }
+            let password = try readSecret("sync password")
+            let agent = home.agent()
+            let device = try agent.openForWriting(notice: printNotice)
+            // Before a sync the card gets a snapshot: what leaves the device is also on the card.
+            if agent.mirror(device).state == .ok { _ = try? agent.snapshot(device) }
+            let report = try DeviceSync(agent).fast(device, password: password, address: hub)
+            if output.json { return try printJSON(report) }
+            print("Synced (fast) with \(report.hub): \(report.uploaded) changes sent\(report.duplicates > 0 ? ", \(report.duplicates) the hub already had" : ""); \(report.bytesUp) bytes up, \(report.bytesDown) down")
+        }
+    }
+}
+
+func syncErrors(_ body: () throws -> Void) throws {
+    try reportingErrors {
+        do {
+            try body()
+        } catch let error as DeviceSync.Failure {
+            printError(error.description)
+            throw ExitCode(error.exitCode)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Hub
+import SatchelTesting
+import SimulatorKit
+import Store
+import Testing
+
+/// A real hub process and the real satchel, over loopback TCP.
+@Suite("satchel sync against a running satchel-hub", .serialized)
+struct SyncEndToEndTests {
+    let satchel = BuiltExecutable.path("satchel")
+    let hubBinary = BuiltExecutable.path("satchel-hub")
+    let sim = BuiltExecutable.path("satchel-sim")
+
+    final class RunningHub {
+        let process = Process()
+        let address: String
+        init(binary: String, database: String) throws {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:0"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            var line = Data()
+            let handle = output.fileHandleForReading
+            while !line.contains(UInt8(ascii: "\n")) {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                line.append(chunk)
+            }
+            let text = String(decoding: line, as: UTF8.self)
+            guard let found = text.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines), found.contains(":") else {
+                throw CocoaError(.fileReadCorruptFile)
+            }
+            address = found
+        }
+        func stop() {
+            // SIGKILL: a test runner's threads may block SIGTERM, and a spawned child inherits that mask.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
+    func hub(_ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
+        try ChildProcess.run(hubBinary, arguments, stdin: stdin, timeoutSeconds: 60)
+    }
+
+    @Test("captures go up exactly once; a dead hub changes nothing on the device; a wrong password is refused and audited")
+    func fastSync() throws {
+        let directory = TemporaryDirectory("sync")
+        let home = directory.path + "/device", database = directory.path + "/hub.db"
+        try #require(try ChildProcess.run(sim, ["seed", "--home", home, "--customers", "20", "--products", "30", "--seed", "8"], timeoutSeconds: 60).succeeded)
+        let environment = ["SATCHEL_HOME": home]
+        let keys = try ChildProcess.run(satchel, ["keys", "--json"], environment: environment, timeoutSeconds: 30)
+        let deviceKey = try #require(try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [String: Any])["public_key"] as? String
+        try #require(try hub(["rep", "add", "--db", database, "--rep", "R01", "--name", "Paweł Wróblewski"], stdin: "hasło-sync\n").succeeded)
+        try #require(try hub(["device", "add", "--db", database, "--device", "SIM1", "--rep", "R01", "--key", deviceKey ?? ""]).succeeded)
+        let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let running = try RunningHub(binary: hubBinary, database: database)
+        try #require(try ChildProcess.run(satchel, ["provision", "--hub", running.address, "--hub-key", hubKey], environment: environment, timeoutSeconds: 30).succeeded)
+        let customer = try Database(path: home + "/satchel.db").text("SELECT id FROM customers ORDER BY id LIMIT 1")
+        for index in 0..<5 {
+            let visit = try ChildProcess.run(satchel, ["visit", "--customer", customer, "--outcome", "no_order", "--note", "Wizyta \(index) — посещение"],
+                                             environment: environment, timeoutSeconds: 30)
+            try #require(visit.succeeded, "\(visit.stderr)")
+        }
+        let wrong = try ChildProcess.run(satchel, ["sync", "--mode", "fast"], environment: environment, stdin: "zgaduję\n", timeoutSeconds: 30)
+        #expect(wrong.status == 77 && wrong.stderr.contains("wrong sync password"))
+        let synced = try ChildProcess.run(satchel, ["sync", "--mode", "fast", "--json"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 30)
+        try #require(synced.succeeded, "\(synced.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
+        #expect(report["uploaded"] as? Int == 5 && report["through_seq"] as? Int == 5)
+        let again = try ChildProcess.run(satchel, ["sync", "--json"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 30)
+        #expect((try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])?["uploaded"] as? Int == 0)
+        running.stop()
+
+        // The hub is gone: the sync fails within its deadline and the device still owes the new visit.
+        try #require(try ChildProcess.run(satchel, ["visit", "--customer", customer, "--outcome", "order"], environment: environment, timeoutSeconds: 30).succeeded)
+        let offline = try ChildProcess.run(satchel, ["sync"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 60)
+        #expect(offline.status == 69 && offline.stderr.contains("no connection to the hub"))
+        let status = try ChildProcess.run(satchel, ["status", "--json"], environment: environment, timeoutSeconds: 30)
+        #expect((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["unsynced_changes"] as? Int == 1)
+
+        let storage = try SQLiteHubStorage(path: database)
+        #expect(try storage.changeCount(device: "SIM1") == 5)
+        let audit = try storage.auditLog(limit: 10)
+        #expect(audit.map(\.result) == ["ok", "ok", "refused"])
+        let listed = try hub(["audit", "--db", database, "--json"])
+        #expect(listed.succeeded && listed.stdout.contains("\"records_up\":5"))
+    }
+}
