@@ -73,8 +73,8 @@ public final class ATChannel {
     /// Adds a subscriber for unsolicited result codes (the whole line).
     public func subscribe(_ handler: @escaping (String) -> Void) { subscribers.append(handler) }
 
-    func log(_ line: String) {
-        let clean = Redaction.redact(line)
+    func log(_ direction: String, _ line: String) {
+        let clean = direction + Redaction.redact(line)
         transcript.add(clean)
         transcriptSink?(clean)
     }
@@ -95,7 +95,7 @@ public final class ATChannel {
             }
         }
         try drain(until: .now)
-        log("> " + command)
+        log("> ", command)
         do {
             try port.write(Array((command + "\r").utf8), deadline: .after(seconds: timeout))
         } catch {
@@ -117,7 +117,7 @@ public final class ATChannel {
                 needsResync = true
                 throw ModemError.noAnswer(command: redacted)
             }
-            log("< " + line)
+            log("< ", line)
             if Self.isEcho(line, of: command) { continue }
             if let final = FinalResult.parse(line) {
                 if expect == .connect && final == .ok { continue }
@@ -188,7 +188,7 @@ public final class ATChannel {
     /// counted as stray). With `.now`, only what is already waiting.
     public func drain(until deadline: Deadline) throws(ModemError) {
         while let line = try nextLine(deadline: deadline) {
-            log("< " + line)
+            log("< ", line)
             if UnsolicitedCodes.matches(line, extra: extraURCPrefixes) != nil { dispatch(line) } else { strayLines += 1 }
         }
     }
@@ -197,7 +197,7 @@ public final class ATChannel {
     public func waitForURC(until deadline: Deadline, _ match: (String) -> Bool) throws(ModemError) -> String? {
         guard !inDataMode, !busy else { return nil }
         while let line = try nextLine(deadline: deadline) {
-            log("< " + line)
+            log("< ", line)
             guard UnsolicitedCodes.matches(line, extra: extraURCPrefixes) != nil else { strayLines += 1; continue }
             dispatch(line)
             if match(line) { return line }
@@ -218,7 +218,7 @@ public final class ATChannel {
         for _ in 0..<max(1, attempts) {
             do {
                 try drain(until: .now)
-                log("> AT")
+                log("> ", "AT")
                 try port.write(Array("AT\r".utf8), deadline: .after(seconds: timeout))
                 commandsSent += 1
                 let response = try collect(command: "AT", redacted: "AT", deadline: .after(seconds: timeout), expect: .final)

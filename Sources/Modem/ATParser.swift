@@ -36,6 +36,7 @@ public enum FinalResult: Equatable, Sendable, CustomStringConvertible {
         switch line {
         case "OK", "SHUT OK", "CLOSE OK": return .ok
         case "ERROR": return .error
+        case "CONNECT": return .connect("")
         case "NO CARRIER": return .noCarrier
         case "BUSY": return .busy
         case "NO DIALTONE", "NO DIAL TONE": return .noDialtone
@@ -203,6 +204,7 @@ public enum ATParse {
         guard line.hasPrefix(prefix) else { return nil }
         var result: [String] = []
         var current: [UInt8] = []
+        var inside: [UInt8] = []
         var quoted = false
         var wasQuoted = false
         for byte in line.utf8.dropFirst(prefix.utf8.count) {
@@ -210,15 +212,17 @@ public enum ATParse {
                 quoted.toggle()
                 wasQuoted = true
             } else if byte == 0x2C && !quoted {
-                result.append(field(current, wasQuoted))
+                result.append(field(wasQuoted ? inside : current, wasQuoted))
                 current = []
+                inside = []
                 wasQuoted = false
             } else {
                 current.append(byte)
+                if quoted { inside.append(byte) }
             }
         }
         if quoted { return nil }
-        result.append(field(current, wasQuoted))
+        result.append(field(wasQuoted ? inside : current, wasQuoted))
         return result
     }
 
@@ -480,43 +484,77 @@ public struct LineSplitter: Sendable {
 
 /// Removes PINs, PUKs and passwords from a command line (or its echo) before it is logged.
 public enum Redaction {
-    /// Command name -> index of the first quoted argument to hide (all later ones hidden too).
+    /// Command name -> index of the first argument to hide (that one and all after it).
     static let secretArguments: [(String, Int)] = [
-        ("AT+CPIN=", 0), ("AT+CPIN2=", 0), ("AT^CPIN=", 0), ("AT+CLCK=", 1), ("AT+CPWD=", 1),
-        ("AT+CSTT=", 1), ("AT+QICSGP=", 1), ("AT+CGAUTH=", 0), ("AT#SGACT=", 0), ("AT+UPSD=", 1),
-        ("AT^AUTHDATA=", 0), ("AT+QIREGAPP=", 1), ("AT$QCPDPP=", 0),
+        ("AT+CPIN=", 0), ("AT+CPIN2=", 0), ("AT^CPIN=", 0), ("AT+CLCK=", 2), ("AT+CPWD=", 1),
+        ("AT+CSTT=", 1), ("AT+QICSGP=", 2), ("AT+CGAUTH=", 2), ("AT#SGACT=", 2), ("AT+UPSD=", 2),
+        ("AT^AUTHDATA=", 2), ("AT+CSOCKAUTH=", 2), ("AT+QIREGAPP=", 1), ("AT$QCPDPP=", 2),
     ]
 
     public static func redact(_ line: String) -> String {
         let upper = line.uppercased()
         if upper.hasPrefix("AT+CSIM=") {
             // A VERIFY/UNBLOCK APDU (INS 20/2C) with data carries the PIN or PUK in hex.
-            if upper.contains("\"0020") || upper.contains("\"002C") || upper.contains("\"0024") {
-                return upper.contains("\"0020000100\"") ? line : "AT+CSIM=****"
+            if find(upper, "\"0020") != nil || find(upper, "\"002C") != nil || find(upper, "\"0024") != nil {
+                return find(upper, "\"0020000100\"") != nil ? line : "AT+CSIM=****"
             }
             return line
         }
         for (name, first) in secretArguments where upper.hasPrefix(name) {
-            if !line.contains("\"") {
-                // AT+CPIN=1234 without quotes: hide everything after '='.
-                return String(line.prefix(name.count)) + "****"
+            // The secret arguments start after `first` commas outside quotes; from there every
+            // run of characters other than quotes and commas becomes ****, so whatever the
+            // quoting (the fuzzer tries everything), nothing of a secret survives.
+            var cut = line.index(line.startIndex, offsetBy: name.count)
+            var commas = 0
+            var quoted = false
+            var index = cut
+            while commas < first && index < line.endIndex {
+                if line[index] == "\"" { quoted.toggle() }
+                if line[index] == "," && !quoted { commas += 1; cut = line.index(after: index) }
+                index = line.index(after: index)
             }
-            var output = ""
-            var quoteIndex = -1
-            var inQuote = false
-            for character in line {
-                if character == "\"" {
-                    if !inQuote { quoteIndex += 1; output.append(character); inQuote = true; if quoteIndex >= first { output += "****" } }
-                    else { inQuote = false; output.append(character) }
-                    continue
+            var output = String(line[..<cut])
+            var masking = false
+            for character in line[cut...] {
+                if character == "\"" || character == "," {
+                    output.append(character)
+                    masking = false
+                } else if !masking {
+                    output += "****"
+                    masking = true
                 }
-                if inQuote && quoteIndex >= first { continue }
-                output.append(character)
             }
             return output
         }
         return line
     }
+}
+
+/// The first occurrence of `needle` in `text` (by UTF-8 bytes). Ours, so the agent does not
+/// link the string-processing library (~450 KB) for three substring searches.
+func find<Text: StringProtocol>(_ text: Text, _ needle: String) -> Range<String.Index>? {
+    let haystack = Array(text.utf8)
+    let pattern = Array(needle.utf8)
+    guard !pattern.isEmpty, haystack.count >= pattern.count else { return nil }
+    for start in 0...(haystack.count - pattern.count) where haystack[start] == pattern[0] {
+        if haystack[start..<(start + pattern.count)].elementsEqual(pattern) {
+            let lower = text.utf8.index(text.utf8.startIndex, offsetBy: start)
+            let upper = text.utf8.index(lower, offsetBy: pattern.count)
+            return lower..<upper
+        }
+    }
+    return nil
+}
+
+func replacingAll(_ text: String, _ needle: String, with replacement: String) -> String {
+    var result = ""
+    var rest = Substring(text)
+    while let range = find(rest, needle) {
+        result += rest[..<range.lowerBound]
+        result += replacement
+        rest = rest[range.upperBound...]
+    }
+    return result + rest
 }
 
 func trimmed(_ text: Substring) -> String {

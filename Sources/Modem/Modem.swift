@@ -74,6 +74,8 @@ public struct NetworkStatus: Sendable, Equatable {
     public var technology: String?
     public var operatorName: String?
 
+    public init(registrations: [String: RegistrationStatus] = [:]) { self.registrations = registrations }
+
     /// Registered if any domain is; denied if one is denied and none registered.
     public var overall: RegistrationStatus? {
         let values = Array(registrations.values)
@@ -197,6 +199,13 @@ public final class Modem {
         }
     }
 
+    /// The lines of a query that succeeded, nil when the modem answered with an error (not
+    /// supported, SIM busy...). A modem that does not answer at all still throws.
+    public func answered(_ command: String) throws(ModemError) -> [String]? {
+        let response = try query(command)
+        return response.isOK ? response.lines : nil
+    }
+
     // MARK: start
 
     /// Syncs with the modem (climbing the recovery ladder if it does not answer) and sends the
@@ -222,10 +231,10 @@ public final class Modem {
 
     public func identify() throws(ModemError) -> Identity {
         var result = Identity()
-        result.manufacturer = try? ATParse.identity(query("AT+CGMI").okLines, prefixes: ["+CGMI:", "Manufacturer:"])
-        result.model = try? ATParse.identity(query("AT+CGMM").okLines, prefixes: ["+CGMM:", "Model:"])
-        result.revision = try? ATParse.identity(query("AT+CGMR").okLines, prefixes: ["+CGMR:", "Revision:"])
-        result.imei = try? ATParse.imei(query("AT+CGSN").okLines)
+        result.manufacturer = try answered("AT+CGMI").flatMap { ATParse.identity($0, prefixes: ["+CGMI:", "Manufacturer:"]) }
+        result.model = try answered("AT+CGMM").flatMap { ATParse.identity($0, prefixes: ["+CGMM:", "Model:"]) }
+        result.revision = try answered("AT+CGMR").flatMap { ATParse.identity($0, prefixes: ["+CGMR:", "Revision:"]) }
+        result.imei = try answered("AT+CGSN").flatMap { ATParse.imei($0) }
         identity = result
         return result
     }
@@ -251,10 +260,9 @@ public final class Modem {
     }
 
     /// Attempts left, from the first of the profile's queries that answers.
-    public func readCounters(state: SIMState) -> (PINCounters, String)? {
+    public func readCounters(state: SIMState) throws(ModemError) -> (PINCounters, String)? {
         for counterQuery in profile.pinCounters {
-            guard let response = try? query(counterQuery.command), response.isOK,
-                  let counters = counterQuery.parse(response.lines, state: state) else { continue }
+            guard let lines = try answered(counterQuery.command), let counters = counterQuery.parse(lines, state: state) else { continue }
             switch state {
             case .pukRequired where counters.puk == nil: continue
             case .pinRequired where counters.pin == nil: continue
@@ -267,7 +275,7 @@ public final class Modem {
     public func simStatus() throws(ModemError) -> SIMStatus {
         let state = try readSIMState()
         var status = SIMStatus(state: state)
-        if state == .pinRequired || state == .pukRequired || state == .ready, let (counters, source) = readCounters(state: state) {
+        if state == .pinRequired || state == .pukRequired || state == .ready, let (counters, source) = try readCounters(state: state) {
             status.pinAttempts = counters.pin
             status.pukAttempts = counters.puk
             status.counterSource = source
@@ -282,11 +290,11 @@ public final class Modem {
         switch state {
         case .ready: return .alreadyReady
         case .pinRequired: break
-        case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: readCounters(state: .pukRequired)?.0.puk)
+        case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: try readCounters(state: .pukRequired)?.0.puk)
         case .notInserted: throw ModemError.simNotInserted
         default: throw ModemError.simLocked(state)
         }
-        let attempts = readCounters(state: .pinRequired)?.0.pin
+        let attempts = try readCounters(state: .pinRequired)?.0.pin
         if let attempts {
             guard attempts > config.pinFloor else { throw ModemError.pinRefused(attemptsLeft: attempts, floor: config.pinFloor) }
         } else if !config.allowUnknownAttempts {
@@ -305,7 +313,7 @@ public final class Modem {
         case .ok:
             let after = try readSIMState()
             if after == .ready { return .unlocked(attemptsBefore: attempts) }
-            if after == .pukRequired { throw ModemError.pukRequired(pukAttemptsLeft: readCounters(state: .pukRequired)?.0.puk) }
+            if after == .pukRequired { throw ModemError.pukRequired(pukAttemptsLeft: try readCounters(state: .pukRequired)?.0.puk) }
             throw ModemError.pinOutcomeUnknown
         case .cmeError(14):
             if (try? readSIMState()) == .ready { return .unlocked(attemptsBefore: attempts) }
@@ -313,8 +321,8 @@ public final class Modem {
         default:
             let after = try readSIMState()
             if after == .ready { return .unlocked(attemptsBefore: attempts) }
-            if after == .pukRequired { throw ModemError.pukRequired(pukAttemptsLeft: readCounters(state: .pukRequired)?.0.puk) }
-            throw ModemError.pinRejected(attemptsLeft: readCounters(state: after)?.0.pin)
+            if after == .pukRequired { throw ModemError.pukRequired(pukAttemptsLeft: try readCounters(state: .pukRequired)?.0.puk) }
+            throw ModemError.pinRejected(attemptsLeft: try readCounters(state: after)?.0.pin)
         }
     }
 
@@ -323,8 +331,8 @@ public final class Modem {
     public func registration() throws(ModemError) -> [String: RegistrationStatus] {
         var result: [String: RegistrationStatus] = [:]
         for prefix in profile.registrationPrefixes {
-            guard let response = try? query("AT\(prefix)?"), response.isOK else { continue }
-            for line in response.lines {
+            guard let lines = try answered("AT\(prefix)?") else { continue }
+            for line in lines {
                 if let parsed = ATParse.registration(line, prefix: prefix + ":", unsolicited: false) {
                     result[String(prefix.dropFirst())] = parsed.status
                     break
@@ -337,8 +345,8 @@ public final class Modem {
     public func network() throws(ModemError) -> NetworkStatus {
         var status = NetworkStatus()
         status.registrations = try registration()
-        status.rssiDBm = (try? query("AT+CSQ")).flatMap { $0.isOK ? ATParse.csqDBm($0.lines) : nil }
-        if let response = try? query("AT+COPS?"), response.isOK, let op = ATParse.cops(response.lines) {
+        status.rssiDBm = try answered("AT+CSQ").flatMap { ATParse.csqDBm($0) }
+        if let lines = try answered("AT+COPS?"), let op = ATParse.cops(lines) {
             status.operatorName = op.name
             status.technology = op.technology
         }
@@ -375,7 +383,7 @@ public final class Modem {
     // MARK: probe
 
     public func probe() throws(ModemError) -> ProbeReport {
-        let identity = try identify()
+        let identity = self.identity.manufacturer == nil ? try identify() : self.identity
         let sim: SIMStatus?
         do {
             sim = try simStatus()
@@ -444,11 +452,14 @@ public final class Modem {
             if let serial, serial.setDTR(false) { pause(0.2); serial.setDTR(true) }
             pause(guardSeconds)
             try? channel.port.write(Array("+++".utf8), deadline: .after(seconds: 1))
+            channel.needsResync = false
             pause(guardSeconds)
             return channel.sync(attempts: 2, timeout: syncTimeout)
         }) { return report }
         if attempt("AT+CFUN=1,1", {
+            channel.needsResync = false  // send it even to a modem that fails AT
             _ = try? channel.send("AT+CFUN=1,1", timeout: syncTimeout)
+            channel.needsResync = false
             return waitForBoot()
         }) { return report }
         if let key = config.powerKey {
@@ -479,12 +490,3 @@ func writeGPIO(_ path: String, _ value: String) -> Bool {
     return write(fd, bytes, bytes.count) == bytes.count
 }
 
-extension ATResponse {
-    /// The lines, or an error for a failed command (so `try?` gives nil).
-    var okLines: [String] {
-        get throws(ModemError) {
-            guard isOK else { throw ModemError.commandFailed(command: "", result: final) }
-            return lines
-        }
-    }
-}

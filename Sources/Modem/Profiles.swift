@@ -20,12 +20,12 @@ public struct ScriptStep: Equatable, Sendable {
         var step = ScriptStep(template: "", expect: .final, timeout: defaultTimeout, optional: false, onlyWithUser: false)
         if rest.hasPrefix("?") { step.optional = true; rest = trimmed(rest.dropFirst()) }
         if rest.hasPrefix("auth:") { step.onlyWithUser = true; rest = trimmed(rest.dropFirst(5)) }
-        if let at = rest.firstRange(of: " @") {
+        if let at = find(rest, " @") {
             guard let seconds = Double(trimmed(rest[at.upperBound...])), seconds > 0, seconds <= 600 else { return nil }
             step.timeout = seconds
             rest = trimmed(rest[..<at.lowerBound])
         }
-        if let arrow = rest.firstRange(of: " -> ") {
+        if let arrow = find(rest, " -> ") {
             switch trimmed(rest[arrow.upperBound...]) {
             case "ok": step.expect = .final
             case "ip": step.expect = .ipAddress
@@ -42,7 +42,7 @@ public struct ScriptStep: Equatable, Sendable {
     /// The command with `{apn}`, `{user}`, `{password}`, `{host}`, `{port}` filled in.
     public func command(_ values: [String: String]) -> String {
         var text = template
-        for (key, value) in values { text = text.replacing("{\(key)}", with: value) }
+        for (key, value) in values { text = replacingAll(text, "{\(key)}", with: value) }
         return text
     }
 }
@@ -244,13 +244,13 @@ public struct HardwareDirectory: Sendable {
     }
 
     public func modem(_ name: String) throws(ModemError) -> ModemProfile {
-        guard !name.contains("/") && !name.isEmpty else { throw ModemError.profile("bad profile name '\(name)'") }
+        guard !name.utf8.contains(0x2F) && !name.isEmpty else { throw ModemError.profile("bad profile name '\(name)'") }
         guard let text = readSmallFile(path + "/modems/\(name).modem") else { throw ModemError.profile("no profile \(path)/modems/\(name).modem") }
         return try ModemProfile.parse(text, name: name)
     }
 
     public func board(_ name: String) throws(ModemError) -> BoardProfile {
-        let file = name.contains("/") ? name : path + "/boards/\(name).board"
+        let file = name.utf8.contains(0x2F) ? name : path + "/boards/\(name).board"
         guard let text = readSmallFile(file) else { throw ModemError.profile("no board profile \(file)") }
         return try BoardProfile.parse(text, name: name)
     }
@@ -261,7 +261,7 @@ public struct HardwareDirectory: Sendable {
         var best: (Int, ModemProfile)?
         for name in modemNames() {
             guard let profile = try? modem(name) else { continue }
-            for pattern in profile.match where haystack.contains(pattern.lowercased()) {
+            for pattern in profile.match where find(haystack, pattern.lowercased()) != nil {
                 if best == nil || pattern.count > best!.0 { best = (pattern.count, profile) }
             }
         }

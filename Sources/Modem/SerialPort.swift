@@ -157,8 +157,10 @@ public final class SerialPort: ByteStream {
         wanted.c_cflag |= tcflag_t(CLOCAL | CREAD | HUPCL)
         if settings.rtsCts { wanted.c_cflag |= tcflag_t(CRTSCTS) } else { wanted.c_cflag &= ~tcflag_t(CRTSCTS) }
         wanted.c_iflag &= ~tcflag_t(IXON | IXOFF | IXANY)
+        // VMIN 1, VTIME 0: with O_NONBLOCK an empty read is EAGAIN (poll waits); VMIN 0 would
+        // make it return 0, which reads as end of stream.
         withUnsafeMutableBytes(of: &wanted.c_cc) { cc in
-            cc[Int(VMIN)] = 0
+            cc[Int(VMIN)] = 1
             cc[Int(VTIME)] = 0
         }
         cfsetispeed(&wanted, speed)

@@ -1,5 +1,340 @@
 import ArgumentParser
+import Modem
+import Transport
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 struct ModemCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "modem", abstract: "Talk to the GSM modem (being written, issue 5).")
+    static let configuration = CommandConfiguration(
+        commandName: "modem", abstract: "Talk to the GSM modem: probe it, unlock the SIM safely, open a data session.",
+        discussion: """
+            The PIN is read from standard input, never from the command line. A PIN is sent at most once, and
+            never when the SIM has the safety floor of attempts left (default 1) or cannot tell.
+            Exit codes: 0 ok, 64 usage, 65 bad input, 66 no such port, 69 modem does not answer, 74 port I/O error,
+            75 port in use, 77 no permission, 78 profile error, 80 SIM locked, 81 PIN not sent (attempts at the floor
+            or unknown), 82 PIN rejected, 83 SIM blocked (PUK), 84 no SIM, 85 not registered, 86 registration denied,
+            87 data session failed, 88 SIM busy or PIN outcome unknown. See docs/technician-guide.md.
+            """,
+        subcommands: [Probe.self, Unlock.self, Connect.self])
+
+    struct Probe: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Identify the modem and report SIM, PIN attempts, registration and signal.")
+        @OptionGroup var modem: ModemOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try modemReportingErrors {
+                let (device, port) = try modem.open()
+                defer { device.close() }
+                let report = try device.probe()
+                let network = report.network
+                let fields: [(String, JSONValue)] = [
+                    ("port", .string(port)), ("profile", .string(report.profile)),
+                    ("manufacturer", .optionalString(report.identity.manufacturer)), ("model", .optionalString(report.identity.model)),
+                    ("revision", .optionalString(report.identity.revision)), ("imei", .optionalString(report.identity.imei)),
+                    ("sim", .optionalString(report.sim?.state.name)), ("pin_attempts", .optionalInt(report.sim?.pinAttempts)),
+                    ("puk_attempts", .optionalInt(report.sim?.pukAttempts)), ("pin_attempts_source", .optionalString(report.sim?.counterSource)),
+                    ("registration", .optionalString(network.overall?.name)),
+                    ("registrations", .object(network.registrations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.name)) })),
+                    ("rssi_dbm", .optionalInt(network.rssiDBm)), ("technology", .optionalString(network.technology)),
+                    ("operator", .optionalString(network.operatorName)), ("recovered", .bool(report.recovery?.recovered ?? false)),
+                ]
+                if output.json { return print(JSONValue.object(fields).text) }
+                for (key, value) in fields { print("\(key): \(value.plain)") }
+            }
+        }
+    }
+
+    struct Unlock: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unlock the SIM with the PIN read from standard input (sent at most once, never at the floor).")
+        @OptionGroup var modem: ModemOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Never send a PIN with this many attempts left or fewer (technicians only go below 1).") var floor: Int = 1
+        @Flag(help: "Send the PIN even when the modem cannot tell the attempts left (risks blocking the SIM).")
+        var allowUnknownAttempts = false
+
+        func validate() throws {
+            guard floor >= 0 && floor <= 10 else { throw ValidationError("--floor must be between 0 and 10") }
+        }
+
+        func run() throws {
+            try modemReportingErrors {
+                let pin = try SIMPIN(readSecretLine(prompt: "SIM PIN: "))
+                let (device, _) = try modem.open { config in
+                    config.pinFloor = floor
+                    config.allowUnknownAttempts = allowUnknownAttempts
+                }
+                defer { device.close() }
+                let outcome = try device.unlock(pin: pin)
+                switch outcome {
+                case .alreadyReady:
+                    if output.json { return print(JSONValue.object([("sim", .string("ready")), ("pin_sent", .bool(false))]).text) }
+                    print("The SIM is already unlocked; no PIN sent.")
+                case .unlocked(let before):
+                    if output.json {
+                        return print(JSONValue.object([("sim", .string("ready")), ("pin_sent", .bool(true)), ("attempts_before", .optionalInt(before))]).text)
+                    }
+                    print("SIM unlocked\(before.map { " (\($0) attempts were left)" } ?? "").")
+                }
+            }
+        }
+    }
+
+    struct Connect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait for registration, open a data session to HOST:PORT, optionally send a test payload, hang up and report.")
+        @OptionGroup var modem: ModemOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Access point name.") var apn: String
+        @Option(help: "APN user name (private APNs).") var user: String = ""
+        @Flag(help: "Read the APN password from standard input.") var passwordStdin = false
+        @Option(help: "Where to connect, HOST:PORT.") var to: String
+        @Option(help: "Send this text through the session and expect it echoed back.") var send: String?
+        @Option(help: "Send this many test bytes and expect them echoed back.") var payloadBytes: Int?
+        @Option(help: "Seconds to wait for network registration.") var registrationTimeout: Double = 60
+        @Option(help: "Write pppd options for this port to FILE (PPP profiles; pppd is not started).") var pppdOptions: String?
+
+        func run() throws {
+            try modemReportingErrors {
+                let (host, port) = try SessionRequest.address(to)
+                let password = passwordStdin ? try readSecretLine(prompt: "APN password: ") : ""
+                var payload: [UInt8] = []
+                if let send { payload = Array(send.utf8) }
+                if let payloadBytes {
+                    guard payloadBytes > 0 && payloadBytes <= 10_000_000 else { throw ModemError.badAddress("--payload-bytes \(payloadBytes)") }
+                    payload += (0..<payloadBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+                }
+                let (device, _) = try modem.open { $0.registrationTimeout = registrationTimeout }
+                defer { device.close() }
+                let state = try device.readSIMState()
+                switch state {
+                case .ready: break
+                case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
+                case .notInserted: throw ModemError.simNotInserted
+                default: throw ModemError.simLocked(state)
+                }
+                let started = Deadline.now
+                _ = try device.waitForRegistration()
+                let network = (try? device.network()) ?? NetworkStatus()
+                let session = try device.openSession(SessionRequest(apn: apn, user: user, password: password, host: host, port: port))
+                let connectSeconds = seconds(since: started)
+                if device.profile.session == "ppp", let pppdOptions {
+                    guard writeTextFile(pppdOptions, device.pppOptions(user: user)) else { throw ModemError.system("writing \(pppdOptions)", errno: errno) }
+                }
+                var echoed: [UInt8] = []
+                var transferSeconds = 0.0
+                var transferError: String?
+                if !payload.isEmpty {
+                    let transferStart = Deadline.now
+                    let deadline = Deadline.after(seconds: 30 + Double(payload.count) / 1_000)
+                    do {
+                        try session.write(payload, deadline: deadline)
+                        while echoed.count < payload.count {
+                            let chunk = try session.read(maxCount: payload.count - echoed.count, deadline: deadline)
+                            if chunk.isEmpty { break }
+                            echoed += chunk
+                        }
+                    } catch {
+                        transferError = "\(error)"
+                    }
+                    transferSeconds = seconds(since: transferStart)
+                }
+                let carrierLost = session.carrierLost
+                let hungUp = session.hangUp()
+                let echoOK = payload.isEmpty ? nil : echoed == payload
+                let fields: [(String, JSONValue)] = [
+                    ("connected", .bool(true)), ("profile", .string(device.profile.name)), ("session", .string(device.profile.session)),
+                    ("technology", .optionalString(network.technology)), ("rssi_dbm", .optionalInt(network.rssiDBm)),
+                    ("connect_seconds", .number(connectSeconds)), ("bytes_sent", .int(session.bytesOut)),
+                    ("bytes_received", .int(echoed.count)), ("echo_ok", echoOK.map { .bool($0) } ?? .null),
+                    ("transfer_seconds", .number(transferSeconds)), ("carrier_lost", .bool(carrierLost)),
+                    ("hung_up_cleanly", .bool(hungUp)), ("error", .optionalString(transferError)),
+                ]
+                if output.json { print(JSONValue.object(fields).text) } else { for (key, value) in fields { print("\(key): \(value.plain)") } }
+                if echoOK == false || transferError != nil {
+                    throw ModemError.sessionFailed(step: "test payload", result: carrierLost ? .noCarrier : nil)
+                }
+            }
+        }
+    }
+}
+
+/// What every modem command takes.
+struct ModemOptions: ParsableArguments {
+    @Option(help: "The modem's serial port (default: the board profile's, else /dev/satchel-modem).") var port: String?
+    @Option(help: "Modem profile (hardware/modems/NAME.modem; default: detected from AT+CGMI/AT+CGMM).") var profile: String?
+    @Option(help: "Board profile: a name in hardware/boards or a file (port, power key GPIO).") var board: String?
+    @Option(help: "Hardware directory holding modems/ and boards/ (default: $SATCHEL_HARDWARE, <bin>/../share/satchel/hardware, /usr/share/satchel/hardware).")
+    var hardware: String?
+    @Option(help: "Directory of the UUCP lock file.") var lockDir: String = "/var/lock"
+    @Option(help: "Seconds to wait for one command.") var timeout: Double = 3
+    @Option(help: "Multiply the profile's long timeouts and boot wait by this (bench and tests).") var timeoutScale: Double = 1
+    @Option(help: "Power key GPIO value file (overrides the board profile).") var powerKey: String?
+    @Option(help: "Guard time around +++ in milliseconds (default: the profile's).") var guardMs: Int?
+    @Option(help: "Append the AT transcript (PINs, PUKs and passwords redacted) to this file.") var transcript: String?
+
+    func validate() throws {
+        guard timeout > 0 && timeout <= 120 else { throw ValidationError("--timeout must be between 0 and 120 seconds") }
+        guard timeoutScale > 0 && timeoutScale <= 10 else { throw ValidationError("--timeout-scale must be between 0 and 10") }
+    }
+
+    /// Opens, syncs (recovering if needed) and initialises the modem, then picks its profile.
+    func open(_ adjust: (inout ModemConfig) -> Void = { _ in }) throws(ModemError) -> (Modem, String) {
+        let directory = HardwareDirectory.locate(override: hardware)
+        var boardProfile: BoardProfile?
+        if let board {
+            guard let directory = directory ?? (board.utf8.contains(0x2F) ? HardwareDirectory(path: "/") : nil) else {
+                throw ModemError.profile("no hardware directory for board \(board) (use --hardware)")
+            }
+            boardProfile = try directory.board(board)
+        }
+        var chosen: ModemProfile?
+        if let name = profile ?? boardProfile?.modemProfile {
+            if let directory { chosen = try directory.modem(name) } else if name == "generic" { chosen = ModemProfile.builtInGeneric } else {
+                throw ModemError.profile("no hardware directory to find profile \(name) in (use --hardware)")
+            }
+        }
+        var config = ModemConfig()
+        config.commandTimeout = timeout
+        config.scriptTimeoutScale = timeoutScale
+        config.guardSeconds = guardMs.map { Double($0) / 1000 }
+        if let path = powerKey ?? boardProfile?.powerKeyGPIO {
+            config.powerKey = PowerKey(gpioValuePath: path, pulseSeconds: boardProfile?.powerKeyPulseSeconds ?? 1.2)
+        }
+        adjust(&config)
+        let path = port ?? boardProfile?.serialDevice ?? "/dev/satchel-modem"
+        var opening = chosen ?? ModemProfile.builtInGeneric
+        if let boardProfile, chosen == nil { opening.serial = boardProfile.serial }
+        let device = try Modem.open(port: path, profile: opening, config: config, lockDirectory: lockDir.isEmpty ? nil : lockDir)
+        if let transcript {
+            let fd = Glibc.open(transcript, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                device.channel.transcriptSink = { line in
+                    var text = line + "\n"
+                    text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+                }
+            }
+        }
+        try device.start()
+        if chosen == nil {
+            let identity = try device.identify()
+            if let detected = directory?.detect(manufacturer: identity.manufacturer, model: identity.model) {
+                device.use(profile: detected)
+            } else if let generic = try? directory?.modem("generic") {
+                device.use(profile: generic)
+            }
+        }
+        return (device, path)
+    }
+}
+
+func modemExitCode(_ error: ModemError) -> Int32 {
+    switch error {
+    case .badAddress, .invalidPIN: return 65
+    case .portNotFound: return 66
+    case .notResponding, .noAnswer, .notASerialDevice: return 69
+    case .system, .commandFailed: return 74
+    case .portInUse: return 75
+    case .lockFailed(_, let code): return code == EACCES || code == EPERM || code == EROFS ? 77 : 74
+    case .permissionDenied: return 77
+    case .profile: return 78
+    case .simLocked: return 80
+    case .pinRefused: return 81
+    case .pinRejected: return 82
+    case .pukRequired: return 83
+    case .simNotInserted: return 84
+    case .notRegistered: return 85
+    case .registrationDenied: return 86
+    case .sessionFailed: return 87
+    case .simBusy, .pinOutcomeUnknown: return 88
+    }
+}
+
+func modemReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ModemError {
+        printError(error.description)
+        throw ExitCode(modemExitCode(error))
+    }
+}
+
+func seconds(since start: Deadline) -> Double {
+    Double(Deadline.now.nanoseconds - start.nanoseconds) / 1e9
+}
+
+/// One line from standard input; with echo off when it is a terminal. Never from argv.
+func readSecretLine(prompt: String) throws(ModemError) -> String {
+    let terminal = isatty(STDIN_FILENO) == 1
+    var saved = termios()
+    if terminal {
+        printError(prompt)
+        tcgetattr(STDIN_FILENO, &saved)
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
+    }
+    defer { if terminal { tcsetattr(STDIN_FILENO, TCSANOW, &saved) } }
+    guard let line = readLine(strippingNewline: true) else { throw ModemError.invalidPIN }
+    return line
+}
+
+func writeTextFile(_ path: String, _ text: String) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var copy = text
+    return copy.withUTF8 { write(fd, $0.baseAddress, $0.count) } == text.utf8.count
+}
+
+/// Just enough JSON for the modem reports (no Codable: it keeps the agent small).
+indirect enum JSONValue {
+    case string(String), int(Int), number(Double), bool(Bool), null, object([(String, JSONValue)])
+
+    static func optionalString(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+    static func optionalInt(_ value: Int?) -> JSONValue { value.map { .int($0) } ?? .null }
+
+    var text: String {
+        switch self {
+        case .string(let value): return Self.quote(value)
+        case .int(let value): return String(value)
+        case .number(let value): return String(Double(Int((value * 1000).rounded())) / 1000)
+        case .bool(let value): return value ? "true" : "false"
+        case .null: return "null"
+        case .object(let fields): return "{" + fields.map { Self.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
+        }
+    }
+
+    var plain: String {
+        switch self {
+        case .string(let value): return value
+        case .null: return "-"
+        default: return text
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
 }

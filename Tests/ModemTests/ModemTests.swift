@@ -1,1 +1,233 @@
+import Foundation
+import Modem
+import ModemSimulator
+import SatchelTesting
 import Testing
+import Transport
+
+@Suite("SIM PIN safety against the simulated modem")
+struct PINSafetyTests {
+    func unlock(_ dialect: SimDialect, attempts: Int, pin: String, faults: Set<SimFault> = [], profile: String? = nil,
+                adjust: (inout ModemConfig) -> Void = { _ in }) throws -> (Result<UnlockOutcome, ModemError>, SimulatedModemStats) {
+        let simulator = try RunningSimulator {
+            $0.dialect = dialect
+            $0.pinAttempts = attempts
+            $0.faults = faults
+        }
+        var config = fastConfig()
+        adjust(&config)
+        let modem = try openModem(simulator, profile: profile ?? [SimDialect.simcom: "simcom-sim800", .quectel: "quectel-ec21", .huawei: "huawei-e173", .generic: "generic"][dialect]!, config: config)
+        defer { modem.close() }
+        try modem.start()
+        let result: Result<UnlockOutcome, ModemError>
+        do { result = .success(try modem.unlock(pin: SIMPIN(pin))) } catch { result = .failure(error) }
+        return (result, simulator.modem.stats)
+    }
+
+    @Test("the right PIN is sent once and unlocks, on every dialect", arguments: SimDialect.allCases)
+    func unlocks(dialect: SimDialect) throws {
+        let (result, stats) = try unlock(dialect, attempts: 3, pin: "1234")
+        #expect(try result.get() == .unlocked(attemptsBefore: 3))
+        #expect(stats.pinCommands == 1)
+    }
+
+    @Test("a wrong PIN is sent once and never again; the error names the attempts left")
+    func rejectedNotResent() throws {
+        let (result, stats) = try unlock(.quectel, attempts: 3, pin: "9999")
+        #expect(throws: ModemError.pinRejected(attemptsLeft: 2)) { try result.get() }
+        #expect(stats.pinCommands == 1 && stats.wrongPins == 1 && stats.pukLocks == 0)
+    }
+
+    @Test("with attempts at the floor nothing is sent, and the message names the attempts left", arguments: SimDialect.allCases)
+    func refusedAtFloor(dialect: SimDialect) throws {
+        let (result, stats) = try unlock(dialect, attempts: 1, pin: "1234")
+        #expect(throws: ModemError.pinRefused(attemptsLeft: 1, floor: 1)) { try result.get() }
+        #expect(stats.pinCommands == 0)
+        #expect(ModemError.pinRefused(attemptsLeft: 1, floor: 1).description.contains("1 attempt left"))
+    }
+
+    @Test("a higher floor refuses earlier")
+    func higherFloor() throws {
+        let (result, stats) = try unlock(.simcom, attempts: 2, pin: "1234") { $0.pinFloor = 2 }
+        #expect(throws: ModemError.pinRefused(attemptsLeft: 2, floor: 2)) { try result.get() }
+        #expect(stats.pinCommands == 0)
+    }
+
+    @Test("unknown attempts: refused by default, sent only when configured")
+    func unknownAttempts() throws {
+        let (refused, none) = try unlock(.generic, attempts: 3, pin: "1234", faults: [.nocounter])
+        #expect(throws: ModemError.pinRefused(attemptsLeft: nil, floor: 1)) { try refused.get() }
+        #expect(none.pinCommands == 0)
+        let (allowed, one) = try unlock(.generic, attempts: 3, pin: "1234", faults: [.nocounter]) { $0.allowUnknownAttempts = true }
+        #expect(try allowed.get() == .unlocked(attemptsBefore: nil))
+        #expect(one.pinCommands == 1)
+    }
+
+    @Test("the generic dialect falls back to the AT+CSIM VERIFY probe for the attempts")
+    func csimFallback() throws {
+        let simulator = try RunningSimulator { $0.dialect = .huawei; $0.pinAttempts = 2 }
+        let modem = try openModem(simulator, profile: "generic")
+        defer { modem.close() }
+        try modem.start()
+        let status = try modem.simStatus()
+        #expect(status.state == .pinRequired && status.pinAttempts == 2 && status.counterSource == "csim")
+    }
+
+    @Test("SIM PUK stops and asks for a technician; no PIN or PUK is sent")
+    func puk() throws {
+        let (result, stats) = try unlock(.simcom, attempts: 3, pin: "1234", faults: [.puk])
+        #expect(throws: ModemError.pukRequired(pukAttemptsLeft: 10)) { try result.get() }
+        #expect(stats.pinCommands == 0)
+    }
+
+    @Test("+CME ERROR: 14 (SIM busy) is waited out by re-reading, then the PIN goes once")
+    func simBusy() throws {
+        let (result, stats) = try unlock(.simcom, attempts: 3, pin: "1234", faults: [.busy])
+        #expect(try result.get() == .unlocked(attemptsBefore: 3))
+        #expect(stats.pinCommands == 1)
+    }
+
+    @Test("no SIM is reported as such")
+    func noSIM() throws {
+        let (result, stats) = try unlock(.quectel, attempts: 3, pin: "1234", faults: [.nosim])
+        #expect(throws: ModemError.simNotInserted) { try result.get() }
+        #expect(stats.pinCommands == 0)
+    }
+
+    @Test("a PIN must be 4 to 8 digits and never prints")
+    func pinFormat() throws {
+        #expect(throws: ModemError.invalidPIN) { try SIMPIN("12a4") }
+        #expect(throws: ModemError.invalidPIN) { try SIMPIN("123") }
+        #expect("\(try SIMPIN("1234\n"))" == "****")
+    }
+}
+
+@Suite("Registration, data sessions and recovery against the simulated modem")
+struct SessionTests {
+    @Test("probe reports identity, SIM, attempts, registration, dBm and technology; a V0 modem with echo and URCs is handled")
+    func probe() throws {
+        let simulator = try RunningSimulator { $0.dialect = .quectel; $0.pin = nil; $0.link = .edge; $0.faults = [.v0, .urc, .noise] }
+        let modem = try openModem(simulator, profile: "quectel-ec21")
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        let report = try modem.probe()
+        #expect(report.identity.manufacturer == "Quectel" && report.identity.model == "EC21")
+        #expect(report.identity.imei?.count == 15)
+        #expect(report.sim?.state == .ready && report.sim?.pinAttempts == 3)
+        #expect(report.network.overall?.isRegistered == true)
+        #expect(report.network.technology == "EDGE")
+        let dbm = try #require(report.network.rssiDBm)
+        #expect((-113)...(-51) ~= dbm)
+    }
+
+    @Test("registration denied is reported, not waited out")
+    func denied() throws {
+        let simulator = try RunningSimulator { $0.pin = nil; $0.faults = [.denied] }
+        let modem = try openModem(simulator, profile: "simcom-sim800")
+        defer { modem.close() }
+        try modem.start()
+        #expect(throws: ModemError.registrationDenied) { try modem.waitForRegistration() }
+    }
+
+    @Test("transparent sessions carry bytes both ways and hang up with +++, on SIMCom and Quectel; PPP dial on Huawei",
+          arguments: [(SimDialect.simcom, "simcom-sim800"), (.quectel, "quectel-ec21"), (.huawei, "huawei-e173")])
+    func session(dialect: SimDialect, profile: String) throws {
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let simulator = try RunningSimulator { $0.dialect = dialect; $0.pin = nil; $0.link = .umts; $0.connectTo = echo.address }
+        let modem = try openModem(simulator, profile: profile)
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        let (host, port) = try SessionRequest.address(echo.address)
+        let session = try modem.openSession(SessionRequest(apn: "internet", user: "rep", password: "s3cret", host: host, port: port))
+        let payload = Array("Zamówienie WAW07-000123: 3 × Łódź — заказ\r\nOK\r\n+++ not an escape".utf8) + (0..<3000).map { UInt8($0 % 251) }
+        try session.write(payload, deadline: .after(seconds: 5))
+        #expect(try session.read(exactly: payload.count, deadline: .after(seconds: 5)) == payload)
+        #expect(session.hangUp())
+        // Back in command mode: the modem answers again.
+        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+        #expect(modem.channel.transcript.lines.allSatisfy { !$0.contains("s3cret") })
+        #expect(simulator.modem.stats.bytesUp == payload.count)
+    }
+
+    @Test("a dropped carrier ends the session stream instead of hanging it")
+    func carrierDrop() throws {
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let simulator = try RunningSimulator { $0.pin = nil; $0.faults = [.drop]; $0.link = .umts }
+        let modem = try openModem(simulator, profile: "simcom-sim800")
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        let (host, port) = try SessionRequest.address(echo.address)
+        let session = try modem.openSession(SessionRequest(apn: "internet", host: host, port: port))
+        let payload = [UInt8](repeating: 0x41, count: 8_000)
+        try session.write(payload, deadline: .after(seconds: 5))
+        var received = 0
+        while true {
+            let chunk = try session.read(maxCount: 4096, deadline: .after(seconds: 5))
+            if chunk.isEmpty { break }
+            received += chunk.count
+        }
+        #expect(session.carrierLost)
+        #expect(received < payload.count)
+        session.hangUp()
+        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+    }
+
+    @Test("a session refused by the network fails with the step named")
+    func sessionRefused() throws {
+        let simulator = try RunningSimulator { $0.pin = nil }
+        let modem = try openModem(simulator, profile: "simcom-sim800")
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        // Nothing listens on port 1: the simulated network says CONNECT FAIL.
+        let error = #expect(throws: ModemError.self) { try modem.openSession(SessionRequest(apn: "internet", host: "127.0.0.1", port: 1)) }
+        #expect(error == .sessionFailed(step: "AT+CIPSTART=\"TCP\",\"{host}\",{port}", result: .failed("CONNECT FAIL")))
+    }
+
+    @Test("recovery ladder: a wedged modem comes back with AT+CFUN=1,1")
+    func wedged() throws {
+        let simulator = try RunningSimulator { $0.pin = nil; $0.faults = [.wedged] }
+        let modem = try openModem(simulator, profile: "simcom-sim800")
+        defer { modem.close() }
+        try modem.start()
+        while (try? modem.channel.send("AT+CSQ", timeout: 0.3))?.final == .ok {}
+        let report = try modem.recover()
+        #expect(report.steps.map(\.name) == ["re-sync", "re-init", "AT+CFUN=1,1"])
+        #expect(report.recovered && simulator.modem.stats.reboots == 1)
+        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+    }
+
+    @Test("recovery ladder: a dead modem comes back with the board's power key; without one the ladder reports, in bounded time")
+    func dead() throws {
+        let directory = TemporaryDirectory("modem")
+        let key = directory.file("gpio-value")
+        let simulator = try RunningSimulator { $0.pin = nil; $0.faults = [.dead]; $0.powerKeyPath = key }
+        var config = fastConfig()
+        config.commandTimeout = 0.2
+        config.powerKey = PowerKey(gpioValuePath: key, pulseSeconds: 0.03)
+        let modem = try openModem(simulator, profile: "simcom-sim800", config: config)
+        defer { modem.close() }
+        try modem.start()
+        while (try? modem.channel.send("AT+CSQ", timeout: 0.2))?.final == .ok {}
+        let report = try modem.recover()
+        #expect(report.steps.map(\.name).last == "power key" && report.recovered)
+        #expect(simulator.modem.stats.powerKeyPulses >= 1)
+
+        let silent = try RunningSimulator { $0.pin = nil; $0.faults = [.dead] }
+        var bare = fastConfig()
+        bare.commandTimeout = 0.2
+        let lost = try openModem(silent, profile: "simcom-sim800", config: bare)
+        defer { lost.close() }
+        try lost.start()
+        while (try? lost.channel.send("AT+CSQ", timeout: 0.2))?.final == .ok {}
+        let started = Deadline.now
+        let error = #expect(throws: ModemError.self) { try lost.recover() }
+        #expect(error == .notResponding(port: silent.path, tried: ["re-sync", "re-init", "AT+CFUN=1,1"]))
+        #expect(Double(Deadline.now.nanoseconds - started.nanoseconds) / 1e9 < 5)
+    }
+}
