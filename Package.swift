@@ -12,12 +12,14 @@ import PackageDescription
 /// nothing in it is CPU-bound enough to miss -O (docs/benchmarks.md measures both).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-    .unsafeFlags(["-Osize"], .when(configuration: .release)),
+    // Each function in its own section, so the linker can drop what nothing calls.
+    .unsafeFlags(["-Osize", "-Xfrontend", "-function-sections"], .when(configuration: .release)),
 ]
 
-/// Identical code folding: generic specialisations often compile to the same machine code.
+/// Unused sections dropped, identical code folded (generic specialisations often compile to the
+/// same machine code). hardware/build-release.sh applies the same to the dependencies.
 let smallExecutable: [LinkerSetting] = [
-    .unsafeFlags(["-Xlinker", "--icf=all"], .when(platforms: [.linux], configuration: .release)),
+    .unsafeFlags(["-Xlinker", "--gc-sections", "-Xlinker", "--icf=all"], .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(
@@ -72,7 +74,7 @@ let package = Package(
             swiftSettings: strict),
 
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).
-        .target(name: "SimulatorKit", dependencies: ["Field", "Store", "CSQLite"],
+        .target(name: "SimulatorKit", dependencies: ["Field", "Store", "CSQLite", "Backup"],
                 path: "Simulator/SimulatorKit", swiftSettings: strict),
         // A modem on a pty (SIMCom, Quectel, Huawei, generic dialects) and its shaped GPRS/EDGE link.
         // Written apart from the agent's Modem module on purpose: it checks the agent, not itself.

@@ -39,6 +39,15 @@ public struct DayRunner {
         public var acknowledged: Int
         public var lost: Int
         public var integrityOK: Bool
+        /// The card at the end of the day (`satchel status --json` `"card"`): "ok" wanted.
+        public var cardState: String
+        /// Last change in the card journal; must equal the device's last change.
+        public var cardJournalThroughSeq: Int
+        /// Acknowledged changes not on the card yet; must be 0.
+        public var cardBehind: Int
+        /// The snapshot `satchel backup` took at the end of the day, and the change it covers.
+        public var snapshotGeneration: Int
+        public var snapshotCoversSeq: Int
         public var commands: Int
         public var elapsedSeconds: Double
         public var problems: [String]
@@ -67,12 +76,15 @@ public struct DayRunner {
         var random = SeededRandom(seed: options.seed)
         var report = Report(seed: options.seed, home: home, routeStops: 0, visits: 0, customerChecks: 0, ordersConfirmed: 0,
                             ordersHeldForApproval: 0, orderLines: 0, draftsCompletedLater: 0, payments: 0, displayRequests: 0,
-                            complaints: 0, badInputsRefused: 0, acknowledged: 0, lost: 0, integrityOK: false, commands: 0,
+                            complaints: 0, badInputsRefused: 0, acknowledged: 0, lost: 0, integrityOK: false, cardState: "", cardJournalThroughSeq: 0,
+                            cardBehind: -1, snapshotGeneration: 0, snapshotCoversSeq: 0, commands: 0,
                             elapsedSeconds: 0, problems: [])
 
-        func satchel(_ arguments: [String], expectExit: Int32 = 0, _ what: String) throws -> ChildProcess.Result {
+        // The handheld has a flash card: every command mirrors to it, as the device's profile sets SATCHEL_CARD.
+        let card = ["SATCHEL_CARD": root + "/card"]
+        func satchel(_ arguments: [String], expectExit: Int32 = 0, stdin: String? = nil, _ what: String) throws -> ChildProcess.Result {
             report.commands += 1
-            let result = try ChildProcess.run(options.satchelPath, arguments + ["--home", home], timeoutSeconds: 60)
+            let result = try ChildProcess.run(options.satchelPath, arguments + ["--home", home], environment: card, stdin: stdin, timeoutSeconds: 60)
             guard result.status == expectExit, !result.timedOut else { throw Failure.command("\(what) (satchel \(arguments.joined(separator: " ")))", result) }
             return result
         }
@@ -93,6 +105,8 @@ public struct DayRunner {
                                                          routeStops: 20...40, today: today))
         }
         report.routeStops = seeded.routeStops
+        // The technician starts backups before the rep sets off; the passphrase goes on stdin.
+        _ = try satchel(["card", "init"], stdin: "day passphrase \(options.seed)\n", "card init")
         let catalogue = (0..<options.products).map { "PN-\(10_000 + $0)" }
 
         var acknowledgedOrders: [String: String] = [:]  // id -> state reported
@@ -170,6 +184,19 @@ public struct DayRunner {
             report.problems.append("change journal holds \(journal) entries, expected \(expectedChanges)")
             report.lost += max(0, expectedChanges - journal)
         }
+        // Everything acknowledged is on the card too, and the day ends with a snapshot.
+        if let cardState = status["card"] as? [String: Any] {
+            report.cardState = cardState["state"] as? String ?? ""
+            report.cardJournalThroughSeq = cardState["journal_through_seq"] as? Int ?? -1
+            report.cardBehind = cardState["behind"] as? Int ?? -1
+        }
+        if report.cardState != "ok" || report.cardBehind != 0 || report.cardJournalThroughSeq != journal {
+            report.problems.append("card is \(report.cardState), journal through \(report.cardJournalThroughSeq) of \(journal), \(report.cardBehind) behind")
+        }
+        let backup = try json(try satchel(["backup", "--json"], "backup"))
+        report.snapshotGeneration = backup["snapshot_generation"] as? Int ?? 0
+        report.snapshotCoversSeq = backup["snapshot_covers_seq"] as? Int ?? 0
+        if report.snapshotCoversSeq != journal { report.problems.append("the end-of-day snapshot covers change \(report.snapshotCoversSeq), not \(journal)") }
         let doctor = try satchel(["doctor", "--json"], "doctor")
         report.integrityOK = (try json(doctor)["ok"] as? Bool) == true
         report.elapsedSeconds = ChildProcess.monotonicSeconds() - started

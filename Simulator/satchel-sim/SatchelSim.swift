@@ -8,7 +8,7 @@ struct SatchelSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "satchel-sim",
         abstract: "Simulator harness: seeds handhelds, runs a rep's day through the real satchel, benchmarks.",
-        subcommands: [Seed.self, Day.self, Bench.self, ModemSim.self, ModemChaos.self])
+        subcommands: [Seed.self, Day.self, Bench.self, PowerCut.self, ModemSim.self, ModemChaos.self])
 }
 
 struct Seed: ParsableCommand {
@@ -75,8 +75,9 @@ struct Day: ParsableCommand {
                   complaints:        \(report.complaints)
                   bad input refused: \(report.badInputsRefused) (nothing written)
                   acknowledged:      \(report.acknowledged), lost: \(report.lost), integrity: \(report.integrityOK ? "ok" : "FAILED")
+                  card:              \(report.cardState), journal through change \(report.cardJournalThroughSeq), \(report.cardBehind) behind; end-of-day snapshot #\(report.snapshotGeneration) covers change \(report.snapshotCoversSeq)
                 """)
-            if let keep { print("  files kept in:     \(keep) (device/satchel.db; card/ is used once card backups land)") }
+            if let keep { print("  files kept in:     \(keep) (device/satchel.db, card/satchel/<device>/)") }
             for problem in report.problems { print("  PROBLEM: \(problem)") }
         }
         if report.lost > 0 || !report.integrityOK || !report.problems.isEmpty { throw ExitCode(1) }
@@ -85,5 +86,5 @@ struct Day: ParsableCommand {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks, measured as ratios side by side in one run.",
-                                                    subcommands: [CaptureBenchCommand.self])
+                                                    subcommands: [CaptureBenchCommand.self, BackupBenchCommand.self])
 }

@@ -123,5 +123,3 @@ struct Daemon: ParsableCommand {
         }
     }
 }
-
-func fflushStdout() { fflush(nil) }

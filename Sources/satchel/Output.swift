@@ -38,6 +38,9 @@ func capturing(_ options: HomeOptions, _ body: (DeviceDatabase) throws -> () thr
             printNotice("WARNING: saved on this device only, not yet on the card: \(describe(card))")
         }
         try report()
+        // The acknowledgement must leave the process now: stdout to a pipe is block-buffered,
+        // and the snapshot that may follow can outlast a dying battery.
+        fflushStdout()
         _ = agent.snapshotIfDue(device, report: card)
     }
 }
@@ -51,6 +54,8 @@ func describe(_ card: CardReport) -> String {
     if let message = card.message { text += ": \(message)" }
     return text
 }
+
+func fflushStdout() { fflush(nil) }
 
 func printNotice(_ message: String) {
     var line = "satchel: " + message + "\n"

@@ -133,5 +133,13 @@ struct CommandLineTests {
         let database = try Database(path: directory.path + "/day/device/satchel.db")
         #expect(try database.int64("SELECT count(*) FROM changes") == Int64(report["acknowledged"] as? Int ?? -1) + 2 * Int64(report["drafts_completed_later"] as? Int ?? 0))
         #expect(FileManager.default.fileExists(atPath: directory.path + "/day/card"))
+        // The day ran with a card: everything acknowledged is in the card journal, and the
+        // end-of-day snapshot covers the last change.
+        let changes = try database.int64("SELECT COALESCE(max(seq), 0) FROM changes")
+        #expect(report["card_state"] as? String == "ok")
+        #expect(report["card_behind"] as? Int == 0)
+        #expect(report["card_journal_through_seq"] as? Int == Int(changes))
+        #expect((report["snapshot_generation"] as? Int ?? 0) >= 2)
+        #expect(report["snapshot_covers_seq"] as? Int == Int(changes))
     }
 }
