@@ -15,7 +15,7 @@ extension ChildProcess {
         public var seconds: Double
     }
 
-    /// Runs a child and SIGKILLs it `killAfterSeconds` after spawning, like a power cut would end
+    /// Runs a child (the one implementation behind `run`) and SIGKILLs it `killAfterSeconds` after spawning, like a power cut would end
     /// it, unless it exits first. What the child wrote to its pipes before dying is returned, so
     /// the caller can tell whether an acknowledgement got out. `timeoutSeconds` bounds the whole
     /// run either way (a hung child is killed too, and reported as `timedOut`).
@@ -45,9 +45,21 @@ extension ChildProcess {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
+        // The child starts with no blocked signals and default handlers: a test runner's threads
+        // may block SIGTERM, and a satchel child must be stoppable like it is on the device.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGPWR, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let started = monotonicSeconds()
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
         guard spawned == 0 else {
             close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
