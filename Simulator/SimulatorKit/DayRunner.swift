@@ -48,6 +48,11 @@ public struct DayRunner {
         /// The snapshot `satchel backup` took at the end of the day, and the change it covers.
         public var snapshotGeneration: Int
         public var snapshotCoversSeq: Int
+        /// The day ends with a fast sync against a hub of its own (embedded SQLite under hub/).
+        public var syncUploaded: Int
+        public var syncBytesUp: Int
+        public var syncBytesDown: Int
+        public var hubChanges: Int
         public var commands: Int
         public var elapsedSeconds: Double
         public var problems: [String]
@@ -77,7 +82,8 @@ public struct DayRunner {
         var report = Report(seed: options.seed, home: home, routeStops: 0, visits: 0, customerChecks: 0, ordersConfirmed: 0,
                             ordersHeldForApproval: 0, orderLines: 0, draftsCompletedLater: 0, payments: 0, displayRequests: 0,
                             complaints: 0, badInputsRefused: 0, acknowledged: 0, lost: 0, integrityOK: false, cardState: "", cardJournalThroughSeq: 0,
-                            cardBehind: -1, snapshotGeneration: 0, snapshotCoversSeq: 0, commands: 0,
+                            cardBehind: -1, snapshotGeneration: 0, snapshotCoversSeq: 0, syncUploaded: 0, syncBytesUp: 0,
+                            syncBytesDown: 0, hubChanges: 0, commands: 0,
                             elapsedSeconds: 0, problems: [])
 
         // The handheld has a flash card: every command mirrors to it, as the device's profile sets SATCHEL_CARD.
@@ -197,6 +203,23 @@ public struct DayRunner {
         report.snapshotGeneration = backup["snapshot_generation"] as? Int ?? 0
         report.snapshotCoversSeq = backup["snapshot_covers_seq"] as? Int ?? 0
         if report.snapshotCoversSeq != journal { report.problems.append("the end-of-day snapshot covers change \(report.snapshotCoversSeq), not \(journal)") }
+
+        // The end of the day: sync. A hub of its own on loopback, the device registered and
+        // provisioned the way a technician does it, then the rep's fast sync.
+        let hub = try DayHub(directory: root + "/hub", password: "hasło-synchronizacji")
+        defer { hub.stop() }
+        let keys = try json(try satchel(["keys", "--json"], "keys"))
+        try hub.register(device: deviceID, rep: "R01", publicKey: keys["public_key"] as? String ?? "")
+        _ = try satchel(["provision", "--hub", hub.address, "--hub-key", hub.publicKey], "provision")
+        let synced = try json(try satchel(["sync", "--mode", "fast", "--json"], stdin: "hasło-synchronizacji\n", "sync"))
+        report.syncUploaded = synced["uploaded"] as? Int ?? 0
+        report.syncBytesUp = synced["bytes_up"] as? Int ?? 0
+        report.syncBytesDown = synced["bytes_down"] as? Int ?? 0
+        report.hubChanges = Int(try hub.changes(device: deviceID))
+        if report.syncUploaded != journal || report.hubChanges != journal {
+            report.problems.append("sync sent \(report.syncUploaded) and the hub holds \(report.hubChanges) of \(journal) changes")
+        }
+
         let doctor = try satchel(["doctor", "--json"], "doctor")
         report.integrityOK = (try json(doctor)["ok"] as? Bool) == true
         report.elapsedSeconds = ChildProcess.monotonicSeconds() - started

@@ -76,8 +76,9 @@ struct Day: ParsableCommand {
                   bad input refused: \(report.badInputsRefused) (nothing written)
                   acknowledged:      \(report.acknowledged), lost: \(report.lost), integrity: \(report.integrityOK ? "ok" : "FAILED")
                   card:              \(report.cardState), journal through change \(report.cardJournalThroughSeq), \(report.cardBehind) behind; end-of-day snapshot #\(report.snapshotGeneration) covers change \(report.snapshotCoversSeq)
+                  sync (fast):       \(report.syncUploaded) changes up, \(report.syncBytesUp) bytes up / \(report.syncBytesDown) down; the hub holds \(report.hubChanges)
                 """)
-            if let keep { print("  files kept in:     \(keep) (device/satchel.db, card/satchel/<device>/)") }
+            if let keep { print("  files kept in:     \(keep) (device/satchel.db, card/satchel/<device>/, hub/hub.db)") }
             for problem in report.problems { print("  PROBLEM: \(problem)") }
         }
         if report.lost > 0 || !report.integrityOK || !report.problems.isEmpty { throw ExitCode(1) }

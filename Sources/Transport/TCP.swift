@@ -51,7 +51,8 @@ public enum StreamPair {
 }
 
 /// A listening TCP socket whose accept waits with a deadline (for the hub and for tests).
-public final class TCPListener {
+/// Sendable: its state is an immutable descriptor, and accept(2) may be called from any thread.
+public final class TCPListener: @unchecked Sendable {
     public let fd: Int32
     public let port: UInt16
 

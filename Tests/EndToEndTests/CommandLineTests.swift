@@ -141,5 +141,10 @@ struct CommandLineTests {
         #expect(report["card_journal_through_seq"] as? Int == Int(changes))
         #expect((report["snapshot_generation"] as? Int ?? 0) >= 2)
         #expect(report["snapshot_covers_seq"] as? Int == Int(changes))
+        // And it ended with a fast sync: the hub holds every change, and the device knows it.
+        #expect(report["sync_uploaded"] as? Int == Int(changes))
+        #expect(report["hub_changes"] as? Int == Int(changes))
+        #expect(try database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'") == String(changes))
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/day/hub/hub.db"))
     }
 }
