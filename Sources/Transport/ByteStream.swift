@@ -46,6 +46,9 @@ public enum StreamError: Error, Equatable, CustomStringConvertible {
 public final class FileDescriptorStream: ByteStream {
     public private(set) var fd: Int32
     public let name: String
+    /// Sockets are written with send(MSG_NOSIGNAL): a peer that vanished must be an error to
+    /// handle, not a SIGPIPE that kills the hub or the agent.
+    private let isSocket: Bool
 
     /// Takes ownership of `fd` and makes it non-blocking.
     public init(fd: Int32, name: String) {
@@ -53,6 +56,8 @@ public final class FileDescriptorStream: ByteStream {
         self.name = name
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        var info = stat()
+        isSocket = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
     }
 
     deinit { close() }
@@ -77,7 +82,10 @@ public final class FileDescriptorStream: ByteStream {
         guard fd >= 0 else { throw StreamError.closed(what: name) }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeBytes { buffer in
+                isSocket ? send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                         : Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            }
             if written > 0 {
                 offset += written
                 continue

@@ -135,6 +135,7 @@ struct Serve: ParsableCommand {
         sigemptyset(&stopSignals)
         for signal in [SIGTERM, SIGINT] { sigaddset(&stopSignals, signal) }
         sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
+        signal(SIGPIPE, SIG_IGN)  // a device that drops off mid-write is an error for its session, not for the hub
         print("satchel-hub listening on \(host):\(listener.port)")
         fflush(nil)
         SyncServer(maxSessions: sessions) { try SQLiteHubStorage(path: path) }.serve(listener)
