@@ -199,6 +199,9 @@ public final class SimulatedModem: @unchecked Sendable {
     private var downQueue: [(Double, [UInt8])] = []
     private var upFree = 0.0
     private var downFree = 0.0
+    private var remoteClosedAfterQueue = false
+    /// Set once the far end closed: its socket stays readable at EOF, so polling it would spin.
+    private var stopReadingTCP = false
     private var lastDataInput = 0.0
     private var plusCount = 0
     private var escapeAt: Double?
@@ -312,7 +315,7 @@ public final class SimulatedModem: @unchecked Sendable {
             let upBacklog = upQueue.reduce(0) { $0 + $1.1.count }
             if upBacklog > 8_192 { fds[0].events = 0 }
             // Outside data mode the far end's bytes wait in the socket (the modem buffers them).
-            if let tcp, dataMode, downQueue.reduce(0, { $0 + $1.1.count }) < max(2_048, Int(config.link.bytesPerSecond / 4)) {
+            if let tcp, dataMode, !stopReadingTCP, downQueue.reduce(0, { $0 + $1.1.count }) < max(2_048, Int(config.link.bytesPerSecond / 4)) {
                 fds.append(pollfd(fd: tcp.fd, events: Int16(POLLIN), revents: 0))
             }
             if !outQueue.isEmpty && outQueue[0].at <= now { fds[0].events |= Int16(POLLOUT) }
@@ -348,7 +351,11 @@ public final class SimulatedModem: @unchecked Sendable {
             let start = max(now + scaled(config.link.roundTripSeconds) / 2, downFree)
             downFree = start + scaled(Double(count) / config.link.bytesPerSecond)
             downQueue.append((downFree, bytes))
-        } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
+        } else if count == 0 {
+            // The far end closed: what it sent is still on its way down the shaped link, and a
+            // real modem delivers it before it reports the closed connection.
+            if downQueue.isEmpty { carrierLost(remoteClosed: true) } else { remoteClosedAfterQueue = true; stopReadingTCP = true }
+        } else if errno != EAGAIN && errno != EINTR {
             carrierLost(remoteClosed: true)
         }
     }
@@ -375,6 +382,10 @@ public final class SimulatedModem: @unchecked Sendable {
                 count { $0.bytesDown += written }
                 afterDataBytes(written)
                 if !dataMode { break }
+            }
+            if remoteClosedAfterQueue && downQueue.isEmpty && dataMode {
+                remoteClosedAfterQueue = false
+                carrierLost(remoteClosed: true)
             }
         }
         while let first = upQueue.first, first.0 <= now, let tcp {
@@ -750,6 +761,8 @@ public final class SimulatedModem: @unchecked Sendable {
     private func closeTCP() {
         tcp?.close()
         tcp = nil
+        remoteClosedAfterQueue = false
+        stopReadingTCP = false
         dataMode = false
         upQueue.removeAll()
         downQueue.removeAll()

@@ -97,10 +97,26 @@ public struct DeviceSync {
         }
     }
 
-    /// Fast mode: the device's changes up, nothing down.
-    public func fast(_ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
+    /// The hub's address: the one given, else the pinned one.
+    public func hubAddress(_ override: String? = nil) throws -> String {
         guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
-        let hubAddress = address ?? pin.address
+        return override ?? pin.address
+    }
+
+    /// Fast mode over the network (or the operator's APN routed to it): connects to the hub.
+    public func fast(_ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
+        let hubAddress = try self.hubAddress(address)
+        let stream: FileDescriptorStream
+        do { stream = try TCP.connect(hubAddress, deadline: .after(seconds: timeoutSeconds)) } catch { throw Failure.link("\(error)") }
+        defer { stream.close() }
+        return try fast(device, password: password, over: stream, hub: hubAddress, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Fast mode: the device's changes up, nothing down, over any open stream to the hub (a
+    /// TCP socket, or the modem's transparent data session).
+    public func fast(_ device: DeviceDatabase, password: String, over stream: any ByteStream, hub hubAddress: String,
+                     timeoutSeconds: Double = 120) throws -> Report {
+        guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
         let deviceID = try device.deviceID()
         let uploaded = try device.guarded { Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
         let pending = try device.changes(after: uploaded, limit: Batch.maxChanges)
@@ -115,9 +131,6 @@ public struct DeviceSync {
             })
         }
         let deadline = Deadline.after(seconds: timeoutSeconds)
-        let stream: FileDescriptorStream
-        do { stream = try TCP.connect(hubAddress, deadline: deadline) } catch { throw Failure.link("\(error)") }
-        defer { stream.close() }
         let result: FastSyncResult
         do {
             result = try FastSyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,

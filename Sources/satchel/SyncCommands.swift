@@ -1,8 +1,10 @@
 import Agent
 import ArgumentParser
 import Field
+import Modem
 import Seal
 import Sync
+import Transport
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "This device's public key (to register it on the hub) and the hub it is pinned to.")
@@ -50,6 +52,9 @@ struct SyncCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @Option(help: "fast, full, init, duplicate or upload.") var mode: String = "fast"
     @Option(help: "HOST:PORT of the hub, instead of the pinned address.") var hub: String?
+    @Flag(help: "Sync through the GSM modem's own data session (transparent TCP) instead of the host's network.") var overModem = false
+    @Option(help: "Access point name for --over-modem (often a private APN).") var apn: String = "internet"
+    @OptionGroup(title: "Modem (with --over-modem)") var modem: ModemOptions
 
     func run() throws {
         try syncErrors {
@@ -64,20 +69,50 @@ struct SyncCommand: ParsableCommand {
             let device = try agent.openForWriting(notice: printNotice)
             // Before a sync the card gets a snapshot: what leaves the device is also on the card.
             if agent.mirror(device).state == .ok { _ = try? agent.snapshot(device) }
-            let report = try DeviceSync(agent).fast(device, password: password, address: hub)
+            let sync = DeviceSync(agent)
+            let report: DeviceSync.Report
+            if overModem {
+                report = try overTheModem { session, address in try sync.fast(device, password: password, over: session, hub: address) }
+            } else {
+                report = try sync.fast(device, password: password, address: hub)
+            }
             if output.json { return try printJSON(report) }
             print("Synced (fast) with \(report.hub): \(report.uploaded) changes sent\(report.duplicates > 0 ? ", \(report.duplicates) the hub already had" : ""); \(report.bytesUp) bytes up, \(report.bytesDown) down")
         }
     }
 }
 
+extension SyncCommand {
+    /// Opens the modem, checks the SIM and registration, opens a data session to the hub, runs
+    /// `body` over it, and hangs up whatever happens.
+    func overTheModem<T>(_ body: (any ByteStream, String) throws -> T) throws -> T {
+        let address = try DeviceSync(home.agent()).hubAddress(hub)
+        let (host, port) = try SessionRequest.address(address)
+        let (device, _) = try modem.open()
+        defer { device.close() }
+        let state = try device.readSIMState()
+        switch state {
+        case .ready: break
+        case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
+        case .notInserted: throw ModemError.simNotInserted
+        default: throw ModemError.simLocked(state)
+        }
+        _ = try device.waitForRegistration()
+        let session = try device.openSession(SessionRequest(apn: apn, host: host, port: port))
+        defer { _ = session.hangUp() }
+        return try body(session, address)
+    }
+}
+
 func syncErrors(_ body: () throws -> Void) throws {
-    try reportingErrors {
-        do {
-            try body()
-        } catch let error as DeviceSync.Failure {
-            printError(error.description)
-            throw ExitCode(error.exitCode)
+    try modemReportingErrors {
+        try reportingErrors {
+            do {
+                try body()
+            } catch let error as DeviceSync.Failure {
+                printError(error.description)
+                throw ExitCode(error.exitCode)
+            }
         }
     }
 }

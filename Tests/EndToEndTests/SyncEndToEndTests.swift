@@ -1,5 +1,6 @@
 import Foundation
 import Hub
+import ModemSimulator
 import SatchelTesting
 import SimulatorKit
 import Store
@@ -89,5 +90,46 @@ struct SyncEndToEndTests {
         #expect(audit.map(\.result) == ["ok", "ok", "refused"])
         let listed = try hub(["audit", "--db", database, "--json"])
         #expect(listed.succeeded && listed.stdout.contains("\"records_up\":5"))
+    }
+
+    @Test("a fast sync through the simulated SIMCom modem's transparent session over a GPRS-shaped link")
+    func overTheModem() throws {
+        let directory = TemporaryDirectory("sync-modem")
+        let home = directory.path + "/device", database = directory.path + "/hub.db"
+        let lock = directory.path + "/lock"
+        try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: true)
+        try #require(try ChildProcess.run(sim, ["seed", "--home", home, "--customers", "10", "--products", "10", "--seed", "9"], timeoutSeconds: 60).succeeded)
+        let environment = ["SATCHEL_HOME": home]
+        let keys = try ChildProcess.run(satchel, ["keys", "--json"], environment: environment, timeoutSeconds: 30)
+        let deviceKey = try #require(try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [String: Any])["public_key"] as? String
+        try #require(try hub(["rep", "add", "--db", database, "--rep", "R01", "--name", "Светлана Кузнецова"], stdin: "парола-sync\n").succeeded)
+        try #require(try hub(["device", "add", "--db", database, "--device", "SIM1", "--rep", "R01", "--key", deviceKey ?? ""]).succeeded)
+        let running = try RunningHub(binary: hubBinary, database: database)
+        defer { running.stop() }
+        let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(try ChildProcess.run(satchel, ["provision", "--hub", running.address, "--hub-key", hubKey], environment: environment, timeoutSeconds: 30).succeeded)
+        let customer = try Database(path: home + "/satchel.db").text("SELECT id FROM customers ORDER BY id LIMIT 1")
+        for _ in 0..<3 {
+            try #require(try ChildProcess.run(satchel, ["visit", "--customer", customer, "--outcome", "order"], environment: environment, timeoutSeconds: 30).succeeded)
+        }
+
+        var config = SimulatedModemConfig()
+        config.dialect = .simcom
+        config.pin = nil
+        config.link = .gprs
+        config.timeScale = 0.02
+        config.guardSeconds = 0.04
+        let modem = try SimulatedModem(config: config)
+        modem.start()
+        defer { modem.stop() }
+        let hardware = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("hardware").path
+        let synced = try ChildProcess.run(satchel, ["sync", "--over-modem", "--apn", "internet.private", "--port", modem.path, "--lock-dir", lock,
+                                                    "--hardware", hardware, "--timeout", "2", "--timeout-scale", "0.05", "--guard-ms", "40", "--json"],
+                                          environment: environment, stdin: "парола-sync\n", timeoutSeconds: 120)
+        try #require(synced.succeeded, "\(synced.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
+        #expect(report["uploaded"] as? Int == 3)
+        #expect(try SQLiteHubStorage(path: database).changeCount(device: "SIM1") == 3)
     }
 }
