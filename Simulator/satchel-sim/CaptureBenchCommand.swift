@@ -25,3 +25,15 @@ struct CaptureBenchCommand: ParsableCommand {
         }
     }
 }
+
+struct SyncBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Fast-sync upload of a standard rep day: our bytes on the wire against gzip -6 of the same records as JSON lines.")
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let result = try SyncBench.run()
+        print(try FieldJSON.encode(result, pretty: !json))
+    }
+}
