@@ -214,7 +214,7 @@ public struct PowerCut {
                 }
             }
 
-            let check = verify(home: home, copy: checkCopy, acknowledged: acknowledged, alreadyLost: &lostIDs, report: &report, cycle: cycle, problem: problem)
+            let check = verify(home: home, copy: checkCopy, acknowledged: acknowledged, alreadyLost: &lostIDs, report: &report, cycle: cycle)
             if let last = check, !wiped, child.killed, !ackedNow, !isBackup, last > lastSequence { report.killsAfterCommitBeforeAck += 1 }
             if let last = check { lastSequence = last; report.changes = last }
             if let progress = options.progress, options.progressEvery > 0, (cycle + 1) % options.progressEvery == 0 {
@@ -240,7 +240,7 @@ public struct PowerCut {
                 problem("final satchel restore exited \(restored.status): \(restored.stderr.prefix(300))")
             }
             if let last = verify(home: home, copy: checkCopy, acknowledged: acknowledged, alreadyLost: &lostIDs, report: &report,
-                                 cycle: options.cycles, problem: problem) { report.changes = last }
+                                 cycle: options.cycles) { report.changes = last }
         }
         report.elapsedSeconds = ChildProcess.monotonicSeconds() - started
         try? FileManager.default.removeItem(atPath: checkCopy)
@@ -292,7 +292,10 @@ public struct PowerCut {
     /// (taken while no child runs, so a consistent crash image): opening the original would
     /// recover and checkpoint it, and the next `satchel` would no longer find the state a kill left.
     static func verify(home: String, copy: String, acknowledged: [String: Acknowledged], alreadyLost: inout Set<String>,
-                       report: inout Report, cycle: Int, problem: (String) -> Void) -> Int64? {
+                       report: inout Report, cycle: Int) -> Int64? {
+        // Problems go into the report this function already holds exclusively (a closure that
+        // also wrote to the caller's report would be a second, conflicting access).
+        func problem(_ text: String) { if report.problems.count < 20 { report.problems.append(text) } }
         let manager = FileManager.default
         for suffix in ["", "-wal", "-shm"] { try? manager.removeItem(atPath: copy + "/satchel.db" + suffix) }
         do {
