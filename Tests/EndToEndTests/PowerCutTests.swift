@@ -78,14 +78,15 @@ struct PowerCutTests {
         mkdir(directory.file("check-1"), 0o700)
         var clean = PowerCut.Report(), lost = Set<String>()
         _ = PowerCut.verify(home: device.home, copy: directory.file("check-1"), acknowledged: [id: acknowledged[id]!],
-                            alreadyLost: &lost, report: &clean, cycle: 0) { _ in }
+                            alreadyLost: &lost, report: &clean, cycle: 0)
         #expect(clean.lost == 0 && clean.duplicates == 0 && clean.integrityFailures == 0)
         mkdir(directory.file("check-2"), 0o700)
         var broken = PowerCut.Report()
         var reused = acknowledged
         reused[id] = PowerCut.Acknowledged(kind: "visit", customer: "SOMEONE-ELSE", state: nil)
-        _ = PowerCut.verify(home: device.home, copy: directory.file("check-2"), acknowledged: reused, alreadyLost: &lost, report: &broken, cycle: 1) { _ in }
+        _ = PowerCut.verify(home: device.home, copy: directory.file("check-2"), acknowledged: reused, alreadyLost: &lost, report: &broken, cycle: 1)
         #expect(broken.lost == 1 && broken.duplicates == 1)
+        #expect(broken.problems.count == 2)  // and the checker says what it found
     }
 
     @Test("critical battery: the card is brought up to date and writes stop; on the charger they resume")
