@@ -76,6 +76,8 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .writesStopped(let reason): return "writing is stopped: \(reason); nothing was saved. Plug in the charger; writing resumes on its own"
+        case .cardUnavailable(let report) where report.state == .notConfigured:
+            return "no card configured: pass --card DIR or set SATCHEL_CARD (the board profile's card mount point)"
         case .cardUnavailable(let report): return "card \(report.path ?? ""): \(report.state.rawValue)\(report.message.map { " — \($0)" } ?? "")"
         case .restoreNeeded(let problem, let card, let device):
             return "\(problem)\nThe card at \(card) holds the backup of device \(device): restore it with `satchel restore --passphrase-stdin` (the technician has the backup passphrase)"
