@@ -1,10 +1,11 @@
 // swift-tools-version:6.0
 // Satchel: offline field-sales agent (satchel), its hub (satchel-hub) and the simulator (satchel-sim).
 // Layers (lower never import higher), see docs/architecture.md:
-//   System        CSQLite · CZlib · CSodium
-//   Foundations   Store · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
-//   Capabilities  Field
-//   Executables   satchel · satchel-hub · satchel-sim
+//   System         CSQLite · CZlib · CSodium
+//   Foundations    Store · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
+//   Capabilities   Field · Backup · Modem · Sync
+//   Orchestration  Agent (device) · Hub (hub)
+//   Executables    satchel · satchel-hub · satchel-sim (Simulator/)
 import PackageDescription
 
 /// One set of settings for every target, so the whole tree follows the same rules.
