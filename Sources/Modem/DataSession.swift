@@ -8,14 +8,14 @@ public final class DataSession: ByteStream {
     public private(set) var isClosed = false
     public private(set) var bytesIn = 0
     public private(set) var bytesOut = 0
-    private var pendingEnd: [UInt8] = []
-    private let markers: [[UInt8]]
-    private let longestMarker: Int
+    private var scanner: CarrierMarkerScanner
+    /// How long bytes that might begin the end-of-session line wait for the rest of it: the
+    /// modem sends that line in one go, so anything longer means they were data.
+    static let holdSeconds = 0.2
 
     init(modem: Modem) {
         self.modem = modem
-        markers = modem.profile.carrierLost.map { Array(("\r\n" + $0 + "\r\n").utf8) }
-        longestMarker = markers.map(\.count).max() ?? 0
+        scanner = CarrierMarkerScanner(markers: modem.profile.carrierLost)
     }
 
     public func write(_ bytes: [UInt8], deadline: Deadline) throws(StreamError) {
@@ -32,21 +32,35 @@ public final class DataSession: ByteStream {
             lost()
             return []
         }
-        let chunk = try modem.channel.dataRead(maxCount: max(1, maxCount), deadline: deadline)
-        if chunk.isEmpty {
-            lost()
-            return []
+        while true {
+            let wait = scanner.isHolding ? Swift.min(deadline, Deadline.after(seconds: Self.holdSeconds)) : deadline
+            let chunk: [UInt8]
+            do {
+                chunk = try modem.channel.dataRead(maxCount: max(1, maxCount), deadline: wait)
+            } catch StreamError.timedOut(let what) {
+                guard scanner.isHolding else { throw StreamError.timedOut(what: what) }
+                let data = scanner.flush()
+                bytesIn += data.count
+                return data
+            }
+            if chunk.isEmpty {
+                lost()
+                let data = scanner.flush()
+                bytesIn += data.count
+                return data
+            }
+            switch scanner.feed(chunk) {
+            case .ended(let before):
+                lost()
+                bytesIn += before.count
+                return before
+            case .data(let data) where !data.isEmpty:
+                bytesIn += data.count
+                return data
+            case .data:
+                continue  // all of it might be the start of the end-of-session line: read on
+            }
         }
-        // The modem ends a transparent session with `\r\nNO CARRIER\r\n` (SIMCom: `CLOSED`)
-        // in the same stream; we take it as the end when it is the tail of what arrived.
-        for marker in markers where chunk.count >= marker.count && chunk.suffix(marker.count).elementsEqual(marker) {
-            lost()
-            let data = Array(chunk.dropLast(marker.count))
-            bytesIn += data.count
-            return data.isEmpty ? [] : data
-        }
-        bytesIn += chunk.count
-        return chunk
     }
 
     private func lost() {
