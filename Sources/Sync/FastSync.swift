@@ -80,12 +80,26 @@ public enum FastSyncClient {
                                                               dictionary: SyncDictionary.v1, deadline: deadline)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
-        try channel.send(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
-        if let batch { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
-        try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
-        let auth = try expect(.authResult, from: channel, deadline: deadline)
+        // One flight: AUTH, BATCH, BYE. A hub that refuses the password closes the link while the
+        // rest is still on its way; its answer is already in our receive buffer, so a failed send
+        // is only reported if that answer does not explain it.
+        var sendFailure: (any Error)?
+        do {
+            try channel.send(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
+            if let batch { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
+            try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
+        } catch {
+            sendFailure = error
+        }
+        let auth: [UInt8]
+        do {
+            auth = try expect(.authResult, from: channel, deadline: deadline)
+        } catch {
+            throw sendFailure ?? error
+        }
         let result = try AuthResult.decode(auth)
         guard result.status == .ok else { throw SyncFailure.authentication(result) }
+        if let sendFailure { throw sendFailure }
         var receipt: Receipt?
         if let batch {
             receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))

@@ -130,7 +130,25 @@ public struct Batch: Equatable, Sendable {
         for value in actions { writer.varint(value) }
         for change in changes { writer.string(change.changeId) }
         for change in changes { writer.string(change.entityId) }
-        for change in changes { writer.string(change.payload) }
+        // Payloads without their JSON keys where that round-trips (CompactJSON); the shape table
+        // they refer to goes first.
+        var shapes = CompactJSON.Shapes()
+        var payloads = WireWriter()
+        for change in changes {
+            if let value = CompactJSON.compactable(change.payload) {
+                payloads.varint(1)
+                CompactJSON.encode(value, shapes: &shapes, into: &payloads)
+            } else {
+                payloads.varint(0)
+                payloads.string(change.payload)
+            }
+        }
+        writer.varint(UInt64(shapes.table.count))
+        for shape in shapes.table {
+            writer.varint(UInt64(shape.count))
+            for key in shape { writer.string(key) }
+        }
+        writer.raw(payloads.bytes)
         return writer.bytes
     }
 
@@ -156,7 +174,22 @@ public struct Batch: Equatable, Sendable {
         var ids: [String] = [], entityIDs: [String] = [], payloads: [String] = []
         for _ in 0..<count { ids.append(try reader.string(limit: 64)) }
         for _ in 0..<count { entityIDs.append(try reader.string(limit: 64)) }
-        for _ in 0..<count { payloads.append(try reader.string(limit: 256 * 1024)) }
+        let shapeCount = try reader.count("shape table size", limit: 1_024)
+        var shapes: [[String]] = []
+        for _ in 0..<shapeCount {
+            let keyCount = try reader.count("shape size", limit: 256)
+            shapes.append(try (0..<keyCount).map { _ in try reader.string(limit: 128) })
+        }
+        for _ in 0..<count {
+            switch try reader.varint() {
+            case 0: payloads.append(try reader.string(limit: 256 * 1024))
+            case 1:
+                var text = ""
+                CompactJSON.write(try CompactJSON.decode(&reader, shapes: shapes), into: &text)
+                payloads.append(text)
+            case let form: throw WireReader.Failure.tooLarge(what: "payload form", value: form)
+            }
+        }
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])
