@@ -12,14 +12,25 @@ public enum SimDialect: String, CaseIterable, Sendable {
 /// A radio link: bandwidth (each direction), round trip.
 public struct LinkProfile: Sendable, Equatable {
     public var name: String
+    /// Downlink (network to handheld).
     public var bytesPerSecond: Double
+    /// Uplink (handheld to network); GPRS class 10 has half the downlink's slots.
+    public var upBytesPerSecond: Double
     public var roundTripSeconds: Double
     /// 27.007 <AcT> reported in `+COPS?`.
     public var accessTechnology: Int
 
-    // GPRS class 10 (4+1 slots CS-2 ~ 40 kbit/s in practice), EDGE class 10 (~200 kbit/s),
+    public init(name: String, bytesPerSecond: Double, upBytesPerSecond: Double? = nil, roundTripSeconds: Double, accessTechnology: Int) {
+        self.name = name
+        self.bytesPerSecond = bytesPerSecond
+        self.upBytesPerSecond = upBytesPerSecond ?? bytesPerSecond
+        self.roundTripSeconds = roundTripSeconds
+        self.accessTechnology = accessTechnology
+    }
+
+    // GPRS class 10 CS-2: 53.6 kbit/s down, 26.8 up (FIELD-NOTES); EDGE class 10 (~200 kbit/s),
     // UMTS R99 (384 kbit/s); round trips as measured on European networks of the era.
-    public static let gprs = LinkProfile(name: "gprs", bytesPerSecond: 5_000, roundTripSeconds: 0.6, accessTechnology: 0)
+    public static let gprs = LinkProfile(name: "gprs", bytesPerSecond: 6_700, upBytesPerSecond: 3_350, roundTripSeconds: 0.6, accessTechnology: 0)
     public static let edge = LinkProfile(name: "edge", bytesPerSecond: 24_000, roundTripSeconds: 0.3, accessTechnology: 3)
     public static let umts = LinkProfile(name: "umts", bytesPerSecond: 48_000, roundTripSeconds: 0.15, accessTechnology: 2)
 
@@ -792,7 +803,7 @@ public final class SimulatedModem: @unchecked Sendable {
         lastDataInput = now
         guard !data.isEmpty else { return }
         let start = max(now + scaled(config.link.roundTripSeconds) / 2, upFree)
-        upFree = start + scaled(Double(data.count) / config.link.bytesPerSecond)
+        upFree = start + scaled(Double(data.count) / config.link.upBytesPerSecond)
         upQueue.append((upFree, data))
     }
 

@@ -6,23 +6,23 @@ import Transport
 
 /// A hub the simulated day starts for itself: embedded SQLite in `directory`, serving on a free
 /// loopback port from a background thread until stopped.
-final class DayHub: @unchecked Sendable {
-    let storage: SQLiteHubStorage
+public final class DayHub: @unchecked Sendable {
+    public let storage: SQLiteHubStorage
     let listener: TCPListener
-    let publicKey: String
+    public let publicKey: String
     let password: String
     private let stopFlag = StopFlag()
     private let finished = DispatchSemaphore(value: 0)
-    var address: String { "127.0.0.1:\(listener.port)" }
+    public var address: String { "127.0.0.1:\(listener.port)" }
 
     final class StopFlag: @unchecked Sendable {
         private let lock = NSLock()
         private var stopped = false
-        func stop() { lock.lock(); stopped = true; lock.unlock() }
+        public func stop() { lock.lock(); stopped = true; lock.unlock() }
         var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
     }
 
-    init(directory: String, password: String) throws {
+    public init(directory: String, password: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/hub.db"
         storage = try SQLiteHubStorage(path: path)
@@ -37,14 +37,14 @@ final class DayHub: @unchecked Sendable {
         }
     }
 
-    func register(device: String, rep: String, publicKey: String) throws {
+    public func register(device: String, rep: String, publicKey: String) throws {
         try storage.addRep(id: rep, name: "Paweł Wróblewski", passwordHash: try PasswordHash.hash(password: password, cost: .handheld))
         try storage.addDevice(id: device, rep: rep, publicKey: try Hex.decode(publicKey), now: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
-    func changes(device: String) throws -> Int64 { try storage.changeCount(device: device) }
+    public func changes(device: String) throws -> Int64 { try storage.changeCount(device: device) }
 
-    func stop() {
+    public func stop() {
         stopFlag.stop()
         _ = finished.wait(timeout: .now() + 5)
     }

@@ -31,6 +31,12 @@ public struct SyncBench {
     public static func run() throws -> Result {
         let root = try DayRunner.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
+        let (changes, jsonLines) = try standardDay(in: root)
+        return try measure(changes: changes, jsonLines: jsonLines, root: root)
+    }
+
+    /// The upload of a standard rep day, as change records and as the JSON lines they compare to.
+    public static func standardDay(in root: String) throws -> (changes: [SyncChange], jsonLines: String) {
         let clock = ManualClock(1_795_428_000_000)
         let device = try DeviceDatabase.create(home: root + "/device", deviceID: "WAW07", repID: "R01", clock: clock)
         let summary = try Seeder.seed(device, plan: .init(customers: 300, products: 400, seed: 21, historyOrdersPerCustomer: 0,
@@ -54,7 +60,10 @@ public struct SyncBench {
         }
         let entries = try device.changes(after: 0)
         let changes = entries.map { SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload) }
-        let jsonLines = try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n"
+        return (changes, try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n")
+    }
+
+    static func measure(changes: [SyncChange], jsonLines: String, root: String) throws -> Result {
         let gzipped = try Deflate.compress(Array(jsonLines.utf8), level: 6, format: .gzip)
 
         // The hub in this process, the device over a socket pair.
