@@ -33,8 +33,12 @@ func capturing(_ options: HomeOptions, _ body: (DeviceDatabase) throws -> () thr
         let agent = options.agent()
         let device = try agent.openForWriting(notice: printNotice)
         let report = try body(device)
+        // Our change is committed: it is at or below the journal's last sequence now. Other
+        // satchel processes may commit more meanwhile; what this command owes the rep is that its
+        // own change reached the card.
+        let ours = try device.lastChangeSeq()
         let card = agent.mirror(device)
-        if card.state != .notConfigured && !card.isHealthy {
+        if card.state != .notConfigured && (card.state != .ok || (card.journalThroughSeq ?? 0) < ours) {
             printNotice("WARNING: saved on this device only, not yet on the card: \(describe(card))")
         }
         try report()
