@@ -269,17 +269,7 @@ func seconds(since start: Deadline) -> Double {
 
 /// One line from standard input; with echo off when it is a terminal. Never from argv.
 func readSecretLine(prompt: String) throws(ModemError) -> String {
-    let terminal = isatty(STDIN_FILENO) == 1
-    var saved = termios()
-    if terminal {
-        printError(prompt)
-        tcgetattr(STDIN_FILENO, &saved)
-        var quiet = saved
-        quiet.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
-    }
-    defer { if terminal { tcsetattr(STDIN_FILENO, TCSANOW, &saved) } }
-    guard let line = readLine(strippingNewline: true) else { throw ModemError.invalidPIN }
+    guard let line = readSecretInput(prompt: prompt) else { throw ModemError.invalidPIN }
     return line
 }
 

@@ -66,19 +66,37 @@ func printNotice(_ message: String) {
     line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
 
-/// Reads a secret (passphrase, PIN) from standard input: never from the command line, where
-/// `ps` and shell history would keep it.
-func readSecret(_ what: String) throws -> String {
-    var bytes: [UInt8] = []
-    var byte: UInt8 = 0
-    while read(STDIN_FILENO, &byte, 1) == 1 {
-        if byte == UInt8(ascii: "\n") { break }
-        bytes.append(byte)
-        if bytes.count > 1024 { throw FieldError.invalidInput(what: what, value: "...", reason: "longer than 1024 bytes") }
+/// Reads one line of a secret (passphrase, PIN, password) from standard input: never from the
+/// command line, where `ps` and shell history would keep it. On a terminal it prompts on stderr
+/// and turns echo off while the rep types.
+func readSecretInput(prompt: String) -> String? {
+    let terminal = isatty(STDIN_FILENO) == 1
+    var saved = termios()
+    if terminal {
+        var text = prompt
+        text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+        tcgetattr(STDIN_FILENO, &saved)
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
     }
-    if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-    guard !bytes.isEmpty else { throw FieldError.invalidInput(what: what, value: "", reason: "give it on standard input") }
-    return String(decoding: bytes, as: UTF8.self)
+    defer {
+        if terminal {
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved)
+            _ = write(STDERR_FILENO, "\n", 1)
+        }
+    }
+    guard var line = readLine(strippingNewline: true) else { return nil }
+    if line.hasSuffix("\r") { line.removeLast() }
+    return line
+}
+
+func readSecret(_ what: String) throws -> String {
+    guard let line = readSecretInput(prompt: what.prefix(1).uppercased() + what.dropFirst() + ": "), !line.isEmpty else {
+        throw FieldError.invalidInput(what: what, value: "", reason: "give it on standard input")
+    }
+    guard line.utf8.count <= 1024 else { throw FieldError.invalidInput(what: what, value: "...", reason: "longer than 1024 bytes") }
+    return line
 }
 
 func printError(_ message: String) {
