@@ -189,7 +189,7 @@ public final class DeviceAgent {
     func readIdentity(_ layout: CardLayout) throws -> CardIdentity {
         let bytes: [UInt8]
         do { bytes = try card.readAll(layout.identityFile) } catch { throw BackupError.fileSystem(error) }
-        return try CardJSONAccess.decode(bytes, path: layout.identityFile)
+        return try CardJSON.decode(bytes, path: layout.identityFile)
     }
 
     func localKey() throws -> BackupKey? {
@@ -198,7 +198,7 @@ public final class DeviceAgent {
         return BackupKey(SecretBytes(bytes))
     }
 
-    func keyCheck(_ key: BackupKey) -> String { CardJSONAccess.check(key) }
+    func keyCheck(_ key: BackupKey) -> String { key.check }
 
     /// Sets up this device's backup on the card: key slot, journal, first snapshot.
     public func initCard(_ device: DeviceDatabase, passphrase: String) throws -> CardReport {
@@ -213,15 +213,15 @@ public final class DeviceAgent {
         let others = CardLayout.devices(on: root, fileSystem: card).filter { $0 != deviceID }
         if let other = others.first { throw BackupError.cardOfAnotherDevice(path: root, device: other, expected: deviceID) }
         let key = BackupKey.generate()
-        let identity = try CardJSONAccess.identity(key, device: deviceID, rep: try device.repID(), passphrase: passphrase,
+        let identity = try key.identity(device: deviceID, rep: try device.repID(), passphrase: passphrase,
                                                    cost: configuration.keyCost, now: clock.nowMilliseconds())
         do {
             for directory in [layout.satchelDirectory, layout.deviceDirectory, layout.journalDirectory, layout.snapshotDirectory] {
                 try card.createDirectory(directory)
                 try card.syncDirectory(Paths.directory(of: directory))
             }
-            try local.writeDurably(configuration.keyFile, CardJSONAccess.bytes(key))
-            try card.writeDurably(layout.identityFile, try CardJSONAccess.encode(identity))
+            try local.writeDurably(configuration.keyFile, key.bytes)
+            try card.writeDurably(layout.identityFile, try CardJSON.encode(identity))
         } catch let error as FileSystemError {
             throw BackupError.fileSystem(error)
         }
@@ -343,9 +343,9 @@ public final class DeviceAgent {
         if let local = try localKey(), keyCheck(local) == identity.keyCheck {
             key = local
         } else if let passphrase {
-            key = try CardJSONAccess.unwrap(identity, passphrase: passphrase, path: layout.identityFile)
+            key = try BackupKey.unwrap(identity, passphrase: passphrase, path: layout.identityFile)
             try? local.createDirectory(configuration.home)
-            do { try local.writeDurably(configuration.keyFile, CardJSONAccess.bytes(key)) } catch { throw BackupError.fileSystem(error) }
+            do { try local.writeDurably(configuration.keyFile, key.bytes) } catch { throw BackupError.fileSystem(error) }
         } else {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }

@@ -105,12 +105,12 @@ public struct BackupKey: Sendable {
 
     var journalKey: SecretBytes { subkey("satchel journal v1") }
     var snapshotKey: SecretBytes { subkey("satchel snapshot v1") }
-    var check: String { Hex.encode(key.withUnsafeBytes { Blake2b.hash(Array("satchel key check v1".utf8), outputLength: 16, key: Array($0)) }) }
+    public var check: String { Hex.encode(key.withUnsafeBytes { Blake2b.hash(Array("satchel key check v1".utf8), outputLength: 16, key: Array($0)) }) }
 
-    var bytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
+    public var bytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
 
     /// Wraps the key for `card.json` under a passphrase-derived key.
-    func identity(device: String, rep: String, passphrase: String, cost: PasswordHash.Cost, now: Int64) throws -> CardIdentity {
+    public func identity(device: String, rep: String, passphrase: String, cost: PasswordHash.Cost, now: Int64) throws -> CardIdentity {
         guard passphrase.count >= 8 else { throw BackupError.passphraseTooShort }
         let salt = Random.bytes(PasswordHash.saltBytes)
         let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: salt, length: 32, cost: cost)
@@ -121,7 +121,7 @@ public struct BackupKey: Sendable {
     }
 
     /// Unwraps the key of `identity` with the passphrase.
-    static func unwrap(_ identity: CardIdentity, passphrase: String, path: String) throws -> BackupKey {
+    public static func unwrap(_ identity: CardIdentity, passphrase: String, path: String) throws -> BackupKey {
         do {
             let cost = PasswordHash.Cost(opsLimit: identity.keyOpsLimit, memLimit: identity.keyMemLimit)
             let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: try Hex.decode(identity.keySalt), length: 32, cost: cost)
@@ -136,14 +136,15 @@ public struct BackupKey: Sendable {
     }
 }
 
-enum CardJSON {
-    static func encode(_ identity: CardIdentity) throws -> [UInt8] {
+/// `card.json` as bytes: pretty, sorted keys, so a technician can read who the card belongs to.
+public enum CardJSON {
+    public static func encode(_ identity: CardIdentity) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         return Array(try encoder.encode(identity))
     }
 
-    static func decode(_ bytes: [UInt8], path: String) throws -> CardIdentity {
+    public static func decode(_ bytes: [UInt8], path: String) throws -> CardIdentity {
         do {
             return try JSONDecoder().decode(CardIdentity.self, from: Data(bytes))
         } catch {
@@ -162,19 +163,5 @@ extension BackupError {
         case .fileSystem, .journal: return 74
         case .restoreFailed, .database: return 70
         }
-    }
-}
-
-/// What the agent needs of the card format without reaching into its internals.
-public enum CardJSONAccess {
-    public static func decode(_ bytes: [UInt8], path: String) throws -> CardIdentity { try CardJSON.decode(bytes, path: path) }
-    public static func encode(_ identity: CardIdentity) throws -> [UInt8] { try CardJSON.encode(identity) }
-    public static func check(_ key: BackupKey) -> String { key.check }
-    public static func bytes(_ key: BackupKey) -> [UInt8] { key.bytes }
-    public static func identity(_ key: BackupKey, device: String, rep: String, passphrase: String, cost: PasswordHash.Cost, now: Int64) throws -> CardIdentity {
-        try key.identity(device: device, rep: rep, passphrase: passphrase, cost: cost, now: now)
-    }
-    public static func unwrap(_ identity: CardIdentity, passphrase: String, path: String) throws -> BackupKey {
-        try BackupKey.unwrap(identity, passphrase: passphrase, path: path)
     }
 }

@@ -46,8 +46,10 @@ extension DeviceDatabase {
 /// each document is upserted from its payload, the entry itself is appended to `changes` with
 /// its original sequence, and the device's id counter moves past every id seen, so the next
 /// document never reuses an id the hub may already hold.
-public struct Replay {
+public final class Replay {
     let database: Database
+    /// The database's last change sequence, read once and then advanced as entries apply.
+    private var lastSeq: Int64?
     public init(_ database: Database) { self.database = database }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -65,7 +67,8 @@ public struct Replay {
     /// sequence are already there and are skipped (replay is idempotent).
     @discardableResult
     public func apply(_ entry: ChangeEntry) throws -> Bool {
-        let last = try database.int64("SELECT COALESCE(max(seq), 0) FROM changes")
+        let last = try lastSeq ?? database.int64("SELECT COALESCE(max(seq), 0) FROM changes")
+        lastSeq = last
         guard entry.seq > last else { return false }
         switch entry.entity {
         case "order": try upsert(order: FieldJSON.decodePayload(OrderDocument.self, from: entry.payload))
@@ -100,6 +103,7 @@ public struct Replay {
         if let sequence = Self.sequence(of: entry.changeId) {
             try database.execute("UPDATE device SET next_seq = max(next_seq, ?)", [.integer(sequence + 1)])
         }
+        lastSeq = entry.seq
         return true
     }
 

@@ -199,7 +199,7 @@ struct BackupTests {
         let device = try fixture.open()
         _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
         let layout = CardLayout(root: "/card", device: "BG03")
-        let identity = try CardJSONAccess.decode(try fixture.card.readAll(layout.identityFile), path: layout.identityFile)
+        let identity = try CardJSON.decode(try fixture.card.readAll(layout.identityFile), path: layout.identityFile)
         let key = BackupKey(SecretBytes(try PosixFileSystem().readAll(fixture.home + "/card.key")))
         var acknowledged: [String] = []
         var states: [(CrashFileSystem.State, [String])] = []
