@@ -53,8 +53,9 @@ let package = Package(
         // Capabilities.
         .target(name: "Modem", dependencies: ["Transport"], swiftSettings: strict),
 
-        // Sync with the hub: the Noise channel and framing over any ByteStream (issue 6, under way).
-        .target(name: "Sync", dependencies: ["Seal", "Transport", "Deflate"], swiftSettings: strict),
+        // Sync with the hub: the Noise channel, framing, message bodies and the working-set tables
+        // (Store for their rows: the same SQL reads them on the hub and on the device).
+        .target(name: "Sync", dependencies: ["Seal", "Transport", "Deflate", "Store"], swiftSettings: strict),
         // Power-loss safety: encrypted card journal, snapshots, restore.
         .target(name: "Backup", dependencies: ["Field", "Store", "Journal", "Seal"], swiftSettings: strict),
         // Orchestration on the device: card mirroring, snapshot triggers, battery, restore.
@@ -101,7 +102,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport"], swiftSettings: strict),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "Sync", "Seal", "Transport", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),

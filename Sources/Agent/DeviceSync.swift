@@ -87,9 +87,13 @@ public struct DeviceSync {
         public var bytesUp: Int
         public var bytesDown: Int
         public var batchId: String?
+        public var pull: String?
+        public var downloaded: Int = 0
+        /// Tables whose checksum did not match after the download: the next sync reloads them.
+        public var mismatched: [String] = []
 
         enum CodingKeys: String, CodingKey {
-            case mode, hub, uploaded, duplicates
+            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched
             case throughSeq = "through_seq"
             case bytesUp = "bytes_up"
             case bytesDown = "bytes_down"
@@ -103,19 +107,32 @@ public struct DeviceSync {
         return override ?? pin.address
     }
 
-    /// Fast mode over the network (or the operator's APN routed to it): connects to the hub.
-    public func fast(_ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
+    /// A sync over the network (or the operator's APN routed to it): connects to the hub.
+    public func run(_ mode: SyncMode, _ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
         let hubAddress = try self.hubAddress(address)
         let stream: FileDescriptorStream
         do { stream = try TCP.connect(hubAddress, deadline: .after(seconds: timeoutSeconds)) } catch { throw Failure.link("\(error)") }
         defer { stream.close() }
-        return try fast(device, password: password, over: stream, hub: hubAddress, timeoutSeconds: timeoutSeconds)
+        return try run(mode, device, password: password, over: stream, hub: hubAddress, timeoutSeconds: timeoutSeconds)
     }
 
-    /// Fast mode: the device's changes up, nothing down, over any open stream to the hub (a
-    /// TCP socket, or the modem's transparent data session).
+    public func fast(_ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
+        try run(.fast, device, password: password, address: address, timeoutSeconds: timeoutSeconds)
+    }
+
     public func fast(_ device: DeviceDatabase, password: String, over stream: any ByteStream, hub hubAddress: String,
                      timeoutSeconds: Double = 120) throws -> Report {
+        try run(.fast, device, password: password, over: stream, hub: hubAddress, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// One session over any open stream to the hub (a TCP socket, or the modem's transparent
+    /// data session). fast: changes up. full: changes up, then the working set's changes down.
+    /// init: changes up, then the working set from scratch.
+    public func run(_ mode: SyncMode, _ device: DeviceDatabase, password: String, over stream: any ByteStream, hub hubAddress: String,
+                    timeoutSeconds: Double = 120) throws -> Report {
+        guard [.fast, .full, .initialise].contains(mode) else {
+            throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "this satchel syncs fast, full or init")
+        }
         guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
         let deviceID = try device.deviceID()
         let uploaded = try device.guarded { Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
@@ -130,13 +147,17 @@ public struct DeviceSync {
                 SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
             })
         }
+        let download = DeviceDownload(device)
+        let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise)
         let deadline = Deadline.after(seconds: timeoutSeconds)
-        let result: FastSyncResult
+        let result: SyncResult
         do {
-            result = try FastSyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
-                                            password: password, batch: batch, deadline: deadline)
+            result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
+                                        password: password, mode: mode, batch: batch, pull: pull, sink: download, deadline: deadline)
         } catch let failure as SyncFailure {
             throw Failure.sync(failure)
+        } catch let error as FieldError {
+            throw error
         } catch {
             throw Failure.link("\(error)")
         }
@@ -150,7 +171,8 @@ public struct DeviceSync {
             try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('last_sync_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                                         [.text(String(now))])
         }
-        return Report(mode: "fast", hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
-                      throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived, batchId: batch?.id)
+        return Report(mode: mode.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
+                      throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
+                      batchId: batch?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched)
     }
 }

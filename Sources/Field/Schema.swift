@@ -14,6 +14,7 @@ public enum FieldSchema {
 
     public static let migrations: [Migration] = [
         Migration("working set, documents, change history", v1),
+        Migration("downloads: office decisions, sync errors, rows kept for documents", v2),
     ]
 
     static let v1 = """
@@ -271,3 +272,40 @@ public enum FieldSchema {
     INSERT INTO sync_state(key, value) VALUES ('uploaded_through_seq', '0');
     """
 }
+
+extension FieldSchema {
+    static let v2 = """
+    -- The office's word on the device's own documents (accepted, rejected, approved). The hub
+    -- owns these fields: what arrives here is written through to the document.
+    CREATE TABLE document_states (
+        entity TEXT NOT NULL, entity_id TEXT NOT NULL, state TEXT NOT NULL, approval TEXT,
+        updated_at INTEGER NOT NULL, PRIMARY KEY (entity, entity_id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER document_states_insert AFTER INSERT ON document_states BEGIN
+        UPDATE orders SET state = NEW.state, approval = coalesce(NEW.approval, approval) WHERE NEW.entity = 'order' AND id = NEW.entity_id;
+        UPDATE quotes SET approval = coalesce(NEW.approval, approval) WHERE NEW.entity = 'quote' AND id = NEW.entity_id;
+        UPDATE complaints SET state = NEW.state WHERE NEW.entity = 'complaint' AND id = NEW.entity_id;
+        UPDATE display_requests SET state = NEW.state WHERE NEW.entity = 'display_request' AND id = NEW.entity_id;
+    END;
+    CREATE TRIGGER document_states_update AFTER UPDATE ON document_states BEGIN
+        UPDATE orders SET state = NEW.state, approval = coalesce(NEW.approval, approval) WHERE NEW.entity = 'order' AND id = NEW.entity_id;
+        UPDATE quotes SET approval = coalesce(NEW.approval, approval) WHERE NEW.entity = 'quote' AND id = NEW.entity_id;
+        UPDATE complaints SET state = NEW.state WHERE NEW.entity = 'complaint' AND id = NEW.entity_id;
+        UPDATE display_requests SET state = NEW.state WHERE NEW.entity = 'display_request' AND id = NEW.entity_id;
+    END;
+
+    -- Changes of this device the hub could not take as they were; the losing value is kept
+    -- here for the rep to see (satchel sync-errors). Nothing is dropped silently.
+    CREATE TABLE sync_errors (
+        id TEXT PRIMARY KEY, change_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL,
+        field TEXT NOT NULL, device_value TEXT, hub_value TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL
+    );
+
+    -- Working-set rows the hub no longer sends but a document here still points at: kept,
+    -- and left out of the download checksums and the catalogue positions.
+    CREATE TABLE working_set_retained (
+        tbl INTEGER NOT NULL, key BLOB NOT NULL, PRIMARY KEY (tbl, key)
+    ) WITHOUT ROWID;
+    """
+}
+

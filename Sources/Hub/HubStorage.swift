@@ -21,6 +21,11 @@ public protocol HubStorage: AnyObject {
     func audit(_ entry: AuditEntry) throws
     func auditLog(limit: Int) throws -> [AuditEntry]
     func changeCount(device: String?) throws -> Int64
+    /// Settles what the device reports of its last download, then plans the next one: the
+    /// device's scope minus what the hub knows it holds (everything, on a reset).
+    func startDownload(device: HubDevice, request: Pull, now: Int64, policy: ScopePolicy) throws -> PlannedDownload
+    /// The device applied `ack.applied` rows of the plan: from now on the hub counts them as held.
+    func acknowledgeDownload(device: String, ack: DownloadAck) throws
 }
 
 public struct HubDevice: Equatable, Sendable {
@@ -107,7 +112,7 @@ public final class SQLiteHubStorage: HubStorage {
             bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, records_up INTEGER NOT NULL, records_down INTEGER NOT NULL,
             result TEXT NOT NULL, error TEXT
         );
-        """)]
+        """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2)]
 
     public init(path: String) throws {
         self.path = path
@@ -247,6 +252,89 @@ public final class SQLiteHubStorage: HubStorage {
     public func changeCount(device: String?) throws -> Int64 {
         try guarded {
             try database.int64("SELECT count(*) FROM device_changes WHERE ?1 IS NULL OR device_id = ?1", [DatabaseValue(device)])
+        }
+    }
+
+    public func startDownload(device: HubDevice, request: Pull, now: Int64, policy: ScopePolicy) throws -> PlannedDownload {
+        try guarded {
+            try database.transaction(.immediate) {
+                let previous = try database.first("SELECT pull_id, rows, committed FROM downloads WHERE device_id = ?", [.text(device.id)]) {
+                    (pull: $0.text(0), rows: $0.int(1), committed: $0.int64(2) != 0)
+                }
+                var reset = request.reset
+                if !reset {
+                    if request.lastPull.isEmpty {
+                        // A device that remembers no download, where the hub believes it holds rows,
+                        // has lost its working set: start it over rather than trust either side.
+                        reset = try database.int64("SELECT count(*) FROM device_shadow WHERE device_id = ?", [.text(device.id)]) > 0
+                    } else if let previous, previous.pull == request.lastPull {
+                        if !previous.committed { try commitPlan(device: device.id, through: request.complete ? previous.rows : request.applied) }
+                    } else {
+                        reset = true
+                    }
+                }
+                if reset { try database.execute("DELETE FROM device_shadow WHERE device_id = ?", [.text(device.id)]) }
+                try database.execute("DELETE FROM download_plan WHERE device_id = ?", [.text(device.id)])
+                let today = try database.text("SELECT date(? / 1000, 'unixepoch')", [.integer(now)])
+                let pull = "\(device.id)-\(Hex.encode(Random.bytes(6)))"
+                let plan = try DownloadPlanner(database: database, policy: policy)
+                    .plan(device: device, pull: pull, reset: reset, today: today, now: now, budgets: request.budgets)
+                let insert = try database.statement("INSERT INTO download_plan(device_id, position, tbl, key, hash) VALUES (?, ?, ?, ?, ?)")
+                for (position, entry) in plan.entries.enumerated() {
+                    try insert.run([.text(device.id), .integer(Int64(position)), .integer(Int64(entry.table.id)), .blob(entry.key),
+                                    entry.phase == .purge ? .null : .integer(Int64(bitPattern: entry.hash))])
+                }
+                try database.execute("""
+                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at) VALUES (?, ?, ?, 0, ?)
+                    ON CONFLICT(device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = 0, created_at = excluded.created_at
+                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now)])
+                return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
+                                       done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue)
+            }
+        }
+    }
+
+    public func acknowledgeDownload(device: String, ack: DownloadAck) throws {
+        try guarded {
+            try database.transaction(.immediate) {
+                guard let rows = try database.first("SELECT rows FROM downloads WHERE device_id = ? AND pull_id = ? AND committed = 0",
+                                                    [.text(device), .text(ack.pull)], row: { $0.int(0) }) else { return }
+                try commitPlan(device: device, through: min(ack.applied, rows))
+                if ack.applied >= rows { try database.execute("UPDATE downloads SET committed = 1 WHERE device_id = ?", [.text(device)]) }
+            }
+        }
+    }
+
+    /// Moves the first `applied` plan rows into the shadow (inside the caller's transaction).
+    func commitPlan(device: String, through applied: Int) throws {
+        try database.execute("""
+            DELETE FROM device_shadow WHERE device_id = ?1 AND (tbl, key) IN
+                (SELECT tbl, key FROM download_plan WHERE device_id = ?1 AND position < ?2 AND hash IS NULL)
+            """, [.text(device), .integer(Int64(applied))])
+        try database.execute("""
+            INSERT INTO device_shadow(device_id, tbl, key, hash)
+            SELECT device_id, tbl, key, hash FROM download_plan WHERE device_id = ?1 AND position < ?2 AND hash IS NOT NULL
+            ON CONFLICT(device_id, tbl, key) DO UPDATE SET hash = excluded.hash
+            """, [.text(device), .integer(Int64(applied))])
+        try database.execute("DELETE FROM download_plan WHERE device_id = ? AND position < ?", [.text(device), .integer(Int64(applied))])
+    }
+
+    /// Replaces the master data with the working-set tables of another SQLite file that has
+    /// them (a seeded device database, or an ERP extract in the same shape), in one transaction.
+    public func importMasterData(from path: String) throws {
+        try guarded {
+            try database.execute("ATTACH DATABASE ? AS source", [.text(path)])
+            defer { try? database.execute("DETACH DATABASE source") }
+            try database.transaction(.immediate) {
+                for table in WorkingSetTables.all where !["reps", "document_states", "sync_errors"].contains(table.name) {
+                    try database.execute("DELETE FROM main.\(table.name)")
+                    try database.execute("INSERT INTO main.\(table.name)(\(table.columnList)) SELECT \(table.columnList) FROM source.\(table.name)")
+                }
+                // Reps the hub knows keep their sign-in; their territory and role come from the source.
+                try database.execute("""
+                    UPDATE main.reps SET territory_id = s.territory_id, role = s.role FROM source.reps AS s WHERE s.id = main.reps.id
+                    """)
+            }
         }
     }
 }

@@ -13,11 +13,18 @@ public final class SyncServer: @unchecked Sendable {
     private let lock = NSLock()
     private var active = 0
     public let maxSessions: Int
+    public let policy: ScopePolicy
+    /// Unix milliseconds. The simulator moves it to run weeks of days in minutes.
+    let clock: @Sendable () -> Int64
 
-    public init(maxSessions: Int = 64, sessionTimeout: Double = 120, makeStorage: @escaping @Sendable () throws -> any HubStorage) {
+    public init(maxSessions: Int = 64, sessionTimeout: Double = 120, policy: ScopePolicy = ScopePolicy(),
+                clock: @escaping @Sendable () -> Int64 = SyncServer.systemNow,
+                makeStorage: @escaping @Sendable () throws -> any HubStorage) {
         self.makeStorage = makeStorage
         self.sessionTimeout = sessionTimeout
         self.maxSessions = maxSessions
+        self.policy = policy
+        self.clock = clock
     }
 
     /// Accepts connections until `shouldStop` says so (checked every second).
@@ -42,19 +49,20 @@ public final class SyncServer: @unchecked Sendable {
         init(_ stream: FileDescriptorStream) { self.stream = stream }
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    @Sendable public static func systemNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    func now() -> Int64 { clock() }
 
     /// One session, start to audit entry. Never throws: every failure ends in the audit log.
     public func handle(_ stream: any ByteStream) {
         defer { stream.close() }
-        var entry = AuditEntry(device: nil, rep: nil, mode: nil, startedAt: Self.now(), endedAt: 0, bytesUp: 0, bytesDown: 0,
+        var entry = AuditEntry(device: nil, rep: nil, mode: nil, startedAt: now(), endedAt: 0, bytesUp: 0, bytesDown: 0,
                                recordsUp: 0, recordsDown: 0, result: "failed", error: nil)
         let storage: any HubStorage
         do { storage = try makeStorage() } catch {
             return
         }
         defer {
-            entry.endedAt = Self.now()
+            entry.endedAt = now()
             try? storage.audit(entry)
         }
         let deadline = Deadline.after(seconds: sessionTimeout)
@@ -75,7 +83,7 @@ public final class SyncServer: @unchecked Sendable {
                     status = .unknownDevice
                 }
                 if status != .ok { entry.result = "refused"; entry.error = "\(status)" }
-                return Welcome(status: status, session: Random.bytes(16), hubTime: Self.now()).encode()
+                return Welcome(status: status, session: Random.bytes(16), hubTime: now()).encode()
             }
             defer {
                 entry.bytesUp = channel.bytesReceived
@@ -83,14 +91,29 @@ public final class SyncServer: @unchecked Sendable {
             }
             guard let device, !device.revoked, entry.result != "refused" else { return }
             guard try authenticate(channel, device: device, storage: storage, deadline: deadline, entry: &entry) else { return }
+            let mode = SyncMode(name: entry.mode ?? "") ?? .fast
+            var pulled = false
             while true {
                 let message = try channel.receive(deadline: deadline)
                 switch MessageType(rawValue: message.type) {
-                case .batch:
+                case .batch where mode != .initialise && mode != .duplicate:
                     let batch = try Batch.decode(message.body)
-                    let receipt = try storage.commit(batch, device: device.id, now: Self.now())
+                    let receipt = try storage.commit(batch, device: device.id, now: now())
                     entry.recordsUp += batch.changes.count
                     try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
+                case .pull where (mode == .full || mode == .initialise) && !pulled:
+                    pulled = true
+                    var request = try Pull.decode(message.body)
+                    if mode == .initialise { request.reset = true }
+                    let download = try storage.startDownload(device: device, request: request, now: now(), policy: policy)
+                    try channel.send(.init(type: MessageType.download.rawValue, body: download.header.encode()), deadline: deadline)
+                    for frame in download.frames {
+                        try channel.send(.init(type: MessageType.table.rawValue, body: try frame.encode(catalogue: download.catalogue)), deadline: deadline)
+                    }
+                    try channel.send(.init(type: MessageType.done.rawValue, body: download.done.encode()), deadline: deadline)
+                    entry.recordsDown += download.rows
+                case .ack:
+                    try storage.acknowledgeDownload(device: device.id, ack: try DownloadAck.decode(message.body))
                 case .bye:
                     entry.result = "ok"
                     return
@@ -115,7 +138,7 @@ public final class SyncServer: @unchecked Sendable {
             entry.error = "rep \(device.rep) missing"
             return false
         }
-        let now = Self.now()
+        let now = now()
         if let until = rep.lockedUntil, until > now {
             try channel.send(.init(type: MessageType.authResult.rawValue, body: AuthResult(status: .locked, attemptsLeft: 0).encode()), deadline: deadline)
             entry.result = "refused"

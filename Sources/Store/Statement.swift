@@ -10,12 +10,18 @@ public final class Statement {
 
     init(database: Database, sql: String) throws {
         var handle: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let code = sqlite3_prepare_v3(database.handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, &tail)
+        // The tail points into the C string SQLite parsed, so it is read inside withCString:
+        // outside, that temporary buffer is gone.
+        let (code, hasMoreSQL) = sql.withCString { text -> (Int32, Bool) in
+            var tail: UnsafePointer<CChar>?
+            let code = sqlite3_prepare_v3(database.handle, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, &tail)
+            guard code == SQLITE_OK, let tail, tail.pointee != 0 else { return (code, false) }
+            return (code, String(cString: tail).contains(where: { !$0.isWhitespace && $0 != ";" }))
+        }
         guard code == SQLITE_OK, let handle else {
             throw database.error(code, sql: sql)
         }
-        if let tail, tail.pointee != 0, String(cString: tail).contains(where: { !$0.isWhitespace && $0 != ";" }) {
+        if hasMoreSQL {
             sqlite3_finalize(handle)
             throw StoreError(extendedCode: SQLITE_MISUSE, message: "only one statement may be prepared at a time; use execute(script:) for several", sql: sql, path: database.path)
         }
@@ -131,6 +137,8 @@ public final class Statement {
     // MARK: Reading columns of the current row
 
     public var columnCount: Int32 { sqlite3_column_count(handle) }
+    /// The largest parameter index the SQL uses (`?5` counts as five).
+    public var parameterCount: Int { Int(sqlite3_bind_parameter_count(handle)) }
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 

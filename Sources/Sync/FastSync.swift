@@ -61,33 +61,58 @@ public enum SyncFailure: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// What one fast sync did, for the device's record and the benchmark.
-public struct FastSyncResult: Equatable, Sendable {
+/// What one sync session did, for the device's record and the benchmark.
+public struct SyncResult: Equatable, Sendable {
     public var receipt: Receipt?
     public var bytesSent: Int
     public var bytesReceived: Int
     /// Round trips after the handshake (the handshake itself is one more).
     public var roundTrips: Int
+    /// The download this session received, if any: its id, rows applied, and the tables whose
+    /// checksum did not match (the next pull starts the working set over).
+    public var pull: String?
+    public var downloaded: Int = 0
+    public var mismatched: [String] = []
 }
 
-/// The device's side of a fast sync (docs/protocol.md §7): handshake, then AUTH, BATCH and BYE
-/// pipelined in one flight; the hub answers AUTH_RESULT and RECEIPT in one flight back.
-public enum FastSyncClient {
+public typealias FastSyncResult = SyncResult
+
+/// Where a download lands on the device. Each TABLE frame is applied whole, together with the
+/// count of plan rows applied, so a dropped link resumes after the last applied frame.
+public protocol DownloadSink {
+    /// A new plan starts (after `reset`, the device clears its working set first).
+    func begin(_ header: DownloadHeader) throws
+    /// The device's product list as it stands now (frames refer to parts by position in it).
+    func catalogue() throws -> Catalogue
+    func apply(_ frame: TableFrame) throws
+    /// Compares every table with the hub's checksum; returns the names that differ.
+    func finish(_ done: DownloadDone) throws -> [String]
+}
+
+/// The device's side of a session (docs/protocol.md §7): handshake, then AUTH, BATCH and PULL
+/// (or BYE) pipelined in one flight; the hub answers AUTH_RESULT, RECEIPT and the download in
+/// one flight back; the device closes with ACK and BYE, which need no answer.
+public enum SyncClient {
     public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
-                           batch: Batch?, deadline: Deadline) throws -> FastSyncResult {
+                           mode: SyncMode = .fast, batch: Batch?, pull: Pull? = nil, sink: (any DownloadSink)? = nil,
+                           deadline: Deadline) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
-                                                              hello: Hello(device: device, mode: .fast).encode(),
+                                                              hello: Hello(device: device, mode: mode).encode(),
                                                               dictionary: SyncDictionary.v1, deadline: deadline)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
-        // One flight: AUTH, BATCH, BYE. A hub that refuses the password closes the link while the
-        // rest is still on its way; its answer is already in our receive buffer, so a failed send
-        // is only reported if that answer does not explain it.
+        // One flight: AUTH, BATCH, PULL or BYE. A hub that refuses the password closes the link
+        // while the rest is still on its way; its answer is already in our receive buffer, so a
+        // failed send is only reported if that answer does not explain it.
         var sendFailure: (any Error)?
         do {
             try channel.send(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
             if let batch { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
-            try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
+            if let pull {
+                try channel.send(.init(type: MessageType.pull.rawValue, body: pull.encode()), deadline: deadline)
+            } else {
+                try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
+            }
         } catch {
             sendFailure = error
         }
@@ -100,12 +125,46 @@ public enum FastSyncClient {
         let result = try AuthResult.decode(auth)
         guard result.status == .ok else { throw SyncFailure.authentication(result) }
         if let sendFailure { throw sendFailure }
-        var receipt: Receipt?
+        var outcome = SyncResult(receipt: nil, bytesSent: 0, bytesReceived: 0, roundTrips: 1)
         if let batch {
-            receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
-            guard receipt?.batchId == batch.id else { throw SyncFailure.unexpected("receipt for \(receipt?.batchId ?? "") instead of \(batch.id)") }
+            outcome.receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
+            guard outcome.receipt?.batchId == batch.id else {
+                throw SyncFailure.unexpected("receipt for \(outcome.receipt?.batchId ?? "") instead of \(batch.id)")
+            }
         }
-        return FastSyncResult(receipt: receipt, bytesSent: channel.bytesSent, bytesReceived: channel.bytesReceived, roundTrips: 1)
+        if pull != nil {
+            guard let sink else { throw SyncFailure.unexpected("a pull needs somewhere to put the download") }
+            let header = try DownloadHeader.decode(try expect(.download, from: channel, deadline: deadline))
+            outcome.pull = header.pull
+            try sink.begin(header)
+            while true {
+                let message = try channel.receive(deadline: deadline)
+                switch MessageType(rawValue: message.type) {
+                case .table:
+                    let frame = try TableFrame.decode(message.body, catalogue: try sink.catalogue())
+                    try sink.apply(frame)
+                    outcome.downloaded += frame.rows.count
+                case .done:
+                    let done = try DownloadDone.decode(message.body)
+                    guard done.pull == header.pull else { throw SyncFailure.unexpected("DONE for pull \(done.pull) inside pull \(header.pull)") }
+                    outcome.mismatched = try sink.finish(done)
+                    try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: header.pull, applied: header.rows).encode()),
+                                     deadline: deadline)
+                    try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
+                    outcome.bytesSent = channel.bytesSent
+                    outcome.bytesReceived = channel.bytesReceived
+                    return outcome
+                case .error:
+                    let error = try ErrorMessage.decode(message.body)
+                    throw SyncFailure.hubError(code: error.code, message: error.message)
+                default:
+                    throw SyncFailure.unexpected("type \(message.type) during a download")
+                }
+            }
+        }
+        outcome.bytesSent = channel.bytesSent
+        outcome.bytesReceived = channel.bytesReceived
+        return outcome
     }
 
     static func expect(_ type: MessageType, from channel: SyncChannel, deadline: Deadline) throws -> [UInt8] {
@@ -116,5 +175,13 @@ public enum FastSyncClient {
         }
         guard message.type == type.rawValue else { throw SyncFailure.unexpected("type \(message.type), expected \(type)") }
         return message.body
+    }
+}
+
+/// Fast mode: the device's changes up, nothing down.
+public enum FastSyncClient {
+    public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
+                           batch: Batch?, deadline: Deadline) throws -> SyncResult {
+        try SyncClient.run(stream, deviceKey: deviceKey, hubKey: hubKey, device: device, password: password, batch: batch, deadline: deadline)
     }
 }

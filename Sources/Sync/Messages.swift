@@ -1,6 +1,6 @@
 /// Sync messages (docs/protocol.md §5) and their bodies.
 public enum MessageType: UInt8, Sendable {
-    case hello = 1, welcome, auth, authResult, batch, receipt, pull, table, done, error, bye
+    case hello = 1, welcome, auth, authResult, batch, receipt, pull, table, done, error, bye, download, ack
 }
 
 public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {

@@ -47,7 +47,10 @@ struct SyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Sync with the hub. Reads the sync password (separate from the app password) from standard input.",
-        discussion: "Modes: fast (this device's changes up). full, init, duplicate and upload are specified in docs/protocol.md and not built yet.")
+        discussion: """
+            Modes: fast (this device's changes up), full (changes up, then what changed in the working set down), \
+            init (changes up, then the working set from scratch). A dropped link resumes where it stopped on the next sync.
+            """)
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "fast, full, init, duplicate or upload.") var mode: String = "fast"
@@ -61,8 +64,8 @@ struct SyncCommand: ParsableCommand {
             guard let mode = SyncMode(name: mode) else {
                 throw FieldError.invalidInput(what: "sync mode", value: mode, reason: "use fast, full, init, duplicate or upload")
             }
-            guard mode == .fast else {
-                throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "not built yet: only fast sync is available in this version (docs/protocol.md §7)")
+            guard [.fast, .full, .initialise].contains(mode) else {
+                throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "not built yet in this version (docs/protocol.md §7)")
             }
             let password = try readSecret("sync password")
             let agent = home.agent()
@@ -72,12 +75,18 @@ struct SyncCommand: ParsableCommand {
             let sync = DeviceSync(agent)
             let report: DeviceSync.Report
             if overModem {
-                report = try overTheModem { session, address in try sync.fast(device, password: password, over: session, hub: address) }
+                report = try overTheModem { session, address in try sync.run(mode, device, password: password, over: session, hub: address) }
             } else {
-                report = try sync.fast(device, password: password, address: hub)
+                report = try sync.run(mode, device, password: password, address: hub)
             }
             if output.json { return try printJSON(report) }
-            print("Synced (fast) with \(report.hub): \(report.uploaded) changes sent\(report.duplicates > 0 ? ", \(report.duplicates) the hub already had" : ""); \(report.bytesUp) bytes up, \(report.bytesDown) down")
+            var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) changes sent"
+            if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
+            if report.pull != nil { line += "; \(report.downloaded) working-set rows received" }
+            print(line + "; \(report.bytesUp) bytes up, \(report.bytesDown) down")
+            if !report.mismatched.isEmpty {
+                print("The working set did not check out (\(report.mismatched.joined(separator: ", "))): the next sync loads it again.")
+            }
         }
     }
 }

@@ -1,0 +1,185 @@
+import Field
+import Store
+import Sync
+
+/// Where downloads land on the device: the working-set tables, one transaction per TABLE frame
+/// together with the plan position reached (`sync_state`), so a dropped link or a power cut
+/// resumes after the last whole frame and never applies a row twice.
+public final class DeviceDownload: DownloadSink {
+    let device: DeviceDatabase
+    var database: Database { device.database }
+    private var cachedCatalogue: Catalogue?
+
+    /// The most rows kept per table; the hub sends the most needed ones.
+    public static let defaultBudgets: [String: Int] = ["customers": 3_000, "products": 6_000]
+
+    public init(_ device: DeviceDatabase) { self.device = device }
+
+    public struct State: Equatable, Sendable {
+        public var pull: String
+        public var applied: Int
+        public var complete: Bool
+        public var resetRequested: Bool
+    }
+
+    public func state() throws -> State {
+        try device.guarded {
+            func value(_ key: String) throws -> String? {
+                try database.first("SELECT value FROM sync_state WHERE key = ?", [.text(key)]) { $0.text(0) }
+            }
+            return State(pull: try value("download_pull") ?? "", applied: Int(try value("download_applied") ?? "0") ?? 0,
+                         complete: try value("download_complete") == "1", resetRequested: try value("download_reset") == "1")
+        }
+    }
+
+    /// The PULL this device sends next: where its last download stands, and its budgets.
+    public func pullRequest(reset: Bool = false) throws -> Pull {
+        let state = try state()
+        var budgets: [UInt8: Int] = [:]
+        for (name, limit) in Self.defaultBudgets { if let table = WorkingSetTables.named(name) { budgets[table.id] = limit } }
+        return Pull(lastPull: state.pull, applied: state.applied, complete: state.complete,
+                    reset: reset || state.resetRequested, budgets: budgets)
+    }
+
+    func setState(_ key: String, _ value: String) throws {
+        try database.execute("INSERT INTO sync_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             [.text(key), .text(value)])
+    }
+
+    public func begin(_ header: DownloadHeader) throws {
+        try device.write {
+            if header.reset { try clearWorkingSet() }
+            try setState("download_pull", header.pull)
+            try setState("download_applied", "0")
+            try setState("download_complete", "0")
+            try setState("download_reset", "0")
+        }
+        cachedCatalogue = nil
+    }
+
+    /// Empties the working set for a reset; rows a document points at stay, marked retained.
+    func clearWorkingSet() throws {
+        for table in WorkingSetTables.all.reversed() {
+            guard table.referencedByDocuments else {
+                try database.execute("DELETE FROM \(table.name)")
+                continue
+            }
+            for row in try table.rows(in: database) { try purge(table, key: Array(row[..<table.keyCount])) }
+        }
+    }
+
+    /// Deletes one row; a row a document still points at is kept and marked retained instead.
+    /// Returns whether it was deleted.
+    @discardableResult
+    func purge(_ table: WorkingSetTables.Table, key: WorkingSetRow) throws -> Bool {
+        let condition = table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND ")
+        do {
+            try database.execute("DELETE FROM \(table.name) WHERE \(condition)", key)
+            return true
+        } catch let error as StoreError where error.kind == .constraint && table.referencedByDocuments {
+            try database.execute("INSERT INTO working_set_retained(tbl, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                 [.integer(Int64(table.id)), .blob(table.key(of: key))])
+            return false
+        }
+    }
+
+    public func catalogue() throws -> Catalogue {
+        if let cachedCatalogue { return cachedCatalogue }
+        let retained = try retainedKeys(WorkingSetTables.products)
+        let parts = try device.guarded {
+            try database.query("SELECT part_number FROM products ORDER BY part_number") { $0.text(0) }
+        }.filter { retained.isEmpty || !retained.contains(WorkingSetTables.products.key(of: [.text($0)])) }
+        let catalogue = Catalogue(parts: parts)
+        cachedCatalogue = catalogue
+        return catalogue
+    }
+
+    func retainedKeys(_ table: WorkingSetTables.Table) throws -> Set<[UInt8]> {
+        guard table.referencedByDocuments else { return [] }
+        return Set(try device.guarded {
+            try database.query("SELECT key FROM working_set_retained WHERE tbl = ?", [.integer(Int64(table.id))]) { $0.blob(0) }
+        })
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case outOfOrder(expected: Int, got: Int, table: String)
+        case noDownload
+
+        public var description: String {
+            switch self {
+            case .outOfOrder(let expected, let got, let table):
+                return "download frame for \(table) starts at row \(got), expected \(expected): refused, nothing applied"
+            case .noDownload: return "a download frame arrived before its DOWNLOAD header"
+            }
+        }
+    }
+
+    public func apply(_ frame: TableFrame) throws {
+        let table = frame.table
+        try device.write {
+            let applied = Int(try database.text("SELECT value FROM sync_state WHERE key = 'download_applied'")) ?? -1
+            guard applied == frame.firstPosition else { throw Failure.outOfOrder(expected: applied, got: frame.firstPosition, table: table.name) }
+            switch frame.phase {
+            case .purge:
+                for key in frame.rows { try purge(table, key: key) }
+            case .upsert:
+                // Parents and children may share a frame (territories); checked at commit.
+                try database.execute("PRAGMA defer_foreign_keys = ON")
+                let statement = try database.statement(Self.upsertSQL(table))
+                let folded = ["customers", "products"].contains(table.name)
+                for row in frame.rows {
+                    var values = row
+                    if folded, case .text(let name) = row[1] { values.append(.text(SearchFolding.fold(name))) }
+                    try statement.run(values)
+                }
+                if table.referencedByDocuments {
+                    let forget = try database.statement("DELETE FROM working_set_retained WHERE tbl = ? AND key = ?")
+                    for row in frame.rows { try forget.run([.integer(Int64(table.id)), .blob(table.key(of: row))]) }
+                }
+            }
+            try setState("download_applied", String(applied + frame.rows.count))
+        }
+        if table == WorkingSetTables.products { cachedCatalogue = nil }
+    }
+
+    static func upsertSQL(_ table: WorkingSetTables.Table) -> String {
+        var columns = table.columns.map(\.name)
+        if ["customers", "products"].contains(table.name) { columns.append("name_folded") }
+        let updates = columns.dropFirst(table.keyCount).map { "\($0) = excluded.\($0)" }
+        let conflict = updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET \(updates.joined(separator: ", "))"
+        return "INSERT INTO \(table.name)(\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) "
+            + "ON CONFLICT(\(table.keyList)) \(conflict)"
+    }
+
+    public func finish(_ done: DownloadDone) throws -> [String] {
+        let mine = try checksums()
+        var mismatched: [String] = []
+        for expected in done.tables {
+            guard let table = WorkingSetTables.byID[expected.table] else { continue }
+            if mine[expected.table] != expected { mismatched.append(table.name) }
+        }
+        try device.write {
+            try setState("download_applied", String(Int(try database.text("SELECT value FROM sync_state WHERE key = 'download_applied'")) ?? 0))
+            try setState("download_complete", "1")
+            try setState("download_reset", mismatched.isEmpty ? "0" : "1")
+        }
+        return mismatched
+    }
+
+    /// What the device holds per table, as the hub computes it: rows and the sum of their
+    /// hashes, leaving out rows kept only for documents.
+    public func checksums() throws -> [UInt8: TableChecksum] {
+        try device.guarded {
+            var result: [UInt8: TableChecksum] = [:]
+            for table in WorkingSetTables.all {
+                let retained = try retainedKeys(table)
+                var checksum = TableChecksum(table: table.id)
+                for row in try table.rows(in: database) where retained.isEmpty || !retained.contains(table.key(of: row)) {
+                    checksum.add(RowHash.of(table: table.id, row))
+                }
+                result[table.id] = checksum
+            }
+            return result
+        }
+    }
+}

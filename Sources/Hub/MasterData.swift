@@ -1,0 +1,234 @@
+import Store
+import Sync
+
+/// The hub's master data: the working-set tables with the columns the wire carries
+/// (WorkingSetTables), so a download is a SELECT and nothing is renamed on the way. The ERP
+/// exchange writes these tables; the device receives its slice of them.
+enum MasterDataSchema {
+    /// `reps` already exists (sign-in); the rest is one table per wire table, plus the hub-only
+    /// columns the scope needs (a rep's channel) and the per-device tables of downloads.
+    static let v2: String = {
+        var sql = """
+            ALTER TABLE reps ADD COLUMN territory_id TEXT;
+            ALTER TABLE reps ADD COLUMN role TEXT NOT NULL DEFAULT 'rep';
+            -- The catalogue channel a rep sells (retail, trade); NULL sells everything.
+            ALTER TABLE reps ADD COLUMN channel TEXT;
+
+            CREATE TABLE document_states (
+                device_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, state TEXT NOT NULL,
+                approval TEXT, updated_at INTEGER NOT NULL, PRIMARY KEY (device_id, entity, entity_id)
+            ) WITHOUT ROWID;
+            CREATE TABLE sync_errors (
+                device_id TEXT NOT NULL, id TEXT NOT NULL, change_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL,
+                field TEXT NOT NULL, device_value TEXT, hub_value TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL,
+                PRIMARY KEY (device_id, id)
+            ) WITHOUT ROWID;
+
+            -- What the hub knows each device holds: key and row hash, as acknowledged by the device.
+            CREATE TABLE device_shadow (
+                device_id TEXT NOT NULL, tbl INTEGER NOT NULL, key BLOB NOT NULL, hash INTEGER NOT NULL,
+                PRIMARY KEY (device_id, tbl, key)
+            ) WITHOUT ROWID;
+            -- The download under way per device: its rows in send order (hash NULL = purge).
+            CREATE TABLE downloads (
+                device_id TEXT PRIMARY KEY, pull_id TEXT NOT NULL, rows INTEGER NOT NULL,
+                committed INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
+            );
+            CREATE TABLE download_plan (
+                device_id TEXT NOT NULL, position INTEGER NOT NULL, tbl INTEGER NOT NULL, key BLOB NOT NULL, hash INTEGER,
+                PRIMARY KEY (device_id, position)
+            ) WITHOUT ROWID;
+
+            """
+        for table in WorkingSetTables.all where !["reps", "document_states", "sync_errors"].contains(table.name) {
+            let columns = table.columns.map { column -> String in
+                switch column.kind {
+                case .integer: return "\(column.name) INTEGER NOT NULL"
+                case .optionalInteger: return "\(column.name) INTEGER"
+                case .text: return "\(column.name) TEXT NOT NULL"
+                case .optionalText: return "\(column.name) TEXT"
+                }
+            }
+            sql += "CREATE TABLE \(table.name) (\(columns.joined(separator: ", ")), PRIMARY KEY (\(table.keyList))) WITHOUT ROWID;\n"
+        }
+        sql += """
+            CREATE INDEX customers_by_territory ON customers(territory_id);
+            CREATE INDEX routes_by_rep ON routes(rep_id, day);
+            CREATE INDEX history_orders_by_customer ON history_orders(customer_id, day);
+            CREATE INDEX device_changes_by_device ON device_changes(device_id, at);
+            """
+        return sql
+    }()
+}
+
+/// What belongs on a rep's handheld, and how much of it.
+public struct ScopePolicy: Sendable, Equatable {
+    /// Routes from today for this many days, and their customers.
+    public var routeDays: Int = 7
+    /// Customers the rep's devices wrote documents for in this many days.
+    public var recentDays: Int = 30
+    /// ERP order history of those customers for this many days (the credit check reads it).
+    public var historyDays: Int = 90
+    /// Rows per table when the device names no budget of its own.
+    public var defaultBudgets: [String: Int] = ["customers": 3_000, "products": 6_000]
+
+    public init() {}
+}
+
+/// Computes a device's download: its scope, minus what its shadow says it already has.
+struct DownloadPlanner {
+    let database: Database
+    let policy: ScopePolicy
+
+    struct Plan {
+        var pull: String
+        var reset: Bool
+        /// Rows in send order: purges (tables in reverse), then upserts (tables in order).
+        var entries: [(table: WorkingSetTables.Table, phase: TableFrame.Phase, row: WorkingSetRow, key: [UInt8], hash: UInt64)]
+        var checksums: [TableChecksum]
+        var catalogue: Catalogue
+    }
+
+    /// Fills the connection's temporary scope tables for this device; the per-table conditions
+    /// below read them.
+    func computeScope(device: HubDevice, today: String, now: Int64, budgets: [UInt8: Int]) throws {
+        func budget(_ name: String) -> Int64 {
+            let table = WorkingSetTables.named(name)!
+            return Int64(budgets[table.id] ?? policy.defaultBudgets[name] ?? 1_000_000)
+        }
+        try database.execute(script: """
+            CREATE TEMP TABLE IF NOT EXISTS scope_customers (id TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS scope_products (part_number TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS scope_routes (id TEXT PRIMARY KEY) WITHOUT ROWID;
+            DELETE FROM scope_customers; DELETE FROM scope_products; DELETE FROM scope_routes;
+            """)
+        let lastDay = "date(?2, '+\(policy.routeDays - 1) day')"
+        try database.execute("INSERT INTO scope_routes SELECT id FROM routes WHERE rep_id = ?1 AND day BETWEEN ?2 AND \(lastDay)",
+                             [.text(device.rep), .text(today)])
+        // Most needed first: today's and the coming days' stops, then customers the rep has just
+        // worked with, then the rest of the territory. The budget cuts from the end.
+        try database.execute("""
+            INSERT INTO scope_customers
+            SELECT id FROM (
+                SELECT s.customer_id AS id, 0 AS rank, r.day AS day FROM route_stops s JOIN routes r ON r.id = s.route_id
+                    WHERE s.route_id IN (SELECT id FROM scope_routes)
+                UNION ALL
+                SELECT json_extract(c.payload, '$.customer_id'), 1, '' FROM device_changes c
+                    WHERE c.device_id IN (SELECT id FROM devices WHERE rep_id = ?1) AND c.at >= ?3
+                      AND json_valid(c.payload) AND json_extract(c.payload, '$.customer_id') IS NOT NULL
+                UNION ALL
+                SELECT c.id, 2, '' FROM customers c JOIN reps r ON r.id = ?1 AND c.territory_id = r.territory_id
+            ) AS ranked WHERE id IN (SELECT id FROM customers)
+            GROUP BY id ORDER BY min(rank), min(day), id LIMIT ?4
+            """, [.text(device.rep), .text(today), .integer(now - Int64(policy.recentDays) * 86_400_000), .integer(budget("customers"))])
+        // The channel's catalogue, parts the scope's history and the display types need first.
+        try database.execute("""
+            INSERT INTO scope_products
+            SELECT part_number FROM (
+                SELECT m.part_number, 0 AS rank FROM display_type_materials m
+                UNION ALL
+                SELECT l.part_number, 1 FROM history_lines l WHERE l.customer_id IN (SELECT id FROM scope_customers)
+                UNION ALL
+                SELECT p.part_number, 2 FROM products p JOIN reps r ON r.id = ?1 WHERE r.channel IS NULL OR p.channel = r.channel
+            ) AS ranked WHERE part_number IN (SELECT part_number FROM products)
+            GROUP BY part_number ORDER BY min(rank), part_number LIMIT ?2
+            """, [.text(device.rep), .integer(budget("products"))])
+    }
+
+    /// The WHERE clause selecting a table's rows in scope (parameters: ?1 device, ?2 rep, ?3 today, ?4 history start, ?5 recent start).
+    static func condition(_ table: String) -> String {
+        switch table {
+        case "territories": return ""
+        case "reps": return "WHERE id = ?2"
+        case "products": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
+        case "product_units", "prices": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
+        case "stock": return "WHERE part_number IN (SELECT part_number FROM scope_products) AND location IN ('warehouse', 'van:' || ?1, 'van:' || ?2)"
+        case "customers", "equipment": return table == "customers" ? "WHERE id IN (SELECT id FROM scope_customers)" : "WHERE customer_id IN (SELECT id FROM scope_customers)"
+        case "customer_price_levels": return "WHERE customer_id IN (SELECT id FROM scope_customers)"
+        case "display_types", "display_type_materials": return "WHERE ?1 IS NOT NULL"
+        case "routes": return "WHERE id IN (SELECT id FROM scope_routes)"
+        case "route_stops": return "WHERE route_id IN (SELECT id FROM scope_routes)"
+        case "history_orders": return "WHERE customer_id IN (SELECT id FROM scope_customers) AND day >= ?4"
+        case "history_lines": return "WHERE ref IN (SELECT ref FROM history_orders WHERE customer_id IN (SELECT id FROM scope_customers) AND day >= ?4)"
+        case "document_states": return "WHERE device_id = ?1 AND updated_at >= ?5"
+        case "sync_errors": return "WHERE device_id = ?1 AND at >= ?5"
+        default: return "WHERE 0"
+        }
+    }
+
+    func plan(device: HubDevice, pull: String, reset: Bool, today: String, now: Int64, budgets: [UInt8: Int]) throws -> Plan {
+        try computeScope(device: device, today: today, now: now, budgets: budgets)
+        let historyStart = try database.text("SELECT date(?, '-\(policy.historyDays) day')", [.text(today)])
+        let parameters: [DatabaseValue] = [.text(device.id), .text(device.rep), .text(today), .text(historyStart),
+                                           .integer(now - Int64(policy.recentDays) * 86_400_000)]
+        var purges: [[(WorkingSetTables.Table, TableFrame.Phase, WorkingSetRow, [UInt8], UInt64)]] = []
+        var upserts: [(WorkingSetTables.Table, TableFrame.Phase, WorkingSetRow, [UInt8], UInt64)] = []
+        var checksums: [TableChecksum] = []
+        var catalogue = Catalogue(parts: [String]())
+        for table in WorkingSetTables.all {
+            let rows = try table.rows(in: database, where: Self.condition(table.name), parameters)
+            var shadow: [[UInt8]: UInt64] = [:]
+            if !reset {
+                for (key, hash) in try database.query("SELECT key, hash FROM device_shadow WHERE device_id = ? AND tbl = ?",
+                                                      [.text(device.id), .integer(Int64(table.id))], row: { ($0.blob(0), UInt64(bitPattern: $0.int64(1))) }) {
+                    shadow[key] = hash
+                }
+            }
+            var checksum = TableChecksum(table: table.id)
+            for row in rows {
+                let hash = RowHash.of(table: table.id, row)
+                checksum.add(hash)
+                let key = table.key(of: row)
+                if shadow.removeValue(forKey: key) != hash { upserts.append((table, .upsert, row, key, hash)) }
+            }
+            purges.append(try shadow.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { key in
+                (table, .purge, try table.keyValues(key), key, 0)
+            })
+            checksums.append(checksum)
+            if table == WorkingSetTables.products {
+                catalogue = Catalogue(parts: rows.compactMap { if case .text(let part) = $0[0] { return part } else { return nil } })
+            }
+        }
+        let entries = purges.reversed().flatMap { $0 } + upserts
+        return Plan(pull: pull, reset: reset, entries: entries.map { (table: $0.0, phase: $0.1, row: $0.2, key: $0.3, hash: $0.4) },
+                    checksums: checksums, catalogue: catalogue)
+    }
+}
+
+/// A download ready to stream: the header, the TABLE frames in order and the closing DONE.
+public struct PlannedDownload: Sendable {
+    public var header: DownloadHeader
+    public var frames: [TableFrame]
+    public var done: DownloadDone
+    public var catalogue: Catalogue
+    public var rows: Int { header.rows }
+}
+
+extension DownloadPlanner.Plan {
+    /// Cuts the plan into frames: one table and phase per frame, at most `TableFrame.maxRows`
+    /// rows and about `TableFrame.targetBytes` of body each.
+    func frames() -> [TableFrame] {
+        var frames: [TableFrame] = []
+        var current: TableFrame?
+        var bytes = 0
+        for (position, entry) in entries.enumerated() {
+            let size = entry.row.reduce(2) { total, value in
+                if case .text(let text) = value { return total + text.utf8.count + 1 }
+                return total + 4
+            }
+            if var frame = current, frame.table == entry.table, frame.phase == entry.phase,
+               frame.rows.count < TableFrame.maxRows, bytes + size <= TableFrame.targetBytes {
+                frame.rows.append(entry.phase == .purge ? Array(entry.row[..<entry.table.keyCount]) : entry.row)
+                current = frame
+                bytes += size
+            } else {
+                if let frame = current { frames.append(frame) }
+                current = TableFrame(table: entry.table, phase: entry.phase, firstPosition: position,
+                                     rows: [entry.phase == .purge ? Array(entry.row[..<entry.table.keyCount]) : entry.row])
+                bytes = size
+            }
+        }
+        if let frame = current { frames.append(frame) }
+        return frames
+    }
+}

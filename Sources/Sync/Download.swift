@@ -1,0 +1,323 @@
+import Store
+
+/// The downward half of sync (docs/protocol.md §7-8): the device asks with PULL, the hub answers
+/// DOWNLOAD (the plan's id and size), then TABLE frames, then DONE with the checksum of every
+/// table as the device should now hold it; the device answers ACK. Every TABLE frame is applied
+/// in one device transaction together with the count of plan rows applied, so a dropped link
+/// resumes after the last whole frame.
+
+/// PULL body: last pull id | rows of it applied | complete flag | reset flag | budgets.
+public struct Pull: Equatable, Sendable {
+    /// The pull the device was applying last ("" for none), and how far it got.
+    public var lastPull: String
+    public var applied: Int
+    public var complete: Bool
+    /// The device holds nothing it can vouch for (init, a failed checksum, lost state): start over.
+    public var reset: Bool
+    /// The most rows the device will keep per table; the hub sends the most needed ones.
+    public var budgets: [UInt8: Int]
+
+    public init(lastPull: String = "", applied: Int = 0, complete: Bool = false, reset: Bool = false, budgets: [UInt8: Int] = [:]) {
+        self.lastPull = lastPull; self.applied = applied; self.complete = complete; self.reset = reset; self.budgets = budgets
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.string(lastPull)
+        writer.varint(UInt64(applied))
+        writer.varint(complete ? 1 : 0)
+        writer.varint(reset ? 1 : 0)
+        writer.varint(UInt64(budgets.count))
+        for (table, limit) in budgets.sorted(by: { $0.key < $1.key }) {
+            writer.varint(UInt64(table))
+            writer.varint(UInt64(limit))
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Pull {
+        var reader = WireReader(bytes)
+        var pull = Pull(lastPull: try reader.string(limit: 128), applied: try reader.count("rows applied", limit: 100_000_000),
+                        complete: try reader.varint() == 1, reset: try reader.varint() == 1)
+        let count = try reader.count("budget count", limit: 256)
+        for _ in 0..<count {
+            let table = try reader.count("budget table", limit: 255)
+            pull.budgets[UInt8(table)] = try reader.count("budget", limit: 100_000_000)
+        }
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        return pull
+    }
+}
+
+/// DOWNLOAD body: pull id | plan rows | reset flag (the device clears its working set first).
+public struct DownloadHeader: Equatable, Sendable {
+    public var pull: String
+    public var rows: Int
+    public var reset: Bool
+
+    public init(pull: String, rows: Int, reset: Bool) {
+        self.pull = pull; self.rows = rows; self.reset = reset
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.string(pull)
+        writer.varint(UInt64(rows))
+        writer.varint(reset ? 1 : 0)
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> DownloadHeader {
+        var reader = WireReader(bytes)
+        let header = DownloadHeader(pull: try reader.string(limit: 128), rows: try reader.count("plan rows", limit: 100_000_000),
+                                    reset: try reader.varint() == 1)
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        return header
+    }
+}
+
+/// DONE body: pull id | per table: id, rows, checksum (u64 little-endian).
+public struct DownloadDone: Equatable, Sendable {
+    public var pull: String
+    public var tables: [TableChecksum]
+
+    public init(pull: String, tables: [TableChecksum]) {
+        self.pull = pull; self.tables = tables
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.string(pull)
+        writer.varint(UInt64(tables.count))
+        for table in tables {
+            writer.varint(UInt64(table.table))
+            writer.varint(UInt64(table.rows))
+            writer.raw(TableFrame.littleEndian(table.sum))
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> DownloadDone {
+        var reader = WireReader(bytes)
+        let pull = try reader.string(limit: 128)
+        let count = try reader.count("table count", limit: 255)
+        var tables: [TableChecksum] = []
+        for _ in 0..<count {
+            let id = try reader.count("table", limit: 255)
+            let rows = try reader.count("rows", limit: 100_000_000)
+            tables.append(TableChecksum(table: UInt8(id), rows: rows, sum: TableFrame.readLittleEndian(try reader.bytes(8))))
+        }
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        return DownloadDone(pull: pull, tables: tables)
+    }
+}
+
+/// ACK body: pull id | rows applied. Tells the hub what the device now holds.
+public struct DownloadAck: Equatable, Sendable {
+    public var pull: String
+    public var applied: Int
+
+    public init(pull: String, applied: Int) {
+        self.pull = pull; self.applied = applied
+    }
+
+    public func encode() -> [UInt8] {
+        var writer = WireWriter()
+        writer.string(pull)
+        writer.varint(UInt64(applied))
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> DownloadAck {
+        var reader = WireReader(bytes)
+        return DownloadAck(pull: try reader.string(limit: 128), applied: try reader.count("rows applied", limit: 100_000_000))
+    }
+}
+
+/// The device's product list in byte order of the part numbers: stock, prices and every other
+/// column that names a part refer to it by position, which costs a byte where the part number
+/// costs eight. Both ends build it from the products the device holds after the frame that
+/// last changed them.
+public struct Catalogue: Sendable, Equatable {
+    public let parts: [String]
+    let positions: [String: Int]
+
+    public init<S: Sequence>(parts: S) where S.Element == String {
+        let sorted = parts.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        self.parts = sorted
+        positions = Dictionary(sorted.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public func position(of part: String) -> Int? { positions[part] }
+}
+
+/// TABLE body: table id | phase (0 purge, 1 upsert) | first plan position | row count |
+/// checksum u64 LE | the columns one after another (purges: key columns only).
+public struct TableFrame: Equatable, Sendable {
+    public enum Phase: UInt64, Sendable { case purge = 0, upsert = 1 }
+
+    public var table: WorkingSetTables.Table
+    public var phase: Phase
+    public var firstPosition: Int
+    public var rows: [WorkingSetRow]
+
+    public static let maxRows = 4_000
+    /// Frames are cut at this many body bytes, well under the channel's 64 KiB frame once
+    /// compressed (deflate never grows data by more than a few bytes per 16 KiB block).
+    public static let targetBytes = 24 * 1024
+
+    public init(table: WorkingSetTables.Table, phase: Phase, firstPosition: Int, rows: [WorkingSetRow]) {
+        self.table = table; self.phase = phase; self.firstPosition = firstPosition; self.rows = rows
+    }
+
+    public var columns: ArraySlice<WorkingSetTables.Column> { phase == .purge ? table.keyColumns : table.columns[...] }
+
+    /// The hash a row contributes: whole rows for upserts, keys for purges.
+    public static func hash(table: WorkingSetTables.Table, phase: Phase, _ row: WorkingSetRow) -> UInt64 {
+        RowHash.of(table: table.id, phase == .purge ? Array(row[..<table.keyCount]) : row)
+    }
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case unknownTable(UInt64)
+        case wrongType(table: String, column: String)
+        case checksum(table: String, firstPosition: Int)
+        case positionOutOfCatalogue(table: String, position: Int)
+
+        public var description: String {
+            switch self {
+            case .unknownTable(let id): return "TABLE frame for unknown table \(id)"
+            case .wrongType(let table, let column): return "\(table).\(column): value of the wrong type (hub data needs fixing)"
+            case .checksum(let table, let first): return "TABLE frame \(table) at row \(first): checksum does not match its rows"
+            case .positionOutOfCatalogue(let table, let position): return "TABLE frame \(table): catalogue position \(position) is past the device's catalogue"
+            }
+        }
+    }
+
+    public func encode(catalogue: Catalogue?) throws -> [UInt8] {
+        var writer = WireWriter()
+        writer.varint(UInt64(table.id))
+        writer.varint(phase.rawValue)
+        writer.varint(UInt64(firstPosition))
+        writer.varint(UInt64(rows.count))
+        var checksum: UInt64 = 0
+        for row in rows { checksum &+= Self.hash(table: table, phase: phase, row) }
+        writer.raw(Self.littleEndian(checksum))
+        let catalogue = phase == .upsert ? catalogue : nil
+        for (index, column) in columns.enumerated() {
+            var strings: [String: Int] = [:]
+            var previousInteger: Int64 = 0
+            var previousPosition = -1
+            for row in rows {
+                let value = row[index]
+                switch (column.kind, value) {
+                case (.integer, .integer(let number)), (.optionalInteger, .integer(let number)):
+                    let coded = column.coding == .delta ? number &- previousInteger : number
+                    previousInteger = number
+                    let zigzag = UInt64(bitPattern: (coded << 1) ^ (coded >> 63))
+                    writer.varint(column.kind == .optionalInteger ? zigzag &+ 1 : zigzag)
+                case (.optionalInteger, .null):
+                    writer.varint(0)
+                case (.text, .text(let text)) where column.coding == .part:
+                    if let position = catalogue?.position(of: text) {
+                        let delta = Int64(position - previousPosition)
+                        previousPosition = position
+                        writer.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) + 1)
+                    } else {
+                        writer.varint(0)
+                        writer.string(text)
+                    }
+                case (.text, .text(let text)), (.optionalText, .text(let text)):
+                    let shift: UInt64 = column.kind == .optionalText ? 1 : 0
+                    if let entry = strings[text] {
+                        writer.varint(UInt64(entry) + 1 + shift)
+                    } else {
+                        writer.varint(shift)
+                        writer.string(text)
+                        strings[text] = strings.count
+                    }
+                case (.optionalText, .null):
+                    writer.varint(0)
+                default:
+                    throw Failure.wrongType(table: table.name, column: column.name)
+                }
+            }
+        }
+        return writer.bytes
+    }
+
+    /// Decodes and checks a frame. `catalogue` is the device's product list as it stands now.
+    public static func decode(_ bytes: [UInt8], catalogue: Catalogue?) throws -> TableFrame {
+        var reader = WireReader(bytes)
+        let id = try reader.varint()
+        guard id <= 255, let table = WorkingSetTables.byID[UInt8(id)] else { throw Failure.unknownTable(id) }
+        let rawPhase = try reader.varint()
+        guard let phase = Phase(rawValue: rawPhase) else { throw WireReader.Failure.tooLarge(what: "phase", value: rawPhase) }
+        let first = try reader.count("first position", limit: 100_000_000)
+        let count = try reader.count("rows", limit: maxRows)
+        let checksum = readLittleEndian(try reader.bytes(8))
+        let catalogue = phase == .upsert ? catalogue : nil
+        let columnCount = phase == .purge ? table.keyCount : table.columns.count
+        var rows = [WorkingSetRow](repeating: [], count: count)
+        for index in rows.indices { rows[index].reserveCapacity(columnCount) }
+        for column in table.columns.prefix(columnCount) {
+            var strings: [String] = []
+            var previousInteger: Int64 = 0
+            var previousPosition = -1
+            for index in 0..<count {
+                let value: DatabaseValue
+                switch column.kind {
+                case .integer, .optionalInteger:
+                    var raw = try reader.varint()
+                    if column.kind == .optionalInteger {
+                        if raw == 0 { rows[index].append(.null); continue }
+                        raw -= 1
+                    }
+                    let coded = Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+                    let number = column.coding == .delta ? previousInteger &+ coded : coded
+                    previousInteger = number
+                    value = .integer(number)
+                case .text where column.coding == .part:
+                    let raw = try reader.varint()
+                    if raw == 0 {
+                        value = .text(try reader.string(limit: 4096))
+                    } else {
+                        let zigzag = raw - 1
+                        let delta = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
+                        let position = Int64(previousPosition) &+ delta
+                        guard let catalogue, position >= 0, position < Int64(catalogue.parts.count) else {
+                            throw Failure.positionOutOfCatalogue(table: table.name, position: Int(truncatingIfNeeded: position))
+                        }
+                        previousPosition = Int(position)
+                        value = .text(catalogue.parts[previousPosition])
+                    }
+                case .text, .optionalText:
+                    var raw = try reader.varint()
+                    if column.kind == .optionalText {
+                        if raw == 0 { rows[index].append(.null); continue }
+                        raw -= 1
+                    }
+                    if raw == 0 {
+                        let text = try reader.string(limit: 16 * 1024)
+                        strings.append(text)
+                        value = .text(text)
+                    } else {
+                        guard raw <= UInt64(strings.count) else { throw WireReader.Failure.tooLarge(what: "string table index", value: raw) }
+                        value = .text(strings[Int(raw - 1)])
+                    }
+                }
+                rows[index].append(value)
+            }
+        }
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        let frame = TableFrame(table: table, phase: phase, firstPosition: first, rows: rows)
+        var sum: UInt64 = 0
+        for row in rows { sum &+= hash(table: table, phase: phase, row) }
+        guard sum == checksum else { throw Failure.checksum(table: table.name, firstPosition: first) }
+        return frame
+    }
+
+    static func littleEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) } }
+    static func readLittleEndian(_ bytes: [UInt8]) -> UInt64 {
+        bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+}

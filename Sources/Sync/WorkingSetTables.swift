@@ -1,0 +1,169 @@
+import Seal
+import Store
+
+/// The tables of the working set as they travel down (docs/protocol.md §6): the same names and
+/// columns on the hub and on the device, so neither side sends column names. The order is the
+/// order of a download's upserts (parents first); purges run in the reverse order.
+public enum WorkingSetTables {
+    public enum Kind: Sendable, Equatable {
+        case integer, text, optionalInteger, optionalText
+    }
+
+    /// How a column is written in a TABLE frame.
+    public enum Coding: Sendable, Equatable {
+        /// The value itself (zig-zag varint or string-table entry).
+        case plain
+        /// Integers as the difference to the row before: sorted keys, positions, instants.
+        case delta
+        /// A part number, sent as its position in the device's catalogue when it is there.
+        case part
+    }
+
+    public struct Column: Sendable, Equatable {
+        public let name: String
+        public let kind: Kind
+        public let coding: Coding
+        init(_ name: String, _ kind: Kind, _ coding: Coding = .plain) {
+            self.name = name; self.kind = kind; self.coding = coding
+        }
+    }
+
+    public struct Table: Sendable, Equatable {
+        public let id: UInt8
+        public let name: String
+        public let columns: [Column]
+        /// The first `keyCount` columns are the primary key.
+        public let keyCount: Int
+        /// Device documents point at rows of this table (a purge may have to keep a row).
+        public let referencedByDocuments: Bool
+
+        public var keyColumns: ArraySlice<Column> { columns[..<keyCount] }
+        public var columnList: String { columns.map(\.name).joined(separator: ", ") }
+        public var keyList: String { keyColumns.map(\.name).joined(separator: ", ") }
+    }
+
+    static func table(_ id: UInt8, _ name: String, key: Int, referenced: Bool = false, _ columns: [Column]) -> Table {
+        Table(id: id, name: name, columns: columns, keyCount: key, referencedByDocuments: referenced)
+    }
+
+    public static let all: [Table] = [
+        table(1, "territories", key: 1, [.init("id", .text), .init("name", .text), .init("parent_id", .optionalText)]),
+        table(2, "reps", key: 1, [.init("id", .text), .init("name", .text), .init("territory_id", .optionalText), .init("role", .text)]),
+        table(3, "products", key: 1, referenced: true,
+              [.init("part_number", .text), .init("name", .text), .init("base_unit", .text), .init("channel", .text)]),
+        table(4, "product_units", key: 2, [.init("part_number", .text, .part), .init("unit", .text), .init("factor", .integer)]),
+        table(5, "customers", key: 1, referenced: true, [
+            .init("id", .text), .init("name", .text), .init("address", .text), .init("territory_id", .optionalText),
+            .init("currency", .text), .init("credit_limit_minor", .integer), .init("balance_minor", .integer),
+            .init("overdue_minor", .integer), .init("overdue_days", .integer), .init("balance_as_of", .integer, .delta),
+            .init("discipline", .text), .init("default_level", .text), .init("talking_points", .text),
+        ]),
+        table(6, "customer_price_levels", key: 2, [.init("customer_id", .text), .init("level", .text)]),
+        table(7, "prices", key: 3, [.init("part_number", .text, .part), .init("level", .text), .init("currency", .text),
+                                    .init("price_minor", .integer), .init("valid_until", .optionalText)]),
+        table(8, "stock", key: 2, [.init("location", .text), .init("part_number", .text, .part), .init("quantity", .integer)]),
+        table(9, "display_types", key: 1, referenced: true, [.init("code", .text), .init("name", .text)]),
+        table(10, "display_type_materials", key: 2, [.init("type_code", .text), .init("part_number", .text, .part),
+                                                     .init("fixed_quantity", .integer), .init("per_square_metre_milli", .integer)]),
+        table(11, "routes", key: 1, [.init("id", .text), .init("rep_id", .text), .init("day", .text)]),
+        table(12, "route_stops", key: 2, [.init("route_id", .text), .init("position", .integer, .delta), .init("customer_id", .text)]),
+        table(13, "history_orders", key: 1, [.init("ref", .text), .init("customer_id", .text), .init("day", .text),
+                                             .init("total_minor", .integer), .init("currency", .text), .init("paid_late", .integer)]),
+        table(14, "history_lines", key: 2, [.init("ref", .text), .init("line_no", .integer, .delta), .init("customer_id", .text),
+                                            .init("part_number", .text, .part), .init("quantity", .integer), .init("amount_minor", .integer)]),
+        table(15, "equipment", key: 1, referenced: true, [.init("id", .text), .init("customer_id", .text), .init("kind", .text),
+                                                          .init("serial", .text), .init("placed_on", .text)]),
+        // What the office decided about the device's own documents (accepted, rejected, approved):
+        // the hub owns these fields, so its value wins over the device's.
+        table(16, "document_states", key: 2, [.init("entity", .text), .init("entity_id", .text), .init("state", .text),
+                                              .init("approval", .optionalText), .init("updated_at", .integer, .delta)]),
+        // Device changes the hub could not take as they were, with the losing value kept.
+        table(17, "sync_errors", key: 1, [.init("id", .text), .init("change_id", .text), .init("entity", .text),
+                                          .init("entity_id", .text), .init("field", .text), .init("device_value", .optionalText),
+                                          .init("hub_value", .optionalText), .init("reason", .text), .init("at", .integer, .delta)]),
+    ]
+
+    public static let byID: [UInt8: Table] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
+    public static let products = all[2]
+
+    public static func named(_ name: String) -> Table? { all.first { $0.name == name } }
+}
+
+/// One row of a working-set table: its values in the table's column order.
+public typealias WorkingSetRow = [DatabaseValue]
+
+extension WorkingSetTables.Table {
+    /// The key of a row in a form both ends compare byte for byte (the shadow and plans store it).
+    public func key(of row: WorkingSetRow) -> [UInt8] {
+        var writer = WireWriter()
+        for value in row[..<keyCount] { RowHash.write(value, into: &writer) }
+        return writer.bytes
+    }
+
+    public func keyValues(_ key: [UInt8]) throws -> WorkingSetRow {
+        var reader = WireReader(key)
+        let values = try keyColumns.map { _ in try RowHash.read(&reader) }
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "key trailing bytes", value: UInt64(key.count)) }
+        return values
+    }
+
+    /// Reads the rows of this table, in key order, with the columns in wire order. `values` may
+    /// hold more parameters than `condition` uses (one parameter list serves every table).
+    public func rows(in database: Database, where condition: String = "", _ values: [DatabaseValue] = []) throws -> [WorkingSetRow] {
+        let count = Int32(columns.count)
+        let statement = try database.statement("SELECT \(columnList) FROM \(name) \(condition) ORDER BY \(keyList)")
+        try statement.bind(Array(values.prefix(statement.parameterCount)))
+        defer { statement.reset() }
+        var rows: [WorkingSetRow] = []
+        while try statement.step() { rows.append((0..<count).map { statement.value($0) }) }
+        return rows
+    }
+}
+
+/// A row's fingerprint: BLAKE2b-64 of its values with their types. A frame's checksum and a
+/// table's checksum are the wrapping sums of these, so the hub can compute what the device
+/// should hold and the device can check it holds exactly that, in any order.
+public enum RowHash {
+    public static func of(table: UInt8, _ row: WorkingSetRow) -> UInt64 {
+        var writer = WireWriter()
+        writer.varint(UInt64(table))
+        for value in row { write(value, into: &writer) }
+        let digest = Blake2b.hash(writer.bytes, outputLength: 16).prefix(8)
+        return digest.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+
+    static func write(_ value: DatabaseValue, into writer: inout WireWriter) {
+        switch value {
+        case .null: writer.varint(0)
+        case .integer(let number): writer.varint(1); writer.int(number)
+        case .text(let text): writer.varint(2); writer.string(text)
+        case .real(let number): writer.varint(3); writer.varint(number.bitPattern)
+        case .blob(let bytes): writer.varint(4); writer.data(bytes)
+        }
+    }
+
+    static func read(_ reader: inout WireReader) throws -> DatabaseValue {
+        switch try reader.varint() {
+        case 0: return .null
+        case 1: return .integer(try reader.int())
+        case 2: return .text(try reader.string(limit: 4096))
+        case let tag: throw WireReader.Failure.tooLarge(what: "key value tag", value: tag)
+        }
+    }
+}
+
+/// What a table should hold: the number of rows and the sum of their hashes.
+public struct TableChecksum: Equatable, Sendable {
+    public var table: UInt8
+    public var rows: Int
+    public var sum: UInt64
+
+    public init(table: UInt8, rows: Int = 0, sum: UInt64 = 0) {
+        self.table = table; self.rows = rows; self.sum = sum
+    }
+
+    public mutating func add(_ hash: UInt64) {
+        rows += 1
+        sum &+= hash
+    }
+}

@@ -1,0 +1,230 @@
+import Agent
+import Dispatch
+import Field
+import Hub
+import SatchelTesting
+import Seal
+import Store
+import Sync
+import Testing
+import Transport
+
+/// Downloads end to end in one process: the hub's SQLite backend with master data imported
+/// the way an ERP extract arrives, a real device database, the real channel over a socket pair.
+@Suite("Downloads: init, full, resume, checksums", .serialized)
+struct DownloadTests {
+    static let cost = PasswordHash.Cost(opsLimit: 1, memLimit: 64 * 1024)  // tests only
+    /// 2026-11-23 10:00 UTC: the hub's "today" for route scope.
+    static let now: Int64 = 1_795_428_000_000
+
+    final class Setup: @unchecked Sendable {
+        let directory = TemporaryDirectory("download")
+        let storage: SQLiteHubStorage
+        let server: SyncServer
+        let deviceKey = X25519.KeyPair.generate()
+        let device: DeviceDatabase
+        let erp: DeviceDatabase
+        var hubPath: String { directory.path + "/hub.db" }
+
+        init(customers: Int = 60, products: Int = 150) throws {
+            let hubPath = directory.path + "/hub.db"
+            storage = try SQLiteHubStorage(path: hubPath)
+            server = SyncServer(clock: { DownloadTests.now }) { try SQLiteHubStorage(path: hubPath) }
+            try storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: DownloadTests.cost))
+            try storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
+            // The ERP extract: a database in the working-set shape, imported whole.
+            erp = try DeviceDatabase.create(home: directory.path + "/erp", deviceID: "ERP", repID: "R07", clock: ManualClock(DownloadTests.now))
+            try WorkingSet(erp).apply { writer in
+                try writer.territory(id: "BG", name: "България")
+                try writer.territory(id: "BG-SOF", name: "София", parentID: "BG")
+                try writer.territory(id: "PL-MAZ", name: "Mazowieckie")
+                try writer.rep(id: "R07", name: "Йордан Стоянов", territoryID: "BG-SOF")
+                for index in 0..<products {
+                    let part = "PN-\(10_000 + index)"
+                    try writer.product(.init(partNumber: part, name: index % 2 == 0 ? "Кафе Арабика \(index)" : "Kawa ziarnista łagodna \(index)",
+                                             units: [(unit: "box", factor: 12)]))
+                    for (level, factor) in [(PriceLevel.customer, 100), (.dealer, 85), (.promo, 75)] {
+                        try writer.price(.init(partNumber: part, level: level, currency: "BGN", priceMinor: Int64(1_000 + index * factor)))
+                    }
+                    try writer.stock(location: "warehouse", partNumber: part, quantity: Int64(index * 7 % 500))
+                    try writer.stock(location: "van:BG03", partNumber: part, quantity: Int64(index % 40))
+                    try writer.stock(location: "van:OTHER", partNumber: part, quantity: 1)
+                }
+                for index in 0..<customers {
+                    let id = "CBG\(100_000 + index)"
+                    try writer.customer(.init(id: id, name: index % 3 == 0 ? "Магазин „Зора“ №\(index)" : index % 3 == 1 ? "Sklep Żabka \(index)" : "Гастроном Ёлка \(index)",
+                                              address: "ул. Витоша \(index), София", territoryID: index < customers - 5 ? "BG-SOF" : "PL-MAZ",
+                                              currency: "BGN", creditLimitMinor: 500_000, overdueMinor: index % 7 == 0 ? 12_000 : 0,
+                                              discipline: index % 7 == 0 ? .hesitant : .strict, levels: [.customer, .dealer],
+                                              talkingPoints: ["Пита за промоции", "Dostawa we wtorki"]))
+                    try writer.history(.init(ref: "ERP-\(index)", customerID: id, day: "2026-11-0\(1 + index % 9)", currency: "BGN", paidLate: false,
+                                             lines: [(partNumber: "PN-\(10_000 + index % products)", quantity: 3, amountMinor: 3_300)]))
+                }
+                try writer.route(id: "RT-2026-11-23", repID: "R07", day: "2026-11-23", customerIDs: (0..<10).map { "CBG\(100_000 + $0)" })
+                try writer.route(id: "RT-2026-11-24", repID: "R07", day: "2026-11-24", customerIDs: (10..<20).map { "CBG\(100_000 + $0)" })
+                try writer.route(id: "RT-2026-10-01", repID: "R07", day: "2026-10-01", customerIDs: ["CBG100059"])  // the past: out of scope
+            }
+            try storage.importMasterData(from: erp.path)
+            device = try DeviceDatabase.create(home: directory.path + "/device", deviceID: "BG03", repID: "R07", clock: ManualClock(DownloadTests.now))
+        }
+
+        /// One session from the device; `budget` bytes of link before it drops (nil: never).
+        func sync(_ mode: SyncMode, budget: Int? = nil) throws -> SyncResult {
+            let (deviceEnd, hubEnd) = try StreamPair.make()
+            let box = Box(hubEnd)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { [server] in server.handle(box.end) }
+            defer { group.wait() }
+            let stream: any ByteStream = budget.map { DroppedLinkTests.DroppingStream(deviceEnd, budget: $0) } ?? deviceEnd
+            defer { stream.close() }
+            let download = DeviceDownload(device)
+            return try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
+                                      mode: mode, batch: nil, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
+                                      sink: download, deadline: .after(seconds: 20))
+        }
+
+        func hub(_ sql: String, _ values: [DatabaseValue] = []) throws {
+            try Database(path: hubPath).execute(sql, values)
+        }
+    }
+
+    final class Box: @unchecked Sendable {
+        let end: FileDescriptorStream
+        init(_ end: FileDescriptorStream) { self.end = end }
+    }
+
+    func count(_ device: DeviceDatabase, _ table: String) throws -> Int64 {
+        try device.database.int64("SELECT count(*) FROM \(table)")
+    }
+
+    @Test("init loads exactly the scope: today's and tomorrow's routes, the territory, stock of this van, history of 90 days")
+    func initLoadsScope() throws {
+        let setup = try Setup()
+        let result = try setup.sync(.initialise)
+        #expect(result.mismatched == [])
+        #expect(result.downloaded > 0)
+        let device = setup.device
+        #expect(try count(device, "customers") == 55)            // 5 customers of another territory stay out
+        #expect(try count(device, "routes") == 2)                // the October route is history
+        #expect(try count(device, "route_stops") == 20)
+        #expect(try count(device, "products") == 150)
+        #expect(try count(device, "prices") == 450)
+        #expect(try count(device, "stock") == 300)               // warehouse + this van, not van:OTHER
+        #expect(try count(device, "stock WHERE location = 'van:OTHER'") == 0)
+        // Cyrillic and Polish text arrives byte for byte, and search folds it.
+        let name = try device.database.text("SELECT name FROM customers WHERE id = 'CBG100000'")
+        #expect(name == "Магазин „Зора“ №0")
+        #expect(try Customers(device).find("zabka").count > 0)
+        // A second full sync with nothing changed at the office sends no rows at all.
+        let again = try setup.sync(.full)
+        #expect(again.downloaded == 0)
+        #expect(again.mismatched == [])
+    }
+
+    @Test("full sends only what changed: three prices, one stock figure, a new route, the purge of an old one")
+    func fullSendsChanges() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        try setup.hub("UPDATE prices SET price_minor = price_minor + 10 WHERE part_number IN ('PN-10001', 'PN-10002', 'PN-10003') AND level = 'customer'")
+        try setup.hub("UPDATE stock SET quantity = 99 WHERE location = 'van:BG03' AND part_number = 'PN-10004'")
+        try setup.hub("UPDATE stock SET quantity = 1234 WHERE location = 'van:OTHER' AND part_number = 'PN-10004'")  // not this device's van
+        try setup.hub("DELETE FROM route_stops WHERE route_id = 'RT-2026-11-24'")
+        try setup.hub("DELETE FROM routes WHERE id = 'RT-2026-11-24'")
+        let result = try setup.sync(.full)
+        // 3 prices + 1 stock upserts; 1 route + 10 stops purged; the 10 customers of that route
+        // are still in the territory, so they stay.
+        #expect(result.downloaded == 3 + 1 + 1 + 10)
+        #expect(result.mismatched == [])
+        #expect(try setup.device.database.int64("SELECT price_minor FROM prices WHERE part_number = 'PN-10002' AND level = 'customer'") == 1_000 + 2 * 100 + 10)
+        #expect(try setup.device.database.int64("SELECT quantity FROM stock WHERE location = 'van:BG03' AND part_number = 'PN-10004'") == 99)
+        #expect(try count(setup.device, "routes") == 1)
+    }
+
+    @Test("a download dropped at random bytes resumes after the last whole frame: no row applied twice, same end state", arguments: [1, 2, 3])
+    func resumeAfterDrops(seed: UInt64) throws {
+        let reference = try Setup(customers: 400, products: 1_500)
+        let undisturbed = try reference.sync(.initialise)
+        let linkBytes = UInt64(undisturbed.bytesSent + undisturbed.bytesReceived)
+        let setup = try Setup(customers: 400, products: 1_500)
+        var random = DroppedLinkTests.SplitMix(seed: seed)
+        var applied = 0, attempts = 0, drops = 0
+        while attempts < 300 {
+            attempts += 1
+            let before = try DeviceDownload(setup.device).state()
+            // Until a download has begun on the device, a retry is still an init; after that it
+            // is a plain full sync that resumes the plan.
+            let mode: SyncMode = before.pull.isEmpty ? .initialise : .full
+            var succeeded = false
+            do {
+                let result = try setup.sync(mode, budget: drops >= 6 && random.next() % 3 == 0 ? nil : Int(random.next() % (linkBytes / 3)) + 50)
+                #expect(result.mismatched == [])
+                succeeded = true
+            } catch {
+                drops += 1
+            }
+            let after = try DeviceDownload(setup.device).state()
+            applied += after.pull == before.pull ? after.applied - before.applied : after.applied
+            if succeeded { break }
+        }
+        #expect(drops >= 3)  // each attempt carries at most a third of the download
+        #expect(applied == undisturbed.downloaded)
+        #expect(try DeviceDownload(setup.device).checksums() == DeviceDownload(reference.device).checksums())
+    }
+
+    @Test("a row the device lost is found by the checksum; the next sync starts the working set over and it matches again")
+    func checksumMismatchResets() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        try setup.device.database.execute("DELETE FROM stock WHERE part_number = 'PN-10005'")
+        try setup.hub("UPDATE prices SET price_minor = 1 WHERE part_number = 'PN-10006' AND level = 'promo'")  // something to download
+        let found = try setup.sync(.full)
+        #expect(found.mismatched == ["stock"])
+        #expect(try DeviceDownload(setup.device).state().resetRequested)
+        let repaired = try setup.sync(.full)
+        #expect(repaired.mismatched == [])
+        #expect(try count(setup.device, "stock") == 300)
+    }
+
+    @Test("a customer an unsent order points at leaves the scope: the row stays on the device, out of the checksums")
+    func referencedRowIsRetained() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        let order = try Capture(setup.device).createOrder(customerID: "CBG100030", lines: [OrderLineRequest(partNumber: "PN-10001", quantity: 2)], confirm: true)
+        try setup.hub("UPDATE customers SET territory_id = 'PL-MAZ' WHERE id = 'CBG100030'")
+        let result = try setup.sync(.full)
+        #expect(result.mismatched == [])
+        #expect(try count(setup.device, "customers WHERE id = 'CBG100030'") == 1)
+        #expect(try count(setup.device, "working_set_retained") == 1)
+        #expect(try count(setup.device, "orders WHERE id = '\(order.document.id)'") == 1)
+        // Back in scope: the row is the hub's again.
+        try setup.hub("UPDATE customers SET territory_id = 'BG-SOF' WHERE id = 'CBG100030'")
+        #expect(try setup.sync(.full).mismatched == [])
+        #expect(try count(setup.device, "working_set_retained") == 0)
+    }
+
+    @Test("a hostile TABLE body is refused: unknown table, bad checksum, position past the catalogue, truncation at every byte")
+    func hostileFrames() throws {
+        let products = WorkingSetTables.products
+        let stock = WorkingSetTables.named("stock")!
+        let catalogue = Catalogue(parts: ["PN-1", "PN-2"])
+        let frame = TableFrame(table: stock, phase: .upsert, firstPosition: 0,
+                               rows: [[.text("van:BG03"), .text("PN-1"), .integer(5)], [.text("van:BG03"), .text("PN-9"), .integer(-3)]])
+        let body = try frame.encode(catalogue: catalogue)
+        #expect(try TableFrame.decode(body, catalogue: catalogue) == frame)
+        for length in 0..<body.count {
+            #expect(throws: (any Error).self) { try TableFrame.decode(Array(body.prefix(length)), catalogue: catalogue) }
+        }
+        var corrupt = body
+        corrupt[corrupt.count - 1] ^= 1
+        #expect(throws: (any Error).self) { try TableFrame.decode(corrupt, catalogue: catalogue) }
+        #expect(throws: TableFrame.Failure.positionOutOfCatalogue(table: "stock", position: 0)) {
+            try TableFrame.decode(body, catalogue: Catalogue(parts: [String]()))
+        }
+        var unknown = body
+        unknown[0] = 99
+        #expect(throws: TableFrame.Failure.unknownTable(99)) { try TableFrame.decode(unknown, catalogue: catalogue) }
+        // A value of the wrong type in hub data stops the frame on the hub side, by name.
+        let wrong = TableFrame(table: products, phase: .upsert, firstPosition: 0, rows: [[.text("PN-1"), .integer(5), .text("pcs"), .text("retail")]])
+        #expect(throws: TableFrame.Failure.wrongType(table: "products", column: "name")) { try wrong.encode(catalogue: nil) }
+    }
+}
