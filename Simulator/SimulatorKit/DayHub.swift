@@ -22,14 +22,14 @@ public final class DayHub: @unchecked Sendable {
         var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
     }
 
-    public init(directory: String, password: String) throws {
+    public init(directory: String, password: String, clock: @escaping @Sendable () -> Int64 = SyncServer.systemNow) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/hub.db"
         storage = try SQLiteHubStorage(path: path)
         publicKey = Hex.encode(try storage.hubKey().publicKey)
         self.password = password
         listener = try TCPListener("127.0.0.1:0")
-        let server = SyncServer { try SQLiteHubStorage(path: path) }
+        let server = SyncServer(clock: clock) { try SQLiteHubStorage(path: path) }
         let listener = self.listener, flag = stopFlag, finished = self.finished
         Thread.detachNewThread {
             server.serve(listener, shouldStop: { flag.isStopped })

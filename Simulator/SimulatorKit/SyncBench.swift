@@ -1,49 +1,145 @@
 import Deflate
+import Agent
 import Dispatch
 import Field
 import Foundation
 import Hub
 import Seal
+import Store
 import Sync
 import Transport
 
-/// `satchel-sim bench sync` (first part): the upload of a standard rep day (40 orders of 10
-/// lines, 30 visits, 10 payments) by fast sync, against `gzip -6` of the same records as JSON
-/// lines, in one run. The download direction (prices, stock) is not built yet, so this measures
-/// the upward half of the figure issue 6 names.
+/// `satchel-sim bench sync`, the wire half: a standard rep day synced in full mode (40 orders of
+/// 10 lines, 30 visits and 10 payments up; 300 price changes and the van's stock for 3,000
+/// products down), on a device whose working set came from the hub by init, against `gzip -6`
+/// of the same records as JSON lines, in one run. In-process hub over a socket pair.
 public struct SyncBench {
     public struct Result: Codable, Sendable {
-        public var changes: Int
-        /// Bytes on the wire for the whole session: handshake, AUTH, BATCH, BYE and the answers.
-        public var oursBytes: Int
+        public var changesUp: Int
+        public var rowsDown: Int
+        /// Bytes on the wire for the whole session: handshake and every frame, both ways.
         public var oursBytesUp: Int
         public var oursBytesDown: Int
-        /// gzip -6 of the same change records as JSON lines (what a plain HTTPS+JSON sync would send, before TLS).
-        public var gzipJSONBytes: Int
+        /// gzip -6 of the same records as JSON lines (what a plain HTTPS+JSON sync would send, before TLS).
+        public var gzipJSONBytesUp: Int
+        public var gzipJSONBytesDown: Int
         public var rawJSONBytes: Int
-        /// ours / gzip JSON, upward direction only.
+        /// ours / gzip JSON, both directions together (goal <= 0.4), and each direction.
+        public var wireRatio: Double
         public var wireRatioUp: Double
-        /// Round trips after the handshake.
+        public var wireRatioDown: Double
+        /// Round trips after the handshake, full mode.
         public var roundTrips: Int
+        /// The init that loaded the working set before the day: rows and bytes down.
+        public var initRows: Int
+        public var initBytesDown: Int
+        public var checksumsMatch: Bool
         public var notes: [String]
+    }
+
+    /// The rep, device and working set every sync benchmark uses.
+    public static let device = "WAW07", rep = "R01", password = "hasło"
+    public static let workingSet = Seeder.Plan(customers: 2_000, products: 3_000, seed: 21, historyOrdersPerCustomer: 0,
+                                               today: CalendarDay.string(fromMilliseconds: benchNow))
+    static let benchNow: Int64 = 1_795_428_000_000
+
+    /// An ERP extract in the working-set shape for the benchmark's rep, imported into `storage`
+    /// with every customer assigned to the rep.
+    public static func loadMasterData(into storage: SQLiteHubStorage, root: String, plan: Seeder.Plan = workingSet) throws {
+        let erp = try DeviceDatabase.create(home: root + "/erp", deviceID: device, repID: rep, clock: ManualClock(benchNow))
+        _ = try Seeder.seed(erp, plan: plan)
+        try storage.importMasterData(from: erp.path, assignTo: rep)
     }
 
     public static func run() throws -> Result {
         let root = try DayRunner.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (changes, jsonLines) = try standardDay(in: root)
-        return try measure(changes: changes, jsonLines: jsonLines, root: root)
+        let hubPath = root + "/hub.db"
+        let storage = try SQLiteHubStorage(path: hubPath)
+        let deviceKey = X25519.KeyPair.generate()
+        try storage.addRep(id: rep, name: "Paweł", passwordHash: try PasswordHash.hash(password: password, cost: .init(opsLimit: 1, memLimit: 64 * 1024)))
+        try storage.addDevice(id: device, rep: rep, publicKey: deviceKey.publicKey, now: 0)
+        try loadMasterData(into: storage, root: root)
+        let server = SyncServer(clock: { benchNow }) { try SQLiteHubStorage(path: hubPath) }
+        let clock = ManualClock(benchNow)
+        let handheld = try DeviceDatabase.create(home: root + "/device", deviceID: device, repID: rep, clock: clock)
+        let download = DeviceDownload(handheld)
+
+        func session(_ mode: SyncMode, batch: Batch?) throws -> (SyncResult, up: Int, down: Int) {
+            let (deviceEnd, hubEnd) = try StreamPair.make()
+            let box = Box(hubEnd)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { server.handle(box.end) }
+            defer { group.wait() }
+            defer { deviceEnd.close() }
+            let result = try SyncClient.run(deviceEnd, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: device, password: password,
+                                            mode: mode, batch: batch, pull: try download.pullRequest(reset: mode == .initialise), sink: download,
+                                            deadline: .after(seconds: 120))
+            // Handshake frames are not in the channel's counters: message 1 (2 + 32 + 48 + hello + 16), message 2 (2 + 32 + welcome + 16).
+            let hello = Hello(device: device, mode: mode).encode().count
+            let welcome = Welcome(status: .ok, session: [UInt8](repeating: 0, count: 16), hubTime: 0).encode().count
+            return (result, result.bytesSent + 2 + 32 + 48 + hello + 16, result.bytesReceived + 2 + 32 + welcome + 16)
+        }
+
+        let initial = try session(.initialise, batch: nil)
+        let (changes, upJSON) = try standardDay(on: handheld, clock: clock)
+
+        // The office's day: 300 price changes, and the van's stock counted for every product.
+        var random = SeededRandom(seed: 23)
+        let office = try Database(path: hubPath)
+        let priceKeys = try office.query("SELECT part_number, level, currency FROM prices ORDER BY part_number, level, currency") { ($0.text(0), $0.text(1), $0.text(2)) }
+        var downJSON = ""
+        var changed = Set<Int>()
+        while changed.count < 300 { changed.insert(random.int(0...(priceKeys.count - 1))) }
+        for index in changed.sorted() {
+            let (part, level, currency) = priceKeys[index]
+            let old = try office.int64("SELECT price_minor FROM prices WHERE part_number = ? AND level = ? AND currency = ?", [.text(part), .text(level), .text(currency)])
+            var price = Int64(random.int(100...250_000))
+            if price == old { price += 1 }  // every record in the JSON is a real change
+            try office.execute("UPDATE prices SET price_minor = ? WHERE part_number = ? AND level = ? AND currency = ?",
+                               [.integer(price), .text(part), .text(level), .text(currency)])
+            let validUntil = try office.first("SELECT valid_until FROM prices WHERE part_number = ? AND level = ? AND currency = ?",
+                                              [.text(part), .text(level), .text(currency)]) { $0.optionalText(0) } ?? nil
+            downJSON += #"{"currency":"\#(currency)","level":"\#(level)","part_number":"\#(part)","price_minor":\#(price),"valid_until":\#(validUntil.map { "\"\($0)\"" } ?? "null")}"# + "\n"
+        }
+        let van = "van:\(device)"
+        for (part, old) in try office.query("SELECT part_number, quantity FROM stock WHERE location = ? ORDER BY part_number", [.text(van)], row: { ($0.text(0), $0.int64(1)) }) {
+            var quantity = Int64(random.int(0...120))
+            if quantity == old { quantity += 1 }
+            try office.execute("UPDATE stock SET quantity = ? WHERE location = ? AND part_number = ?", [.integer(quantity), .text(van), .text(part)])
+            downJSON += #"{"location":"\#(van)","part_number":"\#(part)","quantity":\#(quantity)}"# + "\n"
+        }
+
+        let uploaded = try handheld.guarded { Int64(try handheld.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
+        let pending = changes.filter { $0.seq > uploaded }
+        let day = try session(.full, batch: Batch(id: "\(device)-day", changes: pending))
+        let gzipUp = try Deflate.compress(Array(upJSON.utf8), level: 6, format: .gzip).count
+        let gzipDown = try Deflate.compress(Array(downJSON.utf8), level: 6, format: .gzip).count
+        func ratio(_ ours: Int, _ theirs: Int) -> Double { (Double(ours) / Double(theirs) * 1000).rounded() / 1000 }
+        return Result(changesUp: pending.count, rowsDown: day.0.downloaded, oursBytesUp: day.up, oursBytesDown: day.down,
+                      gzipJSONBytesUp: gzipUp, gzipJSONBytesDown: gzipDown, rawJSONBytes: upJSON.utf8.count + downJSON.utf8.count,
+                      wireRatio: ratio(day.up + day.down, gzipUp + gzipDown), wireRatioUp: ratio(day.up, gzipUp), wireRatioDown: ratio(day.down, gzipDown),
+                      roundTrips: day.0.roundTrips, initRows: initial.0.downloaded, initBytesDown: initial.down,
+                      checksumsMatch: initial.0.mismatched.isEmpty && day.0.mismatched.isEmpty,
+                      notes: ["working set: \(workingSet.customers) customers, \(workingSet.products) products, 3 price levels, warehouse and van stock"])
     }
 
-    /// The upload of a standard rep day, as change records and as the JSON lines they compare to.
+    /// The upload of a standard rep day on a freshly seeded device, as change records and as the
+    /// JSON lines they compare to.
     public static func standardDay(in root: String) throws -> (changes: [SyncChange], jsonLines: String) {
-        let clock = ManualClock(1_795_428_000_000)
-        let device = try DeviceDatabase.create(home: root + "/device", deviceID: "WAW07", repID: "R01", clock: clock)
-        let summary = try Seeder.seed(device, plan: .init(customers: 300, products: 400, seed: 21, historyOrdersPerCustomer: 0,
-                                                          today: CalendarDay.string(fromMilliseconds: clock.nowMilliseconds())))
+        let clock = ManualClock(benchNow)
+        let device = try DeviceDatabase.create(home: root + "/device", deviceID: device, repID: rep, clock: clock)
+        _ = try Seeder.seed(device, plan: .init(customers: 300, products: 400, seed: 21, historyOrdersPerCustomer: 0,
+                                                today: CalendarDay.string(fromMilliseconds: clock.nowMilliseconds())))
+        return try standardDay(on: device, clock: clock)
+    }
+
+    /// The day's captures: 40 confirmed orders of 10 lines, 30 visits, 10 payments.
+    public static func standardDay(on device: DeviceDatabase, clock: ManualClock) throws -> (changes: [SyncChange], jsonLines: String) {
         var random = SeededRandom(seed: 22)
         let capture = Capture(device)
         let customers = try device.database.query("SELECT id FROM customers WHERE overdue_minor = 0 ORDER BY id") { $0.text(0) }
+        let route = try WorkingSet(device).route(day: CalendarDay.string(fromMilliseconds: clock.nowMilliseconds())).map(\.customerID)
         let parts = (0..<400).map { "PN-\(10_000 + $0)" }
         for _ in 0..<40 {
             clock.advance(milliseconds: Int64(random.int(60_000...900_000)))
@@ -53,7 +149,7 @@ public struct SyncBench {
         }
         for index in 0..<30 {
             clock.advance(milliseconds: 600_000)
-            _ = try capture.recordVisit(customerID: summary.todaysRoute[index % summary.todaysRoute.count], outcome: .order, note: "Rozmowa z właścicielem")
+            _ = try capture.recordVisit(customerID: route.isEmpty ? random.pick(customers) : route[index % route.count], outcome: .order, note: "Rozmowa z właścicielem")
         }
         for _ in 0..<10 {
             _ = try capture.recordPayment(customerID: random.pick(customers), amountMinor: Int64(random.int(5_000...150_000)), method: .cash, receipt: "KP/\(random.int(1...999))")
@@ -61,33 +157,6 @@ public struct SyncBench {
         let entries = try device.changes(after: 0)
         let changes = entries.map { SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload) }
         return (changes, try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n")
-    }
-
-    static func measure(changes: [SyncChange], jsonLines: String, root: String) throws -> Result {
-        let gzipped = try Deflate.compress(Array(jsonLines.utf8), level: 6, format: .gzip)
-
-        // The hub in this process, the device over a socket pair.
-        let storage = try SQLiteHubStorage(path: root + "/hub.db")
-        let deviceKey = X25519.KeyPair.generate()
-        try storage.addRep(id: "R01", name: "Paweł", passwordHash: try PasswordHash.hash(password: "hasło", cost: .init(opsLimit: 1, memLimit: 64 * 1024)))
-        try storage.addDevice(id: "WAW07", rep: "R01", publicKey: deviceKey.publicKey, now: 0)
-        let server = SyncServer { try SQLiteHubStorage(path: root + "/hub.db") }
-        let (deviceEnd, hubEnd) = try StreamPair.make()
-        let box = Box(hubEnd)
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { server.handle(box.end) }
-        let result = try FastSyncClient.run(deviceEnd, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "WAW07", password: "hasło",
-                                            batch: Batch(id: "WAW07-bench", changes: changes), deadline: .after(seconds: 30))
-        group.wait()
-        // Handshake frames are not in the channel's counters: message 1 (2 + 32 + 48 + hello + 16), message 2 (2 + 32 + welcome + 16).
-        let hello = Hello(device: "WAW07", mode: .fast).encode().count
-        let welcome = Welcome(status: .ok, session: [UInt8](repeating: 0, count: 16), hubTime: 0).encode().count
-        let up = result.bytesSent + 2 + 32 + 48 + hello + 16
-        let down = result.bytesReceived + 2 + 32 + welcome + 16
-        return Result(changes: changes.count, oursBytes: up + down, oursBytesUp: up, oursBytesDown: down, gzipJSONBytes: gzipped.count,
-                      rawJSONBytes: jsonLines.utf8.count, wireRatioUp: (Double(up) / Double(gzipped.count) * 1000).rounded() / 1000,
-                      roundTrips: result.roundTrips,
-                      notes: ["upward half only: full/init downloads (prices, stock) are not built yet"])
     }
 
     final class Box: @unchecked Sendable {

@@ -29,6 +29,10 @@ struct SyncGPRSBench: ParsableCommand {
     }
 
     func run() throws {
+        print(try FieldJSON.encode(try Self.measure(hardware: hardware), pretty: !json))
+    }
+
+    static func measure(hardware: String?) throws -> Result {
         let root = NSTemporaryDirectory() + "satchel-gprs-\(getpid())"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -67,6 +71,6 @@ struct SyncGPRSBench: ParsableCommand {
         let limit = Double(up) / link.upBytesPerSecond + Double(down) / link.bytesPerSecond + Double(roundTrips) * link.roundTripSeconds
         let report = Result(changes: changes.count, bytesUp: up, bytesDown: down, roundTrips: roundTrips, wallSeconds: (wall * 1000).rounded() / 1000,
                             physicalLimitSeconds: (limit * 1000).rounded() / 1000, timeRatio: (wall / limit * 1000).rounded() / 1000)
-        print(try FieldJSON.encode(report, pretty: !json))
+        return report
     }
 }

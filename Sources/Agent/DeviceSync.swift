@@ -91,9 +91,12 @@ public struct DeviceSync {
         public var downloaded: Int = 0
         /// Tables whose checksum did not match after the download: the next sync reloads them.
         public var mismatched: [String] = []
+        /// Wall time of the session over the open link (handshake to the last byte), without
+        /// the modem's set-up: what the link's physical limit is compared with.
+        public var seconds: Double = 0
 
         enum CodingKeys: String, CodingKey {
-            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched
+            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds
             case throughSeq = "through_seq"
             case bytesUp = "bytes_up"
             case bytesDown = "bytes_down"
@@ -150,6 +153,7 @@ public struct DeviceSync {
         let download = DeviceDownload(device)
         let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise)
         let deadline = Deadline.after(seconds: timeoutSeconds)
+        let started = Deadline.monotonicNanoseconds()
         let result: SyncResult
         do {
             result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
@@ -161,6 +165,7 @@ public struct DeviceSync {
         } catch {
             throw Failure.link("\(error)")
         }
+        let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
         let now = device.clock.nowMilliseconds()
         try device.write {
             if let receipt = result.receipt {
@@ -173,6 +178,7 @@ public struct DeviceSync {
         }
         return Report(mode: mode.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
-                      batchId: batch?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched)
+                      batchId: batch?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
+                      seconds: (seconds * 1000).rounded() / 1000)
     }
 }

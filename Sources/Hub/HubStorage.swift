@@ -321,7 +321,8 @@ public final class SQLiteHubStorage: HubStorage {
 
     /// Replaces the master data with the working-set tables of another SQLite file that has
     /// them (a seeded device database, or an ERP extract in the same shape), in one transaction.
-    public func importMasterData(from path: String) throws {
+    /// With `assignTo`, every customer of the extract is assigned to that rep.
+    public func importMasterData(from path: String, assignTo rep: String? = nil) throws {
         try guarded {
             try database.execute("ATTACH DATABASE ? AS source", [.text(path)])
             defer { try? database.execute("DETACH DATABASE source") }
@@ -329,6 +330,10 @@ public final class SQLiteHubStorage: HubStorage {
                 for table in WorkingSetTables.all where !["reps", "document_states", "sync_errors"].contains(table.name) {
                     try database.execute("DELETE FROM main.\(table.name)")
                     try database.execute("INSERT INTO main.\(table.name)(\(table.columnList)) SELECT \(table.columnList) FROM source.\(table.name)")
+                }
+                if let rep {
+                    try database.execute("DELETE FROM rep_customers WHERE rep_id = ?", [.text(rep)])
+                    try database.execute("INSERT INTO rep_customers(rep_id, customer_id) SELECT ?, id FROM source.customers", [.text(rep)])
                 }
                 // Reps the hub knows keep their sign-in; their territory and role come from the source.
                 try database.execute("""

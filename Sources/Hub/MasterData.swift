@@ -24,6 +24,11 @@ enum MasterDataSchema {
                 PRIMARY KEY (device_id, id)
             ) WITHOUT ROWID;
 
+            -- The customers the office assigned to a rep (beyond their territory and routes).
+            CREATE TABLE rep_customers (
+                rep_id TEXT NOT NULL, customer_id TEXT NOT NULL, PRIMARY KEY (rep_id, customer_id)
+            ) WITHOUT ROWID;
+
             -- What the hub knows each device holds: key and row hash, as acknowledged by the device.
             CREATE TABLE device_shadow (
                 device_id TEXT NOT NULL, tbl INTEGER NOT NULL, key BLOB NOT NULL, hash INTEGER NOT NULL,
@@ -106,7 +111,7 @@ struct DownloadPlanner {
         try database.execute("INSERT INTO scope_routes SELECT id FROM routes WHERE rep_id = ?1 AND day BETWEEN ?2 AND \(lastDay)",
                              [.text(device.rep), .text(today)])
         // Most needed first: today's and the coming days' stops, then customers the rep has just
-        // worked with, then the rest of the territory. The budget cuts from the end.
+        // worked with, then the ones assigned to the rep, then the rest of the territory. The budget cuts from the end.
         try database.execute("""
             INSERT INTO scope_customers
             SELECT id FROM (
@@ -117,7 +122,9 @@ struct DownloadPlanner {
                     WHERE c.device_id IN (SELECT id FROM devices WHERE rep_id = ?1) AND c.at >= ?3
                       AND json_valid(c.payload) AND json_extract(c.payload, '$.customer_id') IS NOT NULL
                 UNION ALL
-                SELECT c.id, 2, '' FROM customers c JOIN reps r ON r.id = ?1 AND c.territory_id = r.territory_id
+                SELECT customer_id, 2, '' FROM rep_customers WHERE rep_id = ?1
+                UNION ALL
+                SELECT c.id, 3, '' FROM customers c JOIN reps r ON r.id = ?1 AND c.territory_id = r.territory_id
             ) AS ranked WHERE id IN (SELECT id FROM customers)
             GROUP BY id ORDER BY min(rank), min(day), id LIMIT ?4
             """, [.text(device.rep), .text(today), .integer(now - Int64(policy.recentDays) * 86_400_000), .integer(budget("customers"))])
