@@ -69,7 +69,7 @@ let package = Package(
             dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Sync", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict, linkerSettings: smallExecutable),
         // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
-        .target(name: "Hub", dependencies: ["Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
+        .target(name: "Hub", dependencies: ["Field", "Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",
             dependencies: ["Hub", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],

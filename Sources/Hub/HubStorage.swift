@@ -215,7 +215,12 @@ public final class SQLiteHubStorage: HubStorage {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(change_id) DO NOTHING
                         """, [.text(change.changeId), .text(device), .integer(change.seq), .integer(change.at), .text(change.entity),
                               .text(change.entityId), .text(change.action), .text(change.payload), .integer(now)])
-                    if database.changes == 1 { stored += 1 } else { duplicates += 1 }
+                    if database.changes == 1 {
+                        stored += 1
+                        try reconcileDocumentState(change, device: device, now: now)
+                    } else {
+                        duplicates += 1
+                    }
                 }
                 let receipt = Receipt(batchId: batch.id, stored: stored, duplicates: duplicates, throughSeq: batch.changes.map(\.seq).max() ?? 0)
                 try database.execute(

@@ -16,7 +16,7 @@ struct Satchel: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Init.self, Status.self, Keys.self, Provision.self, SyncCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
+            Init.self, Status.self, Keys.self, Provision.self, SyncCommand.self, SyncErrorsCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
             ModemCommand.self,
         ])
@@ -96,6 +96,7 @@ struct Status: ParsableCommand {
             let orders = status.orders.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             print("Orders: \(orders.isEmpty ? "none" : orders)\(status.ordersHeldForApproval > 0 ? ", \(status.ordersHeldForApproval) held for approval" : "")")
             print("Not yet synced: \(status.unsyncedChanges) of \(status.changes) changes")
+            if status.syncErrors > 0 { print("Sync errors: \(status.syncErrors): the office's value won (satchel sync-errors)") }
             print("Database: \(status.databaseBytes) bytes, schema \(status.schemaVersion), SQLite \(status.sqliteVersion)")
             print("Card: \(describe(card))")
             print(syncReminder(lastSyncAt: status.lastSyncAt, now: device.clock.nowMilliseconds()))

@@ -91,6 +91,26 @@ struct SyncCommand: ParsableCommand {
     }
 }
 
+struct SyncErrorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync-errors", abstract: "Changes of this device the hub did not take as they were: the office's value won; yours is kept here.")
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let device = try home.agent().open(notice: printNotice)
+            let entries = try SyncErrorEntry.all(device)
+            if output.json { return try printJSON(entries) }
+            if entries.isEmpty { return print("No sync errors.") }
+            for entry in entries {
+                print("\(CalendarDay.minute(fromMilliseconds: entry.at))  \(entry.entity) \(entry.entityId) \(entry.field): yours \(entry.deviceValue ?? "-"), office \(entry.hubValue ?? "-")")
+                print("    \(entry.reason) (change \(entry.changeId))")
+            }
+        }
+    }
+}
+
 extension SyncCommand {
     /// Opens the modem, checks the SIM and registration, opens a data session to the hub, runs
     /// `body` over it, and hangs up whatever happens.

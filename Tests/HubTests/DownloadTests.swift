@@ -69,7 +69,7 @@ struct DownloadTests {
         }
 
         /// One session from the device; `budget` bytes of link before it drops (nil: never).
-        func sync(_ mode: SyncMode, budget: Int? = nil) throws -> SyncResult {
+        func sync(_ mode: SyncMode, budget: Int? = nil, upload: Bool = true) throws -> SyncResult {
             let (deviceEnd, hubEnd) = try StreamPair.make()
             let box = Box(hubEnd)
             let group = DispatchGroup()
@@ -78,9 +78,18 @@ struct DownloadTests {
             let stream: any ByteStream = budget.map { DroppedLinkTests.DroppingStream(deviceEnd, budget: $0) } ?? deviceEnd
             defer { stream.close() }
             let download = DeviceDownload(device)
-            return try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
-                                      mode: mode, batch: nil, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
-                                      sink: download, deadline: .after(seconds: 20))
+            let uploaded = Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0
+            let pending = try device.changes(after: uploaded)
+            let batch = pending.isEmpty || !upload ? nil : Batch(id: "BG03-\(pending[0].seq)", changes: pending.map {
+                SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
+            })
+            let result = try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
+                                            mode: mode, batch: batch, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
+                                            sink: download, deadline: .after(seconds: 20))
+            if let receipt = result.receipt {
+                try device.database.execute("UPDATE sync_state SET value = ? WHERE key = 'uploaded_through_seq'", [.text(String(receipt.throughSeq))])
+            }
+            return result
         }
 
         func hub(_ sql: String, _ values: [DatabaseValue] = []) throws {
@@ -191,15 +200,47 @@ struct DownloadTests {
         _ = try setup.sync(.initialise)
         let order = try Capture(setup.device).createOrder(customerID: "CBG100030", lines: [OrderLineRequest(partNumber: "PN-10001", quantity: 2)], confirm: true)
         try setup.hub("UPDATE customers SET territory_id = 'PL-MAZ' WHERE id = 'CBG100030'")
-        let result = try setup.sync(.full)
+        let result = try setup.sync(.full, upload: false)
         #expect(result.mismatched == [])
         #expect(try count(setup.device, "customers WHERE id = 'CBG100030'") == 1)
         #expect(try count(setup.device, "working_set_retained") == 1)
         #expect(try count(setup.device, "orders WHERE id = '\(order.document.id)'") == 1)
         // Back in scope: the row is the hub's again.
         try setup.hub("UPDATE customers SET territory_id = 'BG-SOF' WHERE id = 'CBG100030'")
-        #expect(try setup.sync(.full).mismatched == [])
+        #expect(try setup.sync(.full, upload: false).mismatched == [])
         #expect(try count(setup.device, "working_set_retained") == 0)
+    }
+
+    @Test("the office rejects an order the rep then asks the invoice for: the office wins, the rep's value is kept as a sync error on both ends")
+    func officeWinsConflict() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        let capture = Capture(setup.device)
+        let order = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10003", quantity: 4)], confirm: true).document.id
+        _ = try setup.sync(.full)                                   // the order goes up
+        try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now)
+        _ = try setup.sync(.full)                                   // "accepted" comes down
+        #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "accepted")
+        // Offline, the rep asks for the invoice; meanwhile the office rejects the order.
+        _ = try capture.advanceOrder(order, to: .invoiceRequested)
+        try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "rejected", approval: nil, now: DownloadTests.now + 1)
+        let result = try setup.sync(.full)
+        #expect(result.receipt?.stored == 1)                        // the rep's change is on the hub, not dropped
+        #expect(result.mismatched == [])
+        #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "rejected")
+        let errors = try SyncErrorEntry.all(setup.device)
+        #expect(errors.count == 1)
+        #expect(errors.first?.deviceValue == "invoice_requested")
+        #expect(errors.first?.hubValue == "rejected")
+        #expect(try setup.storage.syncErrors(device: "BG03").map(\.deviceValue) == ["invoice_requested"])
+        #expect(try DeviceStatus.read(setup.device).syncErrors == 1)
+        // A move the lifecycle allows from the office's state is simply taken.
+        try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now + 2)
+        _ = try setup.sync(.full)
+        _ = try capture.advanceOrder(order, to: .invoiceRequested)
+        _ = try setup.sync(.full)
+        #expect(try setup.storage.syncErrors(device: "BG03").count == 1)
+        #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
     }
 
     @Test("a hostile TABLE body is refused: unknown table, bad checksum, position past the catalogue, truncation at every byte")

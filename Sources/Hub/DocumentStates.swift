@@ -1,0 +1,61 @@
+import Field
+import Store
+import Sync
+
+/// The office owns a document's state once it has decided on it (document_states). A device
+/// change that moves the state along the lifecycle from there is taken; one that does not (an
+/// invoice asked for an order the office has meanwhile rejected) loses: the office's value
+/// stands, and the device's goes into sync_errors, which travel down to the rep. The change
+/// itself is kept in device_changes either way: nothing is dropped silently.
+extension SQLiteHubStorage {
+    func reconcileDocumentState(_ change: SyncChange, device: String, now: Int64) throws {
+        guard change.entity == "order",
+              let state = try database.first("SELECT json_extract(?, '$.state')", [.text(change.payload)], row: { $0.optionalText(0) }) ?? nil,
+              let office = try database.first("SELECT state FROM document_states WHERE device_id = ? AND entity = ? AND entity_id = ?",
+                                               [.text(device), .text(change.entity), .text(change.entityId)], row: { $0.text(0) }),
+              office != state else { return }
+        if let from = OrderState(rawValue: office), let to = OrderState(rawValue: state), from.canMove(to: to) {
+            try database.execute("UPDATE document_states SET state = ?, updated_at = ? WHERE device_id = ? AND entity = ? AND entity_id = ?",
+                                 [.text(state), .integer(now), .text(device), .text(change.entity), .text(change.entityId)])
+            return
+        }
+        try database.execute("""
+            INSERT INTO sync_errors(device_id, id, change_id, entity, entity_id, field, device_value, hub_value, reason, at)
+            VALUES (?, ?, ?, ?, ?, 'state', ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """, [.text(device), .text(change.changeId + "/state"), .text(change.changeId), .text(change.entity), .text(change.entityId),
+                  .text(state), .text(office), .text("the office had already set this \(change.entity) to \(office); its value stands"), .integer(now)])
+    }
+
+    /// The office's decision on one of a device's documents (accepted, rejected, approved...):
+    /// it travels down with the next full sync and wins over the device's value.
+    public func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
+        try guarded {
+            guard try database.first("SELECT 1 FROM devices WHERE id = ?", [.text(device)], row: { _ in true }) != nil else {
+                throw HubError.notFound("device \(device)")
+            }
+            if entity == "order", OrderState(rawValue: state) == nil {
+                throw HubError.invalid("order state \(state) is not one of \(OrderState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            try database.execute("""
+                INSERT INTO document_states(device_id, entity, entity_id, state, approval, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(device_id, entity, entity_id) DO UPDATE SET state = excluded.state, approval = excluded.approval, updated_at = excluded.updated_at
+                """, [.text(device), .text(entity), .text(entityId), .text(state), DatabaseValue(approval), .integer(now)])
+        }
+    }
+
+    public struct SyncErrorRecord: Codable, Equatable, Sendable {
+        public var changeId: String
+        public var entityId: String
+        public var field: String
+        public var deviceValue: String?
+        public var hubValue: String?
+    }
+
+    public func syncErrors(device: String) throws -> [SyncErrorRecord] {
+        try guarded {
+            try database.query("SELECT change_id, entity_id, field, device_value, hub_value FROM sync_errors WHERE device_id = ? ORDER BY at, id", [.text(device)]) {
+                SyncErrorRecord(changeId: $0.text(0), entityId: $0.text(1), field: $0.text(2), deviceValue: $0.optionalText(3), hubValue: $0.optionalText(4))
+            }
+        }
+    }
+}
