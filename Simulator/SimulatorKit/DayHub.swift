@@ -1,6 +1,7 @@
 import Foundation
 import Hub
 import Seal
+import Store
 import Sync
 import Transport
 
@@ -40,6 +41,11 @@ public final class DayHub: @unchecked Sendable {
     public func register(device: String, rep: String, publicKey: String) throws {
         try storage.addRep(id: rep, name: "Paweł Wróblewski", passwordHash: try PasswordHash.hash(password: password, cost: .handheld))
         try storage.addDevice(id: device, rep: rep, publicKey: try Hex.decode(publicKey), now: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// The office editing master data directly (what the ERP exchange does in production).
+    public func execute(_ sql: String) throws {
+        try Database(path: storage.path).execute(sql)
     }
 
     public func changes(device: String) throws -> Int64 { try storage.changeCount(device: device) }

@@ -1,5 +1,6 @@
 import Field
 import Foundation
+import ModemSimulator
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,9 +17,12 @@ public struct DayRunner {
         public var satchelPath: String
         public var customers: Int
         public var products: Int
+        /// The hardware directory (modem profiles) the satchel process reads.
+        public var hardware: String
 
-        public init(seed: UInt64, keep: String?, satchelPath: String, customers: Int = 300, products: Int = 400) {
-            self.seed = seed; self.keep = keep; self.satchelPath = satchelPath; self.customers = customers; self.products = products
+        public init(seed: UInt64, keep: String?, satchelPath: String, hardware: String, customers: Int = 300, products: Int = 400) {
+            self.seed = seed; self.keep = keep; self.satchelPath = satchelPath; self.hardware = hardware
+            self.customers = customers; self.products = products
         }
     }
 
@@ -48,11 +52,18 @@ public struct DayRunner {
         /// The snapshot `satchel backup` took at the end of the day, and the change it covers.
         public var snapshotGeneration: Int
         public var snapshotCoversSeq: Int
-        /// The day ends with a fast sync against a hub of its own (embedded SQLite under hub/).
+        /// The morning's init through the simulated modem on EDGE: working-set rows and bytes down.
+        public var initRows: Int = 0
+        public var initBytesDown: Int = 0
+        /// The evening's full sync through the simulated modem on GPRS against the day's hub.
         public var syncUploaded: Int
         public var syncBytesUp: Int
         public var syncBytesDown: Int
+        public var syncDownloaded: Int = 0
         public var hubChanges: Int
+        /// Orders the office accepted during the day, and how many of them the device shows as accepted after the sync.
+        public var ordersAcceptedByOffice: Int = 0
+        public var ordersShownAccepted: Int = 0
         public var commands: Int
         public var elapsedSeconds: Double
         public var problems: [String]
@@ -102,13 +113,48 @@ public struct DayRunner {
         }
 
         let deviceID = "SIM\(options.seed % 1000)"
-        _ = try satchel(["init", "--device", deviceID, "--rep", "R01"], "init")
         let today = CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())
+        // The office: a hub of its own (embedded SQLite under hub/), loaded with an ERP extract
+        // for this rep. The device is registered and provisioned the way a technician does it.
+        let password = "hasło-synchronizacji"
+        let hub = try DayHub(directory: root + "/hub", password: password)
+        defer { hub.stop() }
         let seeded: Seeder.Summary
         do {
-            let device = try DeviceDatabase.open(home: home)
-            seeded = try Seeder.seed(device, plan: .init(customers: options.customers, products: options.products, seed: options.seed,
-                                                         routeStops: 20...40, today: today))
+            let erp = try DeviceDatabase.create(home: root + "/hub/erp", deviceID: deviceID, repID: "R01")
+            seeded = try Seeder.seed(erp, plan: .init(customers: options.customers, products: options.products, seed: options.seed,
+                                                      routeStops: 20...40, today: today))
+            try hub.storage.importMasterData(from: erp.path, assignTo: "R01")
+        }
+        _ = try satchel(["init", "--device", deviceID, "--rep", "R01"], "init")
+        let keys = try json(try satchel(["keys", "--json"], "keys"))
+        try hub.register(device: deviceID, rep: "R01", publicKey: keys["public_key"] as? String ?? "")
+        _ = try satchel(["provision", "--hub", hub.address, "--hub-key", hub.publicKey], "provision")
+
+        // Syncs go through the handheld's modem: the simulated SIMCom on a pty, its data session
+        // shaped like the link (delays scaled down, bandwidth not).
+        let lock = root + "/lock"
+        mkdir(lock, 0o700)
+        func syncOverModem(_ mode: String, link: LinkProfile) throws -> [String: Any] {
+            var config = SimulatedModemConfig()
+            config.dialect = .simcom
+            config.pin = nil
+            config.link = link
+            config.timeScale = 0.05
+            config.guardSeconds = 0.05
+            let modem = try SimulatedModem(config: config)
+            modem.start()
+            defer { modem.stop() }
+            return try json(try satchel(["sync", "--mode", mode, "--over-modem", "--apn", "internet", "--port", modem.path, "--lock-dir", lock,
+                                         "--hardware", options.hardware, "--timeout", "2", "--timeout-scale", "0.05", "--guard-ms", "50", "--json"],
+                                        stdin: password + "\n", "sync --mode \(mode) over the simulated modem"))
+        }
+        // The morning: the working set arrives by init.
+        let initial = try syncOverModem("init", link: .edge)
+        report.initRows = initial["downloaded"] as? Int ?? 0
+        report.initBytesDown = initial["bytes_down"] as? Int ?? 0
+        if let mismatched = initial["mismatched"] as? [String], !mismatched.isEmpty {
+            report.problems.append("after init, tables \(mismatched) do not match the hub")
         }
         report.routeStops = seeded.routeStops
         // The technician starts backups before the rep sets off; the passphrase goes on stdin.
@@ -204,20 +250,31 @@ public struct DayRunner {
         report.snapshotCoversSeq = backup["snapshot_covers_seq"] as? Int ?? 0
         if report.snapshotCoversSeq != journal { report.problems.append("the end-of-day snapshot covers change \(report.snapshotCoversSeq), not \(journal)") }
 
-        // The end of the day: sync. A hub of its own on loopback, the device registered and
-        // provisioned the way a technician does it, then the rep's fast sync.
-        let hub = try DayHub(directory: root + "/hub", password: "hasło-synchronizacji")
-        defer { hub.stop() }
-        let keys = try json(try satchel(["keys", "--json"], "keys"))
-        try hub.register(device: deviceID, rep: "R01", publicKey: keys["public_key"] as? String ?? "")
-        _ = try satchel(["provision", "--hub", hub.address, "--hub-key", hub.publicKey], "provision")
-        let synced = try json(try satchel(["sync", "--mode", "fast", "--json"], stdin: "hasło-synchronizacji\n", "sync"))
+        // Meanwhile the office accepts some of the day's orders and changes a few prices.
+        for (id, _) in acknowledgedOrders.sorted(by: { $0.key < $1.key }) where random.chance(0.5) {
+            try hub.storage.setDocumentState(device: deviceID, entity: "order", entityId: id, state: "accepted", approval: nil,
+                                             now: SystemClock().nowMilliseconds())
+            report.ordersAcceptedByOffice += 1
+        }
+        try hub.execute("UPDATE prices SET price_minor = price_minor + 100 WHERE part_number IN (SELECT part_number FROM products ORDER BY part_number LIMIT 20)")
+
+        // The end of the day: a full sync through the modem on GPRS (orders up, the office's answers and prices down).
+        let synced = try syncOverModem("full", link: .gprs)
         report.syncUploaded = synced["uploaded"] as? Int ?? 0
         report.syncBytesUp = synced["bytes_up"] as? Int ?? 0
         report.syncBytesDown = synced["bytes_down"] as? Int ?? 0
+        report.syncDownloaded = synced["downloaded"] as? Int ?? 0
         report.hubChanges = Int(try hub.changes(device: deviceID))
         if report.syncUploaded != journal || report.hubChanges != journal {
             report.problems.append("sync sent \(report.syncUploaded) and the hub holds \(report.hubChanges) of \(journal) changes")
+        }
+        if let mismatched = synced["mismatched"] as? [String], !mismatched.isEmpty {
+            report.problems.append("after the evening sync, tables \(mismatched) do not match the hub")
+        }
+        let accepted = try satchel(["order", "list", "--state", "accepted", "--json"], "order list")
+        report.ordersShownAccepted = (try JSONSerialization.jsonObject(with: Data(accepted.stdout.utf8)) as? [Any])?.count ?? -1
+        if report.ordersShownAccepted != report.ordersAcceptedByOffice {
+            report.problems.append("the office accepted \(report.ordersAcceptedByOffice) orders, the device shows \(report.ordersShownAccepted)")
         }
 
         let doctor = try satchel(["doctor", "--json"], "doctor")

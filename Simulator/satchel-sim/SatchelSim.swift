@@ -57,7 +57,7 @@ struct Day: ParsableCommand {
         let path = ChildProcess.sibling("satchel", override: satchel ?? ProcessInfo.processInfo.environment["SATCHEL_BIN"])
         let report: DayRunner.Report
         do {
-            report = try DayRunner.run(.init(seed: seed, keep: keep, satchelPath: path))
+            report = try DayRunner.run(.init(seed: seed, keep: keep, satchelPath: path, hardware: hardwareDirectory(nil).path))
         } catch {
             FileHandle.standardError.write(Data("satchel-sim: error: \(error)\n".utf8))
             throw ExitCode(1)
@@ -76,7 +76,9 @@ struct Day: ParsableCommand {
                   bad input refused: \(report.badInputsRefused) (nothing written)
                   acknowledged:      \(report.acknowledged), lost: \(report.lost), integrity: \(report.integrityOK ? "ok" : "FAILED")
                   card:              \(report.cardState), journal through change \(report.cardJournalThroughSeq), \(report.cardBehind) behind; end-of-day snapshot #\(report.snapshotGeneration) covers change \(report.snapshotCoversSeq)
-                  sync (fast):       \(report.syncUploaded) changes up, \(report.syncBytesUp) bytes up / \(report.syncBytesDown) down; the hub holds \(report.hubChanges)
+                  morning init:      \(report.initRows) working-set rows, \(report.initBytesDown) bytes down (simulated modem, EDGE)
+                  evening sync:      \(report.syncUploaded) changes up, \(report.syncDownloaded) rows down, \(report.syncBytesUp) bytes up / \(report.syncBytesDown) down (simulated modem, GPRS); the hub holds \(report.hubChanges)
+                  office answers:    \(report.ordersAcceptedByOffice) orders accepted, \(report.ordersShownAccepted) shown accepted on the device
                 """)
             if let keep { print("  files kept in:     \(keep) (device/satchel.db, card/satchel/<device>/, hub/hub.db)") }
             for problem in report.problems { print("  PROBLEM: \(problem)") }

@@ -9,6 +9,9 @@ public final class DataSession: ByteStream {
     public private(set) var bytesIn = 0
     public private(set) var bytesOut = 0
     private var scanner: CarrierMarkerScanner
+    /// Bytes the scanner released beyond what the last read asked for (held-back bytes come
+    /// back together with the next chunk): handed out first by the next read.
+    private var surplus: [UInt8] = []
     /// How long bytes that might begin the end-of-session line wait for the rest of it: the
     /// modem sends that line in one go, so anything longer means they were data.
     static let holdSeconds = 0.2
@@ -27,6 +30,21 @@ public final class DataSession: ByteStream {
 
     public func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
         guard !isClosed else { throw StreamError.closed(what: "modem data session closed") }
+        let wanted = max(1, maxCount)
+        if !surplus.isEmpty {
+            let bytes = Array(surplus.prefix(wanted))
+            surplus.removeFirst(bytes.count)
+            return bytes
+        }
+        let data = try readReleased(maxCount: wanted, deadline: deadline)
+        guard data.count > wanted else { return data }
+        surplus = Array(data[wanted...])
+        return Array(data[..<wanted])
+    }
+
+    /// What the scanner releases: possibly more than `maxCount`, when bytes held back from
+    /// the previous chunk come out together with this one.
+    private func readReleased(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
         if carrierLost { return [] }
         if let carrier = modem.serial?.carrierDetect(), !carrier {
             lost()
