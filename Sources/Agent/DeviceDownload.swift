@@ -9,6 +9,8 @@ public final class DeviceDownload: DownloadSink {
     let device: DeviceDatabase
     var database: Database { device.database }
     private var cachedCatalogue: Catalogue?
+    /// Documents of a replaced device that could not be stored (duplicate mode).
+    public internal(set) var skippedDocuments = 0
 
     /// The most rows kept per table; the hub sends the most needed ones.
     public static let defaultBudgets: [String: Int] = ["customers": 3_000, "products": 6_000]
@@ -180,6 +182,33 @@ public final class DeviceDownload: DownloadSink {
                 result[table.id] = checksum
             }
             return result
+        }
+    }
+}
+
+extension DeviceDownload {
+    /// Documents of the replaced handheld, written as history (not into this device's journal:
+    /// they are on the hub already). One savepoint each: a document whose customer or product
+    /// is outside this working set is skipped and counted, not half-written.
+    public func documents(_ batch: Batch) throws -> Int {
+        try device.write {
+            let replay = Replay(database)
+            var stored = 0
+            for change in batch.changes {
+                try database.execute("SAVEPOINT document")
+                do {
+                    try replay.storeDocument(entity: change.entity, payload: change.payload, seq: change.seq)
+                    try database.execute("RELEASE document")
+                    stored += 1
+                } catch {
+                    try database.execute("ROLLBACK TO document")
+                    try database.execute("RELEASE document")
+                    skippedDocuments += 1
+                }
+            }
+            // The office's answers arrived before the documents they are about: apply them now.
+            try database.execute("UPDATE document_states SET state = state")
+            return stored
         }
     }
 }

@@ -94,9 +94,18 @@ public struct DeviceSync {
         /// Wall time of the session over the open link (handshake to the last byte), without
         /// the modem's set-up: what the link's physical limit is compared with.
         public var seconds: Double = 0
+        /// Duplicate mode: documents of the replaced device stored here, and those skipped.
+        public var documents: Int = 0
+        public var skippedDocuments: Int = 0
+        /// Upload mode: the device whose card the changes came from, and how many were recovered.
+        public var recoveredFrom: String?
+        public var recoveredChanges: Int = 0
 
         enum CodingKeys: String, CodingKey {
-            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds
+            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds, documents
+            case skippedDocuments = "skipped_documents"
+            case recoveredFrom = "recovered_from"
+            case recoveredChanges = "recovered_changes"
             case throughSeq = "through_seq"
             case bytesUp = "bytes_up"
             case bytesDown = "bytes_down"
@@ -130,42 +139,30 @@ public struct DeviceSync {
 
     /// One session over any open stream to the hub (a TCP socket, or the modem's transparent
     /// data session). fast: changes up. full: changes up, then the working set's changes down.
-    /// init: changes up, then the working set from scratch.
+    /// init: changes up, then the working set from scratch. duplicate: this replacement device
+    /// gets the working set and the documents of the device it replaces.
     public func run(_ mode: SyncMode, _ device: DeviceDatabase, password: String, over stream: any ByteStream, hub hubAddress: String,
                     timeoutSeconds: Double = 120) throws -> Report {
-        guard [.fast, .full, .initialise].contains(mode) else {
-            throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "this satchel syncs fast, full or init")
+        guard mode != .upload else {
+            throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "upload needs the old device's card: satchel sync --mode upload --from-card DIR")
         }
-        guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
         let deviceID = try device.deviceID()
         let uploaded = try device.guarded { Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
-        let pending = try device.changes(after: uploaded, limit: Batch.maxChanges)
-        var batch: Batch?
-        if let first = pending.first, let last = pending.last {
-            let id = "\(deviceID)-\(first.seq)-\(last.seq)"
-            try device.write {
-                try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('pending_batch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(id)])
-            }
-            batch = Batch(id: id, changes: pending.map {
+        var batches: [Batch] = []
+        if mode != .duplicate {
+            let pending = try device.changes(after: uploaded, limit: Batch.maxChanges)
+            batches = Batch.chunks(pending.map {
                 SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
-            })
+            }, idPrefix: deviceID)
+            if let last = batches.last {
+                try device.write {
+                    try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('pending_batch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(last.id)])
+                }
+            }
         }
         let download = DeviceDownload(device)
-        let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise)
-        let deadline = Deadline.after(seconds: timeoutSeconds)
-        let started = Deadline.monotonicNanoseconds()
-        let result: SyncResult
-        do {
-            result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
-                                        password: password, mode: mode, batch: batch, pull: pull, sink: download, deadline: deadline)
-        } catch let failure as SyncFailure {
-            throw Failure.sync(failure)
-        } catch let error as FieldError {
-            throw error
-        } catch {
-            throw Failure.link("\(error)")
-        }
-        let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
+        let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise || mode == .duplicate)
+        let (result, seconds) = try session(mode, device: deviceID, password: password, batches: batches, pull: pull, sink: download, over: stream, timeoutSeconds: timeoutSeconds)
         let now = device.clock.nowMilliseconds()
         try device.write {
             if let receipt = result.receipt {
@@ -178,7 +175,51 @@ public struct DeviceSync {
         }
         return Report(mode: mode.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
-                      batchId: batch?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
-                      seconds: (seconds * 1000).rounded() / 1000)
+                      batchId: batches.last?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
+                      seconds: seconds, documents: result.documents, skippedDocuments: download.skippedDocuments)
+    }
+
+    /// Upload mode: the changes of the handheld this one replaces, recovered from that device's
+    /// card (snapshot + journal, as `satchel restore` rebuilds them, into `<home>/recovered/<id>`),
+    /// go up under that device's identity. The hub stores each change once, however many of them
+    /// the old device had already sent.
+    public func upload(fromCard cardRoot: String, oldDevice: String?, passphrase: String, password: String,
+                       over stream: any ByteStream, hub hubAddress: String, timeoutSeconds: Double = 120) throws -> Report {
+        let recoveredRoot = Paths.join(agent.configuration.home, "recovered")
+        let recoveredHome = Paths.join(recoveredRoot, oldDevice ?? "card")
+        do { try local.createDirectory(recoveredRoot) } catch { throw Failure.storage("\(error)") }
+        let recovering = DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot))
+        _ = try recovering.restore(passphrase: passphrase, device: oldDevice)
+        let old = try DeviceDatabase.open(home: recoveredHome)
+        let oldID = try old.deviceID()
+        let sentByOld = try old.guarded { Int64(try old.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
+        let recovered = try old.changes(after: sentByOld, limit: Batch.maxChanges)
+        let batches = Batch.chunks(recovered.map {
+            SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
+        }, idPrefix: oldID + "-recovered")
+        let (result, seconds) = try session(.upload, device: try agent.open().deviceID(), password: password, batches: batches, pull: nil, sink: nil,
+                                            over: stream, timeoutSeconds: timeoutSeconds)
+        return Report(mode: SyncMode.upload.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
+                      throughSeq: result.receipt?.throughSeq ?? sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
+                      batchId: batches.last?.id, seconds: seconds, recoveredFrom: oldID, recoveredChanges: recovered.count)
+    }
+
+    private func session(_ mode: SyncMode, device deviceID: String, password: String, batches: [Batch], pull: Pull?, sink: (any DownloadSink)?,
+                         over stream: any ByteStream, timeoutSeconds: Double) throws -> (SyncResult, Double) {
+        guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
+        let deadline = Deadline.after(seconds: timeoutSeconds)
+        let started = Deadline.monotonicNanoseconds()
+        do {
+            let result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
+                                            password: password, mode: mode, batches: batches, pull: pull, sink: sink, deadline: deadline)
+            let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
+            return (result, (seconds * 1000).rounded() / 1000)
+        } catch let failure as SyncFailure {
+            throw Failure.sync(failure)
+        } catch let error as FieldError {
+            throw error
+        } catch {
+            throw Failure.link("\(error)")
+        }
     }
 }

@@ -70,33 +70,7 @@ public final class Replay {
         let last = try lastSeq ?? database.int64("SELECT COALESCE(max(seq), 0) FROM changes")
         lastSeq = last
         guard entry.seq > last else { return false }
-        switch entry.entity {
-        case "order": try upsert(order: FieldJSON.decodePayload(OrderDocument.self, from: entry.payload))
-        case "visit":
-            let visit = try FieldJSON.decodePayload(VisitDocument.self, from: entry.payload)
-            try database.execute("INSERT OR REPLACE INTO visits(id, customer_id, at, outcome, note) VALUES (?, ?, ?, ?, ?)",
-                                 [.text(visit.id), .text(visit.customerId), .integer(visit.at), .text(visit.outcome.rawValue), .text(visit.note)])
-        case "payment":
-            let payment = try FieldJSON.decodePayload(PaymentDocument.self, from: entry.payload)
-            try database.execute(
-                "INSERT OR REPLACE INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(payment.id), .text(payment.customerId), .integer(payment.amountMinor), .text(payment.currency),
-                 .text(payment.method.rawValue), .text(payment.receipt), .integer(payment.collectedAt)])
-        case "display_request": try upsert(display: FieldJSON.decodePayload(DisplayRequestDocument.self, from: entry.payload))
-        case "complaint":
-            let complaint = try FieldJSON.decodePayload(ComplaintDocument.self, from: entry.payload)
-            try database.execute(
-                "INSERT OR REPLACE INTO complaints(id, customer_id, order_ref, part_number, category, description, state, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(complaint.id), .text(complaint.customerId), DatabaseValue(complaint.orderRef), DatabaseValue(complaint.partNumber),
-                 .text(complaint.category.rawValue), .text(complaint.description), .text(complaint.state), .integer(complaint.at)])
-        case "quote": try upsert(quote: FieldJSON.decodePayload(QuoteDocument.self, from: entry.payload))
-        case "maintenance":
-            let record = try FieldJSON.decodePayload(MaintenanceDocument.self, from: entry.payload)
-            try database.execute("INSERT OR REPLACE INTO maintenance(id, equipment_id, at, kind, note) VALUES (?, ?, ?, ?, ?)",
-                                 [.text(record.id), .text(record.equipmentId), .integer(record.at), .text(record.kind.rawValue), .text(record.note)])
-        default:
-            throw Failure.unknownEntity(entry.entity, seq: entry.seq)
-        }
+        try storeDocument(entity: entry.entity, payload: entry.payload, seq: entry.seq)
         try database.execute(
             "INSERT INTO changes(seq, change_id, at, entity, entity_id, action, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [.integer(entry.seq), .text(entry.changeId), .integer(entry.at), .text(entry.entity), .text(entry.entityId), .text(entry.action), .text(entry.payload)])
@@ -105,6 +79,38 @@ public final class Replay {
         }
         lastSeq = entry.seq
         return true
+    }
+
+    /// Writes the document a journal payload describes (upsert), without journaling it: for
+    /// documents that belong to another device's history (a replaced handheld's, in duplicate mode).
+    public func storeDocument(entity: String, payload: String, seq: Int64) throws {
+        switch entity {
+        case "order": try upsert(order: FieldJSON.decodePayload(OrderDocument.self, from: payload))
+        case "visit":
+            let visit = try FieldJSON.decodePayload(VisitDocument.self, from: payload)
+            try database.execute("INSERT OR REPLACE INTO visits(id, customer_id, at, outcome, note) VALUES (?, ?, ?, ?, ?)",
+                                 [.text(visit.id), .text(visit.customerId), .integer(visit.at), .text(visit.outcome.rawValue), .text(visit.note)])
+        case "payment":
+            let payment = try FieldJSON.decodePayload(PaymentDocument.self, from: payload)
+            try database.execute(
+                "INSERT OR REPLACE INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(payment.id), .text(payment.customerId), .integer(payment.amountMinor), .text(payment.currency),
+                 .text(payment.method.rawValue), .text(payment.receipt), .integer(payment.collectedAt)])
+        case "display_request": try upsert(display: FieldJSON.decodePayload(DisplayRequestDocument.self, from: payload))
+        case "complaint":
+            let complaint = try FieldJSON.decodePayload(ComplaintDocument.self, from: payload)
+            try database.execute(
+                "INSERT OR REPLACE INTO complaints(id, customer_id, order_ref, part_number, category, description, state, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(complaint.id), .text(complaint.customerId), DatabaseValue(complaint.orderRef), DatabaseValue(complaint.partNumber),
+                 .text(complaint.category.rawValue), .text(complaint.description), .text(complaint.state), .integer(complaint.at)])
+        case "quote": try upsert(quote: FieldJSON.decodePayload(QuoteDocument.self, from: payload))
+        case "maintenance":
+            let record = try FieldJSON.decodePayload(MaintenanceDocument.self, from: payload)
+            try database.execute("INSERT OR REPLACE INTO maintenance(id, equipment_id, at, kind, note) VALUES (?, ?, ?, ?, ?)",
+                                 [.text(record.id), .text(record.equipmentId), .integer(record.at), .text(record.kind.rawValue), .text(record.note)])
+        default:
+            throw Failure.unknownEntity(entity, seq: seq)
+        }
     }
 
     /// The sequence part of a client id `<device>-<sequence>`.

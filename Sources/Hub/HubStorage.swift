@@ -9,7 +9,9 @@ public protocol HubStorage: AnyObject {
     func hubKey() throws -> X25519.KeyPair
     func addRep(id: String, name: String, passwordHash: String) throws
     func setPassword(rep: String, passwordHash: String) throws
-    func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws
+    /// `replaces`: the device this one takes over from (lost or broken); that one is revoked,
+    /// and this one may upload its recovered changes and receive a copy of its documents.
+    func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64, replaces: String?) throws
     func revokeDevice(id: String) throws
     func device(publicKey: [UInt8]) throws -> HubDevice?
     func rep(id: String) throws -> HubRep?
@@ -26,12 +28,17 @@ public protocol HubStorage: AnyObject {
     func startDownload(device: HubDevice, request: Pull, now: Int64, policy: ScopePolicy) throws -> PlannedDownload
     /// The device applied `ack.applied` rows of the plan: from now on the hub counts them as held.
     func acknowledgeDownload(device: String, ack: DownloadAck) throws
+    /// The replaced device's documents as it uploaded them, oldest first, and its office answers
+    /// copied onto the replacement (duplicate mode).
+    func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange]
 }
 
 public struct HubDevice: Equatable, Sendable {
     public var id: String
     public var rep: String
     public var revoked: Bool
+    /// The device this one replaced, if any.
+    public var replaces: String? = nil
 }
 
 public struct HubRep: Equatable, Sendable {
@@ -154,12 +161,19 @@ public final class SQLiteHubStorage: HubStorage {
         }
     }
 
-    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws {
+    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64, replaces: String? = nil) throws {
         guard publicKey.count == 32 else { throw HubError.invalid("a device key is 32 bytes (64 hex digits), got \(publicKey.count)") }
         try guarded {
             guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep) (add it first: satchel-hub rep add)") }
-            try database.execute("INSERT INTO devices(id, rep_id, public_key, added_at) VALUES (?, ?, ?, ?)",
-                                 [.text(id), .text(rep), .blob(publicKey), .integer(now)])
+            try database.transaction(.immediate) {
+                if let replaces {
+                    guard replaces != id else { throw HubError.invalid("a device cannot replace itself") }
+                    try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(replaces)])
+                    guard database.changes == 1 else { throw HubError.notFound("device \(replaces) (the one to replace)") }
+                }
+                try database.execute("INSERT INTO devices(id, rep_id, public_key, added_at, replaces) VALUES (?, ?, ?, ?, ?)",
+                                     [.text(id), .text(rep), .blob(publicKey), .integer(now), DatabaseValue(replaces)])
+            }
         }
     }
 
@@ -172,8 +186,8 @@ public final class SQLiteHubStorage: HubStorage {
 
     public func device(publicKey: [UInt8]) throws -> HubDevice? {
         try guarded {
-            try database.first("SELECT id, rep_id, revoked FROM devices WHERE public_key = ?", [.blob(publicKey)]) {
-                HubDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.int64(2) != 0)
+            try database.first("SELECT id, rep_id, revoked, replaces FROM devices WHERE public_key = ?", [.blob(publicKey)]) {
+                HubDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.int64(2) != 0, replaces: $0.optionalText(3))
             }
         }
     }
@@ -306,6 +320,23 @@ public final class SQLiteHubStorage: HubStorage {
                                                     [.text(device), .text(ack.pull)], row: { $0.int(0) }) else { return }
                 try commitPlan(device: device, through: min(ack.applied, rows))
                 if ack.applied >= rows { try database.execute("UPDATE downloads SET committed = 1 WHERE device_id = ?", [.text(device)]) }
+            }
+        }
+    }
+
+    public func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange] {
+        try guarded {
+            try database.transaction(.immediate) {
+                try database.execute("""
+                    INSERT INTO document_states(device_id, entity, entity_id, state, approval, updated_at)
+                    SELECT ?2, entity, entity_id, state, approval, ?3 FROM document_states WHERE device_id = ?1
+                    ON CONFLICT(device_id, entity, entity_id) DO UPDATE SET state = excluded.state, approval = excluded.approval
+                    """, [.text(old), .text(new), .integer(now)])
+                return try database.query(
+                    "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes WHERE device_id = ? ORDER BY seq", [.text(old)]) {
+                    SyncChange(seq: $0.int64(0), changeId: $0.text(1), at: $0.int64(2), entity: $0.text(3), entityId: $0.text(4),
+                               action: $0.text(5), payload: $0.text(6))
+                }
             }
         }
     }

@@ -13,6 +13,8 @@ enum MasterDataSchema {
             ALTER TABLE reps ADD COLUMN role TEXT NOT NULL DEFAULT 'rep';
             -- The catalogue channel a rep sells (retail, trade); NULL sells everything.
             ALTER TABLE reps ADD COLUMN channel TEXT;
+            -- A replacement handheld names the one it replaces (duplicate and upload modes).
+            ALTER TABLE devices ADD COLUMN replaces TEXT REFERENCES devices(id);
 
             CREATE TABLE document_states (
                 device_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, state TEXT NOT NULL,

@@ -66,6 +66,7 @@ public final class SyncServer: @unchecked Sendable {
             try? storage.audit(entry)
         }
         let deadline = Deadline.after(seconds: sessionTimeout)
+        var openChannel: SyncChannel?
         do {
             var device: HubDevice?
             let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v1, deadline: deadline) { key, helloBytes in
@@ -85,6 +86,7 @@ public final class SyncServer: @unchecked Sendable {
                 if status != .ok { entry.result = "refused"; entry.error = "\(status)" }
                 return Welcome(status: status, session: Random.bytes(16), hubTime: now()).encode()
             }
+            openChannel = channel
             defer {
                 entry.bytesUp = channel.bytesReceived
                 entry.bytesDown = channel.bytesSent
@@ -96,22 +98,43 @@ public final class SyncServer: @unchecked Sendable {
             while true {
                 let message = try channel.receive(deadline: deadline)
                 switch MessageType(rawValue: message.type) {
-                case .batch where mode != .initialise && mode != .duplicate:
+                case .batch where mode != .duplicate:
                     let batch = try Batch.decode(message.body)
-                    let receipt = try storage.commit(batch, device: device.id, now: now())
+                    // Upload mode: a replacement device hands in the changes recovered from the
+                    // device it replaced, stored under that device's identity (and de-duplicated
+                    // against what that device uploaded itself).
+                    let owner: String
+                    if mode == .upload {
+                        guard let replaced = device.replaces else {
+                            throw SessionRefusal.notAReplacement(device.id)
+                        }
+                        owner = replaced
+                    } else {
+                        owner = device.id
+                    }
+                    let receipt = try storage.commit(batch, device: owner, now: now())
                     entry.recordsUp += batch.changes.count
                     try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
-                case .pull where (mode == .full || mode == .initialise) && !pulled:
+                case .pull where [.full, .initialise, .duplicate].contains(mode) && !pulled:
                     pulled = true
                     var request = try Pull.decode(message.body)
-                    if mode == .initialise { request.reset = true }
+                    var documents: [SyncChange] = []
+                    if mode == .duplicate {
+                        guard let replaced = device.replaces else { throw SessionRefusal.notAReplacement(device.id) }
+                        documents = try storage.documentsForDuplicate(of: replaced, to: device.id, now: now())
+                    }
+                    if mode != .full { request.reset = true }
                     let download = try storage.startDownload(device: device, request: request, now: now(), policy: policy)
                     try channel.send(.init(type: MessageType.download.rawValue, body: download.header.encode()), deadline: deadline)
                     for frame in download.frames {
                         try channel.send(.init(type: MessageType.table.rawValue, body: try frame.encode(catalogue: download.catalogue)), deadline: deadline)
                     }
+                    // The replaced device's documents after the working set they refer to.
+                    for batch in Batch.chunks(documents, idPrefix: "\(device.id)-copy") {
+                        try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline)
+                    }
                     try channel.send(.init(type: MessageType.done.rawValue, body: download.done.encode()), deadline: deadline)
-                    entry.recordsDown += download.rows
+                    entry.recordsDown += download.rows + documents.count
                 case .ack:
                     try storage.acknowledgeDownload(device: device.id, ack: try DownloadAck.decode(message.body))
                 case .bye:
@@ -123,9 +146,29 @@ public final class SyncServer: @unchecked Sendable {
                     return
                 }
             }
+        } catch let refusal as SessionRefusal {
+            entry.result = "refused"
+            entry.error = refusal.description
+            try? sendError(refusal.code, refusal.description, on: openChannel, deadline: deadline)
         } catch {
             entry.error = "\(error)"
         }
+    }
+
+    /// A session the hub ends on purpose, with an ERROR the device shows.
+    enum SessionRefusal: Error, CustomStringConvertible {
+        case notAReplacement(String)
+        var code: SyncErrorCode { .batchRefused }
+        var description: String {
+            switch self {
+            case .notAReplacement(let device):
+                return "device \(device) replaces no other device: register it with `satchel-hub device add --replaces OLD` first"
+            }
+        }
+    }
+
+    private func sendError(_ code: SyncErrorCode, _ message: String, on channel: SyncChannel?, deadline: Deadline) throws {
+        try channel?.send(.init(type: MessageType.error.rawValue, body: ErrorMessage(code: code, message: message).encode()), deadline: deadline)
     }
 
     private func authenticate(_ channel: SyncChannel, device: HubDevice, storage: any HubStorage, deadline: Deadline, entry: inout AuditEntry) throws -> Bool {

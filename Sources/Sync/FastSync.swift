@@ -73,6 +73,8 @@ public struct SyncResult: Equatable, Sendable {
     public var pull: String?
     public var downloaded: Int = 0
     public var mismatched: [String] = []
+    /// Documents copied down from the device this one replaces (duplicate mode).
+    public var documents: Int = 0
 }
 
 public typealias FastSyncResult = SyncResult
@@ -87,6 +89,9 @@ public protocol DownloadSink {
     func apply(_ frame: TableFrame) throws
     /// Compares every table with the hub's checksum; returns the names that differ.
     func finish(_ done: DownloadDone) throws -> [String]
+    /// Documents of the device this one replaces (duplicate mode), kept as history without
+    /// entering this device's own journal. Returns how many were stored.
+    func documents(_ batch: Batch) throws -> Int
 }
 
 /// The device's side of a session (docs/protocol.md §7): handshake, then AUTH, BATCH and PULL
@@ -95,6 +100,15 @@ public protocol DownloadSink {
 public enum SyncClient {
     public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
                            mode: SyncMode = .fast, batch: Batch?, pull: Pull? = nil, sink: (any DownloadSink)? = nil,
+                           deadline: Deadline) throws -> SyncResult {
+        try run(stream, deviceKey: deviceKey, hubKey: hubKey, device: device, password: password, mode: mode,
+                batches: batch.map { [$0] } ?? [], pull: pull, sink: sink, deadline: deadline)
+    }
+
+    /// `batches` go up in order in the same flight; each gets its RECEIPT. The result's
+    /// `receipt` sums them (stored, duplicates) and names the last batch and the highest sequence.
+    public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
+                           mode: SyncMode = .fast, batches: [Batch], pull: Pull? = nil, sink: (any DownloadSink)? = nil,
                            deadline: Deadline) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
                                                               hello: Hello(device: device, mode: mode).encode(),
@@ -107,7 +121,7 @@ public enum SyncClient {
         var sendFailure: (any Error)?
         do {
             try channel.send(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
-            if let batch { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
+            for batch in batches { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
             if let pull {
                 try channel.send(.init(type: MessageType.pull.rawValue, body: pull.encode()), deadline: deadline)
             } else {
@@ -126,11 +140,12 @@ public enum SyncClient {
         guard result.status == .ok else { throw SyncFailure.authentication(result) }
         if let sendFailure { throw sendFailure }
         var outcome = SyncResult(receipt: nil, bytesSent: 0, bytesReceived: 0, roundTrips: 1)
-        if let batch {
-            outcome.receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
-            guard outcome.receipt?.batchId == batch.id else {
-                throw SyncFailure.unexpected("receipt for \(outcome.receipt?.batchId ?? "") instead of \(batch.id)")
-            }
+        for batch in batches {
+            let receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
+            guard receipt.batchId == batch.id else { throw SyncFailure.unexpected("receipt for \(receipt.batchId) instead of \(batch.id)") }
+            outcome.receipt = Receipt(batchId: receipt.batchId, stored: (outcome.receipt?.stored ?? 0) + receipt.stored,
+                                      duplicates: (outcome.receipt?.duplicates ?? 0) + receipt.duplicates,
+                                      throughSeq: max(outcome.receipt?.throughSeq ?? 0, receipt.throughSeq))
         }
         if pull != nil {
             guard let sink else { throw SyncFailure.unexpected("a pull needs somewhere to put the download") }
@@ -144,6 +159,8 @@ public enum SyncClient {
                     let frame = try TableFrame.decode(message.body, catalogue: try sink.catalogue())
                     try sink.apply(frame)
                     outcome.downloaded += frame.rows.count
+                case .batch:
+                    outcome.documents += try sink.documents(try Batch.decode(message.body))
                 case .done:
                     let done = try DownloadDone.decode(message.body)
                     guard done.pull == header.pull else { throw SyncFailure.unexpected("DONE for pull \(done.pull) inside pull \(header.pull)") }

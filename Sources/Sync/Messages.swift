@@ -109,6 +109,30 @@ public struct Batch: Equatable, Sendable {
         self.changes = changes
     }
 
+    /// Cuts changes into batches small enough for one frame (a frame carries at most 64 KiB
+    /// compressed; the payloads' raw size keeps each batch well under that). Ids are
+    /// `<prefix>-<first seq>-<last seq>`, the same for the same changes, so a retried upload
+    /// sends batches the hub recognises.
+    public static func chunks(_ changes: [SyncChange], idPrefix: String, maxBytes: Int = 48 * 1024) -> [Batch] {
+        var batches: [Batch] = []
+        var current: [SyncChange] = []
+        var bytes = 0
+        func close() {
+            guard let first = current.first, let last = current.last else { return }
+            batches.append(Batch(id: "\(idPrefix)-\(first.seq)-\(last.seq)", changes: current))
+            current = []
+            bytes = 0
+        }
+        for change in changes {
+            let size = change.payload.utf8.count + change.changeId.utf8.count + change.entityId.utf8.count + 24
+            if !current.isEmpty && (bytes + size > maxBytes || current.count >= maxChanges) { close() }
+            current.append(change)
+            bytes += size
+        }
+        close()
+        return batches
+    }
+
     public func encode() -> [UInt8] {
         var writer = WireWriter()
         writer.string(id)

@@ -96,12 +96,16 @@ struct DeviceCommand: ParsableCommand {
         @Option var device: String
         @Option var rep: String
         @Option(help: "The device's public key, 64 hex digits.") var key: String
+        @Option(help: "The device this one replaces: it is revoked; this one may upload its recovered changes (sync --mode upload) and copy its state (sync --mode duplicate).")
+        var replaces: String?
 
         func run() throws {
             let publicKey: [UInt8]
             do { publicKey = try Hex.decode(key) } catch { throw ValidationError("--key: \(error)") }
-            try hubErrors { try database.open().addDevice(id: device, rep: rep, publicKey: publicKey, now: Int64(Date().timeIntervalSince1970 * 1000)) }
-            print("Registered device \(device) for rep \(rep)")
+            try hubErrors {
+                try database.open().addDevice(id: device, rep: rep, publicKey: publicKey, now: Int64(Date().timeIntervalSince1970 * 1000), replaces: replaces)
+            }
+            print("Registered device \(device) for rep \(rep)\(replaces.map { ", replacing \($0) (now revoked)" } ?? "")")
         }
     }
 

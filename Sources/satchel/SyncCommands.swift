@@ -49,7 +49,10 @@ struct SyncCommand: ParsableCommand {
         abstract: "Sync with the hub. Reads the sync password (separate from the app password) from standard input.",
         discussion: """
             Modes: fast (this device's changes up), full (changes up, then what changed in the working set down), \
-            init (changes up, then the working set from scratch). A dropped link resumes where it stopped on the next sync.
+            init (changes up, then the working set from scratch), duplicate (a replacement device gets the working set and the \
+            documents of the device it replaces), upload (a replacement device sends the changes recovered from the old \
+            device's card, under the old identity: --from-card DIR; the card passphrase is the second line on standard input). \
+            A dropped link resumes where it stopped on the next sync.
             """)
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
@@ -58,31 +61,48 @@ struct SyncCommand: ParsableCommand {
     @Flag(help: "Sync through the GSM modem's own data session (transparent TCP) instead of the host's network.") var overModem = false
     @Option(help: "Access point name for --over-modem (often a private APN).") var apn: String = "internet"
     @OptionGroup(title: "Modem (with --over-modem)") var modem: ModemOptions
+    @Option(help: "Upload mode: the mount point of the replaced device's card.") var fromCard: String?
+    @Option(help: "Upload mode: the replaced device's id, when its card holds several.") var oldDevice: String?
 
     func run() throws {
         try syncErrors {
             guard let mode = SyncMode(name: mode) else {
                 throw FieldError.invalidInput(what: "sync mode", value: mode, reason: "use fast, full, init, duplicate or upload")
             }
-            guard [.fast, .full, .initialise].contains(mode) else {
-                throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "not built yet in this version (docs/protocol.md §7)")
+            guard (mode == .upload) == (fromCard != nil) else {
+                throw FieldError.invalidInput(what: "--from-card", value: fromCard ?? "(none)", reason: "upload mode, and only upload mode, reads the old device's card")
             }
             let password = try readSecret("sync password")
+            let passphrase = mode == .upload ? try readSecret("card passphrase of the replaced device") : ""
             let agent = home.agent()
             let device = try agent.openForWriting(notice: printNotice)
             // Before a sync the card gets a snapshot: what leaves the device is also on the card.
             if agent.mirror(device).state == .ok { _ = try? agent.snapshot(device) }
             let sync = DeviceSync(agent)
             let report: DeviceSync.Report
+            func body(_ stream: any ByteStream, _ address: String) throws -> DeviceSync.Report {
+                if let fromCard {
+                    return try sync.upload(fromCard: fromCard, oldDevice: oldDevice, passphrase: passphrase, password: password, over: stream, hub: address)
+                }
+                return try sync.run(mode, device, password: password, over: stream, hub: address)
+            }
             if overModem {
-                report = try overTheModem { session, address in try sync.run(mode, device, password: password, over: session, hub: address) }
+                report = try overTheModem(body)
             } else {
-                report = try sync.run(mode, device, password: password, address: hub)
+                let address = try sync.hubAddress(hub)
+                let stream: FileDescriptorStream
+                do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link("\(error)") }
+                defer { stream.close() }
+                report = try body(stream, address)
             }
             if output.json { return try printJSON(report) }
             var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) changes sent"
             if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
             if report.pull != nil { line += "; \(report.downloaded) working-set rows received" }
+            if report.documents > 0 || report.skippedDocuments > 0 {
+                line += "; \(report.documents) documents of the replaced device copied\(report.skippedDocuments > 0 ? " (\(report.skippedDocuments) refer to customers or products outside this working set: left out)" : "")"
+            }
+            if let old = report.recoveredFrom { line += " (recovered \(report.recoveredChanges) from \(old)'s card)" }
             print(line + "; \(report.bytesUp) bytes up, \(report.bytesDown) down")
             if !report.mismatched.isEmpty {
                 print("The working set did not check out (\(report.mismatched.joined(separator: ", "))): the next sync loads it again.")

@@ -51,6 +51,27 @@ struct FastSyncTests {
         })
     }
 
+    @Test("a week without sync (3,000 changes) goes up in frame-sized batches in one flight, each stored once")
+    func manyChangesInSeveralBatches() throws {
+        let hub = try Hub()
+        let changes = Self.batch(1...3_000).changes
+        let batches = Batch.chunks(changes, idPrefix: "BG03")
+        #expect(batches.count > 1)
+        #expect(batches.flatMap(\.changes) == changes)
+        #expect(batches.allSatisfy { $0.encode().count <= 60 * 1024 })
+        let (deviceEnd, hubEnd) = try StreamPair.make()
+        let box = Box(hubEnd)
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { [server = hub.server] in server.handle(box.end) }
+        defer { group.wait() }
+        defer { deviceEnd.close() }
+        let result = try SyncClient.run(deviceEnd, deviceKey: hub.deviceKey, hubKey: try hub.storage.hubKey().publicKey, device: "BG03",
+                                        password: "sync-hasło", batches: batches, deadline: .after(seconds: 30))
+        #expect(result.receipt?.stored == 3_000)
+        #expect(result.receipt?.throughSeq == 3_000)
+        #expect(try hub.storage.changeCount(device: "BG03") == 3_000)
+    }
+
     @Test("a batch is stored once with its receipt; the same batch again gets the same receipt and changes nothing")
     func exactlyOnce() throws {
         let hub = try Hub()
