@@ -76,3 +76,23 @@ struct BackupBenchCommand: ParsableCommand {
         if !result.passed { throw ExitCode(1) }
     }
 }
+
+struct DaysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "days",
+        abstract: "Weeks of a rep's days on simulated clocks (in-process device and hub, real sync and housekeeping): does the device database stay bounded?")
+    @Option(help: "Days to run.") var days: Int = 60
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Flag(help: "Print JSON (every day's figures).") var json = false
+
+    func run() throws {
+        let result = try LongRun.run(days: days, seed: seed)
+        if json { return print(try FieldJSON.encode(result)) }
+        print("\(days) days (seed \(seed)): \(result.captured) documents captured, \(result.hubChanges) changes on the hub, \(result.mismatches) checksum mismatches")
+        for day in result.days where day.day == 1 || day.day % 10 == 0 {
+            print(String(format: "  day %3d  %8d bytes  %4d customers  %4d orders  %4d visits  %5d changes  %2d retained", day.day,
+                         Int(day.databaseBytes), Int(day.customers), Int(day.orders), Int(day.visits), Int(day.changes), Int(day.retained)))
+        }
+        print("  largest database in the last third / in the middle third: \(result.growthLastThird)")
+    }
+}

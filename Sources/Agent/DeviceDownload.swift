@@ -212,3 +212,24 @@ extension DeviceDownload {
         }
     }
 }
+
+extension DeviceDownload {
+    /// Deletes retained working-set rows no document points at any more (after housekeeping let
+    /// the documents go). A row still referenced refuses (foreign key) and stays retained.
+    @discardableResult
+    public func releaseRetained() throws -> Int {
+        try device.write {
+            var released = 0
+            let rows = try database.query("SELECT tbl, key FROM working_set_retained") { ($0.int64(0), $0.blob(1)) }
+            for (id, key) in rows {
+                guard let table = WorkingSetTables.byID[UInt8(truncatingIfNeeded: id)], let values = try? table.keyValues(key) else { continue }
+                // A row still referenced stays retained (purge keeps it marked).
+                if try purge(table, key: values) {
+                    try database.execute("DELETE FROM working_set_retained WHERE tbl = ? AND key = ?", [.integer(id), .blob(key)])
+                    released += 1
+                }
+            }
+            return released
+        }
+    }
+}

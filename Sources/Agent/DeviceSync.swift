@@ -100,12 +100,20 @@ public struct DeviceSync {
         /// Upload mode: the device whose card the changes came from, and how many were recovered.
         public var recoveredFrom: String?
         public var recoveredChanges: Int = 0
+        /// Housekeeping after the sync: documents and changes older than the retention period
+        /// the hub holds, and working-set rows no document needs any more.
+        public var prunedDocuments: Int = 0
+        public var prunedChanges: Int = 0
+        public var releasedRows: Int = 0
 
         enum CodingKeys: String, CodingKey {
             case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds, documents
             case skippedDocuments = "skipped_documents"
             case recoveredFrom = "recovered_from"
             case recoveredChanges = "recovered_changes"
+            case prunedDocuments = "pruned_documents"
+            case prunedChanges = "pruned_changes"
+            case releasedRows = "released_rows"
             case throughSeq = "through_seq"
             case bytesUp = "bytes_up"
             case bytesDown = "bytes_down"
@@ -173,10 +181,14 @@ public struct DeviceSync {
             try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('last_sync_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                                         [.text(String(now))])
         }
+        // What the hub now holds the device may let go of, so the database stays bounded.
+        let housekeeping = try Housekeeping(device).run()
+        let released = try download.releaseRetained()
         return Report(mode: mode.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: batches.last?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
-                      seconds: seconds, documents: result.documents, skippedDocuments: download.skippedDocuments)
+                      seconds: seconds, documents: result.documents, skippedDocuments: download.skippedDocuments,
+                      prunedDocuments: housekeeping.documents, prunedChanges: housekeeping.changes, releasedRows: released)
     }
 
     /// Upload mode: the changes of the handheld this one replaces, recovered from that device's

@@ -301,6 +301,15 @@ extension FieldSchema {
         field TEXT NOT NULL, device_value TEXT, hub_value TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL
     );
 
+    -- The history is append-only until the hub holds it: a change the hub has acknowledged
+    -- (and the card journal and snapshots hold) may be compacted away after the retention
+    -- period, so the database stays bounded. The newest change always stays.
+    DROP TRIGGER changes_append_only_delete;
+    CREATE TRIGGER changes_append_only_delete BEFORE DELETE ON changes
+    WHEN OLD.seq > (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'uploaded_through_seq')
+      OR OLD.seq = (SELECT max(seq) FROM changes)
+    BEGIN SELECT RAISE(ABORT, 'change history is append-only until the hub holds it: this change has not been uploaded'); END;
+
     -- Working-set rows the hub no longer sends but a document here still points at: kept,
     -- and left out of the download checksums and the catalogue positions.
     CREATE TABLE working_set_retained (

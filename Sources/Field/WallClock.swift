@@ -27,6 +27,7 @@ public final class ManualClock: WallClock, @unchecked Sendable {
     public init(_ milliseconds: Int64) { now = milliseconds }
     public func nowMilliseconds() -> Int64 { now }
     public func advance(milliseconds: Int64) { now += milliseconds }
+    public func set(_ milliseconds: Int64) { now = milliseconds }
 }
 
 /// Calendar days and timestamps in the device's local time zone, via the C library (which
