@@ -23,7 +23,7 @@ public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {
 }
 
 public struct Hello: Equatable, Sendable {
-    /// 2: BATCH bodies as columns (docs/protocol.md §6).
+    /// 2: BATCH bodies as columns (docs/protocol.md §6) and the second preset dictionary.
     public static let version: UInt64 = 2
     public var version: UInt64 = Hello.version
     public var device: String
