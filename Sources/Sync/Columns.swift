@@ -273,7 +273,8 @@ enum IntegerPredictor: Equatable {
     static let maxSearchedFields = 16
 
     /// A coding per field of one shape's objects (nil for fields without integers). Fields
-    /// are predicted from others where that is clearly cheaper; a field another one refers to
+    /// are predicted from others where the estimate says that is cheaper (each field tries only
+    /// its best such option); a field another one refers to
     /// keeps a plain or delta coding, so the hub resolves every field in one step.
     static func choose(for fields: [ValueColumn]) -> [(IntegerPredictor, [Int64])?] {
         var codings = fields.map { $0.integers.isEmpty ? nil : sequenceCoding($0.integers) }
