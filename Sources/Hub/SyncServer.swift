@@ -69,7 +69,7 @@ public final class SyncServer: @unchecked Sendable {
         var openChannel: SyncChannel?
         do {
             var device: HubDevice?
-            let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v1, deadline: deadline) { key, helloBytes in
+            let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v2, deadline: deadline) { key, helloBytes in
                 let hello = try Hello.decode(helloBytes)
                 entry.device = hello.device
                 entry.mode = hello.mode.name

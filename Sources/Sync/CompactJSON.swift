@@ -1,7 +1,7 @@
-/// Document payloads travel without their JSON keys: each object is sent as the index of its
-/// key list ("shape", once per batch) and its values in order, so deflate sees the values alone.
-/// The hub rebuilds the same JSON text. The device checks the round trip before it relies on
-/// it; a payload that would not come back byte for byte travels as plain JSON instead.
+/// Document payloads as values, so a BATCH can send them as columns without their JSON keys
+/// (`ValueColumn`, docs/protocol.md §6) and the hub can rebuild the same JSON text. The device
+/// checks the round trip before it relies on it; a payload that would not come back byte for
+/// byte, or that the hub's limits would refuse in this form, travels as JSON text instead.
 enum CompactJSON {
     indirect enum Value: Equatable {
         case null, bool(Bool), int(Int64), string(String), array([Value]), object(keys: [String], values: [Value])
@@ -25,7 +25,7 @@ enum CompactJSON {
 
         mutating func value() -> Value? {
             skipSpace()
-            guard index < bytes.count, depth < 16 else { return nil }
+            guard index < bytes.count, depth < Limits.depth else { return nil }
             switch bytes[index] {
             case UInt8(ascii: "{"): return object()
             case UInt8(ascii: "["): return array()
@@ -127,103 +127,96 @@ enum CompactJSON {
 
     // MARK: Writing: compact JSON, keys in the order given, as the device's encoder writes it
 
-    static func write(_ value: Value, into out: inout String) {
+    /// JSON text under construction. The limit is checked as it grows: a few bytes of a hostile
+    /// batch can name the same long string many times, so the size is only known while writing.
+    struct Text {
+        var bytes: [UInt8] = []
+        let limit: Int
+
+        init(limit: Int) { self.limit = limit }
+
+        mutating func append(_ part: some Sequence<UInt8>) throws(WireReader.Failure) {
+            bytes.append(contentsOf: part)
+            guard bytes.count <= limit else { throw .tooLarge(what: "rebuilt payload bytes", value: UInt64(bytes.count)) }
+        }
+
+        mutating func append(_ byte: UInt8) throws(WireReader.Failure) { try append(CollectionOfOne(byte)) }
+    }
+
+    static func write(_ value: Value, into out: inout Text) throws(WireReader.Failure) {
         switch value {
-        case .null: out += "null"
-        case .bool(let flag): out += flag ? "true" : "false"
-        case .int(let number): out += String(number)
-        case .string(let text): writeString(text, into: &out)
+        case .null: try out.append("null".utf8)
+        case .bool(let flag): try out.append((flag ? "true" : "false").utf8)
+        case .int(let number): try out.append(String(number).utf8)
+        case .string(let text): try writeString(text, into: &out)
         case .array(let items):
-            out += "["
+            try out.append(UInt8(ascii: "["))
             for (position, item) in items.enumerated() {
-                if position > 0 { out += "," }
-                write(item, into: &out)
+                if position > 0 { try out.append(UInt8(ascii: ",")) }
+                try write(item, into: &out)
             }
-            out += "]"
+            try out.append(UInt8(ascii: "]"))
         case .object(let keys, let values):
-            out += "{"
+            try out.append(UInt8(ascii: "{"))
             for position in keys.indices {
-                if position > 0 { out += "," }
-                writeString(keys[position], into: &out)
-                out += ":"
-                write(values[position], into: &out)
+                if position > 0 { try out.append(UInt8(ascii: ",")) }
+                try writeString(keys[position], into: &out)
+                try out.append(UInt8(ascii: ":"))
+                try write(values[position], into: &out)
             }
-            out += "}"
+            try out.append(UInt8(ascii: "}"))
         }
     }
 
-    static func writeString(_ text: String, into out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16) } else { out.unicodeScalars.append(scalar) }
+    static func writeString(_ text: String, into out: inout Text) throws(WireReader.Failure) {
+        var escaped: [UInt8] = [UInt8(ascii: "\"")]
+        escaped.reserveCapacity(text.utf8.count + 2)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): escaped += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): escaped += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: escaped += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: escaped += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: escaped += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case ..<0x20: escaped += Array("\\u00".utf8) + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+            default: escaped.append(byte)  // multi-byte UTF-8 sequences never contain bytes below 0x80
             }
         }
-        out += "\""
+        escaped.append(UInt8(ascii: "\""))
+        try out.append(escaped)
     }
 
-    // MARK: Wire form
+    static let hexDigits = Array("0123456789abcdef".utf8)
 
-    /// Shapes (key lists) are numbered per batch, in order of first use.
-    struct Shapes {
-        var table: [[String]] = []
-        mutating func index(_ keys: [String]) -> Int {
-            if let found = table.firstIndex(of: keys) { return found }
-            table.append(keys)
-            return table.count - 1
-        }
+    // MARK: What the compact form can carry
+
+    /// The hub's limits on a compact payload (docs/protocol.md §6). The parser already stops at
+    /// 16 levels of nesting; what exceeds the rest goes as JSON text.
+    enum Limits {
+        static let depth = 16
+        static let arrayLength = 10_000
+        static let stringBytes = 64 * 1024
+        static let keys = 256
+        static let keyBytes = 128
     }
 
-    static func encode(_ value: Value, shapes: inout Shapes, into writer: inout WireWriter) {
+    static func fitsLimits(_ value: Value) -> Bool {
         switch value {
-        case .null: writer.varint(0)
-        case .bool(let flag): writer.varint(flag ? 2 : 1)
-        case .int(let number): writer.varint(3); writer.int(number)
-        case .string(let text): writer.varint(4); writer.string(text)
-        case .array(let items):
-            writer.varint(5)
-            writer.varint(UInt64(items.count))
-            for item in items { encode(item, shapes: &shapes, into: &writer) }
+        case .null, .bool, .int: return true
+        case .string(let text): return text.utf8.count <= Limits.stringBytes
+        case .array(let items): return items.count <= Limits.arrayLength && items.allSatisfy(fitsLimits)
         case .object(let keys, let values):
-            writer.varint(6)
-            writer.varint(UInt64(shapes.index(keys)))
-            for item in values { encode(item, shapes: &shapes, into: &writer) }
+            return keys.count <= Limits.keys && keys.allSatisfy { $0.utf8.count <= Limits.keyBytes } && values.allSatisfy(fitsLimits)
         }
     }
 
-    static func decode(_ reader: inout WireReader, shapes: [[String]], depth: Int = 0) throws -> Value {
-        guard depth < 16 else { throw WireReader.Failure.tooLarge(what: "nesting", value: UInt64(depth)) }
-        let tag = try reader.varint()
-        switch tag {
-        case 0: return .null
-        case 1: return .bool(false)
-        case 2: return .bool(true)
-        case 3: return .int(try reader.int())
-        case 4: return .string(try reader.string(limit: 64 * 1024))
-        case 5:
-            let count = try reader.count("array length", limit: 10_000)
-            return .array(try (0..<count).map { _ in try decode(&reader, shapes: shapes, depth: depth + 1) })
-        case 6:
-            let shape = try reader.varint()
-            guard shape < UInt64(shapes.count) else { throw WireReader.Failure.tooLarge(what: "shape index", value: shape) }
-            let keys = shapes[Int(shape)]
-            return .object(keys: keys, values: try keys.map { _ in try decode(&reader, shapes: shapes, depth: depth + 1) })
-        default:
-            throw WireReader.Failure.tooLarge(what: "value tag", value: tag)
-        }
-    }
-
-    /// The compact form of `payload`, or nil when it would not come back byte for byte.
+    /// The compact form of `payload`, or nil when it would not come back byte for byte or is
+    /// beyond what the hub accepts in this form. Compared as bytes: Swift's `==` on strings
+    /// treats canonically equivalent text (é as one scalar or as e + accent) as equal.
     static func compactable(_ payload: String) -> Value? {
-        guard let value = parse(payload) else { return nil }
-        var rebuilt = ""
-        write(value, into: &rebuilt)
-        return rebuilt == payload ? value : nil
+        guard let value = parse(payload), fitsLimits(value) else { return nil }
+        var rebuilt = Text(limit: Int.max)
+        do { try write(value, into: &rebuilt) } catch { return nil }
+        return rebuilt.bytes.elementsEqual(payload.utf8) ? value : nil
     }
 }

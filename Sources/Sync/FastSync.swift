@@ -2,9 +2,17 @@ import Seal
 import Transport
 
 /// The words sync payloads are made of, preset into both deflate streams so even the first
-/// frame of a session compresses: JSON keys of the documents, entity and action names, states.
+/// frame of a session compresses. The dictionary is part of the protocol: both sides must use
+/// the same one, so a new dictionary comes with a new `Hello.version`.
 public enum SyncDictionary {
-    public static let v1: [UInt8] = Array("""
+    /// Protocol version 2: the JSON vocabulary (for payloads that travel as JSON text), then
+    /// entity and action names and the documents' key lists in the bytes a BATCH body carries
+    /// them in (varint lengths and counts, docs/protocol.md §6), so the body's name and shape
+    /// tables are mostly one back-reference each. Last, because deflate reaches nearer bytes
+    /// with shorter distance codes.
+    public static let v2: [UInt8] = vocabulary + batchTables
+
+    static let vocabulary: [UInt8] = Array("""
         {"amount_minor":,"approval":"none","pending","at":,"base_quantity":,"change_id":"collected_at":,"confirmed_at":,\
         "created_at":,"currency":"PLN","BGN","RUB","EUR","customer_id":"entity_id":"id":"line_no":,"lines":[{"note":"",\
         "part_number":"PN-","price_level":"customer","dealer","promo","quantity":,"state":"confirmed","draft","sent",\
@@ -13,6 +21,37 @@ public enum SyncDictionary {
         "width_cm":,"height_cm":,"materials":[],"order visit payment display_request complaint quote maintenance \
         created confirmed lines_added recorded collected requested filed
         """.utf8)
+
+    static let names = ["order", "confirmed", "draft", "lines_added", "sent", "accepted", "rejected", "invoice_requested", "settled",
+                        "visit", "recorded", "payment", "collected", "display_request", "requested", "complaint", "filed",
+                        "quote", "created", "maintenance"]
+
+    /// Key lists as the documents encode them (sorted), rarer documents first. The order comes
+    /// both without `hold_reason` (the common case) and with it.
+    static let shapes: [[String]] = [
+        ["at", "equipment_id", "id", "kind", "note"],
+        ["amount_minor", "line_no", "part_number", "quantity", "unit_price_minor"],
+        ["approval", "at", "currency", "customer_id", "discount_basis_points", "hold_reason", "id", "lines", "total_minor"],
+        ["at", "category", "customer_id", "description", "id", "order_ref", "part_number", "state"],
+        ["location", "part_number", "quantity", "short_quantity"],
+        ["at", "customer_id", "depth_cm", "height_cm", "id", "materials", "note", "state", "type_code", "width_cm"],
+        ["approval", "confirmed_at", "created_at", "currency", "customer_id", "id", "lines", "note", "price_level", "state", "total_minor"],
+        ["amount_minor", "base_quantity", "line_no", "part_number", "quantity", "unit", "unit_price_minor"],
+        ["approval", "confirmed_at", "created_at", "currency", "customer_id", "hold_reason", "id", "lines", "note", "price_level", "state",
+         "total_minor"],
+        ["at", "customer_id", "id", "note", "outcome"],
+        ["amount_minor", "collected_at", "currency", "customer_id", "id", "method", "receipt"],
+    ]
+
+    static var batchTables: [UInt8] {
+        var writer = WireWriter()
+        for name in names { writer.string(name) }
+        for keys in shapes {
+            writer.varint(UInt64(keys.count))
+            for key in keys { writer.string(key) }
+        }
+        return writer.bytes
+    }
 }
 
 /// AUTH_RESULT body: status varint (0 ok, 1 wrong password, 2 locked) | attempts left varint.
@@ -112,7 +151,7 @@ public enum SyncClient {
                            deadline: Deadline) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
                                                               hello: Hello(device: device, mode: mode).encode(),
-                                                              dictionary: SyncDictionary.v1, deadline: deadline)
+                                                              dictionary: SyncDictionary.v2, deadline: deadline)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
         // One flight: AUTH, BATCH, PULL or BYE. A hub that refuses the password closes the link

@@ -23,7 +23,8 @@ public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {
 }
 
 public struct Hello: Equatable, Sendable {
-    public static let version: UInt64 = 1
+    /// 2: BATCH bodies as columns (docs/protocol.md §6) and the second preset dictionary.
+    public static let version: UInt64 = 2
     public var version: UInt64 = Hello.version
     public var device: String
     public var mode: SyncMode
@@ -97,12 +98,26 @@ public struct SyncChange: Equatable, Sendable {
     }
 }
 
-/// BATCH: columnar. Sequences and instants as deltas, entity and action names through a small
-/// string table, so the deflate stream sees long runs of similar bytes.
+/// BATCH (docs/protocol.md §6): the change records as columns. Sequences and instants as
+/// differences, entity and action names through a small table, change and entity ids as
+/// prefix + number, and the document payloads as value columns without their JSON keys, from
+/// which the hub rebuilds the same JSON text byte for byte.
 public struct Batch: Equatable, Sendable {
     public var id: String
     public var changes: [SyncChange]
     public static let maxChanges = 10_000
+    /// The largest payload the hub takes, in either form.
+    public static let maxPayloadBytes = 1 << 20
+    /// What all payloads of one batch may add up to once rebuilt: about 16 times the largest
+    /// body the channel inflates (4 MiB), above any real mix of documents, and a bound on what a
+    /// few bytes naming the same long string over and over can make the hub hold.
+    public static let maxRebuiltBytes = 64 << 20
+
+    static let idBytes = 64
+    static let maxNames = 256
+    static let nameBytes = 64
+    static let jsonText: UInt8 = 0
+    static let compact: UInt8 = 1
 
     public init(id: String, changes: [SyncChange]) {
         self.id = id
@@ -137,84 +152,113 @@ public struct Batch: Equatable, Sendable {
         var writer = WireWriter()
         writer.string(id)
         writer.varint(UInt64(changes.count))
-        var names: [String] = []
+        var names: [String] = [], nameIndex: [ByteKey: Int] = [:]
         func index(_ name: String) -> UInt64 {
-            if let found = names.firstIndex(of: name) { return UInt64(found) }
+            if let found = nameIndex[ByteKey(name)] { return UInt64(found) }
+            nameIndex[ByteKey(name)] = names.count
             names.append(name)
             return UInt64(names.count - 1)
         }
         let entities = changes.map { index($0.entity) }, actions = changes.map { index($0.action) }
         writer.varint(UInt64(names.count))
         for name in names { writer.string(name) }
-        var previous: Int64 = 0
-        for change in changes { writer.int(change.seq - previous); previous = change.seq }
-        previous = 0
-        for change in changes { writer.int(change.at - previous); previous = change.at }
+        for step in steps(changes.map(\.seq)) { writer.int(step) }
+        for step in steps(changes.map(\.at)) { writer.int(step) }
         for value in entities { writer.varint(value) }
         for value in actions { writer.varint(value) }
-        for change in changes { writer.string(change.changeId) }
-        for change in changes { writer.string(change.entityId) }
-        // Payloads without their JSON keys where that round-trips (CompactJSON); the shape table
-        // they refer to goes first.
-        var shapes = CompactJSON.Shapes()
-        var payloads = WireWriter()
+        TextColumn.write(changes.map(\.changeId), into: &writer)
+        TextColumn.write(changes.map(\.entityId), into: &writer)
+        // Payloads that round-trip go into the value columns (one at a time: the columns hold
+        // far less than the parsed documents would); the rest as JSON text.
+        var shapes = ShapeTable()
+        var documents = ValueColumn()
+        var forms: [UInt8] = [], texts: [String] = []
         for change in changes {
-            if let value = CompactJSON.compactable(change.payload) {
-                payloads.varint(1)
-                CompactJSON.encode(value, shapes: &shapes, into: &payloads)
+            if let value = CompactJSON.compactable(change.payload), shapes.admit(value) {
+                forms.append(Self.compact)
+                documents.append(value, shapes: shapes)
             } else {
-                payloads.varint(0)
-                payloads.string(change.payload)
+                forms.append(Self.jsonText)
+                texts.append(change.payload)
             }
         }
-        writer.varint(UInt64(shapes.table.count))
-        for shape in shapes.table {
-            writer.varint(UInt64(shape.count))
-            for key in shape { writer.string(key) }
+        for form in forms { writer.byte(form) }
+        for text in texts { writer.string(text) }
+        writer.varint(UInt64(shapes.keyLists.count))
+        for keys in shapes.keyLists {
+            writer.varint(UInt64(keys.count))
+            for key in keys { writer.string(key) }
         }
-        writer.raw(payloads.bytes)
+        documents.write(into: &writer)
         return writer.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> Batch {
+    public static func decode(_ bytes: [UInt8]) throws -> Batch { try decode(bytes, rebuiltLimit: maxRebuiltBytes) }
+
+    /// `rebuiltLimit` lets tests reach the batch limit without building 64 MiB.
+    static func decode(_ bytes: [UInt8], rebuiltLimit: Int) throws -> Batch {
         var reader = WireReader(bytes)
         let id = try reader.string(limit: 128)
         let count = try reader.count("batch size", limit: maxChanges)
-        let nameCount = try reader.count("name table size", limit: 256)
+        let nameCount = try reader.count("name table size", limit: maxNames)
         var names: [String] = []
-        for _ in 0..<nameCount { names.append(try reader.string(limit: 64)) }
-        func name(_ index: UInt64) throws -> String {
-            guard index < UInt64(names.count) else { throw WireReader.Failure.tooLarge(what: "name index", value: index) }
+        for _ in 0..<nameCount { names.append(try reader.string(limit: nameBytes)) }
+        func name(_ index: UInt64) throws(WireReader.Failure) -> String {
+            guard index < UInt64(names.count) else { throw .tooLarge(what: "name index", value: index) }
             return names[Int(index)]
         }
-        var seqs: [Int64] = [], ats: [Int64] = []
-        var previous: Int64 = 0
-        for _ in 0..<count { previous &+= try reader.int(); seqs.append(previous) }
-        previous = 0
-        for _ in 0..<count { previous &+= try reader.int(); ats.append(previous) }
+        func deltas() throws(WireReader.Failure) -> [Int64] {
+            var values: [Int64] = [], previous: Int64 = 0
+            for _ in 0..<count {
+                previous &+= try reader.int()
+                values.append(previous)
+            }
+            return values
+        }
+        let seqs = try deltas(), ats = try deltas()
         var entities: [String] = [], actions: [String] = []
         for _ in 0..<count { entities.append(try name(try reader.varint())) }
         for _ in 0..<count { actions.append(try name(try reader.varint())) }
-        var ids: [String] = [], entityIDs: [String] = [], payloads: [String] = []
-        for _ in 0..<count { ids.append(try reader.string(limit: 64)) }
-        for _ in 0..<count { entityIDs.append(try reader.string(limit: 64)) }
-        let shapeCount = try reader.count("shape table size", limit: 1_024)
+        let ids = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
+        let entityIDs = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
+        var forms: [UInt8] = []
+        for _ in 0..<count {
+            let form = try reader.byte()
+            guard form == jsonText || form == compact else { throw WireReader.Failure.tooLarge(what: "payload form", value: UInt64(form)) }
+            forms.append(form)
+        }
+        var rebuilt = 0
+        var texts: [String] = []
+        for form in forms where form == jsonText {
+            let text = try reader.string(limit: maxPayloadBytes)
+            rebuilt += text.utf8.count
+            texts.append(text)
+        }
+        guard rebuilt <= rebuiltLimit else { throw WireReader.Failure.tooLarge(what: "payload bytes in the batch", value: UInt64(rebuilt)) }
+        let shapeCount = try reader.count("shape table size", limit: ShapeTable.maxShapes)
         var shapes: [[String]] = []
         for _ in 0..<shapeCount {
-            let keyCount = try reader.count("shape size", limit: 256)
-            shapes.append(try (0..<keyCount).map { _ in try reader.string(limit: 128) })
+            let keyCount = try reader.count("shape size", limit: CompactJSON.Limits.keys)
+            var keys: [String] = []
+            for _ in 0..<keyCount { keys.append(try reader.string(limit: CompactJSON.Limits.keyBytes)) }
+            shapes.append(keys)
         }
-        for _ in 0..<count {
-            switch try reader.varint() {
-            case 0: payloads.append(try reader.string(limit: 256 * 1024))
-            case 1:
-                var text = ""
-                CompactJSON.write(try CompactJSON.decode(&reader, shapes: shapes), into: &text)
-                payloads.append(text)
-            case let form: throw WireReader.Failure.tooLarge(what: "payload form", value: form)
-            }
-        }
+        var budget = ValueColumn.Budget()
+        var documents = try ValueColumn.read(forms.count(where: { $0 == compact }), depth: 0, field: nil, shapeTable: shapes,
+                                             budget: &budget, from: &reader)
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        var payloads: [String] = [], nextText = 0
+        for form in forms {
+            if form == jsonText {
+                payloads.append(texts[nextText])
+                nextText += 1
+                continue
+            }
+            var text = CompactJSON.Text(limit: min(maxPayloadBytes, rebuiltLimit - rebuilt))
+            try CompactJSON.write(documents.take(shapeTable: shapes), into: &text)
+            rebuilt += text.bytes.count
+            payloads.append(String(decoding: text.bytes, as: UTF8.self))
+        }
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])
         }

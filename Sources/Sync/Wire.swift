@@ -23,6 +23,7 @@ public struct WireWriter {
     }
 
     public mutating func raw(_ value: [UInt8]) { bytes += value }
+    public mutating func byte(_ value: UInt8) { bytes.append(value) }
 }
 
 public struct WireReader {
@@ -87,6 +88,12 @@ public struct WireReader {
         let raw = try data(limit: limit)
         guard let text = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(at: start) }
         return text
+    }
+
+    public mutating func byte() throws(Failure) -> UInt8 {
+        guard offset < bytes.count else { throw .truncated(at: offset) }
+        defer { offset += 1 }
+        return bytes[offset]
     }
 
     public mutating func bytes(_ count: Int) throws(Failure) -> [UInt8] {

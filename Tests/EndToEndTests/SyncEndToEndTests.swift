@@ -67,12 +67,17 @@ struct SyncEndToEndTests {
                                              environment: environment, timeoutSeconds: 30)
             try #require(visit.succeeded, "\(visit.stderr)")
         }
+        let buyer = try Database(path: home + "/satchel.db").text("SELECT id FROM customers WHERE overdue_minor = 0 ORDER BY id LIMIT 1")
+        let order = try ChildProcess.run(satchel, ["order", "new", "--customer", buyer, "--line", "PN-10000:3", "--line", "PN-10001:12",
+                                                   "--line", "PN-10002:1", "--note", "Zażółć gęślą jaźń — \"доставка\" утром\nбраво", "--confirm"],
+                                         environment: environment, timeoutSeconds: 30)
+        try #require(order.succeeded, "\(order.stderr)")
         let wrong = try ChildProcess.run(satchel, ["sync", "--mode", "fast"], environment: environment, stdin: "zgaduję\n", timeoutSeconds: 30)
         #expect(wrong.status == 77 && wrong.stderr.contains("wrong sync password"))
         let synced = try ChildProcess.run(satchel, ["sync", "--mode", "fast", "--json"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 30)
         try #require(synced.succeeded, "\(synced.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
-        #expect(report["uploaded"] as? Int == 5 && report["through_seq"] as? Int == 5)
+        #expect(report["uploaded"] as? Int == 6 && report["through_seq"] as? Int == 6)
         let again = try ChildProcess.run(satchel, ["sync", "--json"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 30)
         #expect((try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])?["uploaded"] as? Int == 0)
         running.stop()
@@ -85,11 +90,21 @@ struct SyncEndToEndTests {
         #expect((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["unsynced_changes"] as? Int == 1)
 
         let storage = try SQLiteHubStorage(path: database)
-        #expect(try storage.changeCount(device: "SIM1") == 5)
+        #expect(try storage.changeCount(device: "SIM1") == 6)
+        // The hub stores what the device journaled, byte for byte: the BATCH body carries the
+        // records as columns and the payloads without their keys, and the hub rebuilds them.
+        func rows(_ path: String, _ sql: String) throws -> [[[UInt8]]] {
+            try Database(path: path).query(sql) { row in
+                [String(row.int64(0)), row.text(1), String(row.int64(2)), row.text(3), row.text(4), row.text(5), row.text(6)].map { Array($0.utf8) }
+            }
+        }
+        let journaled = try rows(home + "/satchel.db", "SELECT seq, change_id, at, entity, entity_id, action, payload FROM changes WHERE seq <= 6 ORDER BY seq")
+        #expect(journaled.count == 6)
+        #expect(try rows(database, "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes WHERE device_id = 'SIM1' ORDER BY seq") == journaled)
         let audit = try storage.auditLog(limit: 10)
         #expect(audit.map(\.result) == ["ok", "ok", "refused"])
         let listed = try hub(["audit", "--db", database, "--json"])
-        #expect(listed.succeeded && listed.stdout.contains("\"records_up\":5"))
+        #expect(listed.succeeded && listed.stdout.contains("\"records_up\":6"))
     }
 
     @Test("a fast sync through the simulated SIMCom modem's transparent session over a GPRS-shaped link")
