@@ -15,7 +15,13 @@ public final class DeviceDownload: DownloadSink {
     /// The most rows kept per table; the hub sends the most needed ones.
     public static let defaultBudgets: [String: Int] = ["customers": 3_000, "products": 6_000]
 
-    public init(_ device: DeviceDatabase) { self.device = device }
+    /// The budgets this device declares in every PULL (table name -> most rows kept).
+    public let budgets: [String: Int]
+
+    public init(_ device: DeviceDatabase, budgets: [String: Int] = DeviceDownload.defaultBudgets) {
+        self.device = device
+        self.budgets = budgets
+    }
 
     public struct State: Equatable, Sendable {
         public var pull: String
@@ -38,7 +44,7 @@ public final class DeviceDownload: DownloadSink {
     public func pullRequest(reset: Bool = false) throws -> Pull {
         let state = try state()
         var budgets: [UInt8: Int] = [:]
-        for (name, limit) in Self.defaultBudgets { if let table = WorkingSetTables.named(name) { budgets[table.id] = limit } }
+        for (name, limit) in self.budgets { if let table = WorkingSetTables.named(name) { budgets[table.id] = limit } }
         return Pull(lastPull: state.pull, applied: state.applied, complete: state.complete,
                     reset: reset || state.resetRequested, budgets: budgets)
     }

@@ -154,9 +154,11 @@ struct DownloadPlanner {
         case "stock": return "WHERE part_number IN (SELECT part_number FROM scope_products) AND location IN ('warehouse', 'van:' || ?1, 'van:' || ?2)"
         case "customers", "equipment": return table == "customers" ? "WHERE id IN (SELECT id FROM scope_customers)" : "WHERE customer_id IN (SELECT id FROM scope_customers)"
         case "customer_price_levels": return "WHERE customer_id IN (SELECT id FROM scope_customers)"
-        case "display_types", "display_type_materials": return "WHERE ?1 IS NOT NULL"
+        case "display_types": return "WHERE ?1 IS NOT NULL"
+        case "display_type_materials": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
         case "routes": return "WHERE id IN (SELECT id FROM scope_routes)"
-        case "route_stops": return "WHERE route_id IN (SELECT id FROM scope_routes)"
+        // A stop whose customer the budget left out would point at nothing on the device.
+        case "route_stops": return "WHERE route_id IN (SELECT id FROM scope_routes) AND customer_id IN (SELECT id FROM scope_customers)"
         case "history_orders": return "WHERE customer_id IN (SELECT id FROM scope_customers) AND day >= ?4"
         case "history_lines": return "WHERE ref IN (SELECT ref FROM history_orders WHERE customer_id IN (SELECT id FROM scope_customers) AND day >= ?4)"
         case "document_states": return "WHERE device_id = ?1 AND updated_at >= ?5"

@@ -69,7 +69,7 @@ struct DownloadTests {
         }
 
         /// One session from the device; `budget` bytes of link before it drops (nil: never).
-        func sync(_ mode: SyncMode, budget: Int? = nil, upload: Bool = true) throws -> SyncResult {
+        func sync(_ mode: SyncMode, budget: Int? = nil, upload: Bool = true, budgets: [String: Int] = DeviceDownload.defaultBudgets) throws -> SyncResult {
             let (deviceEnd, hubEnd) = try StreamPair.make()
             let box = Box(hubEnd)
             let group = DispatchGroup()
@@ -77,7 +77,7 @@ struct DownloadTests {
             defer { group.wait() }
             let stream: any ByteStream = budget.map { DroppedLinkTests.DroppingStream(deviceEnd, budget: $0) } ?? deviceEnd
             defer { stream.close() }
-            let download = DeviceDownload(device)
+            let download = DeviceDownload(device, budgets: budgets)
             let uploaded = Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0
             let pending = try device.changes(after: uploaded)
             let batch = pending.isEmpty || !upload ? nil : Batch(id: "BG03-\(pending[0].seq)", changes: pending.map {
@@ -128,6 +128,21 @@ struct DownloadTests {
         let again = try setup.sync(.full)
         #expect(again.downloaded == 0)
         #expect(again.mismatched == [])
+    }
+
+    @Test("a device that keeps at most 25 customers gets the 25 most needed: every stop of its routes first; the rest leave when the budget shrinks")
+    func budgetKeepsTheMostNeeded() throws {
+        let setup = try Setup()
+        let result = try setup.sync(.initialise, budgets: ["customers": 25, "products": 6_000])
+        #expect(result.mismatched == [])
+        #expect(try count(setup.device, "customers") == 25)
+        #expect(try count(setup.device, "route_stops WHERE customer_id NOT IN (SELECT id FROM customers)") == 0)
+        #expect(try count(setup.device, "customers WHERE id IN (SELECT customer_id FROM route_stops)") == 20)
+        // Fewer than the stops of the routes: the stops of customers left out go too.
+        let shrunk = try setup.sync(.full, budgets: ["customers": 15, "products": 6_000])
+        #expect(shrunk.mismatched == [])
+        #expect(try count(setup.device, "customers") == 15)
+        #expect(try count(setup.device, "route_stops") == 15)
     }
 
     @Test("full sends only what changed: three prices, one stock figure, a new route, the purge of an old one")
