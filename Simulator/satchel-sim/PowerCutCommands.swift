@@ -96,3 +96,23 @@ struct DaysCommand: ParsableCommand {
         print("  largest database in the last third / in the middle third: \(result.growthLastThird)")
     }
 }
+
+struct SyncFuzzCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync-fuzz",
+        abstract: "Hostile input for the sync message decoders and the inflater: refused or accepted, never a crash, a hang or output past the limits.")
+    @Option(help: "Inputs for the decoders (a tenth as many go to the inflater).") var inputs: Int = 1_000_000
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let started = Date()
+        let result = try SyncFuzz.run(inputs: inputs, seed: seed)
+        if json { print(try FieldJSON.encode(result)) } else {
+            print("\(result.inputs) decoder inputs: \(result.refused) refused, \(result.accepted) accepted; \(result.inflateInputs) inflater inputs: "
+                  + "\(result.inflateRefused) refused, \(result.inflateOverLimit) over the limit; 64 MiB bomb refused: \(result.bombRefused) "
+                  + "(\(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
+        }
+        if result.inflateOverLimit > 0 || !result.bombRefused { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,143 @@
+import Deflate
+import Store
+import Sync
+
+/// `satchel-sim sync-fuzz`: hostile input for everything the hub and the device decode from the
+/// other side: message bodies (TABLE frames, BATCH, PULL, DOWNLOAD, DONE, ACK, HELLO, WELCOME,
+/// RECEIPT, AUTH_RESULT, ERROR) and the inflater under them. Inputs are valid bodies mutated
+/// (bit flips, truncation, insertion, repeated slices, varint runs) and plain noise; a decoder
+/// may refuse, never crash, hang or return more than its limits allow. A crash ends the process,
+/// which is the failure this target exists to find.
+public struct SyncFuzz {
+    public struct Result: Codable, Sendable {
+        public var inputs: Int
+        public var refused: Int
+        public var accepted: Int
+        public var inflateInputs: Int
+        public var inflateRefused: Int
+        /// Outputs longer than the inflater's limit: must be 0.
+        public var inflateOverLimit: Int
+        /// A 64 MiB run of zeros compressed to a few KiB: must be refused.
+        public var bombRefused: Bool
+    }
+
+    struct Random {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
+    }
+
+    static let catalogue = Catalogue(parts: (0..<50).map { "PN-\(10_000 + $0)" })
+
+    /// Valid bodies of every kind, as (decoder index, bytes).
+    static func seeds() throws -> [(Int, [UInt8])] {
+        let stock = WorkingSetTables.named("stock")!, customers = WorkingSetTables.named("customers")!
+        let stockFrame = TableFrame(table: stock, phase: .upsert, firstPosition: 7, rows: (0..<20).map {
+            [.text("van:WAW07"), .text("PN-\(10_000 + $0 * 2)"), .integer(Int64($0 * 3 - 5))]
+        })
+        let customerFrame = TableFrame(table: customers, phase: .upsert, firstPosition: 0, rows: (0..<5).map {
+            [.text("CPL\($0)"), .text("Sklep „Żabka” — Магазин \($0)"), .text("ул. Витоша \($0)"), $0 % 2 == 0 ? .null : .text("PL-MAZ"), .text("PLN"),
+             .integer(500_000), .integer(-12), .integer(0), .integer(3), .integer(1_795_000_000_000), .text("strict"), .text("customer"), .text("Pyta o rabat")]
+        })
+        let purge = TableFrame(table: stock, phase: .purge, firstPosition: 3, rows: [[.text("van:WAW07"), .text("PN-99")]])
+        let changes = (1...6).map {
+            SyncChange(seq: Int64($0), changeId: "WAW07-\($0)", at: 1_795_428_000_000 + Int64($0) * 60_000, entity: $0 % 2 == 0 ? "order" : "visit",
+                       entityId: "WAW07-o\($0)", action: "confirmed",
+                       payload: #"{"customer_id":"CPL1","lines":[{"line_no":1,"part_number":"PN-10001","quantity":3}],"note":"Доставка — dostawa","total_minor":1200}"#)
+        }
+        return [
+            (0, try stockFrame.encode(catalogue: catalogue)), (0, try customerFrame.encode(catalogue: catalogue)), (0, try purge.encode(catalogue: nil)),
+            (1, Batch(id: "WAW07-1-6", changes: changes).encode()),
+            (2, Pull(lastPull: "WAW07-abc", applied: 120, complete: false, reset: false, budgets: [5: 3_000, 3: 6_000]).encode()),
+            (3, DownloadHeader(pull: "WAW07-abc", rows: 4_000, reset: true).encode()),
+            (4, DownloadDone(pull: "WAW07-abc", tables: [TableChecksum(table: 5, rows: 10, sum: 0xDEAD_BEEF)]).encode()),
+            (5, DownloadAck(pull: "WAW07-abc", applied: 4_000).encode()),
+            (6, Hello(device: "WAW07", mode: .full).encode()),
+            (7, Welcome(status: .ok, session: Array(repeating: 7, count: 16), hubTime: 1_795_428_000_000).encode()),
+            (8, Receipt(batchId: "WAW07-1-6", stored: 6, duplicates: 0, throughSeq: 6).encode()),
+            (9, AuthResult(status: .wrongPassword, attemptsLeft: 3).encode()),
+            (10, ErrorMessage(code: .malformed, message: "zły komunikat").encode()),
+        ]
+    }
+
+    static func decode(_ kind: Int, _ bytes: [UInt8]) throws {
+        switch kind {
+        case 0: _ = try TableFrame.decode(bytes, catalogue: catalogue)
+        case 1: _ = try Batch.decode(bytes)
+        case 2: _ = try Pull.decode(bytes)
+        case 3: _ = try DownloadHeader.decode(bytes)
+        case 4: _ = try DownloadDone.decode(bytes)
+        case 5: _ = try DownloadAck.decode(bytes)
+        case 6: _ = try Hello.decode(bytes)
+        case 7: _ = try Welcome.decode(bytes)
+        case 8: _ = try Receipt.decode(bytes)
+        case 9: _ = try AuthResult.decode(bytes)
+        default: _ = try ErrorMessage.decode(bytes)
+        }
+    }
+
+    static func mutate(_ input: [UInt8], _ random: inout Random) -> [UInt8] {
+        var bytes = input
+        for _ in 0...random.below(3) {
+            switch random.below(7) {
+            case 0 where !bytes.isEmpty: bytes[random.below(bytes.count)] ^= UInt8(1 << random.below(8))
+            case 1 where !bytes.isEmpty: bytes = Array(bytes.prefix(random.below(bytes.count)))
+            case 2: bytes.insert(UInt8(truncatingIfNeeded: random.next()), at: random.below(bytes.count + 1))
+            case 3 where bytes.count > 2:
+                let start = random.below(bytes.count - 1), length = 1 + random.below(min(64, bytes.count - start))
+                bytes.insert(contentsOf: bytes[start..<(start + length)], at: random.below(bytes.count + 1))
+            case 4 where !bytes.isEmpty:
+                let at = random.below(bytes.count)
+                bytes.replaceSubrange(at..<min(bytes.count, at + 5), with: [0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
+            case 5 where !bytes.isEmpty: bytes[random.below(bytes.count)] = UInt8(truncatingIfNeeded: random.next())
+            default: bytes = (0..<random.below(64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            }
+        }
+        return bytes
+    }
+
+    public static func run(inputs: Int, seed: UInt64) throws -> Result {
+        var random = Random(state: seed)
+        let seeds = try seeds()
+        var result = Result(inputs: 0, refused: 0, accepted: 0, inflateInputs: 0, inflateRefused: 0, inflateOverLimit: 0, bombRefused: false)
+        for _ in 0..<inputs {
+            let (kind, valid) = seeds[random.below(seeds.count)]
+            let input = mutate(valid, &random)
+            // Most inputs go to their own decoder; some to another one, as a misrouted message would.
+            let decoder = random.below(8) == 0 ? random.below(11) : kind
+            result.inputs += 1
+            do {
+                try decode(decoder, input)
+                result.accepted += 1
+            } catch {
+                result.refused += 1
+            }
+        }
+        // The inflater: compressed bodies, mutated, through the same limits the channel uses.
+        let limits = SyncChannel.defaultLimits
+        let compressed = try seeds.map { try Deflater(format: .raw, dictionary: SyncDictionary.v2).compress($0.1, flush: .sync) }
+        for _ in 0..<max(1, inputs / 10) {
+            let input = mutate(compressed[random.below(compressed.count)], &random)
+            result.inflateInputs += 1
+            do {
+                let output = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits).decompress(input)
+                if output.count > limits.maxOutputBytes { result.inflateOverLimit += 1 }
+            } catch {
+                result.inflateRefused += 1
+            }
+        }
+        let bomb = try Deflater(format: .raw, dictionary: SyncDictionary.v2).compress([UInt8](repeating: 0, count: 64 << 20), flush: .sync)
+        do {
+            _ = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits).decompress(bomb)
+        } catch {
+            result.bombRefused = true
+        }
+        return result
+    }
+}
