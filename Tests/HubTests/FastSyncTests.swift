@@ -117,6 +117,39 @@ struct FastSyncTests {
         #expect(audit[0].error == "revoked" && audit[2].error == "unknownDevice")
     }
 
+    @Test("after the handshake: a corrupt frame, an oversized length, a bomb, a message out of order: each session ends refused or failed, audited, nothing stored",
+          arguments: ["corrupt", "bomb", "out of order", "oversized body"])
+    func hostileSession(kind: String) throws {
+        let hub = try Hub()
+        let (deviceEnd, hubEnd) = try StreamPair.make()
+        let box = Box(hubEnd)
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { [server = hub.server] in server.handle(box.end) }
+        let deadline = Deadline.after(seconds: 10)
+        let (channel, _) = try SyncChannel.connect(deviceEnd, deviceKey: hub.deviceKey, hubKey: try hub.storage.hubKey().publicKey,
+                                                   hello: Hello(device: "BG03", mode: .fast).encode(), dictionary: SyncDictionary.v2, deadline: deadline)
+        try channel.send(.init(type: MessageType.auth.rawValue, body: Array("sync-hasło".utf8)), deadline: deadline)
+        switch kind {
+        case "corrupt":
+            // A frame of the right length whose ciphertext is noise.
+            try deviceEnd.write([0x00, 0x40] + [UInt8](repeating: 0xA5, count: 64), deadline: deadline)
+        case "bomb":
+            // A valid frame whose body inflates past the limit: 64 MiB of one byte.
+            try channel.send(.init(type: MessageType.batch.rawValue, body: [UInt8](repeating: 0x41, count: 5 << 20)), deadline: deadline)
+        case "out of order":
+            try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: "BG03-nothing", applied: 5).encode()), deadline: deadline)
+            try channel.send(.init(type: MessageType.done.rawValue, body: []), deadline: deadline)
+        default:
+            try channel.send(.init(type: MessageType.batch.rawValue, body: [0xFF, 0xFF, 0xFF, 0xFF, 0x0F] + [UInt8](repeating: 1, count: 32)), deadline: deadline)
+        }
+        group.wait()
+        deviceEnd.close()
+        #expect(try hub.storage.changeCount(device: nil) == 0)
+        let audit = try #require(try hub.storage.auditLog(limit: 1).first)
+        #expect(audit.result != "ok")
+        #expect(audit.error?.isEmpty == false, "audit: \(audit)")
+    }
+
     @Test("a batch claiming another device's changes is refused whole")
     func foreignChanges() throws {
         let hub = try Hub()
