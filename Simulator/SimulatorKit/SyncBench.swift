@@ -34,6 +34,11 @@ public struct SyncBench {
         public var initRows: Int
         public var initBytesDown: Int
         public var checksumsMatch: Bool
+        /// The same init dropped half way and resumed: bytes received in both sessions beyond
+        /// the undisturbed init (handshake and headers of the second session included), against
+        /// the largest frame of the init (the goal: at most one frame per table).
+        public var initResumedBytesAgain: Int
+        public var initLargestFrameBytes: Int
         public var notes: [String]
     }
 
@@ -82,6 +87,7 @@ public struct SyncBench {
         }
 
         let initial = try session(.initialise, batch: nil)
+        let resumed = try resumedInit(root: root, storage: storage, deviceKey: deviceKey, dropAfter: initial.down / 2)
         let (changes, upJSON) = try standardDay(on: handheld, clock: clock)
 
         // The office's day: 300 price changes, and the van's stock counted for every product.
@@ -120,8 +126,62 @@ public struct SyncBench {
                       gzipJSONBytesUp: gzipUp, gzipJSONBytesDown: gzipDown, rawJSONBytes: upJSON.utf8.count + downJSON.utf8.count,
                       wireRatio: ratio(day.up + day.down, gzipUp + gzipDown), wireRatioUp: ratio(day.up, gzipUp), wireRatioDown: ratio(day.down, gzipDown),
                       roundTrips: day.0.roundTrips, initRows: initial.0.downloaded, initBytesDown: initial.down,
-                      checksumsMatch: initial.0.mismatched.isEmpty && day.0.mismatched.isEmpty,
+                      checksumsMatch: initial.0.mismatched.isEmpty && day.0.mismatched.isEmpty && resumed.matched,
+                      initResumedBytesAgain: resumed.received - resumed.baseline, initLargestFrameBytes: initial.0.largestFrame,
                       notes: ["working set: \(workingSet.customers) customers, \(workingSet.products) products, 3 price levels, warehouse and van stock"])
+    }
+
+    /// An init on a second device of the same rep (registered under its own id), dropped after
+    /// `dropAfter` bytes have come down, then resumed by a full sync; then the same device's init
+    /// again, undisturbed, as the baseline. Returns the bytes received by the two sessions of the
+    /// resumed init, those of the undisturbed one, and whether the working set checked out.
+    static func resumedInit(root: String, storage: SQLiteHubStorage, deviceKey: X25519.KeyPair, dropAfter: Int) throws -> (received: Int, baseline: Int, matched: Bool) {
+        let hubPath = storage.path
+        let server = SyncServer(clock: { benchNow }) { try SQLiteHubStorage(path: hubPath) }
+        let key = X25519.KeyPair.generate()
+        try storage.addDevice(id: "WAW08", rep: rep, publicKey: key.publicKey, now: 0)
+        let handheld = try DeviceDatabase.create(home: root + "/device2", deviceID: "WAW08", repID: rep, clock: ManualClock(benchNow))
+        let download = DeviceDownload(handheld)
+        var received = 0, baseline = 0
+        var matched = true
+        for (index, (mode, budget)) in [(SyncMode.initialise, dropAfter), (.full, Int.max), (.initialise, Int.max)].enumerated() {
+            let (deviceEnd, hubEnd) = try StreamPair.make()
+            let box = Box(hubEnd)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { server.handle(box.end) }
+            let link = CountingStream(deviceEnd, dropAfter: budget)
+            do {
+                let result = try SyncClient.run(link, deviceKey: key, hubKey: try storage.hubKey().publicKey, device: "WAW08", password: password,
+                                                mode: mode, batches: [], pull: try download.pullRequest(reset: mode == .initialise), sink: download,
+                                                deadline: .after(seconds: 120))
+                matched = matched && result.mismatched.isEmpty
+            } catch {
+                matched = matched && index == 0  // the drop is expected in the first session only
+            }
+            deviceEnd.close()
+            group.wait()
+            if index < 2 { received += link.received } else { baseline = link.received }
+        }
+        return (received, baseline, matched)
+    }
+
+    /// A device-side stream that counts what comes down and dies after `dropAfter` bytes.
+    final class CountingStream: ByteStream {
+        let inner: FileDescriptorStream
+        let dropAfter: Int
+        var received = 0
+        init(_ inner: FileDescriptorStream, dropAfter: Int) {
+            self.inner = inner
+            self.dropAfter = dropAfter
+        }
+        func write(_ bytes: [UInt8], deadline: Deadline) throws(StreamError) { try inner.write(bytes, deadline: deadline) }
+        func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
+            guard received < dropAfter else { inner.close(); throw .closed(what: "link dropped") }
+            let chunk = try inner.read(maxCount: min(maxCount, dropAfter - received), deadline: deadline)
+            received += chunk.count
+            return chunk
+        }
+        func close() { inner.close() }
     }
 
     /// The upload of a standard rep day on a freshly seeded device, as change records and as the

@@ -117,9 +117,13 @@ public final class SyncChannel {
         framesSent += 1
     }
 
+    /// The largest frame received so far, header included (what a resumed download may repeat).
+    public private(set) var largestFrameReceived = 0
+
     public func receive(deadline: Deadline) throws -> Message {
         let frame = try Self.readFrame(stream, deadline: deadline)
         bytesReceived += frame.count + Self.headerBytes
+        largestFrameReceived = max(largestFrameReceived, frame.count + Self.headerBytes)
         framesReceived += 1
         let plain: [UInt8]
         do { plain = try receive.decrypt(frame) } catch { throw Failure.decryption }

@@ -114,6 +114,8 @@ public struct SyncResult: Equatable, Sendable {
     public var mismatched: [String] = []
     /// Documents copied down from the device this one replaces (duplicate mode).
     public var documents: Int = 0
+    /// The largest frame received, header included.
+    public var largestFrame: Int = 0
 }
 
 public typealias FastSyncResult = SyncResult
@@ -209,6 +211,7 @@ public enum SyncClient {
                     try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
                     outcome.bytesSent = channel.bytesSent
                     outcome.bytesReceived = channel.bytesReceived
+                    outcome.largestFrame = channel.largestFrameReceived
                     return outcome
                 case .error:
                     let error = try ErrorMessage.decode(message.body)
