@@ -18,9 +18,12 @@ let strict: [SwiftSetting] = [
 ]
 
 /// Unused sections dropped, identical code folded (generic specialisations often compile to the
-/// same machine code). hardware/build-release.sh applies the same to the dependencies.
+/// same machine code), and no dynamic symbol table of our own (the toolchain exports every
+/// symbol of an executable: 370 KB of names nothing looks up). hardware/build-release.sh
+/// applies the same to the dependencies.
 let smallExecutable: [LinkerSetting] = [
-    .unsafeFlags(["-Xlinker", "--gc-sections", "-Xlinker", "--icf=all"], .when(platforms: [.linux], configuration: .release)),
+    .unsafeFlags(["-Xlinker", "--gc-sections", "-Xlinker", "--icf=all", "-Xlinker", "--no-export-dynamic"],
+                 .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(

@@ -8,7 +8,7 @@ out="${1:-.build-release/image}"
 scratch=.build-release
 swift build -c release --static-swift-stdlib --scratch-path "$scratch" \
     -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections \
-    -Xlinker --gc-sections -Xlinker --icf=all
+    -Xlinker --gc-sections -Xlinker --icf=all -Xlinker --no-export-dynamic
 mkdir -p "$out"
 for binary in satchel satchel-hub satchel-sim bench-hello; do
     cp "$scratch/release/$binary" "$out/$binary"
