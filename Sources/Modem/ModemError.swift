@@ -27,6 +27,10 @@ public enum ModemError: Error, Equatable, CustomStringConvertible {
     case registrationDenied
     case sessionFailed(step: String, result: FinalResult?)
     case badAddress(String)
+    /// pppd is not installed where the profile or `--pppd` says.
+    case pppdMissing(path: String)
+    /// pppd ended, or did not bring the link up in time; its last words are kept.
+    case pppFailed(reason: String, pppdSaid: String)
 
     public var description: String {
         switch self {
@@ -58,6 +62,9 @@ public enum ModemError: Error, Equatable, CustomStringConvertible {
         case .registrationDenied: return "the network denied registration (SIM not provisioned, barred or out of credit)"
         case .sessionFailed(let step, let result): return "data session failed at \(step)\(result.map { ": \($0)" } ?? "")"
         case .badAddress(let text): return "\(text) is not HOST:PORT"
+        case .pppdMissing(let path): return "pppd not found at \(path): install the ppp package (apt-get install ppp), or give its path with --pppd"
+        case .pppFailed(let reason, let said):
+            return "PPP link not up: \(reason)\(said.isEmpty ? "" : "; pppd said: \(said)"). The modem was hung up"
         }
     }
 }

@@ -96,7 +96,7 @@ struct ModemCommand: ParsableCommand {
         @Option(help: "Send this text through the session and expect it echoed back.") var send: String?
         @Option(help: "Send this many test bytes and expect them echoed back.") var payloadBytes: Int?
         @Option(help: "Seconds to wait for network registration.") var registrationTimeout: Double = 60
-        @Option(help: "Write pppd options for this port to FILE (PPP profiles; pppd is not started).") var pppdOptions: String?
+        @Option(help: "Where the pppd options go on PPP profiles (default: a file in /tmp, removed after).") var pppdOptions: String?
 
         func run() throws {
             try modemReportingErrors {
@@ -120,11 +120,12 @@ struct ModemCommand: ParsableCommand {
                 let started = Deadline.now
                 _ = try device.waitForRegistration()
                 let network = (try? device.network()) ?? NetworkStatus()
-                let session = try device.openSession(SessionRequest(apn: apn, user: user, password: password, host: host, port: port))
+                let optionsPath = pppdOptions ?? "/tmp/satchel-pppd-\(getpid()).options"
+                defer { if pppdOptions == nil { unlink(optionsPath) } }
+                let opened = try device.openStream(SessionRequest(apn: apn, user: user, password: password, host: host, port: port),
+                                                   pppd: modem.pppd, optionsPath: optionsPath, pppTimeout: modem.pppTimeout)
+                let session = opened.stream
                 let connectSeconds = seconds(since: started)
-                if device.profile.session == "ppp", let pppdOptions {
-                    guard writeTextFile(pppdOptions, device.pppOptions(user: user)) else { throw ModemError.system("writing \(pppdOptions)", errno: errno) }
-                }
                 var echoed: [UInt8] = []
                 var transferSeconds = 0.0
                 var transferError: String?
@@ -143,13 +144,14 @@ struct ModemCommand: ParsableCommand {
                     }
                     transferSeconds = seconds(since: transferStart)
                 }
-                let carrierLost = session.carrierLost
-                let hungUp = session.hangUp()
+                let carrierLost = opened.session.carrierLost
+                let hungUp = opened.close()
                 let echoOK = payload.isEmpty ? nil : echoed == payload
                 let fields: [(String, JSONValue)] = [
                     ("connected", .bool(true)), ("profile", .string(device.profile.name)), ("session", .string(device.profile.session)),
                     ("technology", .optionalString(network.technology)), ("rssi_dbm", .optionalInt(network.rssiDBm)),
-                    ("connect_seconds", .number(connectSeconds)), ("bytes_sent", .int(session.bytesOut)),
+                    ("connect_seconds", .number(connectSeconds)), ("bytes_sent", .int(opened.ppp == nil ? opened.session.bytesOut : payload.count)),
+                    ("ppp_address", .optionalString(opened.ppp?.localAddress)),
                     ("bytes_received", .int(echoed.count)), ("echo_ok", echoOK.map { .bool($0) } ?? .null),
                     ("transfer_seconds", .number(transferSeconds)), ("carrier_lost", .bool(carrierLost)),
                     ("hung_up_cleanly", .bool(hungUp)), ("error", .optionalString(transferError)),
@@ -176,6 +178,8 @@ struct ModemOptions: ParsableArguments {
     @Option(help: "Power key GPIO value file (overrides the board profile).") var powerKey: String?
     @Option(help: "Guard time around +++ in milliseconds (default: the profile's).") var guardMs: Int?
     @Option(help: "Append the AT transcript (PINs, PUKs and passwords redacted) to this file.") var transcript: String?
+    @Option(help: "pppd, for modems whose profile runs data over PPP.") var pppd: String = PPPLink.defaultPPPD
+    @Option(help: "Seconds for pppd to bring the PPP link up.") var pppTimeout: Double = 45
 
     func validate() throws {
         guard timeout > 0 && timeout <= 120 else { throw ValidationError("--timeout must be between 0 and 120 seconds") }
@@ -251,6 +255,8 @@ func modemExitCode(_ error: ModemError) -> Int32 {
     case .registrationDenied: return 86
     case .sessionFailed: return 87
     case .simBusy, .pinOutcomeUnknown: return 88
+    case .pppFailed: return 89
+    case .pppdMissing: return 72
     }
 }
 
@@ -271,14 +277,6 @@ func seconds(since start: Deadline) -> Double {
 func readSecretLine(prompt: String) throws(ModemError) -> String {
     guard let line = readSecretInput(prompt: prompt) else { throw ModemError.invalidPIN }
     return line
-}
-
-func writeTextFile(_ path: String, _ text: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var copy = text
-    return copy.withUTF8 { write(fd, $0.baseAddress, $0.count) } == text.utf8.count
 }
 
 /// Just enough JSON for the modem reports (no Codable: it keeps the agent small).

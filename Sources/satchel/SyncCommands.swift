@@ -147,9 +147,10 @@ extension SyncCommand {
         default: throw ModemError.simLocked(state)
         }
         _ = try device.waitForRegistration()
-        let session = try device.openSession(SessionRequest(apn: apn, host: host, port: port))
-        defer { _ = session.hangUp() }
-        return try body(session, address)
+        let opened = try device.openStream(SessionRequest(apn: apn, host: host, port: port), pppd: modem.pppd,
+                                           optionsPath: home.agent().configuration.home + "/pppd.options", pppTimeout: modem.pppTimeout)
+        defer { opened.close() }
+        return try body(opened.stream, address)
     }
 }
 

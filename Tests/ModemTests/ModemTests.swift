@@ -195,6 +195,58 @@ struct SessionTests {
         session.hangUp()
     }
 
+    @Test("PPP profiles: without pppd, a clear error naming the package; the modem is hung up and answers again")
+    func pppdMissing() throws {
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let simulator = try RunningSimulator { $0.dialect = .huawei; $0.pin = nil; $0.link = .umts; $0.connectTo = echo.address }
+        let modem = try openModem(simulator, profile: "huawei-e173")
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        let directory = TemporaryDirectory("ppp")
+        #expect(throws: ModemError.pppdMissing(path: directory.path + "/no-pppd")) {
+            try modem.openStream(SessionRequest(apn: "internet", host: "127.0.0.1", port: 9), pppd: directory.path + "/no-pppd",
+                                 optionsPath: directory.path + "/options")
+        }
+        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+    }
+
+    @Test("PPP profiles: the real pppd runs on the options satchel wrote; a link that does not come up ends in a clear error within the deadline, pppd stopped, the modem hung up")
+    func pppdRunsAndFailsCleanly() throws {
+        let pppd = PPPLink.defaultPPPD
+        try #require(access(pppd, X_OK) == 0, "this test runs the real pppd: apt-get install ppp (.ci/run does)")
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let simulator = try RunningSimulator { $0.dialect = .huawei; $0.pin = nil; $0.link = .umts; $0.connectTo = echo.address }
+        let modem = try openModem(simulator, profile: "huawei-e173")
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        let directory = TemporaryDirectory("ppp")
+        let started = Deadline.now
+        var failure: ModemError?
+        do {
+            // The simulated modem pipes the PPP bytes to an echo server: no PPP peer answers.
+            // Without kernel PPP support pppd stops at once; with it, it sees its own packets
+            // looped back or waits out the deadline. No outcome may be an IP address.
+            _ = try modem.openStream(SessionRequest(apn: "internet", host: "127.0.0.1", port: 9), pppd: pppd,
+                                     optionsPath: directory.path + "/options", pppTimeout: 8)
+        } catch {
+            failure = error
+        }
+        let elapsed = Double(Deadline.now.nanoseconds - started.nanoseconds) / 1e9
+        guard case .pppFailed(let reason, let said) = failure else {
+            Issue.record("expected pppFailed, got \(String(describing: failure))")
+            return
+        }
+        #expect(!reason.isEmpty && !said.isEmpty, "pppd's own words are in the error: \(reason) / \(said)")
+        #expect(elapsed < 8 + 5)
+        let options = try String(contentsOfFile: directory.path + "/options", encoding: .utf8)
+        #expect(options.hasPrefix(simulator.path + "\n") && options.contains("nodetach") && !options.contains("password"))
+        #expect(try modem.channel.send("AT", timeout: 2).final == .ok)
+    }
+
     @Test("a dropped carrier ends the session stream instead of hanging it")
     func carrierDrop() throws {
         let echo = try LoopbackServer(mode: .echo)
