@@ -21,18 +21,6 @@ public struct SyncFuzz {
         public var bombRefused: Bool
     }
 
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
-    }
-
     static let catalogue = Catalogue(parts: (0..<50).map { "PN-\(10_000 + $0)" })
 
     /// Valid bodies of every kind, as (decoder index, bytes).
@@ -82,7 +70,7 @@ public struct SyncFuzz {
         }
     }
 
-    static func mutate(_ input: [UInt8], _ random: inout Random) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ random: inout SeededRandom) -> [UInt8] {
         var bytes = input
         for _ in 0...random.below(3) {
             switch random.below(7) {
@@ -103,7 +91,7 @@ public struct SyncFuzz {
     }
 
     public static func run(inputs: Int, seed: UInt64) throws -> Result {
-        var random = Random(state: seed)
+        var random = SeededRandom(seed: seed)
         let seeds = try seeds()
         var result = Result(inputs: 0, refused: 0, accepted: 0, inflateInputs: 0, inflateRefused: 0, inflateOverLimit: 0, bombRefused: false)
         for _ in 0..<inputs {
@@ -140,4 +128,9 @@ public struct SyncFuzz {
         }
         return result
     }
+}
+
+extension SeededRandom {
+    /// 0..<bound (0 when bound <= 1).
+    mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
 }

@@ -195,16 +195,30 @@ struct SessionTests {
         session.hangUp()
     }
 
+    /// A registered Huawei (PPP profile) whose data goes to an echo server: no PPP peer answers.
+    final class PPPBench {
+        let echo: LoopbackServer
+        let simulator: RunningSimulator
+        let modem: Modem
+        let directory = TemporaryDirectory("ppp")
+        init() throws {
+            echo = try LoopbackServer(mode: .echo)
+            let address = echo.address
+            simulator = try RunningSimulator { $0.dialect = .huawei; $0.pin = nil; $0.link = .umts; $0.connectTo = address }
+            modem = try openModem(simulator, profile: "huawei-e173")
+            try modem.start()
+            _ = try modem.waitForRegistration()
+        }
+        deinit {
+            modem.close()
+            echo.stop()
+        }
+    }
+
     @Test("PPP profiles: without pppd, a clear error naming the package; the modem is hung up and answers again")
     func pppdMissing() throws {
-        let echo = try LoopbackServer(mode: .echo)
-        defer { echo.stop() }
-        let simulator = try RunningSimulator { $0.dialect = .huawei; $0.pin = nil; $0.link = .umts; $0.connectTo = echo.address }
-        let modem = try openModem(simulator, profile: "huawei-e173")
-        defer { modem.close() }
-        try modem.start()
-        _ = try modem.waitForRegistration()
-        let directory = TemporaryDirectory("ppp")
+        let bench = try PPPBench()
+        let (modem, directory) = (bench.modem, bench.directory)
         #expect(throws: ModemError.pppdMissing(path: directory.path + "/no-pppd")) {
             try modem.openStream(SessionRequest(apn: "internet", host: "127.0.0.1", port: 9), pppd: directory.path + "/no-pppd",
                                  optionsPath: directory.path + "/options")
@@ -216,14 +230,8 @@ struct SessionTests {
     func pppdRunsAndFailsCleanly() throws {
         let pppd = PPPLink.defaultPPPD
         try #require(access(pppd, X_OK) == 0, "this test runs the real pppd: apt-get install ppp (.ci/run does)")
-        let echo = try LoopbackServer(mode: .echo)
-        defer { echo.stop() }
-        let simulator = try RunningSimulator { $0.dialect = .huawei; $0.pin = nil; $0.link = .umts; $0.connectTo = echo.address }
-        let modem = try openModem(simulator, profile: "huawei-e173")
-        defer { modem.close() }
-        try modem.start()
-        _ = try modem.waitForRegistration()
-        let directory = TemporaryDirectory("ppp")
+        let bench = try PPPBench()
+        let (modem, directory, simulator) = (bench.modem, bench.directory, bench.simulator)
         let started = Deadline.now
         var failure: ModemError?
         do {
