@@ -69,8 +69,11 @@ struct SyncCommand: ParsableCommand {
             guard let mode = SyncMode(name: mode) else {
                 throw FieldError.invalidInput(what: "sync mode", value: mode, reason: "use fast, full, init, duplicate or upload")
             }
-            guard (mode == .upload) == (fromCard != nil) else {
-                throw FieldError.invalidInput(what: "--from-card", value: fromCard ?? "(none)", reason: "upload mode, and only upload mode, reads the old device's card")
+            if mode == .upload && fromCard == nil {
+                throw FieldError.invalidInput(what: "sync mode", value: "upload", reason: "needs --from-card DIR: the mount point of the replaced device's card")
+            }
+            if let fromCard, mode != .upload {
+                throw FieldError.invalidInput(what: "--from-card", value: fromCard, reason: "only upload mode reads another device's card (--mode upload)")
             }
             let password = try readSecret("sync password")
             let passphrase = mode == .upload ? try readSecret("card passphrase of the replaced device") : ""
