@@ -58,7 +58,7 @@ struct Key: ParsableCommand {
 }
 
 struct RepCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rep", abstract: "Reps and their sync passwords.", subcommands: [Add.self, Password.self])
+    static let configuration = CommandConfiguration(commandName: "rep", abstract: "Reps, their sync passwords and what their handhelds carry.", subcommands: [Add.self, Password.self, Scope.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a rep; the sync password comes on standard input.")
@@ -83,6 +83,23 @@ struct RepCommand: ParsableCommand {
             let password = try readSecretLine("sync password")
             try hubErrors { try database.open().setPassword(rep: rep, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
             print("Password of \(rep) set")
+        }
+    }
+
+    struct Scope: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the territory whose customers and the catalogue channel whose products a rep's handhelds carry (next full sync).")
+        @OptionGroup var database: DatabaseOption
+        @Option var rep: String
+        @Option(help: "Territory id (its customers are in scope).") var territory: String?
+        @Option(help: "Catalogue channel (retail, trade...); 'all' for every product.") var channel: String?
+
+        func run() throws {
+            guard territory != nil || channel != nil else { throw ValidationError("give --territory, --channel or both") }
+            try hubErrors {
+                try database.open().setRepScope(rep: rep, territory: territory, channel: channel.map { $0 == "all" ? nil : $0 })
+            }
+            print("Scope of \(rep): territory \(territory ?? "(unchanged)"), channel \(channel ?? "(unchanged)")")
         }
     }
 }

@@ -145,6 +145,20 @@ struct DownloadTests {
         #expect(try count(setup.device, "route_stops") == 15)
     }
 
+    @Test("a rep moved to the trade channel keeps only trade products and the parts its customers' history names; the rest is purged")
+    func channelScope() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        try setup.hub("UPDATE products SET channel = 'trade' WHERE part_number < 'PN-10020'")
+        try setup.storage.setRepScope(rep: "R07", territory: nil, channel: "trade")
+        let result = try setup.sync(.full)
+        #expect(result.mismatched == [])
+        let outside = try count(setup.device, "products WHERE channel <> 'trade' AND part_number NOT IN (SELECT part_number FROM history_lines)")
+        #expect(outside == 0)
+        #expect(try count(setup.device, "products WHERE channel = 'trade'") == 20)
+        #expect(try count(setup.device, "stock WHERE part_number NOT IN (SELECT part_number FROM products)") == 0)
+    }
+
     @Test("full sends only what changed: three prices, one stock figure, a new route, the purge of an old one")
     func fullSendsChanges() throws {
         let setup = try Setup()

@@ -2,7 +2,8 @@ import Field
 import Store
 import Sync
 
-/// The office owns a document's state once it has decided on it (document_states). A device
+/// What the office decides for the handhelds: document states (the office owns a document's
+/// state once it has decided on it, document_states) and what a rep's handhelds carry. A device
 /// change that moves the state along the lifecycle from there is taken; one that does not (an
 /// invoice asked for an order the office has meanwhile rejected) loses: the office's value
 /// stands, and the device's goes into sync_errors, which travel down to the rep. The change
@@ -55,6 +56,21 @@ extension SQLiteHubStorage {
         try guarded {
             try database.query("SELECT change_id, entity_id, field, device_value, hub_value FROM sync_errors WHERE device_id = ? ORDER BY at, id", [.text(device)]) {
                 SyncErrorRecord(changeId: $0.text(0), entityId: $0.text(1), field: $0.text(2), deviceValue: $0.optionalText(3), hubValue: $0.optionalText(4))
+            }
+        }
+    }
+
+    /// A rep's territory and catalogue channel; `channel` `.some(nil)` means every product.
+    public func setRepScope(rep: String, territory: String?, channel: String??) throws {
+        try guarded {
+            try database.transaction(.immediate) {
+                guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep)") }
+                if let territory {
+                    try database.execute("UPDATE reps SET territory_id = ? WHERE id = ?", [.text(territory), .text(rep)])
+                }
+                if let channel {
+                    try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
+                }
             }
         }
     }
