@@ -65,26 +65,31 @@ public final class DeviceDownload: DownloadSink {
         cachedCatalogue = nil
     }
 
-    /// Empties the working set for a reset; rows a document points at stay, marked retained.
+    /// Empties the working set for a reset; rows a document points at stay, marked retained, and
+    /// so do the rows those point at (a kept customer's territory).
     func clearWorkingSet() throws {
         for table in WorkingSetTables.all.reversed() {
-            guard table.referencedByDocuments else {
+            do {
+                try database.execute("SAVEPOINT clear_table")
                 try database.execute("DELETE FROM \(table.name)")
-                continue
+                try database.execute("RELEASE clear_table")
+            } catch let error as StoreError where error.kind == .constraint {
+                try database.execute("ROLLBACK TO clear_table")
+                try database.execute("RELEASE clear_table")
+                for row in try table.rows(in: database) { try purge(table, key: Array(row[..<table.keyCount])) }
             }
-            for row in try table.rows(in: database) { try purge(table, key: Array(row[..<table.keyCount])) }
         }
     }
 
-    /// Deletes one row; a row a document still points at is kept and marked retained instead.
-    /// Returns whether it was deleted.
+    /// Deletes one row; a row something on the device still points at (a document, or a row
+    /// kept for one) is kept and marked retained instead. Returns whether it was deleted.
     @discardableResult
     func purge(_ table: WorkingSetTables.Table, key: WorkingSetRow) throws -> Bool {
         let condition = table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND ")
         do {
             try database.execute("DELETE FROM \(table.name) WHERE \(condition)", key)
             return true
-        } catch let error as StoreError where error.kind == .constraint && table.referencedByDocuments {
+        } catch let error as StoreError where error.kind == .constraint {
             try database.execute("INSERT INTO working_set_retained(tbl, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                  [.integer(Int64(table.id)), .blob(table.key(of: key))])
             return false
@@ -103,8 +108,7 @@ public final class DeviceDownload: DownloadSink {
     }
 
     func retainedKeys(_ table: WorkingSetTables.Table) throws -> Set<[UInt8]> {
-        guard table.referencedByDocuments else { return [] }
-        return Set(try device.guarded {
+        Set(try device.guarded {
             try database.query("SELECT key FROM working_set_retained WHERE tbl = ?", [.integer(Int64(table.id))]) { $0.blob(0) }
         })
     }
@@ -140,7 +144,8 @@ public final class DeviceDownload: DownloadSink {
                     if folded, case .text(let name) = row[1] { values.append(.text(SearchFolding.fold(name))) }
                     try statement.run(values)
                 }
-                if table.referencedByDocuments {
+                // A row the hub sends again is the hub's again, not kept for a document.
+                if try database.int64("SELECT EXISTS (SELECT 1 FROM working_set_retained WHERE tbl = ?)", [.integer(Int64(table.id))]) == 1 {
                     let forget = try database.statement("DELETE FROM working_set_retained WHERE tbl = ? AND key = ?")
                     for row in frame.rows { try forget.run([.integer(Int64(table.id)), .blob(table.key(of: row))]) }
                 }

@@ -112,7 +112,14 @@ public final class SyncServer: @unchecked Sendable {
                     } else {
                         owner = device.id
                     }
-                    let receipt = try storage.commit(batch, device: owner, now: now())
+                    let receipt: Receipt
+                    do {
+                        receipt = try storage.commit(batch, device: owner, now: now())
+                    } catch HubError.invalid(let why) {
+                        // Nothing of the batch was stored; the device hears why (a card from the
+                        // wrong device, a change that is not its own).
+                        throw SessionRefusal.batchRefused(batch.id, why)
+                    }
                     entry.recordsUp += batch.changes.count
                     try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
                 case .pull where [.full, .initialise, .duplicate].contains(mode) && !pulled:
@@ -158,9 +165,11 @@ public final class SyncServer: @unchecked Sendable {
     /// A session the hub ends on purpose, with an ERROR the device shows.
     enum SessionRefusal: Error, CustomStringConvertible {
         case notAReplacement(String)
+        case batchRefused(String, String)
         var code: SyncErrorCode { .batchRefused }
         var description: String {
             switch self {
+            case .batchRefused(let batch, let why): return "batch \(batch) refused, nothing of it stored: \(why)"
             case .notAReplacement(let device):
                 return "device \(device) replaces no other device: register it with `satchel-hub device add --replaces OLD` first"
             }

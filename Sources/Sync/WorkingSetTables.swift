@@ -34,25 +34,23 @@ public enum WorkingSetTables {
         public let columns: [Column]
         /// The first `keyCount` columns are the primary key.
         public let keyCount: Int
-        /// Device documents point at rows of this table (a purge may have to keep a row).
-        public let referencedByDocuments: Bool
 
         public var keyColumns: ArraySlice<Column> { columns[..<keyCount] }
         public var columnList: String { columns.map(\.name).joined(separator: ", ") }
         public var keyList: String { keyColumns.map(\.name).joined(separator: ", ") }
     }
 
-    static func table(_ id: UInt8, _ name: String, key: Int, referenced: Bool = false, _ columns: [Column]) -> Table {
-        Table(id: id, name: name, columns: columns, keyCount: key, referencedByDocuments: referenced)
+    static func table(_ id: UInt8, _ name: String, key: Int, _ columns: [Column]) -> Table {
+        Table(id: id, name: name, columns: columns, keyCount: key)
     }
 
     public static let all: [Table] = [
         table(1, "territories", key: 1, [.init("id", .text), .init("name", .text), .init("parent_id", .optionalText)]),
         table(2, "reps", key: 1, [.init("id", .text), .init("name", .text), .init("territory_id", .optionalText), .init("role", .text)]),
-        table(3, "products", key: 1, referenced: true,
+        table(3, "products", key: 1,
               [.init("part_number", .text), .init("name", .text), .init("base_unit", .text), .init("channel", .text)]),
         table(4, "product_units", key: 2, [.init("part_number", .text, .part), .init("unit", .text), .init("factor", .integer)]),
-        table(5, "customers", key: 1, referenced: true, [
+        table(5, "customers", key: 1, [
             .init("id", .text), .init("name", .text), .init("address", .text), .init("territory_id", .optionalText),
             .init("currency", .text), .init("credit_limit_minor", .integer), .init("balance_minor", .integer),
             .init("overdue_minor", .integer), .init("overdue_days", .integer), .init("balance_as_of", .integer, .delta),
@@ -62,7 +60,7 @@ public enum WorkingSetTables {
         table(7, "prices", key: 3, [.init("part_number", .text, .part), .init("level", .text), .init("currency", .text),
                                     .init("price_minor", .integer), .init("valid_until", .optionalText)]),
         table(8, "stock", key: 2, [.init("location", .text), .init("part_number", .text, .part), .init("quantity", .integer)]),
-        table(9, "display_types", key: 1, referenced: true, [.init("code", .text), .init("name", .text)]),
+        table(9, "display_types", key: 1, [.init("code", .text), .init("name", .text)]),
         table(10, "display_type_materials", key: 2, [.init("type_code", .text), .init("part_number", .text, .part),
                                                      .init("fixed_quantity", .integer), .init("per_square_metre_milli", .integer)]),
         table(11, "routes", key: 1, [.init("id", .text), .init("rep_id", .text), .init("day", .text)]),
@@ -71,7 +69,7 @@ public enum WorkingSetTables {
                                              .init("total_minor", .integer), .init("currency", .text), .init("paid_late", .integer)]),
         table(14, "history_lines", key: 2, [.init("ref", .text), .init("line_no", .integer, .delta), .init("customer_id", .text),
                                             .init("part_number", .text, .part), .init("quantity", .integer), .init("amount_minor", .integer)]),
-        table(15, "equipment", key: 1, referenced: true, [.init("id", .text), .init("customer_id", .text), .init("kind", .text),
+        table(15, "equipment", key: 1, [.init("id", .text), .init("customer_id", .text), .init("kind", .text),
                                                           .init("serial", .text), .init("placed_on", .text)]),
         // What the office decided about the device's own documents (accepted, rejected, approved):
         // the hub owns these fields, so its value wins over the device's.

@@ -272,6 +272,25 @@ struct DownloadTests {
         #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
     }
 
+    @Test("a reload on a handheld holding documents keeps what they point at, and what that points at (a customer's territory)")
+    func reloadWithDocuments() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        _ = try Capture(setup.device).createOrder(customerID: "CBG100002", lines: [OrderLineRequest(partNumber: "PN-10002", quantity: 1)], confirm: true)
+        let again = try setup.sync(.initialise, upload: false)
+        #expect(again.mismatched == [])
+        #expect(try count(setup.device, "customers") == 55)
+        // The same after a checksum mismatch, with the customer now out of scope.
+        try setup.hub("UPDATE customers SET territory_id = 'PL-MAZ' WHERE id = 'CBG100002'")
+        try setup.hub("DELETE FROM route_stops WHERE customer_id = 'CBG100002'")
+        try setup.device.database.execute("UPDATE stock SET quantity = quantity + 1 WHERE part_number = 'PN-10001'")
+        #expect(try setup.sync(.full, upload: false).mismatched.contains("stock"))
+        let reset = try setup.sync(.full, upload: false)
+        #expect(reset.mismatched == [])
+        #expect(try count(setup.device, "customers WHERE id = 'CBG100002'") == 1)          // the order points at it
+        #expect(try count(setup.device, "working_set_retained") >= 1)
+    }
+
     @Test("a hostile TABLE body is refused: unknown table, bad checksum, position past the catalogue, truncation at every byte")
     func hostileFrames() throws {
         let products = WorkingSetTables.products

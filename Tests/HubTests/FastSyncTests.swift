@@ -155,8 +155,16 @@ struct FastSyncTests {
         let hub = try Hub()
         var batch = Self.batch(1...3)
         batch.changes[2].changeId = "PL99-000001"
-        #expect(throws: (any Error).self) { try hub.sync(batch: batch) }
+        do {
+            _ = try hub.sync(batch: batch)
+            Issue.record("the batch was taken")
+        } catch SyncFailure.hubError(let code, let message) {
+            // The device hears why, not just a closed link.
+            #expect(code == .batchRefused)
+            #expect(message.contains("PL99-000001") && message.contains("nothing of it stored"))
+        }
         #expect(try hub.storage.changeCount(device: nil) == 0)
+        #expect(try hub.storage.auditLog(limit: 1).first?.result == "refused")
     }
 
     @Test("body decoding refuses truncated and oversized inputs", arguments: [0, 1, 5, 17])
