@@ -77,14 +77,21 @@ struct DownloadTests {
             defer { group.wait() }
             let stream: any ByteStream = budget.map { DroppedLinkTests.DroppingStream(deviceEnd, budget: $0) } ?? deviceEnd
             defer { stream.close() }
+            return try sync(mode, over: stream, upload: upload, budgets: budgets)
+        }
+
+        /// The device's side of one session over `stream` (the hub must be serving its other end):
+        /// pending changes up as DeviceSync sends them, the download into the device.
+        func sync(_ mode: SyncMode, over stream: any ByteStream, upload: Bool = true,
+                  budgets: [String: Int] = DeviceDownload.defaultBudgets) throws -> SyncResult {
             let download = DeviceDownload(device, budgets: budgets)
             let uploaded = Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0
             let pending = try device.changes(after: uploaded)
-            let batch = pending.isEmpty || !upload ? nil : Batch(id: "BG03-\(pending[0].seq)", changes: pending.map {
+            let batches = upload ? Batch.chunks(pending.map {
                 SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
-            })
+            }, idPrefix: "BG03") : []
             let result = try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
-                                            mode: mode, batch: batch, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
+                                            mode: mode, batches: batches, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
                                             sink: download, deadline: .after(seconds: 20))
             if let receipt = result.receipt {
                 try device.database.execute("UPDATE sync_state SET value = ? WHERE key = 'uploaded_through_seq'", [.text(String(receipt.throughSeq))])
