@@ -110,8 +110,22 @@ struct DownloadPlanner {
             DELETE FROM scope_customers; DELETE FROM scope_products; DELETE FROM scope_routes;
             """)
         let lastDay = "date(?2, '+\(policy.routeDays - 1) day')"
-        try database.execute("INSERT INTO scope_routes SELECT id FROM routes WHERE rep_id = ?1 AND day BETWEEN ?2 AND \(lastDay)",
-                             [.text(device.rep), .text(today)])
+        // The rep's territory and every territory below it. A supervisor also sees the routes of
+        // the reps working there (FIELD-NOTES: visibility by role and hierarchy).
+        try database.execute("CREATE TEMP TABLE IF NOT EXISTS scope_area (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        try database.execute("DELETE FROM scope_area")
+        try database.execute("""
+            INSERT INTO scope_area
+            WITH RECURSIVE area(id) AS (
+                SELECT territory_id FROM reps WHERE id = ?1 AND territory_id IS NOT NULL
+                UNION SELECT t.id FROM territories t JOIN area ON t.parent_id = area.id
+            ) SELECT id FROM area
+            """, [.text(device.rep)])
+        try database.execute("""
+            INSERT INTO scope_routes SELECT id FROM routes WHERE day BETWEEN ?2 AND \(lastDay) AND (rep_id = ?1 OR
+                (EXISTS (SELECT 1 FROM reps WHERE id = ?1 AND role = 'supervisor')
+                 AND rep_id IN (SELECT id FROM reps WHERE territory_id IN (SELECT id FROM scope_area))))
+            """, [.text(device.rep), .text(today)])
         // Most needed first: today's and the coming days' stops, then customers the rep has just
         // worked with, then the ones assigned to the rep, then the rest of the territory. The budget cuts from the end.
         try database.execute("""
@@ -126,7 +140,7 @@ struct DownloadPlanner {
                 UNION ALL
                 SELECT customer_id, 2, '' FROM rep_customers WHERE rep_id = ?1
                 UNION ALL
-                SELECT c.id, 3, '' FROM customers c JOIN reps r ON r.id = ?1 AND c.territory_id = r.territory_id
+                SELECT c.id, 3, '' FROM customers c WHERE c.territory_id IN (SELECT id FROM scope_area)
             ) AS ranked WHERE id IN (SELECT id FROM customers)
             GROUP BY id ORDER BY min(rank), min(day), id LIMIT ?4
             """, [.text(device.rep), .text(today), .integer(now - Int64(policy.recentDays) * 86_400_000), .integer(budget("customers"))])
@@ -148,7 +162,8 @@ struct DownloadPlanner {
     static func condition(_ table: String) -> String {
         switch table {
         case "territories": return ""
-        case "reps": return "WHERE id = ?2"
+        // The rep, and for a supervisor the reps of the area too.
+        case "reps": return "WHERE id = ?2 OR (EXISTS (SELECT 1 FROM reps WHERE id = ?2 AND role = 'supervisor') AND territory_id IN (SELECT id FROM scope_area))"
         case "products": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
         case "product_units", "prices": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
         case "stock": return "WHERE part_number IN (SELECT part_number FROM scope_products) AND location IN ('warehouse', 'van:' || ?1, 'van:' || ?2)"

@@ -60,8 +60,9 @@ extension SQLiteHubStorage {
         }
     }
 
-    /// A rep's territory and catalogue channel; `channel` `.some(nil)` means every product.
-    public func setRepScope(rep: String, territory: String?, channel: String??) throws {
+    /// A rep's territory, catalogue channel and role; `channel` `.some(nil)` means every product.
+    /// A supervisor's handheld carries the routes and customers of the whole territory below it.
+    public func setRepScope(rep: String, territory: String?, channel: String??, role: String? = nil) throws {
         try guarded {
             try database.transaction(.immediate) {
                 guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep)") }
@@ -70,6 +71,12 @@ extension SQLiteHubStorage {
                 }
                 if let channel {
                     try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
+                }
+                if let role {
+                    guard ["rep", "merchandiser", "technician", "supervisor"].contains(role) else {
+                        throw HubError.invalid("role \(role) is not one of rep, merchandiser, technician, supervisor")
+                    }
+                    try database.execute("UPDATE reps SET role = ? WHERE id = ?", [.text(role), .text(rep)])
                 }
             }
         }

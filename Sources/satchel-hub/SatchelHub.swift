@@ -93,13 +93,15 @@ struct RepCommand: ParsableCommand {
         @Option var rep: String
         @Option(help: "Territory id (its customers are in scope).") var territory: String?
         @Option(help: "Catalogue channel (retail, trade...); 'all' for every product.") var channel: String?
+        @Option(help: "rep, merchandiser, technician or supervisor (a supervisor's handheld carries the routes and customers of every territory below theirs).")
+        var role: String?
 
         func run() throws {
-            guard territory != nil || channel != nil else { throw ValidationError("give --territory, --channel or both") }
+            guard territory != nil || channel != nil || role != nil else { throw ValidationError("give --territory, --channel, --role or several") }
             try hubErrors {
-                try database.open().setRepScope(rep: rep, territory: territory, channel: channel.map { $0 == "all" ? nil : $0 })
+                try database.open().setRepScope(rep: rep, territory: territory, channel: channel.map { $0 == "all" ? nil : $0 }, role: role)
             }
-            print("Scope of \(rep): territory \(territory ?? "(unchanged)"), channel \(channel ?? "(unchanged)")")
+            print("Scope of \(rep): territory \(territory ?? "(unchanged)"), channel \(channel ?? "(unchanged)"), role \(role ?? "(unchanged)")")
         }
     }
 }

@@ -166,6 +166,24 @@ struct DownloadTests {
         #expect(try count(setup.device, "stock WHERE part_number NOT IN (SELECT part_number FROM products)") == 0)
     }
 
+    @Test("a supervisor over Bulgaria gets the routes of the reps below and the customers of every territory under BG")
+    func supervisorSeesTheArea() throws {
+        let setup = try Setup()
+        try setup.storage.addRep(id: "R08", name: "Мария Петрова", passwordHash: PasswordHash.hash(password: "другая-парола", cost: DownloadTests.cost))
+        try setup.hub("UPDATE reps SET territory_id = 'BG-SOF' WHERE id = 'R08'")
+        try setup.hub("INSERT INTO routes(id, rep_id, day) VALUES ('RT-R08', 'R08', '2026-11-25')")
+        try setup.hub("INSERT INTO route_stops(route_id, position, customer_id) VALUES ('RT-R08', 1, 'CBG100058')")  // a PL-MAZ customer
+        _ = try setup.sync(.initialise)
+        #expect(try count(setup.device, "routes") == 2)                       // a rep: only its own
+        try setup.storage.setRepScope(rep: "R07", territory: "BG", channel: nil, role: "supervisor")
+        let result = try setup.sync(.full)
+        #expect(result.mismatched == [])
+        #expect(try count(setup.device, "routes") == 3)
+        #expect(try count(setup.device, "customers") == 56)                   // BG-SOF's 55, and R08's stop in PL-MAZ
+        #expect(try count(setup.device, "reps") == 2)
+        #expect(throws: HubError.self) { try setup.storage.setRepScope(rep: "R07", territory: nil, channel: nil, role: "boss") }
+    }
+
     @Test("full sends only what changed: three prices, one stock figure, a new route, the purge of an old one")
     func fullSendsChanges() throws {
         let setup = try Setup()
