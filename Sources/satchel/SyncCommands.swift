@@ -99,7 +99,7 @@ struct SyncCommand: ParsableCommand {
                 report = try body(stream, address)
             }
             if output.json { return try printJSON(report) }
-            var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) changes sent"
+            var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) change\(report.uploaded == 1 ? "" : "s") sent"
             if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
             if report.pull != nil { line += "; \(report.downloaded) working-set rows received" }
             if report.documents > 0 || report.skippedDocuments > 0 {
