@@ -1,4 +1,5 @@
 import Agent
+import Foundation
 import Dispatch
 import Field
 import Hub
@@ -314,6 +315,55 @@ struct DownloadTests {
         #expect(reset.mismatched == [])
         #expect(try count(setup.device, "customers WHERE id = 'CBG100002'") == 1)          // the order points at it
         #expect(try count(setup.device, "working_set_retained") >= 1)
+    }
+
+    @Test("eight handhelds initialising and uploading at once against one hub file: every session succeeds, nothing lost")
+    func concurrentSessions() throws {
+        let setup = try Setup(customers: 60, products: 400)
+        let count = 8
+        let keys = (0..<count).map { _ in X25519.KeyPair.generate() }
+        for index in 0..<count {
+            try setup.storage.addDevice(id: "C\(index)", rep: "R07", publicKey: keys[index].publicKey, now: 0)
+        }
+        final class Outcome: @unchecked Sendable { var errors: [String] = []; var mismatched = 0; let lock = NSLock() }
+        let outcome = Outcome()
+        let hubKey = try setup.storage.hubKey().publicKey
+        let root = setup.directory.path
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            do {
+                let device = try DeviceDatabase.create(home: root + "/c\(index)", deviceID: "C\(index)", repID: "R07", clock: ManualClock(DownloadTests.now))
+                // A handheld restored from an old card: a few customers and the visits made to them.
+                try WorkingSet(device).apply { writer in
+                    for visit in 0..<20 { try writer.customer(.init(id: "CBG\(100_000 + visit)", name: "Стар запис \(visit)", currency: "BGN")) }
+                }
+                for visit in 0..<20 {
+                    _ = try Capture(device).recordVisit(customerID: "CBG\(100_000 + visit)", outcome: .noOrder, note: "одновременно \(visit)")
+                }
+                let changes = try device.changes(after: 0).map {
+                    SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
+                }
+                let (deviceEnd, hubEnd) = try StreamPair.make()
+                let box = Box(hubEnd)
+                let group = DispatchGroup()
+                DispatchQueue.global().async(group: group) { [server = setup.server] in server.handle(box.end) }
+                defer { group.wait() }
+                defer { deviceEnd.close() }
+                let download = DeviceDownload(device)
+                let result = try SyncClient.run(deviceEnd, deviceKey: keys[index], hubKey: hubKey, device: "C\(index)", password: "sync-hasło",
+                                                mode: .initialise, batches: Batch.chunks(changes, idPrefix: "C\(index)"),
+                                                pull: try download.pullRequest(reset: true), sink: download, deadline: .after(seconds: 60))
+                outcome.lock.lock()
+                outcome.mismatched += result.mismatched.count
+                if result.receipt?.stored != 20 { outcome.errors.append("C\(index): receipt \(String(describing: result.receipt))") }
+                outcome.lock.unlock()
+            } catch {
+                outcome.lock.lock(); outcome.errors.append("C\(index): \(error)"); outcome.lock.unlock()
+            }
+        }
+        #expect(outcome.errors == [])
+        #expect(outcome.mismatched == 0)
+        #expect(try setup.storage.changeCount(device: nil) == Int64(count * 20))
+        #expect(try setup.storage.auditLog(limit: 50).filter { $0.result == "ok" }.count == count)
     }
 
     @Test("a hostile TABLE body is refused: unknown table, bad checksum, position past the catalogue, truncation at every byte")
