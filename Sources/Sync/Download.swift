@@ -152,7 +152,10 @@ public struct Catalogue: Sendable, Equatable {
 }
 
 /// TABLE body: table id | phase (0 purge, 1 upsert) | first plan position | row count |
-/// checksum u64 LE | the columns one after another (purges: key columns only).
+/// column count | checksum u64 LE | the columns one after another (purges: key columns only).
+/// The column count is the column header: both ends know the columns of a table by its id and
+/// the protocol version, and a frame whose count differs (a hub on another schema) is refused
+/// by name instead of misread.
 public struct TableFrame: Equatable, Sendable {
     public enum Phase: UInt64, Sendable { case purge = 0, upsert = 1 }
 
@@ -182,6 +185,7 @@ public struct TableFrame: Equatable, Sendable {
         case wrongType(table: String, column: String)
         case checksum(table: String, firstPosition: Int)
         case positionOutOfCatalogue(table: String, position: Int)
+        case columns(table: String, sent: Int, known: Int)
 
         public var description: String {
             switch self {
@@ -189,6 +193,8 @@ public struct TableFrame: Equatable, Sendable {
             case .wrongType(let table, let column): return "\(table).\(column): value of the wrong type (hub data needs fixing)"
             case .checksum(let table, let first): return "TABLE frame \(table) at row \(first): checksum does not match its rows"
             case .positionOutOfCatalogue(let table, let position): return "TABLE frame \(table): catalogue position \(position) is past the device's catalogue"
+            case .columns(let table, let sent, let known):
+                return "TABLE frame \(table) has \(sent) columns, this satchel knows \(known): the hub runs another schema; update satchel or the hub"
             }
         }
     }
@@ -199,6 +205,7 @@ public struct TableFrame: Equatable, Sendable {
         writer.varint(phase.rawValue)
         writer.varint(UInt64(firstPosition))
         writer.varint(UInt64(rows.count))
+        writer.varint(UInt64(columns.count))
         var checksum: UInt64 = 0
         for row in rows { checksum &+= Self.hash(table: table, phase: phase, row) }
         writer.raw(Self.littleEndian(checksum))
@@ -254,9 +261,13 @@ public struct TableFrame: Equatable, Sendable {
         guard let phase = Phase(rawValue: rawPhase) else { throw WireReader.Failure.tooLarge(what: "phase", value: rawPhase) }
         let first = try reader.count("first position", limit: 100_000_000)
         let count = try reader.count("rows", limit: maxRows)
+        let columnCount = phase == .purge ? table.keyCount : table.columns.count
+        let sentColumns = try reader.varint()
+        guard sentColumns == UInt64(columnCount) else {
+            throw Failure.columns(table: table.name, sent: Int(truncatingIfNeeded: sentColumns), known: columnCount)
+        }
         let checksum = readLittleEndian(try reader.bytes(8))
         let catalogue = phase == .upsert ? catalogue : nil
-        let columnCount = phase == .purge ? table.keyCount : table.columns.count
         var rows = [WorkingSetRow](repeating: [], count: count)
         for index in rows.indices { rows[index].reserveCapacity(columnCount) }
         for column in table.columns.prefix(columnCount) {

@@ -366,6 +366,15 @@ struct DownloadTests {
         #expect(try setup.storage.auditLog(limit: 50).filter { $0.result == "ok" }.count == count)
     }
 
+    @Test("the TABLE example of docs/protocol.md §6 is what the encoder writes")
+    func protocolExample() throws {
+        let frame = TableFrame(table: WorkingSetTables.named("stock")!, phase: .upsert, firstPosition: 0,
+                               rows: [[.text("van:WAW07"), .text("PN-10001"), .integer(37)]])
+        let body = try frame.encode(catalogue: Catalogue(parts: ["PN-10000", "PN-10001"]))
+        #expect(Array(body.prefix(5)) == [0x08, 0x01, 0x00, 0x01, 0x03])
+        #expect(Array(body.dropFirst(13)) == [0x00, 0x09] + Array("van:WAW07".utf8) + [0x05, 0x4A])
+    }
+
     @Test("a hostile TABLE body is refused: unknown table, bad checksum, position past the catalogue, truncation at every byte")
     func hostileFrames() throws {
         let products = WorkingSetTables.products
@@ -384,6 +393,9 @@ struct DownloadTests {
         #expect(throws: TableFrame.Failure.positionOutOfCatalogue(table: "stock", position: 0)) {
             try TableFrame.decode(body, catalogue: Catalogue(parts: [String]()))
         }
+        var otherSchema = body
+        otherSchema[4] = 4  // header: table, phase, position, rows, columns
+        #expect(throws: TableFrame.Failure.columns(table: "stock", sent: 4, known: 3)) { try TableFrame.decode(otherSchema, catalogue: catalogue) }
         var unknown = body
         unknown[0] = 99
         #expect(throws: TableFrame.Failure.unknownTable(99)) { try TableFrame.decode(unknown, catalogue: catalogue) }
