@@ -74,7 +74,7 @@ public struct AuditEntry: Codable, Equatable, Sendable {
     }
 }
 
-public enum HubError: Error, CustomStringConvertible {
+public enum HubError: Error, Equatable, CustomStringConvertible {
     case notFound(String)
     case invalid(String)
     case storage(String)
@@ -360,10 +360,24 @@ public final class SQLiteHubStorage: HubStorage {
     /// With `assignTo`, every customer of the extract is assigned to that rep.
     public func importMasterData(from path: String, assignTo rep: String? = nil) throws {
         try guarded {
-            try database.execute("ATTACH DATABASE ? AS source", [.text(path)])
+            do {
+                try database.execute("ATTACH DATABASE ? AS source", [.text(path)])
+                try database.execute("SELECT count(*) FROM source.sqlite_schema")
+            } catch let error as StoreError {
+                try? database.execute("DETACH DATABASE source")
+                throw HubError.invalid("extract \(path) is not an SQLite database (\(error.message)); nothing imported")
+            }
             defer { try? database.execute("DETACH DATABASE source") }
+            // Every table and column checked before anything is replaced.
+            for table in MasterDataSchema.importedTables + [WorkingSetTables.named("reps")!] {
+                do {
+                    try database.execute("SELECT \(table.columnList) FROM source.\(table.name) LIMIT 0")
+                } catch let error as StoreError {
+                    throw HubError.invalid("extract \(path): table \(table.name) with columns \(table.columnList) expected (\(error.message)); nothing imported")
+                }
+            }
             try database.transaction(.immediate) {
-                for table in WorkingSetTables.all where !["reps", "document_states", "sync_errors"].contains(table.name) {
+                for table in MasterDataSchema.importedTables {
                     try database.execute("DELETE FROM main.\(table.name)")
                     try database.execute("INSERT INTO main.\(table.name)(\(table.columnList)) SELECT \(table.columnList) FROM source.\(table.name)")
                 }

@@ -5,6 +5,10 @@ import Sync
 /// (WorkingSetTables), so a download is a SELECT and nothing is renamed on the way. The ERP
 /// exchange writes these tables; the device receives its slice of them.
 enum MasterDataSchema {
+    /// The wire tables that are plain master data (an ERP extract replaces them whole); the
+    /// others are the sign-in table (`reps`) and per-device tables the hub writes itself.
+    static let importedTables = WorkingSetTables.all.filter { !["reps", "document_states", "sync_errors"].contains($0.name) }
+
     /// `reps` already exists (sign-in); the rest is one table per wire table, plus the hub-only
     /// columns the scope needs (a rep's channel) and the per-device tables of downloads.
     static let v2: String = {
@@ -47,7 +51,7 @@ enum MasterDataSchema {
             ) WITHOUT ROWID;
 
             """
-        for table in WorkingSetTables.all where !["reps", "document_states", "sync_errors"].contains(table.name) {
+        for table in importedTables {
             let columns = table.columns.map { column -> String in
                 switch column.kind {
                 case .integer: return "\(column.name) INTEGER NOT NULL"

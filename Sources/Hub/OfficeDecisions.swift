@@ -31,9 +31,7 @@ extension SQLiteHubStorage {
     /// it travels down with the next full sync and wins over the device's value.
     public func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
         try guarded {
-            guard try database.first("SELECT 1 FROM devices WHERE id = ?", [.text(device)], row: { _ in true }) != nil else {
-                throw HubError.notFound("device \(device)")
-            }
+            try requireDevice(device)
             if entity == "order", OrderState(rawValue: state) == nil {
                 throw HubError.invalid("order state \(state) is not one of \(OrderState.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -54,7 +52,8 @@ extension SQLiteHubStorage {
 
     public func syncErrors(device: String) throws -> [SyncErrorRecord] {
         try guarded {
-            try database.query("SELECT change_id, entity_id, field, device_value, hub_value FROM sync_errors WHERE device_id = ? ORDER BY at, id", [.text(device)]) {
+            try requireDevice(device)
+            return try database.query("SELECT change_id, entity_id, field, device_value, hub_value FROM sync_errors WHERE device_id = ? ORDER BY at, id", [.text(device)]) {
                 SyncErrorRecord(changeId: $0.text(0), entityId: $0.text(1), field: $0.text(2), deviceValue: $0.optionalText(3), hubValue: $0.optionalText(4))
             }
         }
@@ -79,6 +78,12 @@ extension SQLiteHubStorage {
                     try database.execute("UPDATE reps SET role = ? WHERE id = ?", [.text(role), .text(rep)])
                 }
             }
+        }
+    }
+
+    func requireDevice(_ device: String) throws {
+        guard try database.first("SELECT 1 FROM devices WHERE id = ?", [.text(device)], row: { _ in true }) != nil else {
+            throw HubError.notFound("device \(device)")
         }
     }
 }

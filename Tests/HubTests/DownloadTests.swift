@@ -88,9 +88,7 @@ struct DownloadTests {
             let download = DeviceDownload(device, budgets: budgets)
             let uploaded = Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0
             let pending = try device.changes(after: uploaded)
-            let batches = upload ? Batch.chunks(pending.map {
-                SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
-            }, idPrefix: "BG03") : []
+            let batches = upload ? Batch.chunks(pending.map(\.syncChange), idPrefix: "BG03") : []
             let result = try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
                                             mode: mode, batches: batches, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
                                             sink: download, deadline: .after(seconds: 20))
@@ -339,9 +337,7 @@ struct DownloadTests {
                 for visit in 0..<20 {
                     _ = try Capture(device).recordVisit(customerID: "CBG\(100_000 + visit)", outcome: .noOrder, note: "одновременно \(visit)")
                 }
-                let changes = try device.changes(after: 0).map {
-                    SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
-                }
+                let changes = try device.changes(after: 0).map(\.syncChange)
                 let (deviceEnd, hubEnd) = try StreamPair.make()
                 let box = Box(hubEnd)
                 let group = DispatchGroup()
@@ -364,6 +360,27 @@ struct DownloadTests {
         #expect(outcome.mismatched == 0)
         #expect(try setup.storage.changeCount(device: nil) == Int64(count * 20))
         #expect(try setup.storage.auditLog(limit: 50).filter { $0.result == "ok" }.count == count)
+    }
+
+    @Test("an extract that is not SQLite, or lacks a table, is refused by name before anything is replaced")
+    func badExtract() throws {
+        let setup = try Setup()
+        let before = try setup.storage.changeCount(device: nil)
+        let customers = { try Database(path: setup.hubPath).int64("SELECT count(*) FROM customers") }
+        let count = try customers()
+        let junk = setup.directory.path + "/junk.db", half = setup.directory.path + "/half.db"
+        try Array("not a database, Заказ".utf8).withUnsafeBytes { _ = FileManager.default.createFile(atPath: junk, contents: Data($0)) }
+        try Database(path: half).execute("CREATE TABLE territories(id TEXT, name TEXT, parent_id TEXT)")
+        #expect(throws: HubError.self) { try setup.storage.importMasterData(from: junk) }
+        do {
+            try setup.storage.importMasterData(from: half)
+            Issue.record("a half extract was imported")
+        } catch HubError.invalid(let why) {
+            #expect(why.contains("half.db") && why.contains("products") && why.contains("nothing imported"))
+        }
+        #expect(try customers() == count)
+        #expect(try setup.storage.changeCount(device: nil) == before)
+        #expect(throws: HubError.notFound("device NOPE")) { try setup.storage.syncErrors(device: "NOPE") }
     }
 
     @Test("the TABLE example of docs/protocol.md §6 is what the encoder writes")
