@@ -215,7 +215,7 @@ public struct SyncBench {
             _ = try capture.recordPayment(customerID: random.pick(customers), amountMinor: Int64(random.int(5_000...150_000)), method: .cash, receipt: "KP/\(random.int(1...999))")
         }
         let entries = try device.changes(after: 0)
-        let changes = entries.map { SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload) }
+        let changes = entries.map(\.syncChange)
         return (changes, try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n")
     }
 

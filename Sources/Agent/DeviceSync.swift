@@ -158,10 +158,7 @@ public struct DeviceSync {
         let uploaded = try device.guarded { Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
         var batches: [Batch] = []
         if mode != .duplicate {
-            let pending = try device.changes(after: uploaded, limit: Batch.maxChanges)
-            batches = Batch.chunks(pending.map {
-                SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
-            }, idPrefix: deviceID)
+            batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: deviceID)
             if let last = batches.last {
                 try device.write {
                     try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('pending_batch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(last.id)])
@@ -191,29 +188,38 @@ public struct DeviceSync {
                       prunedDocuments: housekeeping.documents, prunedChanges: housekeeping.changes, releasedRows: released)
     }
 
-    /// Upload mode: the changes of the handheld this one replaces, recovered from that device's
-    /// card (snapshot + journal, as `satchel restore` rebuilds them, into `<home>/recovered/<id>`),
-    /// go up under that device's identity. The hub stores each change once, however many of them
-    /// the old device had already sent.
-    public func upload(fromCard cardRoot: String, oldDevice: String?, passphrase: String, password: String,
-                       over stream: any ByteStream, hub hubAddress: String, timeoutSeconds: Double = 120) throws -> Report {
+    /// What upload mode sends: the replaced handheld's changes it had not yet seen acknowledged.
+    public struct RecoveredChanges: Sendable {
+        public let device: String
+        public let sentByOld: Int64
+        public let batches: [Batch]
+        public var count: Int { batches.reduce(0) { $0 + $1.changes.count } }
+    }
+
+    /// Upload mode, first half, before any link is opened: rebuilds the handheld this one replaces
+    /// from its card (snapshot + journal, as `satchel restore` does, into `<home>/recovered/<id>`)
+    /// and takes the changes it had not yet seen acknowledged.
+    public func recover(fromCard cardRoot: String, oldDevice: String?, passphrase: String) throws -> RecoveredChanges {
         let recoveredRoot = Paths.join(agent.configuration.home, "recovered")
         let recoveredHome = Paths.join(recoveredRoot, oldDevice ?? "card")
         do { try local.createDirectory(recoveredRoot) } catch { throw Failure.storage("\(error)") }
-        let recovering = DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot))
-        _ = try recovering.restore(passphrase: passphrase, device: oldDevice)
+        _ = try DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot)).restore(passphrase: passphrase, device: oldDevice)
         let old = try DeviceDatabase.open(home: recoveredHome)
         let oldID = try old.deviceID()
         let sentByOld = try old.guarded { Int64(try old.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
-        let recovered = try old.changes(after: sentByOld, limit: Batch.maxChanges)
-        let batches = Batch.chunks(recovered.map {
-            SyncChange(seq: $0.seq, changeId: $0.changeId, at: $0.at, entity: $0.entity, entityId: $0.entityId, action: $0.action, payload: $0.payload)
-        }, idPrefix: oldID + "-recovered")
-        let (result, seconds) = try session(.upload, device: try agent.open().deviceID(), password: password, batches: batches, pull: nil, sink: nil,
-                                            over: stream, timeoutSeconds: timeoutSeconds)
+        let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)
+        return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: oldID + "-recovered"))
+    }
+
+    /// Upload mode, second half: the recovered changes go up under the old device's identity.
+    /// The hub stores each change once, however many of them the old device had already sent.
+    public func upload(_ recovered: RecoveredChanges, password: String, over stream: any ByteStream, hub hubAddress: String,
+                       timeoutSeconds: Double = 120) throws -> Report {
+        let (result, seconds) = try session(.upload, device: try agent.open().deviceID(), password: password, batches: recovered.batches,
+                                            pull: nil, sink: nil, over: stream, timeoutSeconds: timeoutSeconds)
         return Report(mode: SyncMode.upload.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
-                      throughSeq: result.receipt?.throughSeq ?? sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
-                      batchId: batches.last?.id, seconds: seconds, recoveredFrom: oldID, recoveredChanges: recovered.count)
+                      throughSeq: result.receipt?.throughSeq ?? recovered.sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
+                      batchId: recovered.batches.last?.id, seconds: seconds, recoveredFrom: recovered.device, recoveredChanges: recovered.count)
     }
 
     private func session(_ mode: SyncMode, device deviceID: String, password: String, batches: [Batch], pull: Pull?, sink: (any DownloadSink)?,
@@ -233,5 +239,12 @@ public struct DeviceSync {
         } catch {
             throw Failure.link("\(error)")
         }
+    }
+}
+
+extension ChangeEntry {
+    /// The journal entry as it travels up (the Sync module does not know the Field types).
+    public var syncChange: SyncChange {
+        SyncChange(seq: seq, changeId: changeId, at: at, entity: entity, entityId: entityId, action: action, payload: payload)
     }
 }

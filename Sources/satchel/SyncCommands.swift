@@ -83,10 +83,10 @@ struct SyncCommand: ParsableCommand {
             if agent.mirror(device).state == .ok { _ = try? agent.snapshot(device) }
             let sync = DeviceSync(agent)
             let report: DeviceSync.Report
+            // The old card is read before any link is opened: a wrong card or passphrase costs no call.
+            let recovered = try fromCard.map { try sync.recover(fromCard: $0, oldDevice: oldDevice, passphrase: passphrase) }
             func body(_ stream: any ByteStream, _ address: String) throws -> DeviceSync.Report {
-                if let fromCard {
-                    return try sync.upload(fromCard: fromCard, oldDevice: oldDevice, passphrase: passphrase, password: password, over: stream, hub: address)
-                }
+                if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address) }
                 return try sync.run(mode, device, password: password, over: stream, hub: address)
             }
             if overModem {
