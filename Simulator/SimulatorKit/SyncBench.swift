@@ -116,7 +116,7 @@ public struct SyncBench {
             downJSON += #"{"location":"\#(van)","part_number":"\#(part)","quantity":\#(quantity)}"# + "\n"
         }
 
-        let uploaded = try handheld.guarded { Int64(try handheld.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
+        let uploaded = try handheld.uploadedThroughSeq()
         let pending = changes.filter { $0.seq > uploaded }
         let day = try session(.full, batch: Batch(id: "\(device)-day", changes: pending))
         let gzipUp = try Deflate.compress(Array(upJSON.utf8), level: 6, format: .gzip).count

@@ -31,13 +31,8 @@ public final class DeviceDownload: DownloadSink {
     }
 
     public func state() throws -> State {
-        try device.guarded {
-            func value(_ key: String) throws -> String? {
-                try database.first("SELECT value FROM sync_state WHERE key = ?", [.text(key)]) { $0.text(0) }
-            }
-            return State(pull: try value("download_pull") ?? "", applied: Int(try value("download_applied") ?? "0") ?? 0,
-                         complete: try value("download_complete") == "1", resetRequested: try value("download_reset") == "1")
-        }
+        State(pull: try device.syncState("download_pull") ?? "", applied: Int(try device.syncState("download_applied") ?? "0") ?? 0,
+              complete: try device.syncState("download_complete") == "1", resetRequested: try device.syncState("download_reset") == "1")
     }
 
     /// The PULL this device sends next: where its last download stands, and its budgets.
@@ -49,18 +44,13 @@ public final class DeviceDownload: DownloadSink {
                     reset: reset || state.resetRequested, budgets: budgets)
     }
 
-    func setState(_ key: String, _ value: String) throws {
-        try database.execute("INSERT INTO sync_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                             [.text(key), .text(value)])
-    }
-
     public func begin(_ header: DownloadHeader) throws {
         try device.write {
             if header.reset { try clearWorkingSet() }
-            try setState("download_pull", header.pull)
-            try setState("download_applied", "0")
-            try setState("download_complete", "0")
-            try setState("download_reset", "0")
+            try device.setSyncState("download_pull", header.pull)
+            try device.setSyncState("download_applied", "0")
+            try device.setSyncState("download_complete", "0")
+            try device.setSyncState("download_reset", "0")
         }
         cachedCatalogue = nil
     }
@@ -70,12 +60,8 @@ public final class DeviceDownload: DownloadSink {
     func clearWorkingSet() throws {
         for table in WorkingSetTables.all.reversed() {
             do {
-                try database.execute("SAVEPOINT clear_table")
-                try database.execute("DELETE FROM \(table.name)")
-                try database.execute("RELEASE clear_table")
+                try database.savepoint("clear_table") { try database.execute("DELETE FROM \(table.name)") }
             } catch let error as StoreError where error.kind == .constraint {
-                try database.execute("ROLLBACK TO clear_table")
-                try database.execute("RELEASE clear_table")
                 for row in try table.rows(in: database) { try purge(table, key: Array(row[..<table.keyCount])) }
             }
         }
@@ -129,7 +115,7 @@ public final class DeviceDownload: DownloadSink {
     public func apply(_ frame: TableFrame) throws {
         let table = frame.table
         try device.write {
-            let applied = Int(try database.text("SELECT value FROM sync_state WHERE key = 'download_applied'")) ?? -1
+            let applied = Int(try device.syncState("download_applied") ?? "") ?? -1
             guard applied == frame.firstPosition else { throw Failure.outOfOrder(expected: applied, got: frame.firstPosition, table: table.name) }
             switch frame.phase {
             case .purge:
@@ -150,7 +136,7 @@ public final class DeviceDownload: DownloadSink {
                     for row in frame.rows { try forget.run([.integer(Int64(table.id)), .blob(table.key(of: row))]) }
                 }
             }
-            try setState("download_applied", String(applied + frame.rows.count))
+            try device.setSyncState("download_applied", String(applied + frame.rows.count))
         }
         if table == WorkingSetTables.products { cachedCatalogue = nil }
     }
@@ -172,9 +158,8 @@ public final class DeviceDownload: DownloadSink {
             if mine[expected.table] != expected { mismatched.append(table.name) }
         }
         try device.write {
-            try setState("download_applied", String(Int(try database.text("SELECT value FROM sync_state WHERE key = 'download_applied'")) ?? 0))
-            try setState("download_complete", "1")
-            try setState("download_reset", mismatched.isEmpty ? "0" : "1")
+            try device.setSyncState("download_complete", "1")
+            try device.setSyncState("download_reset", mismatched.isEmpty ? "0" : "1")
         }
         return mismatched
     }
@@ -206,15 +191,13 @@ extension DeviceDownload {
             let replay = Replay(database)
             var stored = 0
             for change in batch.changes {
-                try database.execute("SAVEPOINT document")
                 do {
-                    try replay.storeDocument(entity: change.entity, payload: change.payload, seq: change.seq)
-                    try database.execute("RELEASE document")
+                    try database.savepoint("document") { try replay.storeDocument(entity: change.entity, payload: change.payload, seq: change.seq) }
                     stored += 1
-                } catch {
-                    try database.execute("ROLLBACK TO document")
-                    try database.execute("RELEASE document")
-                    skippedDocuments += 1
+                } catch let error as StoreError where error.kind == .constraint {
+                    skippedDocuments += 1   // points at a customer or product outside this working set
+                } catch is Replay.Failure, is FieldError {
+                    skippedDocuments += 1   // a kind of document or a payload this satchel cannot read
                 }
             }
             // The office's answers arrived before the documents they are about: apply them now.

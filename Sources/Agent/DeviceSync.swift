@@ -155,14 +155,14 @@ public struct DeviceSync {
             throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "upload needs the old device's card: satchel sync --mode upload --from-card DIR")
         }
         let deviceID = try device.deviceID()
-        let uploaded = try device.guarded { Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
+        let uploaded = try device.uploadedThroughSeq()
         var batches: [Batch] = []
         if mode != .duplicate {
             batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: deviceID)
-            if let last = batches.last {
-                try device.write {
-                    try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('pending_batch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(last.id)])
-                }
+            if !batches.isEmpty {
+                // Written down before they are sent (the ids also follow from the journal, so a
+                // retry after a lost receipt sends batches the hub recognises).
+                try device.write { try device.setSyncState("pending_batches", batches.map(\.id).joined(separator: " ")) }
             }
         }
         let download = DeviceDownload(device)
@@ -174,9 +174,8 @@ public struct DeviceSync {
                 try device.database.execute("UPDATE sync_state SET value = CAST(max(CAST(value AS INTEGER), ?) AS TEXT) WHERE key = 'uploaded_through_seq'",
                                             [.integer(receipt.throughSeq)])
             }
-            try device.database.execute("DELETE FROM sync_state WHERE key = 'pending_batch'")
-            try device.database.execute("INSERT INTO sync_state(key, value) VALUES ('last_sync_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                                        [.text(String(now))])
+            try device.setSyncState("pending_batches", nil)
+            try device.setSyncState("last_sync_at", String(now))
         }
         // What the hub now holds the device may let go of, so the database stays bounded.
         let housekeeping = try Housekeeping(device).run()
@@ -206,7 +205,7 @@ public struct DeviceSync {
         _ = try DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot)).restore(passphrase: passphrase, device: oldDevice)
         let old = try DeviceDatabase.open(home: recoveredHome)
         let oldID = try old.deviceID()
-        let sentByOld = try old.guarded { Int64(try old.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0 }
+        let sentByOld = try old.uploadedThroughSeq()
         let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)
         return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: oldID + "-recovered"))
     }

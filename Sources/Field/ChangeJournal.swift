@@ -40,6 +40,24 @@ extension DeviceDatabase {
     public func lastChangeSeq() throws -> Int64 {
         try guarded { try database.int64("SELECT COALESCE(max(seq), 0) FROM changes") }
     }
+
+    // MARK: Sync bookkeeping (`sync_state`)
+
+    public func syncState(_ key: String) throws -> String? {
+        try guarded { try database.first("SELECT value FROM sync_state WHERE key = ?", [.text(key)]) { $0.text(0) } }
+    }
+
+    /// Sets (nil: removes) one entry; call inside `write`, with the change it belongs to.
+    public func setSyncState(_ key: String, _ value: String?) throws {
+        guard let value else { return try database.execute("DELETE FROM sync_state WHERE key = ?", [.text(key)]) }
+        try database.execute("INSERT INTO sync_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             [.text(key), .text(value)])
+    }
+
+    /// How far the hub has acknowledged this device's journal.
+    public func uploadedThroughSeq() throws -> Int64 {
+        Int64(try syncState("uploaded_through_seq") ?? "0") ?? 0
+    }
 }
 
 /// Re-applies journal entries to a database being rebuilt from a snapshot (or from nothing):

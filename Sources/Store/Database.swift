@@ -167,6 +167,21 @@ public final class Database {
         }
     }
 
+    /// Runs `body` inside a savepoint of the current transaction: if it throws, only its own
+    /// changes are undone (the transaction goes on) and the error is rethrown.
+    public func savepoint<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try execute("SAVEPOINT \(name)")
+        do {
+            let result = try body()
+            try execute("RELEASE \(name)")
+            return result
+        } catch {
+            try execute("ROLLBACK TO \(name)")
+            try execute("RELEASE \(name)")
+            throw error
+        }
+    }
+
     // MARK: Schema versions
 
     public var userVersion: Int64 {

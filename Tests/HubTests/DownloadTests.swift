@@ -86,7 +86,7 @@ struct DownloadTests {
         func sync(_ mode: SyncMode, over stream: any ByteStream, upload: Bool = true,
                   budgets: [String: Int] = DeviceDownload.defaultBudgets) throws -> SyncResult {
             let download = DeviceDownload(device, budgets: budgets)
-            let uploaded = Int64(try device.database.text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'")) ?? 0
+            let uploaded = try device.uploadedThroughSeq()
             let pending = try device.changes(after: uploaded)
             let batches = upload ? Batch.chunks(pending.map(\.syncChange), idPrefix: "BG03") : []
             let result = try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
