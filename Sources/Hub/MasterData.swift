@@ -94,8 +94,17 @@ struct DownloadPlanner {
     struct Plan {
         var pull: String
         var reset: Bool
+        /// One row of the plan: a whole row to upsert, or the key values of a row to purge
+        /// (hash 0; the shadow keeps no hash for it).
+        struct Entry {
+            var table: WorkingSetTables.Table
+            var phase: TableFrame.Phase
+            var row: WorkingSetRow
+            var key: [UInt8]
+            var hash: UInt64
+        }
         /// Rows in send order: purges (tables in reverse), then upserts (tables in order).
-        var entries: [(table: WorkingSetTables.Table, phase: TableFrame.Phase, row: WorkingSetRow, key: [UInt8], hash: UInt64)]
+        var entries: [Entry]
         var checksums: [TableChecksum]
         var catalogue: Catalogue
     }
@@ -168,13 +177,12 @@ struct DownloadPlanner {
         case "territories": return ""
         // The rep, and for a supervisor the reps of the area too.
         case "reps": return "WHERE id = ?2 OR (EXISTS (SELECT 1 FROM reps WHERE id = ?2 AND role = 'supervisor') AND territory_id IN (SELECT id FROM scope_area))"
-        case "products": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
-        case "product_units", "prices": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
+        // Materials of a part the budget left out would point at nothing on the device.
+        case "products", "product_units", "prices", "display_type_materials": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
         case "stock": return "WHERE part_number IN (SELECT part_number FROM scope_products) AND location IN ('warehouse', 'van:' || ?1, 'van:' || ?2)"
-        case "customers", "equipment": return table == "customers" ? "WHERE id IN (SELECT id FROM scope_customers)" : "WHERE customer_id IN (SELECT id FROM scope_customers)"
-        case "customer_price_levels": return "WHERE customer_id IN (SELECT id FROM scope_customers)"
+        case "customers": return "WHERE id IN (SELECT id FROM scope_customers)"
+        case "customer_price_levels", "equipment": return "WHERE customer_id IN (SELECT id FROM scope_customers)"
         case "display_types": return "WHERE ?1 IS NOT NULL"
-        case "display_type_materials": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
         case "routes": return "WHERE id IN (SELECT id FROM scope_routes)"
         // A stop whose customer the budget left out would point at nothing on the device.
         case "route_stops": return "WHERE route_id IN (SELECT id FROM scope_routes) AND customer_id IN (SELECT id FROM scope_customers)"
@@ -191,8 +199,8 @@ struct DownloadPlanner {
         let historyStart = try database.text("SELECT date(?, '-\(policy.historyDays) day')", [.text(today)])
         let parameters: [DatabaseValue] = [.text(device.id), .text(device.rep), .text(today), .text(historyStart),
                                            .integer(now - Int64(policy.recentDays) * 86_400_000)]
-        var purges: [[(WorkingSetTables.Table, TableFrame.Phase, WorkingSetRow, [UInt8], UInt64)]] = []
-        var upserts: [(WorkingSetTables.Table, TableFrame.Phase, WorkingSetRow, [UInt8], UInt64)] = []
+        var purges: [[Plan.Entry]] = []
+        var upserts: [Plan.Entry] = []
         var checksums: [TableChecksum] = []
         var catalogue = Catalogue(parts: [String]())
         for table in WorkingSetTables.all {
@@ -209,19 +217,17 @@ struct DownloadPlanner {
                 let hash = RowHash.of(table: table.id, row)
                 checksum.add(hash)
                 let key = table.key(of: row)
-                if shadow.removeValue(forKey: key) != hash { upserts.append((table, .upsert, row, key, hash)) }
+                if shadow.removeValue(forKey: key) != hash { upserts.append(.init(table: table, phase: .upsert, row: row, key: key, hash: hash)) }
             }
             purges.append(try shadow.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { key in
-                (table, .purge, try table.keyValues(key), key, 0)
+                Plan.Entry(table: table, phase: .purge, row: try table.keyValues(key), key: key, hash: 0)
             })
             checksums.append(checksum)
             if table == WorkingSetTables.products {
                 catalogue = Catalogue(parts: rows.compactMap { if case .text(let part) = $0[0] { return part } else { return nil } })
             }
         }
-        let entries = purges.reversed().flatMap { $0 } + upserts
-        return Plan(pull: pull, reset: reset, entries: entries.map { (table: $0.0, phase: $0.1, row: $0.2, key: $0.3, hash: $0.4) },
-                    checksums: checksums, catalogue: catalogue)
+        return Plan(pull: pull, reset: reset, entries: purges.reversed().flatMap { $0 } + upserts, checksums: checksums, catalogue: catalogue)
     }
 }
 
@@ -248,13 +254,12 @@ extension DownloadPlanner.Plan {
             }
             if var frame = current, frame.table == entry.table, frame.phase == entry.phase,
                frame.rows.count < TableFrame.maxRows, bytes + size <= TableFrame.targetBytes {
-                frame.rows.append(entry.phase == .purge ? Array(entry.row[..<entry.table.keyCount]) : entry.row)
+                frame.rows.append(entry.row)
                 current = frame
                 bytes += size
             } else {
                 if let frame = current { frames.append(frame) }
-                current = TableFrame(table: entry.table, phase: entry.phase, firstPosition: position,
-                                     rows: [entry.phase == .purge ? Array(entry.row[..<entry.table.keyCount]) : entry.row])
+                current = TableFrame(table: entry.table, phase: entry.phase, firstPosition: position, rows: [entry.row])
                 bytes = size
             }
         }

@@ -94,6 +94,11 @@ public final class SyncServer: @unchecked Sendable {
             guard let device, !device.revoked, entry.result != "refused" else { return }
             guard try authenticate(channel, device: device, storage: storage, deadline: deadline, entry: &entry) else { return }
             let mode = SyncMode(name: entry.mode ?? "") ?? .fast
+            // Upload and duplicate act for the device this one replaced.
+            func replaced() throws -> String {
+                guard let replaced = device.replaces else { throw SessionRefusal.notAReplacement(device.id) }
+                return replaced
+            }
             var pulled = false
             while true {
                 let message = try channel.receive(deadline: deadline)
@@ -103,15 +108,7 @@ public final class SyncServer: @unchecked Sendable {
                     // Upload mode: a replacement device hands in the changes recovered from the
                     // device it replaced, stored under that device's identity (and de-duplicated
                     // against what that device uploaded itself).
-                    let owner: String
-                    if mode == .upload {
-                        guard let replaced = device.replaces else {
-                            throw SessionRefusal.notAReplacement(device.id)
-                        }
-                        owner = replaced
-                    } else {
-                        owner = device.id
-                    }
+                    let owner = mode == .upload ? try replaced() : device.id
                     let receipt: Receipt
                     do {
                         receipt = try storage.commit(batch, device: owner, now: now())
@@ -127,8 +124,7 @@ public final class SyncServer: @unchecked Sendable {
                     var request = try Pull.decode(message.body)
                     var documents: [SyncChange] = []
                     if mode == .duplicate {
-                        guard let replaced = device.replaces else { throw SessionRefusal.notAReplacement(device.id) }
-                        documents = try storage.documentsForDuplicate(of: replaced, to: device.id, now: now())
+                        documents = try storage.documentsForDuplicate(of: try replaced(), to: device.id, now: now())
                     }
                     if mode != .full { request.reset = true }
                     let download = try storage.startDownload(device: device, request: request, now: now(), policy: policy)
@@ -148,7 +144,7 @@ public final class SyncServer: @unchecked Sendable {
                     entry.result = "ok"
                     return
                 default:
-                    try? channel.send(.init(type: MessageType.error.rawValue, body: ErrorMessage(code: .malformed, message: "unexpected message \(message.type)").encode()), deadline: deadline)
+                    try? sendError(.malformed, "unexpected message \(message.type)", on: channel, deadline: deadline)
                     entry.error = "unexpected message \(message.type)"
                     return
                 }
