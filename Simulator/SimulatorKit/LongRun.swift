@@ -59,13 +59,7 @@ public struct LongRun {
         try sync.provision(address: "127.0.0.1:1", hubKey: Hex.encode(try storage.hubKey().publicKey))
 
         func session(_ mode: SyncMode) throws -> DeviceSync.Report {
-            let (deviceEnd, hubEnd) = try StreamPair.make()
-            let box = SyncBench.Box(hubEnd)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { server.handle(box.end) }
-            defer { group.wait() }
-            defer { deviceEnd.close() }
-            return try sync.run(mode, device, password: "hasło", over: deviceEnd, hub: "in-process")
+            try server.inProcessSession { try sync.run(mode, device, password: "hasło", over: $0, hub: "in-process") }
         }
 
         var random = SeededRandom(seed: seed &+ 1)

@@ -71,15 +71,9 @@ public struct SyncBench {
         let download = DeviceDownload(handheld)
 
         func session(_ mode: SyncMode, batch: Batch?) throws -> (SyncResult, up: Int, down: Int) {
-            let (deviceEnd, hubEnd) = try StreamPair.make()
-            let box = Box(hubEnd)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { server.handle(box.end) }
-            defer { group.wait() }
-            defer { deviceEnd.close() }
-            let result = try SyncClient.run(deviceEnd, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: device, password: password,
+            let result = try server.inProcessSession { deviceEnd in try SyncClient.run(deviceEnd, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: device, password: password,
                                             mode: mode, batch: batch, pull: try download.pullRequest(reset: mode == .initialise), sink: download,
-                                            deadline: .after(seconds: 120))
+                                            deadline: .after(seconds: 120)) }
             // Handshake frames are not in the channel's counters: message 1 (2 + 32 + 48 + hello + 16), message 2 (2 + 32 + welcome + 16).
             let hello = Hello(device: device, mode: mode).encode().count
             let welcome = Welcome(status: .ok, session: [UInt8](repeating: 0, count: 16), hubTime: 0).encode().count
@@ -145,21 +139,18 @@ public struct SyncBench {
         var received = 0, baseline = 0
         var matched = true
         for (index, (mode, budget)) in [(SyncMode.initialise, dropAfter), (.full, Int.max), (.initialise, Int.max)].enumerated() {
-            let (deviceEnd, hubEnd) = try StreamPair.make()
-            let box = Box(hubEnd)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { server.handle(box.end) }
-            let link = CountingStream(deviceEnd, dropAfter: budget)
-            do {
-                let result = try SyncClient.run(link, deviceKey: key, hubKey: try storage.hubKey().publicKey, device: "WAW08", password: password,
-                                                mode: mode, batches: [], pull: try download.pullRequest(reset: mode == .initialise), sink: download,
-                                                deadline: .after(seconds: 120))
-                matched = matched && result.mismatched.isEmpty
-            } catch {
-                matched = matched && index == 0  // the drop is expected in the first session only
+            let link = try server.inProcessSession { deviceEnd in
+                let link = CountingStream(deviceEnd, dropAfter: budget)
+                do {
+                    let result = try SyncClient.run(link, deviceKey: key, hubKey: try storage.hubKey().publicKey, device: "WAW08", password: password,
+                                                    mode: mode, batches: [], pull: try download.pullRequest(reset: mode == .initialise), sink: download,
+                                                    deadline: .after(seconds: 120))
+                    matched = matched && result.mismatched.isEmpty
+                } catch {
+                    matched = matched && index == 0  // the drop is expected in the first session only
+                }
+                return link
             }
-            deviceEnd.close()
-            group.wait()
             if index < 2 { received += link.received } else { baseline = link.received }
         }
         return (received, baseline, matched)
@@ -217,10 +208,5 @@ public struct SyncBench {
         let entries = try device.changes(after: 0)
         let changes = entries.map(\.syncChange)
         return (changes, try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n")
-    }
-
-    final class Box: @unchecked Sendable {
-        let end: FileDescriptorStream
-        init(_ end: FileDescriptorStream) { self.end = end }
     }
 }

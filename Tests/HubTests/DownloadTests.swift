@@ -71,14 +71,11 @@ struct DownloadTests {
 
         /// One session from the device; `budget` bytes of link before it drops (nil: never).
         func sync(_ mode: SyncMode, budget: Int? = nil, upload: Bool = true, budgets: [String: Int] = DeviceDownload.defaultBudgets) throws -> SyncResult {
-            let (deviceEnd, hubEnd) = try StreamPair.make()
-            let box = Box(hubEnd)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { [server] in server.handle(box.end) }
-            defer { group.wait() }
-            let stream: any ByteStream = budget.map { DroppedLinkTests.DroppingStream(deviceEnd, budget: $0) } ?? deviceEnd
-            defer { stream.close() }
-            return try sync(mode, over: stream, upload: upload, budgets: budgets)
+            try server.inProcessSession { deviceEnd in
+                let stream: any ByteStream = budget.map { DroppedLinkTests.DroppingStream(deviceEnd, budget: $0) } ?? deviceEnd
+                defer { stream.close() }
+                return try sync(mode, over: stream, upload: upload, budgets: budgets)
+            }
         }
 
         /// The device's side of one session over `stream` (the hub must be serving its other end):
@@ -101,11 +98,6 @@ struct DownloadTests {
         func hub(_ sql: String, _ values: [DatabaseValue] = []) throws {
             try Database(path: hubPath).execute(sql, values)
         }
-    }
-
-    final class Box: @unchecked Sendable {
-        let end: FileDescriptorStream
-        init(_ end: FileDescriptorStream) { self.end = end }
     }
 
     func count(_ device: DeviceDatabase, _ table: String) throws -> Int64 {
@@ -338,16 +330,10 @@ struct DownloadTests {
                     _ = try Capture(device).recordVisit(customerID: "CBG\(100_000 + visit)", outcome: .noOrder, note: "одновременно \(visit)")
                 }
                 let changes = try device.changes(after: 0).map(\.syncChange)
-                let (deviceEnd, hubEnd) = try StreamPair.make()
-                let box = Box(hubEnd)
-                let group = DispatchGroup()
-                DispatchQueue.global().async(group: group) { [server = setup.server] in server.handle(box.end) }
-                defer { group.wait() }
-                defer { deviceEnd.close() }
                 let download = DeviceDownload(device)
-                let result = try SyncClient.run(deviceEnd, deviceKey: keys[index], hubKey: hubKey, device: "C\(index)", password: "sync-hasło",
+                let result = try setup.server.inProcessSession { deviceEnd in try SyncClient.run(deviceEnd, deviceKey: keys[index], hubKey: hubKey, device: "C\(index)", password: "sync-hasło",
                                                 mode: .initialise, batches: Batch.chunks(changes, idPrefix: "C\(index)"),
-                                                pull: try download.pullRequest(reset: true), sink: download, deadline: .after(seconds: 60))
+                                                pull: try download.pullRequest(reset: true), sink: download, deadline: .after(seconds: 60)) }
                 outcome.lock.lock()
                 outcome.mismatched += result.mismatched.count
                 if result.receipt?.stored != 20 { outcome.errors.append("C\(index): receipt \(String(describing: result.receipt))") }

@@ -27,14 +27,10 @@ struct FastSyncTests {
 
         /// One session: the hub on a worker thread, the device here.
         func sync(device: String = "BG03", key: X25519.KeyPair? = nil, password: String = "sync-hasło", batch: Batch?) throws -> FastSyncResult {
-            let (deviceEnd, hubEnd) = try StreamPair.make()
-            let box = Box(hubEnd)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { [server] in server.handle(box.end) }
-            defer { group.wait() }
-            defer { deviceEnd.close() }
-            return try FastSyncClient.run(deviceEnd, deviceKey: key ?? deviceKey, hubKey: try storage.hubKey().publicKey, device: device,
-                                          password: password, batch: batch, deadline: .after(seconds: 10))
+            try server.inProcessSession { deviceEnd in
+                try FastSyncClient.run(deviceEnd, deviceKey: key ?? deviceKey, hubKey: try storage.hubKey().publicKey, device: device,
+                                       password: password, batch: batch, deadline: .after(seconds: 10))
+            }
         }
     }
 
@@ -59,14 +55,10 @@ struct FastSyncTests {
         #expect(batches.count > 1)
         #expect(batches.flatMap(\.changes) == changes)
         #expect(batches.allSatisfy { $0.encode().count <= 60 * 1024 })
-        let (deviceEnd, hubEnd) = try StreamPair.make()
-        let box = Box(hubEnd)
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { [server = hub.server] in server.handle(box.end) }
-        defer { group.wait() }
-        defer { deviceEnd.close() }
-        let result = try SyncClient.run(deviceEnd, deviceKey: hub.deviceKey, hubKey: try hub.storage.hubKey().publicKey, device: "BG03",
-                                        password: "sync-hasło", batches: batches, deadline: .after(seconds: 30))
+        let result = try hub.server.inProcessSession { deviceEnd in
+            try SyncClient.run(deviceEnd, deviceKey: hub.deviceKey, hubKey: try hub.storage.hubKey().publicKey, device: "BG03",
+                               password: "sync-hasło", batches: batches, deadline: .after(seconds: 30))
+        }
         #expect(result.receipt?.stored == 3_000)
         #expect(result.receipt?.throughSeq == 3_000)
         #expect(try hub.storage.changeCount(device: "BG03") == 3_000)
@@ -117,7 +109,7 @@ struct FastSyncTests {
         #expect(audit[0].error == "revoked" && audit[2].error == "unknownDevice")
     }
 
-    @Test("after the handshake: a corrupt frame, an oversized length, a bomb, a message out of order: each session ends refused or failed, audited, nothing stored",
+    @Test("after the handshake: a corrupt frame, a bomb, messages out of order, an impossible count: the hub ends each session itself, audited, nothing stored",
           arguments: ["corrupt", "bomb", "out of order", "oversized body"])
     func hostileSession(kind: String) throws {
         let hub = try Hub()
@@ -134,7 +126,7 @@ struct FastSyncTests {
             // A frame of the right length whose ciphertext is noise.
             try deviceEnd.write([0x00, 0x40] + [UInt8](repeating: 0xA5, count: 64), deadline: deadline)
         case "bomb":
-            // A valid frame whose body inflates past the limit: 64 MiB of one byte.
+            // A valid frame whose body inflates past the 4 MiB limit: 5 MiB of one byte.
             try channel.send(.init(type: MessageType.batch.rawValue, body: [UInt8](repeating: 0x41, count: 5 << 20)), deadline: deadline)
         case "out of order":
             try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: "BG03-nothing", applied: 5).encode()), deadline: deadline)
@@ -142,7 +134,7 @@ struct FastSyncTests {
         default:
             try channel.send(.init(type: MessageType.batch.rawValue, body: [0xFF, 0xFF, 0xFF, 0xFF, 0x0F] + [UInt8](repeating: 1, count: 32)), deadline: deadline)
         }
-        group.wait()
+        group.wait()  // the hub ends the session on its own, before the device lets go
         deviceEnd.close()
         #expect(try hub.storage.changeCount(device: nil) == 0)
         let audit = try #require(try hub.storage.auditLog(limit: 1).first)

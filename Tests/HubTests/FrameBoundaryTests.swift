@@ -91,15 +91,12 @@ struct FrameBoundaryTests {
         }
 
         func session(cut direction: Direction?, after limit: Int) throws -> CuttingStream {
-            let (deviceEnd, hubEnd) = try StreamPair.make()
-            let box = DownloadTests.Box(hubEnd)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { [server = setup.server] in server.handle(box.end) }
-            let link = CuttingStream(deviceEnd, cut: direction, after: limit)
-            _ = try? setup.sync(.full, over: link)
-            link.close()
-            group.wait()
-            return link
+            try setup.server.inProcessSession { deviceEnd in
+                let link = CuttingStream(deviceEnd, cut: direction, after: limit)
+                _ = try? setup.sync(.full, over: link)
+                link.close()
+                return link
+            }
         }
 
         struct State: Equatable {
