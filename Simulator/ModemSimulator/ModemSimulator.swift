@@ -127,6 +127,18 @@ public struct SimulatedModemConfig: Sendable {
     /// PINs sent with this many attempts left or fewer are counted as unsafe.
     public var floor = 1
     public init() {}
+
+    /// The handheld's usual modem with a SIM that asks no PIN: what the sync benchmarks and the
+    /// simulated day dial through.
+    public static func simcomWithoutPIN(link: LinkProfile, guardSeconds: Double, timeScale: Double = 1) -> SimulatedModemConfig {
+        var config = SimulatedModemConfig()
+        config.dialect = .simcom
+        config.pin = nil
+        config.link = link
+        config.guardSeconds = guardSeconds
+        config.timeScale = timeScale
+        return config
+    }
 }
 
 public struct SimulatedModemStats: Sendable {

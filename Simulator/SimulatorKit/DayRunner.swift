@@ -136,13 +136,7 @@ public struct DayRunner {
         let lock = root + "/lock"
         mkdir(lock, 0o700)
         func syncOverModem(_ mode: String, link: LinkProfile) throws -> [String: Any] {
-            var config = SimulatedModemConfig()
-            config.dialect = .simcom
-            config.pin = nil
-            config.link = link
-            config.timeScale = 0.05
-            config.guardSeconds = 0.05
-            let modem = try SimulatedModem(config: config)
+            let modem = try SimulatedModem(config: .simcomWithoutPIN(link: link, guardSeconds: 0.05, timeScale: 0.05))
             modem.start()
             defer { modem.stop() }
             return try json(try satchel(["sync", "--mode", mode, "--over-modem", "--apn", "internet", "--port", modem.path, "--lock-dir", lock,

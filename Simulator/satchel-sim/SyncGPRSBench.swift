@@ -42,12 +42,7 @@ struct SyncGPRSBench: ParsableCommand {
         let deviceKey = X25519.KeyPair.generate()
         try hub.register(device: "WAW07", rep: "R01", publicKey: Hex.encode(deviceKey.publicKey))
 
-        var simulated = SimulatedModemConfig()
-        simulated.dialect = .simcom
-        simulated.pin = nil
-        simulated.link = .gprs
-        simulated.guardSeconds = 0.2
-        let modem = try SimulatedModem(config: simulated)
+        let modem = try SimulatedModem(config: .simcomWithoutPIN(link: .gprs, guardSeconds: 0.2))
         modem.start()
         defer { modem.stop() }
         var agentConfig = ModemConfig()

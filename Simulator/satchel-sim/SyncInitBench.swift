@@ -36,12 +36,7 @@ struct SyncInitBench {
         try hub.register(device: SyncBench.device, rep: SyncBench.rep, publicKey: keys?["public_key"] as? String ?? "")
         _ = try satchel(["provision", "--hub", hub.address, "--hub-key", hub.publicKey])
 
-        var config = SimulatedModemConfig()
-        config.dialect = .simcom
-        config.pin = nil
-        config.link = .edge
-        config.guardSeconds = 0.2
-        let modem = try SimulatedModem(config: config)
+        let modem = try SimulatedModem(config: .simcomWithoutPIN(link: .edge, guardSeconds: 0.2))
         modem.start()
         defer { modem.stop() }
         let rss = root + "/rss"
