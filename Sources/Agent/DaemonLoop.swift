@@ -8,6 +8,7 @@ public struct DaemonLoop {
     let log: (String) -> Void
     var lastSnapshotAt: Int64 = 0
     var snapshotTakenAtLowBattery = false
+    var checkedForDamage = false
 
     public init(agent: DeviceAgent, snapshotInterval milliseconds: Int64, log: @escaping (String) -> Void) {
         self.agent = agent
@@ -20,6 +21,14 @@ public struct DaemonLoop {
         do { device = try agent.open(notice: log) } catch {
             log("cannot open the device database: \(error)")
             return
+        }
+        if !checkedForDamage {
+            // Once per start: a quick_check reads every page, too slow for every command.
+            do { try device.checkForDamage() } catch {
+                log("the device database is damaged, writes are refused: \(error)")
+                return
+            }
+            checkedForDamage = true
         }
         let card = agent.mirror(device)
         if card.state != .notConfigured && !card.isHealthy { log("card: \(card.state.rawValue) \(card.message ?? "")") }

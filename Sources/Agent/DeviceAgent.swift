@@ -308,6 +308,7 @@ public final class DeviceAgent {
     }
 
     private func snapshotLocked(_ device: DeviceDatabase) throws -> SnapshotPointer {
+        try device.checkForDamage()  // never back up damage; found, it stops writes (DamageMarker)
         let deviceID = try device.deviceID()
         let attached: Attached
         switch attach(device: deviceID) {

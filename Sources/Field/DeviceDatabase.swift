@@ -36,6 +36,7 @@ public final class DeviceDatabase {
             let existing = try open(home: home, clock: clock)
             throw FieldError.alreadyInitialised(home: home, device: try existing.deviceID())
         }
+        DamageMarker(home: home).clear()  // left by a database that is gone: this is a new one
         let device = try openChecked(path: path, home: home, create: true, clock: clock)
         try device.guarded {
             try device.database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
@@ -65,6 +66,7 @@ public final class DeviceDatabase {
         }
         let device = try openChecked(path: path, home: home, create: false, clock: clock)
         try device.guarded {
+            // Checked again through SQLite, which sees what the file's header and WAL hold together.
             let applicationID = try device.database.applicationID
             guard applicationID == Int64(FieldSchema.applicationID) else {
                 throw FieldError.foreignDatabase(path: path, detail: "application_id \(applicationID), expected \(FieldSchema.applicationID)")
@@ -80,6 +82,28 @@ public final class DeviceDatabase {
         return device
     }
 
+    /// Refuses a file that is not this device's database before SQLite opens it read-write:
+    /// opening alone would rewrite a rollback-mode header to WAL, turn a 0-byte file into a
+    /// database, and leave `-wal`/`-shm` beside it. A refused file stays byte-identical, with no
+    /// new files beside it.
+    static func refuseUnusable(path: String) throws {
+        switch DatabaseFile.inspect(path) {
+        case .missing, .unreadable:
+            return  // the open that follows reports it with SQLite's words
+        case .empty:
+            throw FieldError.damagedDatabase(path: path, detail: "the file is empty (0 bytes), not a database; an interrupted `satchel init` leaves this")
+        case .notSQLite(let detail):
+            throw FieldError.damagedDatabase(path: path, detail: "not an SQLite database: \(detail)")
+        case .sqlite(let header):
+            guard header.applicationID == Int64(FieldSchema.applicationID) else {
+                throw FieldError.foreignDatabase(path: path, detail: "application_id \(header.applicationID), expected \(FieldSchema.applicationID)")
+            }
+            guard header.userVersion <= Int64(FieldSchema.migrations.count) else {
+                throw FieldError.newerSchema(path: path, detail: "schema \(header.userVersion), this satchel knows \(FieldSchema.migrations.count)")
+            }
+        }
+    }
+
     private static func openChecked(path: String, home: String, create: Bool, clock: any WallClock) throws -> DeviceDatabase {
         // SQLite reports a directory we may not write as a bare "unable to open database file";
         // asking first lets the message name the real problem. (root passes every access check.)
@@ -89,6 +113,10 @@ public final class DeviceDatabase {
         if !create, access(path, R_OK | W_OK) != 0 {
             throw FieldError.noPermission(path: path, detail: "the database file is not readable and writable by this user")
         }
+        if !create {
+            try refuseUnusable(path: path)
+            try DamageMarker(home: home).refuseIfMarked(path)
+        }
         var options = Database.Options()
         options.create = create
         // A command touches a few pages; a whole-table count would otherwise fill SQLite's 2 MiB
@@ -97,8 +125,17 @@ public final class DeviceDatabase {
         do {
             return DeviceDatabase(database: try Database(path: path, options: options), home: home, clock: clock)
         } catch let error as StoreError {
-            throw FieldError.from(error, path: path)
+            throw translate(error, path: path, home: home)
         }
+    }
+
+    /// A storage failure as the rep reads it. Damage (`SQLITE_CORRUPT`) is recorded on the way,
+    /// wherever it surfaced, so every later write is refused too (`DamageMarker`).
+    static func translate(_ error: StoreError, path: String, home: String) -> FieldError {
+        if error.kind == .corrupt {
+            DamageMarker(home: home).record(database: path, detail: "SQLite reported \(error.message) (code \(error.extendedCode))")
+        }
+        return FieldError.from(error, path: path)
     }
 
     /// Runs `body`, translating storage failures into what they mean for the rep.
@@ -106,14 +143,28 @@ public final class DeviceDatabase {
         do {
             return try body()
         } catch let error as StoreError {
-            throw FieldError.from(error, path: path)
+            throw Self.translate(error, path: path, home: home)
         }
     }
 
     /// A write transaction (BEGIN IMMEDIATE): all of `body` or nothing. When it returns, the
-    /// change is on stable storage.
+    /// change is on stable storage. Refused once damage has been recorded for this file (by this
+    /// or another satchel process since it was opened).
     public func write<T>(_ body: () throws -> T) throws -> T {
-        try guarded { try database.transaction(.immediate, body) }
+        try DamageMarker(home: home).refuseIfMarked(path)
+        return try guarded { try database.transaction(.immediate, body) }
+    }
+
+    /// `quick_check` of the whole file, for the cheap moments (before a snapshot, when the daemon
+    /// starts): O(pages), so not before every command. A problem is recorded like `SQLITE_CORRUPT`
+    /// and thrown as `damagedDatabase`.
+    public func checkForDamage() throws {
+        let problems = try guarded { try database.quickCheck() }
+        guard problems.isEmpty else {
+            let detail = "quick_check: " + problems.prefix(3).joined(separator: "; ")
+            DamageMarker(home: home).record(database: path, detail: detail)
+            throw FieldError.damagedDatabase(path: path, detail: detail)
+        }
     }
 
     // MARK: Identity and the change journal

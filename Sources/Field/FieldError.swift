@@ -35,7 +35,7 @@ public enum FieldError: Error, CustomStringConvertible, Sendable, Equatable {
         case .noPermission(let path, let detail):
             return "no permission to use \(path) (\(detail)): run satchel as the device user or ask a technician to fix the permissions; nothing was written"
         case .damagedDatabase(let path, let detail):
-            return "the database \(path) is damaged (\(detail)); refusing to use it, the file was left untouched: restore it from the card backup or call a technician (docs/technician-guide.md)"
+            return "the database \(path) is damaged (\(detail)); refusing to use it, nothing is written to it: restore it from the card with `satchel restore` (the damaged file is kept aside), or call a technician (docs/technician-guide.md)"
         case .foreignDatabase(let path, let detail):
             return "\(path) is not a Satchel device database (\(detail)); refusing to touch it"
         case .newerSchema(let path, let detail):
