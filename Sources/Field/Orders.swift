@@ -8,7 +8,9 @@ public struct Orders {
     public struct Summary: Codable, Sendable, Equatable {
         public var id: String
         public var customerId: String
-        public var customerName: String
+        /// nil when the customer is not in the working set (yet): the order is listed all the same,
+        /// or the rep might enter it a second time.
+        public var customerName: String?
         public var state: OrderState
         public var approval: Approval
         public var holdReason: String?
@@ -16,6 +18,14 @@ public struct Orders {
         public var currency: String
         public var lineCount: Int64
         public var createdAt: Int64
+    }
+
+    /// Some of the orders, newest first, and how many there are in all.
+    public struct Page: Sendable, Equatable {
+        public var orders: [Summary]
+        public var total: Int64
+        /// Orders there are beyond the ones shown.
+        public var notShown: Int64 { total - Int64(orders.count) }
     }
 
     public func load(_ orderID: String) throws -> OrderDocument {
@@ -45,22 +55,35 @@ public struct Orders {
         }
     }
 
-    /// Orders newest first, optionally only those in one state.
-    public func list(state: OrderState? = nil, limit: Int = 500) throws -> [Summary] {
+    /// Orders newest first, optionally only those in one state; nil `limit` lists them all.
+    public func list(state: OrderState? = nil, limit: Int? = nil) throws -> [Summary] {
+        try page(state: state, limit: limit).orders
+    }
+
+    /// The newest `limit` orders (all when nil) and the count of all that match. A left join: an
+    /// order whose customer is not in the working set (restored before the customer came down
+    /// again, or dropped from the rep's territory) is still the rep's order.
+    public func page(state: OrderState? = nil, limit: Int? = nil) throws -> Page {
         try device.guarded {
-            try device.database.query(
+            let database = device.database
+            let orders = try database.query(
                 """
                 SELECT o.id, o.customer_id, c.name, o.state, o.approval, o.hold_reason, o.total_minor, o.currency,
                        (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id), o.created_at
-                FROM orders o JOIN customers c ON c.id = o.customer_id
+                FROM orders o LEFT JOIN customers c ON c.id = o.customer_id
                 WHERE ?1 IS NULL OR o.state = ?1
                 ORDER BY o.created_at DESC, o.id DESC LIMIT ?2
-                """, [DatabaseValue(state?.rawValue), .integer(Int64(limit))]) { row in
-                Summary(id: row.text(0), customerId: row.text(1), customerName: row.text(2),
+                """, [DatabaseValue(state?.rawValue), .integer(limit.map(Int64.init) ?? -1)]) { row in
+                Summary(id: row.text(0), customerId: row.text(1), customerName: row.optionalText(2),
                         state: OrderState(rawValue: row.text(3)) ?? .draft, approval: Approval(rawValue: row.text(4)) ?? .none,
                         holdReason: row.optionalText(5), totalMinor: row.int64(6), currency: row.text(7),
                         lineCount: row.int64(8), createdAt: row.int64(9))
             }
+            var total = Int64(orders.count)
+            if let limit, orders.count >= limit {
+                total = try database.int64("SELECT count(*) FROM orders WHERE ?1 IS NULL OR state = ?1", [DatabaseValue(state?.rawValue)])
+            }
+            return Page(orders: orders, total: total)
         }
     }
 }

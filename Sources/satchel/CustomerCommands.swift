@@ -17,29 +17,29 @@ struct CustomerCommand: ParsableCommand {
             try reportingErrors {
                 let card = try Customers(try home.open()).card(id)
                 if output.json { return try printJSON(card) }
-                let money = { (minor: Int64) in Money.format(minor, card.currency) }
-                print("\(card.name)  [\(card.id)]")
-                if !card.address.isEmpty { print(card.address) }
+                let money = { (minor: Int64) in Money.format(minor, TerminalText.safe(card.currency)) }
+                print("\(TerminalText.safe(card.name))  [\(TerminalText.safe(card.id))]")
+                if !card.address.isEmpty { print(TerminalText.safe(card.address)) }
                 print("Payment discipline: \(Colour.paint("\(card.discipline.rawValue) (\(card.colour))", card.colour))")
                 print("Credit limit \(money(card.creditLimitMinor)), balance \(money(card.balanceMinor)), overdue \(money(card.overdueMinor)) (\(card.overdueDays) days)")
                 if card.collectedSinceBalanceMinor > 0 {
                     print("Collected since the office's balance: \(money(card.collectedSinceBalanceMinor))")
                 }
-                print("Price levels: \(card.priceLevels.joined(separator: ", "))")
+                print("Price levels: \(TerminalText.safe(card.priceLevels.joined(separator: ", ")))")
                 print("Last 365 days: \(card.ordersLast365Days) orders, \(money(card.boughtLast365DaysMinor)), \(card.lateShareLast365Days)% paid late")
                 if !card.recentOrders.isEmpty {
                     print("Recent orders:")
                     for order in card.recentOrders {
-                        print("  \(order.day)  \(order.ref)  \(Money.format(order.totalMinor, order.currency))\(order.paidLate ? "  paid late" : "")")
+                        print("  \(TerminalText.safe(order.day))  \(TerminalText.safe(order.ref))  \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))\(order.paidLate ? "  paid late" : "")")
                     }
                 }
                 if !card.topParts.isEmpty {
                     print("Buys most:")
-                    for part in card.topParts { print("  \(part.partNumber)  \(part.name)  x\(part.quantity)") }
+                    for part in card.topParts { print("  \(TerminalText.safe(part.partNumber))  \(TerminalText.safe(part.name))  x\(part.quantity)") }
                 }
                 if !card.talkingPoints.isEmpty {
                     print("Talking points:")
-                    for point in card.talkingPoints { print("  - \(point)") }
+                    for point in card.talkingPoints { print("  - \(TerminalText.safe(point))") }
                 }
                 if card.openDocuments > 0 { print("Open orders on this device: \(card.openDocuments)") }
             }
@@ -56,9 +56,9 @@ struct CustomerCommand: ParsableCommand {
             try reportingErrors {
                 let matches = try Customers(try home.open()).find(text)
                 if output.json { return try printJSON(matches) }
-                if matches.isEmpty { print("No customer matches '\(text)'.") }
+                if matches.isEmpty { print("No customer matches '\(TerminalText.safe(text))'.") }
                 for match in matches {
-                    print("\(match.id)  \(Colour.paint(match.name, match.discipline.colour))  \(match.address)")
+                    print("\(TerminalText.safe(match.id))  \(Colour.paint(TerminalText.safe(match.name), match.discipline.colour))  \(TerminalText.safe(match.address))")
                 }
             }
         }

@@ -31,7 +31,7 @@ struct Visit: ParsableCommand {
             let saved = try Capture(device).recordVisit(customerID: customer, outcome: outcome, note: note)
             return {
                 if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Visit \(saved.document.id) saved: \(customer), \(outcome.rawValue)")
+                print("Visit \(saved.document.id) saved: \(TerminalText.safe(customer)), \(outcome.rawValue)")
             }
         }
     }
@@ -81,10 +81,10 @@ struct DisplayRequest: ParsableCommand {
             let request = saved.document
             return {
                 if output.json { return try printJSON(Saved(id: request.id, changeId: saved.changeId, document: request)) }
-                print("Display request \(request.id) saved: \(request.typeCode) \(request.widthCm)x\(request.heightCm) cm at \(customer)")
+                print("Display request \(request.id) saved: \(TerminalText.safe(request.typeCode)) \(request.widthCm)x\(request.heightCm) cm at \(TerminalText.safe(customer))")
                 for material in request.materials {
                     let short = material.shortQuantity > 0 ? "  (SHORT by \(material.shortQuantity))" : ""
-                    print("  reserved \(material.quantity) x \(material.partNumber) from \(material.location)\(short)")
+                    print("  reserved \(material.quantity) x \(TerminalText.safe(material.partNumber)) from \(TerminalText.safe(material.location))\(short)")
                 }
             }
         }
@@ -107,7 +107,7 @@ struct Complaint: ParsableCommand {
             let saved = try Capture(device).fileComplaint(customerID: customer, category: category, description: text, orderRef: order, partNumber: part)
             return {
                 if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Complaint \(saved.document.id) saved: \(category.rawValue) for \(customer)")
+                print("Complaint \(saved.document.id) saved: \(category.rawValue) for \(TerminalText.safe(customer))")
             }
         }
     }
@@ -128,8 +128,8 @@ struct Quote: ParsableCommand {
             let quote = saved.document
             return {
                 if output.json { return try printJSON(Saved(id: quote.id, changeId: saved.changeId, document: quote)) }
-                print("Quote \(quote.id) saved: \(Money.format(quote.totalMinor, quote.currency)) after \(Percent.format(quote.discountBasisPoints)) discount")
-                if quote.approval == .pending { print(Colour.paint("WAITS FOR APPROVAL: \(quote.holdReason ?? "")", "yellow")) }
+                print("Quote \(quote.id) saved: \(Money.format(quote.totalMinor, TerminalText.safe(quote.currency))) after \(Percent.format(quote.discountBasisPoints)) discount")
+                if quote.approval == .pending { print(Colour.paint("WAITS FOR APPROVAL: \(TerminalText.safe(quote.holdReason ?? ""))", "yellow")) }
             }
         }
     }
@@ -149,7 +149,7 @@ struct Maintenance: ParsableCommand {
             let saved = try Capture(device).recordMaintenance(equipmentID: equipment, kind: kind, note: note)
             return {
                 if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(equipment)")
+                print("Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(TerminalText.safe(equipment))")
             }
         }
     }

@@ -43,7 +43,7 @@ struct ModemCommand: ParsableCommand {
                     ("operator", .optionalString(network.operatorName)), ("recovered", .bool(report.recovery?.recovered ?? false)),
                 ]
                 if output.json { return print(JSONValue.object(fields).text) }
-                for (key, value) in fields { print("\(key): \(value.plain)") }
+                for (key, value) in fields { print("\(key): \(TerminalText.safe(value.plain))") }
             }
         }
     }
@@ -156,7 +156,7 @@ struct ModemCommand: ParsableCommand {
                     ("transfer_seconds", .number(transferSeconds)), ("carrier_lost", .bool(carrierLost)),
                     ("hung_up_cleanly", .bool(hungUp)), ("error", .optionalString(transferError)),
                 ]
-                if output.json { print(JSONValue.object(fields).text) } else { for (key, value) in fields { print("\(key): \(value.plain)") } }
+                if output.json { print(JSONValue.object(fields).text) } else { for (key, value) in fields { print("\(key): \(TerminalText.safe(value.plain))") } }
                 if echoOK == false || transferError != nil {
                     throw ModemError.sessionFailed(step: "test payload", result: carrierLost ? .noCarrier : nil)
                 }

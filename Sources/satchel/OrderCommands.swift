@@ -18,8 +18,8 @@ struct OrderCommand: ParsableCommand {
     static func report(_ saved: Acknowledged<OrderDocument>, json: Bool, verb: String) throws {
         let order = saved.document
         if json { return try printJSON(Saved(id: order.id, changeId: saved.changeId, order: order)) }
-        print("Order \(order.id) \(verb): \(order.stateSummary); \(order.lines.count) lines, total \(Money.format(order.totalMinor, order.currency))")
-        if order.approval == .pending { print(Colour.paint("HELD FOR APPROVAL: \(order.holdReason ?? "")", "yellow")) }
+        print("Order \(order.id) \(verb): \(TerminalText.safe(order.stateSummary)); \(order.lines.count) lines, total \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))")
+        if order.approval == .pending { print(Colour.paint("HELD FOR APPROVAL: \(TerminalText.safe(order.holdReason ?? ""))", "yellow")) }
     }
 
     static func parseLines(_ texts: [String]) throws -> [OrderLineRequest] {
@@ -93,10 +93,15 @@ struct OrderCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Orders on this device, newest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "Orders on this device, newest first; says how many more there are than it shows.")
         @OptionGroup var home: HomeOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only orders in this state (draft, confirmed, sent, accepted, rejected, invoice_requested, settled).") var state: String?
+        @Option(help: "Show at most this many (default \(List.defaultLimit)).") var limit: String?
+        @Flag(help: "Show every order.") var all = false
+
+        static let defaultLimit = 500
 
         func run() throws {
             try reportingErrors {
@@ -107,13 +112,25 @@ struct OrderCommand: ParsableCommand {
                     }
                     filter = parsed
                 }
-                let orders = try Orders(try home.open()).list(state: filter)
-                if output.json { return try printJSON(orders) }
-                if orders.isEmpty { print("No orders.") }
-                for order in orders {
-                    let held = order.approval == .pending ? "  HELD: \(order.holdReason ?? "")" : ""
-                    print("\(order.id)  \(order.state.rawValue)  \(order.customerName)  \(order.lineCount) lines  \(Money.format(order.totalMinor, order.currency))\(held)")
+                if all && limit != nil {
+                    throw FieldError.invalidInput(what: "--limit", value: limit ?? "", reason: "give either --limit or --all")
                 }
+                let shown = all ? nil : Int(try limit.map { try Quantity.parse($0, what: "--limit") } ?? Int64(List.defaultLimit))
+                let page = try Orders(try home.open()).page(state: filter, limit: shown)
+                let more = page.notShown > 0
+                    ? "\(page.notShown) more orders not shown (the newest \(page.orders.count) of \(page.total)): `satchel order list --all`, or --limit N"
+                    : nil
+                if output.json {
+                    if let more { printNotice(more) }
+                    return try printJSON(page.orders)
+                }
+                if page.orders.isEmpty { print("No orders.") }
+                for order in page.orders {
+                    let held = order.approval == .pending ? "  HELD: \(TerminalText.safe(order.holdReason ?? ""))" : ""
+                    let customer = order.customerName.map { TerminalText.safe($0) } ?? "\(TerminalText.safe(order.customerId)) (not in working set)"
+                    print("\(order.id)  \(order.state.rawValue)  \(customer)  \(order.lineCount) lines  \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))\(held)")
+                }
+                if let more { print(more) }
             }
         }
     }
@@ -128,13 +145,14 @@ struct OrderCommand: ParsableCommand {
             try reportingErrors {
                 let document = try Orders(try home.open()).load(order)
                 if output.json { return try printJSON(document) }
-                print("Order \(document.id) for \(document.customerId): \(document.stateSummary)")
-                print("Price level \(document.priceLevel), created \(CalendarDay.minute(fromMilliseconds: document.createdAt))")
+                print("Order \(TerminalText.safe(document.id)) for \(TerminalText.safe(document.customerId)): \(TerminalText.safe(document.stateSummary))")
+                print("Price level \(TerminalText.safe(document.priceLevel)), created \(CalendarDay.minute(fromMilliseconds: document.createdAt))")
                 for line in document.lines {
-                    print("  \(line.lineNo). \(line.partNumber)  \(line.quantity) \(line.unit)  x \(Money.format(line.unitPriceMinor, document.currency))  = \(Money.format(line.amountMinor, document.currency))")
+                    let currency = TerminalText.safe(document.currency)
+                    print("  \(line.lineNo). \(TerminalText.safe(line.partNumber))  \(line.quantity) \(TerminalText.safe(line.unit))  x \(Money.format(line.unitPriceMinor, currency))  = \(Money.format(line.amountMinor, currency))")
                 }
-                print("Total \(Money.format(document.totalMinor, document.currency))")
-                if !document.note.isEmpty { print("Note: \(document.note)") }
+                print("Total \(Money.format(document.totalMinor, TerminalText.safe(document.currency)))")
+                if !document.note.isEmpty { print("Note: \(TerminalText.safe(document.note, multiline: true))") }
             }
         }
     }

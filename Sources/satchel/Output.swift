@@ -62,7 +62,7 @@ func describe(_ card: CardReport) -> String {
 func fflushStdout() { fflush(nil) }
 
 func printNotice(_ message: String) {
-    var line = "satchel: " + message + "\n"
+    var line = "satchel: " + TerminalText.safe(message, multiline: true) + "\n"
     line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
 
@@ -100,7 +100,7 @@ func readSecret(_ what: String) throws -> String {
 }
 
 func printError(_ message: String) {
-    var line = "satchel: error: " + message + "\n"
+    var line = "satchel: error: " + TerminalText.safe(message, multiline: true) + "\n"
     line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
 

@@ -141,7 +141,7 @@ struct Route: ParsableCommand {
             let stops = try WorkingSet(database).route(day: day).map { Stop(position: $0.position, customerId: $0.customerID, name: $0.name) }
             if output.json { return try printJSON(stops) }
             if stops.isEmpty { print("No route for \(day).") }
-            for stop in stops { print("\(stop.position). \(stop.customerId)  \(stop.name)") }
+            for stop in stops { print("\(stop.position). \(TerminalText.safe(stop.customerId))  \(TerminalText.safe(stop.name))") }
         }
     }
 }
@@ -159,7 +159,7 @@ struct Doctor: ParsableCommand {
             let problems = try device.guarded { try device.database.integrityCheck() }
             let report = Report(database: device.path, ok: problems.isEmpty, problems: problems)
             if output.json { try printJSON(report) } else {
-                print(problems.isEmpty ? "\(device.path): ok" : "\(device.path): DAMAGED\n" + problems.joined(separator: "\n"))
+                print(problems.isEmpty ? "\(device.path): ok" : "\(device.path): DAMAGED\n" + problems.map { TerminalText.safe($0) }.joined(separator: "\n"))
             }
             if !problems.isEmpty { throw FieldError.damagedDatabase(path: device.path, detail: problems.first ?? "") }
         }

@@ -127,8 +127,9 @@ struct SyncErrorsCommand: ParsableCommand {
             if output.json { return try printJSON(entries) }
             if entries.isEmpty { return print("No sync errors.") }
             for entry in entries {
-                print("\(CalendarDay.minute(fromMilliseconds: entry.at))  \(entry.entity) \(entry.entityId) \(entry.field): yours \(entry.deviceValue ?? "-"), office \(entry.hubValue ?? "-")")
-                print("    \(entry.reason) (change \(entry.changeId))")
+                let safe = { (text: String) in TerminalText.safe(text) }
+                print("\(CalendarDay.minute(fromMilliseconds: entry.at))  \(safe(entry.entity)) \(safe(entry.entityId)) \(safe(entry.field)): yours \(safe(entry.deviceValue ?? "-")), office \(safe(entry.hubValue ?? "-"))")
+                print("    \(safe(entry.reason)) (change \(safe(entry.changeId)))")
             }
         }
     }

@@ -1,0 +1,114 @@
+import Foundation
+import SatchelTesting
+import SimulatorKit
+import Store
+import Testing
+
+/// Issue 10, repros 7, 8, 11 and 13, through the real `satchel` as a rep or technician runs it.
+@Suite("satchel refuses damage, bounds money, prints outside text safely, lists every order", .serialized)
+struct IntegrityCommandLineTests {
+    let satchel = BuiltExecutable.path("satchel")
+    let sim = BuiltExecutable.path("satchel-sim")
+
+    func run(_ arguments: [String]) throws -> ChildProcess.Result {
+        try ChildProcess.run(satchel, arguments, timeoutSeconds: 120)
+    }
+
+    func seededHome(_ directory: TemporaryDirectory) throws -> (home: String, customer: String) {
+        let home = directory.path + "/device"
+        let seeded = try ChildProcess.run(sim, ["seed", "--home", home, "--customers", "30", "--products", "40", "--seed", "3", "--json"], timeoutSeconds: 120)
+        try #require(seeded.succeeded, "satchel-sim seed failed: \(seeded.stderr)")
+        let database = try Database(path: home + "/satchel.db")
+        let customer = try database.text("SELECT id FROM customers WHERE overdue_minor = 0 AND currency = 'PLN' ORDER BY id LIMIT 1")
+        return (home, customer)
+    }
+
+    static func hasControl(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || (0x80...0x9F).contains($0.value) || $0.value == 0x202E }
+    }
+
+    @Test("terminal control sequences in master data and documents never reach stdout raw; Polish and Cyrillic letters print as they are")
+    func controlSequencesEscaped() throws {
+        let directory = TemporaryDirectory("e2e-tty")
+        let (home, customer) = try seededHome(directory)
+        let hostile = "Магазин Ёлка \u{1B}[2J\u{1B}]0;pwned\u{07} Żółw \u{202E}NLP 001\u{9B}31m"
+        let ordered = try run(["order", "new", "--home", home, "--customer", customer, "--line", "PN-10000:2", "--confirm", "--json"])
+        try #require(ordered.succeeded, "\(ordered.stderr)")
+        let orderID = try #require((try JSONSerialization.jsonObject(with: Data(ordered.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        do {
+            let database = try Database(path: home + "/satchel.db")
+            try database.execute("UPDATE customers SET name = ?, address = ?, talking_points = ? WHERE id = ?",
+                                 [.text(hostile), .text("ul. Łąkowa 3\u{1B}[1A"), .text("Бакалия Свети Георги\u{1B}[5m"), .text(customer)])
+            try database.execute("UPDATE orders SET note = ? WHERE id = ?", [.text("Dostawa rano\u{1B}[2J\nвторой ряд"), .text(orderID)])
+            try database.execute("INSERT INTO routes(id, rep_id, day) VALUES ('RT-TTY', 'R1', '2030-01-07')")
+            try database.execute("INSERT INTO route_stops(route_id, position, customer_id) VALUES ('RT-TTY', 1, ?)", [.text(customer)])
+        }
+        // Each command, and what of the hostile text it must show (escaped, letters intact).
+        let commands: [([String], String)] = [
+            (["customer", "show", customer], "Магазин Ёлка \\u{1B}[2J\\u{1B}]0;pwned\\u{07} Żółw"),
+            (["customer", "find", customer], "Магазин Ёлка \\u{1B}[2J"),
+            (["route", "--day", "2030-01-07"], "Магазин Ёлка \\u{1B}[2J"),
+            (["order", "show", orderID], "Dostawa rano\\u{1B}[2J"),
+            (["order", "list"], "Магазин Ёлка \\u{1B}[2J"),
+        ]
+        for (command, visible) in commands {
+            let result = try run(command + ["--home", home])
+            #expect(result.succeeded, "\(command): \(result.stderr)")
+            #expect(!Self.hasControl(result.stdout), "\(command) printed a raw control character: \(result.stdout.debugDescription)")
+            #expect(result.stdout.contains(visible), "\(command): \(result.stdout)")
+        }
+        let show = try run(["order", "show", orderID, "--home", home])
+        #expect(show.stdout.contains("Dostawa rano\\u{1B}[2J\nвторой ряд"), "a note keeps its line break: \(show.stdout)")
+        let card = try run(["customer", "show", customer, "--home", home])
+        #expect(card.stdout.contains("Żółw \\u{202E}NLP 001\\u{9B}31m"))
+        #expect(card.stdout.contains("Бакалия Свети Георги\\u{1B}[5m"))
+        // JSON is escaped by the encoder: the name comes back intact, with no raw ESC on the wire.
+        let json = try run(["customer", "show", customer, "--home", home, "--json"])
+        #expect(!json.stdout.unicodeScalars.contains("\u{1B}"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["name"] as? String == hostile)
+        // An error that quotes outside text is made safe too.
+        let refused = try run(["order", "show", "X\u{1B}[2J", "--home", home])
+        #expect(refused.status == 65 && !Self.hasControl(refused.stderr), "\(refused.stderr.debugDescription)")
+    }
+
+    @Test("order list shows an order whose customer is not in the working set, and says how many more there are than it shows")
+    func orderListShowsEverything() throws {
+        let directory = TemporaryDirectory("e2e-list")
+        let (home, customer) = try seededHome(directory)
+        var ids: [String] = []
+        for quantity in 1...3 {
+            let saved = try run(["order", "new", "--home", home, "--customer", customer, "--line", "PN-10000:\(quantity)", "--confirm", "--json"])
+            try #require(saved.succeeded, "\(saved.stderr)")
+            ids.append(try #require((try JSONSerialization.jsonObject(with: Data(saved.stdout.utf8)) as? [String: Any])?["id"] as? String))
+        }
+        do {
+            // As after a restore from a snapshot taken before the customer came down.
+            let database = try Database(path: home + "/satchel.db")
+            try database.execute("PRAGMA foreign_keys=OFF")
+            for table in ["customer_price_levels", "history_lines", "history_orders", "route_stops", "equipment"] {
+                try database.execute("DELETE FROM \(table) WHERE customer_id = ?", [.text(customer)])
+            }
+            try database.execute("DELETE FROM customers WHERE id = ?", [.text(customer)])
+        }
+        let list = try run(["order", "list", "--home", home])
+        #expect(list.succeeded, "\(list.stderr)")
+        for id in ids { #expect(list.stdout.contains(id), "\(id) missing from\n\(list.stdout)") }
+        #expect(list.stdout.contains("\(customer) (not in working set)"))
+        #expect(!list.stdout.contains("more orders not shown"))
+
+        let limited = try run(["order", "list", "--home", home, "--limit", "2"])
+        #expect(limited.succeeded)
+        #expect(limited.stdout.contains(ids[2]) && limited.stdout.contains(ids[1]) && !limited.stdout.contains(ids[0]))
+        #expect(limited.stdout.contains("1 more orders not shown (the newest 2 of 3)"), "\(limited.stdout)")
+        #expect(limited.stdout.contains("--all"))
+        let all = try run(["order", "list", "--home", home, "--all"])
+        for id in ids { #expect(all.stdout.contains(id)) }
+        let json = try run(["order", "list", "--home", home, "--limit", "1", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["id"] as? String == ids[2])
+        #expect(json.stderr.contains("2 more orders not shown"))
+        let bad = try run(["order", "list", "--home", home, "--limit", "0"])
+        #expect(bad.status == 65 && bad.stderr.contains("--limit"))
+    }
+}
