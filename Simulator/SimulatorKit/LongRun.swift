@@ -103,7 +103,7 @@ public struct LongRun {
 
             // The route.
             let today = CalendarDay.string(fromMilliseconds: clock.nowMilliseconds())
-            for stop in try WorkingSet(device).route(day: today) {
+            for (position, stop) in try WorkingSet(device).route(day: today).enumerated() {
                 clock.advance(milliseconds: 15 * 60_000)
                 _ = try capture.recordVisit(customerID: stop.customerID, outcome: .order, note: "Wizyta — визит \(day)")
                 result.captured += 1
@@ -114,7 +114,7 @@ public struct LongRun {
                     if order != nil { result.captured += 1 }
                 }
                 if random.chance(0.2) {
-                    _ = try capture.recordPayment(customerID: stop.customerID, amountMinor: Int64(random.int(1_000...90_000)), method: .cash, receipt: "KP/\(day)")
+                    _ = try capture.recordPayment(customerID: stop.customerID, amountMinor: Int64(random.int(1_000...90_000)), method: .cash, receipt: "KP/\(day)/\(position + 1)")
                     result.captured += 1
                 }
             }

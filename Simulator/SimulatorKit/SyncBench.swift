@@ -202,8 +202,8 @@ public struct SyncBench {
             clock.advance(milliseconds: 600_000)
             _ = try capture.recordVisit(customerID: route.isEmpty ? random.pick(customers) : route[index % route.count], outcome: .order, note: "Rozmowa z właścicielem")
         }
-        for _ in 0..<10 {
-            _ = try capture.recordPayment(customerID: random.pick(customers), amountMinor: Int64(random.int(5_000...150_000)), method: .cash, receipt: "KP/\(random.int(1...999))")
+        for index in 0..<10 {
+            _ = try capture.recordPayment(customerID: random.pick(customers), amountMinor: Int64(random.int(5_000...150_000)), method: .cash, receipt: "KP/\(index + 1)")
         }
         let entries = try device.changes(after: 0)
         let changes = entries.map(\.syncChange)

@@ -6,12 +6,18 @@ import Store
 /// check and the write see the same working set.
 public final class Capture {
     public let device: DeviceDatabase
+    /// The bounds on amounts, per currency (repro 8 of issue 10: without them one mistyped
+    /// payment clears every hold rule for a customer).
+    public let limits: MoneyLimits
     var database: Database { device.database }
 
     /// Discounts above this (in basis points) wait for a supervisor's approval.
     public static let maximumRepDiscountBasisPoints: Int64 = 1_000
 
-    public init(_ device: DeviceDatabase) { self.device = device }
+    public init(_ device: DeviceDatabase, limits: MoneyLimits = .standard) {
+        self.device = device
+        self.limits = limits
+    }
 
     // MARK: SQL (public so the benchmark can issue exactly the same statements through raw C calls)
 
@@ -19,7 +25,9 @@ public final class Capture {
         public static let customerForOrder = """
             SELECT c.currency, c.default_level, c.credit_limit_minor, c.balance_minor, c.overdue_minor, c.overdue_days,
                    (SELECT COALESCE(SUM(amount_minor), 0) FROM payments p
-                     WHERE p.customer_id = c.id AND p.collected_at > c.balance_as_of AND p.currency = c.currency),
+                     WHERE p.customer_id = c.id AND p.collected_at > c.balance_as_of AND p.currency = c.currency)
+                   - (SELECT COALESCE(SUM(amount_minor), 0) FROM payment_voids v
+                     WHERE v.customer_id = c.id AND v.at > c.balance_as_of AND v.currency = c.currency),
                    (SELECT COALESCE(SUM(total_minor), 0) FROM orders o
                      WHERE o.customer_id = c.id AND o.state IN ('confirmed','sent','accepted') AND o.confirmed_at > c.balance_as_of),
                    (SELECT group_concat(level, ',') FROM customer_price_levels l WHERE l.customer_id = c.id)
@@ -74,7 +82,7 @@ public final class Capture {
                 let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
                 try insertLine(line, orderID: id)
                 order.lines.append(line)
-                order.totalMinor += line.amountMinor
+                order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
             }
             if confirm { decideApproval(&order, customer: customer, now: now) }
             try finish(order)
@@ -98,7 +106,7 @@ public final class Capture {
                 let line = try price(request, lineNo: Int64(order.lines.count + 1), level: order.priceLevel, currency: order.currency, today: today)
                 try insertLine(line, orderID: orderID)
                 order.lines.append(line)
-                order.totalMinor += line.amountMinor
+                order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order \(orderID)")
             }
             try finish(order)
             let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "lines_added", payload: FieldJSON.payload(order), at: now)
@@ -216,9 +224,11 @@ public final class Capture {
         guard baseQuantity <= Quantity.maximum else {
             throw FieldError.invalidInput(what: "line \(lineNo) quantity", value: "\(request.quantity) \(unit)", reason: "more than \(Quantity.maximum) \(baseUnit)")
         }
+        let amount = try limits.lineAmount(quantity: baseQuantity, unitPriceMinor: unitPrice, currency: currency,
+                                           what: "line \(lineNo) (\(request.partNumber))")
         return OrderLine(
             lineNo: lineNo, partNumber: request.partNumber, unit: unit, quantity: request.quantity,
-            baseQuantity: baseQuantity, unitPriceMinor: unitPrice, amountMinor: baseQuantity * unitPrice)
+            baseQuantity: baseQuantity, unitPriceMinor: unitPrice, amountMinor: amount)
     }
 
     private func insertLine(_ line: OrderLine, orderID: String) throws {
@@ -260,12 +270,14 @@ public final class Capture {
         }
     }
 
-    /// Records money collected from a customer. The currency defaults to the customer's.
+    /// Records money collected from a customer. The currency defaults to the customer's. The
+    /// amount is bounded per currency (`limits`), and a receipt number is taken once per device.
     public func recordPayment(customerID: String, amountMinor: Int64, currency: String? = nil,
                               method: PaymentMethod, receipt: String = "") throws -> Acknowledged<PaymentDocument> {
         guard amountMinor > 0 else {
             throw FieldError.invalidInput(what: "amount", value: Money.format(amountMinor, currency ?? ""), reason: "must be more than zero")
         }
+        let receipt = receipt.trimmingASCIISpaces()
         try checkText(receipt, what: "receipt", maximum: 64)
         return try device.write {
             guard let customerCurrency = try database.first("SELECT currency FROM customers WHERE id = ?", [.text(customerID)], row: { $0.text(0) }) else {
@@ -275,6 +287,8 @@ public final class Capture {
             guard currency.utf8.count == 3, currency.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
                 throw FieldError.invalidInput(what: "currency", value: currency, reason: "use a three-letter ISO code such as PLN, BGN, RUB, EUR")
             }
+            try limits.checkPayment(amountMinor, currency: currency)
+            try requireUnusedReceipt(receipt)
             let now = device.clock.nowMilliseconds()
             let payment = PaymentDocument(id: try device.nextID(), customerId: customerID, amountMinor: amountMinor, currency: currency,
                                           method: method, receipt: receipt, collectedAt: now)
@@ -283,6 +297,48 @@ public final class Capture {
                 [.text(payment.id), .text(customerID), .integer(amountMinor), .text(currency), .text(method.rawValue), .text(receipt), .integer(now)])
             let changeID = try device.appendChange(entity: "payment", entityID: payment.id, action: "collected", payload: FieldJSON.payload(payment), at: now)
             return Acknowledged(document: payment, changeId: changeID)
+        }
+    }
+
+    /// A receipt book's numbers are the rep's, not the customer's: one book, each leaf once, for
+    /// whichever customer it went to. So a number is refused when any payment on this device
+    /// already has it (voided ones too: a spoiled receipt stays in the book). Case and
+    /// surrounding spaces do not make a number new. No number (a transfer) is never a repeat.
+    private func requireUnusedReceipt(_ receipt: String) throws {
+        guard !receipt.isEmpty else { return }
+        if let (payment, customer, amount, currency) = try database.first(
+            "SELECT id, customer_id, amount_minor, currency FROM payments WHERE receipt = ? COLLATE NOCASE AND receipt <> '' LIMIT 1",
+            [.text(receipt)], row: { ($0.text(0), $0.text(1), $0.int64(2), $0.text(3)) }) {
+            throw FieldError.duplicateReceipt(receipt: receipt, payment: payment, customer: customer, amount: Money.format(amount, currency))
+        }
+    }
+
+    /// Voids a payment by a compensating document with its own id: the payment stays as it was
+    /// collected, and the customer's balance and the hold rules count payments less voids from
+    /// now on. A payment is voided once; the reason is required (the office reads it).
+    public func voidPayment(_ paymentID: String, reason: String) throws -> Acknowledged<PaymentVoidDocument> {
+        let reason = reason.trimmingASCIISpaces()
+        guard !reason.isEmpty else {
+            throw FieldError.invalidInput(what: "void of payment \(paymentID)", value: "", reason: "say why with --reason (the office reads it)")
+        }
+        try checkText(reason, what: "void reason", maximum: 500)
+        return try device.write {
+            guard let (customer, amount, currency, receipt) = try database.first(
+                "SELECT customer_id, amount_minor, currency, receipt FROM payments WHERE id = ?", [.text(paymentID)],
+                row: { ($0.text(0), $0.int64(1), $0.text(2), $0.text(3)) }) else {
+                throw FieldError.unknownPayment(paymentID)
+            }
+            if let existing = try database.first("SELECT id FROM payment_voids WHERE payment_id = ?", [.text(paymentID)], row: { $0.text(0) }) {
+                throw FieldError.paymentAlreadyVoided(id: paymentID, by: existing)
+            }
+            let now = device.clock.nowMilliseconds()
+            let void = PaymentVoidDocument(id: try device.nextID(), paymentId: paymentID, customerId: customer, amountMinor: amount,
+                                           currency: currency, receipt: receipt, reason: reason, at: now)
+            try database.execute(
+                "INSERT INTO payment_voids(id, payment_id, customer_id, amount_minor, currency, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(void.id), .text(paymentID), .text(customer), .integer(amount), .text(currency), .text(reason), .integer(now)])
+            let changeID = try device.appendChange(entity: "payment_void", entityID: void.id, action: "voided", payload: FieldJSON.payload(void), at: now)
+            return Acknowledged(document: void, changeId: changeID)
         }
     }
 
@@ -380,7 +436,7 @@ public final class Capture {
                 let line = try price(request, lineNo: Int64(index + 1), level: customer.defaultLevel, currency: customer.currency, today: today)
                 quote.lines.append(QuoteLine(lineNo: line.lineNo, partNumber: line.partNumber, quantity: line.baseQuantity,
                                              unitPriceMinor: line.unitPriceMinor, amountMinor: line.amountMinor))
-                gross += line.amountMinor
+                gross = try limits.documentTotal(gross, adding: line.amountMinor, currency: customer.currency, what: "quote")
             }
             quote.totalMinor = gross - (gross * discountBasisPoints + 5_000) / 10_000
             if discountBasisPoints > Self.maximumRepDiscountBasisPoints {

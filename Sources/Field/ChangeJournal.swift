@@ -114,6 +114,12 @@ public final class Replay {
                 "INSERT OR REPLACE INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [.text(payment.id), .text(payment.customerId), .integer(payment.amountMinor), .text(payment.currency),
                  .text(payment.method.rawValue), .text(payment.receipt), .integer(payment.collectedAt)])
+        case "payment_void":
+            let void = try FieldJSON.decodePayload(PaymentVoidDocument.self, from: payload)
+            try database.execute(
+                "INSERT OR REPLACE INTO payment_voids(id, payment_id, customer_id, amount_minor, currency, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(void.id), .text(void.paymentId), .text(void.customerId), .integer(void.amountMinor), .text(void.currency),
+                 .text(void.reason), .integer(void.at)])
         case "display_request": try upsert(display: FieldJSON.decodePayload(DisplayRequestDocument.self, from: payload))
         case "complaint":
             let complaint = try FieldJSON.decodePayload(ComplaintDocument.self, from: payload)

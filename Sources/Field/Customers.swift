@@ -38,6 +38,16 @@ public struct Customers {
         }
     }
 
+    /// A payment collected on this device, with the void that cancelled it, if any.
+    public struct DevicePayment: Codable, Sendable, Equatable {
+        public var id: String
+        public var amountMinor: Int64
+        public var currency: String
+        public var receipt: String
+        public var collectedAt: Int64
+        public var voidedBy: String?
+    }
+
     public struct Card: Codable, Sendable, Equatable {
         public var id: String
         public var name: String
@@ -49,6 +59,8 @@ public struct Customers {
         public var balanceMinor: Int64
         public var overdueMinor: Int64
         public var overdueDays: Int64
+        /// Payments less voids since the office's balance (negative when a payment the office had
+        /// already counted was voided since).
         public var collectedSinceBalanceMinor: Int64
         public var priceLevels: [String]
         public var talkingPoints: [String]
@@ -58,13 +70,17 @@ public struct Customers {
         public var lateShareLast365Days: Int64
         public var topParts: [TopPart]
         public var openDocuments: Int64
+        /// The newest payments on this device (so a rep can find the one to void).
+        public var recentPayments: [DevicePayment] = []
     }
 
     public enum SQL {
         public static let header = """
             SELECT id, name, address, currency, discipline, credit_limit_minor, balance_minor, overdue_minor, overdue_days, talking_points,
                    (SELECT COALESCE(SUM(amount_minor), 0) FROM payments p
-                     WHERE p.customer_id = c.id AND p.collected_at > c.balance_as_of AND p.currency = c.currency),
+                     WHERE p.customer_id = c.id AND p.collected_at > c.balance_as_of AND p.currency = c.currency)
+                   - (SELECT COALESCE(SUM(amount_minor), 0) FROM payment_voids v
+                     WHERE v.customer_id = c.id AND v.at > c.balance_as_of AND v.currency = c.currency),
                    (SELECT group_concat(level, ',') FROM customer_price_levels l WHERE l.customer_id = c.id),
                    (SELECT count(*) FROM orders o WHERE o.customer_id = c.id AND o.state IN ('draft','confirmed'))
             FROM customers c WHERE id = ?
@@ -76,6 +92,11 @@ public struct Customers {
         public static let yearSummary = """
             SELECT count(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(paid_late), 0) FROM history_orders
             WHERE customer_id = ? AND day >= ?
+            """
+        public static let recentPayments = """
+            SELECT p.id, p.amount_minor, p.currency, p.receipt, p.collected_at, v.id
+            FROM payments p LEFT JOIN payment_voids v ON v.payment_id = p.id
+            WHERE p.customer_id = ? ORDER BY p.collected_at DESC, p.id DESC LIMIT 5
             """
         public static let topParts = """
             SELECT l.part_number, COALESCE(p.name, ''), SUM(l.quantity) AS bought, SUM(l.amount_minor)
@@ -107,6 +128,10 @@ public struct Customers {
                 card.ordersLast365Days = count
                 card.boughtLast365DaysMinor = total
                 card.lateShareLast365Days = count == 0 ? 0 : late * 100 / count
+            }
+            card.recentPayments = try database.query(SQL.recentPayments, [.text(customerID)]) { row in
+                DevicePayment(id: row.text(0), amountMinor: row.int64(1), currency: row.text(2), receipt: row.text(3),
+                              collectedAt: row.int64(4), voidedBy: row.optionalText(5))
             }
             card.topParts = try database.query(SQL.topParts, [.text(customerID)]) { row in
                 TopPart(partNumber: row.text(0), name: row.text(1), quantity: row.int64(2), amountMinor: row.int64(3))

@@ -165,6 +165,30 @@ public struct PaymentDocument: Codable, Sendable, Equatable {
     }
 }
 
+/// The compensating document that voids a payment recorded by mistake. It carries the payment's
+/// amount, currency and receipt, so the office can match it without the payment at hand.
+public struct PaymentVoidDocument: Codable, Sendable, Equatable {
+    public var id: String
+    public var paymentId: String
+    public var customerId: String
+    public var amountMinor: Int64
+    public var currency: String
+    public var receipt: String
+    public var reason: String
+    public var at: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case paymentId = "payment_id"
+        case customerId = "customer_id"
+        case amountMinor = "amount_minor"
+        case currency
+        case receipt
+        case reason
+        case at
+    }
+}
+
 public struct MaterialReservation: Codable, Sendable, Equatable {
     public var partNumber: String
     public var location: String

@@ -16,6 +16,9 @@ public enum FieldError: Error, CustomStringConvertible, Sendable, Equatable {
     case unknownCustomer(String)
     case unknownProduct(String, context: String)
     case unknownOrder(String)
+    case unknownPayment(String)
+    case paymentAlreadyVoided(id: String, by: String)
+    case duplicateReceipt(receipt: String, payment: String, customer: String, amount: String)
     case unknownUnit(part: String, unit: String, known: [String])
     case unknownDisplayType(String, known: [String])
     case unknownEquipment(String)
@@ -52,6 +55,12 @@ public enum FieldError: Error, CustomStringConvertible, Sendable, Equatable {
             return "unknown part number '\(part)' \(context): not in this device's catalogue"
         case .unknownOrder(let id):
             return "unknown order '\(id)' (list them with `satchel order list`)"
+        case .unknownPayment(let id):
+            return "unknown payment '\(id)' on this device (its id is printed when it is saved; payments leave the handheld 30 days after sync: ask the office to correct an older one)"
+        case .paymentAlreadyVoided(let id, let by):
+            return "payment \(id) is already voided (by \(by)); nothing was changed"
+        case .duplicateReceipt(let receipt, let payment, let customer, let amount):
+            return "receipt '\(receipt)' is already used by payment \(payment) (\(amount) from \(customer)): each receipt of the book is used once; check the number on the paper receipt (a payment saved by mistake is voided with `satchel payment void \(payment) --reason ...`)"
         case .unknownUnit(let part, let unit, let known):
             return "part \(part) is not sold in unit '\(unit)' (units: \(known.joined(separator: ", ")))"
         case .unknownDisplayType(let code, let known):
@@ -76,7 +85,7 @@ public enum FieldError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Exit codes follow sysexits(3) where one fits, so they read the same as other Unix tools'.
     public var exitCode: Int32 {
         switch self {
-        case .unknownCustomer, .unknownProduct, .unknownOrder, .unknownUnit, .unknownDisplayType,
+        case .unknownCustomer, .unknownProduct, .unknownOrder, .unknownPayment, .paymentAlreadyVoided, .duplicateReceipt, .unknownUnit, .unknownDisplayType,
              .unknownEquipment, .invalidInput, .priceLevelUnavailable, .noPrice, .orderNotDraft,
              .invalidTransition:
             return 65  // EX_DATAERR

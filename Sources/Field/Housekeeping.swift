@@ -70,7 +70,10 @@ public struct Housekeeping {
                 try database.execute("DELETE FROM display_requests WHERE id = ?", [.text(display)])
             }
             report.documents += displays.count
-            for (table, entity, time, extra) in [("visits", "visit", "at", ""), ("payments", "payment", "collected_at", ""),
+            // A void goes before (or with) its payment, never after: a payment stays while a void points at it.
+            for (table, entity, time, extra) in [("visits", "visit", "at", ""), ("payment_voids", "payment_void", "at", ""),
+                                                 ("payments", "payment", "collected_at",
+                                                  " AND NOT EXISTS (SELECT 1 FROM payment_voids v WHERE v.payment_id = payments.id)"),
                                                  ("maintenance", "maintenance", "at", ""),
                                                  ("complaints", "complaint", "at", " AND state IN ('resolved', 'rejected')")] {
                 try database.execute("DELETE FROM \(table) WHERE \(synced(entity)) AND \(time) < ?\(extra)", [.integer(cutoff)])

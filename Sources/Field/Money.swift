@@ -48,6 +48,77 @@ public enum Money {
     }
 }
 
+/// The largest amounts one document may carry, per currency: a payment of 1,000,000,000.00 is a
+/// slip of the finger, and left in, it would clear every hold rule for the customer. The bounds
+/// are set per currency because a ruble is not a złoty; a currency without a bound is refused
+/// rather than taken unbounded. `standard` is what a device uses unless its configuration says
+/// otherwise (`Capture(device, limits:)`).
+public struct MoneyLimits: Sendable, Equatable {
+    public struct Limit: Sendable, Equatable {
+        /// One payment, in minor units.
+        public var paymentMinor: Int64
+        /// One order's or quote's total (and so any line of it), in minor units.
+        public var documentMinor: Int64
+
+        public init(paymentMinor: Int64, documentMinor: Int64) {
+            self.paymentMinor = paymentMinor
+            self.documentMinor = documentMinor
+        }
+    }
+
+    public var byCurrency: [String: Limit]
+
+    public init(byCurrency: [String: Limit]) { self.byCurrency = byCurrency }
+
+    /// About EUR 50,000 a payment and EUR 500,000 a document in each currency.
+    public static let standard = MoneyLimits(byCurrency: [
+        "PLN": Limit(paymentMinor: 200_000_00, documentMinor: 2_000_000_00),
+        "EUR": Limit(paymentMinor: 50_000_00, documentMinor: 500_000_00),
+        "BGN": Limit(paymentMinor: 100_000_00, documentMinor: 1_000_000_00),
+        "RUB": Limit(paymentMinor: 5_000_000_00, documentMinor: 50_000_000_00),
+    ])
+
+    public func limit(for currency: String, what: String) throws -> Limit {
+        guard let limit = byCurrency[currency] else {
+            let known = byCurrency.keys.sorted().joined(separator: ", ")
+            throw FieldError.invalidInput(what: "\(what) currency", value: currency,
+                                          reason: "this device has no amount limit for \(currency) (it has one for \(known)); ask the office to configure one")
+        }
+        return limit
+    }
+
+    /// Refuses a payment over the currency's bound, naming the bound.
+    public func checkPayment(_ minor: Int64, currency: String) throws {
+        let limit = try limit(for: currency, what: "payment")
+        guard minor <= limit.paymentMinor else {
+            throw FieldError.invalidInput(what: "amount", value: Money.format(minor, currency),
+                                          reason: "more than the \(Money.format(limit.paymentMinor, currency)) one payment may be on this device; check the amount (the office records larger payments)")
+        }
+    }
+
+    /// `quantity` x `unitPrice`, refused (never overflowing) when over the currency's document bound.
+    public func lineAmount(quantity: Int64, unitPriceMinor: Int64, currency: String, what: String) throws -> Int64 {
+        let limit = try limit(for: currency, what: what)
+        let (amount, overflow) = quantity.multipliedReportingOverflow(by: unitPriceMinor)
+        guard !overflow, amount <= limit.documentMinor else {
+            throw FieldError.invalidInput(what: what, value: "\(quantity) x \(Money.format(unitPriceMinor, currency))",
+                                          reason: "more than the \(Money.format(limit.documentMinor, currency)) one document may total on this device; split it, or ask the office")
+        }
+        return amount
+    }
+
+    /// `total` + `amount`, refused when over the currency's document bound.
+    public func documentTotal(_ total: Int64, adding amount: Int64, currency: String, what: String) throws -> Int64 {
+        let limit = try limit(for: currency, what: what)
+        let (sum, overflow) = total.addingReportingOverflow(amount)
+        guard !overflow, sum <= limit.documentMinor else {
+            throw FieldError.invalidInput(what: what, value: "total over \(Money.format(limit.documentMinor, currency))",
+                                          reason: "more than the \(Money.format(limit.documentMinor, currency)) one document may total on this device; split it, or ask the office")
+        }
+        return sum
+    }
+}
+
 extension String {
     func trimmingASCIISpaces() -> String {
         var scalars = Substring(self)

@@ -15,6 +15,7 @@ public enum FieldSchema {
     public static let migrations: [Migration] = [
         Migration("working set, documents, change history", v1),
         Migration("downloads: office decisions, sync errors, rows kept for documents", v2),
+        Migration("payment voids, receipt numbers looked up", v3),
     ]
 
     static let v1 = """
@@ -318,3 +319,23 @@ extension FieldSchema {
     """
 }
 
+extension FieldSchema {
+    static let v3 = """
+    -- A payment recorded by mistake is voided by a document of its own: the payment stays as it
+    -- was collected (the paper receipt exists), the void says why, and what the customer paid is
+    -- the payments less the voids. One void per payment.
+    CREATE TABLE payment_voids (
+        id TEXT PRIMARY KEY,
+        payment_id TEXT NOT NULL UNIQUE REFERENCES payments(id),
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+        currency TEXT NOT NULL CHECK (length(currency) = 3),
+        reason TEXT NOT NULL CHECK (length(reason) > 0),
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX payment_voids_by_customer ON payment_voids(customer_id, at);
+    -- A receipt number is used once on a device (the rep's receipt book); looked up on capture.
+    -- Not UNIQUE: a database from before this check may hold a repeated number already.
+    CREATE INDEX payments_by_receipt ON payments(receipt COLLATE NOCASE) WHERE receipt <> '';
+    """
+}

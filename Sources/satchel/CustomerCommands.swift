@@ -22,8 +22,8 @@ struct CustomerCommand: ParsableCommand {
                 if !card.address.isEmpty { print(TerminalText.safe(card.address)) }
                 print("Payment discipline: \(Colour.paint("\(card.discipline.rawValue) (\(card.colour))", card.colour))")
                 print("Credit limit \(money(card.creditLimitMinor)), balance \(money(card.balanceMinor)), overdue \(money(card.overdueMinor)) (\(card.overdueDays) days)")
-                if card.collectedSinceBalanceMinor > 0 {
-                    print("Collected since the office's balance: \(money(card.collectedSinceBalanceMinor))")
+                if card.collectedSinceBalanceMinor != 0 {
+                    print("Collected since the office's balance (payments less voids): \(money(card.collectedSinceBalanceMinor))")
                 }
                 print("Price levels: \(TerminalText.safe(card.priceLevels.joined(separator: ", ")))")
                 print("Last 365 days: \(card.ordersLast365Days) orders, \(money(card.boughtLast365DaysMinor)), \(card.lateShareLast365Days)% paid late")
@@ -40,6 +40,14 @@ struct CustomerCommand: ParsableCommand {
                 if !card.talkingPoints.isEmpty {
                     print("Talking points:")
                     for point in card.talkingPoints { print("  - \(TerminalText.safe(point))") }
+                }
+                if !card.recentPayments.isEmpty {
+                    print("Payments on this device:")
+                    for payment in card.recentPayments {
+                        let receipt = payment.receipt.isEmpty ? "" : "  receipt \(TerminalText.safe(payment.receipt))"
+                        let voided = payment.voidedBy.map { "  VOIDED by \($0)" } ?? ""
+                        print("  \(CalendarDay.minute(fromMilliseconds: payment.collectedAt))  \(payment.id)  \(Money.format(payment.amountMinor, TerminalText.safe(payment.currency)))\(receipt)\(voided)")
+                    }
                 }
                 if card.openDocuments > 0 { print("Open orders on this device: \(card.openDocuments)") }
             }

@@ -38,23 +38,52 @@ struct Visit: ParsableCommand {
 }
 
 struct Payment: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Record money collected from a customer.")
-    @OptionGroup var home: HomeOptions
-    @OptionGroup var output: OutputOptions
-    @Option(help: "Customer id.") var customer: String
-    @Option(parsing: .unconditional, help: "Amount, e.g. 120.50 (a comma works too).") var amount: String
-    @Option(help: "Currency (default: the customer's).") var currency: String?
-    @Option(help: "cash, card, transfer or cheque.") var method: String = "cash"
-    @Option(help: "Receipt number written on the paper receipt.") var receipt: String = ""
+    static let configuration = CommandConfiguration(
+        abstract: "Record money collected from a customer, or void a payment saved by mistake.",
+        subcommands: [Record.self, VoidPayment.self], defaultSubcommand: Record.self)
 
-    func run() throws {
-        try capturing(home) { device in
-            let method = try choice(method, "payment method", as: PaymentMethod.self)
-            let minor = try Money.parseMinor(amount)
-            let saved = try Capture(device).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
-            return {
-                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Payment \(saved.document.id) saved: \(Money.format(minor, saved.document.currency)) \(method.rawValue) from \(customer)")
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record money collected from a customer (the default: `satchel payment --customer ...`).",
+            discussion: "Amounts are bounded per currency (one payment at most 200000.00 PLN, 100000.00 BGN, 50000.00 EUR, 5000000.00 RUB); a receipt number is used once per device.")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Customer id.") var customer: String
+        @Option(parsing: .unconditional, help: "Amount, e.g. 120.50 (a comma works too).") var amount: String
+        @Option(help: "Currency (default: the customer's).") var currency: String?
+        @Option(help: "cash, card, transfer or cheque.") var method: String = "cash"
+        @Option(help: "Receipt number written on the paper receipt.") var receipt: String = ""
+
+        func run() throws {
+            try capturing(home) { device in
+                let method = try choice(method, "payment method", as: PaymentMethod.self)
+                let minor = try Money.parseMinor(amount)
+                let saved = try Capture(device).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
+                return {
+                    if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
+                    print("Payment \(saved.document.id) saved: \(Money.format(minor, TerminalText.safe(saved.document.currency))) \(method.rawValue) from \(TerminalText.safe(customer))")
+                }
+            }
+        }
+    }
+
+    struct VoidPayment: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "void",
+            abstract: "Void a payment saved by mistake: a document of its own; the payment stays, and stops counting.")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The payment's id (printed when it was saved; `satchel customer show ID` lists the latest).") var payment: String
+        @Option(help: "Why it is voided (the office reads it).") var reason: String
+
+        func run() throws {
+            try capturing(home) { device in
+                let saved = try Capture(device).voidPayment(payment, reason: reason)
+                let void = saved.document
+                return {
+                    if output.json { return try printJSON(Saved(id: void.id, changeId: saved.changeId, document: void)) }
+                    print("Payment \(TerminalText.safe(void.paymentId)) voided by \(void.id): \(Money.format(void.amountMinor, TerminalText.safe(void.currency))) from \(TerminalText.safe(void.customerId)) no longer counts")
+                }
             }
         }
     }

@@ -111,4 +111,118 @@ struct IntegrityCommandLineTests {
         let bad = try run(["order", "list", "--home", home, "--limit", "0"])
         #expect(bad.status == 65 && bad.stderr.contains("--limit"))
     }
+
+    /// Size and FNV-1a hash of the database and what lies beside it.
+    static func files(_ path: String) -> [String: String] {
+        var state: [String: String] = [:]
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            guard FileManager.default.fileExists(atPath: path + suffix) else { state[suffix] = "absent"; continue }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            let bytes = fileBytes(path + suffix)
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            state[suffix] = "\(bytes.count):\(String(hash, radix: 16))"
+        }
+        return state
+    }
+
+    @Test("foreign, newer, empty and non-SQLite files are refused with exit 69 by reads and captures, and stay byte-identical")
+    func refusedFilesUntouched() throws {
+        let directory = TemporaryDirectory("e2e-refuse")
+        let home = directory.path + "/device"
+        let initialised = try run(["init", "--home", home, "--device", "PL09", "--rep", "R1"])
+        try #require(initialised.succeeded, "\(initialised.stderr)")
+        let path = home + "/satchel.db"
+        func replace(_ make: () throws -> Void) rethrows {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try make()
+        }
+        let cases: [(String, () throws -> Void, String)] = [
+            ("a foreign SQLite file in rollback mode", {
+                var options = Database.Options()
+                options.walMode = false
+                let other = try Database(path: path, options: options)
+                try other.execute("CREATE TABLE klienci (nazwa TEXT)")
+                try other.execute("INSERT INTO klienci VALUES ('Hurtownia Żółw')")
+            }, "not a Satchel device database"),
+            ("a newer satchel's database", {
+                var options = Database.Options()
+                options.walMode = false
+                let newer = try Database(path: path, options: options)
+                try newer.execute("CREATE TABLE x (y)")
+                try newer.execute("PRAGMA application_id=\(0x5361_5463)")
+                try newer.execute("PRAGMA user_version=77")
+            }, "newer satchel"),
+            ("a 0-byte file", { writeFile(path, []) }, "0 bytes"),
+            ("a text file", { writeFile(path, Array("Бакалия Свети Георги\n".utf8)) }, "not an SQLite database"),
+        ]
+        for (what, make, message) in cases {
+            try replace(make)
+            let before = Self.files(path)
+            for command in [["status"], ["visit", "--customer", "C1", "--outcome", "closed"], ["order", "list"]] {
+                let result = try run(command + ["--home", home])
+                #expect(result.status == 69, "\(what), \(command): exit \(result.status) \(result.stderr)")
+                #expect(result.stderr.contains(message), "\(what), \(command): \(result.stderr)")
+            }
+            #expect(Self.files(path) == before, "\(what) was modified")
+        }
+    }
+
+    @Test("a page-corrupt database refuses the capture that meets the damage and every capture after it, pointing to satchel restore")
+    func corruptPageStopsCaptures() throws {
+        let directory = TemporaryDirectory("e2e-corrupt")
+        let (home, customer) = try seededHome(directory)
+        let path = home + "/satchel.db"
+        let visit = try run(["visit", "--home", home, "--customer", customer, "--outcome", "order", "--note", "Магазин Ёлка"])
+        try #require(visit.succeeded, "\(visit.stderr)")
+        do {
+            let database = try Database(path: path)
+            try database.checkpoint()
+            let root = try database.int64("SELECT rootpage FROM sqlite_schema WHERE name = 'visits'")
+            let pageSize = try database.int64("PRAGMA page_size")
+            var bytes = fileBytes(path)
+            for offset in Int((root - 1) * pageSize)..<Int((root - 1) * pageSize + 12) { bytes[offset] = 0x6B }
+            writeFile(path, bytes)
+        }
+        let refused = try run(["visit", "--home", home, "--customer", customer, "--outcome", "closed"])
+        #expect(refused.status == 69, "\(refused.stderr)")
+        #expect(refused.stderr.contains("damaged") && refused.stderr.contains("satchel restore"))
+        let damaged = Self.files(path)
+        // The payments table is intact; the database is not, and nothing more goes into it.
+        let payment = try run(["payment", "--home", home, "--customer", customer, "--amount", "50.00", "--receipt", "KP/1"])
+        #expect(payment.status == 69, "\(payment.status) \(payment.stderr)")
+        #expect(payment.stderr.contains("satchel restore"))
+        let status = try run(["status", "--home", home])
+        #expect(status.status == 69)
+        #expect(Self.files(path) == damaged)
+    }
+
+    @Test("satchel payment: a billion is refused naming the limit, a receipt is used once, a payment is voided by its own document")
+    func paymentsBoundedAndVoidable() throws {
+        let directory = TemporaryDirectory("e2e-money")
+        let (home, customer) = try seededHome(directory)
+        let changes = { try Database(path: home + "/satchel.db").int64("SELECT count(*) FROM changes") }
+        let start = try changes()
+        let billion = try run(["payment", "--home", home, "--customer", customer, "--amount", "1000000000.00"])
+        #expect(billion.status == 65 && billion.stderr.contains("1000000000.00 PLN") && billion.stderr.contains("200000.00 PLN"), "\(billion.stderr)")
+        #expect(try changes() == start)
+
+        let paid = try run(["payment", "--home", home, "--customer", customer, "--amount", "120,50", "--receipt", "KP/2026/7", "--json"])
+        try #require(paid.succeeded, "\(paid.stderr)")
+        let paymentID = try #require((try JSONSerialization.jsonObject(with: Data(paid.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        let again = try run(["payment", "--home", home, "--customer", customer, "--amount", "10", "--receipt", "kp/2026/7"])
+        #expect(again.status == 65 && again.stderr.contains("already used by payment \(paymentID)"), "\(again.stderr)")
+
+        let voided = try run(["payment", "void", paymentID, "--home", home, "--reason", "Pomyłka — zapłacono przelewem"])
+        #expect(voided.succeeded, "\(voided.stderr)")
+        #expect(voided.stdout.contains("Payment \(paymentID) voided by"))
+        let twice = try run(["payment", "void", paymentID, "--home", home, "--reason", "again"])
+        #expect(twice.status == 65 && twice.stderr.contains("already voided"))
+        let unknown = try run(["payment", "void", "SIM1-999999", "--home", home, "--reason", "x"])
+        #expect(unknown.status == 65 && unknown.stderr.contains("unknown payment"))
+        let noReason = try run(["payment", "void", paymentID, "--home", home])
+        #expect(noReason.status == 64)
+        let card = try run(["customer", "show", customer, "--home", home])
+        #expect(card.stdout.contains("\(paymentID)  120.50 PLN  receipt KP/2026/7  VOIDED by"), "\(card.stdout)")
+        #expect(try changes() == start + 2)
+    }
 }
