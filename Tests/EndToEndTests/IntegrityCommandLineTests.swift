@@ -225,4 +225,39 @@ struct IntegrityCommandLineTests {
         #expect(card.stdout.contains("\(paymentID)  120.50 PLN  receipt KP/2026/7  VOIDED by"), "\(card.stdout)")
         #expect(try changes() == start + 2)
     }
+
+    @Test("a payment and its void reach a running hub as two documents, byte for byte")
+    func voidSyncsToHub() throws {
+        let directory = TemporaryDirectory("e2e-void-sync")
+        let (home, customer) = try seededHome(directory)
+        let database = directory.path + "/hub.db"
+        let hubBinary = BuiltExecutable.path("satchel-hub")
+        func hub(_ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
+            try ChildProcess.run(hubBinary, arguments, stdin: stdin, timeoutSeconds: 60)
+        }
+        let keys = try run(["keys", "--json", "--home", home])
+        let deviceKey = try #require((try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [String: Any])?["public_key"] as? String)
+        try #require(try hub(["rep", "add", "--db", database, "--rep", "R01", "--name", "Ганна Ёлкина"], stdin: "hasło-sync\n").succeeded)
+        try #require(try hub(["device", "add", "--db", database, "--device", "SIM1", "--rep", "R01", "--key", deviceKey]).succeeded)
+        let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let running = try SyncEndToEndTests.RunningHub(binary: hubBinary, database: database)
+        defer { running.stop() }
+        try #require(try run(["provision", "--home", home, "--hub", running.address, "--hub-key", hubKey]).succeeded)
+
+        let paid = try run(["payment", "--home", home, "--customer", customer, "--amount", "99,90", "--receipt", "KP/5", "--json"])
+        let paymentID = try #require((try JSONSerialization.jsonObject(with: Data(paid.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        let voided = try run(["payment", "void", paymentID, "--home", home, "--reason", "Zła kwota — грешна сума", "--json"])
+        let voidID = try #require((try JSONSerialization.jsonObject(with: Data(voided.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        let synced = try ChildProcess.run(satchel, ["sync", "--mode", "fast", "--json", "--home", home], stdin: "hasło-sync\n", timeoutSeconds: 60)
+        try #require(synced.succeeded, "\(synced.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])?["uploaded"] as? Int == 2)
+        let device = try Database(path: home + "/satchel.db")
+        let office = try Database(path: database)
+        for id in [paymentID, voidID] {
+            let sent = try device.text("SELECT payload FROM changes WHERE entity_id = ?", [.text(id)])
+            let stored = try office.text("SELECT payload FROM device_changes WHERE entity_id = ?", [.text(id)])
+            #expect(!sent.isEmpty && Array(stored.utf8) == Array(sent.utf8))
+        }
+        #expect(try office.text("SELECT entity FROM device_changes WHERE entity_id = ?", [.text(voidID)]) == "payment_void")
+    }
 }

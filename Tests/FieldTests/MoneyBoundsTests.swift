@@ -126,3 +126,29 @@ struct MoneyBoundsTests {
         _ = try fixture.capture.recordPayment(customerID: "CPL1", amountMinor: 10_00, method: .cash, receipt: "KP/2026/0013")
     }
 }
+
+@Suite("Orders: the list hides nothing")
+struct OrderListTests {
+    @Test("an order whose customer left the working set is listed with its customer id; a page says how many there are in all")
+    func leftJoinAndTotal() throws {
+        let fixture = try Fixture()
+        var ids: [String] = []
+        for quantity in 1...3 {
+            fixture.clock.advance(milliseconds: 1_000)
+            ids.append(try fixture.capture.createOrder(customerID: "CRU1", lines: [.init(partNumber: "P2", quantity: Int64(quantity))], confirm: true).document.id)
+        }
+        fixture.clock.advance(milliseconds: 1_000)
+        let polish = try fixture.capture.createOrder(customerID: "CPL1", lines: [], confirm: false).document.id
+        try fixture.device.database.execute("PRAGMA foreign_keys=OFF")
+        try fixture.device.database.execute("DELETE FROM customer_price_levels WHERE customer_id = 'CRU1'")
+        try fixture.device.database.execute("DELETE FROM customers WHERE id = 'CRU1'")
+        let all = try Orders(fixture.device).page()
+        #expect(all.orders.map(\.id) == [polish] + ids.reversed() && all.total == 4 && all.notShown == 0)
+        #expect(all.orders.first { $0.id == ids[0] }?.customerName == nil)
+        #expect(all.orders.first?.customerName == "Hurtownia Żółw Sp. z o.o.")
+        let page = try Orders(fixture.device).page(limit: 2)
+        #expect(page.orders.map(\.id) == [polish, ids[2]] && page.total == 4 && page.notShown == 2)
+        let confirmed = try Orders(fixture.device).page(state: .confirmed, limit: 1)
+        #expect(confirmed.orders.map(\.id) == [ids[2]] && confirmed.total == 3)
+    }
+}
