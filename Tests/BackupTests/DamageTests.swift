@@ -16,9 +16,7 @@ struct DamageTests {
         try device.database.checkpoint()
         // history_orders is master data no capture writes: only a full check sees its damage.
         let root = try device.database.int64("SELECT rootpage FROM sqlite_schema WHERE name = 'history_orders'")
-        var bytes = fileBytes(device.path)
-        for offset in Int((root - 1) * 4096)..<Int((root - 1) * 4096 + 8) { bytes[offset] = 0x6B }
-        writeFile(device.path, bytes)
+        corruptPageHeader(device.path, page: root, pageSize: try device.database.int64("PRAGMA page_size"))
 
         let damaged = try fixture.open()
         _ = try Capture(damaged).recordVisit(customerID: "C1", outcome: .order, note: "Магазин Ёлка")  // nothing has looked yet

@@ -112,19 +112,6 @@ struct IntegrityCommandLineTests {
         #expect(bad.status == 65 && bad.stderr.contains("--limit"))
     }
 
-    /// Size and FNV-1a hash of the database and what lies beside it.
-    static func files(_ path: String) -> [String: String] {
-        var state: [String: String] = [:]
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            guard FileManager.default.fileExists(atPath: path + suffix) else { state[suffix] = "absent"; continue }
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            let bytes = fileBytes(path + suffix)
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            state[suffix] = "\(bytes.count):\(String(hash, radix: 16))"
-        }
-        return state
-    }
-
     @Test("foreign, newer, empty and non-SQLite files are refused with exit 69 by reads and captures, and stay byte-identical")
     func refusedFilesUntouched() throws {
         let directory = TemporaryDirectory("e2e-refuse")
@@ -157,13 +144,13 @@ struct IntegrityCommandLineTests {
         ]
         for (what, make, message) in cases {
             try replace(make)
-            let before = Self.files(path)
+            let before = fileFingerprints(path)
             for command in [["status"], ["visit", "--customer", "C1", "--outcome", "closed"], ["order", "list"]] {
                 let result = try run(command + ["--home", home])
                 #expect(result.status == 69, "\(what), \(command): exit \(result.status) \(result.stderr)")
                 #expect(result.stderr.contains(message), "\(what), \(command): \(result.stderr)")
             }
-            #expect(Self.files(path) == before, "\(what) was modified")
+            #expect(fileFingerprints(path) == before, "\(what) was modified")
         }
     }
 
@@ -178,22 +165,19 @@ struct IntegrityCommandLineTests {
             let database = try Database(path: path)
             try database.checkpoint()
             let root = try database.int64("SELECT rootpage FROM sqlite_schema WHERE name = 'visits'")
-            let pageSize = try database.int64("PRAGMA page_size")
-            var bytes = fileBytes(path)
-            for offset in Int((root - 1) * pageSize)..<Int((root - 1) * pageSize + 12) { bytes[offset] = 0x6B }
-            writeFile(path, bytes)
+            corruptPageHeader(path, page: root, pageSize: try database.int64("PRAGMA page_size"))
         }
         let refused = try run(["visit", "--home", home, "--customer", customer, "--outcome", "closed"])
         #expect(refused.status == 69, "\(refused.stderr)")
         #expect(refused.stderr.contains("damaged") && refused.stderr.contains("satchel restore"))
-        let damaged = Self.files(path)
+        let damaged = fileFingerprints(path)
         // The payments table is intact; the database is not, and nothing more goes into it.
         let payment = try run(["payment", "--home", home, "--customer", customer, "--amount", "50.00", "--receipt", "KP/1"])
         #expect(payment.status == 69, "\(payment.status) \(payment.stderr)")
         #expect(payment.stderr.contains("satchel restore"))
         let status = try run(["status", "--home", home])
         #expect(status.status == 69)
-        #expect(Self.files(path) == damaged)
+        #expect(fileFingerprints(path) == damaged)
     }
 
     @Test("satchel payment: a billion is refused naming the limit, a receipt is used once, a payment is voided by its own document")

@@ -7,19 +7,6 @@ import Testing
 /// Repro 7 of issue 10: damage is refused, nothing foreign is touched.
 @Suite("DeviceDatabase: refused files stay byte-identical, damage stops writes")
 struct RefusalTests {
-    /// The database file and what lies beside it: size and FNV-1a hash of each ("absent" when missing).
-    static func files(_ path: String) -> [String: String] {
-        var state: [String: String] = [:]
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            guard FileManager.default.fileExists(atPath: path + suffix) else { state[suffix] = "absent"; continue }
-            let bytes = fileBytes(path + suffix)
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            state[suffix] = "\(bytes.count) bytes, fnv \(String(hash, radix: 16))"
-        }
-        return state
-    }
-
     /// A data directory whose database file the test writes itself.
     static func emptyHome(_ directory: TemporaryDirectory) throws -> (home: String, path: String) {
         let home = directory.path + "/home"
@@ -40,10 +27,10 @@ struct RefusalTests {
             try other.execute("CREATE TABLE zdjęcia (id INTEGER PRIMARY KEY, opis TEXT)")
             try other.execute("INSERT INTO zdjęcia(opis) VALUES ('Магазин Ёлка')")
         }
-        let before = Self.files(path)
+        let before = fileFingerprints(path)
         let error = #expect(throws: FieldError.self) { _ = try DeviceDatabase.open(home: home) }
         guard case .foreignDatabase = error else { Issue.record("expected foreignDatabase, got \(String(describing: error))"); return }
-        #expect(Self.files(path) == before)
+        #expect(fileFingerprints(path) == before)
     }
 
     @Test("a database of a newer satchel is refused untouched, even while its new header is only in the WAL")
@@ -62,10 +49,10 @@ struct RefusalTests {
         }
         let copy = crashed + "/satchel.db"
         #expect(fileBytes(copy + "-wal").count > 32)
-        let before = Self.files(copy)
+        let before = fileFingerprints(copy)
         let error = #expect(throws: FieldError.self) { _ = try DeviceDatabase.open(home: crashed) }
         #expect(error == .newerSchema(path: copy, detail: "schema 99, this satchel knows \(FieldSchema.migrations.count)"))
-        #expect(Self.files(copy) == before, "the WAL must not be checkpointed nor a -shm created")
+        #expect(fileFingerprints(copy) == before, "the WAL must not be checkpointed nor a -shm created")
     }
 
     @Test("a newer database in rollback-journal mode is refused and not switched to WAL")
@@ -79,12 +66,12 @@ struct RefusalTests {
             try device.database.checkpoint()
             _ = try device.database.text("PRAGMA journal_mode=DELETE")
         }
-        let before = Self.files(path)
+        let before = fileFingerprints(path)
         #expect(before["-wal"] == "absent")
         #expect(throws: FieldError.newerSchema(path: path, detail: "schema 42, this satchel knows \(FieldSchema.migrations.count)")) {
             _ = try DeviceDatabase.open(home: home)
         }
-        #expect(Self.files(path) == before)
+        #expect(fileFingerprints(path) == before)
     }
 
     @Test("a 0-byte file is refused as damaged and stays 0 bytes, with nothing created beside it")
@@ -92,12 +79,12 @@ struct RefusalTests {
         let directory = TemporaryDirectory("refuse")
         let (home, path) = try Self.emptyHome(directory)
         writeFile(path, [])
-        let before = Self.files(path)
+        let before = fileFingerprints(path)
         let error = #expect(throws: FieldError.self) { _ = try DeviceDatabase.open(home: home) }
         guard case .damagedDatabase(_, let detail) = error else { Issue.record("expected damagedDatabase, got \(String(describing: error))"); return }
         #expect(detail.contains("0 bytes"))
         #expect(error?.exitCode == 69)
-        #expect(Self.files(path) == before)
+        #expect(fileFingerprints(path) == before)
     }
 
     @Test("a text file in place of the database is refused untouched")
@@ -105,10 +92,10 @@ struct RefusalTests {
         let directory = TemporaryDirectory("refuse")
         let (home, path) = try Self.emptyHome(directory)
         writeFile(path, Array("Hurtownia Żółw; Магазин Ёлка; Бакалия Свети Георги\n".utf8))
-        let before = Self.files(path)
+        let before = fileFingerprints(path)
         let error = #expect(throws: FieldError.self) { _ = try DeviceDatabase.open(home: home) }
         guard case .damagedDatabase = error else { Issue.record("expected damagedDatabase, got \(String(describing: error))"); return }
-        #expect(Self.files(path) == before)
+        #expect(fileFingerprints(path) == before)
     }
 
     @Test("a new database whose header is still only in the WAL (power cut after init) opens")
@@ -132,15 +119,11 @@ struct RefusalTests {
         #expect(try DeviceDatabase.open(home: crashed).deviceID() == "BG04")
     }
 
-    /// Overwrites the b-tree page header of `table`'s root page on disk (after a checkpoint).
+    /// Damages `table`'s root page on disk (after a checkpoint).
     static func corruptRootPage(of table: String, in device: DeviceDatabase) throws {
         try device.database.checkpoint()
         let root = try device.database.int64("SELECT rootpage FROM sqlite_schema WHERE name = ?", [.text(table)])
-        let pageSize = try device.database.int64("PRAGMA page_size")
-        var bytes = fileBytes(device.path)
-        let start = Int((root - 1) * pageSize)
-        for offset in start..<(start + 12) { bytes[offset] = 0x6B }  // not a page type, nonsense cell counts
-        writeFile(device.path, bytes)
+        corruptPageHeader(device.path, page: root, pageSize: try device.database.int64("PRAGMA page_size"))
     }
 
     @Test("SQLITE_CORRUPT in one capture stops every later write, in this process and the next, until the file is replaced")
