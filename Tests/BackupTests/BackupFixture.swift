@@ -55,7 +55,9 @@ final class BackupFixture {
             agent.mirror(device)
             ids.append(try capture.recordVisit(customerID: "C2", outcome: .order, note: "Rozmowa z właścicielem").document.id)
             agent.mirror(device)
-            ids.append(try capture.recordPayment(customerID: "C1", amountMinor: 150_00, method: .cash, receipt: "KP/\(round)").document.id)
+            // Each leaf of the receipt book once, however often a test captures a day.
+            let leaf = try device.database.int64("SELECT count(*) FROM payments") + 1
+            ids.append(try capture.recordPayment(customerID: "C1", amountMinor: 150_00, method: .cash, receipt: "KP/\(leaf)").document.id)
             agent.mirror(device)
         }
         ids.append(try capture.requestDisplay(customerID: "C1", typeCode: "WALL", widthCm: 100, heightCm: 200).document.id)
