@@ -105,7 +105,7 @@ func printError(_ message: String) {
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
-    print(try FieldJSON.encode(value, pretty: false))
+    print(TerminalText.escapingJSON(try FieldJSON.encode(value, pretty: false)))
 }
 
 enum Environment {

@@ -24,6 +24,24 @@ enum TerminalText {
         return String(out)
     }
 
+    /// JSON text with DEL, C1 controls, bidi controls and line separators inside its strings
+    /// written as `\u00XX` escapes: the encoder escapes C0 controls but leaves these raw, and
+    /// `--json` is read on terminals too. The JSON means the same (the strings decode unchanged).
+    /// Structural characters and the newlines of pretty output are all below 0x7F, so untouched.
+    static func escapingJSON(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && needsEscape($0, multiline: true) }) else { return json }
+        var out = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            guard scalar.value >= 0x7F, needsEscape(scalar, multiline: true) else {
+                out.append(scalar)
+                continue
+            }
+            let digits = String(scalar.value, radix: 16, uppercase: true)
+            out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - digits.count) + digits).unicodeScalars)
+        }
+        return String(out)
+    }
+
     static func needsEscape(_ scalar: Unicode.Scalar, multiline: Bool) -> Bool {
         switch scalar.value {
         case 0x0A, 0x09: return !multiline
