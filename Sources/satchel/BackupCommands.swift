@@ -83,7 +83,7 @@ struct RestoreCommand: ParsableCommand {
             let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device)
             if output.json { return try printJSON(report) }
             print("Restored \(report.database): snapshot \(report.snapshotGeneration.map { "#\($0)" } ?? "none"), \(report.replayed) journal entries replayed, through change \(report.lastSequence)")
-            for skipped in report.skipped { print("  skipped \(skipped)") }
+            for skipped in report.skipped { print("  skipped \(TerminalText.safe(skipped, multiline: true))") }
             if let aside = report.movedAside { print("  the previous database was kept as \(aside)") }
         }
     }

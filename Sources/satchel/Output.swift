@@ -55,7 +55,7 @@ func describe(_ card: CardReport) -> String {
     if let through = card.journalThroughSeq { text += ", journal through change \(through)" }
     if let behind = card.behind, behind > 0, card.state != .notConfigured { text += ", \(behind) changes behind" }
     if let generation = card.snapshotGeneration { text += ", snapshot #\(generation) covers change \(card.snapshotCoversSeq ?? 0)" }
-    if let message = card.message { text += ": \(message)" }
+    if let message = card.message { text += ": \(TerminalText.safe(message, multiline: true))" }  // may quote the card's contents
     return text
 }
 
