@@ -33,4 +33,18 @@ struct DamageTests {
         #expect(try BackupFixture.documentIDs(restored.database).isSuperset(of: Set(ids)))
         _ = try Capture(restored).recordPayment(customerID: "C1", amountMinor: 10_00, method: .cash, receipt: "KP/99")
     }
+
+    @Test("the daemon looks for damage when it starts, and stops writes when it finds some")
+    func daemonStartFindsDamage() throws {
+        let fixture = try BackupFixture()
+        let device = try fixture.open()
+        try device.database.checkpoint()
+        let root = try device.database.int64("SELECT rootpage FROM sqlite_schema WHERE name = 'display_types'")
+        corruptPageHeader(device.path, page: root, pageSize: try device.database.int64("PRAGMA page_size"))
+        var lines: [String] = []
+        var loop = DaemonLoop(agent: fixture.agent, snapshotInterval: 3_600_000, log: { lines.append($0) })
+        loop.tick()
+        #expect(lines.contains { $0.contains("damaged") && $0.contains("writes are refused") }, "\(lines)")
+        #expect(throws: FieldError.self) { try Capture(device).recordVisit(customerID: "C2", outcome: .closed, note: "Skład budowlany Źródło") }
+    }
 }
