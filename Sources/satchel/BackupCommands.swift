@@ -107,7 +107,7 @@ struct Daemon: ParsableCommand {
             sigemptyset(&signals)
             for signal in [SIGTERM, SIGPWR, SIGINT] { sigaddset(&signals, signal) }
             sigprocmask(SIG_BLOCK, &signals, nil)
-            var loop = DaemonLoop(agent: agent, snapshotInterval: Int64(snapshotInterval) * 1000, log: { print($0); fflushStdout() })
+            var loop = DaemonLoop(agent: agent, snapshotInterval: Int64(snapshotInterval) * 1000, log: { print(TerminalText.safe($0, multiline: true)); fflushStdout() })
             var tick = 0
             while ticks == 0 || tick < ticks {
                 loop.tick()
