@@ -61,8 +61,9 @@ let package = Package(
         .target(name: "Sync", dependencies: ["Seal", "Transport", "Deflate", "Store"], swiftSettings: strict),
         // Power-loss safety: encrypted card journal, snapshots, restore.
         .target(name: "Backup", dependencies: ["Field", "Store", "Journal", "Seal"], swiftSettings: strict),
-        // Orchestration on the device: card mirroring, snapshot triggers, battery, restore.
-        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Seal", "Sync", "Transport"], swiftSettings: strict),
+        // Orchestration on the device: capture ("saved"), card mirroring, snapshot triggers, battery, restore,
+        // the device configuration, sync over TCP or the modem (Modem: the connect sequence).
+        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Modem", "Seal", "Sync", "Transport"], swiftSettings: strict),
         // The field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
 

@@ -2,6 +2,7 @@ import Backup
 import Field
 import FoundationEssentials
 import Journal
+import Modem
 import Seal
 import Store
 #if canImport(Glibc)
@@ -10,12 +11,15 @@ import Glibc
 import Musl
 #endif
 
-/// Where the device keeps things and how often it backs up (from the command line, the
-/// environment, or the board profile).
+/// Where the device keeps things and how often it backs up: the device's configuration file
+/// (`<home>/device.conf`, `DeviceSettings`), with the command line and the environment over it.
 public struct AgentConfiguration: Sendable {
     public var home: String
     /// Mount point of the flash card; nil when the device has none configured.
     public var cardRoot: String?
+    /// The card path must be a mounted file system: an empty mount point is `absent`, and
+    /// `card init` refuses it (the backup would land on internal flash).
+    public var cardMustBeMounted = false
     /// Acknowledged changes between snapshots.
     public var snapshotEvery: Int64 = 25
     /// The sysfs `power_supply` directory of the battery (`capacity`, `status`).
@@ -24,10 +28,32 @@ public struct AgentConfiguration: Sendable {
     public var criticalBatteryPercent = 5
     /// Argon2id cost for the key slot on the card; the default suits a 32-bit ARM handheld.
     public var keyCost = PasswordHash.Cost.handheld
+    /// What `<home>/device.conf` holds (empty when the device has none).
+    public var settings = DeviceSettings()
 
     public init(home: String, cardRoot: String? = nil) {
         self.home = home
         self.cardRoot = cardRoot
+    }
+
+    /// The configuration of the device in `home`: its `device.conf`, then what the board profile
+    /// it names says (card mount point, battery), with `card` and `battery` given for this one
+    /// command over both. A damaged `device.conf` is refused, never replaced.
+    public static func load(home: String, card: String? = nil, battery: String? = nil, hardware: String? = nil) throws -> AgentConfiguration {
+        let settings = try DeviceSettings.load(home: home)
+        var configuration = AgentConfiguration(home: home)
+        configuration.settings = settings
+        var board: BoardProfile?
+        if let name = settings.board {
+            do { board = try HardwareDirectory.locate(override: hardware)?.board(name) } catch {
+                throw AgentError.configurationDamaged(path: DeviceSettings.path(home: home), line: 0, reason: "board \(name): \(error)")
+            }
+        }
+        configuration.cardRoot = card ?? settings.card ?? board?.cardMount
+        // A board's card mount point is a real mount point; so is one the technician marked so.
+        configuration.cardMustBeMounted = settings.cardMustBeMounted || (card == nil && settings.card == nil && board?.cardMount != nil)
+        configuration.batteryDirectory = battery ?? settings.battery ?? board?.batteryCapacity.map { Paths.directory(of: $0) }
+        return configuration
     }
 
     var keyFile: String { Paths.join(home, "card.key") }
@@ -46,6 +72,8 @@ public struct CardReport: Codable, Sendable, Equatable, Error {
         case readOnly = "read_only"
         case full
         case failing
+        /// The card is there and healthy, but acknowledged changes are not on it yet.
+        case behind
         case ok
     }
 
@@ -66,28 +94,62 @@ public struct CardReport: Codable, Sendable, Equatable, Error {
     }
 
     public var isHealthy: Bool { state == .ok && (behind ?? 0) == 0 }
+    /// The card can be written (it may still be behind).
+    public var isUsable: Bool { state == .ok || state == .behind }
+
+    /// One line for people: state, path, how far the journal goes, the snapshot, why.
+    public var summary: String {
+        var text = state.rawValue
+        if let path { text += " (\(path))" }
+        if let through = journalThroughSeq { text += ", journal through change \(through)" }
+        if let behind, behind > 0, state != .notConfigured { text += ", \(behind) change\(behind == 1 ? "" : "s") behind" }
+        if let generation = snapshotGeneration { text += ", snapshot #\(generation) covers change \(snapshotCoversSeq ?? 0)" }
+        if let message { text += ": \(message)" }
+        return text
+    }
 }
 
 public enum AgentError: Error, CustomStringConvertible, Equatable {
     case writesStopped(reason: String)
     case cardUnavailable(CardReport)
     case restoreNeeded(problem: String, card: String, device: String)
+    case configurationDamaged(path: String, line: Int, reason: String)
+    case configurationInvalid(key: String, value: String, reason: String)
+    case storage(path: String, detail: String)
+    case upgradeNeeded(path: String)
+    case cardNotMounted(path: String)
+    case cardTooSmall(path: String, needed: Int64, free: Int64)
 
     public var description: String {
         switch self {
-        case .writesStopped(let reason): return "writing is stopped: \(reason); nothing was saved. Plug in the charger; writing resumes on its own"
+        case .writesStopped(let reason): return "writing is stopped: \(reason); nothing was saved. Plug in the charger; the next command resumes writing once the battery charges"
         case .cardUnavailable(let report) where report.state == .notConfigured:
-            return "no card configured: pass --card DIR or set SATCHEL_CARD (the board profile's card mount point)"
+            return "no card configured: pass --card DIR once (`satchel card init` records it), or `satchel config set card DIR`"
         case .cardUnavailable(let report): return "card \(report.path ?? ""): \(report.state.rawValue)\(report.message.map { " — \($0)" } ?? "")"
         case .restoreNeeded(let problem, let card, let device):
-            return "\(problem)\nThe card at \(card) holds the backup of device \(device): restore it with `satchel restore --passphrase-stdin` (the technician has the backup passphrase)"
+            return "\(problem)\nThe card at \(card) holds the backup of device \(device): nothing was rebuilt; restore it with `satchel restore` (add --passphrase-stdin when this device lost its backup key; the technician has the passphrase)"
+        case .configurationDamaged(let path, let line, let reason):
+            return "the device configuration \(path) is damaged\(line > 0 ? " at line \(line)" : "") (\(reason)); it was left as it is: correct it (`satchel config show` lists the keys) or move it away and provision again"
+        case .configurationInvalid(let key, let value, let reason):
+            return "configuration \(key) = '\(value)': \(reason); nothing was changed"
+        case .storage(let path, let detail): return "cannot write \(path) (\(detail)); nothing was changed"
+        case .upgradeNeeded(let path):
+            return "\(path) was written by an older satchel: the next command that writes (a capture, `satchel backup`, a sync) brings it up to date; read-only commands never change it"
+        case .cardNotMounted(let path):
+            return "nothing is mounted at \(path) (it is a directory of the file system around it, not a card): insert the card and mount it; nothing was written"
+        case .cardTooSmall(let path, let needed, let free):
+            return "the card at \(path) has \(free / 1024) KiB free, the backup needs about \(needed / 1024) KiB: use a larger card or free space on it; nothing was written"
         }
     }
 
     public var exitCode: Int32 {
         switch self {
         case .writesStopped: return 75
-        case .cardUnavailable, .restoreNeeded: return 66
+        case .cardUnavailable, .restoreNeeded, .cardNotMounted: return 66
+        case .configurationDamaged: return 78  // EX_CONFIG
+        case .configurationInvalid: return 65
+        case .storage, .cardTooSmall: return 74
+        case .upgradeNeeded: return 69
         }
     }
 }
@@ -110,8 +172,9 @@ public final class DeviceAgent {
 
     // MARK: Opening
 
-    /// Opens the device database; when it is missing or damaged and the card holds a backup this
-    /// device can open (its key is on internal storage), restores it first and says so on `notice`.
+    /// Opens the device database for a command that writes. When it is missing or damaged and
+    /// the card holds a backup this device can open (its key is on internal storage), restores it
+    /// first and says so loudly on `notice`: the rep must know the device was rebuilt.
     public func open(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
         do {
             return try DeviceDatabase.open(home: configuration.home, clock: clock)
@@ -119,12 +182,9 @@ public final class DeviceAgent {
             switch error {
             case .notInitialised, .damagedDatabase:
                 guard let restored = try? automaticRestore(after: error) else {
-                    if let root = configuration.cardRoot, let backup = CardLayout.devices(on: root, fileSystem: card).first {
-                        throw AgentError.restoreNeeded(problem: error.description, card: root, device: backup)
-                    }
-                    throw error
+                    throw restoreAdvice(for: error) ?? error
                 }
-                notice("\(error.description)\nRestored from the card: snapshot generation \(restored.snapshotGeneration.map(String.init) ?? "none"), \(restored.replayed) journal entries replayed, through change \(restored.lastSequence).")
+                notice("WARNING: \(error.description)\nTHE DATABASE WAS REBUILT FROM THE CARD: snapshot generation \(restored.snapshotGeneration.map(String.init) ?? "none"), \(restored.replayed) journal entries replayed, through change \(restored.lastSequence).")
                 return try DeviceDatabase.open(home: configuration.home, clock: clock)
             default:
                 throw error
@@ -132,10 +192,92 @@ public final class DeviceAgent {
         }
     }
 
-    /// As `open`, for commands that write: refuses while writing is stopped (critical battery).
+    /// Opens the device database for a command that only reads (`status`, `doctor`, `keys`,
+    /// lists and shows): nothing is migrated, restored or rewritten, no file is created. A
+    /// missing or damaged database is reported, with `satchel restore` when the card holds a
+    /// backup, and left as it is.
+    public func openForReading() throws -> DeviceDatabase {
+        let device: DeviceDatabase
+        do {
+            device = try DeviceDatabase.openReadOnly(home: configuration.home, clock: clock)
+        } catch let error as FieldError {
+            switch error {
+            case .notInitialised, .damagedDatabase: throw restoreAdvice(for: error) ?? error
+            default: throw error
+            }
+        }
+        guard try device.schemaIsCurrent() else { throw AgentError.upgradeNeeded(path: device.path) }
+        return device
+    }
+
+    /// When the card holds a backup (this device's, when its key tells which), the advice to
+    /// restore it, instead of the bare error.
+    private func restoreAdvice(for error: FieldError) -> AgentError? {
+        guard let root = configuration.cardRoot else { return nil }
+        let backups = CardLayout.devices(on: root, fileSystem: card)
+        let key = try? localKey()
+        let ours = backups.first { device in
+            guard let key, let identity = try? readIdentity(CardLayout(root: root, device: device)) else { return false }
+            return identity.keyCheck == keyCheck(key)
+        }
+        guard let device = ours ?? backups.first else { return nil }
+        return AgentError.restoreNeeded(problem: error.description, card: root, device: device)
+    }
+
+    /// As `open`, for commands that write: refuses while writing is stopped (critical battery),
+    /// unless the battery, read again now, is charging or above the critical level: then writing
+    /// resumes at once, without waiting for the daemon.
     public func openForWriting(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
-        if let reason = writesStoppedReason() { throw AgentError.writesStopped(reason: reason) }
+        if let reason = writesStoppedReason() {
+            guard let battery = readBattery(), battery.charging || battery.percent > configuration.criticalBatteryPercent else {
+                throw AgentError.writesStopped(reason: reason)
+            }
+            resumeWrites()
+            notice("writing resumed: battery \(battery.percent)%\(battery.charging ? ", charging" : "")")
+        }
         return try open(notice: notice)
+    }
+
+    // MARK: Capture: what "saved" means
+
+    /// A change this device acknowledged, and whether the card has it.
+    public struct Saved<Value> {
+        public let value: Value
+        /// The change journal's last sequence once the capture committed: ours is at or below it.
+        public let sequence: Int64
+        /// The card as the capture left it (`notConfigured` when the device has no card).
+        public let card: CardReport
+
+        /// The change is on the card: appended and fsynced to this device's card journal.
+        public var onCard: Bool { card.isUsable && (card.journalThroughSeq ?? 0) >= sequence }
+
+        /// Why the change is on this device only, or nil when the card has it or there is no card.
+        public var warning: String? {
+            guard card.state != .notConfigured, !onCard else { return nil }
+            return "WARNING: saved on this device only, not yet on the card: \(card.summary)"
+        }
+    }
+
+    /// The one way a change is saved on this device, for every capture command, the console and
+    /// anything else that writes documents: open for writing (restoring loudly if the database
+    /// was lost), run `body` (one durable transaction: committed with `synchronous=FULL` when it
+    /// returns), then append what the card lacks to the card journal and fsync it. `acknowledge`
+    /// then gets the result (the command prints it and flushes); only after that is a snapshot
+    /// taken when one is due, so a dying battery never holds up the acknowledgement.
+    /// "Saved" means: committed, and on the card when the device has one; when the card does not
+    /// have it, `Saved.warning` says why.
+    @discardableResult
+    public func capture<Value>(notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
+                               acknowledge: (Saved<Value>) throws -> Void = { _ in }) throws -> Saved<Value> {
+        let device = try openForWriting(notice: notice)
+        let value = try body(device)
+        // Our change is committed: it is at or below the journal's last sequence now. Other
+        // satchel processes may commit more meanwhile; what this capture owes the rep is that its
+        // own change reached the card.
+        let saved = Saved(value: value, sequence: try device.lastChangeSeq(), card: mirror(device))
+        try acknowledge(saved)
+        _ = snapshotIfDue(device, report: saved.card)
+        return saved
     }
 
     private func automaticRestore(after error: FieldError) throws -> RestoreReport? {
@@ -158,7 +300,11 @@ public final class DeviceAgent {
 
     /// Finds this device's backup on the card, or says why it cannot be used.
     func attach(device: String) -> Result<Attached, CardReport> {
-        guard let root = configuration.cardRoot else { return .failure(CardReport(state: .notConfigured)) }
+        guard let root = configuration.cardRoot else {
+            // A device with a backup key backs up to a card: not knowing where it is must be loud.
+            guard hasLocalKey else { return .failure(CardReport(state: .notConfigured)) }
+            return .failure(CardReport(state: .absent, message: "this device backs up to a card (its key is \(configuration.keyFile)) but no card mount point is configured: `satchel config set card /media/card` (the card's mount point)"))
+        }
         guard (try? card.listDirectory(root)) != nil else {
             return .failure(CardReport(state: .absent, path: root, message: "no card mounted at \(root)"))
         }
@@ -167,6 +313,15 @@ public final class DeviceAgent {
             let others = CardLayout.devices(on: root, fileSystem: card).filter { $0 != device }
             if !others.isEmpty {
                 return .failure(CardReport(state: .foreign, path: root, message: "the card holds the backup of \(others.joined(separator: ", ")), not \(device); it is left untouched"))
+            }
+            // This device has backed up to a card before: a mount point without its backup is an
+            // empty mount point (the card is out or not mounted) or another, blank card. Never
+            // advise `card init` there: it would write the backup to internal flash.
+            if hasLocalKey {
+                return .failure(CardReport(state: .absent, path: root, message: "this device's card is not at \(root) (the mount point holds no backup of \(device)): insert and mount the card; a new card for this device needs `satchel card init`"))
+            }
+            if configuration.cardMustBeMounted && !MountPoint.isMounted(root) {
+                return .failure(CardReport(state: .absent, path: root, message: "nothing is mounted at \(root): insert the card"))
             }
             return .failure(CardReport(state: .notInitialised, path: root, message: "run `satchel card init` to start backing up to this card"))
         }
@@ -200,10 +355,18 @@ public final class DeviceAgent {
 
     func keyCheck(_ key: BackupKey) -> String { key.check }
 
-    /// Sets up this device's backup on the card: key slot, journal, first snapshot.
+    /// The device has a backup key: it has been set up to back up to a card.
+    var hasLocalKey: Bool { local.exists(configuration.keyFile) }
+
+    /// Sets up this device's backup on the card: key slot, journal, first snapshot, and records
+    /// the card's mount point in the device configuration. It refuses a mount point with nothing
+    /// mounted when the card must be mounted, and a card without room for the backup, before
+    /// writing anything; if it fails half-way, what it wrote is removed again (the card and the
+    /// device's backup key are as they were), so a failed `card init` never looks like a backup.
     public func initCard(_ device: DeviceDatabase, passphrase: String) throws -> CardReport {
         guard let root = configuration.cardRoot else { throw AgentError.cardUnavailable(CardReport(state: .notConfigured)) }
         guard (try? card.listDirectory(root)) != nil else { throw BackupError.cardMissing(path: root) }
+        if configuration.cardMustBeMounted && !MountPoint.isMounted(root) { throw AgentError.cardNotMounted(path: root) }
         let deviceID = try device.deviceID()
         let layout = CardLayout(root: root, device: deviceID)
         if card.exists(layout.identityFile) {
@@ -212,9 +375,13 @@ public final class DeviceAgent {
         }
         let others = CardLayout.devices(on: root, fileSystem: card).filter { $0 != deviceID }
         if let other = others.first { throw BackupError.cardOfAnotherDevice(path: root, device: other, expected: deviceID) }
+        let needed = try backupBytesNeeded(device)
+        if let free = card.freeBytes(root), free < needed { throw AgentError.cardTooSmall(path: root, needed: needed, free: free) }
         let key = BackupKey.generate()
         let identity = try key.identity(device: deviceID, rep: try device.repID(), passphrase: passphrase,
                                                    cost: configuration.keyCost, now: clock.nowMilliseconds())
+        let previousKey = try? local.readAll(configuration.keyFile)
+        let satchelDirectoryExisted = (try? card.listDirectory(layout.satchelDirectory)) != nil
         do {
             for directory in [layout.satchelDirectory, layout.deviceDirectory, layout.journalDirectory, layout.snapshotDirectory] {
                 try card.createDirectory(directory)
@@ -222,18 +389,57 @@ public final class DeviceAgent {
             }
             try local.writeDurably(configuration.keyFile, key.bytes)
             try card.writeDurably(layout.identityFile, try CardJSON.encode(identity))
-        } catch let error as FileSystemError {
-            throw BackupError.fileSystem(error)
-        }
-        mirror(device)
-        do {
+            let mirrored = mirror(device)
+            guard mirrored.isHealthy else { throw AgentError.cardUnavailable(mirrored) }
             _ = try snapshot(device)
-            return cardReport(device)
         } catch {
-            var report = cardReport(device)
-            report.message = "first snapshot failed: \(error)"
-            return report
+            removeBackup(layout, removingSatchelDirectory: !satchelDirectoryExisted)
+            if let previousKey { try? local.writeDurably(configuration.keyFile, previousKey) } else {
+                try? local.remove(configuration.keyFile)
+                try? local.syncDirectory(configuration.home)
+            }
+            let full: Bool
+            switch error {
+            case BackupError.fileSystem(let failure): full = failure.kind == .noSpace
+            case AgentError.cardUnavailable(let report): full = report.state == .full
+            default: full = false
+            }
+            if full {
+                throw AgentError.cardTooSmall(path: root, needed: needed, free: card.freeBytes(root) ?? 0)
+            }
+            throw error
         }
+        if configuration.settings.card != root {
+            var settings = configuration.settings
+            settings["card"] = root
+            try settings.write(home: configuration.home)
+        }
+        return cardReport(device)
+    }
+
+    /// About what the first backup takes on the card: the database as a snapshot (sealed in
+    /// 64 KiB chunks) and every change in the card journal, with room to spare.
+    func backupBytesNeeded(_ device: DeviceDatabase) throws -> Int64 {
+        try device.guarded {
+            let database = try device.database.fileSize()
+            let journal = try device.database.int64("SELECT COALESCE(sum(length(CAST(payload AS BLOB)) + 128), 0) FROM changes")
+            return database + database / 64 + journal + 256 * 1024
+        }
+    }
+
+    /// Removes this device's backup directory from the card, files first (after a failed init).
+    func removeBackup(_ layout: CardLayout, removingSatchelDirectory: Bool) {
+        func removeTree(_ path: String) {
+            for name in (try? card.listDirectory(path)) ?? [] {
+                let child = Paths.join(path, name)
+                if (try? card.listDirectory(child)) != nil { removeTree(child) } else { try? card.remove(child) }
+            }
+            try? card.syncDirectory(path)
+            try? card.removeDirectory(path)
+        }
+        removeTree(layout.deviceDirectory)
+        if removingSatchelDirectory { try? card.removeDirectory(layout.satchelDirectory) }
+        try? card.syncDirectory(layout.root)
     }
 
     /// Appends every acknowledged change the card does not have yet. Never throws: a card that
@@ -283,6 +489,10 @@ public final class DeviceAgent {
         }
         report.journalThroughSeq = journal.lastSequence
         report.behind = max(0, ((try? device.lastChangeSeq()) ?? 0) - journal.lastSequence)
+        if report.state == .ok, let behind = report.behind, behind > 0 {
+            report.state = .behind
+            report.message = report.message ?? "\(behind) acknowledged change\(behind == 1 ? " is" : "s are") not on the card yet: the next capture or `satchel backup` copies \(behind == 1 ? "it" : "them")"
+        }
         let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
         report.snapshotGeneration = pointer?.generation
         report.snapshotCoversSeq = pointer?.coversSequence
@@ -324,7 +534,7 @@ public final class DeviceAgent {
 
     /// Takes a snapshot if `snapshotEvery` changes have been acknowledged since the newest one.
     public func snapshotIfDue(_ device: DeviceDatabase, report: CardReport) -> SnapshotPointer? {
-        guard report.state == .ok, let last = try? device.lastChangeSeq() else { return nil }
+        guard report.isHealthy, let last = try? device.lastChangeSeq() else { return nil }
         guard last - (report.snapshotCoversSeq ?? 0) >= configuration.snapshotEvery else { return nil }
         return try? snapshot(device)
     }
@@ -365,6 +575,34 @@ public final class DeviceAgent {
 
     public func stopWrites(reason: String) throws {
         do { try local.writeDurably(configuration.writesStoppedFile, Array(reason.utf8)) } catch { throw BackupError.fileSystem(error) }
+    }
+
+    /// The battery now, when the device has one configured.
+    public func readBattery() -> BatteryReading? {
+        guard let directory = configuration.batteryDirectory else { return nil }
+        return BatteryReading.read(directory: directory, lowPercent: configuration.lowBatteryPercent,
+                                   criticalPercent: configuration.criticalBatteryPercent)
+    }
+
+    /// Whether this device may write, as `satchel status` shows it.
+    public struct Writing: Codable, Sendable, Equatable {
+        public var stopped: Bool
+        public var reason: String?
+        public var battery: BatteryReading?
+        /// Stopped, but the battery now allows writing: the next command that writes resumes.
+        public var resumesOnNextWrite: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case stopped, reason, battery
+            case resumesOnNextWrite = "resumes_on_next_write"
+        }
+    }
+
+    public func writing() -> Writing {
+        let reason = writesStoppedReason()
+        let battery = readBattery()
+        let allows = battery.map { $0.charging || $0.percent > configuration.criticalBatteryPercent } ?? false
+        return Writing(stopped: reason != nil, reason: reason, battery: battery, resumesOnNextWrite: reason != nil && allows)
     }
 
     public func resumeWrites() {

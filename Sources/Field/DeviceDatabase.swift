@@ -19,7 +19,7 @@ public final class DeviceDatabase {
     public let path: String
     public let clock: any WallClock
 
-    private init(database: Database, home: String, clock: any WallClock) {
+    init(database: Database, home: String, clock: any WallClock) {
         self.database = database
         self.home = home
         self.path = database.path

@@ -23,6 +23,11 @@ public protocol FileSystem: AnyObject {
     func remove(_ path: String) throws(FileSystemError)
     /// Whether the file system accepts writes (a card can be write-protected or remounted read-only).
     func isWritable(_ path: String) -> Bool
+    /// Bytes an unprivileged writer can still use on the file system holding `path`, or nil when
+    /// it cannot tell (checked before a write that must fit, such as a card's first backup).
+    func freeBytes(_ path: String) -> Int64?
+    /// Removes an empty directory (after a failed set-up); a missing one is not an error.
+    func removeDirectory(_ path: String) throws(FileSystemError)
 }
 
 extension FileSystem {

@@ -112,6 +112,16 @@ public final class PosixFileSystem: FileSystem {
         if unlink(path) != 0 && errno != ENOENT { throw fail("remove", path) }
     }
 
+    public func freeBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    public func removeDirectory(_ path: String) throws(FileSystemError) {
+        if rmdir(path) != 0 && errno != ENOENT { throw fail("rmdir", path) }
+    }
+
     public func isWritable(_ path: String) -> Bool {
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return false }

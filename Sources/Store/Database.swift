@@ -16,6 +16,10 @@ public final class Database {
         /// what the product calls "acknowledged".
         public var synchronous: Synchronous = .full
         public var readOnly = false
+        /// With `readOnly`: open as `immutable` (sqlite.org/uri.html#uriimmutable), so SQLite takes
+        /// no locks and creates no `-wal` or `-shm` beside the file. Only for a database no
+        /// connection has open (no `-wal` left): the reader then changes nothing on disk.
+        public var immutable = false
         /// Create the file if it is missing. Off for commands that must find an existing database.
         public var create = true
         public var foreignKeys = true
@@ -33,7 +37,12 @@ public final class Database {
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if options.create && !options.readOnly { flags |= SQLITE_OPEN_CREATE }
         var handle: OpaquePointer?
-        let code = sqlite3_open_v2(path, &handle, flags, nil)
+        var name = path
+        if options.readOnly && options.immutable {
+            flags |= SQLITE_OPEN_URI
+            name = "file:" + Self.uriEscaped(path) + "?immutable=1"
+        }
+        let code = sqlite3_open_v2(name, &handle, flags, nil)
         guard code == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             if let handle { sqlite3_close_v2(handle) }
@@ -49,6 +58,20 @@ public final class Database {
             sqlite3_close_v2(handle)
             throw error
         }
+    }
+
+    /// A path as the path part of an SQLite URI: '%', '?' and '#' escaped (sqlite.org/uri.html).
+    static func uriEscaped(_ path: String) -> String {
+        var out = ""
+        for character in path {
+            switch character {
+            case "%": out += "%25"
+            case "?": out += "%3f"
+            case "#": out += "%23"
+            default: out.append(character)
+            }
+        }
+        return out
     }
 
     deinit {

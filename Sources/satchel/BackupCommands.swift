@@ -21,7 +21,7 @@ struct CardCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let passphrase = try readSecret("backup passphrase")
-                let agent = home.agent()
+                let agent = try home.agent()
                 let report = try agent.initCard(try agent.open(notice: printNotice), passphrase: passphrase)
                 if output.json { return try printJSON(report) }
                 print("Card ready: \(describe(report))")
@@ -37,8 +37,8 @@ struct CardCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let agent = home.agent()
-                let report = agent.cardReport(try agent.open(notice: printNotice))
+                let agent = try home.agent()
+                let report = agent.cardReport(try agent.openForReading())
                 if output.json { return try printJSON(report) }
                 print(describe(report))
             }
@@ -54,7 +54,7 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let agent = home.agent()
+            let agent = try home.agent()
             let device = try agent.open(notice: printNotice)
             let pointer = try agent.snapshot(device)
             let report = agent.cardReport(device)
@@ -77,7 +77,7 @@ struct RestoreCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var configuration = home.agent().configuration
+            var configuration = try home.agent().configuration
             if let from { configuration.cardRoot = from }
             let passphrase = passphraseStdin ? try readSecret("backup passphrase") : nil
             let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device)
@@ -93,16 +93,14 @@ struct Daemon: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run in the background: keep the card caught up, snapshot on a schedule and on low battery, stop writes on critical battery, snapshot on SIGTERM/SIGPWR.")
     @OptionGroup var home: HomeOptions
-    @Option(help: "The battery's sysfs power_supply directory (from the board profile).") var battery: String?
+    @Option(help: "The battery's sysfs power_supply directory (default: the device configuration's, or its board's).") var battery: String?
     @Option(help: "Seconds between checks.") var interval: Int = 30
     @Option(help: "Seconds between scheduled snapshots (when something changed).") var snapshotInterval: Int = 1800
     @Option(help: "Stop after this many checks (0: run until signalled).") var ticks: Int = 0
 
     func run() throws {
         try reportingErrors {
-            var configuration = home.agent().configuration
-            configuration.batteryDirectory = battery
-            let agent = DeviceAgent(configuration)
+            let agent = try home.agent(battery: battery)
             var signals = sigset_t()
             sigemptyset(&signals)
             for signal in [SIGTERM, SIGPWR, SIGINT] { sigaddset(&signals, signal) }

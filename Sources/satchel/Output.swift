@@ -25,39 +25,23 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-/// The shape of every capture command: open for writing, capture (one durable transaction),
-/// mirror the change to the card, and only then print the result; a snapshot follows when due.
-/// `body` captures and returns what to print.
+/// Every capture command: Agent saves (`DeviceAgent.capture`: the durable commit and the card
+/// append), then the result is printed and flushed, with the warning when the card does not have
+/// the change. `body` captures and returns what to print.
 func capturing(_ options: HomeOptions, _ body: (DeviceDatabase) throws -> () throws -> Void) throws {
     try reportingErrors {
-        let agent = options.agent()
-        let device = try agent.openForWriting(notice: printNotice)
-        let report = try body(device)
-        // Our change is committed: it is at or below the journal's last sequence now. Other
-        // satchel processes may commit more meanwhile; what this command owes the rep is that its
-        // own change reached the card.
-        let ours = try device.lastChangeSeq()
-        let card = agent.mirror(device)
-        if card.state != .notConfigured && (card.state != .ok || (card.journalThroughSeq ?? 0) < ours) {
-            printNotice("WARNING: saved on this device only, not yet on the card: \(describe(card))")
+        try options.agent().capture(notice: printNotice, body) { saved in
+            if let warning = saved.warning { printNotice(warning) }
+            try saved.value()
+            // The acknowledgement must leave the process now: stdout to a pipe is block-buffered,
+            // and the snapshot that may follow can outlast a dying battery.
+            fflushStdout()
         }
-        try report()
-        // The acknowledgement must leave the process now: stdout to a pipe is block-buffered,
-        // and the snapshot that may follow can outlast a dying battery.
-        fflushStdout()
-        _ = agent.snapshotIfDue(device, report: card)
     }
 }
 
-func describe(_ card: CardReport) -> String {
-    var text = card.state.rawValue
-    if let path = card.path { text += " (\(path))" }
-    if let through = card.journalThroughSeq { text += ", journal through change \(through)" }
-    if let behind = card.behind, behind > 0, card.state != .notConfigured { text += ", \(behind) changes behind" }
-    if let generation = card.snapshotGeneration { text += ", snapshot #\(generation) covers change \(card.snapshotCoversSeq ?? 0)" }
-    if let message = card.message { text += ": \(TerminalText.safe(message, multiline: true))" }  // may quote the card's contents
-    return text
-}
+/// The card's one-line summary, safe for a terminal: its message may quote what is on the card.
+func describe(_ card: CardReport) -> String { TerminalText.safe(card.summary, multiline: true) }
 
 func fflushStdout() { fflush(nil) }
 

@@ -11,12 +11,15 @@ struct Satchel: ParsableCommand {
         discussion: """
             Data lives in the data directory (--home, or SATCHEL_HOME, default /var/lib/satchel).
             A command that says a document is saved has committed it to storage that survives a power cut.
+            The device's own settings (card, board, modem, battery) are in <data directory>/device.conf
+            (`satchel config show`); flags and environment variables override them for one command.
             Exit codes: 0 ok, 64 usage, 65 bad input, 66 not initialised, 69 damaged or foreign database,
-            70 internal error, 73 already initialised, 74 storage full or failing, 75 busy, 77 no permission.
+            70 internal error, 73 already initialised, 74 storage full or failing, 75 busy, 77 no permission,
+            78 damaged device configuration.
             """,
         version: "0.1.0",
         subcommands: [
-            Init.self, Status.self, Keys.self, Provision.self, SyncCommand.self, SyncErrorsCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
+            Init.self, Status.self, Keys.self, Provision.self, ConfigCommand.self, SyncCommand.self, SyncErrorsCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
             ModemCommand.self,
         ])
@@ -27,7 +30,7 @@ struct HomeOptions: ParsableArguments {
     @Option(name: .long, help: "Data directory (default: $SATCHEL_HOME, else /var/lib/satchel).")
     var home: String?
 
-    @Option(name: .long, help: "Mount point of the flash card for backups (default: $SATCHEL_CARD; none if unset).")
+    @Option(name: .long, help: "Mount point of the flash card for backups (default: $SATCHEL_CARD, else the device configuration's).")
     var card: String?
 
     var resolvedHome: String {
@@ -42,15 +45,20 @@ struct HomeOptions: ParsableArguments {
         return nil
     }
 
-    func agent() -> DeviceAgent {
-        var configuration = AgentConfiguration(home: resolvedHome, cardRoot: resolvedCard)
+    /// The device's agent: its configuration (`<home>/device.conf`) under this command's flags
+    /// and environment. `battery` overrides the configured battery directory.
+    func agent(battery: String? = nil) throws -> DeviceAgent {
+        var configuration = try AgentConfiguration.load(home: resolvedHome, card: resolvedCard,
+                                                        battery: battery ?? Environment.value("SATCHEL_BATTERY").flatMap { $0.isEmpty ? nil : $0 },
+                                                        hardware: Environment.value("SATCHEL_HARDWARE"))
         if let every = Environment.value("SATCHEL_SNAPSHOT_EVERY").flatMap({ Int64($0) }), every > 0 { configuration.snapshotEvery = every }
         return DeviceAgent(configuration)
     }
 
-    /// Opens the database for reading (restoring it from the card first if it is lost or damaged).
+    /// Opens the database for a command that only reads: nothing is migrated, restored or
+    /// rewritten (a lost database is reported, with `satchel restore` when the card has it).
     func open() throws -> DeviceDatabase {
-        try agent().open(notice: printNotice)
+        try agent().openForReading()
     }
 }
 
@@ -85,11 +93,16 @@ struct Status: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let agent = home.agent()
-            let device = try agent.open(notice: printNotice)
+            let agent = try home.agent()
+            let device = try agent.openForReading()
             let status = try DeviceStatus.read(device)
             let card = agent.cardReport(device)
-            if output.json { return try printJSON(StatusWithCard(status: status, card: card)) }
+            let writing = agent.writing()
+            if output.json { return try printJSON(StatusWithCard(status: status, card: card, writing: writing)) }
+            if writing.stopped {
+                let next = writing.resumesOnNextWrite ? "the battery allows it again: the next command that writes resumes" : "plug in the charger; the next command that writes resumes once it charges"
+                print("WRITING STOPPED: \(writing.reason ?? "stopped"); \(next)")
+            }
             print("Device \(status.device), rep \(status.rep) (\(status.home))")
             print("Working set: \(status.customers) customers, \(status.products) products, \(status.prices) prices, \(status.stockRows) stock rows")
             print("Today: \(status.routeStopsToday) route stops, \(status.visitsToday) visits, \(status.paymentsToday) payments")
@@ -99,6 +112,7 @@ struct Status: ParsableCommand {
             if status.syncErrors > 0 { print("Sync errors: \(status.syncErrors): the office's value won (satchel sync-errors)") }
             print("Database: \(status.databaseBytes) bytes, schema \(status.schemaVersion), SQLite \(status.sqliteVersion)")
             print("Card: \(describe(card))")
+            if let battery = writing.battery { print("Battery: \(battery.percent)%\(battery.charging ? ", charging" : "")\(battery.level == .normal ? "" : " (\(battery.level.rawValue))")") }
             print(syncReminder(lastSyncAt: status.lastSyncAt, now: device.clock.nowMilliseconds()))
         }
     }
@@ -112,18 +126,21 @@ func syncReminder(lastSyncAt: Int64?, now: Int64) -> String {
     return hours >= 24 ? when + ", \(hours) hours ago. SYNC TODAY (company rule: at least once a day)" : when
 }
 
-/// `status --json`: the device's counts with the card's state beside them under `"card"`.
+/// `status --json`: the device's counts with the card's state beside them under `"card"`,
+/// and whether writing is stopped (critical battery) under `"writing"`.
 struct StatusWithCard: Encodable {
     var status: DeviceStatus
     var card: CardReport
+    var writing: DeviceAgent.Writing
 
     func encode(to encoder: any Encoder) throws {
         try status.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(card, forKey: .card)
+        try container.encode(writing, forKey: .writing)
     }
 
-    enum Key: String, CodingKey { case card }
+    enum Key: String, CodingKey { case card, writing }
 }
 
 struct Route: ParsableCommand {

@@ -15,8 +15,8 @@ struct Keys: ParsableCommand {
 
     func run() throws {
         try syncErrors {
-            let agent = home.agent()
-            let device = try agent.open(notice: printNotice)
+            let agent = try home.agent()
+            let device = try agent.openForReading()
             let sync = DeviceSync(agent)
             let report = Report(device: try device.deviceID(), publicKey: Hex.encode(try sync.keyPair().publicKey), hub: sync.pin())
             if output.json { return try printJSON(report) }
@@ -28,17 +28,42 @@ struct Keys: ParsableCommand {
 }
 
 struct Provision: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Pin the hub this device syncs with (its address and public key, from `satchel-hub key`).")
+    static let configuration = CommandConfiguration(
+        abstract: "Pin the hub this device syncs with (its address and public key, from `satchel-hub key`) and record the device's hardware.",
+        discussion: """
+            The hardware options are written to the device configuration (<data directory>/device.conf), so no later \
+            command needs them: --card (the card's mount point), --board (a board profile: serial port, modem, battery, \
+            card mount point), --modem-profile, --modem-port, --battery. `satchel config set` changes one later.
+            """)
     @OptionGroup var home: HomeOptions
     @Option(help: "HOST:PORT of the hub (over the operator's private APN).") var hub: String
     @Option(help: "The hub's public key, 64 hex digits.") var hubKey: String
+    @Option(help: "Board profile (a name in hardware/boards).") var board: String?
+    @Option(help: "Modem profile, when not the board's (a name in hardware/modems).") var modemProfile: String?
+    @Option(help: "The modem's serial port, when not the board's.") var modemPort: String?
+    @Option(help: "The battery's sysfs power_supply directory, when not the board's.") var battery: String?
 
     func run() throws {
         try syncErrors {
-            let agent = home.agent()
-            _ = try agent.open(notice: printNotice)
+            let agent = try home.agent()
+            _ = try agent.openForReading()
+            var settings = agent.configuration.settings
+            let given: [(String, String?)] = [("card", home.card), ("board", board), ("modem_profile", modemProfile), ("modem_port", modemPort), ("battery", battery)]
+            for case let (key, value?) in given {
+                try DeviceSettings.validate(key: key, value: value)
+                settings[key] = value
+            }
+            if let board {
+                // A board that cannot be found fails now, before anything is written.
+                guard let directory = HardwareDirectory.locate(override: Environment.value("SATCHEL_HARDWARE")) else {
+                    throw ModemError.profile("no hardware directory to find board \(board) in (set SATCHEL_HARDWARE)")
+                }
+                _ = try directory.board(board)
+            }
             try DeviceSync(agent).provision(address: hub, hubKey: hubKey)
+            if settings != agent.configuration.settings { try settings.write(home: agent.configuration.home) }
             print("Pinned hub \(hub)")
+            for case let (key, value?) in given { print("Configured \(key) = \(value)") }
         }
     }
 }
@@ -77,27 +102,22 @@ struct SyncCommand: ParsableCommand {
             }
             let password = try readSecret("sync password")
             let passphrase = mode == .upload ? try readSecret("card passphrase of the replaced device") : ""
-            let agent = home.agent()
-            let device = try agent.openForWriting(notice: printNotice)
-            // Before a sync the card gets a snapshot: what leaves the device is also on the card.
-            if agent.mirror(device).state == .ok { _ = try? agent.snapshot(device) }
-            let sync = DeviceSync(agent)
-            let report: DeviceSync.Report
+            let agent = try home.agent()
             // The old card is read before any link is opened: a wrong card or passphrase costs no call.
-            let recovered = try fromCard.map { try sync.recover(fromCard: $0, oldDevice: oldDevice, passphrase: passphrase) }
-            func body(_ stream: any ByteStream, _ address: String) throws -> DeviceSync.Report {
-                if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address) }
-                return try sync.run(mode, device, password: password, over: stream, hub: address)
-            }
+            let recovered = try fromCard.map { try DeviceSync(agent).recover(fromCard: $0, oldDevice: oldDevice, passphrase: passphrase) }
+            let link: SyncLink
             if overModem {
-                report = try overTheModem(body)
+                // The modem's port and profiles come from the device configuration unless given.
+                var modem = self.modem
+                let settings = agent.configuration.settings
+                modem.port = modem.port ?? settings.modemPort
+                modem.profile = modem.profile ?? settings.modemProfile
+                modem.board = modem.board ?? settings.board
+                link = .modem(ModemLink(open: { () throws(ModemError) in try modem.open().0 }, apn: apn, pppd: modem.pppd, pppTimeout: modem.pppTimeout))
             } else {
-                let address = try sync.hubAddress(hub)
-                let stream: FileDescriptorStream
-                do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link("\(error)") }
-                defer { stream.close() }
-                report = try body(stream, address)
+                link = .network
             }
+            let report = try agent.sync(mode, password: password, over: link, hub: hub, recovered: recovered, notice: printNotice)
             if output.json { return try printJSON(report) }
             var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) change\(report.uploaded == 1 ? "" : "s") sent"
             if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
@@ -122,7 +142,7 @@ struct SyncErrorsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let device = try home.agent().open(notice: printNotice)
+            let device = try home.open()
             let entries = try SyncErrorEntry.all(device)
             if output.json { return try printJSON(entries) }
             if entries.isEmpty { return print("No sync errors.") }
@@ -132,29 +152,6 @@ struct SyncErrorsCommand: ParsableCommand {
                 print("    \(safe(entry.reason)) (change \(safe(entry.changeId)))")
             }
         }
-    }
-}
-
-extension SyncCommand {
-    /// Opens the modem, checks the SIM and registration, opens a data session to the hub, runs
-    /// `body` over it, and hangs up whatever happens.
-    func overTheModem<T>(_ body: (any ByteStream, String) throws -> T) throws -> T {
-        let address = try DeviceSync(home.agent()).hubAddress(hub)
-        let (host, port) = try SessionRequest.address(address)
-        let (device, _) = try modem.open()
-        defer { device.close() }
-        let state = try device.readSIMState()
-        switch state {
-        case .ready: break
-        case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
-        case .notInserted: throw ModemError.simNotInserted
-        default: throw ModemError.simLocked(state)
-        }
-        _ = try device.waitForRegistration()
-        let opened = try device.openStream(SessionRequest(apn: apn, host: host, port: port), pppd: modem.pppd,
-                                           optionsPath: home.agent().configuration.home + "/pppd.options", pppTimeout: modem.pppTimeout)
-        defer { opened.close() }
-        return try body(opened.stream, address)
     }
 }
 

@@ -158,6 +158,21 @@ public final class CrashFileSystem: FileSystem, @unchecked Sendable {
 
     public func isWritable(_ path: String) -> Bool { !readOnly }
 
+    public func freeBytes(_ path: String) -> Int64? {
+        capacity.map { Int64(max(0, $0 - volatile.files.values.reduce(0) { $0 + $1.count })) }
+    }
+
+    public func removeDirectory(_ path: String) throws(FileSystemError) {
+        try begin("rmdir", path)
+        let prefix = path.hasSuffix("/") ? path : path + "/"
+        guard !volatile.files.keys.contains(where: { $0.hasPrefix(prefix) }),
+              !volatile.directories.contains(where: { $0.hasPrefix(prefix) }) else {
+            throw FileSystemError(.other(39), operation: "rmdir", path: path)  // ENOTEMPTY
+        }
+        volatile.directories.remove(path)
+        end()
+    }
+
     static func apply(_ content: inout [UInt8], offset: Int64, bytes: [UInt8]) {
         let start = Int(offset)
         if content.count < start { content += [UInt8](repeating: 0, count: start - content.count) }

@@ -1,0 +1,85 @@
+import Field
+import Journal
+import Modem
+import Sync
+import Transport
+
+/// How a sync reaches the hub.
+public enum SyncLink {
+    /// TCP over the host's network (or the operator's APN routed to it).
+    case network
+    /// The GSM modem's own data session (transparent TCP), or TCP over the PPP link pppd brings up.
+    case modem(ModemLink)
+}
+
+/// What a sync over the modem needs: how to open the modem (the command line knows its port,
+/// profiles and options), the APN, and pppd for PPP profiles.
+public struct ModemLink {
+    public var open: () throws(ModemError) -> Modem
+    public var apn: String
+    public var user: String
+    public var password: String
+    public var pppd: String
+    public var pppTimeout: Double
+
+    public init(open: @escaping () throws(ModemError) -> Modem, apn: String, user: String = "", password: String = "",
+                pppd: String = PPPLink.defaultPPPD, pppTimeout: Double = 45) {
+        self.open = open
+        self.apn = apn
+        self.user = user
+        self.password = password
+        self.pppd = pppd
+        self.pppTimeout = pppTimeout
+    }
+}
+
+extension DeviceAgent {
+    /// One sync with the hub, the whole of it: open the database for writing, bring the card up
+    /// to date and snapshot it (what leaves the device is also on the card), connect (TCP, or the
+    /// modem: SIM state, registration, data session), run the mode, hang up on every way out,
+    /// and after a download snapshot again, so the card's newest snapshot holds the rows the
+    /// device's documents now point at (a restore never brings back an order without its
+    /// customer). `recovered` is upload mode's changes, read from the old card before any link
+    /// is opened (`DeviceSync.recover`). `hub` overrides the pinned address for this sync.
+    public func sync(_ mode: SyncMode, password: String, over link: SyncLink, hub: String? = nil, recovered: DeviceSync.RecoveredChanges? = nil,
+                     timeoutSeconds: Double = 120, notice: (String) -> Void = { _ in }) throws -> DeviceSync.Report {
+        let device = try openForWriting(notice: notice)
+        if mirror(device).isHealthy { _ = try? snapshot(device) }
+        let sync = DeviceSync(self)
+        let report = try connect(link, address: try sync.hubAddress(hub)) { stream, address in
+            if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
+            return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
+        }
+        let downloaded = report.pull != nil && (report.downloaded > 0 || report.documents > 0 || mode == .initialise || mode == .duplicate)
+        if downloaded, mirror(device).isHealthy { _ = try? snapshot(device) }
+        return report
+    }
+
+    /// Opens the link, runs `body` over it, and closes it (hangs the modem up) whatever happens.
+    func connect<T>(_ link: SyncLink, address: String, _ body: (any ByteStream, String) throws -> T) throws -> T {
+        switch link {
+        case .network:
+            let stream: FileDescriptorStream
+            do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link("\(error)") }
+            defer { stream.close() }
+            return try body(stream, address)
+        case .modem(let modem):
+            let (host, port) = try SessionRequest.address(address)
+            let device = try modem.open()
+            defer { device.close() }
+            let state = try device.readSIMState()
+            switch state {
+            case .ready: break
+            case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
+            case .notInserted: throw ModemError.simNotInserted
+            default: throw ModemError.simLocked(state)
+            }
+            _ = try device.waitForRegistration()
+            let opened = try device.openStream(SessionRequest(apn: modem.apn, user: modem.user, password: modem.password, host: host, port: port),
+                                               pppd: modem.pppd, optionsPath: Paths.join(configuration.home, "pppd.options"),
+                                               pppTimeout: modem.pppTimeout)
+            defer { opened.close() }
+            return try body(opened.stream, address)
+        }
+    }
+}

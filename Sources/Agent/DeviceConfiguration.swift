@@ -1,0 +1,179 @@
+import Field
+import Journal
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The device's own settings, kept in its data directory (`<home>/device.conf`) so that a
+/// command needs no flags once the device is provisioned: the card's mount point, the board and
+/// modem profiles, the modem's port, the battery's sysfs directory. `satchel provision` and
+/// `satchel card init` write it, `satchel config set` changes one key; flags and environment
+/// variables still override it for one command.
+///
+/// The file is `key = value` lines (the format of the board profiles in hardware/boards), `#`
+/// comments. It is read strictly: an unknown key, a line without `=`, a key given twice or a
+/// value with control characters refuses the file, naming the line, and the file is left as it
+/// is, never replaced by defaults (a device that silently lost its card path would capture
+/// without a backup). It is written whole: temporary file, fsync, rename, fsync of the directory.
+public struct DeviceSettings: Equatable, Sendable {
+    public static let fileName = "device.conf"
+
+    /// The keys, in the order the file lists them, with what each is for (`satchel config show`).
+    public static let keys: [(name: String, help: String)] = [
+        ("card", "mount point of the flash card holding the backup"),
+        ("card_must_be_mounted", "yes: the card path must be a mounted file system (never back up to internal flash)"),
+        ("board", "board profile (hardware/boards): serial port, modem, power key, battery, card"),
+        ("modem_profile", "modem profile (hardware/modems), when the board's is not the one fitted"),
+        ("modem_port", "the modem's serial port"),
+        ("battery", "the battery's sysfs power_supply directory (capacity, status)"),
+    ]
+
+    public var values: [String: String] = [:]
+
+    public init(_ values: [String: String] = [:]) { self.values = values }
+
+    public subscript(key: String) -> String? {
+        get { values[key] }
+        set { values[key] = newValue }
+    }
+
+    public var card: String? { values["card"] }
+    public var cardMustBeMounted: Bool { values["card_must_be_mounted"] == "yes" }
+    public var board: String? { values["board"] }
+    public var modemProfile: String? { values["modem_profile"] }
+    public var modemPort: String? { values["modem_port"] }
+    public var battery: String? { values["battery"] }
+
+    public static func path(home: String) -> String { Paths.join(home, fileName) }
+
+    /// Checks one value; the error says what is wrong with it.
+    public static func validate(key: String, value: String) throws {
+        guard keys.contains(where: { $0.name == key }) else {
+            throw AgentError.configurationInvalid(key: key, value: value, reason: "unknown key; the keys are \(keys.map(\.name).joined(separator: ", "))")
+        }
+        guard !value.isEmpty, value.utf8.count <= 4096, !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw AgentError.configurationInvalid(key: key, value: value, reason: "expected a non-empty value of at most 4096 bytes without control characters")
+        }
+        switch key {
+        case "card", "battery", "modem_port":
+            guard value.hasPrefix("/") else { throw AgentError.configurationInvalid(key: key, value: value, reason: "expected an absolute path") }
+        case "card_must_be_mounted":
+            guard value == "yes" || value == "no" else { throw AgentError.configurationInvalid(key: key, value: value, reason: "expected yes or no") }
+        default:
+            break
+        }
+    }
+
+    /// Reads `<home>/device.conf`; an absent file is an empty configuration.
+    public static func load(home: String) throws -> DeviceSettings {
+        let path = path(home: home)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return DeviceSettings() }
+            if errno == EACCES || errno == EPERM { throw FieldError.noPermission(path: path, detail: "cannot read the device configuration") }
+            throw AgentError.configurationDamaged(path: path, line: 0, reason: "cannot be read (\(String(cString: strerror(errno))))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            if got < 0 { throw AgentError.configurationDamaged(path: path, line: 0, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+            if got == 0 { break }
+            bytes += buffer[0..<got]
+            if bytes.count > 64 * 1024 { throw AgentError.configurationDamaged(path: path, line: 0, reason: "larger than 64 KiB") }
+        }
+        return try parse(bytes, path: path)
+    }
+
+    static func parse(_ bytes: [UInt8], path: String) throws -> DeviceSettings {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw AgentError.configurationDamaged(path: path, line: 0, reason: "not UTF-8 text")
+        }
+        var settings = DeviceSettings()
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingSpaces
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw AgentError.configurationDamaged(path: path, line: index + 1, reason: "expected key = value")
+            }
+            let key = String(line[..<equals]).trimmingSpaces
+            let value = String(line[line.index(after: equals)...]).trimmingSpaces
+            guard settings.values[key] == nil else {
+                throw AgentError.configurationDamaged(path: path, line: index + 1, reason: "\(key) is given twice")
+            }
+            do { try validate(key: key, value: value) } catch let error as AgentError {
+                throw AgentError.configurationDamaged(path: path, line: index + 1, reason: error.description)
+            }
+            settings.values[key] = value
+        }
+        return settings
+    }
+
+    /// The file's text: every key set, in the documented order.
+    public var text: String {
+        var text = "# Satchel device configuration (satchel provision, satchel card init, satchel config set).\n"
+        for key in Self.keys { if let value = values[key.name] { text += "\(key.name) = \(value)\n" } }
+        return text
+    }
+
+    /// Writes the whole file durably: a temporary file, fsync, rename over the old one, fsync of
+    /// the directory. A power cut leaves the old file or the new one, never a mix.
+    public func write(home: String) throws {
+        try DurableFile.replace(Self.path(home: home), with: Array(text.utf8))
+    }
+}
+
+/// Replacing a small file so that a power cut leaves either the old or the new content.
+enum DurableFile {
+    static func replace(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws {
+        let temporary = path + ".new"
+        func failure(_ step: String) -> AgentError {
+            AgentError.storage(path: path, detail: "\(step): \(String(cString: strerror(errno)))")
+        }
+        unlink(temporary)
+        var fd: Int32
+        repeat { fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw failure("create \(temporary)") }
+        var done = 0
+        while done < bytes.count {
+            let put = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if put < 0 && errno == EINTR { continue }
+            if put <= 0 {
+                let error = failure("write \(temporary)")
+                close(fd)
+                unlink(temporary)
+                throw error
+            }
+            done += put
+        }
+        if fsync(fd) != 0 {
+            let error = failure("fsync \(temporary)")
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        guard close(fd) == 0 else { unlink(temporary); throw failure("close \(temporary)") }
+        guard rename(temporary, path) == 0 else {
+            let error = failure("rename \(temporary)")
+            unlink(temporary)
+            throw error
+        }
+        let directory = open(Paths.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw failure("open the directory of") }
+        defer { close(directory) }
+        if fsync(directory) != 0 && errno != EINVAL { throw failure("fsync the directory of") }
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        var scalars = Substring(self).unicodeScalars[...]
+        while let first = scalars.first, first == " " || first == "\t" || first == "\r" { scalars.removeFirst() }
+        while let last = scalars.last, last == " " || last == "\t" || last == "\r" { scalars.removeLast() }
+        return String(String.UnicodeScalarView(scalars))
+    }
+}
