@@ -33,9 +33,7 @@ public struct DaemonLoop {
         let card = agent.mirror(device)
         if card.state != .notConfigured && !card.isHealthy { log("card: \(card.state.rawValue) \(card.message ?? "")") }
         let now = device.clock.nowMilliseconds()
-        if let directory = agent.configuration.batteryDirectory,
-           let battery = BatteryReading.read(directory: directory, lowPercent: agent.configuration.lowBatteryPercent,
-                                             criticalPercent: agent.configuration.criticalBatteryPercent) {
+        if let battery = agent.readBattery() {
             switch battery.level {
             case .critical:
                 if agent.writesStoppedReason() == nil {

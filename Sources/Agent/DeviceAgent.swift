@@ -118,7 +118,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     case storage(path: String, detail: String)
     case upgradeNeeded(path: String)
     case cardNotMounted(path: String)
-    case cardTooSmall(path: String, needed: Int64, free: Int64)
+    case cardTooSmall(path: String, needed: Int64, free: Int64?)
 
     public var description: String {
         switch self {
@@ -138,7 +138,8 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case .cardNotMounted(let path):
             return "nothing is mounted at \(path) (it is a directory of the file system around it, not a card): insert the card and mount it; nothing was written"
         case .cardTooSmall(let path, let needed, let free):
-            return "the card at \(path) has \(free / 1024) KiB free, the backup needs about \(needed / 1024) KiB: use a larger card or free space on it; nothing was written"
+            let room = free.map { "has \($0 / 1024) KiB free" } ?? "ran out of space"
+            return "the card at \(path) \(room), the backup needs about \(needed / 1024) KiB: use a larger card or free space on it; nothing was left on it"
         }
     }
 
@@ -318,7 +319,7 @@ public final class DeviceAgent {
             // empty mount point (the card is out or not mounted) or another, blank card. Never
             // advise `card init` there: it would write the backup to internal flash.
             if hasLocalKey {
-                return .failure(CardReport(state: .absent, path: root, message: "this device's card is not at \(root) (the mount point holds no backup of \(device)): insert and mount the card; a new card for this device needs `satchel card init`"))
+                return .failure(CardReport(state: .absent, path: root, message: "this device's card is not at \(root) (the mount point holds no backup of \(device)): insert and mount the card (a replacement card: the technician guide, \"Card trouble\")"))
             }
             if configuration.cardMustBeMounted && !MountPoint.isMounted(root) {
                 return .failure(CardReport(state: .absent, path: root, message: "nothing is mounted at \(root): insert the card"))
@@ -400,13 +401,14 @@ public final class DeviceAgent {
             }
             let full: Bool
             switch error {
-            case BackupError.fileSystem(let failure): full = failure.kind == .noSpace
+            case BackupError.fileSystem(let failure), let failure as FileSystemError: full = failure.kind == .noSpace
             case AgentError.cardUnavailable(let report): full = report.state == .full
             default: full = false
             }
             if full {
-                throw AgentError.cardTooSmall(path: root, needed: needed, free: card.freeBytes(root) ?? 0)
+                throw AgentError.cardTooSmall(path: root, needed: needed, free: card.freeBytes(root))
             }
+            if let failure = error as? FileSystemError { throw BackupError.fileSystem(failure) }
             throw error
         }
         if configuration.settings.card != root {
