@@ -67,13 +67,7 @@ extension DeviceAgent {
             let (host, port) = try SessionRequest.address(address)
             let device = try modem.open()
             defer { device.close() }
-            let state = try device.readSIMState()
-            switch state {
-            case .ready: break
-            case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
-            case .notInserted: throw ModemError.simNotInserted
-            default: throw ModemError.simLocked(state)
-            }
+            try device.requireReadySIM()
             _ = try device.waitForRegistration()
             let opened = try device.openStream(SessionRequest(apn: modem.apn, user: modem.user, password: modem.password, host: host, port: port),
                                                pppd: modem.pppd, optionsPath: Paths.join(configuration.home, "pppd.options"),

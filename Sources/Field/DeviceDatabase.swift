@@ -51,6 +51,20 @@ public final class DeviceDatabase {
 
     /// Opens the existing database of this data directory, bringing its schema up to date.
     public static func open(home: String, clock: any WallClock = SystemClock()) throws -> DeviceDatabase {
+        let path = try existingDatabasePath(home: home)
+        let device = try openChecked(path: path, home: home, create: false, clock: clock)
+        try device.guarded {
+            // Checked again through SQLite, which sees what the file's header and WAL hold together.
+            let version = try device.refuseForeignOrNewer()
+            if version < Int64(FieldSchema.migrations.count) {
+                try device.database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
+            }
+        }
+        return device
+    }
+
+    /// The path of this data directory's database; `notInitialised` when there is none.
+    static func existingDatabasePath(home: String) throws -> String {
         var info = stat()
         guard stat(home, &info) == 0 else {
             if errno == EACCES { throw FieldError.noPermission(path: home, detail: "cannot look into the data directory") }
@@ -64,22 +78,20 @@ public final class DeviceDatabase {
             if errno == EACCES { throw FieldError.noPermission(path: home, detail: "cannot look into the data directory") }
             throw FieldError.notInitialised(home: home)
         }
-        let device = try openChecked(path: path, home: home, create: false, clock: clock)
-        try device.guarded {
-            // Checked again through SQLite, which sees what the file's header and WAL hold together.
-            let applicationID = try device.database.applicationID
-            guard applicationID == Int64(FieldSchema.applicationID) else {
-                throw FieldError.foreignDatabase(path: path, detail: "application_id \(applicationID), expected \(FieldSchema.applicationID)")
-            }
-            let version = try device.database.userVersion
-            guard version <= Int64(FieldSchema.migrations.count) else {
-                throw FieldError.newerSchema(path: path, detail: "schema \(version), this satchel knows \(FieldSchema.migrations.count)")
-            }
-            if version < Int64(FieldSchema.migrations.count) {
-                try device.database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
-            }
+        return path
+    }
+
+    /// Refuses a database that is not Satchel's or is from a newer satchel; returns its schema version.
+    func refuseForeignOrNewer() throws -> Int64 {
+        let applicationID = try database.applicationID
+        guard applicationID == Int64(FieldSchema.applicationID) else {
+            throw FieldError.foreignDatabase(path: path, detail: "application_id \(applicationID), expected \(FieldSchema.applicationID)")
         }
-        return device
+        let version = try database.userVersion
+        guard version <= Int64(FieldSchema.migrations.count) else {
+            throw FieldError.newerSchema(path: path, detail: "schema \(version), this satchel knows \(FieldSchema.migrations.count)")
+        }
+        return version
     }
 
     /// Refuses a file that is not this device's database before SQLite opens it read-write:

@@ -259,6 +259,18 @@ public final class Modem {
         }
     }
 
+    /// Before a data session: the SIM must be unlocked already (a session never sends a PIN;
+    /// `satchel modem unlock` does, once). Throws what stands in the way.
+    public func requireReadySIM() throws(ModemError) {
+        let state = try readSIMState()
+        switch state {
+        case .ready: return
+        case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
+        case .notInserted: throw ModemError.simNotInserted
+        default: throw ModemError.simLocked(state)
+        }
+    }
+
     /// Attempts left, from the first of the profile's queries that answers.
     public func readCounters(state: SIMState) throws(ModemError) -> (PINCounters, String)? {
         for counterQuery in profile.pinCounters {

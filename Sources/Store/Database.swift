@@ -1,4 +1,11 @@
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One connection to one SQLite file, used from one thread at a time (the agent is plain
 /// synchronous code; the hub opens one connection per task). Opening applies the settings
@@ -7,6 +14,8 @@ public final class Database {
     let handle: OpaquePointer
     public let path: String
     private var statements: [String: Statement] = [:]
+    /// Held while an immutable read-only connection is open; released after it closes.
+    private var quietReader: QuietReader?
 
     public struct Options: Sendable {
         /// How long a write waits for another connection's lock before failing with `.busy`.
@@ -16,9 +25,12 @@ public final class Database {
         /// what the product calls "acknowledged".
         public var synchronous: Synchronous = .full
         public var readOnly = false
-        /// With `readOnly`: open as `immutable` (sqlite.org/uri.html#uriimmutable), so SQLite takes
-        /// no locks and creates no `-wal` or `-shm` beside the file. Only for a database no
-        /// connection has open (no `-wal` left): the reader then changes nothing on disk.
+        /// With `readOnly`: leave no trace. When no `-wal` is beside the file (no connection has
+        /// it open, everything is in the main file), open it `immutable`
+        /// (sqlite.org/uri.html#uriimmutable): SQLite then creates no `-wal` or `-shm`, and a
+        /// SHARED lock taken by hand (`QuietReader`) keeps a writer that comes and goes meanwhile
+        /// from checkpointing into the main file. With a `-wal` there, a plain read-only open
+        /// (it must read the WAL's commits through the existing `-shm`).
         public var immutable = false
         /// Create the file if it is missing. Off for commands that must find an existing database.
         public var create = true
@@ -38,7 +50,11 @@ public final class Database {
         if options.create && !options.readOnly { flags |= SQLITE_OPEN_CREATE }
         var handle: OpaquePointer?
         var name = path
-        if options.readOnly && options.immutable {
+        var reader: QuietReader?
+        if options.readOnly && options.immutable, let locked = QuietReader(path: path, timeoutMilliseconds: options.busyTimeoutMilliseconds),
+           access(path + "-wal", F_OK) != 0 {
+            // Checked under the lock: a writer that opened since has made its -wal by now.
+            reader = locked
             flags |= SQLITE_OPEN_URI
             name = "file:" + Self.uriEscaped(path) + "?immutable=1"
         }
@@ -50,6 +66,7 @@ public final class Database {
         }
         self.handle = handle
         self.path = path
+        self.quietReader = reader
         sqlite3_extended_result_codes(handle, 1)
         do {
             try configure(options)
@@ -59,6 +76,9 @@ public final class Database {
             throw error
         }
     }
+
+    /// Whether this connection was opened immutable (read-only, no `-wal`/`-shm`, see `Options.immutable`).
+    public var isImmutable: Bool { quietReader != nil }
 
     /// A path as the path part of an SQLite URI: '%', '?' and '#' escaped (sqlite.org/uri.html).
     static func uriEscaped(_ path: String) -> String {
@@ -77,6 +97,7 @@ public final class Database {
     deinit {
         statements.removeAll()   // finalize before closing
         sqlite3_close_v2(handle)
+        quietReader = nil        // the SHARED lock goes only after the connection is closed
     }
 
     private func configure(_ options: Options) throws {

@@ -110,13 +110,7 @@ struct ModemCommand: ParsableCommand {
                 }
                 let (device, _) = try modem.open { $0.registrationTimeout = registrationTimeout }
                 defer { device.close() }
-                let state = try device.readSIMState()
-                switch state {
-                case .ready: break
-                case .pukRequired: throw ModemError.pukRequired(pukAttemptsLeft: nil)
-                case .notInserted: throw ModemError.simNotInserted
-                default: throw ModemError.simLocked(state)
-                }
+                try device.requireReadySIM()
                 let started = Deadline.now
                 _ = try device.waitForRegistration()
                 let network = (try? device.network()) ?? NetworkStatus()

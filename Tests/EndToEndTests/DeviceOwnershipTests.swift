@@ -322,13 +322,7 @@ extension DeviceOwnershipTests {
         defer { running.stop() }
         let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        var config = SimulatedModemConfig()
-        config.dialect = .simcom
-        config.pin = nil
-        config.link = .edge
-        config.timeScale = 0.02
-        config.guardSeconds = 0.04
-        let modem = try SimulatedModem(config: config)
+        let modem = try SimulatedModem(config: .simcomWithoutPIN(link: .edge, guardSeconds: 0.04, timeScale: 0.02))
         modem.start()
         defer { modem.stop() }
         let hardware = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -349,5 +343,32 @@ extension DeviceOwnershipTests {
         #expect(try json(synced)["uploaded"] as? Int == 1)
         #expect(try SQLiteHubStorage(path: database).changeCount(device: "SIM1") == 1)
         #expect(try json(try satchel(["card", "status", "--json"], device))["state"] as? String == "ok")
+    }
+}
+
+extension DeviceOwnershipTests {
+    @Test("a capture in another process while a read-only reader is open does not checkpoint into the main file under the reader")
+    func writerLeavesTheMainFileAloneUnderAReader() throws {
+        let directory = TemporaryDirectory("own-quiet")
+        let device = try device(directory)
+        try #require(try visit(device, note: "Pierwsza — първа").succeeded)
+        let path = device.home + "/satchel.db"
+        try #require(!FileManager.default.fileExists(atPath: path + "-wal"))
+        let before = fileBytes(path)
+        var options = Database.Options()
+        options.readOnly = true
+        options.create = false
+        options.immutable = true
+        let reader = try Database(path: path, options: options)
+        #expect(reader.isImmutable)
+        let visits = try reader.int64("SELECT count(*) FROM visits")
+        try #require(try visit(device, note: "Druga — втора").succeeded)  // the writer closes last: it would checkpoint
+        let unchanged = fileBytes(path) == before
+        #expect(unchanged, "the main file changed under the reader")
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"), "the writer checkpointed and removed its WAL under the reader")
+        #expect(try reader.int64("SELECT count(*) FROM visits") == visits)
+        #expect(try reader.quickCheck().isEmpty)
+        withExtendedLifetime(reader) {}
+        #expect(try Database(path: path).int64("SELECT count(*) FROM visits") == visits + 1)
     }
 }
