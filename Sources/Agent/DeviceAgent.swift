@@ -229,14 +229,19 @@ public final class DeviceAgent {
     /// unless the battery, read again now, is charging or above the critical level: then writing
     /// resumes at once, without waiting for the daemon.
     public func openForWriting(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
-        if let reason = writesStoppedReason() {
-            guard let battery = readBattery(), battery.charging || battery.percent > configuration.criticalBatteryPercent else {
-                throw AgentError.writesStopped(reason: reason)
-            }
-            resumeWrites()
-            notice("writing resumed: battery \(battery.percent)%\(battery.charging ? ", charging" : "")")
-        }
+        try ensureWritable(notice: notice)
         return try open(notice: notice)
+    }
+
+    /// Throws `writesStopped` while writing is stopped and the battery does not allow it yet;
+    /// resumes writing (and says so) once it does.
+    public func ensureWritable(notice: (String) -> Void = { _ in }) throws {
+        guard let reason = writesStoppedReason() else { return }
+        guard let battery = readBattery(), battery.charging || battery.percent > configuration.criticalBatteryPercent else {
+            throw AgentError.writesStopped(reason: reason)
+        }
+        resumeWrites()
+        notice("writing resumed: battery \(battery.percent)%\(battery.charging ? ", charging" : "")")
     }
 
     // MARK: Capture: what "saved" means
@@ -271,6 +276,14 @@ public final class DeviceAgent {
     public func capture<Value>(notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
                                acknowledge: (Saved<Value>) throws -> Void = { _ in }) throws -> Saved<Value> {
         let device = try openForWriting(notice: notice)
+        return try capture(in: device, notice: notice, body, acknowledge: acknowledge)
+    }
+
+    /// As `capture`, on a database a long-running caller (the console, a benchmark) keeps open.
+    @discardableResult
+    public func capture<Value>(in device: DeviceDatabase, notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
+                               acknowledge: (Saved<Value>) throws -> Void = { _ in }) throws -> Saved<Value> {
+        try ensureWritable(notice: notice)
         let value = try body(device)
         // Our change is committed: it is at or below the journal's last sequence now. Other
         // satchel processes may commit more meanwhile; what this capture owes the rep is that its

@@ -1,0 +1,54 @@
+import Agent
+import Backup
+import Field
+import Journal
+import SatchelTesting
+import Testing
+
+/// `DeviceAgent.capture`: the one definition of "saved" (the commit, and the fsynced card append
+/// when the device has a card), and what it says when the card does not have the change.
+@Suite("Saved: what capture promises")
+struct SavedTests {
+    @Test("with a healthy card the change is on the card before the acknowledgement, and no warning")
+    func onTheCard() throws {
+        let fixture = try BackupFixture()
+        let device = try fixture.open()
+        _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
+        var acknowledged: DeviceAgent.Saved<String>?
+        let saved = try fixture.agent.capture(in: device, { try Capture($0).recordVisit(customerID: "C1", outcome: .order, note: "Заявка — zamówienie").document.id }) {
+            // At the acknowledgement the card journal already holds the change.
+            #expect(fixture.agent.cardReport(device).journalThroughSeq == $0.sequence)
+            acknowledged = $0
+        }
+        #expect(acknowledged?.value == saved.value && saved.onCard && saved.warning == nil)
+        #expect(saved.card.state == .ok && saved.card.journalThroughSeq == saved.sequence)
+    }
+
+    @Test("a full card, or a backup key without a configured card: saved on the device, not on the card, and the warning says why")
+    func notOnTheCard() throws {
+        let fixture = try BackupFixture()
+        let device = try fixture.open()
+        _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
+        fixture.card.capacity = fixture.card.volatile.files.values.reduce(0) { $0 + $1.count }
+        let full = try fixture.agent.capture(in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: "Karta pełna") }
+        #expect(!full.onCard && full.card.state == .full)
+        #expect(full.warning?.contains("not yet on the card: full (/card)") == true)
+
+        var configuration = fixture.configuration
+        configuration.cardRoot = nil
+        let unconfigured = DeviceAgent(configuration, cardFileSystem: fixture.card, clock: fixture.clock)
+        let lost = try unconfigured.capture(in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: "Без пътя") }
+        #expect(!lost.onCard && lost.card.state == .absent && lost.warning?.contains("config set card") == true)
+        #expect(try device.database.int64("SELECT count(*) FROM visits") == 2)
+    }
+
+    @Test("a device without a card and without a backup key: saved, nothing to warn about")
+    func noCard() throws {
+        let fixture = try BackupFixture()
+        var configuration = fixture.configuration
+        configuration.cardRoot = nil
+        let agent = DeviceAgent(configuration, cardFileSystem: fixture.card, clock: fixture.clock)
+        let saved = try agent.capture(in: try fixture.open()) { try Capture($0).recordVisit(customerID: "C1", outcome: .order) }
+        #expect(saved.card.state == .notConfigured && !saved.onCard && saved.warning == nil)
+    }
+}
