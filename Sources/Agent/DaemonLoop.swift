@@ -1,4 +1,9 @@
 import Field
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// One check of the background loop, separate from the waiting so tests can drive it tick by
 /// tick: catch the card up, react to the battery, take a scheduled snapshot when due.
@@ -66,6 +71,32 @@ public struct DaemonLoop {
                 log("scheduled snapshot #\(pointer.generation) covers change \(pointer.coversSequence)")
             }
         }
+    }
+
+    /// Runs the loop under the init system: a tick every `intervalSeconds` (at most `ticks` of
+    /// them; 0: until signalled). SIGTERM, SIGPWR and SIGINT are blocked and waited for between
+    /// ticks with `sigtimedwait`, so a signal never lands in the middle of a card write: the loop
+    /// then shuts down (a last snapshot) and returns the signal's name.
+    @discardableResult
+    public mutating func run(intervalSeconds: Int, ticks: Int = 0) -> String? {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGPWR, SIGINT] { sigaddset(&signals, signal) }
+        sigprocmask(SIG_BLOCK, &signals, nil)
+        var tick = 0
+        while ticks == 0 || tick < ticks {
+            self.tick()
+            tick += 1
+            if ticks != 0 && tick >= ticks { break }
+            var timeout = timespec(tv_sec: max(1, intervalSeconds), tv_nsec: 0)
+            let received = sigtimedwait(&signals, nil, &timeout)
+            if received > 0 {
+                let name = received == SIGPWR ? "SIGPWR" : received == SIGTERM ? "SIGTERM" : "SIGINT"
+                shutdown(signal: name)
+                return name
+            }
+        }
+        return nil
     }
 
     /// On SIGTERM or SIGPWR: the card as current as it can be, the WAL checkpointed.

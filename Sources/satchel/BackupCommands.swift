@@ -2,9 +2,6 @@ import Agent
 import ArgumentParser
 import Backup
 import Field
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct CardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -101,23 +98,8 @@ struct Daemon: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let agent = try home.agent(battery: battery)
-            var signals = sigset_t()
-            sigemptyset(&signals)
-            for signal in [SIGTERM, SIGPWR, SIGINT] { sigaddset(&signals, signal) }
-            sigprocmask(SIG_BLOCK, &signals, nil)
             var loop = DaemonLoop(agent: agent, snapshotInterval: Int64(snapshotInterval) * 1000, log: { print(TerminalText.safe($0, multiline: true)); fflushStdout() })
-            var tick = 0
-            while ticks == 0 || tick < ticks {
-                loop.tick()
-                tick += 1
-                if ticks != 0 && tick >= ticks { break }
-                var timeout = timespec(tv_sec: max(1, interval), tv_nsec: 0)
-                let received = sigtimedwait(&signals, nil, &timeout)
-                if received > 0 {
-                    loop.shutdown(signal: received == SIGPWR ? "SIGPWR" : received == SIGTERM ? "SIGTERM" : "SIGINT")
-                    return
-                }
-            }
+            loop.run(intervalSeconds: interval, ticks: ticks)
         }
     }
 }
