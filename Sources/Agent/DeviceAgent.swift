@@ -49,10 +49,10 @@ public struct AgentConfiguration: Sendable {
                 throw AgentError.configurationDamaged(path: DeviceSettings.path(home: home), line: 0, reason: "board \(name): \(error)")
             }
         }
-        configuration.cardRoot = card ?? settings.card ?? board?.cardMount
+        configuration.cardRoot = card.map(DeviceSettings.absolute) ?? settings.card ?? board?.cardMount
         // A board's card mount point is a real mount point; so is one the technician marked so.
         configuration.cardMustBeMounted = settings.cardMustBeMounted || (card == nil && settings.card == nil && board?.cardMount != nil)
-        configuration.batteryDirectory = battery ?? settings.battery ?? board?.batteryCapacity.map { Paths.directory(of: $0) }
+        configuration.batteryDirectory = battery.map(DeviceSettings.absolute) ?? settings.battery ?? board?.batteryCapacity.map { Paths.directory(of: $0) }
         return configuration
     }
 

@@ -123,7 +123,18 @@ public struct DeviceSettings: Equatable, Sendable {
     /// Writes the whole file durably: a temporary file, fsync, rename over the old one, fsync of
     /// the directory. A power cut leaves the old file or the new one, never a mix.
     public func write(home: String) throws {
+        for (key, value) in values { try Self.validate(key: key, value: value) }
         try DurableFile.replace(Self.path(home: home), with: Array(text.utf8))
+    }
+
+    /// `path` made absolute against the working directory: the configuration outlives the shell
+    /// a technician typed a relative `--card` in.
+    public static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        var resolved = Paths.join(String(cString: cwd), path)
+        while resolved.count > 1 && resolved.hasSuffix("/") { resolved.removeLast() }
+        return resolved
     }
 }
 

@@ -47,6 +47,7 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
+                let value = ["card", "battery", "modem_port"].contains(key) ? DeviceSettings.absolute(self.value) : self.value
                 try DeviceSettings.validate(key: key, value: value)
                 let configuration = try home.agent().configuration
                 var settings = configuration.settings

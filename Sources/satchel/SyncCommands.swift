@@ -48,7 +48,8 @@ struct Provision: ParsableCommand {
             let agent = try home.agent()
             _ = try agent.openForReading()
             var settings = agent.configuration.settings
-            let given: [(String, String?)] = [("card", home.card), ("board", board), ("modem_profile", modemProfile), ("modem_port", modemPort), ("battery", battery)]
+            let given: [(String, String?)] = [("card", home.card.map(DeviceSettings.absolute)), ("board", board), ("modem_profile", modemProfile),
+                                              ("modem_port", modemPort.map(DeviceSettings.absolute)), ("battery", battery.map(DeviceSettings.absolute))]
             for case let (key, value?) in given {
                 try DeviceSettings.validate(key: key, value: value)
                 settings[key] = value

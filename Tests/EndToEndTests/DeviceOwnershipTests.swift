@@ -299,8 +299,17 @@ extension DeviceOwnershipTests {
             #expect(refused.status == 78 && refused.stderr.contains("device.conf is damaged at line 2") && refused.stderr.contains("batery"), "\(command): \(refused.stderr)")
             #expect(fileBytes(path) == damaged)
         }
-        let bad = try satchel(["config", "set", "card", "karta"], device)
-        #expect(bad.status == 65 && bad.stderr.contains("expected an absolute path"))
+        try FileManager.default.removeItem(atPath: path)
+        let bad = try satchel(["config", "set", "card_must_be_mounted", "może"], device)
+        #expect(bad.status == 65 && bad.stderr.contains("expected yes or no"))
+        let unknown = try satchel(["config", "set", "karta", "/media/card"], device)
+        #expect(unknown.status == 65 && unknown.stderr.contains("unknown key"))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // A relative path is recorded absolute: the configuration outlives the shell it was typed in.
+        let relative = try ChildProcess.run("/bin/sh", ["-c", "cd \"$1\" && exec \"$2\" config set card karta", "sh", directory.path, satchel],
+                                           environment: device.environment, timeoutSeconds: 30)
+        #expect(relative.succeeded, "\(relative.stderr)")
+        #expect(try json(try satchel(["config", "show", "--json"], device))["card"] as? String == directory.path + "/karta")
     }
 }
 
