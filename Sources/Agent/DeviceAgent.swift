@@ -332,7 +332,7 @@ public final class DeviceAgent {
             // empty mount point (the card is out or not mounted) or another, blank card. Never
             // advise `card init` there: it would write the backup to internal flash.
             if hasLocalKey {
-                return .failure(CardReport(state: .absent, path: root, message: "this device's card is not at \(root) (the mount point holds no backup of \(device)): insert and mount the card (a replacement card: the technician guide, \"Card trouble\")"))
+                return .failure(CardReport(state: .absent, path: root, message: "this device's card is not at \(root) (the mount point holds no backup of \(device)): insert and mount the card (for a replacement card see \"The flash card\" in the technician guide)"))
             }
             if configuration.cardMustBeMounted && !MountPoint.isMounted(root) {
                 return .failure(CardReport(state: .absent, path: root, message: "nothing is mounted at \(root): insert the card"))
