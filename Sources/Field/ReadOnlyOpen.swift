@@ -22,6 +22,9 @@ extension DeviceDatabase {
         if access(path, R_OK) != 0 {
             throw FieldError.noPermission(path: path, detail: "the database file is not readable by this user")
         }
+        // The same refusals as a writer's open, from plain reads of the header and the marker.
+        try refuseUnusable(path: path)
+        try DamageMarker(home: home).refuseIfMarked(path)
         var options = Database.Options()
         options.readOnly = true
         options.create = false
@@ -31,7 +34,7 @@ extension DeviceDatabase {
         do {
             device = DeviceDatabase(database: try Database(path: path, options: options), home: home, clock: clock)
         } catch let error as StoreError {
-            throw FieldError.from(error, path: path)
+            throw translate(error, path: path, home: home)
         }
         _ = try device.guarded { try device.refuseForeignOrNewer() }
         return device
