@@ -112,6 +112,43 @@ public final class DeviceDownload: DownloadSink {
         }
     }
 
+    /// A row of the download this device's schema refuses (a CHECK, a foreign key to a row it
+    /// does not hold, a trigger): its frame is not applied, the hub hears which row and why
+    /// (ERROR `rowRefused`, in its audit log), and the next sync starts again from that frame.
+    public struct RowRefused: DownloadRefusal, Equatable {
+        public let table: String
+        /// The key columns and their values, e.g. `id 'CPL900001'`.
+        public let key: String
+        public let reason: String
+
+        init(table: WorkingSetTables.Table, row: WorkingSetRow, reason: String, reference: WorkingSetTables.Table.Reference?) {
+            self.table = table.name
+            key = zip(table.keyColumns, row).map { column, value in
+                if case .text(let text) = value { return "\(column.name) '\(Self.printable(text))'" }
+                if case .integer(let number) = value { return "\(column.name) \(number)" }
+                return "\(column.name) NULL"
+            }.joined(separator: ", ")
+            if let reference {
+                self.reason = "\(Self.printable(reason)): \(reference.from.joined(separator: ", ")) points at a \(reference.parent) row this handheld does not hold"
+            } else {
+                self.reason = Self.printable(reason)
+            }
+        }
+
+        /// Hub text on the rep's screen: control characters spelled out, never sent to the terminal.
+        static func printable(_ text: String) -> String {
+            var out = ""
+            for scalar in text.unicodeScalars {
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+            }
+            return out
+        }
+
+        public var description: String {
+            "the hub sent a row this handheld's schema refuses: \(table) \(key): \(reason)"
+        }
+    }
+
     public func apply(_ frame: TableFrame) throws {
         let table = frame.table
         try device.write {
@@ -121,14 +158,29 @@ public final class DeviceDownload: DownloadSink {
             case .purge:
                 for key in frame.rows { try purge(table, key: key) }
             case .upsert:
-                // Parents and children may share a frame (territories); checked at commit.
-                try database.execute("PRAGMA defer_foreign_keys = ON")
+                // Foreign keys are checked row by row, so a refusal names its row; only a table
+                // pointing at itself (territories: parents and children share a frame) waits for
+                // the end of the frame, and then its rows are searched for the one pointing nowhere.
+                let references = try table.references(in: database)
+                let selfReferencing = references.contains { $0.parent == table.name }
+                if selfReferencing { try database.execute("PRAGMA defer_foreign_keys = ON") }
                 let statement = try database.statement(Self.upsertSQL(table))
-                let folded = ["customers", "products"].contains(table.name)
+                let folded = FieldSchema.foldedNameTables.contains(table.name)
                 for row in frame.rows {
                     var values = row
                     if folded, case .text(let name) = row[1] { values.append(.text(SearchFolding.fold(name))) }
-                    try statement.run(values)
+                    do {
+                        try statement.run(values)
+                    } catch let error as StoreError where error.kind == .constraint {
+                        throw try RowRefused(table: table, row: row, reason: error.message, reference: table.brokenReference(of: row, in: database))
+                    }
+                }
+                if selfReferencing {
+                    for reference in references where reference.parent == table.name {
+                        if let row = try table.dangling(reference, in: database).first {
+                            throw RowRefused(table: table, row: row, reason: "FOREIGN KEY constraint failed", reference: reference)
+                        }
+                    }
                 }
                 // A row the hub sends again is the hub's again, not kept for a document.
                 if try database.int64("SELECT EXISTS (SELECT 1 FROM working_set_retained WHERE tbl = ?)", [.integer(Int64(table.id))]) == 1 {
@@ -143,7 +195,7 @@ public final class DeviceDownload: DownloadSink {
 
     static func upsertSQL(_ table: WorkingSetTables.Table) -> String {
         var columns = table.columns.map(\.name)
-        if ["customers", "products"].contains(table.name) { columns.append("name_folded") }
+        if FieldSchema.foldedNameTables.contains(table.name) { columns.append("name_folded") }
         let updates = columns.dropFirst(table.keyCount).map { "\($0) = excluded.\($0)" }
         let conflict = updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET \(updates.joined(separator: ", "))"
         return "INSERT INTO \(table.name)(\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) "

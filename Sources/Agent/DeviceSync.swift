@@ -32,6 +32,8 @@ public struct DeviceSync {
         case link(String)
         case sync(SyncFailure)
         case storage(String)
+        /// The download held a row this handheld's schema refuses (DeviceDownload.RowRefused).
+        case rowRefused(DeviceDownload.RowRefused)
 
         public var description: String {
             switch self {
@@ -39,6 +41,9 @@ public struct DeviceSync {
             case .link(let why): return "no connection to the hub: \(why); nothing was marked as sent, try again"
             case .sync(let failure): return failure.description
             case .storage(let why): return why
+            case .rowRefused(let refusal):
+                return "\(refusal.description). Nothing of its frame was applied; the hub has logged it (satchel-hub audit): "
+                    + "the office fixes the row, then sync again"
             }
         }
 
@@ -49,6 +54,7 @@ public struct DeviceSync {
             case .sync(.authentication): return 77
             case .sync: return 69
             case .storage: return 74
+            case .rowRefused: return 65
             }
         }
     }
@@ -233,6 +239,8 @@ public struct DeviceSync {
             return (result, (seconds * 1000).rounded() / 1000)
         } catch let failure as SyncFailure {
             throw Failure.sync(failure)
+        } catch let refusal as DeviceDownload.RowRefused {
+            throw Failure.rowRefused(refusal)
         } catch let error as FieldError {
             throw error
         } catch {

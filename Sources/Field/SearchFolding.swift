@@ -54,3 +54,9 @@ public enum SearchFolding {
         return table
     }()
 }
+
+extension FieldSchema {
+    /// The working-set tables whose `name` has a folded twin `name_folded` (SearchFolding) that
+    /// the device fills when it stores a row: the download and the hub's schema check both add it.
+    public static let foldedNameTables: Set<String> = ["customers", "products"]
+}

@@ -121,8 +121,13 @@ public final class SQLiteHubStorage: HubStorage {
         );
         """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2)]
 
+    /// What the file's permission bits were when this opening found others allowed to read or
+    /// write it (they are owner-only now); nil when they already were.
+    public let tightenedFrom: mode_t?
+
     public init(path: String) throws {
         self.path = path
+        tightenedFrom = try Self.ownerOnly(path)
         do {
             database = try Database(path: path)
             try database.migrate(Self.migrations, applicationID: Self.applicationID)
@@ -137,6 +142,33 @@ public final class SQLiteHubStorage: HubStorage {
         } catch let error as StoreError {
             throw HubError.storage(error.description)
         }
+    }
+
+    /// The hub's file holds its private key and the reps' password hashes. It is created 0600
+    /// here, before SQLite writes a byte (SQLite gives the -wal and -shm files the main file's
+    /// mode), and an existing file, -wal or -shm that group or others may use is made owner-only.
+    /// Returns the main file's old mode when it had to be tightened.
+    static func ownerOnly(_ path: String) throws -> mode_t? {
+        let fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw HubError.storage("cannot open or create \(path): \(String(cString: strerror(errno))) (errno \(errno))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw HubError.invalid("\(path) is not a regular file") }
+        var tightened: mode_t?
+        if info.st_mode & 0o077 != 0 {
+            guard fchmod(fd, info.st_mode & 0o700) == 0 else {
+                throw HubError.storage("\(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))) and cannot be made owner-only: "
+                                       + "\(String(cString: strerror(errno))); run satchel-hub as the file's owner, or chmod 600 it")
+            }
+            tightened = info.st_mode & 0o777
+        }
+        for suffix in ["-wal", "-shm", "-journal"] {
+            var side = stat()
+            if stat(path + suffix, &side) == 0, side.st_mode & 0o077 != 0 { _ = chmod(path + suffix, side.st_mode & 0o700) }
+        }
+        return tightened
     }
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
@@ -308,7 +340,8 @@ public final class SQLiteHubStorage: HubStorage {
                     ON CONFLICT(device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = 0, created_at = excluded.created_at
                     """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now)])
                 return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue)
+                                       done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue,
+                                       heldBack: plan.heldBack.map(\.description))
             }
         }
     }
@@ -357,10 +390,18 @@ public final class SQLiteHubStorage: HubStorage {
 
     /// Replaces the master data with the working-set tables of another SQLite file that has
     /// them (a seeded device database, or an ERP extract in the same shape), in one transaction.
-    /// With `assignTo`, every customer of the extract is assigned to that rep.
+    /// With `assignTo`, every customer of the extract is assigned to that rep. An extract holding
+    /// a row a handheld's schema refuses is refused whole, every such row named
+    /// (DeviceSchemaCheck), and nothing changes: one bad row would otherwise stop every device
+    /// whose scope holds it.
     public func importMasterData(from path: String, assignTo rep: String? = nil) throws {
         try guarded {
+            if let rep, try self.rep(id: rep) == nil { throw HubError.notFound("rep \(rep) (to assign the extract's customers to; add it first: satchel-hub rep add)") }
+            let extract: Database
             do {
+                var options = Database.Options()
+                options.readOnly = true
+                extract = try Database(path: path, options: options)
                 try database.execute("ATTACH DATABASE ? AS source", [.text(path)])
                 try database.execute("SELECT count(*) FROM source.sqlite_schema")
             } catch let error as StoreError {
@@ -375,6 +416,29 @@ public final class SQLiteHubStorage: HubStorage {
                 } catch let error as StoreError {
                     throw HubError.invalid("extract \(path): table \(table.name) with columns \(table.columnList) expected (\(error.message)); nothing imported")
                 }
+            }
+            // Then every row, as the handhelds will hold it: the extract's tables, and the hub's
+            // reps with the territory and role the extract gives them.
+            let check = try DeviceSchemaCheck()
+            var refusals: [DeviceSchemaCheck.Refusal] = []
+            for table in MasterDataSchema.importedTables {
+                refusals += try check.insert(table, try table.rows(in: extract))
+            }
+            let reps = try database.query("""
+                SELECT r.id, r.name, CASE WHEN s.id IS NULL THEN r.territory_id ELSE s.territory_id END,
+                       CASE WHEN s.id IS NULL THEN r.role ELSE s.role END
+                FROM main.reps AS r LEFT JOIN source.reps AS s ON s.id = r.id ORDER BY r.id
+                """) { statement in (0..<4).map { statement.value(Int32($0)) } }
+            refusals += try check.insert(WorkingSetTables.named("reps")!, reps)
+            refusals += try check.foreignKeyRefusals(cascade: false)
+            if !refusals.isEmpty {
+                let shown = refusals.prefix(20).map { "  \($0)" }.joined(separator: "\n")
+                let more = refusals.count > 20 ? "\n  ... and \(refusals.count - 20) more" : ""
+                throw HubError.invalid("""
+                    extract \(path) refused, nothing imported: \(refusals.count) row\(refusals.count == 1 ? "" : "s") the handhelds' schema would refuse
+                    \(shown)\(more)
+                    Fix \(refusals.count == 1 ? "it" : "them") in the ERP extract and import it again.
+                    """)
             }
             try database.transaction(.immediate) {
                 for table in MasterDataSchema.importedTables {

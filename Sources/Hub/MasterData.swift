@@ -107,6 +107,8 @@ struct DownloadPlanner {
         var entries: [Entry]
         var checksums: [TableChecksum]
         var catalogue: Catalogue
+        /// Rows in scope the device's schema would refuse: not sent, not in the checksums.
+        var heldBack: [DeviceSchemaCheck.Refusal]
     }
 
     /// Fills the connection's temporary scope tables for this device; the per-table conditions
@@ -203,8 +205,17 @@ struct DownloadPlanner {
         var upserts: [Plan.Entry] = []
         var checksums: [TableChecksum] = []
         var catalogue = Catalogue(parts: [String]())
-        for table in WorkingSetTables.all {
-            let rows = try table.rows(in: database, where: Self.condition(table.name), parameters)
+        let scope = try WorkingSetTables.all.map { try $0.rows(in: database, where: Self.condition($0.name), parameters) }
+        // The import refuses rows a handheld's schema refuses, but a hub file may hold some from
+        // before, or from the office's own tables: those rows (and what points at them) are held
+        // back from this device, named in the audit, and the rest of its download goes ahead.
+        let check = try DeviceSchemaCheck()
+        var heldBack: [DeviceSchemaCheck.Refusal] = []
+        for (table, rows) in zip(WorkingSetTables.all, scope) { heldBack += try check.insert(table, rows) }
+        heldBack += try check.foreignKeyRefusals(cascade: true)
+        let refused = Set(heldBack.map { [$0.table.id] + $0.key })
+        for (table, allRows) in zip(WorkingSetTables.all, scope) {
+            let rows = refused.isEmpty ? allRows : allRows.filter { !refused.contains([table.id] + table.key(of: $0)) }
             var shadow: [[UInt8]: UInt64] = [:]
             if !reset {
                 for (key, hash) in try database.query("SELECT key, hash FROM device_shadow WHERE device_id = ? AND tbl = ?",
@@ -227,7 +238,8 @@ struct DownloadPlanner {
                 catalogue = Catalogue(parts: rows.compactMap { if case .text(let part) = $0[0] { return part } else { return nil } })
             }
         }
-        return Plan(pull: pull, reset: reset, entries: purges.reversed().flatMap { $0 } + upserts, checksums: checksums, catalogue: catalogue)
+        return Plan(pull: pull, reset: reset, entries: purges.reversed().flatMap { $0 } + upserts, checksums: checksums, catalogue: catalogue,
+                    heldBack: heldBack)
     }
 }
 
@@ -237,6 +249,9 @@ public struct PlannedDownload: Sendable {
     public var frames: [TableFrame]
     public var done: DownloadDone
     public var catalogue: Catalogue
+    /// Rows of the device's scope held back because its schema would refuse them, described
+    /// (table, key, column, reason) for the audit log and the office.
+    public var heldBack: [String] = []
     public var rows: Int { header.rows }
 }
 

@@ -64,11 +64,20 @@ extension SQLiteHubStorage {
     public func setRepScope(rep: String, territory: String?, channel: String??, role: String? = nil) throws {
         try guarded {
             try database.transaction(.immediate) {
-                guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep)") }
+                guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(Displayed.text(rep))") }
+                // A territory or channel the master data does not have would put a row on every
+                // handheld of the rep that its schema refuses (a territory) or empty the catalogue
+                // (a channel): refused by name, nothing changed.
                 if let territory {
+                    guard try database.first("SELECT 1 FROM territories WHERE id = ?", [.text(territory)], row: { _ in true }) != nil else {
+                        throw HubError.notFound("territory \(Displayed.text(territory)) in the master data (known: \(try known("SELECT id FROM territories ORDER BY id")))")
+                    }
                     try database.execute("UPDATE reps SET territory_id = ? WHERE id = ?", [.text(territory), .text(rep)])
                 }
                 if let channel {
+                    if let channel, try database.first("SELECT 1 FROM products WHERE channel = ?", [.text(channel)], row: { _ in true }) == nil {
+                        throw HubError.notFound("channel \(Displayed.text(channel)): no product of the master data is in it (channels: \(try known("SELECT DISTINCT channel FROM products ORDER BY channel")); 'all' for every product)")
+                    }
                     try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
                 }
                 if let role {
@@ -81,9 +90,16 @@ extension SQLiteHubStorage {
         }
     }
 
+    /// The first few values a query lists, for an error that names what exists.
+    func known(_ sql: String) throws -> String {
+        let values = try database.query(sql + " LIMIT 11") { $0.text(0) }
+        if values.isEmpty { return "none: import the master data first, satchel-hub master import" }
+        return values.prefix(10).map(Displayed.text).joined(separator: ", ") + (values.count > 10 ? ", ..." : "")
+    }
+
     func requireDevice(_ device: String) throws {
         guard try database.first("SELECT 1 FROM devices WHERE id = ?", [.text(device)], row: { _ in true }) != nil else {
-            throw HubError.notFound("device \(device)")
+            throw HubError.notFound("device \(Displayed.text(device))")
         }
     }
 }

@@ -128,34 +128,68 @@ public final class SyncServer: @unchecked Sendable {
                     }
                     if mode != .full { request.reset = true }
                     let download = try storage.startDownload(device: device, request: request, now: now(), policy: policy)
-                    try channel.send(.init(type: MessageType.download.rawValue, body: download.header.encode()), deadline: deadline)
-                    for frame in download.frames {
-                        try channel.send(.init(type: MessageType.table.rawValue, body: try frame.encode(catalogue: download.catalogue)), deadline: deadline)
+                    if !download.heldBack.isEmpty {
+                        entry.error = "held back \(download.heldBack.count) row\(download.heldBack.count == 1 ? "" : "s") the device's schema would refuse "
+                            + "(fix at the ERP, import again): " + download.heldBack.prefix(10).joined(separator: "; ")
+                            + (download.heldBack.count > 10 ? "; ..." : "")
                     }
-                    // The replaced device's documents after the working set they refer to.
-                    for batch in Batch.chunks(documents, idPrefix: "\(device.id)-copy") {
-                        try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline)
+                    do {
+                        try channel.send(.init(type: MessageType.download.rawValue, body: download.header.encode()), deadline: deadline)
+                        for frame in download.frames {
+                            try channel.send(.init(type: MessageType.table.rawValue, body: try frame.encode(catalogue: download.catalogue)), deadline: deadline)
+                        }
+                        // The replaced device's documents after the working set they refer to.
+                        for batch in Batch.chunks(documents, idPrefix: "\(device.id)-copy") {
+                            try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline)
+                        }
+                        try channel.send(.init(type: MessageType.done.rawValue, body: download.done.encode()), deadline: deadline)
+                    } catch let failure as SyncChannel.Failure {
+                        guard case .stream = failure else { throw failure }
+                        // A device that could not apply a frame says why in an ERROR and hangs up
+                        // while the rest of the download is still on its way: its reason, not
+                        // "peer closed", goes into the audit.
+                        if let said = try? channel.receive(deadline: .after(seconds: 2)), said.type == MessageType.error.rawValue {
+                            throw DeviceReport(message: said)
+                        }
+                        throw failure
                     }
-                    try channel.send(.init(type: MessageType.done.rawValue, body: download.done.encode()), deadline: deadline)
                     entry.recordsDown += download.rows + documents.count
                 case .ack:
                     try storage.acknowledgeDownload(device: device.id, ack: try DownloadAck.decode(message.body))
                 case .bye:
                     entry.result = "ok"
                     return
+                case .error:
+                    throw DeviceReport(message: message)
                 default:
                     try? sendError(.malformed, "unexpected message \(message.type)", on: channel, deadline: deadline)
                     entry.error = "unexpected message \(message.type)"
                     return
                 }
             }
+        } catch let report as DeviceReport {
+            entry.result = "failed"
+            entry.error = report.description + (entry.error.map { " (\($0))" } ?? "")
         } catch let refusal as SessionRefusal {
             entry.result = "refused"
             entry.error = refusal.description
             try? sendError(refusal.code, refusal.description, on: openChannel, deadline: deadline)
         } catch {
-            entry.error = "\(error)"
+            entry.error = "\(error)" + (entry.error.map { " (\($0))" } ?? "")
         }
+    }
+
+    /// The device ended the session with an ERROR (a row its schema refused, say): its words,
+    /// made safe for a terminal, are the session's error in the audit log.
+    struct DeviceReport: Error, CustomStringConvertible {
+        let code: SyncErrorCode?
+        let text: String
+        init(message: SyncChannel.Message) {
+            let decoded = try? ErrorMessage.decode(message.body)
+            code = decoded?.code
+            text = decoded.map { Displayed.text($0.message) } ?? "an ERROR the hub could not read"
+        }
+        var description: String { "the device stopped the session: \(text)" }
     }
 
     /// A session the hub ends on purpose, with an ERROR the device shows.

@@ -120,6 +120,10 @@ public struct SyncResult: Equatable, Sendable {
 
 public typealias FastSyncResult = SyncResult
 
+/// A sink's refusal of a frame that the hub should hear about (an ERROR with code
+/// `rowRefused` goes up before the error ends the session).
+public protocol DownloadRefusal: Error, CustomStringConvertible {}
+
 /// Where a download lands on the device. Each TABLE frame is applied whole, together with the
 /// count of plan rows applied, so a dropped link resumes after the last applied frame.
 public protocol DownloadSink {
@@ -198,7 +202,15 @@ public enum SyncClient {
                 switch MessageType(rawValue: message.type) {
                 case .table:
                     let frame = try TableFrame.decode(message.body, catalogue: try sink.catalogue())
-                    try sink.apply(frame)
+                    do {
+                        try sink.apply(frame)
+                    } catch let refusal as any DownloadRefusal {
+                        // The hub hears which row and why before the link closes (and audits it).
+                        try? channel.send(.init(type: MessageType.error.rawValue,
+                                                body: ErrorMessage(code: .rowRefused, message: ErrorMessage.fitting(refusal.description)).encode()),
+                                          deadline: deadline)
+                        throw refusal
+                    }
                     outcome.downloaded += frame.rows.count
                 case .batch:
                     outcome.documents += try sink.documents(try Batch.decode(message.body))

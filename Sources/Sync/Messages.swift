@@ -295,6 +295,8 @@ public struct Receipt: Equatable, Sendable, Codable {
 /// ERROR codes (docs/protocol.md §9).
 public enum SyncErrorCode: UInt64, Sendable {
     case protocolVersion = 1, unknownDevice, revoked, wrongPassword, locked, malformed, batchRefused, internalError
+    /// Device → hub: a TABLE frame held a row the device's schema refuses (the message names it).
+    case rowRefused
 }
 
 public struct ErrorMessage: Equatable, Sendable {
@@ -311,6 +313,17 @@ public struct ErrorMessage: Equatable, Sendable {
         writer.varint(code.rawValue)
         writer.string(message)
         return writer.bytes
+    }
+
+    /// `text` cut at a character boundary to what `decode` accepts (1,024 bytes).
+    public static func fitting(_ text: String) -> String {
+        var out = "", bytes = 0
+        for character in text {
+            bytes += character.utf8.count
+            if bytes > 1024 { break }
+            out.append(character)
+        }
+        return out
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> ErrorMessage {

@@ -18,7 +18,15 @@ struct DatabaseOption: ParsableArguments {
     @Option(help: "The hub's SQLite database (created if missing).") var db: String = "satchel-hub.db"
 
     func open() throws -> SQLiteHubStorage {
-        try hubErrors { try SQLiteHubStorage(path: db) }
+        let storage = try hubErrors { try SQLiteHubStorage(path: db) }
+        if let mode = storage.tightenedFrom {
+            FileHandle.standardError.write(Data("""
+                satchel-hub: warning: \(db) was open to other users (mode \(String(mode, radix: 8))) although it holds the hub's private key \
+                and the reps' password hashes; it is owner-only (600) now. Anyone who copied it meanwhile holds both: \
+                set new sync passwords (satchel-hub rep password), see docs/technician-guide.md.\n
+                """.utf8))
+        }
+        return storage
     }
 }
 
