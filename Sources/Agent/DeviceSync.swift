@@ -162,14 +162,14 @@ public struct DeviceSync {
         }
         let deviceID = try device.deviceID()
         let uploaded = try device.uploadedThroughSeq()
-        var batches: [Batch] = []
-        if mode != .duplicate {
-            batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: deviceID)
-            if !batches.isEmpty {
-                // Written down before they are sent (the ids also follow from the journal, so a
-                // retry after a lost receipt sends batches the hub recognises).
-                try device.write { try device.setSyncState("pending_batches", batches.map(\.id).joined(separator: " ")) }
-            }
+        // Duplicate mode too: a replacement that has worked since its first duplicate (a
+        // technician repeating the step) sends its own changes first, so the hub knows which
+        // copied documents are now this device's and copies them no more.
+        let batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: deviceID)
+        if !batches.isEmpty {
+            // Written down before they are sent (the ids also follow from the journal, so a
+            // retry after a lost receipt sends batches the hub recognises).
+            try device.write { try device.setSyncState("pending_batches", batches.map(\.id).joined(separator: " ")) }
         }
         let download = DeviceDownload(device)
         let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise || mode == .duplicate)

@@ -1,4 +1,5 @@
 import Field
+import Foundation
 import Store
 import Sync
 
@@ -33,24 +34,66 @@ struct DeviceSchemaCheck {
     private let database: Database
 
     init() throws {
-        var options = Database.Options()
-        options.walMode = false
-        // Checked below, table by table, so a refusal names the row and not only the commit.
-        options.foreignKeys = false
-        database = try Database(path: ":memory:", options: options)
-        try database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
+        database = try Self.deviceSchema()
+        // One transaction for every row, never committed: the database is thrown away with
+        // this value, and a refused row aborts only its own statement.
+        try database.execute("BEGIN")
     }
 
-    /// Inserts `rows` of `table` as a device stores them; returns the rows the schema refused
-    /// (those are left out, so rows pointing at them are refused by `foreignKeyRefusals`).
-    func insert(_ table: WorkingSetTables.Table, _ rows: [WorkingSetRow]) throws -> [Refusal] {
+    /// An empty device database in memory, made by the device's migrations.
+    static func deviceSchema() throws -> Database {
+        var options = Database.Options()
+        options.walMode = false
+        // Foreign keys are checked by `foreignKeyRefusals`, over the whole scope at once.
+        options.foreignKeys = false
+        let database = try Database(path: ":memory:", options: options)
+        try database.migrate(FieldSchema.migrations, applicationID: FieldSchema.applicationID)
+        return database
+    }
+
+    /// The device schema's foreign keys per working-set table (`PRAGMA foreign_key_list`), read
+    /// once from the migrations.
+    static let references: [String: [WorkingSetTables.Table.Reference]] = {
+        guard let database = try? deviceSchema() else { return [:] }
+        var references: [String: [WorkingSetTables.Table.Reference]] = [:]
+        for table in WorkingSetTables.all { references[table.name] = (try? table.references(in: database)) ?? [] }
+        return references
+    }()
+
+    /// Rows that passed before, by table and row hash: a row's CHECKs, NOT NULLs and kinds
+    /// depend on its values alone, so a scope most devices share is checked once per process,
+    /// not once per session (the import fills it too). Bounded: cleared when it grows past a
+    /// few million rows.
+    final class PassedRows: @unchecked Sendable {
+        private let lock = NSLock()
+        private var rows = Set<Row>()
+        struct Row: Hashable { var table: UInt8; var hash: UInt64 }
+        static let limit = 4_000_000
+
+        func contains(_ row: Row) -> Bool { lock.lock(); defer { lock.unlock() }; return rows.contains(row) }
+        func insert(_ new: [Row]) {
+            lock.lock(); defer { lock.unlock() }
+            if rows.count + new.count > Self.limit { rows.removeAll() }
+            rows.formUnion(new)
+        }
+    }
+    static let passed = PassedRows()
+
+    /// Stores `rows` of `table` as a device does (its `name_folded` too); returns the rows the
+    /// schema refuses, for a CHECK, a NOT NULL, a duplicate key, or a value not of the column's
+    /// kind. With `hashes` (the rows' RowHash, in order), rows that passed before skip the work;
+    /// without (an import, which must see every row, a duplicate key too), all are checked.
+    func rowRefusals(_ table: WorkingSetTables.Table, _ rows: [WorkingSetRow], hashes: [UInt64]? = nil) throws -> [Refusal] {
         var columns = table.columns.map(\.name)
         let folded = FieldSchema.foldedNameTables.contains(table.name)
         if folded { columns.append("name_folded") }
         let statement = try database.statement(
             "INSERT INTO \(table.name)(\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
         var refusals: [Refusal] = []
-        for row in rows {
+        var passed: [PassedRows.Row] = []
+        for (index, row) in rows.enumerated() {
+            let known = PassedRows.Row(table: table.id, hash: hashes?[index] ?? RowHash.of(table: table.id, row))
+            if hashes != nil, Self.passed.contains(known) { continue }
             if let index = table.columns.indices.first(where: { !Self.fits(row[$0], table.columns[$0].kind) }) {
                 let column = table.columns[index]
                 refusals.append(refusal(table, row, column: column.name,
@@ -62,38 +105,63 @@ struct DeviceSchemaCheck {
             if folded, case .text(let name) = row[1] { values.append(.text(SearchFolding.fold(name))) }
             do {
                 try statement.run(values)
+                passed.append(known)
             } catch let error as StoreError where error.kind == .constraint {
                 refusals.append(refusal(table, row, column: Self.column(named: error.message, in: table), reason: error.message))
             }
         }
+        Self.passed.insert(passed)
         return refusals
     }
 
-    /// Rows whose foreign key points at nothing among the rows inserted, per the device schema's
-    /// own foreign keys (`PRAGMA foreign_key_list`). With `cascade`, a refused row is taken out and
-    /// the check runs again, so what pointed at it is refused too (what a download can send);
-    /// without, each row is refused for its own reason only (what an import reports).
-    func foreignKeyRefusals(cascade: Bool) throws -> [Refusal] {
+    /// Rows of `scope` (one list per working-set table, in `WorkingSetTables.all` order) whose
+    /// foreign key, per the device schema, points at no row of the scope that is not `refused`.
+    /// With `cascade`, each refused row is taken out and the check runs again, so what pointed
+    /// at it is refused too (what a download can send); without, a row pointing at a refused one
+    /// is not named again (what an import reports: each row for its own reason).
+    /// Every key the device schema's foreign keys name is its parent's primary key, which is the
+    /// working-set table's key, so presence is a lookup of the key bytes the planner uses.
+    static func foreignKeyRefusals(_ scope: [[WorkingSetRow]], refused: [Refusal], cascade: Bool) -> [Refusal] {
+        // Keys as their values (no encoding per row): refused ones per table, present ones per parent table.
+        var out: [String: Set<WorkingSetRow>] = [:]
+        for refusal in refused { out[refusal.table.name, default: []].insert(refusal.keyValues) }
+        let parents = Set(references.values.flatMap { $0.map(\.parent) })
+        var present: [String: Set<WorkingSetRow>] = [:]
+        for (table, rows) in zip(WorkingSetTables.all, scope) where parents.contains(table.name) {
+            let gone = out[table.name] ?? []
+            present[table.name] = Set(rows.lazy.map { Array($0[..<table.keyCount]) }.filter { !gone.contains($0) })
+        }
         var refusals: [Refusal] = []
         while true {
-            var found: [Refusal] = []
-            for table in WorkingSetTables.all {
-                for reference in try table.references(in: database) {
-                    let columns = reference.from.joined(separator: ", ")
-                    let rows = try table.dangling(reference, in: database)
+            var found = 0
+            for (table, rows) in zip(WorkingSetTables.all, scope) {
+                for reference in references[table.name] ?? [] {
+                    guard let parent = WorkingSetTables.named(reference.parent),
+                          reference.to.count == parent.keyCount, Set(reference.to) == Set(parent.keyColumns.map(\.name)) else { continue }
+                    // Where each of the parent's key columns comes from in this table's rows.
+                    let sources = parent.keyColumns.compactMap { key in
+                        reference.to.firstIndex(of: key.name).flatMap { position in table.columns.firstIndex { $0.name == reference.from[position] } }
+                    }
+                    guard sources.count == parent.keyCount, let available = present[parent.name] else { continue }
                     for row in rows {
-                        let description = reference.from.count == 1 ? "\(reference.parent) has no \(reference.to[0]) \(Displayed.value(row[table.columns.firstIndex { $0.name == reference.from[0] }!]))"
-                            : "no matching \(reference.parent) row"
-                        found.append(refusal(table, row, column: columns, reason: "FOREIGN KEY constraint failed: \(description)"))
+                        let values = sources.map { row[$0] }
+                        if available.contains(values) || values.contains(.null) { continue }
+                        let key = Array(row[..<table.keyCount])
+                        if out[table.name]?.contains(key) == true { continue }
+                        if !cascade, out[parent.name]?.contains(values) == true { continue }
+                        let missing = zip(parent.keyColumns, values).map { "\($0.name) \(Displayed.value($1))" }.joined(separator: ", ")
+                        refusals.append(Refusal(table: table, key: table.key(of: row), keyValues: key, column: reference.from.joined(separator: ", "),
+                                                value: reference.from.count == 1 ? values[0] : nil,
+                                                reason: "FOREIGN KEY constraint failed: \(parent.name) has no \(missing)"))
+                        found += 1
+                        if cascade {
+                            out[table.name, default: []].insert(key)
+                            present[table.name]?.remove(key)
+                        }
                     }
                 }
             }
-            refusals += found
-            guard cascade, !found.isEmpty else { return refusals }
-            for refusal in found {
-                let condition = refusal.table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND ")
-                try database.execute("DELETE FROM \(refusal.table.name) WHERE \(condition)", refusal.keyValues)
-            }
+            guard cascade, found > 0 else { return refusals }
         }
     }
 

@@ -357,16 +357,23 @@ public final class SQLiteHubStorage: HubStorage {
         }
     }
 
+    /// A document the new device has changed itself (its changes are on the hub: duplicate mode
+    /// uploads first) is its own from then on: neither the copy nor the office's answer on the
+    /// old device's copy overwrite it, however often the technician repeats the duplicate.
     public func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange] {
         try guarded {
             try database.transaction(.immediate) {
+                let notTheNewDevices = """
+                    NOT EXISTS (SELECT 1 FROM device_changes AS own WHERE own.device_id = ?2 AND own.entity = copied.entity AND own.entity_id = copied.entity_id)
+                    """
                 try database.execute("""
                     INSERT INTO document_states(device_id, entity, entity_id, state, approval, updated_at)
-                    SELECT ?2, entity, entity_id, state, approval, ?3 FROM document_states WHERE device_id = ?1
+                    SELECT ?2, entity, entity_id, state, approval, ?3 FROM document_states AS copied WHERE device_id = ?1 AND \(notTheNewDevices)
                     ON CONFLICT(device_id, entity, entity_id) DO UPDATE SET state = excluded.state, approval = excluded.approval
                     """, [.text(old), .text(new), .integer(now)])
                 return try database.query(
-                    "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes WHERE device_id = ? ORDER BY seq", [.text(old)]) {
+                    "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes AS copied WHERE device_id = ?1 AND \(notTheNewDevices) ORDER BY seq",
+                    [.text(old), .text(new)]) {
                     SyncChange(seq: $0.int64(0), changeId: $0.text(1), at: $0.int64(2), entity: $0.text(3), entityId: $0.text(4),
                                action: $0.text(5), payload: $0.text(6))
                 }
@@ -396,7 +403,6 @@ public final class SQLiteHubStorage: HubStorage {
     /// whose scope holds it.
     public func importMasterData(from path: String, assignTo rep: String? = nil) throws {
         try guarded {
-            if let rep, try self.rep(id: rep) == nil { throw HubError.notFound("rep \(rep) (to assign the extract's customers to; add it first: satchel-hub rep add)") }
             let extract: Database
             do {
                 var options = Database.Options()
@@ -417,20 +423,26 @@ public final class SQLiteHubStorage: HubStorage {
                     throw HubError.invalid("extract \(path): table \(table.name) with columns \(table.columnList) expected (\(error.message)); nothing imported")
                 }
             }
+            // A rep to assign the customers to is one the hub or the ERP knows (a typo is not).
+            if let rep, try self.rep(id: rep) == nil,
+               try database.first("SELECT 1 FROM source.reps WHERE id = ?", [.text(rep)], row: { _ in true }) == nil {
+                throw HubError.notFound("rep \(Displayed.text(rep)) (to assign the extract's customers to): neither the hub nor the extract has it; nothing imported")
+            }
             // Then every row, as the handhelds will hold it: the extract's tables, and the hub's
             // reps with the territory and role the extract gives them.
-            let check = try DeviceSchemaCheck()
-            var refusals: [DeviceSchemaCheck.Refusal] = []
-            for table in MasterDataSchema.importedTables {
-                refusals += try check.insert(table, try table.rows(in: extract))
-            }
             let reps = try database.query("""
                 SELECT r.id, r.name, CASE WHEN s.id IS NULL THEN r.territory_id ELSE s.territory_id END,
                        CASE WHEN s.id IS NULL THEN r.role ELSE s.role END
                 FROM main.reps AS r LEFT JOIN source.reps AS s ON s.id = r.id ORDER BY r.id
                 """) { statement in (0..<4).map { statement.value(Int32($0)) } }
-            refusals += try check.insert(WorkingSetTables.named("reps")!, reps)
-            refusals += try check.foreignKeyRefusals(cascade: false)
+            let imported = Set(MasterDataSchema.importedTables.map(\.name))
+            let rows = try WorkingSetTables.all.map { table in
+                table.name == "reps" ? reps : imported.contains(table.name) ? try table.rows(in: extract) : []
+            }
+            let check = try DeviceSchemaCheck()
+            var refusals: [DeviceSchemaCheck.Refusal] = []
+            for (table, tableRows) in zip(WorkingSetTables.all, rows) { refusals += try check.rowRefusals(table, tableRows) }
+            refusals += DeviceSchemaCheck.foreignKeyRefusals(rows, refused: refusals, cascade: false)
             if !refusals.isEmpty {
                 let shown = refusals.prefix(20).map { "  \($0)" }.joined(separator: "\n")
                 let more = refusals.count > 20 ? "\n  ... and \(refusals.count - 20) more" : ""

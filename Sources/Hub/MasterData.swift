@@ -206,16 +206,18 @@ struct DownloadPlanner {
         var checksums: [TableChecksum] = []
         var catalogue = Catalogue(parts: [String]())
         let scope = try WorkingSetTables.all.map { try $0.rows(in: database, where: Self.condition($0.name), parameters) }
+        let hashes = zip(WorkingSetTables.all, scope).map { table, rows in rows.map { RowHash.of(table: table.id, $0) } }
         // The import refuses rows a handheld's schema refuses, but a hub file may hold some from
         // before, or from the office's own tables: those rows (and what points at them) are held
         // back from this device, named in the audit, and the rest of its download goes ahead.
         let check = try DeviceSchemaCheck()
         var heldBack: [DeviceSchemaCheck.Refusal] = []
-        for (table, rows) in zip(WorkingSetTables.all, scope) { heldBack += try check.insert(table, rows) }
-        heldBack += try check.foreignKeyRefusals(cascade: true)
+        for (index, table) in WorkingSetTables.all.enumerated() { heldBack += try check.rowRefusals(table, scope[index], hashes: hashes[index]) }
+        heldBack += DeviceSchemaCheck.foreignKeyRefusals(scope, refused: heldBack, cascade: true)
         let refused = Set(heldBack.map { [$0.table.id] + $0.key })
-        for (table, allRows) in zip(WorkingSetTables.all, scope) {
-            let rows = refused.isEmpty ? allRows : allRows.filter { !refused.contains([table.id] + table.key(of: $0)) }
+        for (index, table) in WorkingSetTables.all.enumerated() {
+            let kept = scope[index].indices.filter { refused.isEmpty || !refused.contains([table.id] + table.key(of: scope[index][$0])) }
+            let rows = kept.map { scope[index][$0] }
             var shadow: [[UInt8]: UInt64] = [:]
             if !reset {
                 for (key, hash) in try database.query("SELECT key, hash FROM device_shadow WHERE device_id = ? AND tbl = ?",
@@ -224,8 +226,7 @@ struct DownloadPlanner {
                 }
             }
             var checksum = TableChecksum(table: table.id)
-            for row in rows {
-                let hash = RowHash.of(table: table.id, row)
+            for (row, hash) in zip(rows, kept.map { hashes[index][$0] }) {
                 checksum.add(hash)
                 let key = table.key(of: row)
                 if shadow.removeValue(forKey: key) != hash { upserts.append(.init(table: table, phase: .upsert, row: row, key: key, hash: hash)) }

@@ -103,7 +103,7 @@ public final class SyncServer: @unchecked Sendable {
             while true {
                 let message = try channel.receive(deadline: deadline)
                 switch MessageType(rawValue: message.type) {
-                case .batch where mode != .duplicate:
+                case .batch:
                     let batch = try Batch.decode(message.body)
                     // Upload mode: a replacement device hands in the changes recovered from the
                     // device it replaced, stored under that device's identity (and de-duplicated

@@ -2,7 +2,7 @@ import CSQLite
 
 /// A value to bind into a statement or read out of a row, for the places where convenience
 /// matters more than the last nanosecond. Hot paths use the typed `bind` overloads instead.
-public enum DatabaseValue: Sendable, Equatable {
+public enum DatabaseValue: Sendable, Hashable {
     case null
     case integer(Int64)
     case real(Double)

@@ -58,10 +58,12 @@ struct ReplacementTests {
         let part = try Database(path: oldHome + "/satchel.db").text("SELECT part_number FROM products ORDER BY part_number LIMIT 1")
         let order = try json(try run(satchel, ["order", "new", "--customer", customer, "--line", "\(part):3", "--confirm", "--json"],
                                      home: oldHome, card: oldCard))["id"] as? String ?? ""
+        let second = try json(try run(satchel, ["order", "new", "--customer", customer, "--line", "\(part):1", "--confirm", "--json"],
+                                      home: oldHome, card: oldCard))["id"] as? String ?? ""
         for note in ["Rozmowa z właścicielem", "Доставка в четверг", "Благодаря"] {
             try #require(try run(satchel, ["visit", "--customer", customer, "--outcome", "order", "--note", note], home: oldHome, card: oldCard).succeeded)
         }
-        #expect(try json(try run(satchel, ["sync", "--mode", "full", "--json"], home: oldHome, card: oldCard, stdin: password + "\n"))["uploaded"] as? Int == 4)
+        #expect(try json(try run(satchel, ["sync", "--mode", "full", "--json"], home: oldHome, card: oldCard, stdin: password + "\n"))["uploaded"] as? Int == 5)
         // Two more visits that never reach the hub: the handheld falls off a van.
         for _ in 0..<2 {
             try #require(try run(satchel, ["visit", "--customer", customer, "--outcome", "no_order"], home: oldHome, card: oldCard).succeeded)
@@ -77,19 +79,19 @@ struct ReplacementTests {
         #expect(uploaded["uploaded"] as? Int == 2)
         #expect(uploaded["recovered_from"] as? String == "OLD1")
         let hub = try SQLiteHubStorage(path: database)
-        #expect(try hub.changeCount(device: "OLD1") == 6)
+        #expect(try hub.changeCount(device: "OLD1") == 7)
         #expect(try hub.changeCount(device: "NEW1") == 0)
         // Again: the same batch, so the hub answers with the receipt it stored and stores nothing.
         let again = try json(try run(satchel, ["sync", "--mode", "upload", "--from-card", oldCard, "--json"], home: newHome,
                                      stdin: password + "\n" + passphrase + "\n"))
         #expect(again["batch_id"] as? String == uploaded["batch_id"] as? String)
         #expect(again["uploaded"] as? Int == 2)
-        #expect(try hub.changeCount(device: "OLD1") == 6)
+        #expect(try hub.changeCount(device: "OLD1") == 7)
 
         let duplicate = try run(satchel, ["sync", "--mode", "duplicate", "--json"], home: newHome, stdin: password + "\n")
         try #require(duplicate.succeeded, "\(duplicate.stderr)")
         let copied = try json(duplicate)
-        #expect(copied["documents"] as? Int == 6)
+        #expect(copied["documents"] as? Int == 7)
         #expect(copied["mismatched"] as? [String] == [])
         let newDatabase = try Database(path: newHome + "/satchel.db")
         #expect(try newDatabase.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "accepted")
@@ -101,6 +103,27 @@ struct ReplacementTests {
         try #require(try run(satchel, ["visit", "--customer", customer, "--outcome", "order"], home: newHome).succeeded)
         #expect(try json(try run(satchel, ["sync", "--mode", "fast", "--json"], home: newHome, stdin: password + "\n"))["uploaded"] as? Int == 1)
         #expect(try hub.changeCount(device: "NEW1") == 1)
+
+        // Reproduction 10: the technician repeats the duplicate after the rep has worked on the
+        // new handheld (an invoice asked for a copied order, a visit, neither synced yet), and
+        // the office has meanwhile rejected the other copied order.
+        let invoice = try run(satchel, ["order", "request-invoice", order], home: newHome)
+        try #require(invoice.succeeded, "\(invoice.stderr)")
+        try #require(try run(satchel, ["visit", "--customer", customer, "--outcome", "no_order", "--note", "Własna wizyta — своё"], home: newHome).succeeded)
+        try #require(try run(hubBinary, ["document", "set", "--db", database, "--device", "OLD1", "--id", second, "--state", "rejected"]).succeeded)
+        let repeated = try run(satchel, ["sync", "--mode", "duplicate", "--json"], home: newHome, stdin: password + "\n")
+        try #require(repeated.succeeded, "\(repeated.stderr)")
+        #expect(try json(repeated)["uploaded"] as? Int == 2)                  // the new device's own changes went up first
+        #expect(try newDatabase.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
+        #expect(try newDatabase.text("SELECT state FROM orders WHERE id = ?", [.text(second)]) == "rejected")   // refreshed: untouched here
+        #expect(try newDatabase.int64("SELECT count(*) FROM visits") == 7)
+        #expect(try newDatabase.int64("SELECT count(*) FROM visits WHERE note = 'Własna wizyta — своё'") == 1)
+        #expect(try newDatabase.int64("SELECT count(*) FROM changes") == 3)   // its own journal, whole
+        #expect(try hub.changeCount(device: "NEW1") == 3)
+        // The next full sync agrees: the rep's invoice request stands on both ends.
+        let full = try run(satchel, ["sync", "--mode", "full", "--json"], home: newHome, stdin: password + "\n")
+        try #require(full.succeeded, "\(full.stderr)")
+        #expect(try newDatabase.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
         // The old handheld, found again, is refused.
         let revoked = try run(satchel, ["sync", "--mode", "fast"], home: oldHome, card: oldCard, stdin: password + "\n")
         #expect(revoked.status == 69)

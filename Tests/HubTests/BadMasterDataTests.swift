@@ -84,6 +84,7 @@ struct BadMasterDataTests {
             try extract.execute("UPDATE stock SET quantity = 'dużo' WHERE part_number = 'PN-10001' AND location = 'warehouse'")
             try extract.execute("UPDATE products SET name = NULL WHERE part_number = 'PN-10002'")
             try extract.execute("UPDATE reps SET role = 'начальник' WHERE id = 'R07'")
+            try extract.execute("INSERT INTO territories SELECT * FROM territories WHERE id = 'BG'")   // the same row twice
         }
         do {
             try setup.storage.importMasterData(from: bad)
@@ -92,6 +93,7 @@ struct BadMasterDataTests {
             #expect(why.contains("stock location 'warehouse', part_number 'PN-10001', column quantity = 'dużo': not an integer"))
             #expect(why.contains("products part_number 'PN-10002', column name = NULL: not text (NULL is not allowed here)"))
             #expect(why.contains("reps id 'R07', column role = 'начальник': CHECK constraint failed"))
+            #expect(why.contains("territories id 'BG', column id = 'BG': UNIQUE constraint failed: territories.id"))
         }
     }
 
