@@ -237,18 +237,16 @@ public final class DeviceDownload: DownloadSink {
 extension DeviceDownload {
     /// Documents of the replaced handheld, written as history (not into this device's journal:
     /// they are on the hub already). One savepoint each: a document whose customer or product
-    /// is outside this working set is skipped and counted, not half-written.
-    /// A document this device has changed itself (it is in this device's own journal) is left
-    /// as it is: a repeated duplicate refreshes only the copies this device never touched.
+    /// is outside this working set is skipped and counted, not half-written. A document this
+    /// device has changed itself (its own journal names it) is left as it is: a repeated
+    /// duplicate refreshes only the copies this device never touched.
     public func documents(_ batch: Batch) throws -> Int {
         try device.write {
             let replay = Replay(database)
             var stored = 0
-            let own = try database.statement("SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ? AND entity_id = ?)")
             for change in batch.changes {
-                try own.bind([.text(change.entity), .text(change.entityId)])
-                let mine = try own.step() && own.int64(0) == 1
-                own.reset()
+                let mine = try database.int64("SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ? AND entity_id = ?)",
+                                              [.text(change.entity), .text(change.entityId)]) == 1
                 if mine { continue }
                 do {
                     try database.savepoint("document") { try replay.storeDocument(entity: change.entity, payload: change.payload, seq: change.seq) }

@@ -92,4 +92,44 @@ struct HubOfficeTests {
         #expect(fixed.succeeded, "\(fixed.stderr)")
         #expect(try Database(path: database).text("SELECT name FROM customers WHERE id = ?", [.text(bad)]) == "Żabka Łódź")
     }
+
+    @Test("a handheld that cannot apply a row the hub sends exits 65 naming table, key and constraint; the hub's audit has the device's words, not \"peer closed\"")
+    func handheldNamesTheRowItRefuses() throws {
+        let satchel = BuiltExecutable.path("satchel")
+        let directory = TemporaryDirectory("hub-device-refuses")
+        let database = directory.path + "/hub.db", erp = directory.path + "/erp", home = directory.path + "/device"
+        let password = "hasło-sync"
+        try #require(try ChildProcess.run(sim, ["seed", "--home", erp, "--customers", "20", "--products", "20", "--seed", "4"], timeoutSeconds: 60).succeeded)
+        try #require(try hub(["rep", "add", "--db", database, "--rep", "R01", "--name", "Олег Смирнов"], stdin: password + "\n").succeeded)
+        try #require(try hub(["master", "import", "--db", database, "--from", erp + "/satchel.db", "--assign-to", "R01"]).succeeded)
+        let environment = ["SATCHEL_HOME": home]
+        try #require(try ChildProcess.run(satchel, ["init", "--device", "D7", "--rep", "R01"], environment: environment, timeoutSeconds: 30).succeeded)
+        let keys = try ChildProcess.run(satchel, ["keys", "--json"], environment: environment, timeoutSeconds: 30)
+        let key = try #require(try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [String: Any])["public_key"] as? String ?? ""
+        try #require(try hub(["device", "add", "--db", database, "--device", "D7", "--rep", "R01", "--key", key]).succeeded)
+        let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let running = try SyncEndToEndTests.RunningHub(binary: hubBinary, database: database)
+        defer { running.stop() }
+        try #require(try ChildProcess.run(satchel, ["provision", "--hub", running.address, "--hub-key", hubKey], environment: environment, timeoutSeconds: 30).succeeded)
+        let loaded = try ChildProcess.run(satchel, ["sync", "--mode", "init"], environment: environment, stdin: password + "\n", timeoutSeconds: 60)
+        try #require(loaded.succeeded, "\(loaded.stderr)")
+        // This handheld's schema is stricter than the hub's (another satchel version), and the
+        // office renames a customer to what it refuses.
+        let customer = try Database(path: home + "/satchel.db").text("SELECT id FROM customers ORDER BY id LIMIT 1")
+        try Database(path: home + "/satchel.db").execute("""
+            CREATE TRIGGER no_zabka BEFORE UPDATE ON customers WHEN NEW.name LIKE 'Żabka%' BEGIN SELECT RAISE(ABORT, 'nazwa zastrzeżona'); END
+            """)
+        try Database(path: database).execute("UPDATE customers SET name = 'Żabka Łódź' WHERE id = ?", [.text(customer)])
+        let refused = try ChildProcess.run(satchel, ["sync", "--mode", "full"], environment: environment, stdin: password + "\n", timeoutSeconds: 60)
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("the hub sent a row this handheld's schema refuses: customers id '\(customer)': nazwa zastrzeżona"), "\(refused.stderr)")
+        // The hub writes its audit entry as the session ends, a moment after the device gave up.
+        var audit = try hub(["audit", "--db", database, "--limit", "1"]).stdout
+        for _ in 0..<50 where !audit.contains("failed") {
+            usleep(100_000)
+            audit = try hub(["audit", "--db", database, "--limit", "1"]).stdout
+        }
+        #expect(audit.contains("the device stopped the session: the hub sent a row this handheld's schema refuses: customers id '\(customer)': nazwa zastrzeżona"), "\(audit)")
+        #expect(!audit.contains("peer closed"))
+    }
 }

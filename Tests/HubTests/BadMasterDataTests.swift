@@ -148,7 +148,7 @@ struct BadMasterDataTests {
         #expect(audit.error?.contains("customers id 'CPL900001', column discipline = 'zła': CHECK constraint failed") == true)
         #expect(audit.error?.contains("customer_price_levels customer_id 'CPL900001', level 'customer'") == true)
         // The other rep's handheld, whose scope holds only the bad territory, syncs too.
-        let otherResult = try Self.sync(setup, key, other, "PL05", "hasło-drugie", .initialise)
+        let otherResult = try Self.sync(setup, key, other, "PL05", "hasło-drugie", .full)
         #expect(otherResult.mismatched == [])
         #expect(try other.database.int64("SELECT count(*) FROM customers") == 5)
         #expect(try other.database.int64("SELECT count(*) FROM territories") == 3)
