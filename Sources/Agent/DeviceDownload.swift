@@ -9,6 +9,8 @@ public final class DeviceDownload: DownloadSink {
     let device: DeviceDatabase
     var database: Database { device.database }
     private var cachedCatalogue: Catalogue?
+    /// Each table's foreign keys as this device's schema declares them, read once per download.
+    private var references: [UInt8: [WorkingSetTables.Table.Reference]] = [:]
     /// Documents of a replaced device that could not be stored (duplicate mode).
     public internal(set) var skippedDocuments = 0
 
@@ -161,7 +163,8 @@ public final class DeviceDownload: DownloadSink {
                 // Foreign keys are checked row by row, so a refusal names its row; only a table
                 // pointing at itself (territories: parents and children share a frame) waits for
                 // the end of the frame, and then its rows are searched for the one pointing nowhere.
-                let references = try table.references(in: database)
+                let references = try self.references[table.id] ?? table.references(in: database)
+                self.references[table.id] = references
                 let selfReferencing = references.contains { $0.parent == table.name }
                 if selfReferencing { try database.execute("PRAGMA defer_foreign_keys = ON") }
                 let statement = try database.statement(Self.upsertSQL(table))
