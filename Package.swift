@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "Hub", dependencies: ["Field", "Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",
-            dependencies: ["Hub", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Hub", "Field", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).

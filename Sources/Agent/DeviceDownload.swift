@@ -117,6 +117,7 @@ public final class DeviceDownload: DownloadSink {
     /// A row of the download this device's schema refuses (a CHECK, a foreign key to a row it
     /// does not hold, a trigger): its frame is not applied, the hub hears which row and why
     /// (ERROR `rowRefused`, in its audit log), and the next sync starts again from that frame.
+    /// The key and reason are the hub's text: whoever prints them makes them safe (TerminalText).
     public struct RowRefused: DownloadRefusal, Equatable {
         public let table: String
         /// The key columns and their values, e.g. `id 'CPL900001'`.
@@ -126,24 +127,15 @@ public final class DeviceDownload: DownloadSink {
         init(table: WorkingSetTables.Table, row: WorkingSetRow, reason: String, reference: WorkingSetTables.Table.Reference?) {
             self.table = table.name
             key = zip(table.keyColumns, row).map { column, value in
-                if case .text(let text) = value { return "\(column.name) '\(Self.printable(text))'" }
+                if case .text(let text) = value { return "\(column.name) '\(text)'" }
                 if case .integer(let number) = value { return "\(column.name) \(number)" }
                 return "\(column.name) NULL"
             }.joined(separator: ", ")
             if let reference {
-                self.reason = "\(Self.printable(reason)): \(reference.from.joined(separator: ", ")) points at a \(reference.parent) row this handheld does not hold"
+                self.reason = "\(reason): \(reference.from.joined(separator: ", ")) points at a \(reference.parent) row this handheld does not hold"
             } else {
-                self.reason = Self.printable(reason)
+                self.reason = reason
             }
-        }
-
-        /// Hub text on the rep's screen: control characters spelled out, never sent to the terminal.
-        static func printable(_ text: String) -> String {
-            var out = ""
-            for scalar in text.unicodeScalars {
-                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
-            }
-            return out
         }
 
         public var description: String {

@@ -192,19 +192,10 @@ struct DeviceSchemaCheck {
 }
 
 /// Text from outside (master data, a device's message) shown to the office or written to the
-/// audit log: control characters as `\u{..}`, so a name holding `ESC[2J` cannot drive a terminal.
+/// audit log, through the same rule as the handheld's terminal (TerminalText): a name holding
+/// `ESC[2J` cannot drive a terminal.
 enum Displayed {
-    static func text(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    static func text(_ text: String) -> String { TerminalText.safe(text) }
 
     static func value(_ value: DatabaseValue) -> String {
         switch value {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Field
 import Foundation
 import Hub
 
@@ -56,7 +57,9 @@ struct SyncErrorsCommand: ParsableCommand {
         let errors = try hubErrors { try database.open().syncErrors(device: device) }
         if json { return try printJSON(errors) }
         for error in errors {
-            print("\(error.changeId) \(error.entityId) \(error.field): device \(error.deviceValue ?? "-"), office \(error.hubValue ?? "-")")
+            // What the device sent: never raw to the terminal.
+            let safe = { (text: String?) in TerminalText.safe(text ?? "-") }
+            print("\(safe(error.changeId)) \(safe(error.entityId)) \(safe(error.field)): device \(safe(error.deviceValue)), office \(safe(error.hubValue))")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Field
 import Foundation
 import Hub
 import Seal
@@ -34,7 +35,8 @@ func hubErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as HubError {
-        FileHandle.standardError.write(Data("satchel-hub: error: \(error)\n".utf8))
+        // The message may quote the extract, a device or the command line: never raw to a terminal.
+        FileHandle.standardError.write(Data("satchel-hub: error: \(TerminalText.safe(error.description, multiline: true))\n".utf8))
         switch error {
         case .notFound: throw ExitCode(66)
         case .invalid: throw ExitCode(65)
@@ -46,7 +48,7 @@ func hubErrors<T>(_ body: () throws -> T) throws -> T {
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(TerminalText.escapingJSON(String(decoding: try encoder.encode(value), as: UTF8.self)))
 }
 
 func readSecretLine(_ what: String) throws -> String {
@@ -182,8 +184,10 @@ struct Audit: ParsableCommand {
     func run() throws {
         let entries = try hubErrors { try database.open().auditLog(limit: limit) }
         if json { return try printJSON(entries) }
+        // Device ids come from the devices' HELLO and errors quote devices and master data.
+        let safe = { (text: String?) in TerminalText.safe(text ?? "?") }
         for entry in entries {
-            print("\(entry.startedAt)  \(entry.device ?? "?")  \(entry.rep ?? "?")  \(entry.mode ?? "?")  \(entry.result)  up \(entry.bytesUp) B/\(entry.recordsUp) rec  down \(entry.bytesDown) B\(entry.error.map { "  \($0)" } ?? "")")
+            print("\(entry.startedAt)  \(safe(entry.device))  \(safe(entry.rep))  \(safe(entry.mode))  \(entry.result)  up \(entry.bytesUp) B/\(entry.recordsUp) rec  down \(entry.bytesDown) B\(entry.error.map { "  \(TerminalText.safe($0))" } ?? "")")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Field
 import Modem
 import Transport
 #if canImport(Glibc)

@@ -4,11 +4,12 @@
 /// override makes "PLN 100" read as something else. Every such character is shown as a visible
 /// escape (`\u{1B}`), so the rep and the technician see that it is there; letters of every
 /// script (Łódź, Ёлка, Свети Георги) print as they are. JSON output needs none of this: the
-/// encoder escapes control characters itself.
-enum TerminalText {
+/// encoder escapes control characters itself. It lives in Field so the hub's office commands and
+/// audit log use the same rule for what the ERP and the devices send.
+public enum TerminalText {
     /// `text` with C0 and C1 controls, DEL, bidirectional overrides/isolates and line separators
     /// replaced by `\u{...}`. With `multiline`, newlines and tabs are kept (notes, messages).
-    static func safe(_ text: String, multiline: Bool = false) -> String {
+    public static func safe(_ text: String, multiline: Bool = false) -> String {
         guard text.unicodeScalars.contains(where: { needsEscape($0, multiline: multiline) }) else { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
@@ -28,7 +29,7 @@ enum TerminalText {
     /// written as `\u00XX` escapes: the encoder escapes C0 controls but leaves these raw, and
     /// `--json` is read on terminals too. The JSON means the same (the strings decode unchanged).
     /// Structural characters and the newlines of pretty output are all below 0x7F, so untouched.
-    static func escapingJSON(_ json: String) -> String {
+    public static func escapingJSON(_ json: String) -> String {
         guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && needsEscape($0, multiline: true) }) else { return json }
         var out = String.UnicodeScalarView()
         for scalar in json.unicodeScalars {
@@ -42,7 +43,7 @@ enum TerminalText {
         return String(out)
     }
 
-    static func needsEscape(_ scalar: Unicode.Scalar, multiline: Bool) -> Bool {
+    public static func needsEscape(_ scalar: Unicode.Scalar, multiline: Bool) -> Bool {
         switch scalar.value {
         case 0x0A, 0x09: return !multiline
         case 0x00...0x1F, 0x7F...0x9F: return true  // C0, DEL, C1 (0x9B is a one-byte CSI)
