@@ -159,7 +159,7 @@ public final class SQLiteHubStorage: HubStorage {
         var tightened: mode_t?
         if info.st_mode & 0o077 != 0 {
             guard fchmod(fd, info.st_mode & 0o700) == 0 else {
-                throw HubError.storage("\(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))) and cannot be made owner-only: "
+                throw HubError.storage("\(path) is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))) and cannot be made owner-only: "
                                        + "\(String(cString: strerror(errno))); run satchel-hub as the file's owner, or chmod 600 it")
             }
             tightened = info.st_mode & 0o777
