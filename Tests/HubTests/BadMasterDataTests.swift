@@ -111,6 +111,28 @@ struct BadMasterDataTests {
         #expect(try setup.sync(.initialise).mismatched == [])
     }
 
+    @Test("an extract that drops the territory a rep of the hub's own works in is refused, naming that rep: its handhelds would refuse the rep's row")
+    func importChecksTheHubsOwnReps() throws {
+        let setup = try Setup()
+        try setup.storage.addRep(id: "R08", name: "Agnieszka Wójcik", passwordHash: PasswordHash.hash(password: "hasło-drugie", cost: DownloadTests.cost))
+        try setup.storage.setRepScope(rep: "R08", territory: "PL-MAZ", channel: nil)
+        let withoutMazovia = try Self.extract(from: setup, "no-maz.db") { extract in
+            try extract.execute("DELETE FROM customer_price_levels WHERE customer_id IN (SELECT id FROM customers WHERE territory_id = 'PL-MAZ')")
+            try extract.execute("DELETE FROM route_stops WHERE customer_id IN (SELECT id FROM customers WHERE territory_id = 'PL-MAZ')")
+            try extract.execute("DELETE FROM history_lines WHERE customer_id IN (SELECT id FROM customers WHERE territory_id = 'PL-MAZ')")
+            try extract.execute("DELETE FROM history_orders WHERE customer_id IN (SELECT id FROM customers WHERE territory_id = 'PL-MAZ')")
+            try extract.execute("DELETE FROM customers WHERE territory_id = 'PL-MAZ'")
+            try extract.execute("DELETE FROM territories WHERE id = 'PL-MAZ'")
+        }
+        do {
+            try setup.storage.importMasterData(from: withoutMazovia)
+            Issue.record("imported")
+        } catch HubError.invalid(let why) {
+            #expect(why.contains("1 row the handhelds' schema would refuse"))
+            #expect(why.contains("reps id 'R08', column territory_id = 'PL-MAZ': FOREIGN KEY constraint failed: territories has no id 'PL-MAZ'"))
+        }
+    }
+
     /// A second rep in Mazowieckie with a handheld of its own.
     static func secondRep(_ setup: Setup) throws -> (X25519.KeyPair, DeviceDatabase) {
         let key = X25519.KeyPair.generate()
