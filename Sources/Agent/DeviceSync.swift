@@ -153,8 +153,8 @@ public struct DeviceSync {
 
     /// One session over any open stream to the hub (a TCP socket, or the modem's transparent
     /// data session). fast: changes up. full: changes up, then the working set's changes down.
-    /// init: changes up, then the working set from scratch. duplicate: this replacement device
-    /// gets the working set and the documents of the device it replaces.
+    /// init: changes up, then the working set from scratch. duplicate: changes up, then this
+    /// replacement device gets the working set and the documents of the device it replaces.
     public func run(_ mode: SyncMode, _ device: DeviceDatabase, password: String, over stream: any ByteStream, hub hubAddress: String,
                     timeoutSeconds: Double = 120) throws -> Report {
         guard mode != .upload else {
