@@ -184,8 +184,8 @@ func monotonic() -> Double {
 public final class SimulatedModem: @unchecked Sendable {
     public let path: String
     public let config: SimulatedModemConfig
+    private let terminal: PseudoTerminal
     private let master: Int32
-    private let slaveKeep: Int32
     private let lock = NSLock()
     private var stopped = false
     private var finished = DispatchSemaphore(value: 0)
@@ -238,26 +238,9 @@ public final class SimulatedModem: @unchecked Sendable {
         // The far end of a data session may close first: EPIPE, not a process-killing signal.
         signal(SIGPIPE, SIG_IGN)
         rng = SimRandom(seed: config.seed)
-        let fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw SimulatorError("cannot open /dev/ptmx: \(String(cString: strerror(errno)))") }
-        // unlockpt() and ptsname() are TIOCSPTLCK and TIOCGPTN on Linux (not exported to Swift).
-        var unlock: Int32 = 0
-        var number: UInt32 = 0
-        guard ioctl(fd, UInt(0x4004_5431), &unlock) == 0, ioctl(fd, UInt(0x8004_5430), &number) == 0 else {
-            close(fd)
-            throw SimulatorError("cannot unlock the pty: \(String(cString: strerror(errno)))")
-        }
-        path = "/dev/pts/\(number)"
-        // Keep our own handle on the slave in raw mode: the line discipline must not echo or
-        // translate before the agent opens it, and the master must not read EIO between agents.
-        let slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
-        guard slave >= 0 else { close(fd); throw SimulatorError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        var settings = termios()
-        tcgetattr(slave, &settings)
-        cfmakeraw(&settings)
-        tcsetattr(slave, TCSANOW, &settings)
-        master = fd
-        slaveKeep = slave
+        terminal = try PseudoTerminal()
+        path = terminal.path
+        master = terminal.master
         pinLeft = config.pinAttempts
         pukLeft = config.pukAttempts
         if config.faults.contains(.nosim) { sim = .absent }
@@ -271,11 +254,6 @@ public final class SimulatedModem: @unchecked Sendable {
         if config.faults.contains(.drop) { dropAfter = Int.random(in: 200...6_000, using: &rng) }
         if config.faults.contains(.stall) { nextStall = Int.random(in: 500...4_000, using: &rng) }
         if let key = config.powerKeyPath { writeText(key, "0") }
-    }
-
-    deinit {
-        close(master)
-        close(slaveKeep)
     }
 
     public var stats: SimulatedModemStats {

@@ -28,7 +28,7 @@ nonisolated(unsafe) var simulatorStopRequested: sig_atomic_t = 0
 struct ModemSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modem", abstract: "A simulated modem on a pty, its parser fuzzer and its benchmark.",
-        subcommands: [Run.self, Fuzz.self, ModemBench.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Replay.self, Fuzz.self, ModemBench.self], defaultSubcommand: Run.self)
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -80,6 +80,59 @@ struct ModemSim: ParsableCommand {
                 "bytes_down": stats.bytesDown, "reboots": stats.reboots, "hangs": stats.hangs,
             ]
             if json { printJSONObject(summary) } else { FileHandle.standardError.write(Data("satchel-sim modem: \(summary)\n".utf8)) }
+        }
+    }
+
+    struct Replay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve a modem transcript (hardware/modems/transcripts/*.transcript) on a pty until SIGINT/SIGTERM.",
+            discussion: """
+                Prints the pty's path, then answers each command as the transcript says, in the SIM state the transcript
+                declares; the replayer keeps the PIN attempts, so right, wrong and last-attempt unlocks can be played.
+                Commands the transcript does not know are answered ERROR. On stop, prints what was sent (PIN entries,
+                unsafe ones, unknown commands).
+                """)
+        @Argument(help: "The transcript file.") var file: String
+        @Option(help: "PIN attempts left on the SIM (default: the transcript's).") var attempts: Int?
+        @Option(help: "SIM state: ready, pin or puk (default: the transcript's).") var sim: String?
+        @Option(help: "The first N AT+CPIN? reads and PIN entries answer +CME ERROR: 14 (SIM busy).") var busy: Int = 0
+        @Option(help: "PINs sent with this many attempts left or fewer count as unsafe.") var floor: Int = 1
+        @Option(help: "Stop after this many seconds.") var seconds: Double?
+        @Flag(help: "Print the path and the final statistics as JSON.") var json = false
+
+        func run() throws {
+            let transcript: ModemTranscript
+            do { transcript = try ModemTranscript.load(path: file) } catch { throw ValidationError("\(error)") }
+            var config = TranscriptReplayConfig()
+            if let attempts {
+                guard (0...10).contains(attempts) else { throw ValidationError("--attempts must be 0...10") }
+                config.pinAttempts = attempts
+            }
+            if let sim {
+                guard let state = TranscriptSIMState(rawValue: sim) else { throw ValidationError("--sim: ready, pin or puk") }
+                config.sim = state
+            }
+            guard (0...100).contains(busy) else { throw ValidationError("--busy must be 0...100") }
+            config.busyReads = busy
+            config.floor = floor
+            let modem = try TranscriptModem(transcript: transcript, config: config)
+            if json { printJSONObject(["path": modem.path, "transcript": transcript.name, "model": transcript.model]) } else { print(modem.path) }
+            fflush(nil)
+            signal(SIGINT) { _ in simulatorStopRequested = 1 }
+            signal(SIGTERM) { _ in simulatorStopRequested = 1 }
+            modem.start()
+            let end = seconds.map { Date().addingTimeInterval($0) }
+            while simulatorStopRequested == 0 {
+                if let end, Date() >= end { break }
+                usleep(50_000)
+            }
+            modem.stop()
+            let stats = modem.stats
+            let summary: [String: Any] = [
+                "commands": stats.commands, "pin_commands": stats.pinCommands, "pin_sent_at_or_below_floor": stats.pinSentAtOrBelowFloor,
+                "wrong_pins": stats.wrongPins, "puk_locks": stats.pukLocks, "unknown_commands": stats.unknownCommands,
+            ]
+            if json { printJSONObject(summary) } else { FileHandle.standardError.write(Data("satchel-sim modem replay: \(summary)\n".utf8)) }
         }
     }
 

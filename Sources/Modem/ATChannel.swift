@@ -41,6 +41,14 @@ public final class ATChannel {
     public let port: any ByteStream
     /// Vendor URC prefixes beyond the standard ones (from the modem profile).
     public var extraURCPrefixes: [String] = []
+    /// Vendor final result codes that end an answer as a failure (Huawei's `COMMAND NOT SUPPORT`),
+    /// from the hardware directory's profiles: an unsupported command is an answer, not a timeout.
+    public var vendorFinals: [String] = []
+    /// Prefixes of lines that end their command's answer when no final result follows (old
+    /// Wavecom firmware sends `+CPIN: READY` without `OK`; ofono's wavecom plugin does the same).
+    public var terminators: [String] = []
+    /// How long to wait for a final result after a terminator line before taking the line as the end.
+    public var terminatorGrace = 0.2
     public private(set) var transcript: Transcript
     /// Called for each redacted transcript line as it happens (e.g. to write a log file).
     public var transcriptSink: ((String) -> Void)?
@@ -112,8 +120,11 @@ public final class ATChannel {
         let registrationOwner = owner == "+CREG:" || owner == "+CGREG:" || owner == "+CEREG:"
         var lines: [String] = []
         var ownedSeen = false
+        var graceDeadline: Deadline?
         while true {
-            guard let line = try nextLine(deadline: deadline) else {
+            guard let line = try nextLine(deadline: graceDeadline ?? deadline) else {
+                // The terminator line was the end: this modem sends no final after it.
+                if graceDeadline != nil { return ATResponse(lines: lines, final: .ok) }
                 needsResync = true
                 throw ModemError.noAnswer(command: redacted)
             }
@@ -123,6 +134,10 @@ public final class ATChannel {
                 if expect == .connect && final == .ok { continue }
                 if case .connect = final { enterDataMode() }
                 return ATResponse(lines: lines, final: final)
+            }
+            if vendorFinals.contains(line) { return ATResponse(lines: lines, final: .failed(line)) }
+            if graceDeadline == nil, let owner, line.hasPrefix(owner), terminators.contains(owner) {
+                graceDeadline = min(deadline, Deadline.after(seconds: terminatorGrace))
             }
             if let prefix = UnsolicitedCodes.matches(line, extra: extraURCPrefixes) {
                 var owned = owner == prefix
@@ -150,6 +165,12 @@ public final class ATChannel {
             name.append(character)
         }
         return name + ":"
+    }
+
+    /// `+CME ERROR` 10...18: the SIM (absent, PIN, PUK, busy...) is why the command was refused.
+    public static func isSIMRefusal(_ final: FinalResult) -> Bool {
+        if case .cmeError(let code) = final { return (10...18).contains(code) }
+        return false
     }
 
     static func isEcho(_ line: String, of command: String) -> Bool {
@@ -222,7 +243,9 @@ public final class ATChannel {
                 try port.write(Array("AT\r".utf8), deadline: .after(seconds: timeout))
                 commandsSent += 1
                 let response = try collect(command: "AT", redacted: "AT", deadline: .after(seconds: timeout), expect: .final)
-                if response.final == .ok {
+                // A modem that refuses everything until the PIN (`+CME ERROR: 11` even to `AT`, as
+                // python-gsmmodem's ZTE K3565-Z does) is answering: it is in sync.
+                if response.final == .ok || Self.isSIMRefusal(response.final) {
                     needsResync = false
                     try drain(until: .after(milliseconds: 20))
                     return true

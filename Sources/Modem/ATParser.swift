@@ -104,7 +104,9 @@ public enum SIMState: Equatable, Sendable {
 
     /// Parses the code text (`READY`, `SIM PIN`, ...); nil when it is not a known code.
     public static func parse(code text: String) -> SIMState? {
-        let code = trimmed(Substring(text)).uppercased()
+        var code = trimmed(Substring(text)).uppercased()
+        // `+CPIN: "SIM PIN"`: some modems quote the code (ModemManager's test-modem-helpers.c has one).
+        if code.count >= 2, code.hasPrefix("\""), code.hasSuffix("\"") { code = trimmed(Substring(code.dropFirst().dropLast())) }
         switch code {
         case "READY": return .ready
         case "SIM PIN": return .pinRequired
@@ -129,7 +131,7 @@ public struct PINCounters: Equatable, Sendable {
 /// How a modem tells the attempts left. Which ones a modem speaks is data (profile
 /// `pin_attempts = ...`); the command and its parser stay together here.
 public enum PINCounterQuery: String, Sendable, CaseIterable {
-    case cpinr, qpinc, spic, huawei, upincnt, telit, csim
+    case cpinr, qpinc, spic, huawei, upincnt, telit, cpinc, zpinpuk, csim
 
     public var command: String {
         switch self {
@@ -139,6 +141,8 @@ public enum PINCounterQuery: String, Sendable, CaseIterable {
         case .huawei: return "AT^CPIN?"
         case .upincnt: return "AT+UPINCNT"
         case .telit: return "AT#PCT"
+        case .cpinc: return "AT+CPINC?"
+        case .zpinpuk: return "AT+ZPINPUK=?"
         // VERIFY (INS 20) of PIN1 (P2 01) with no data: the card answers 63Cx, x tries left,
         // and counts nothing (ETSI TS 102 221 section 11.1.9).
         case .csim: return "AT+CSIM=10,\"0020000100\""
@@ -154,6 +158,8 @@ public enum PINCounterQuery: String, Sendable, CaseIterable {
         case .huawei: return ATParse.huaweiCPIN(lines)
         case .upincnt: return ATParse.upincnt(lines)
         case .telit: return ATParse.telitPCT(lines, state: state)
+        case .cpinc: return ATParse.cpinc(lines)
+        case .zpinpuk: return ATParse.zpinpuk(lines)
         case .csim: return ATParse.csim(lines).map { PINCounters(pin: $0, puk: nil) }
         }
     }
@@ -308,12 +314,35 @@ public enum ATParse {
         return nil
     }
 
+    /// Sierra and Wavecom `+CPINC: <pin1>,<pin2>,<puk1>,<puk2>` (ModemManager's sierra plugin).
+    public static func cpinc(_ lines: [String]) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+CPINC:"), parts.count == 4,
+                  let pin = number(parts[0]), let puk = number(parts[2]), (0...10).contains(pin), (0...10).contains(puk) else { continue }
+            return PINCounters(pin: pin, puk: puk)
+        }
+        return nil
+    }
+
+    /// ZTE `+ZPINPUK: <pin>,<puk>` (ModemManager's zte plugin).
+    public static func zpinpuk(_ lines: [String]) -> PINCounters? {
+        for line in lines {
+            guard let parts = fields(line, prefix: "+ZPINPUK:"), parts.count == 2,
+                  let pin = number(parts[0]), let puk = number(parts[1]), (0...10).contains(pin), (0...10).contains(puk) else { continue }
+            return PINCounters(pin: pin, puk: puk)
+        }
+        return nil
+    }
+
     /// `+CSIM: 4,"63C3"` -> 3 tries left; `6983` (blocked) -> 0. Anything else (9000 when no
     /// PIN is needed, 6Axx, 6Dxx for cards without the check) says nothing about the counter.
     public static func csim(_ lines: [String]) -> Int? {
         for line in lines {
             guard let parts = fields(line, prefix: "+CSIM:"), parts.count == 2 else { continue }
-            let status = parts[1].uppercased()
+            var status = parts[1].uppercased()
+            // Some modems answer the whole response APDU (`+CSIM: 8,"000063C1"`, as in ModemManager's
+            // test-modem-helpers.c): the status word is its last four characters.
+            if status.utf8.count > 4, status.utf8.count % 2 == 0, status.utf8.allSatisfy(isHexDigit) { status = String(status.suffix(4)) }
             if status == "6983" { return 0 }
             let bytes = Array(status.utf8)
             guard bytes.count == 4, status.hasPrefix("63C"), let tries = Int(String(decoding: bytes[3...], as: UTF8.self), radix: 16) else { continue }
@@ -394,9 +423,35 @@ public enum ATParse {
             for prefix in prefixes where text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
             var value = trimmed(text)
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-            if !value.isEmpty { return value }
+            // A line of line noise (no letter or digit: a stray 0xFE byte) is not a name.
+            if value.utf8.contains(where: isAlnum) { return value }
         }
         return nil
+    }
+
+    /// ATI's answer: `Manufacturer:`/`Model:`/`Revision:`/`IMEI:` lines (ModemManager's table of
+    /// real ATI answers in test-modem-helpers.c), or unlabelled lines, Quectel-style: manufacturer,
+    /// model, then `Revision:`. A single unlabelled line (`SARA-G450-00C-00`) is the model.
+    public static func ati(_ lines: [String]) -> Identity {
+        var result = Identity()
+        var plain: [String] = []
+        for line in lines {
+            let text = trimmed(Substring(line))
+            func value(_ label: String) -> String? {
+                guard text.uppercased().hasPrefix(label.uppercased()) else { return nil }
+                let rest = trimmed(text.dropFirst(label.count))
+                return rest.isEmpty ? nil : rest
+            }
+            if let v = value("Manufacturer:") { result.manufacturer = result.manufacturer ?? v }
+            else if let v = value("Model:") { result.model = result.model ?? v }
+            else if let v = value("Revision:") { result.revision = result.revision ?? v }
+            else if let v = value("IMEI:") { result.imei = result.imei ?? imei([v]) }
+            else if !text.hasPrefix("+") && !text.contains(":") && !text.isEmpty { plain.append(text) }
+        }
+        if result.manufacturer == nil && result.model == nil {
+            if plain.count >= 2 { result.manufacturer = plain[0]; result.model = plain[1] } else if plain.count == 1 { result.model = plain[0] }
+        }
+        return result
     }
 
     /// An IMEI is 15 digits (14 + Luhn check digit); some modems answer 14 or add a prefix.
@@ -413,6 +468,8 @@ public enum ATParse {
     }
 }
 
+func isHexDigit(_ byte: UInt8) -> Bool { (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66) }
+
 /// Unsolicited result codes: a line starting with one of these is routed to subscribers,
 /// unless the command in flight owns the prefix.
 public enum UnsolicitedCodes {
@@ -421,7 +478,7 @@ public enum UnsolicitedCodes {
         "+CDS:", "+CBM:", "+CLIP:", "+CUSD:", "+CGEV:", "+CTZV:", "+CTZE:", "+CIEV:", "+CFUN:", "RDY",
         "Call Ready", "SMS Ready", "+QIND:", "+QUSIM:", "^RSSI:", "^MODE:", "^BOOT:", "^HCSQ:", "^SRVST:",
         "^SIMST:", "*PSUTTZ:", "DST:", "+PDP: DEACT", "+UUSORD:", "+UUPSDD:", "#SKTRING:", "NORMAL POWER DOWN",
-        "UNDER-VOLTAGE", "OVER-VOLTAGE",
+        "UNDER-VOLTAGE", "OVER-VOLTAGE", "SMS DONE", "PB DONE", "*ATREADY:", "+WIND:", "+UUPSDA:",
     ]
 
     public static func matches(_ line: String, extra: [String]) -> String? {
@@ -457,8 +514,8 @@ public struct LineSplitter: Sendable {
             defer { buffer.removeAll(keepingCapacity: true) }
             if discarding { discarding = false; return nil }
             guard !buffer.isEmpty else { return nil }
-            let line = String(decoding: buffer, as: UTF8.self)
-            return line.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) ? nil : line
+            guard !buffer.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else { return nil }
+            return modemText(buffer)
         }
         if byte < 0x20 && byte != 0x09 || byte == 0x7F {
             noiseBytes += 1
@@ -480,6 +537,30 @@ public struct LineSplitter: Sendable {
         buffer.removeAll(keepingCapacity: true)
         discarding = false
     }
+}
+
+/// A line's bytes as text: UTF-8 when they are valid UTF-8, else ISO 8859-1 (modems left in
+/// `AT+CSCS="8859-1"` send operator names so). C1 control characters (U+0080...U+009F, which a
+/// terminal may act on) become `?`: text from the modem never reaches a terminal raw.
+func modemText(_ bytes: [UInt8]) -> String {
+    var scalars = String.UnicodeScalarView()
+    var utf8 = UTF8()
+    var iterator = bytes.makeIterator()
+    var valid = true
+    decoding: while true {
+        switch utf8.decode(&iterator) {
+        case .scalarValue(let scalar): scalars.append(scalar)
+        case .emptyInput: break decoding
+        case .error: valid = false; break decoding
+        }
+    }
+    if !valid {
+        scalars = String.UnicodeScalarView()
+        for byte in bytes { scalars.append(Unicode.Scalar(byte)) }
+    }
+    var clean = String.UnicodeScalarView()
+    for scalar in scalars { clean.append((0x80...0x9F).contains(scalar.value) ? "?" : scalar) }
+    return String(clean)
 }
 
 /// Removes PINs, PUKs and passwords from a command line (or its echo) before it is logged.

@@ -28,6 +28,8 @@ public struct ModemConfig: Sendable {
     public var simBusyTimeout = 10.0
     public var simBusyPoll = 0.5
     public var registrationTimeout = 60.0
+    /// A probe reports what it learned by then, and names what it had no time to ask.
+    public var probeTimeout = 30.0
     /// Longest wait between registration polls (a URC ends it early).
     public var registrationPoll = 2.0
     /// Multiplies the timeouts written in profile scripts and the boot wait (tests shrink them).
@@ -89,6 +91,10 @@ public struct NetworkStatus: Sendable, Equatable {
 public struct ProbeReport: Sendable, Equatable {
     public var identity: Identity
     public var profile: String
+    /// Why this profile (and whether it is a fallback); nil when the caller set the profile itself.
+    public var choice: ProfileChoice?
+    /// What the probe could not learn, each with why (`model: AT+CGMM answered +CME ERROR: 11 ...`).
+    public var unknown: [String] = []
     public var sim: SIMStatus?
     public var network: NetworkStatus
     public var recovery: RecoveryReport?
@@ -165,7 +171,14 @@ public final class Modem {
     public var config: ModemConfig
     public let serial: SerialPort?
     public private(set) var identity = Identity()
+    /// Where the identity came from: `AT+CGMI/AT+CGMM`, `ATI`, or nil when the modem said nothing.
+    public private(set) var identifiedBy: String?
+    public private(set) var choice: ProfileChoice?
     public private(set) var lastRecovery: RecoveryReport?
+    /// The last answer to each command that did not succeed (why something is unknown).
+    public private(set) var refusals: [String: String] = [:]
+    /// Init commands the modem refused, with its answer (the modem still works without them).
+    public private(set) var initRefusals: [String] = []
 
     public init(channel: ATChannel, profile: ModemProfile, config: ModemConfig = ModemConfig(), serial: SerialPort? = nil) {
         self.channel = channel
@@ -187,6 +200,38 @@ public final class Modem {
         channel.extraURCPrefixes = profile.extraURCs
     }
 
+    /// Uses `profile` as named by the caller (`--profile`, the board profile).
+    public func use(requested profile: ModemProfile, by whom: String) {
+        use(profile: profile)
+        choice = ProfileChoice(profile: profile.name, basis: .requested, identifiedBy: nil, reason: "named by \(whom)")
+    }
+
+    /// Takes the vendor final result codes and answer terminators of every profile in `directory`
+    /// (before identification the vendor is unknown). Call before `start()`.
+    public func adoptVendorCodes(from directory: HardwareDirectory) {
+        let codes = directory.vendorCodes()
+        channel.vendorFinals = codes.finals
+        channel.terminators = codes.terminators
+        channel.terminatorGrace = min(0.2, config.commandTimeout / 2)
+    }
+
+    /// Identifies the modem (ATI when AT+CGMI/AT+CGMM fail) and takes the profile `directory`
+    /// chooses for it, or the built-in generic one without a directory.
+    @discardableResult
+    public func chooseProfile(in directory: HardwareDirectory?) throws(ModemError) -> ProfileChoice {
+        let identity = try identify()
+        let chosen: (ModemProfile, ProfileChoice)
+        if let directory {
+            chosen = directory.choose(manufacturer: identity.manufacturer, model: identity.model, identifiedBy: identifiedBy)
+        } else {
+            chosen = (ModemProfile.builtInGeneric, ProfileChoice(profile: "generic", basis: .generic, identifiedBy: identifiedBy,
+                                                                  reason: "no hardware directory found (give --hardware or install hardware/ to /usr/share/satchel/hardware); using generic 3GPP commands (fallback)"))
+        }
+        use(profile: chosen.0)
+        choice = chosen.1
+        return chosen.1
+    }
+
     var guardSeconds: Double { config.guardSeconds ?? profile.guardSeconds }
 
     /// Sends a command that is safe to repeat, once more after a timeout (the channel re-syncs first).
@@ -202,8 +247,31 @@ public final class Modem {
     /// The lines of a query that succeeded, nil when the modem answered with an error (not
     /// supported, SIM busy...). A modem that does not answer at all still throws.
     public func answered(_ command: String) throws(ModemError) -> [String]? {
-        let response = try query(command)
-        return response.isOK ? response.lines : nil
+        let response: ATResponse
+        do {
+            response = try query(command)
+        } catch {
+            if case .noAnswer = error { refusals[command] = "no answer within \(config.commandTimeout) s" }
+            throw error
+        }
+        if response.isOK {
+            refusals[command] = nil
+            return response.lines
+        }
+        refusals[command] = Self.explain(response.final)
+        return nil
+    }
+
+    /// What a refusal means, for a technician.
+    static func explain(_ final: FinalResult) -> String {
+        switch final {
+        case .cmeError(11): return "+CME ERROR: 11 (the SIM asks for its PIN first)"
+        case .cmeError(12): return "+CME ERROR: 12 (the SIM asks for its PUK)"
+        case .cmeError(10): return "+CME ERROR: 10 (no SIM)"
+        case .cmeError(14): return "+CME ERROR: 14 (SIM busy)"
+        case .error, .cmeError(4), .failed: return "\(final) (not supported by this modem)"
+        default: return "\(final)"
+        }
     }
 
     // MARK: start
@@ -222,19 +290,34 @@ public final class Modem {
         _ = try recover()
     }
 
+    /// Sends the profile's init commands. A refusal is noted, never fatal: real modems refuse
+    /// `ATE0` or `AT+CMEE=1` until the PIN (`+CME ERROR: 11`) or answer with their own final
+    /// codes, and every answer is still read without them (echo is skipped, V0 codes are parsed).
     func initialize() throws(ModemError) {
+        initRefusals = []
         for step in profile.initCommands {
             let response = try query(step.command([:]))
-            if !response.isOK && !step.optional { throw ModemError.commandFailed(command: step.template, result: response.final) }
+            if !response.isOK && !step.optional { initRefusals.append("\(step.template): \(Self.explain(response.final))") }
         }
     }
 
+    /// AT+CGMI, AT+CGMM, AT+CGMR, AT+CGSN; ATI fills what they did not say (some modems answer
+    /// only ATI, or only before the PIN).
     public func identify() throws(ModemError) -> Identity {
         var result = Identity()
         result.manufacturer = try answered("AT+CGMI").flatMap { ATParse.identity($0, prefixes: ["+CGMI:", "Manufacturer:"]) }
         result.model = try answered("AT+CGMM").flatMap { ATParse.identity($0, prefixes: ["+CGMM:", "Model:"]) }
         result.revision = try answered("AT+CGMR").flatMap { ATParse.identity($0, prefixes: ["+CGMR:", "Revision:"]) }
         result.imei = try answered("AT+CGSN").flatMap { ATParse.imei($0) }
+        identifiedBy = result.manufacturer != nil || result.model != nil ? "AT+CGMI/AT+CGMM" : nil
+        if result.manufacturer == nil || result.model == nil, let lines = try answered("ATI") {
+            let ati = ATParse.ati(lines)
+            if result.manufacturer == nil && result.model == nil && (ati.manufacturer != nil || ati.model != nil) { identifiedBy = "ATI" }
+            result.manufacturer = result.manufacturer ?? ati.manufacturer
+            result.model = result.model ?? ati.model
+            result.revision = result.revision ?? ati.revision
+            result.imei = result.imei ?? ati.imei
+        }
         identity = result
         return result
     }
@@ -394,16 +477,42 @@ public final class Modem {
 
     // MARK: probe
 
+    /// What the modem, its SIM and the network say, within `config.probeTimeout`. The SIM comes
+    /// first: a locked SIM makes many modems refuse identification (`+CME ERROR: 11`), which is
+    /// information, not a failed probe. Whatever cannot be learned is named in `unknown` with why.
     public func probe() throws(ModemError) -> ProbeReport {
-        let identity = self.identity.manufacturer == nil ? try identify() : self.identity
-        let sim: SIMStatus?
-        do {
-            sim = try simStatus()
-        } catch {
-            if case .noAnswer = error { throw error }
-            sim = nil
+        let deadline = Deadline.after(seconds: config.probeTimeout)
+        var unknown: [String] = []
+        func ask<T>(_ what: String, _ body: () throws(ModemError) -> T?) -> T? {
+            guard !deadline.hasPassed else {
+                unknown.append("\(what): not asked, the probe's deadline of \(config.probeTimeout) s passed")
+                return nil
+            }
+            do { return try body() } catch {
+                unknown.append("\(what): \(error)")
+                return nil
+            }
         }
-        return ProbeReport(identity: identity, profile: profile.name, sim: sim, network: try network(), recovery: lastRecovery)
+        func why(_ command: String) -> String { refusals[command].map { "\(command) answered \($0)" } ?? "\(command) gave nothing we can read" }
+        let sim = ask("SIM state") { () throws(ModemError) -> SIMStatus? in try simStatus() }
+        if identity.manufacturer == nil && identity.model == nil { _ = ask("identity") { () throws(ModemError) -> Identity? in try identify() } }
+        if identity.manufacturer == nil { unknown.append("manufacturer: \(why("AT+CGMI")); \(why("ATI"))") }
+        if identity.model == nil { unknown.append("model: \(why("AT+CGMM")); \(why("ATI"))") }
+        if identity.imei == nil { unknown.append("IMEI: \(why("AT+CGSN"))") }
+        if let sim, sim.state == .pinRequired || sim.state == .pukRequired, sim.pinAttempts == nil && sim.state == .pinRequired || sim.pukAttempts == nil && sim.state == .pukRequired {
+            let tried = profile.pinCounters.map { why($0.command) }.joined(separator: "; ")
+            unknown.append("attempts left: no counter command of profile \(profile.name) told them (\(tried)); a PIN will not be sent")
+        }
+        var network = NetworkStatus()
+        network.registrations = ask("registration") { () throws(ModemError) -> [String: RegistrationStatus]? in try registration() } ?? [:]
+        if network.registrations.isEmpty { unknown.append("registration: " + profile.registrationPrefixes.map { why("AT\($0)?") }.joined(separator: "; ")) }
+        network.rssiDBm = ask("signal") { () throws(ModemError) -> Int? in try answered("AT+CSQ").flatMap { ATParse.csqDBm($0) } }
+        if let op = ask("operator", { () throws(ModemError) -> Operator? in try answered("AT+COPS?").flatMap { ATParse.cops($0) } }) {
+            network.operatorName = op.name
+            network.technology = op.technology
+        }
+        unknown += initRefusals.map { "init \($0)" }
+        return ProbeReport(identity: identity, profile: profile.name, choice: choice, unknown: unknown, sim: sim, network: network, recovery: lastRecovery)
     }
 
     // MARK: data session

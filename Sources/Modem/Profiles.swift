@@ -52,8 +52,16 @@ public struct ScriptStep: Equatable, Sendable {
 public struct ModemProfile: Equatable, Sendable {
     public var name: String
     public var description = ""
-    /// Case-insensitive substrings of `AT+CGMI`/`AT+CGMM` that select this profile.
-    public var match: [String] = []
+    /// Vendors this profile belongs to, as hardware/modems/vendors.conf normalises `AT+CGMI`.
+    public var vendors: [String] = []
+    /// Model patterns (`*` and `?`, case-insensitive) over `AT+CGMM` without its vendor prefix.
+    public var models: [String] = []
+    /// The profile for a model of one of `vendors` that no profile lists (chosen as a fallback).
+    public var vendorDefault = false
+    /// Vendor final result codes: a line equal to one ends the answer as a failure.
+    public var finals: [String] = []
+    /// Prefixes of lines that end their command's answer when the modem sends no final after them.
+    public var terminators: [String] = []
     public var serial = SerialSettings()
     public var initCommands: [ScriptStep] = []
     public var pinCounters: [PINCounterQuery] = [.cpinr, .csim]
@@ -88,7 +96,19 @@ public struct ModemProfile: Equatable, Sendable {
             switch key {
             case "name": profile.name = value
             case "description": profile.description = value
-            case "match": profile.match.append(value)
+            case "vendor": profile.vendors.append(value.uppercased())
+            case "model":
+                guard !value.isEmpty else { throw bad() }
+                profile.models.append(value.uppercased())
+            case "vendor_default":
+                guard value == "yes" || value == "no" else { throw bad() }
+                profile.vendorDefault = value == "yes"
+            case "final":
+                guard !value.isEmpty, FinalResult.parse(value) == nil else { throw bad() }
+                profile.finals.append(value)
+            case "terminator":
+                guard value.hasSuffix(":"), value.utf8.count >= 2 else { throw bad() }
+                profile.terminators.append(value)
             case "baud":
                 guard let baud = Int(value), SerialSettings.speed(baud) != nil else { throw bad() }
                 profile.serial.baud = baud
@@ -216,20 +236,61 @@ public struct HardwareDirectory: Sendable {
 
     public init(path: String) { self.path = path }
 
-    /// `$SATCHEL_HARDWARE`, then `<executable>/../share/satchel/hardware`, then /usr/share/satchel/hardware.
+    /// How the directory was found (`--hardware`, `$SATCHEL_HARDWARE`, installed, checkout): the
+    /// probe says it, so a technician knows which profiles were read.
+    public private(set) var foundBy = "given"
+
+    /// The hardware directory, where a user expects it: `--hardware`, then `$SATCHEL_HARDWARE`,
+    /// then installed (`<executable>/../share/satchel/hardware`, /usr/share/satchel/hardware,
+    /// /etc/satchel/hardware), then the `hardware/` of the source checkout the executable was built
+    /// in or the current directory is inside (a developer's or bench run). Nil when none has modems/.
     public static func locate(override: String?) -> HardwareDirectory? {
-        var candidates: [String] = []
-        if let override, !override.isEmpty { return HardwareDirectory(path: override) }
-        if let env = getenv("SATCHEL_HARDWARE") { candidates.append(String(cString: env)) }
+        if let override, !override.isEmpty { return HardwareDirectory(path: override, foundBy: "--hardware") }
+        var candidates: [(String, String)] = []
+        if let env = getenv("SATCHEL_HARDWARE"), env.pointee != 0 { candidates.append((String(cString: env), "$SATCHEL_HARDWARE")) }
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        var executableDirectory: String?
         if count > 0 {
             let exe = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if let slash = exe.lastIndex(of: "/") { candidates.append(String(exe[..<slash]) + "/../share/satchel/hardware") }
+            if let slash = exe.lastIndex(of: "/") {
+                executableDirectory = String(exe[..<slash])
+                candidates.append((String(exe[..<slash]) + "/../share/satchel/hardware", "installed next to the executable"))
+            }
         }
-        candidates += ["/usr/share/satchel/hardware", "/etc/satchel/hardware"]
-        for candidate in candidates where access(candidate + "/modems", R_OK) == 0 { return HardwareDirectory(path: candidate) }
+        candidates += [("/usr/share/satchel/hardware", "installed"), ("/etc/satchel/hardware", "installed")]
+        for start in [executableDirectory, currentDirectory()].compactMap({ $0 }) {
+            if let checkout = checkoutHardware(above: start) { candidates.append((checkout, "the source checkout")) }
+        }
+        for (candidate, how) in candidates where access(candidate + "/modems", R_OK) == 0 {
+            return HardwareDirectory(path: candidate, foundBy: how)
+        }
         return nil
+    }
+
+    init(path: String, foundBy: String) {
+        self.path = path
+        self.foundBy = foundBy
+    }
+
+    /// `<dir>/hardware` of the nearest directory at or above `start` that holds Package.swift and
+    /// hardware/modems (a checkout of this repository), at most 8 levels up.
+    static func checkoutHardware(above start: String) -> String? {
+        var directory = start
+        for _ in 0..<8 {
+            if access(directory + "/Package.swift", R_OK) == 0 && access(directory + "/hardware/modems", R_OK) == 0 {
+                return directory + "/hardware"
+            }
+            guard let slash = directory.lastIndex(of: "/"), directory != "/" else { return nil }
+            directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
+        }
+        return nil
+    }
+
+    static func currentDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public func modemNames() -> [String] {
@@ -255,17 +316,11 @@ public struct HardwareDirectory: Sendable {
         return try BoardProfile.parse(text, name: name)
     }
 
-    /// The profile whose `match` appears in the manufacturer or model, else nil.
+    /// The profile chosen for this manufacturer and model by its model or vendor, else nil
+    /// (see `choose` for the fallbacks and the reasons).
     public func detect(manufacturer: String?, model: String?) -> ModemProfile? {
-        let haystack = ((manufacturer ?? "") + " " + (model ?? "")).lowercased()
-        var best: (Int, ModemProfile)?
-        for name in modemNames() {
-            guard let profile = try? modem(name) else { continue }
-            for pattern in profile.match where find(haystack, pattern.lowercased()) != nil {
-                if best == nil || pattern.count > best!.0 { best = (pattern.count, profile) }
-            }
-        }
-        return best?.1
+        let (profile, choice) = choose(manufacturer: manufacturer, model: model, identifiedBy: "AT+CGMI/AT+CGMM")
+        return choice.basis == .generic ? nil : profile
     }
 }
 

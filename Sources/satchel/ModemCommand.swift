@@ -22,18 +22,38 @@ struct ModemCommand: ParsableCommand {
         subcommands: [Probe.self, Unlock.self, Connect.self])
 
     struct Probe: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Identify the modem and report SIM, PIN attempts, registration and signal.")
+        static let configuration = CommandConfiguration(
+            abstract: "Identify the modem and report SIM, PIN attempts, registration and signal, which profile was chosen and why, and what could not be learned.")
         @OptionGroup var modem: ModemOptions
         @OptionGroup var output: OutputOptions
+        @Option(help: "Write what the modem answered to this new file as a transcript (PINs, PUKs, IMSI, ICCID and the IMEI's serial masked) that `satchel-sim modem replay` plays back.")
+        var record: String?
 
         func run() throws {
             try modemReportingErrors {
-                let (device, port) = try modem.open()
+                let recorder = try record.map { path throws(ModemError) -> TranscriptRecorder in
+                    // Refuse an existing file before touching the modem: a recording never overwrites.
+                    if access(path, F_OK) == 0 { throw ModemError.system("\(path) already exists; give --record a new file name", errno: EEXIST) }
+                    return TranscriptRecorder()
+                }
+                var report: ProbeReport?
+                defer {
+                    if let recorder, let record {
+                        do { try recorder.write(to: record, report: report, note: report == nil ? "the probe did not finish" : "probe of \(modem.port ?? "the modem")") } catch {
+                            printError(error.description)
+                        }
+                    }
+                }
+                let (device, port) = try modem.open(recorder: recorder)
                 defer { device.close() }
-                let report = try device.probe()
+                report = try device.probe()
+                guard let report else { return }
                 let network = report.network
                 let fields: [(String, JSONValue)] = [
                     ("port", .string(port)), ("profile", .string(report.profile)),
+                    ("profile_basis", .optionalString(report.choice?.kind)), ("profile_fallback", .bool(report.choice?.isFallback ?? false)),
+                    ("profile_reason", .optionalString(report.choice?.reason)),
+                    ("hardware", .optionalString(modem.hardwareDirectory.map { "\($0.path) (\($0.foundBy))" })),
                     ("manufacturer", .optionalString(report.identity.manufacturer)), ("model", .optionalString(report.identity.model)),
                     ("revision", .optionalString(report.identity.revision)), ("imei", .optionalString(report.identity.imei)),
                     ("sim", .optionalString(report.sim?.state.name)), ("pin_attempts", .optionalInt(report.sim?.pinAttempts)),
@@ -42,9 +62,11 @@ struct ModemCommand: ParsableCommand {
                     ("registrations", .object(network.registrations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.name)) })),
                     ("rssi_dbm", .optionalInt(network.rssiDBm)), ("technology", .optionalString(network.technology)),
                     ("operator", .optionalString(network.operatorName)), ("recovered", .bool(report.recovery?.recovered ?? false)),
+                    ("unknown", .array(report.unknown.map { .string($0) })),
                 ]
                 if output.json { return print(JSONValue.object(fields).text) }
-                for (key, value) in fields { print("\(key): \(TerminalText.safe(value.plain))") }
+                for (key, value) in fields where key != "unknown" { print("\(key): \(TerminalText.safe(value.plain))") }
+                for item in report.unknown { print("unknown: \(TerminalText.safe(item))") }
             }
         }
     }
@@ -181,9 +203,12 @@ struct ModemOptions: ParsableArguments {
         guard timeoutScale > 0 && timeoutScale <= 10 else { throw ValidationError("--timeout-scale must be between 0 and 10") }
     }
 
+    /// The hardware directory this run reads profiles from (see `HardwareDirectory.locate`).
+    var hardwareDirectory: HardwareDirectory? { HardwareDirectory.locate(override: hardware) }
+
     /// Opens, syncs (recovering if needed) and initialises the modem, then picks its profile.
-    func open(_ adjust: (inout ModemConfig) -> Void = { _ in }) throws(ModemError) -> (Modem, String) {
-        let directory = HardwareDirectory.locate(override: hardware)
+    func open(recorder: TranscriptRecorder? = nil, _ adjust: (inout ModemConfig) -> Void = { _ in }) throws(ModemError) -> (Modem, String) {
+        let directory = hardwareDirectory
         var boardProfile: BoardProfile?
         if let board {
             guard let directory = directory ?? (board.utf8.contains(0x2F) ? HardwareDirectory(path: "/") : nil) else {
@@ -209,23 +234,23 @@ struct ModemOptions: ParsableArguments {
         var opening = chosen ?? ModemProfile.builtInGeneric
         if let boardProfile, chosen == nil { opening.serial = boardProfile.serial }
         let device = try Modem.open(port: path, profile: opening, config: config, lockDirectory: lockDir.isEmpty ? nil : lockDir)
-        if let transcript {
-            let fd = Glibc.open(transcript, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            if fd >= 0 {
-                device.channel.transcriptSink = { line in
-                    var text = line + "\n"
-                    text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
-                }
+        var logFD: Int32 = -1
+        if let transcript { logFD = Glibc.open(transcript, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+        if logFD >= 0 || recorder != nil {
+            let fd = logFD
+            device.channel.transcriptSink = { line in
+                recorder?.observe(line)
+                guard fd >= 0 else { return }
+                var text = line + "\n"
+                text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
             }
         }
+        if let directory { device.adoptVendorCodes(from: directory) }
         try device.start()
-        if chosen == nil {
-            let identity = try device.identify()
-            if let detected = directory?.detect(manufacturer: identity.manufacturer, model: identity.model) {
-                device.use(profile: detected)
-            } else if let generic = try? directory?.modem("generic") {
-                device.use(profile: generic)
-            }
+        if let chosen {
+            device.use(requested: chosen, by: profile != nil ? "--profile" : "board profile \(board ?? "")")
+        } else {
+            try device.chooseProfile(in: directory)
         }
         return (device, path)
     }
@@ -276,7 +301,7 @@ func readSecretLine(prompt: String) throws(ModemError) -> String {
 
 /// Just enough JSON for the modem reports (no Codable: it keeps the agent small).
 indirect enum JSONValue {
-    case string(String), int(Int), number(Double), bool(Bool), null, object([(String, JSONValue)])
+    case string(String), int(Int), number(Double), bool(Bool), null, object([(String, JSONValue)]), array([JSONValue])
 
     static func optionalString(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
     static func optionalInt(_ value: Int?) -> JSONValue { value.map { .int($0) } ?? .null }
@@ -289,6 +314,7 @@ indirect enum JSONValue {
         case .bool(let value): return value ? "true" : "false"
         case .null: return "null"
         case .object(let fields): return "{" + fields.map { Self.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
+        case .array(let values): return "[" + values.map(\.text).joined(separator: ",") + "]"
         }
     }
 

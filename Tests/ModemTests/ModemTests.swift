@@ -112,7 +112,7 @@ struct SessionTests {
         try modem.start()
         _ = try modem.waitForRegistration()
         let report = try modem.probe()
-        #expect(report.identity.manufacturer == "Quectel" && report.identity.model == "EC21")
+        #expect(report.identity.manufacturer == "Quectel" && report.identity.model == "EC21", "\(report.identity) \(report.unknown)")
         #expect(report.identity.imei?.count == 15)
         #expect(report.sim?.state == .ready && report.sim?.pinAttempts == 3)
         #expect(report.network.overall?.isRegistered == true)

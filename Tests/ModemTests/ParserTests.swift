@@ -133,7 +133,8 @@ struct LineSplitterTests {
     @Test("CR, LF and CRLF end lines; empty lines vanish; NUL and control noise is dropped and counted")
     func framing() {
         let (lines, splitter) = split(Array("\r\n+CPIN: READY\r\n\r\nOK\r\n0\r".utf8) + [0, 0xFF, 0x1B, 0x0D] + Array("\n\nRING\n".utf8))
-        #expect(lines == ["+CPIN: READY", "OK", "0", "\u{FFFD}", "RING"])
+        // 0xFF alone is not UTF-8: the line is read as ISO 8859-1 (ÿ), never as a replacement character.
+        #expect(lines == ["+CPIN: READY", "OK", "0", "ÿ", "RING"])
         #expect(splitter.noiseBytes == 2)
     }
 
