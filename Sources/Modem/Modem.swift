@@ -562,7 +562,11 @@ public final class Modem {
         func waitForBoot() -> Bool {
             let deadline = Deadline.after(seconds: boot)
             while !deadline.hasPassed {
+                let attempt = Deadline.now
                 if channel.sync(attempts: 1, timeout: syncTimeout) { return true }
+                // A modem answering ERROR at once must not make this loop spin.
+                let spent = Double(Deadline.now.nanoseconds - attempt.nanoseconds) / 1e9
+                if spent < 0.05 { pause(0.05 - spent) }
             }
             return false
         }

@@ -31,17 +31,62 @@ public struct SerialSettings: Sendable, Equatable {
     }
 }
 
-/// A UUCP lock file (`/var/lock/LCK..ttyUSB2`, HDB format: the pid as ten ASCII digits and a
-/// newline), the convention minicom, pppd and ModemManager-era tools honour.
+/// UUCP lock files for the device itself, whatever name it was opened by. The udev rule's
+/// symlink (`/dev/satchel-modem`) and the real node (`/dev/ttyUSB2`) are one device: a lock
+/// taken per path name would let pppd or minicom on one name and satchel on the other share it.
+/// So two locks are taken, both in HDB format (the pid as ten ASCII digits and a newline):
+/// - by device number, `LK.<fs major>.<major>.<minor>` (three digits each): the SVR4 convention,
+///   as pppd's lock() (pppd/utils.c, SVR4 branch), Taylor UUCP and Open vSwitch name it;
+/// - by the real name of the device node, the symlink resolved, `LCK..ttyUSB2`: the Filesystem
+///   Hierarchy Standard 3.0, section 5.9 (/var/lock: "LCK.." followed by the base name of the
+///   device), which minicom and pppd follow on Linux. Below /dev a slash becomes `_` (`pts_3`).
 public final class UUCPLock {
+    /// The lock by name (`LCK..ttyUSB2`).
     public let path: String
-    private var held = true
+    /// The lock by device number (`LK.000.188.002`), nil when the device could not be stat'ed.
+    public let devicePath: String?
+    private var held: [String] = []
 
-    /// Takes the lock for `device` in `directory`, breaking a stale one (its pid is dead).
+    /// Takes both locks for `device` in `directory`, breaking stale ones (their pid is dead).
     public init(device: String, directory: String) throws(ModemError) {
-        var name = device.hasPrefix("/dev/") ? String(device.dropFirst(5)) : device
+        let real = Self.realPath(device) ?? device
+        var name = real.hasPrefix("/dev/") ? String(real.dropFirst(5)) : real
         name = String(name.map { $0 == "/" ? "_" : $0 })
         path = directory + "/LCK.." + name
+        var info = stat()
+        if stat(real, &info) == 0 {
+            devicePath = directory + "/LK." + Self.threeDigits(Self.major(info.st_dev)) + "." + Self.threeDigits(Self.major(info.st_rdev)) + "." + Self.threeDigits(Self.minor(info.st_rdev))
+        } else {
+            devicePath = nil
+        }
+        for file in [devicePath, path].compactMap({ $0 }) {
+            do {
+                try Self.take(file, device: device)
+                held.append(file)
+            } catch {
+                release()
+                throw error
+            }
+        }
+    }
+
+    /// The device node behind symlinks, nil when it cannot be resolved.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    // Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31 (<sys/sysmacros.h>).
+    static func major(_ device: dev_t) -> UInt64 { (UInt64(device) >> 8) & 0xfff | (UInt64(device) >> 32) & ~UInt64(0xfff) }
+    static func minor(_ device: dev_t) -> UInt64 { UInt64(device) & 0xff | (UInt64(device) >> 12) & ~UInt64(0xff) }
+
+    static func threeDigits(_ value: UInt64) -> String {
+        let text = String(value)
+        return text.count >= 3 ? text : String(repeating: "0", count: 3 - text.count) + text
+    }
+
+    private static func take(_ path: String, device: String) throws(ModemError) {
         for _ in 0..<2 {
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
@@ -84,9 +129,8 @@ public final class UUCPLock {
     }
 
     public func release() {
-        guard held else { return }
-        held = false
-        if Self.owner(path) == getpid() { unlink(path) }
+        for file in held.reversed() where Self.owner(file) == getpid() { unlink(file) }
+        held = []
     }
 
     deinit { release() }
