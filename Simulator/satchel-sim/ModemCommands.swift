@@ -120,6 +120,13 @@ struct ModemSim: ParsableCommand {
             fflush(nil)
             signal(SIGINT) { _ in simulatorStopRequested = 1 }
             signal(SIGTERM) { _ in simulatorStopRequested = 1 }
+            // A parent that blocks these (a test runner's threads do) passes the mask on: unblock
+            // them, or the replayer could only be stopped with SIGKILL and never report.
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGINT)
+            sigaddset(&signals, SIGTERM)
+            sigprocmask(SIG_UNBLOCK, &signals, nil)
             modem.start()
             let end = seconds.map { Date().addingTimeInterval($0) }
             while simulatorStopRequested == 0 {

@@ -511,6 +511,8 @@ public final class Modem {
             network.operatorName = op.name
             network.technology = op.technology
         }
+        if network.rssiDBm == nil { unknown.append("signal: " + (refusals["AT+CSQ"].map { "AT+CSQ answered \($0)" } ?? "AT+CSQ says not known (99) yet")) }
+        if network.operatorName == nil { unknown.append("operator: " + (refusals["AT+COPS?"].map { "AT+COPS? answered \($0)" } ?? "AT+COPS? names none (not registered)")) }
         unknown += initRefusals.map { "init \($0)" }
         return ProbeReport(identity: identity, profile: profile.name, choice: choice, unknown: unknown, sim: sim, network: network, recovery: lastRecovery)
     }

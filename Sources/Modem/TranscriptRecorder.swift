@@ -132,7 +132,7 @@ public final class TranscriptRecorder {
         let text = line.uppercased()
         // ICCID, whatever the command (`+CCID:`, `+ICCID:`, `^ICCID:`, `+QCCID:`, or bare after AT+CCID).
         for prefix in ["+CCID:", "+ICCID:", "^ICCID:", "+QCCID:", "ICCID:", "+CRSM:"] where text.hasPrefix(prefix) {
-            return String(line.prefix(prefix.count)) + " " + maskDigits(String(line.dropFirst(prefix.count)), keep: prefix == "+CRSM:" ? 0 : 6)
+            return String(line.prefix(prefix.count)) + " " + maskDigits(trimmed(line.dropFirst(prefix.count)), keep: prefix == "+CRSM:" ? 0 : 6)
         }
         if upper.hasPrefix("AT+CCID") || upper.hasPrefix("AT+ICCID") || upper.hasPrefix("AT^ICCID") || upper.hasPrefix("AT+QCCID")
             || (upper.hasPrefix("AT+CRSM=") && upper.contains("12258")) {

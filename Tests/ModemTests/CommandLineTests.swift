@@ -5,10 +5,13 @@ import SatchelTesting
 import Testing
 
 /// Runs a built executable with stdin, a deadline (killed when it passes) and its output.
-func runProcess(_ name: String, _ arguments: [String], stdin: String = "", timeout: Double = 30) throws -> (status: Int32, stdout: String, stderr: String) {
+func runProcess(_ name: String, _ arguments: [String], stdin: String = "", timeout: Double = 30, directory: String? = nil,
+                environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: BuiltExecutable.path(name))
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if let environment { process.environment = environment }
     let input = Pipe(), output = Pipe(), errors = Pipe()
     process.standardInput = input
     process.standardOutput = output
