@@ -338,7 +338,8 @@ public enum ATParse {
     /// PIN is needed, 6Axx, 6Dxx for cards without the check) says nothing about the counter.
     public static func csim(_ lines: [String]) -> Int? {
         for line in lines {
-            guard let parts = fields(line, prefix: "+CSIM:"), parts.count == 2 else { continue }
+            // The response is a string: unquoted, it is malformed (ModemManager refuses it too).
+            guard let parts = fields(line, prefix: "+CSIM:"), parts.count == 2, line.utf8.contains(0x22) else { continue }
             var status = parts[1].uppercased()
             // Some modems answer the whole response APDU (`+CSIM: 8,"000063C1"`, as in ModemManager's
             // test-modem-helpers.c): the status word is its last four characters.
