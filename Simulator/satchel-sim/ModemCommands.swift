@@ -28,7 +28,7 @@ nonisolated(unsafe) var simulatorStopRequested: sig_atomic_t = 0
 struct ModemSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modem", abstract: "A simulated modem on a pty, its parser fuzzer and its benchmark.",
-        subcommands: [Run.self, Replay.self, Fuzz.self, ModemBench.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Replay.self, Corpus.self, Fuzz.self, ModemBench.self], defaultSubcommand: Run.self)
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -140,6 +140,95 @@ struct ModemSim: ParsableCommand {
                 "wrong_pins": stats.wrongPins, "puk_locks": stats.pukLocks, "unknown_commands": stats.unknownCommands,
             ]
             if json { printJSONObject(summary) } else { FileHandle.standardError.write(Data("satchel-sim modem replay: \(summary)\n".utf8)) }
+        }
+    }
+
+    struct Corpus: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the real Modem module against every transcript of the corpus: probe, right PIN and registration, wrong PIN, last attempt, busy SIM; count the outcomes.")
+        @Option(help: "Hardware directory (default: the source tree's hardware/); transcripts are in its modems/transcripts.") var hardware: String?
+        @Option(help: "An operation that takes longer than this many seconds counts as a hang.") var hangSeconds: Double = 15
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let directory = hardwareDirectory(hardware)
+            let folder = directory.path + "/modems/transcripts"
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".transcript") }.sorted()
+            guard !files.isEmpty else { throw ValidationError("no transcripts in \(folder)") }
+            var probed = 0, unlocked = 0, registered = 0, safeRefusals = 0, wrongOnce = 0, busyUnlocked = 0, hangs = 0
+            var pinsAtFloor = 0, pukLocks = 0, failures: [String] = []
+            for file in files {
+                let transcript = try ModemTranscript.load(path: folder + "/" + file)
+                func session(_ adjust: (inout TranscriptReplayConfig) -> Void, allowUnknown: Bool = false,
+                             _ body: (Modem) throws -> Bool) -> Bool {
+                    var replayConfig = TranscriptReplayConfig()
+                    adjust(&replayConfig)
+                    let started = Date()
+                    var ok = false
+                    do {
+                        let replay = try TranscriptModem(transcript: transcript, config: replayConfig)
+                        replay.start()
+                        defer {
+                            replay.stop()
+                            pinsAtFloor += replay.stats.pinSentAtOrBelowFloor
+                            pukLocks += replay.stats.pukLocks
+                        }
+                        var config = ModemConfig()
+                        config.commandTimeout = 1
+                        config.simBusyTimeout = 3
+                        config.simBusyPoll = 0.1
+                        config.registrationTimeout = 5
+                        config.registrationPoll = 0.2
+                        config.allowUnknownAttempts = allowUnknown
+                        let modem = try Modem.open(port: replay.path, profile: (try? directory.modem("generic")) ?? .builtInGeneric, config: config, lockDirectory: nil)
+                        defer { modem.close() }
+                        modem.adoptVendorCodes(from: directory)
+                        try modem.start()
+                        try modem.chooseProfile(in: directory)
+                        ok = try body(modem)
+                    } catch {
+                        if case ModemError.noAnswer = error { hangs += 1 }
+                        failures.append("\(file): \(error)")
+                    }
+                    if Date().timeIntervalSince(started) > hangSeconds { hangs += 1 }
+                    return ok
+                }
+                let counters = transcript.expectCounters
+                if session({ _ in }, { modem in
+                    let report = try modem.probe()
+                    return report.profile == transcript.expectProfile && report.choice?.kind == transcript.expectChoice
+                        && report.sim?.pinAttempts == (counters ? transcript.pinAttempts : nil)
+                }) { probed += 1 } else { failures.append("\(file): probe") }
+                var didUnlock = false
+                if session({ _ in }, allowUnknown: !counters, { modem in
+                    didUnlock = try modem.unlock(pin: try SIMPIN(transcript.pinCode)) != .alreadyReady
+                    try modem.chooseProfile(in: directory)
+                    return NetworkStatus(registrations: try modem.waitForRegistration()).overall?.isRegistered == true
+                }) { registered += 1 } else { failures.append("\(file): unlock and register") }
+                if didUnlock { unlocked += 1 }
+                if session({ _ in }, { modem in
+                    do { _ = try modem.unlock(pin: try SIMPIN("9876")) } catch ModemError.pinRejected(let left) { return left == transcript.pinAttempts - 1 } catch ModemError.pinRefused(nil, _) { return !counters }
+                    return false
+                }) { wrongOnce += 1 } else { failures.append("\(file): wrong PIN") }
+                if session({ $0.pinAttempts = 1 }, { modem in
+                    do { _ = try modem.unlock(pin: try SIMPIN(transcript.pinCode)) } catch ModemError.pinRefused { return true }
+                    return false
+                }) { safeRefusals += 1 } else { failures.append("\(file): last attempt") }
+                if session({ $0.busyReads = 2 }, allowUnknown: !counters, { modem in
+                    try modem.unlock(pin: try SIMPIN(transcript.pinCode)) != .alreadyReady
+                }) { busyUnlocked += 1 } else { failures.append("\(file): busy SIM") }
+            }
+            let result: [String: Any] = [
+                "transcripts": files.count, "probed_as_expected": probed, "unlocked": unlocked, "registered": registered,
+                "wrong_pin_safe": wrongOnce, "refused_at_the_floor": safeRefusals, "busy_sim_unlocked": busyUnlocked,
+                "pins_sent_at_or_below_floor": pinsAtFloor, "puk_locks": pukLocks, "hangs": hangs, "failures": failures,
+            ]
+            if json { printJSONObject(result) } else {
+                print("modem corpus: \(files.count) transcripts; probed as expected \(probed), unlocked \(unlocked), registered \(registered), wrong PIN sent once or, without counters, refused \(wrongOnce), refused at the floor \(safeRefusals), busy SIM unlocked \(busyUnlocked); PINs at or below the floor \(pinsAtFloor), PUK locks \(pukLocks), hangs \(hangs)")
+                for failure in failures { print("  \(failure)") }
+            }
+            let all = files.count
+            if probed < all || registered < all || wrongOnce < all || safeRefusals < all || busyUnlocked < all || pinsAtFloor > 0 || pukLocks > 0 || hangs > 0 { throw ExitCode(1) }
         }
     }
 
