@@ -186,11 +186,7 @@ public final class SimulatedModem: @unchecked Sendable {
     public let config: SimulatedModemConfig
     private let terminal: PseudoTerminal
     private let master: Int32
-    private let lock = NSLock()
-    private var stopped = false
-    private var finished = DispatchSemaphore(value: 0)
-    private var running = false
-    private var statsStore = SimulatedModemStats()
+    private let loop = SimulatorLoop(SimulatedModemStats())
 
     // Modem state (touched only by the simulator's thread).
     private var rng: SimRandom
@@ -256,43 +252,17 @@ public final class SimulatedModem: @unchecked Sendable {
         if let key = config.powerKeyPath { writeText(key, "0") }
     }
 
-    public var stats: SimulatedModemStats {
-        lock.lock()
-        defer { lock.unlock() }
-        return statsStore
-    }
+    public var stats: SimulatedModemStats { loop.stats }
 
-    private func count(_ update: (inout SimulatedModemStats) -> Void) {
-        lock.lock()
-        update(&statsStore)
-        lock.unlock()
-    }
+    private func count(_ update: (inout SimulatedModemStats) -> Void) { loop.count(update) }
 
-    private var isStopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopped
-    }
+    private var isStopped: Bool { loop.isStopped }
 
     /// Runs on a background thread until `stop()`.
-    public func start() {
-        running = true
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.stackSize = 1 << 20
-        thread.start()
-    }
+    public func start() { loop.start { [self] in run() } }
 
     /// Stops the loop and waits for it (at most 5 s).
-    public func stop() {
-        lock.lock()
-        stopped = true
-        lock.unlock()
-        if running { _ = finished.wait(timeout: .now() + 5) }
-        running = false
-    }
+    public func stop() { loop.stop() }
 
     private func scaled(_ seconds: Double) -> Double { seconds * config.timeScale }
 

@@ -202,11 +202,7 @@ public final class TranscriptModem: @unchecked Sendable {
     public let config: TranscriptReplayConfig
     private let terminal: PseudoTerminal
     public var path: String { terminal.path }
-    private let lock = NSLock()
-    private var stopped = false
-    private var statsStore = TranscriptReplayStats()
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
+    private let loop = SimulatorLoop(TranscriptReplayStats())
     // Touched only by the replay thread.
     private var echo: Bool
     private var sim: TranscriptSIMState
@@ -228,40 +224,17 @@ public final class TranscriptModem: @unchecked Sendable {
         busyLeft = config.busyReads
     }
 
-    public var stats: TranscriptReplayStats {
-        lock.lock()
-        defer { lock.unlock() }
-        return statsStore
-    }
+    public var stats: TranscriptReplayStats { loop.stats }
 
-    private func count(_ update: (inout TranscriptReplayStats) -> Void) {
-        lock.lock()
-        update(&statsStore)
-        lock.unlock()
-    }
+    private func count(_ update: (inout TranscriptReplayStats) -> Void) { loop.count(update) }
 
-    private var isStopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopped
-    }
+    private var isStopped: Bool { loop.isStopped }
 
-    public func start() {
-        running = true
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.start()
-    }
+    /// Runs on a background thread until `stop()`.
+    public func start() { loop.start { [self] in run() } }
 
-    public func stop() {
-        lock.lock()
-        stopped = true
-        lock.unlock()
-        if running { _ = finished.wait(timeout: .now() + 5) }
-        running = false
-    }
+    /// Stops the loop and waits for it (at most 5 s).
+    public func stop() { loop.stop() }
 
     public func run() {
         var buffer = [UInt8](repeating: 0, count: 512)
@@ -412,5 +385,55 @@ public final class PseudoTerminal: @unchecked Sendable {
     deinit {
         close(master)
         close(slaveKeep)
+    }
+}
+
+/// The simulators' background loop: a thread running `body` until `stop()`, and statistics
+/// that the loop updates and other threads read, behind one lock.
+final class SimulatorLoop<Stats: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var current: Stats
+    private let finished = DispatchSemaphore(value: 0)
+    private var running = false
+
+    init(_ stats: Stats) { current = stats }
+
+    var stats: Stats {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+
+    func count(_ update: (inout Stats) -> Void) {
+        lock.lock()
+        update(&current)
+        lock.unlock()
+    }
+
+    var isStopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopped
+    }
+
+    /// Runs `body` on its own thread; `body` returns when it sees `isStopped`.
+    func start(_ body: @escaping @Sendable () -> Void) {
+        running = true
+        let thread = Thread { [self] in
+            body()
+            finished.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Stops the loop and waits for it (at most 5 s).
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+        if running { _ = finished.wait(timeout: .now() + 5) }
+        running = false
     }
 }

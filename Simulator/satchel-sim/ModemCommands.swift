@@ -25,6 +25,28 @@ func printJSONObject(_ object: [String: Any]) {
 
 nonisolated(unsafe) var simulatorStopRequested: sig_atomic_t = 0
 
+/// SIGINT and SIGTERM ask a simulator to stop and report. A parent that blocks them (a test
+/// runner's threads do) passes the mask on: they are unblocked, or the simulator could only be
+/// stopped with SIGKILL and never report.
+func installStopHandlers() {
+    signal(SIGINT) { _ in simulatorStopRequested = 1 }
+    signal(SIGTERM) { _ in simulatorStopRequested = 1 }
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    sigprocmask(SIG_UNBLOCK, &signals, nil)
+}
+
+/// Returns at a stop request, or after `seconds` when given.
+func waitForStopRequest(seconds: Double?) {
+    let end = seconds.map { Date().addingTimeInterval($0) }
+    while simulatorStopRequested == 0 {
+        if let end, Date() >= end { break }
+        usleep(50_000)
+    }
+}
+
 struct ModemSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modem", abstract: "A simulated modem on a pty, its parser fuzzer and its benchmark.",
@@ -64,14 +86,9 @@ struct ModemSim: ParsableCommand {
             let modem = try SimulatedModem(config: config)
             if json { printJSONObject(["path": modem.path, "dialect": dialect.rawValue, "link": link.name]) } else { print(modem.path) }
             fflush(nil)
-            signal(SIGINT) { _ in simulatorStopRequested = 1 }
-            signal(SIGTERM) { _ in simulatorStopRequested = 1 }
+            installStopHandlers()
             modem.start()
-            let end = seconds.map { Date().addingTimeInterval($0) }
-            while simulatorStopRequested == 0 {
-                if let end, Date() >= end { break }
-                usleep(50_000)
-            }
+            waitForStopRequest(seconds: seconds)
             modem.stop()
             let stats = modem.stats
             let summary: [String: Any] = [
@@ -118,21 +135,9 @@ struct ModemSim: ParsableCommand {
             let modem = try TranscriptModem(transcript: transcript, config: config)
             if json { printJSONObject(["path": modem.path, "transcript": transcript.name, "model": transcript.model]) } else { print(modem.path) }
             fflush(nil)
-            signal(SIGINT) { _ in simulatorStopRequested = 1 }
-            signal(SIGTERM) { _ in simulatorStopRequested = 1 }
-            // A parent that blocks these (a test runner's threads do) passes the mask on: unblock
-            // them, or the replayer could only be stopped with SIGKILL and never report.
-            var signals = sigset_t()
-            sigemptyset(&signals)
-            sigaddset(&signals, SIGINT)
-            sigaddset(&signals, SIGTERM)
-            sigprocmask(SIG_UNBLOCK, &signals, nil)
+            installStopHandlers()
             modem.start()
-            let end = seconds.map { Date().addingTimeInterval($0) }
-            while simulatorStopRequested == 0 {
-                if let end, Date() >= end { break }
-                usleep(50_000)
-            }
+            waitForStopRequest(seconds: seconds)
             modem.stop()
             let stats = modem.stats
             let summary: [String: Any] = [
