@@ -505,14 +505,15 @@ public final class Modem {
         }
         var network = NetworkStatus()
         network.registrations = ask("registration") { () throws(ModemError) -> [String: RegistrationStatus]? in try registration() } ?? [:]
-        if network.registrations.isEmpty { unknown.append("registration: " + profile.registrationPrefixes.map { why("AT\($0)?") }.joined(separator: "; ")) }
+        func noted(_ what: String) -> Bool { unknown.contains { $0.hasPrefix(what + ":") } }
+        if network.registrations.isEmpty && !noted("registration") { unknown.append("registration: " + profile.registrationPrefixes.map { why("AT\($0)?") }.joined(separator: "; ")) }
         network.rssiDBm = ask("signal") { () throws(ModemError) -> Int? in try answered("AT+CSQ").flatMap { ATParse.csqDBm($0) } }
         if let op = ask("operator", { () throws(ModemError) -> Operator? in try answered("AT+COPS?").flatMap { ATParse.cops($0) } }) {
             network.operatorName = op.name
             network.technology = op.technology
         }
-        if network.rssiDBm == nil { unknown.append("signal: " + (refusals["AT+CSQ"].map { "AT+CSQ answered \($0)" } ?? "AT+CSQ says not known (99) yet")) }
-        if network.operatorName == nil { unknown.append("operator: " + (refusals["AT+COPS?"].map { "AT+COPS? answered \($0)" } ?? "AT+COPS? names none (not registered)")) }
+        if network.rssiDBm == nil && !noted("signal") { unknown.append("signal: " + (refusals["AT+CSQ"].map { "AT+CSQ answered \($0)" } ?? "AT+CSQ says not known (99) yet")) }
+        if network.operatorName == nil && !noted("operator") { unknown.append("operator: " + (refusals["AT+COPS?"].map { "AT+COPS? answered \($0)" } ?? "AT+COPS? names none (not registered)")) }
         unknown += initRefusals.map { "init \($0)" }
         return ProbeReport(identity: identity, profile: profile.name, choice: choice, unknown: unknown, sim: sim, network: network, recovery: lastRecovery)
     }

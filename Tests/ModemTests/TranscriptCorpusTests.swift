@@ -132,4 +132,66 @@ struct TranscriptCorpusTests {
         #expect(try modem.unlock(pin: try SIMPIN(expected.pinCode)) == .unlocked(attemptsBefore: expected.expectCounters ? expected.pinAttempts : nil))
         #expect(replay.modem.stats.pinCommands == 1 && replay.modem.stats.pinSentAtOrBelowFloor == 0)
     }
+
+    @Test("a modem that goes silent on one query: the probe still ends, with what it learned and that query named as unknown")
+    func probeOutlivesASilentQuery() throws {
+        let work = TemporaryDirectory("modem-silent")
+        let file = work.path + "/silent.transcript"
+        try """
+            # source: test fixture (a SIMCom that never answers AT+CSQ)
+            model = silent SIM800
+            sim = ready
+            [any]
+            > AT
+            < OK
+            > ATE0
+            < OK
+            > ATV1
+            < OK
+            > AT+CMEE=1
+            < OK
+            > ATX4
+            < OK
+            > AT&C1
+            < OK
+            > AT+CGMI
+            < SIMCOM_Ltd
+            < OK
+            > AT+CGMM
+            < SIMCOM_SIM800L
+            < OK
+            > AT+CPIN?
+            < +CPIN: {cpin}
+            < OK
+            > AT+SPIC
+            < +SPIC: {pin},{puk},3,10
+            < OK
+            > AT+CREG?
+            < +CREG: 0,1
+            < OK
+            > AT+CGREG?
+            < +CGREG: 0,1
+            < OK
+            > AT+CSQ
+            > AT+COPS?
+            < +COPS: 0,0,"Orange Polska",3
+            < OK
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let replay = try TranscriptModem(transcript: try ModemTranscript.load(path: file))
+        replay.start()
+        defer { replay.stop() }
+        var config = fastConfig()
+        config.commandTimeout = 0.3
+        config.probeTimeout = 5
+        let modem = try Modem.open(port: replay.path, profile: try repositoryHardware.modem("generic"), config: config, lockDirectory: nil)
+        defer { modem.close() }
+        modem.adoptVendorCodes(from: repositoryHardware)
+        try modem.start()
+        try modem.chooseProfile(in: repositoryHardware)
+        let report = try modem.probe()
+        #expect(report.profile == "simcom-sim800" && report.sim?.state == .ready && report.sim?.pinAttempts == 3)
+        #expect(report.network.overall == .home && report.network.operatorName == "Orange Polska" && report.network.technology == "EDGE")
+        #expect(report.network.rssiDBm == nil)
+        #expect(report.unknown.contains { $0.hasPrefix("signal:") && $0.contains("no answer") }, "\(report.unknown)")
+    }
 }
