@@ -185,9 +185,9 @@ struct ModemCommand: ParsableCommand {
 /// What every modem command takes.
 struct ModemOptions: ParsableArguments {
     @Option(help: "The modem's serial port (default: the board profile's, else /dev/satchel-modem).") var port: String?
-    @Option(help: "Modem profile (hardware/modems/NAME.modem; default: detected from AT+CGMI/AT+CGMM).") var profile: String?
+    @Option(help: "Modem profile (hardware/modems/NAME.modem; default: chosen from AT+CGMI/AT+CGMM or ATI by the profiles' vendor and model lines).") var profile: String?
     @Option(help: "Board profile: a name in hardware/boards or a file (port, power key GPIO).") var board: String?
-    @Option(help: "Hardware directory holding modems/ and boards/ (default: $SATCHEL_HARDWARE, <bin>/../share/satchel/hardware, /usr/share/satchel/hardware).")
+    @Option(help: "Hardware directory holding modems/ and boards/ (default: $SATCHEL_HARDWARE, then installed: <bin>/../share/satchel/hardware, /usr/share/satchel/hardware, /etc/satchel/hardware, then the source checkout's hardware/; probe says which).")
     var hardware: String?
     @Option(help: "Directory of the UUCP lock file.") var lockDir: String = "/var/lock"
     @Option(help: "Seconds to wait for one command.") var timeout: Double = 3
