@@ -96,6 +96,12 @@ let package = Package(
             name: "bench-hello",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Simulator/bench-hello", swiftSettings: strict, linkerSettings: smallExecutable),
+        // The memory baseline of `satchel status`: the same hello-world, plus the system SQLite
+        // opening the device database with Store's pragmas and running status's own statements.
+        .executableTarget(
+            name: "bench-sqlite-hello",
+            dependencies: ["CSQLite", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Simulator/bench-sqlite-hello", swiftSettings: strict, linkerSettings: smallExecutable),
 
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.

@@ -14,7 +14,7 @@ import Transport
 /// products down), on a device whose working set came from the hub by init, against `gzip -6`
 /// of the same records as JSON lines, in one run. In-process hub over a socket pair.
 public struct SyncBench {
-    public struct Result: Codable, Sendable {
+    public struct Result: BenchReport, Codable, Sendable {
         public var changesUp: Int
         public var rowsDown: Int
         /// Bytes on the wire for the whole session: handshake and every frame, both ways.
@@ -40,6 +40,22 @@ public struct SyncBench {
         public var initResumedBytesAgain: Int
         public var initLargestFrameBytes: Int
         public var notes: [String]
+
+        /// The wire part's goals (issue 6). Bytes and round trips do not depend on the machine:
+        /// no noise margin.
+        public static let goals: [BenchGoal] = [
+            BenchGoal("wire_ratio", .atMost(0.4), origin: "issue 6"),
+            BenchGoal("round_trips", .atMost(3), origin: "issue 6"),
+            BenchGoal("init_resumed_frames_again", .atMost(1), origin: "issue 6"),
+            BenchGoal("checksums_match", .atLeast(1), origin: "issue 6"),
+        ]
+
+        public var figures: [String: Double] {
+            var figures = ["wire_ratio": wireRatio, "round_trips": Double(roundTrips), "checksums_match": checksumsMatch ? 1 : 0]
+            // A resumed init must not receive more than one frame again (the one the drop cut).
+            if initLargestFrameBytes > 0 { figures["init_resumed_frames_again"] = Double(initResumedBytesAgain) / Double(initLargestFrameBytes) }
+            return figures
+        }
     }
 
     /// The rep, device and working set every sync benchmark uses.

@@ -6,23 +6,33 @@ import SimulatorKit
 struct CaptureBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
-        abstract: "Capture throughput vs raw sqlite3, customer card vs its raw SQL, satchel's size and memory vs a hello-world.")
-    @Option(help: "Orders to capture on each side.") var orders: Int = 300
-    @Option(help: "Customer cards to read on each side.") var cards: Int = 30
+        abstract: "Capture throughput vs raw sqlite3 (with and without the card append), customer card vs its raw SQL, satchel's size and memory vs hello-worlds.",
+        discussion: """
+            Goals (--check): ratio >= 0.8, ratio_with_card >= 0.9, card_ratio <= 1.5, satchel_stripped_bytes <= 16000000,
+            status_max_rss_mb <= 14, rss_ratio_vs_sqlite_hello <= 1.15. Size and memory goals are about the release image
+            (hardware/build-release.sh); measure them with its satchel-sim.
+            """)
+    @Option(help: "Orders to capture on each side (default 300; 60 with --short).") var orders: Int?
+    @Option(help: "Customer cards to read on each side (default 30; 5 with --short).") var cards: Int?
+    @Option(help: "Runs of each program for the peak-RSS medians.") var memoryRuns: Int = 5
     @Option(help: "Path of the satchel executable to measure (default: next to satchel-sim).") var satchel: String?
     @Option(help: "Path of the hello-world baseline (default: bench-hello next to satchel-sim).") var hello: String?
+    @Option(help: "Path of the SQLite hello-world baseline (default: bench-sqlite-hello next to satchel-sim).") var sqliteHello: String?
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var checking: BenchCheckOptions
+
+    func validate() throws {
+        guard (orders ?? 1) >= 1, (cards ?? 1) >= 1, memoryRuns >= 1 else { throw ValidationError("--orders, --cards and --memory-runs must be at least 1") }
+    }
 
     func run() throws {
+        let plan = try checking.plan(for: CaptureBench.goals)
         let result = try CaptureBench.run(.init(
-            orders: orders, cards: cards,
+            orders: orders ?? (checking.short ? 60 : 300), cards: cards ?? (checking.short ? 5 : 30),
             satchelPath: ChildProcess.sibling("satchel", override: satchel),
-            helloPath: ChildProcess.sibling("bench-hello", override: hello)))
-        if json {
-            print(try FieldJSON.encode(result))
-        } else {
-            print(try FieldJSON.encode(result, pretty: true))
-        }
+            helloPath: ChildProcess.sibling("bench-hello", override: hello),
+            sqliteHelloPath: ChildProcess.sibling("bench-sqlite-hello", override: sqliteHello), memoryRuns: memoryRuns))
+        try checking.finish(result, goals: CaptureBench.goals, plan: plan, command: "bench capture", json: json)
     }
 }
 
@@ -30,13 +40,18 @@ struct SyncBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Sync, side by side in one run: a rep's day in full mode against gzip -6 JSON lines; the fast sync over GPRS and the init over EDGE against the link's physical limit.",
-        discussion: "The GPRS and EDGE parts run the simulated SIMCom modem; the EDGE init runs the real satchel executable under /usr/bin/time.")
+        discussion: """
+            The GPRS and EDGE parts run the simulated SIMCom modem; the EDGE init runs the real satchel executable under /usr/bin/time.
+            Goals (--check): wire_ratio <= 0.4, round_trips <= 3, init_resumed_frames_again <= 1, checksums_match, time_ratio <= 1.25,
+            init_time_ratio <= 1.2, init_peak_rss_mb <= 32. With --wire-only, only the wire part's goals are checked.
+            """)
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Only the wire part (no modem, no satchel process).") var wireOnly = false
+    @Flag(help: "Only the wire part (no modem, no satchel process); only its goals are checked.") var wireOnly = false
     @Option(help: "Path of the satchel executable (default: next to satchel-sim, or $SATCHEL_BIN).") var satchel: String?
     @Option(help: "Hardware directory (default: the source tree's hardware/).") var hardware: String?
+    @OptionGroup var checking: BenchCheckOptions
 
-    struct Report: Encodable {
+    struct Report: BenchReport {
         /// The figures issue 6 names, at the top.
         var wireRatio: Double
         var timeRatio: Double?
@@ -46,12 +61,32 @@ struct SyncBenchCommand: ParsableCommand {
         var wire: SyncBench.Result
         var fastOverGPRS: SyncGPRSBench.Result?
         var initOverEDGE: SyncInitBench.Result?
+        var notes: [String] = []
+
+        static let modemGoals: [BenchGoal] = [
+            BenchGoal("time_ratio", .atMost(1.25), origin: "issue 6", shortMargin: 0.1),
+            BenchGoal("init_time_ratio", .atMost(1.2), origin: "issue 6", shortMargin: 0.1),
+            BenchGoal("init_peak_rss_mb", .atMost(32), origin: "issue 6"),
+        ]
+        static var goals: [BenchGoal] { SyncBench.Result.goals + modemGoals }
+
+        var figures: [String: Double] {
+            var figures = wire.figures
+            figures["time_ratio"] = timeRatio
+            figures["init_time_ratio"] = initTimeRatio
+            figures["init_peak_rss_mb"] = initPeakRssMb
+            return figures
+        }
     }
 
     func run() throws {
+        let goals = wireOnly ? SyncBench.Result.goals : Report.goals
+        let plan = try checking.plan(for: goals)
         let wire = try SyncBench.run()
         var report = Report(wireRatio: wire.wireRatio, roundTrips: wire.roundTrips, wire: wire)
-        if !wireOnly {
+        if wireOnly {
+            report.notes.append("--wire-only: the GPRS and EDGE parts did not run; their goals are not checked")
+        } else {
             let gprs = try SyncGPRSBench.measure(hardware: hardware)
             report.fastOverGPRS = gprs
             report.timeRatio = gprs.timeRatio
@@ -60,7 +95,39 @@ struct SyncBenchCommand: ParsableCommand {
             report.initOverEDGE = initial
             report.initTimeRatio = initial.timeRatio
             report.initPeakRssMb = initial.peakRssMb
+            report.notes += initial.notes
         }
-        print(try FieldJSON.encode(report, pretty: !json))
+        try checking.finish(report, goals: goals, plan: plan, command: "bench sync", json: json)
+    }
+}
+
+struct BackupBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Reopen after a crash, restore from the card, card bytes per order, capture latency during a snapshot, plaintext on the card.",
+        discussion: """
+            Goals (--check): reopen_status_milliseconds <= 200, restore_seconds <= 5, card_bytes_ratio <= 2, latency_ratio <= 2,
+            plaintext_hits <= 0, failures_side_by_side <= 0, card_files_rewritten <= 0, restore_after_side_by_side_complete >= 1.
+            """)
+    @Option(help: "Target size of the device database in MB (default 20; 2 with --short).") var databaseMB: Int?
+    @Option(help: "Journal records on the card after the snapshot (restore) and captures measured for card wear (default 1000; 60 with --short).") var records: Int?
+    @Option(help: "Captures timed on each side of the latency comparison (default 200; 40 with --short).") var captures: Int?
+    @Option(help: "Path of the satchel executable to measure (default: next to satchel-sim).") var satchel: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var checking: BenchCheckOptions
+
+    func validate() throws {
+        guard (databaseMB ?? 1) >= 1, (records ?? 1) >= 1, (captures ?? 10) >= 10 else {
+            throw ValidationError("--database-mb and --records must be at least 1, --captures at least 10")
+        }
+    }
+
+    func run() throws {
+        let plan = try checking.plan(for: BackupBench.goals)
+        let short = checking.short
+        let result = try BackupBench.run(.init(databaseMB: databaseMB ?? (short ? 2 : 20), records: records ?? (short ? 60 : 1_000),
+                                               captures: captures ?? (short ? 40 : 200),
+                                               satchelPath: ChildProcess.sibling("satchel", override: satchel ?? ProcessInfo.processInfo.environment["SATCHEL_BIN"])))
+        try checking.finish(result, goals: BackupBench.goals, plan: plan, command: "bench backup", json: json)
     }
 }

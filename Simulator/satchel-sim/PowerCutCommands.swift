@@ -58,21 +58,3 @@ struct PowerCut: ParsableCommand {
         if !report.passed { throw ExitCode(1) }
     }
 }
-
-struct BackupBenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "backup",
-        abstract: "Reopen after a crash, restore from the card, card bytes per order, capture latency during a snapshot, plaintext on the card.")
-    @Option(help: "Target size of the device database in MB.") var databaseMB: Int = 20
-    @Option(help: "Journal records on the card after the snapshot (restore) and captures measured for card wear.") var records: Int = 1_000
-    @Option(help: "Captures timed on each side of the latency comparison.") var captures: Int = 200
-    @Option(help: "Path of the satchel executable to measure (default: next to satchel-sim).") var satchel: String?
-    @Flag(help: "Print JSON.") var json = false
-
-    func run() throws {
-        let result = try BackupBench.run(.init(databaseMB: databaseMB, records: records, captures: captures,
-                                               satchelPath: ChildProcess.sibling("satchel", override: satchel ?? ProcessInfo.processInfo.environment["SATCHEL_BIN"])))
-        print(try FieldJSON.encode(result, pretty: !json))
-        if !result.passed { throw ExitCode(1) }
-    }
-}

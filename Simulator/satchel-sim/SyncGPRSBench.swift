@@ -16,8 +16,9 @@ struct SyncGPRSBench: ParsableCommand {
         commandName: "sync-gprs", abstract: "Fast sync of a rep's day over the simulated modem and GPRS link, against the link's physical limit.")
     @Option(help: "Hardware directory (default: the source tree's hardware/).") var hardware: String?
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var checking: BenchCheckOptions
 
-    struct Result: Encodable {
+    struct Result: BenchReport {
         var changes: Int
         var bytesUp: Int
         var bytesDown: Int
@@ -26,10 +27,15 @@ struct SyncGPRSBench: ParsableCommand {
         var physicalLimitSeconds: Double
         /// wall / physical limit; goal <= 1.25.
         var timeRatio: Double
+        var notes: [String] = []
+
+        static var goals: [BenchGoal] { SyncBenchCommand.Report.modemGoals.filter { $0.figure == "time_ratio" } }
+        var figures: [String: Double] { ["time_ratio": timeRatio] }
     }
 
     func run() throws {
-        print(try FieldJSON.encode(try Self.measure(hardware: hardware), pretty: !json))
+        let plan = try checking.plan(for: Result.goals)
+        try checking.finish(try Self.measure(hardware: hardware), goals: Result.goals, plan: plan, command: "bench sync-gprs", json: json)
     }
 
     static func measure(hardware: String?) throws -> Result {

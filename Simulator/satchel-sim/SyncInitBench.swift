@@ -7,14 +7,16 @@ import SimulatorKit
 /// real `satchel` process through the simulated SIMCom modem on EDGE, against the link's
 /// physical limit, with the process's peak RSS from GNU time.
 struct SyncInitBench {
+    /// A figure satchel's report or GNU time did not give is nil (and said in `notes`), never 0.
     struct Result: Codable {
-        var rows: Int
+        var rows: Int?
         var bytesUp: Int
         var bytesDown: Int
-        var wallSeconds: Double
+        var wallSeconds: Double?
         var physicalLimitSeconds: Double
-        var timeRatio: Double
-        var peakRssMb: Double
+        var timeRatio: Double?
+        var peakRssMb: Double?
+        var notes: [String]
     }
 
     static func run(satchel executable: String, hardware: String) throws -> Result {
@@ -33,7 +35,8 @@ struct SyncInitBench {
         }
         _ = try satchel(["init", "--device", SyncBench.device, "--rep", SyncBench.rep])
         let keys = try JSONSerialization.jsonObject(with: Data(try satchel(["keys", "--json"]).stdout.utf8)) as? [String: Any]
-        try hub.register(device: SyncBench.device, rep: SyncBench.rep, publicKey: keys?["public_key"] as? String ?? "")
+        guard let publicKey = keys?["public_key"] as? String else { throw DayRunner.Failure.setup("satchel keys --json printed no public_key") }
+        try hub.register(device: SyncBench.device, rep: SyncBench.rep, publicKey: publicKey)
         _ = try satchel(["provision", "--hub", hub.address, "--hub-key", hub.publicKey])
 
         let modem = try SimulatedModem(config: .simcomWithoutPIN(link: .edge, guardSeconds: 0.2))
@@ -46,14 +49,19 @@ struct SyncInitBench {
                                           environment: environment, stdin: SyncBench.password + "\n", timeoutSeconds: 300)
         guard synced.succeeded else { throw DayRunner.Failure.command("satchel sync --mode init over the simulated modem", synced) }
         let report = try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any] ?? [:]
-        let peakKiB = Int(try String(contentsOfFile: rss, encoding: .utf8).split(separator: "\n").last ?? "") ?? 0
+        var notes: [String] = []
+        let peakKiB = (try? String(contentsOfFile: rss, encoding: .utf8)).flatMap { Int($0.split(separator: "\n").last ?? "") }
+        if peakKiB == nil { notes.append("init_peak_rss_mb: GNU time wrote no peak RSS to \(rss)") }
+        let wall = report["seconds"] as? Double
+        if wall == nil { notes.append("init_time_ratio: satchel sync --json printed no \"seconds\"") }
+        let rows = report["downloaded"] as? Int
+        if rows == nil { notes.append("satchel sync --json printed no \"downloaded\"") }
         let stats = modem.stats
         let link = LinkProfile.edge
-        let wall = report["seconds"] as? Double ?? 0
         // Handshake + the one flight of the download; the closing ACK/BYE needs no answer.
         let limit = Double(stats.bytesUp) / link.upBytesPerSecond + Double(stats.bytesDown) / link.bytesPerSecond + 2 * link.roundTripSeconds
-        return Result(rows: report["downloaded"] as? Int ?? 0, bytesUp: stats.bytesUp, bytesDown: stats.bytesDown,
-                      wallSeconds: wall, physicalLimitSeconds: (limit * 1000).rounded() / 1000, timeRatio: (wall / limit * 1000).rounded() / 1000,
-                      peakRssMb: (Double(peakKiB) / 1024 * 10).rounded() / 10)
+        return Result(rows: rows, bytesUp: stats.bytesUp, bytesDown: stats.bytesDown,
+                      wallSeconds: wall, physicalLimitSeconds: (limit * 1000).rounded() / 1000, timeRatio: wall.map { ($0 / limit * 1000).rounded() / 1000 },
+                      peakRssMb: peakKiB.map { (Double($0) / 1024 * 10).rounded() / 10 }, notes: notes)
     }
 }

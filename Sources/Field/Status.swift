@@ -25,32 +25,40 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
     /// Changes the hub did not take as they were (its value won); `satchel sync-errors` lists them.
     public var syncErrors: Int64 = 0
 
+    /// The statements `read` runs, public so `satchel-sim bench capture` can run the very same
+    /// SQL in its SQLite hello-world (the memory baseline of `satchel status`).
+    public enum SQL {
+        public static let ordersByState = "SELECT state, count(*) FROM orders GROUP BY state"
+        /// ?1: today (YYYY-MM-DD), ?2: the start of today in milliseconds.
+        public static let counts = """
+        SELECT d.id, d.rep_id,
+               (SELECT count(*) FROM customers), (SELECT count(*) FROM products), (SELECT count(*) FROM prices),
+               (SELECT count(*) FROM stock),
+               (SELECT count(*) FROM routes r JOIN route_stops s ON s.route_id = r.id WHERE r.day = ?1),
+               (SELECT count(*) FROM orders WHERE approval = 'pending'),
+               (SELECT count(*) FROM visits WHERE at >= ?2), (SELECT count(*) FROM payments WHERE collected_at >= ?2),
+               (SELECT count(*) FROM changes),
+               (SELECT count(*) FROM changes WHERE seq > (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'uploaded_through_seq')),
+               (SELECT max(at) FROM changes),
+               (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'last_sync_at'),
+               (SELECT count(*) FROM sync_errors)
+        FROM device d
+        """
+    }
+
     public static func read(_ device: DeviceDatabase) throws -> DeviceStatus {
         try device.guarded {
             let database = device.database
             let now = device.clock.nowMilliseconds()
             let today = CalendarDay.string(fromMilliseconds: now)
             var orders: [String: Int64] = [:]
-            for (state, count) in try database.query("SELECT state, count(*) FROM orders GROUP BY state", row: { ($0.text(0), $0.int64(1)) }) {
+            for (state, count) in try database.query(SQL.ordersByState, row: { ($0.text(0), $0.int64(1)) }) {
                 orders[state] = count
             }
             let dayStart = CalendarDay.startOfDay(containing: now)
             // One statement for all the counts: each prepared statement costs memory, and
             // `satchel status` must stay small on a full working set.
-            return try database.first("""
-                SELECT d.id, d.rep_id,
-                       (SELECT count(*) FROM customers), (SELECT count(*) FROM products), (SELECT count(*) FROM prices),
-                       (SELECT count(*) FROM stock),
-                       (SELECT count(*) FROM routes r JOIN route_stops s ON s.route_id = r.id WHERE r.day = ?1),
-                       (SELECT count(*) FROM orders WHERE approval = 'pending'),
-                       (SELECT count(*) FROM visits WHERE at >= ?2), (SELECT count(*) FROM payments WHERE collected_at >= ?2),
-                       (SELECT count(*) FROM changes),
-                       (SELECT count(*) FROM changes WHERE seq > (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'uploaded_through_seq')),
-                       (SELECT max(at) FROM changes),
-                       (SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'last_sync_at'),
-                       (SELECT count(*) FROM sync_errors)
-                FROM device d
-                """, [.text(today), .integer(dayStart)]) { row in
+            return try database.first(SQL.counts, [.text(today), .integer(dayStart)]) { row in
                 DeviceStatus(
                     device: row.text(0), rep: row.text(1), home: device.home, databaseBytes: 0, schemaVersion: 0,
                     sqliteVersion: Store.sqliteVersion, customers: row.int64(2), products: row.int64(3), prices: row.int64(4),

@@ -1,0 +1,58 @@
+import ArgumentParser
+import CSQLite
+
+/// The memory baseline of `satchel status` (`satchel-sim bench capture`): a hello-world built
+/// like `satchel` (argument parser, static stdlib, the same release flags) that opens the device
+/// database the way Store's `Database` does and runs the statements `satchel-sim` hands it,
+/// which are `satchel status`'s own (Field's `DeviceStatus.SQL`), after the pragmas of Store's
+/// open. So the ratio measures what satchel adds, not what SQLite costs.
+@main
+struct BenchSQLiteHello: ParsableCommand {
+    @Option(help: "The SQLite file to open (read-write, never created).") var database: String
+    @Option(name: .customLong("sql"), help: "A statement to run, in order; every column of every row is read.") var statements: [String] = []
+    @Option(name: .customLong("bind"), help: "Parameters ?1, ?2, ... of every statement that has them: text:VALUE or integer:VALUE.")
+    var parameters: [String] = []
+
+    func run() throws {
+        var handle: OpaquePointer?
+        // The flags and busy deadline of Store's `Database.init`.
+        let flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_READWRITE
+        guard sqlite3_open_v2(database, &handle, flags, nil) == SQLITE_OK, let handle else {
+            throw ValidationError("cannot open \(database)")
+        }
+        defer { sqlite3_close_v2(handle) }
+        sqlite3_busy_timeout(handle, 5_000)
+        var rows = 0, checksum = 0
+        for sql in statements {
+            var statement: OpaquePointer?
+            guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
+                throw ValidationError("cannot prepare \(sql): \(String(cString: sqlite3_errmsg(handle)))")
+            }
+            defer { sqlite3_finalize(statement) }
+            for index in 0..<min(Int(sqlite3_bind_parameter_count(statement)), parameters.count) {
+                let parameter = parameters[index]
+                if parameter.hasPrefix("integer:"), let value = Int64(parameter.dropFirst(8)) {
+                    sqlite3_bind_int64(statement, Int32(index + 1), value)
+                } else if parameter.hasPrefix("text:") {
+                    _ = satchel_sqlite3_bind_text_copy(statement, Int32(index + 1), String(parameter.dropFirst(5)), -1)
+                } else {
+                    throw ValidationError("--bind \(parameter): expected text:VALUE or integer:VALUE")
+                }
+            }
+            var code = sqlite3_step(statement)
+            while code == SQLITE_ROW {
+                rows += 1
+                for column in 0..<sqlite3_column_count(statement) {
+                    if sqlite3_column_type(statement, column) == SQLITE_TEXT {
+                        checksum &+= Int(sqlite3_column_bytes(statement, column))
+                    } else {
+                        checksum &+= Int(truncatingIfNeeded: sqlite3_column_int64(statement, column))
+                    }
+                }
+                code = sqlite3_step(statement)
+            }
+            guard code == SQLITE_DONE else { throw ValidationError("\(sql): \(String(cString: sqlite3_errmsg(handle)))") }
+        }
+        print("hello, \(rows) rows (\(checksum))")
+    }
+}
