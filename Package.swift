@@ -116,6 +116,6 @@ let package = Package(
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal", "ModemSimulator"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal", "ModemSimulator", "Sync", "Deflate"], swiftSettings: strict),
     ]
 )

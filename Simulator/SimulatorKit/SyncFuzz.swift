@@ -1,4 +1,5 @@
 import Deflate
+import Seal
 import Store
 import Sync
 
@@ -7,18 +8,49 @@ import Sync
 /// RECEIPT, AUTH_RESULT, ERROR) and the inflater under them. Inputs are valid bodies mutated
 /// (bit flips, truncation, insertion, repeated slices, varint runs) and plain noise; a decoder
 /// may refuse, never crash, hang or return more than its limits allow. A crash ends the process,
-/// which is the failure this target exists to find.
+/// which is the failure this target exists to find. A refusal counts only if it is one the
+/// protocol documents (a `WireReader.Failure` or `TableFrame.Failure` from a decoder; a corrupt,
+/// truncated or over-limit stream from the inflater): any other error is a bug the fuzzer found.
 public struct SyncFuzz {
     public struct Result: Codable, Sendable {
         public var inputs: Int
         public var refused: Int
         public var accepted: Int
+        /// Inputs a decoder answered with an error that is not a documented refusal: must be 0.
+        public var unexpectedErrors: Int
         public var inflateInputs: Int
         public var inflateRefused: Int
+        /// Inflater errors that are not refusals of bad input (zlib failures, a broken or finished
+        /// stream on a fresh inflater): must be 0.
+        public var inflateUnexpectedErrors: Int
         /// Outputs longer than the inflater's limit: must be 0.
         public var inflateOverLimit: Int
-        /// A 64 MiB run of zeros compressed to a few KiB: must be refused.
+        /// A 64 MiB run of zeros compressed to a few KiB: must be refused by the output limit.
         public var bombRefused: Bool
+        /// The first few unexpected errors: decoder, error, input in hex (to replay them).
+        public var unexpectedExamples: [String]
+
+        /// Nothing crashed (or this would not exist), every error was a documented refusal,
+        /// nothing passed the inflater's limit and the bomb was stopped by it.
+        public var passed: Bool { unexpectedErrors == 0 && inflateUnexpectedErrors == 0 && inflateOverLimit == 0 && bombRefused }
+    }
+
+    /// A decoder under test: index of the message kind and its bytes; throws to refuse.
+    public typealias Decoder = @Sendable (Int, [UInt8]) throws -> Void
+
+    /// The refusals the protocol documents for hostile bodies (docs/protocol.md): the wire
+    /// reader's and the TABLE frame's. Anything else from a decoder is a bug.
+    public static func isDocumentedRefusal(_ error: any Error) -> Bool {
+        error is WireReader.Failure || error is TableFrame.Failure
+    }
+
+    /// The inflater's refusals of bad input. `zlibFailure`, `invalidArgument`, `streamBroken` and
+    /// `streamFinished` cannot come from input to a fresh inflater: they are bugs.
+    public static func isInputRefusal(_ error: DeflateError) -> Bool {
+        switch error {
+        case .corruptData, .dictionaryRequired, .dictionaryMismatch, .outputLimitExceeded, .ratioExceeded, .truncated, .trailingData: return true
+        case .invalidArgument, .zlibFailure, .streamFinished, .streamBroken: return false
+        }
     }
 
     static let catalogue = Catalogue(parts: (0..<50).map { "PN-\(10_000 + $0)" })
@@ -54,7 +86,7 @@ public struct SyncFuzz {
         ]
     }
 
-    static func decode(_ kind: Int, _ bytes: [UInt8]) throws {
+    public static func decode(_ kind: Int, _ bytes: [UInt8]) throws {
         switch kind {
         case 0: _ = try TableFrame.decode(bytes, catalogue: catalogue)
         case 1: _ = try Batch.decode(bytes)
@@ -90,10 +122,16 @@ public struct SyncFuzz {
         return bytes
     }
 
-    public static func run(inputs: Int, seed: UInt64) throws -> Result {
+    /// `decoder` is the seam the tests use to check that a wrong error counts as a failure.
+    public static func run(inputs: Int, seed: UInt64, decoder decodeInput: Decoder = { try SyncFuzz.decode($0, $1) }) throws -> Result {
         var random = SeededRandom(seed: seed)
         let seeds = try seeds()
-        var result = Result(inputs: 0, refused: 0, accepted: 0, inflateInputs: 0, inflateRefused: 0, inflateOverLimit: 0, bombRefused: false)
+        var result = Result(inputs: 0, refused: 0, accepted: 0, unexpectedErrors: 0, inflateInputs: 0, inflateRefused: 0, inflateUnexpectedErrors: 0,
+                            inflateOverLimit: 0, bombRefused: false, unexpectedExamples: [])
+        func unexpected(_ what: String, _ error: any Error, _ input: [UInt8]) {
+            guard result.unexpectedExamples.count < 5 else { return }
+            result.unexpectedExamples.append("\(what): \(type(of: error)) \(error); input \(Hex.encode(Array(input.prefix(256))))")
+        }
         for _ in 0..<inputs {
             let (kind, valid) = seeds[random.below(seeds.count)]
             let input = mutate(valid, &random)
@@ -101,10 +139,13 @@ public struct SyncFuzz {
             let decoder = random.below(8) == 0 ? random.below(11) : kind
             result.inputs += 1
             do {
-                try decode(decoder, input)
+                try decodeInput(decoder, input)
                 result.accepted += 1
-            } catch {
+            } catch where isDocumentedRefusal(error) {
                 result.refused += 1
+            } catch {
+                result.unexpectedErrors += 1
+                unexpected("decoder \(decoder)", error, input)
             }
         }
         // The inflater: compressed bodies, mutated, through the same limits the channel uses.
@@ -113,18 +154,25 @@ public struct SyncFuzz {
         for _ in 0..<max(1, inputs / 10) {
             let input = mutate(compressed[random.below(compressed.count)], &random)
             result.inflateInputs += 1
+            let inflater = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits)
             do {
-                let output = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits).decompress(input)
+                let output = try inflater.decompress(input)
                 if output.count > limits.maxOutputBytes { result.inflateOverLimit += 1 }
-            } catch {
+            } catch where isInputRefusal(error) {
                 result.inflateRefused += 1
+            } catch {
+                result.inflateUnexpectedErrors += 1
+                unexpected("inflater", error, input)
             }
         }
+        // The bomb must be stopped by a limit, not by any error at all.
         let bomb = try Deflater(format: .raw, dictionary: SyncDictionary.v2).compress([UInt8](repeating: 0, count: 64 << 20), flush: .sync)
         do {
             _ = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits).decompress(bomb)
-        } catch {
+        } catch .outputLimitExceeded, .ratioExceeded {
             result.bombRefused = true
+        } catch {
+            unexpected("inflater (the 64 MiB bomb)", error, [])
         }
         return result
     }

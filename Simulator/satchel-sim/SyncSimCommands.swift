@@ -35,10 +35,12 @@ struct SyncFuzzCommand: ParsableCommand {
         let started = Date()
         let result = try SyncFuzz.run(inputs: inputs, seed: seed)
         if json { print(try FieldJSON.encode(result)) } else {
-            print("\(result.inputs) decoder inputs: \(result.refused) refused, \(result.accepted) accepted; \(result.inflateInputs) inflater inputs: "
-                  + "\(result.inflateRefused) refused, \(result.inflateOverLimit) over the limit; 64 MiB bomb refused: \(result.bombRefused) "
+            print("\(result.inputs) decoder inputs: \(result.refused) refused, \(result.accepted) accepted, \(result.unexpectedErrors) unexpected errors; "
+                  + "\(result.inflateInputs) inflater inputs: \(result.inflateRefused) refused, \(result.inflateUnexpectedErrors) unexpected errors, "
+                  + "\(result.inflateOverLimit) over the limit; 64 MiB bomb refused by the limit: \(result.bombRefused) "
                   + "(\(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         }
-        if result.inflateOverLimit > 0 || !result.bombRefused { throw ExitCode(1) }
+        for example in result.unexpectedExamples { FileHandle.standardError.write(Data("sync-fuzz: UNEXPECTED: \(example)\n".utf8)) }
+        if !result.passed { throw ExitCode(1) }
     }
 }
