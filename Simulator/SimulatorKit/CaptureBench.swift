@@ -146,7 +146,7 @@ public struct CaptureBench {
     /// card report's two reads; handed to the SQLite hello-world so both run the very same SQL.
     static func sqliteHelloArguments(database: String) throws -> [String] {
         let now = SystemClock().nowMilliseconds()
-        let statements = RawPragmas.storeOpen + ["PRAGMA application_id", "PRAGMA user_version",
+        let statements = RawPragmas.device + ["PRAGMA application_id", "PRAGMA user_version",
                                                  DeviceStatus.SQL.ordersByState, DeviceStatus.SQL.counts,
                                                  "PRAGMA page_count", "PRAGMA page_size", "PRAGMA user_version",
                                                  "SELECT id FROM device", "SELECT COALESCE(max(seq), 0) FROM changes"]
@@ -380,10 +380,9 @@ public struct CaptureBench {
 
 /// The settings `DeviceDatabase` opens with, so both sides of a race run under the same pragmas.
 enum RawPragmas {
-    static let device = ["PRAGMA cache_size=-256", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"]
     /// Store's `Database.configure` for the device database, statement by statement and in its
     /// order (the busy deadline is a C call the SQLite hello-world makes itself).
-    static let storeOpen = ["PRAGMA cache_size=-256", "PRAGMA schema_version", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"]
+    static let device = ["PRAGMA cache_size=-256", "PRAGMA schema_version", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"]
 }
 
 /// The raw side of the capture race: the same SQL as `Capture.createOrder`, prepared once and

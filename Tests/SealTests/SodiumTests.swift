@@ -50,7 +50,7 @@ import Testing
 @Test func secretBytesAreFreedWhenTheLastReferenceGoes() {
     for count in [0, 1, 32, 4096] {
         var secret: SecretBytes? = SecretBytes.random(count: count)
-        weak let watcher = secret
+        weak var watcher = secret
         #expect(watcher?.count == count)
         #expect(secret?.withUnsafeBytes { $0.count } == count)
         _ = "\(secret!)"  // describing it must not retain it either
