@@ -106,20 +106,13 @@ public struct CaptureBench {
         _ = try Seeder.seed(device, plan: .init(customers: statusCustomers, products: 3_000, seed: 5, historyOrdersPerCustomer: 4,
                                                 today: CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())))
         try device.database.checkpoint()
-        var statusRSS: Int?, helloRSS: Int?, sqliteHelloRSS: Int?
-        let runs = max(1, options.memoryRuns)
-        if let peaks = medianPeakRSS(options.satchelPath, ["status", "--home", statusHome], runs: runs, root: root, notes: &notes) {
-            statusRSS = peaks
-        } else {
-            notes.append("status_max_rss_mb, rss_ratio_vs_sqlite_hello: `satchel status` not measured")
-        }
-        helloRSS = medianPeakRSS(options.helloPath, [], runs: runs, root: root, notes: &notes)
-        if let arguments = try? sqliteHelloArguments(database: device.path),
-           let peak = medianPeakRSS(options.sqliteHelloPath, arguments, runs: runs, root: root, notes: &notes) {
-            sqliteHelloRSS = peak
-        } else {
-            notes.append("rss_ratio_vs_sqlite_hello: the SQLite hello-world (\(options.sqliteHelloPath)) not measured")
-        }
+        // Interleaved, run by run, so a busy moment of the machine hits all three alike.
+        let peaks = interleavedPeakRSS([(options.satchelPath, ["status", "--home", statusHome]), (options.helloPath, []),
+                                        (options.sqliteHelloPath, sqliteHelloArguments(database: device.path))],
+                                       runs: max(1, options.memoryRuns), root: root, notes: &notes)
+        let statusRSS = peaks[0], helloRSS = peaks[1], sqliteHelloRSS = peaks[2]
+        if statusRSS == nil { notes.append("status_max_rss_mb, rss_ratio_vs_sqlite_hello: `satchel status` not measured") }
+        if sqliteHelloRSS == nil { notes.append("rss_ratio_vs_sqlite_hello: the SQLite hello-world (\(options.sqliteHelloPath)) not measured") }
         func perSecond(_ seconds: Double?) -> Double? { seconds.map { round3(Double(options.orders) / $0) } }
         func ratio(_ numerator: Int?, _ denominator: Int?) -> Double? {
             guard let numerator, let denominator, denominator > 0 else { return nil }
@@ -144,7 +137,7 @@ public struct CaptureBench {
     /// The statements `satchel status` runs on a device without a card, in its order: Store's
     /// open (`Database.configure`), `DeviceDatabase.open`'s checks, `DeviceStatus.read`, and the
     /// card report's two reads; handed to the SQLite hello-world so both run the very same SQL.
-    static func sqliteHelloArguments(database: String) throws -> [String] {
+    static func sqliteHelloArguments(database: String) -> [String] {
         let now = SystemClock().nowMilliseconds()
         let statements = RawPragmas.device + ["PRAGMA application_id", "PRAGMA user_version",
                                                  DeviceStatus.SQL.ordersByState, DeviceStatus.SQL.counts,
@@ -154,20 +147,27 @@ public struct CaptureBench {
             + ["--bind", "text:" + CalendarDay.string(fromMilliseconds: now), "--bind", "integer:\(CalendarDay.startOfDay(containing: now))"]
     }
 
-    /// The median of `runs` peak-RSS measurements, or nil (with a note) when the program is
-    /// missing or fails: a figure that could not be measured stays missing.
-    static func medianPeakRSS(_ path: String, _ arguments: [String], runs: Int, root: String, notes: inout [String]) -> Int? {
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            notes.append("\(path) not found: peak RSS not measured (build it: swift build, or hardware/build-release.sh)")
-            return nil
+    /// The median of `runs` peak-RSS measurements of each program, taken in turn, or nil (with a
+    /// note) for a program that is missing or fails: a figure that could not be measured stays missing.
+    static func interleavedPeakRSS(_ programs: [(path: String, arguments: [String])], runs: Int, root: String, notes: inout [String]) -> [Int?] {
+        var peaks: [[Int]?] = programs.map { program in
+            guard FileManager.default.isExecutableFile(atPath: program.path) else {
+                notes.append("\(program.path) not found: peak RSS not measured (build it: swift build, or hardware/build-release.sh)")
+                return nil
+            }
+            return []
         }
-        do {
-            let peaks = try (0..<runs).map { _ in try peakRSS(path, arguments, root: root) }.sorted()
-            return peaks[peaks.count / 2]
-        } catch {
-            notes.append("peak RSS of \(path) not measured: \(error)")
-            return nil
+        for _ in 0..<runs {
+            for (index, program) in programs.enumerated() where peaks[index] != nil {
+                do {
+                    peaks[index]?.append(try peakRSS(program.path, program.arguments, root: root))
+                } catch {
+                    notes.append("peak RSS of \(program.path) not measured: \(error)")
+                    peaks[index] = nil
+                }
+            }
         }
+        return peaks.map { $0.map { $0.sorted()[$0.count / 2] } }
     }
 
     static func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }

@@ -9,7 +9,7 @@ import SimulatorKit
 struct BenchCheckOptions: ParsableArguments {
     @Flag(help: "Exit 1 if a goal is missed or a figure could not be measured (each named on stderr with its value and goal).")
     var check = false
-    @Flag(help: "The short form (CI): small samples, seconds each; the goals' declared noise margins apply, and the output says so.")
+    @Flag(help: "The short form (CI): seconds each (smaller samples where the benchmark has them); the goals' declared noise margins apply, and the output says so.")
     var short = false
     @Option(name: .customLong("goal"), help: "Tighten a goal for this run: FIGURE<=VALUE or FIGURE>=VALUE (never looser than the declared one).")
     var goals: [String] = []
@@ -41,7 +41,7 @@ struct BenchCheckOptions: ParsableArguments {
         var summary = "satchel-sim \(command): \(verdicts.count - failed - unchecked) of \(verdicts.count) goals met"
         if failed > 0 { summary += ", \(failed) FAILED" }
         if unchecked > 0 { summary += ", \(unchecked) not checked (release-image goals on a debug build)" }
-        if plan.short { summary += "; short form: small samples, noise margins applied (docs/benchmarks.md), not the figures of record" }
+        if plan.short { summary += "; short form (CI): noise margins applied (docs/benchmarks.md), not the figures of record" }
         lines.append(summary)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if check && failed > 0 { throw ExitCode(1) }
