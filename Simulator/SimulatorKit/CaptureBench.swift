@@ -102,13 +102,17 @@ public struct CaptureBench {
         // Peak memory of `satchel status` on a 5,000-customer working set vs the hello-worlds.
         let statusHome = root + "/status"
         let statusCustomers = 5_000
-        let device = try DeviceDatabase.create(home: statusHome, deviceID: "BENCH", repID: "R01")
-        _ = try Seeder.seed(device, plan: .init(customers: statusCustomers, products: 3_000, seed: 5, historyOrdersPerCustomer: 4,
-                                                today: CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())))
-        try device.database.checkpoint()
+        // Seeded, then closed: a device at rest, as the rep finds it (no `-wal` beside the file).
+        let statusDatabase = try {
+            let device = try DeviceDatabase.create(home: statusHome, deviceID: "BENCH", repID: "R01")
+            _ = try Seeder.seed(device, plan: .init(customers: statusCustomers, products: 3_000, seed: 5, historyOrdersPerCustomer: 4,
+                                                    today: CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())))
+            try device.database.checkpoint()
+            return device.path
+        }()
         // Interleaved, run by run, so a busy moment of the machine hits all three alike.
         let peaks = interleavedPeakRSS([(options.satchelPath, ["status", "--home", statusHome]), (options.helloPath, []),
-                                        (options.sqliteHelloPath, sqliteHelloArguments(database: device.path))],
+                                        (options.sqliteHelloPath, sqliteHelloArguments(database: statusDatabase))],
                                        runs: max(1, options.memoryRuns), root: root, notes: &notes)
         let statusRSS = peaks[0], helloRSS = peaks[1], sqliteHelloRSS = peaks[2]
         if statusRSS == nil { notes.append("status_max_rss_mb, rss_ratio_vs_sqlite_hello: `satchel status` not measured") }
@@ -135,15 +139,17 @@ public struct CaptureBench {
     }
 
     /// The statements `satchel status` runs on a device without a card, in its order: Store's
-    /// open (`Database.configure`), `DeviceDatabase.open`'s checks, `DeviceStatus.read`, and the
-    /// card report's two reads; handed to the SQLite hello-world so both run the very same SQL.
+    /// read-only open (`Database.configure`), `DeviceDatabase.openReadOnly`'s checks and the
+    /// agent's schema check, `DeviceStatus.read`, and the card report's two reads; handed to the
+    /// SQLite hello-world, which opens the file as that read-only open does (`--read-only`), so
+    /// both run the very same SQL.
     static func sqliteHelloArguments(database: String) -> [String] {
         let now = SystemClock().nowMilliseconds()
-        let statements = RawPragmas.device + ["PRAGMA application_id", "PRAGMA user_version",
-                                                 DeviceStatus.SQL.ordersByState, DeviceStatus.SQL.counts,
-                                                 "PRAGMA page_count", "PRAGMA page_size", "PRAGMA user_version",
-                                                 "SELECT id FROM device", "SELECT COALESCE(max(seq), 0) FROM changes"]
-        return ["--database", database] + statements.flatMap { ["--sql", $0] }
+        let statements = RawPragmas.readOnly + ["PRAGMA application_id", "PRAGMA user_version", "PRAGMA user_version",
+                                                DeviceStatus.SQL.ordersByState, DeviceStatus.SQL.counts,
+                                                "PRAGMA page_count", "PRAGMA page_size", "PRAGMA user_version",
+                                                "SELECT id FROM device", "SELECT COALESCE(max(seq), 0) FROM changes"]
+        return ["--database", database, "--read-only"] + statements.flatMap { ["--sql", $0] }
             + ["--bind", "text:" + CalendarDay.string(fromMilliseconds: now), "--bind", "integer:\(CalendarDay.startOfDay(containing: now))"]
     }
 
@@ -211,14 +217,14 @@ public struct CaptureBench {
 
     // MARK: Capture with the card: Capture + the card append vs the same SQL + raw append and fsync
 
-    /// Capture as "saved" means it on a device with a card: the database commit and then the
-    /// fsynced, encrypted card-journal append (`DeviceAgent.mirror`, what every capture command
-    /// runs after `Capture` today), against the raw capture plus the same number of bytes
-    /// appended to a file and fsynced with bare write(2)/fsync(2). Interleaved in rounds of 10.
-    /// Snapshots are not part of "saved" and are not timed, but they are taken when due (every
-    /// 25 changes, the device's default) as on a device, because each one lets the journal drop
-    /// the segments it covers, and the append's cost depends on how much journal the card holds.
-    /// Once Agent has the one capture path issue 10 asks for, this should call it instead.
+    /// Capture as "saved" means it on a device with a card: Agent's one capture path
+    /// (`DeviceAgent.capture(in:)`, what every capture command runs: the database commit, then the
+    /// fsynced, encrypted card-journal append), timed up to its acknowledgement, against the raw
+    /// capture plus the same number of bytes appended to a file and fsynced with bare
+    /// write(2)/fsync(2). Interleaved in rounds of 10. The snapshot the capture path takes after
+    /// the acknowledgement when one is due (every 25 changes, the device's default) is not part
+    /// of "saved" and not timed, but it runs as on a device: each one lets the journal drop the
+    /// segments it covers, and the append's cost depends on how much journal the card holds.
     static func captureWithCardRace(root: String, orders: Int) throws -> (ours: Double, raw: Double, bytesPerOrder: Double) {
         let today = CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())
         let plan = Seeder.Plan(customers: 200, products: 300, seed: 11, historyOrdersPerCustomer: 0, routeStops: 1...1, today: today)
@@ -247,20 +253,19 @@ public struct CaptureBench {
         guard descriptor >= 0 else { throw DayRunner.Failure.setup("cannot open \(rawFile): errno \(errno)") }
         defer { close(descriptor) }
 
-        // One saved order on our side: the commit, then the card append, which must have reached
-        // the card; what it appended is what the raw side writes for the same order.
+        // One saved order on our side, timed to its acknowledgement, which must say the card has
+        // it; what the card grew by then is what the raw side writes for the same order.
         func saveOurs(_ customer: String, _ lines: [OrderLineRequest]) throws -> (seconds: Double, appended: Int) {
             let before = directoryBytes(card.path)
+            var seconds = 0.0, appended = 0
             let start = ChildProcess.monotonicSeconds()
-            _ = try capture.createOrder(customerID: customer, lines: lines, confirm: true)
-            let report = agent.mirror(oursDevice)
-            let seconds = ChildProcess.monotonicSeconds() - start
-            let last = try oursDevice.lastChangeSeq()
-            guard report.state == .ok, (report.journalThroughSeq ?? 0) >= last else {
-                throw DayRunner.Failure.setup("the card append failed during the race: \(report.state) \(report.message ?? "")")
+            let saved = try agent.capture(in: oursDevice, { _ in try capture.createOrder(customerID: customer, lines: lines, confirm: true) }) { _ in
+                seconds = ChildProcess.monotonicSeconds() - start
+                appended = directoryBytes(card.path) - before
             }
-            let appended = directoryBytes(card.path) - before
-            _ = agent.snapshotIfDue(oursDevice, report: report)
+            guard saved.onCard else {
+                throw DayRunner.Failure.setup("the card append failed during the race: \(saved.warning ?? "\(saved.card.state)")")
+            }
             return (seconds, appended)
         }
         func saveRaw(_ customer: String, _ lines: [OrderLineRequest], payload: String, bytes: [UInt8]) throws {
@@ -269,8 +274,8 @@ public struct CaptureBench {
                 throw DayRunner.Failure.setup("raw append to \(rawFile) failed: errno \(errno)")
             }
         }
-        let samplePayload = try FieldJSON.payload(try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true).document)
-        agent.mirror(oursDevice)
+        let samplePayload = try FieldJSON.payload(try agent.capture(in: oursDevice, { _ in
+            try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true) }).value.document)
         try saveRaw(work[0].0, work[0].1, payload: samplePayload, bytes: [UInt8](repeating: 0x5A, count: 2_000))
 
         var ours = 0.0, rawTime = 0.0, appendedTotal = 0
@@ -383,6 +388,8 @@ enum RawPragmas {
     /// Store's `Database.configure` for the device database, statement by statement and in its
     /// order (the busy deadline is a C call the SQLite hello-world makes itself).
     static let device = ["PRAGMA cache_size=-256", "PRAGMA schema_version", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"]
+    /// The same for a read-only open (`satchel status`, lists, `doctor`): it stops after the header read.
+    static let readOnly = Array(device.prefix(2))
 }
 
 /// The raw side of the capture race: the same SQL as `Capture.createOrder`, prepared once and
