@@ -20,10 +20,10 @@ public struct BackupBench {
 
     /// The goals of issue 4. The short form's margins are for p99s of a few dozen children and
     /// medians of three restores on a shared machine; the counts of failures, leaks and rewrites
-    /// have none.
+    /// have none. The two absolute times are the release image's (a debug satchel is -Onone).
     public static let goals: [BenchGoal] = [
-        BenchGoal("reopen_status_milliseconds", .atMost(200), origin: "issue 4", shortMargin: 0.1),
-        BenchGoal("restore_seconds", .atMost(5), origin: "issue 4", shortMargin: 0.1),
+        BenchGoal("reopen_status_milliseconds", .atMost(200), origin: "issue 4", shortMargin: 0.1, releaseImageOnly: true),
+        BenchGoal("restore_seconds", .atMost(5), origin: "issue 4", shortMargin: 0.1, releaseImageOnly: true),
         BenchGoal("card_bytes_ratio", .atMost(2), origin: "issue 4"),
         BenchGoal("latency_ratio", .atMost(2), origin: "issue 4", shortMargin: 0.25),
         BenchGoal("plaintext_hits", .atMost(0), origin: "issue 4"),
