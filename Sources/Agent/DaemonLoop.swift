@@ -76,22 +76,30 @@ public struct DaemonLoop {
     /// Runs the loop under the init system: a tick every `intervalSeconds` (at most `ticks` of
     /// them; 0: until signalled). SIGTERM, SIGPWR and SIGINT are blocked and waited for between
     /// ticks with `sigtimedwait`, so a signal never lands in the middle of a card write: the loop
-    /// then shuts down (a last snapshot) and returns the signal's name.
+    /// then shuts down (a last snapshot) and returns the signal's name. Under systemd
+    /// (`notifier`), `READY=1` follows the first check and `WATCHDOG=1` every check, and the
+    /// wait between checks is cut to half the watchdog interval so a turning loop is never
+    /// taken for a hung one.
     @discardableResult
-    public mutating func run(intervalSeconds: Int, ticks: Int = 0) -> String? {
+    public mutating func run(intervalSeconds: Int, ticks: Int = 0, notifier: SystemdNotifier? = nil) -> String? {
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGPWR, SIGINT] { sigaddset(&signals, signal) }
         sigprocmask(SIG_BLOCK, &signals, nil)
+        let wait = notifier?.checkInterval(requested: max(1, intervalSeconds)) ?? max(1, intervalSeconds)
         var tick = 0
         while ticks == 0 || tick < ticks {
             self.tick()
+            if let notifier {
+                notifier.send(tick == 0 ? "READY=1\nWATCHDOG=1\nSTATUS=checking the card every \(wait) s" : "WATCHDOG=1")
+            }
             tick += 1
             if ticks != 0 && tick >= ticks { break }
-            var timeout = timespec(tv_sec: max(1, intervalSeconds), tv_nsec: 0)
+            var timeout = timespec(tv_sec: wait, tv_nsec: 0)
             let received = sigtimedwait(&signals, nil, &timeout)
             if received > 0 {
                 let name = received == SIGPWR ? "SIGPWR" : received == SIGTERM ? "SIGTERM" : "SIGINT"
+                notifier?.send("STOPPING=1\nSTATUS=\(name): last snapshot")
                 shutdown(signal: name)
                 return name
             }

@@ -99,7 +99,7 @@ struct Daemon: ParsableCommand {
         try reportingErrors {
             let agent = try home.agent(battery: battery)
             var loop = DaemonLoop(agent: agent, snapshotInterval: Int64(snapshotInterval) * 1000, log: { print(TerminalText.safe($0, multiline: true)); fflushStdout() })
-            loop.run(intervalSeconds: interval, ticks: ticks)
+            loop.run(intervalSeconds: interval, ticks: ticks, notifier: SystemdNotifier.fromEnvironment())
         }
     }
 }
