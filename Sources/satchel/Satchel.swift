@@ -164,21 +164,44 @@ struct Route: ParsableCommand {
 }
 
 struct Doctor: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check the database thoroughly (integrity_check); changes nothing.")
+    static let configuration = CommandConfiguration(
+        abstract: "Check the whole device for a technician: modem, SIM, network, card, battery, database, keys, sync, clock, permissions; changes nothing.",
+        discussion: """
+            Each finding is ok, warning or problem, with what to do next. The database is opened read-only,
+            the card only read, the modem only asked (never a PIN; every wait bounded). Exit 0 when nothing is
+            a problem (warnings included), 1 when something is.
+            """)
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
+    @Option(help: "Directory of the modem port's UUCP lock file.") var lockDir: String = "/var/lock"
+    @Option(help: "Seconds to wait for one modem command.") var modemTimeout: Double = 2
+    @Option(help: "Seconds for the whole modem probe.") var probeTimeout: Double = 15
 
-    struct Report: Encodable { var database: String; var ok: Bool; var problems: [String] }
+    func validate() throws {
+        guard modemTimeout > 0 && modemTimeout <= 30 else { throw ValidationError("--modem-timeout must be between 0 and 30 seconds") }
+        guard probeTimeout > 0 && probeTimeout <= 120 else { throw ValidationError("--probe-timeout must be between 0 and 120 seconds") }
+    }
 
     func run() throws {
+        var report: DoctorReport?
         try reportingErrors {
-            let device = try home.open()
-            let problems = try device.guarded { try device.database.integrityCheck() }
-            let report = Report(database: device.path, ok: problems.isEmpty, problems: problems)
-            if output.json { try printJSON(report) } else {
-                print(problems.isEmpty ? "\(device.path): ok" : "\(device.path): DAMAGED\n" + problems.map { TerminalText.safe($0) }.joined(separator: "\n"))
+            var options = DoctorModemOptions()
+            options.lockDirectory = lockDir.isEmpty ? nil : lockDir
+            options.commandTimeout = modemTimeout
+            options.probeTimeout = probeTimeout
+            options.hardware = Environment.value("SATCHEL_HARDWARE")
+            let result = try home.agent().doctor(modem: options)
+            report = result
+            if output.json { return try printJSON(result) }
+            for finding in result.findings {
+                let mark = finding.severity == .ok ? "ok     " : finding.severity == .warning ? "WARNING" : "PROBLEM"
+                print("\(mark) \(finding.check): \(TerminalText.safe(finding.detail, multiline: true))")
+                if let next = finding.next { print("        next: \(TerminalText.safe(next, multiline: true))") }
             }
-            if !problems.isEmpty { throw FieldError.damagedDatabase(path: device.path, detail: problems.first ?? "") }
+            print(result.hasProblem ? "Problems found: fix them before the handheld goes out." : "No problems\(result.severity == .warning ? " (see the warnings)" : "").")
         }
+        // A database that cannot be opened ends as every read-only command does (66, 69), after the findings.
+        if let failure = report?.openFailure { try reportingErrors { throw failure } }
+        if report?.hasProblem == true { throw ExitCode(1) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ModemSimulator
 import SatchelTesting
 import SimulatorKit
 import Store
@@ -99,5 +100,153 @@ struct LifecycleTests {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let check = try ChildProcess.run("/bin/sh", [repository + "/hardware/flash/check.sh", satchel], timeoutSeconds: 120)
         #expect(check.succeeded && check.stdout.contains("flash check: ok"), "\(check.stdout) \(check.stderr)")
+    }
+
+    // MARK: doctor
+
+    static let passphrase = "hasło zapasowe — резерв"
+    var repositoryHardware: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/hardware"
+    }
+
+    /// Every file under `path` with its bytes and mode, for "the doctor changed nothing".
+    func tree(_ path: String) -> [String: String] {
+        var found: [String: String] = [:]
+        guard let walker = FileManager.default.enumerator(atPath: path) else { return found }
+        while let relative = walker.nextObject() as? String {
+            let full = path + "/" + relative
+            let attributes = try? FileManager.default.attributesOfItem(atPath: full)
+            let mode = (attributes?[.posixPermissions] as? Int).map { String($0, radix: 8) } ?? "?"
+            let isDirectory = (attributes?[.type] as? FileAttributeType) == .typeDirectory
+            found[relative] = mode + (isDirectory ? "/" : " " + fileBytes(full).map { String($0, radix: 16) }.joined())
+        }
+        return found
+    }
+
+    struct DoctorDevice {
+        var home: String
+        var card: FakeCard
+        var battery: FakeBattery
+        var lock: String
+    }
+
+    /// A seeded device with its card, its sync key, a battery at 80% and, when given, a modem port.
+    func doctorDevice(_ directory: TemporaryDirectory, modemPort: String?) throws -> DoctorDevice {
+        let home = try seeded(directory)
+        let device = DoctorDevice(home: home, card: try FakeCard(path: directory.path + "/card"),
+                                  battery: try FakeBattery(directory: directory.path + "/battery", percent: 80, status: .discharging),
+                                  lock: directory.path + "/lock")
+        try FileManager.default.createDirectory(atPath: device.lock, withIntermediateDirectories: true)
+        func run(_ arguments: [String], stdin: String? = nil) throws {
+            let result = try ChildProcess.run(satchel, arguments, environment: ["SATCHEL_HOME": home], stdin: stdin, timeoutSeconds: 60)
+            try #require(result.succeeded, "\(arguments): \(result.stderr)")
+        }
+        try run(["card", "init", "--card", device.card.path], stdin: Self.passphrase + "\n")
+        try run(["visit", "--customer", try Database(path: home + "/satchel.db").text("SELECT id FROM customers ORDER BY id LIMIT 1"), "--outcome", "no_order", "--note", "Wizyta kontrolna — проверка"])
+        try run(["keys"])
+        try run(["config", "set", "battery", device.battery.directory])
+        if let modemPort {
+            try run(["config", "set", "modem_port", modemPort])
+            try run(["config", "set", "modem_profile", "simcom-sim800"])
+        }
+        return device
+    }
+
+    func doctor(_ device: DoctorDevice, timeout: Double = 60) throws -> (result: ChildProcess.Result, findings: [String: [String: Any]], json: [String: Any]) {
+        let result = try ChildProcess.run(satchel, ["doctor", "--json", "--lock-dir", device.lock, "--modem-timeout", "1", "--probe-timeout", "10"],
+                                          environment: ["SATCHEL_HOME": device.home, "SATCHEL_HARDWARE": repositoryHardware], timeoutSeconds: timeout)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout) \(result.stderr)")
+        var findings: [String: [String: Any]] = [:]
+        for finding in object["findings"] as? [[String: Any]] ?? [] {
+            if let check = finding["check"] as? String, findings[check] == nil { findings[check] = finding }
+        }
+        return (result, findings, object)
+    }
+
+    @Test("doctor with the simulated modem: every check reported, the SIM's PIN request and attempts named, no PIN sent, home and card byte-identical")
+    func doctorWithModem() throws {
+        let directory = TemporaryDirectory("life-doctor-modem")
+        var config = SimulatedModemConfig()
+        config.dialect = .simcom
+        config.pinAttempts = 3
+        config.timeScale = 0.01
+        config.guardSeconds = 0.03
+        let modem = try SimulatedModem(config: config)
+        modem.start()
+        defer { modem.stop() }
+        let device = try doctorDevice(directory, modemPort: modem.path)
+        let home = tree(device.home), card = tree(device.card.path)
+
+        let (result, findings, json) = try doctor(device)
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        #expect(json["ok"] as? Bool == true && json["severity"] as? String == "warning")
+        for check in ["data directory", "database", "working set", "last sync", "unsent documents", "clock", "device key", "hub pin",
+                      "card", "card space", "last snapshot", "battery", "modem", "sim"] {
+            #expect(findings[check] != nil, "no \(check) finding: \(findings.keys.sorted())")
+        }
+        #expect(findings["database"]?["severity"] as? String == "ok")
+        #expect(findings["card"]?["severity"] as? String == "ok", "\(findings["card"] ?? [:])")
+        #expect(findings["battery"]?["detail"] as? String == "80%")
+        #expect((findings["modem"]?["detail"] as? String ?? "").contains("SIMCOM"), "\(findings["modem"] ?? [:])")
+        let sim = try #require(findings["sim"])
+        #expect(sim["severity"] as? String == "warning" && (sim["detail"] as? String ?? "").contains("3 PIN attempts left"), "\(sim)")
+        #expect((sim["next"] as? String ?? "").contains("satchel modem unlock"))
+        #expect(findings["unsent documents"]?["severity"] as? String == "warning")
+        #expect(findings["hub pin"]?["severity"] as? String == "warning")
+        #expect(modem.stats.pinCommands == 0, "the doctor sent a PIN")
+        #expect(tree(device.home) == home, "doctor changed the data directory")
+        #expect(tree(device.card.path) == card, "doctor changed the card")
+
+        // The text form says the same, one line per finding with the next step under it.
+        let text = try ChildProcess.run(satchel, ["doctor", "--lock-dir", device.lock, "--modem-timeout", "1"],
+                                        environment: ["SATCHEL_HOME": device.home, "SATCHEL_HARDWARE": repositoryHardware], timeoutSeconds: 60)
+        #expect(text.status == 0 && text.stdout.contains("WARNING sim: PIN required, 3 PIN attempts left") && text.stdout.contains("next: satchel modem unlock"), "\(text.stdout)")
+        #expect(modem.stats.pinCommands == 0)
+    }
+
+    @Test("doctor: one PIN attempt left, a critical battery and a readable card key are problems (exit 1), each with the next step; still no PIN sent")
+    func doctorProblems() throws {
+        let directory = TemporaryDirectory("life-doctor-problems")
+        var config = SimulatedModemConfig()
+        config.dialect = .simcom
+        config.pinAttempts = 1
+        config.timeScale = 0.01
+        config.guardSeconds = 0.03
+        let modem = try SimulatedModem(config: config)
+        modem.start()
+        defer { modem.stop() }
+        let device = try doctorDevice(directory, modemPort: modem.path)
+        try device.battery.set(percent: 4, status: .discharging)
+        chmod(device.home + "/card.key", 0o644)
+        let home = tree(device.home)
+
+        let (result, findings, json) = try doctor(device)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(json["ok"] as? Bool == false && json["severity"] as? String == "problem")
+        let sim = try #require(findings["sim"])
+        #expect(sim["severity"] as? String == "problem" && (sim["next"] as? String ?? "").contains("do not guess"), "\(sim)")
+        #expect(findings["battery"]?["severity"] as? String == "problem")
+        let permissions = try #require(findings["permissions"])
+        #expect(permissions["severity"] as? String == "problem" && (permissions["next"] as? String ?? "").contains("chmod 600"), "\(permissions)")
+        #expect(modem.stats.pinCommands == 0, "the doctor sent a PIN")
+        #expect(tree(device.home) == home, "doctor changed the data directory")
+    }
+
+    @Test("doctor: a configured modem port with no modem is a problem named with what to check; no modem configured means no modem finding")
+    func doctorWithoutModem() throws {
+        let directory = TemporaryDirectory("life-doctor-nomodem")
+        let device = try doctorDevice(directory, modemPort: "/dev/satchel-none-\(getpid())")
+        let started = ChildProcess.monotonicSeconds()
+        let (result, findings, _) = try doctor(device, timeout: 30)
+        #expect(ChildProcess.monotonicSeconds() - started < 20)
+        #expect(result.status == 1, "\(result.stderr)")
+        let modem = try #require(findings["modem"])
+        #expect(modem["severity"] as? String == "problem" && (modem["next"] as? String ?? "").contains("udev"), "\(modem)")
+
+        let bare = TemporaryDirectory("life-doctor-bare")
+        let plain = try doctorDevice(bare, modemPort: nil)
+        let (clean, cleanFindings, _) = try doctor(plain)
+        #expect(clean.status == 0, "\(clean.stdout) \(clean.stderr)")
+        #expect(cleanFindings["modem"] == nil && cleanFindings["sim"] == nil)
     }
 }
