@@ -119,6 +119,9 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     case upgradeNeeded(path: String)
     case cardNotMounted(path: String)
     case cardTooSmall(path: String, needed: Int64, free: Int64?)
+    /// The handheld's workplace (the rep's role, set by the hub) does not include the function;
+    /// `function` nil: the role itself is one this satchel does not know.
+    case workplaceRefused(function: WorkplaceFunction?, workplace: String)
 
     public var description: String {
         switch self {
@@ -140,6 +143,11 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case .cardTooSmall(let path, let needed, let free):
             let room = free.map { "has \($0 / 1024) KiB free" } ?? "ran out of space"
             return "the card at \(path) \(room), the backup needs about \(needed / 1024) KiB: use a larger card or free space on it; nothing was left on it"
+        case .workplaceRefused(let function?, let workplace):
+            let plural = Workplace(rawValue: workplace)?.plural ?? workplace
+            return "\(plural) do not \(function.doing); this handheld's workplace is \(workplace.split(separator: "_").joined(separator: " ")) (set by the hub); nothing was saved. If the role is wrong, the office changes it (satchel-hub rep scope --role) and the next sync brings it"
+        case .workplaceRefused(nil, let workplace):
+            return "this handheld's workplace '\(workplace)' is not one this satchel knows (rep, merchandiser, technician, supervisor, van_seller); nothing was saved: update satchel, or have the office correct the role"
         }
     }
 
@@ -151,6 +159,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case .configurationInvalid: return 65
         case .storage, .cardTooSmall: return 74
         case .upgradeNeeded: return 69
+        case .workplaceRefused: return 77  // EX_NOPERM: not this workplace's function
         }
     }
 }
@@ -272,18 +281,21 @@ public final class DeviceAgent {
     /// taken when one is due, so a dying battery never holds up the acknowledgement.
     /// "Saved" means: committed, and on the card when the device has one; when the card does not
     /// have it, `Saved.warning` says why.
+    /// `function` is what the capture does: refused, before anything is written, when this
+    /// handheld's workplace does not include it (`Workplace`).
     @discardableResult
-    public func capture<Value>(notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
+    public func capture<Value>(_ function: WorkplaceFunction, notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
                                acknowledge: (Saved<Value>) throws -> Void = { _ in }) throws -> Saved<Value> {
         let device = try openForWriting(notice: notice)
-        return try capture(in: device, notice: notice, body, acknowledge: acknowledge)
+        return try capture(function, in: device, notice: notice, body, acknowledge: acknowledge)
     }
 
     /// As `capture`, on a database a long-running caller (the console, a benchmark) keeps open.
     @discardableResult
-    public func capture<Value>(in device: DeviceDatabase, notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
+    public func capture<Value>(_ function: WorkplaceFunction, in device: DeviceDatabase, notice: (String) -> Void = { _ in }, _ body: (DeviceDatabase) throws -> Value,
                                acknowledge: (Saved<Value>) throws -> Void = { _ in }) throws -> Saved<Value> {
         try ensureWritable(notice: notice)
+        try checkWorkplace(function, on: device)
         let value = try body(device)
         // Our change is committed: it is at or below the journal's last sequence now. Other
         // satchel processes may commit more meanwhile; what this capture owes the rep is that its

@@ -16,6 +16,7 @@ public enum FieldSchema {
         Migration("working set, documents, change history", v1),
         Migration("downloads: office decisions, sync errors, rows kept for documents", v2),
         Migration("payment voids, receipt numbers looked up", v3),
+        Migration("van sellers: a role of their own", v4),
     ]
 
     static let v1 = """
@@ -337,5 +338,21 @@ extension FieldSchema {
     -- A receipt number is used once on a device (the rep's receipt book); looked up on capture.
     -- Not UNIQUE: a database from before this check may hold a repeated number already.
     CREATE INDEX payments_by_receipt ON payments(receipt COLLATE NOCASE) WHERE receipt <> '';
+    """
+}
+
+extension FieldSchema {
+    /// The role list in `reps`' CHECK gains `van_seller` (the handheld's workplace, Agent's
+    /// `Workplace`). SQLite cannot change a CHECK in place: the table is rebuilt, rows kept;
+    /// nothing references `reps` by foreign key.
+    static let v4 = """
+    CREATE TABLE reps_v4 (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL,
+        territory_id TEXT REFERENCES territories(id),
+        role TEXT NOT NULL DEFAULT 'rep' CHECK (role IN ('rep','merchandiser','technician','supervisor','van_seller'))
+    );
+    INSERT INTO reps_v4 (id, name, territory_id, role) SELECT id, name, territory_id, role FROM reps;
+    DROP TABLE reps;
+    ALTER TABLE reps_v4 RENAME TO reps;
     """
 }

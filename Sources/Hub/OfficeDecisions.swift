@@ -81,8 +81,8 @@ extension SQLiteHubStorage {
                     try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
                 }
                 if let role {
-                    guard ["rep", "merchandiser", "technician", "supervisor"].contains(role) else {
-                        throw HubError.invalid("role \(role) is not one of rep, merchandiser, technician, supervisor")
+                    guard ["rep", "merchandiser", "technician", "supervisor", "van_seller"].contains(role) else {
+                        throw HubError.invalid("role \(role) is not one of rep, merchandiser, technician, supervisor, van_seller")
                     }
                     try database.execute("UPDATE reps SET role = ? WHERE id = ?", [.text(role), .text(rep)])
                 }

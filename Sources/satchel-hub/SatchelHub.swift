@@ -103,7 +103,7 @@ struct RepCommand: ParsableCommand {
         @Option var rep: String
         @Option(help: "Territory id (its customers are in scope).") var territory: String?
         @Option(help: "Catalogue channel (retail, trade...); 'all' for every product.") var channel: String?
-        @Option(help: "rep, merchandiser, technician or supervisor (a supervisor's handheld carries the routes and customers of every territory below theirs).")
+        @Option(help: "rep, merchandiser, technician, supervisor or van_seller: what the rep's handhelds may capture (docs/rep-guide.md); a supervisor's handheld carries the routes and customers of every territory below theirs).")
         var role: String?
 
         func run() throws {

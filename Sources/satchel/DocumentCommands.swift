@@ -26,7 +26,7 @@ struct Visit: ParsableCommand {
     @Option(help: "What happened.") var note: String = ""
 
     func run() throws {
-        try capturing(home) { device in
+        try capturing(home, .visits) { device in
             let outcome = try choice(outcome, "visit outcome", as: VisitOutcome.self)
             let saved = try Capture(device).recordVisit(customerID: customer, outcome: outcome, note: note)
             return {
@@ -55,7 +55,7 @@ struct Payment: ParsableCommand {
         @Option(help: "Receipt number written on the paper receipt.") var receipt: String = ""
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .payments) { device in
                 let method = try choice(method, "payment method", as: PaymentMethod.self)
                 let minor = try Money.parseMinor(amount)
                 let saved = try Capture(device).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
@@ -77,7 +77,7 @@ struct Payment: ParsableCommand {
         @Option(help: "Why it is voided (the office reads it).") var reason: String
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .payments) { device in
                 let saved = try Capture(device).voidPayment(payment, reason: reason)
                 let void = saved.document
                 return {
@@ -103,7 +103,7 @@ struct DisplayRequest: ParsableCommand {
     @Option(help: "Agreed terms, placement.") var note: String = ""
 
     func run() throws {
-        try capturing(home) { device in
+        try capturing(home, .displayRequests) { device in
             let saved = try Capture(device).requestDisplay(
                 customerID: customer, typeCode: type, widthCm: try positive(width, "display width (cm)"),
                 heightCm: try positive(height, "display height (cm)"), depthCm: try depth.map { try positive($0, "display depth (cm)") }, note: note)
@@ -131,7 +131,7 @@ struct Complaint: ParsableCommand {
     @Option(help: "The part it is about.") var part: String?
 
     func run() throws {
-        try capturing(home) { device in
+        try capturing(home, .complaints) { device in
             let category = try choice(category, "complaint category", as: ComplaintCategory.self)
             let saved = try Capture(device).fileComplaint(customerID: customer, category: category, description: text, orderRef: order, partNumber: part)
             return {
@@ -151,7 +151,7 @@ struct Quote: ParsableCommand {
     @Option(parsing: .unconditional, help: "Discount in percent, e.g. 7.5.") var discount: String = "0"
 
     func run() throws {
-        try capturing(home) { device in
+        try capturing(home, .quotes) { device in
             let saved = try Capture(device).createQuote(
                 customerID: customer, lines: try OrderCommand.parseLines(lines), discountBasisPoints: try Percent.parseBasisPoints(discount))
             let quote = saved.document
@@ -173,7 +173,7 @@ struct Maintenance: ParsableCommand {
     @Option(help: "What was done.") var note: String = ""
 
     func run() throws {
-        try capturing(home) { device in
+        try capturing(home, .maintenance) { device in
             let kind = try choice(kind, "maintenance kind", as: MaintenanceKind.self)
             let saved = try Capture(device).recordMaintenance(equipmentID: equipment, kind: kind, note: note)
             return {

@@ -38,7 +38,7 @@ struct OrderCommand: ParsableCommand {
         @Flag(help: "Confirm the order at once.") var confirm = false
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .orders) { device in
                 let requests = try OrderCommand.parseLines(lines)
                 if let level, PriceLevel(rawValue: level) == nil {
                     throw FieldError.invalidInput(what: "price level", value: level, reason: "use customer, dealer or promo")
@@ -57,7 +57,7 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Lines as PART:QTY or PART:QTY:UNIT.") var lines: [String]
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .orders) { device in
                 let saved = try Capture(device).addLines(orderID: order, lines: try OrderCommand.parseLines(lines))
                 return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
             }
@@ -71,7 +71,7 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Order id.") var order: String
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .orders) { device in
                 let saved = try Capture(device).confirmOrder(order)
                 return { try OrderCommand.report(saved, json: output.json, verb: "confirmed") }
             }
@@ -85,7 +85,7 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Order id.") var order: String
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .orders) { device in
                 let saved = try Capture(device).advanceOrder(order, to: .invoiceRequested)
                 return { try OrderCommand.report(saved, json: output.json, verb: "updated") }
             }

@@ -27,10 +27,11 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 /// Every capture command: Agent saves (`DeviceAgent.capture`: the durable commit and the card
 /// append), then the result is printed and flushed, with the warning when the card does not have
-/// the change. `body` captures and returns what to print.
-func capturing(_ options: HomeOptions, _ body: (DeviceDatabase) throws -> () throws -> Void) throws {
+/// the change. `function` is what the command does (refused when this handheld's workplace
+/// does not include it); `body` captures and returns what to print.
+func capturing(_ options: HomeOptions, _ function: WorkplaceFunction, _ body: (DeviceDatabase) throws -> () throws -> Void) throws {
     try reportingErrors {
-        try options.agent().capture(notice: printNotice, body) { saved in
+        try options.agent().capture(function, notice: printNotice, body) { saved in
             if let warning = saved.warning { printNotice(warning) }
             try saved.value()
             // The acknowledgement must leave the process now: stdout to a pipe is block-buffered,

@@ -14,7 +14,7 @@ struct Satchel: ParsableCommand {
             The device's own settings (card, board, modem, battery) are in <data directory>/device.conf
             (`satchel config show`); flags and environment variables override them for one command.
             Exit codes: 0 ok, 64 usage, 65 bad input, 66 not initialised, 69 damaged or foreign database,
-            70 internal error, 73 already initialised, 74 storage full or failing, 75 busy, 77 no permission,
+            70 internal error, 73 already initialised, 74 storage full or failing, 75 busy, 77 no permission (also: this handheld's workplace does not do that),
             78 damaged device configuration.
             """,
         version: "0.1.0",

@@ -15,7 +15,7 @@ struct SavedTests {
         let device = try fixture.open()
         _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
         var acknowledged: DeviceAgent.Saved<String>?
-        let saved = try fixture.agent.capture(in: device, { try Capture($0).recordVisit(customerID: "C1", outcome: .order, note: "Заявка — zamówienie").document.id }) {
+        let saved = try fixture.agent.capture(.visits, in: device, { try Capture($0).recordVisit(customerID: "C1", outcome: .order, note: "Заявка — zamówienie").document.id }) {
             // At the acknowledgement the card journal already holds the change.
             #expect(fixture.agent.cardReport(device).journalThroughSeq == $0.sequence)
             acknowledged = $0
@@ -30,14 +30,14 @@ struct SavedTests {
         let device = try fixture.open()
         _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
         fixture.card.capacity = fixture.card.volatile.files.values.reduce(0) { $0 + $1.count }
-        let full = try fixture.agent.capture(in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: "Karta pełna") }
+        let full = try fixture.agent.capture(.visits, in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: "Karta pełna") }
         #expect(!full.onCard && full.card.state == .full)
         #expect(full.warning?.contains("not yet on the card: full (/card)") == true)
 
         var configuration = fixture.configuration
         configuration.cardRoot = nil
         let unconfigured = DeviceAgent(configuration, cardFileSystem: fixture.card, clock: fixture.clock)
-        let lost = try unconfigured.capture(in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: "Без пътя") }
+        let lost = try unconfigured.capture(.visits, in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: "Без пътя") }
         #expect(!lost.onCard && lost.card.state == .absent && lost.warning?.contains("config set card") == true)
         #expect(try device.database.int64("SELECT count(*) FROM visits") == 2)
     }
@@ -48,7 +48,7 @@ struct SavedTests {
         var configuration = fixture.configuration
         configuration.cardRoot = nil
         let agent = DeviceAgent(configuration, cardFileSystem: fixture.card, clock: fixture.clock)
-        let saved = try agent.capture(in: try fixture.open()) { try Capture($0).recordVisit(customerID: "C1", outcome: .order) }
+        let saved = try agent.capture(.visits, in: try fixture.open()) { try Capture($0).recordVisit(customerID: "C1", outcome: .order) }
         #expect(saved.card.state == .notConfigured && !saved.onCard && saved.warning == nil)
     }
 }

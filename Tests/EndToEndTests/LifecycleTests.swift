@@ -249,4 +249,59 @@ struct LifecycleTests {
         #expect(clean.status == 0, "\(clean.stdout) \(clean.stderr)")
         #expect(cleanFindings["modem"] == nil && cleanFindings["sim"] == nil)
     }
+
+    // MARK: role workplaces
+
+    @Test("a merchandiser's handheld, its role set at the hub and brought by a sync, refuses `order new` (exit 77, saying why) and accepts a visit; a van seller takes orders")
+    func merchandiserRefusesOrders() throws {
+        let directory = TemporaryDirectory("life-roles")
+        let database = directory.path + "/hub.db", erp = directory.path + "/erp", home = directory.path + "/device"
+        let hubBinary = BuiltExecutable.path("satchel-hub")
+        let password = "hasło-синхр-Łódź"
+        func hub(_ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
+            try ChildProcess.run(hubBinary, arguments, stdin: stdin, timeoutSeconds: 60)
+        }
+        func device(_ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
+            try ChildProcess.run(satchel, arguments, environment: ["SATCHEL_HOME": home], stdin: stdin, timeoutSeconds: 60)
+        }
+        try #require(try ChildProcess.run(sim, ["seed", "--home", erp, "--customers", "15", "--products", "20", "--seed", "4"], timeoutSeconds: 60).succeeded)
+        try #require(try hub(["rep", "add", "--db", database, "--rep", "R07", "--name", "Радка Петрова"], stdin: password + "\n").succeeded)
+        try #require(try hub(["master", "import", "--db", database, "--from", erp + "/satchel.db", "--assign-to", "R07"]).succeeded)
+        let scoped = try hub(["rep", "scope", "--db", database, "--rep", "R07", "--role", "merchandiser"])
+        try #require(scoped.succeeded, "\(scoped.stderr)")
+        let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let running = try SyncEndToEndTests.RunningHub(binary: hubBinary, database: database)
+        defer { running.stop() }
+        try #require(try device(["init", "--device", "MR1", "--rep", "R07"]).succeeded)
+        let key = try #require(try JSONSerialization.jsonObject(with: Data(try device(["keys", "--json"]).stdout.utf8)) as? [String: Any])["public_key"] as? String ?? ""
+        try #require(try hub(["device", "add", "--db", database, "--device", "MR1", "--rep", "R07", "--key", key]).succeeded)
+        try #require(try device(["provision", "--hub", running.address, "--hub-key", hubKey]).succeeded)
+        let loaded = try device(["sync", "--mode", "init"], stdin: password + "\n")
+        try #require(loaded.succeeded, "\(loaded.stderr)")
+        #expect(try Database(path: home + "/satchel.db").text("SELECT role FROM reps WHERE id = 'R07'") == "merchandiser")
+
+        let customer = try Database(path: home + "/satchel.db").text("SELECT id FROM customers ORDER BY id LIMIT 1")
+        let part = try Database(path: home + "/satchel.db").text("SELECT part_number FROM products ORDER BY part_number LIMIT 1")
+        let changes = try Database(path: home + "/satchel.db").int64("SELECT count(*) FROM changes")
+        let refused = try device(["order", "new", "--customer", customer, "--line", "\(part):2", "--confirm"])
+        #expect(refused.status == 77, "\(refused.status) \(refused.stderr)")
+        #expect(refused.stderr.contains("merchandisers do not take orders; this handheld's workplace is merchandiser (set by the hub)"), "\(refused.stderr)")
+        #expect(try Database(path: home + "/satchel.db").int64("SELECT count(*) FROM changes") == changes)
+        #expect(try Database(path: home + "/satchel.db").int64("SELECT count(*) FROM orders") == 0)
+        let payment = try device(["payment", "--customer", customer, "--amount", "12.50", "--receipt", "KP-1"])
+        #expect(payment.status == 77 && payment.stderr.contains("merchandisers do not collect payments"), "\(payment.stderr)")
+
+        let visit = try device(["visit", "--customer", customer, "--outcome", "no_order", "--note", "Półka uzupełniona — рафт попълнен"])
+        #expect(visit.succeeded, "\(visit.stderr)")
+        #expect(try Database(path: home + "/satchel.db").int64("SELECT count(*) FROM visits") == 1)
+
+        // The office makes the rep a van seller; the next sync brings it and orders are taken.
+        try #require(try hub(["rep", "scope", "--db", database, "--rep", "R07", "--role", "van_seller"]).succeeded)
+        let synced = try device(["sync", "--mode", "full"], stdin: password + "\n")
+        try #require(synced.succeeded, "\(synced.stderr)")
+        let order = try device(["order", "new", "--customer", customer, "--line", "\(part):2", "--confirm"])
+        #expect(order.succeeded, "\(order.stderr)")
+        let quote = try device(["quote", "--customer", customer, "--line", "\(part):1"])
+        #expect(quote.status == 77 && quote.stderr.contains("van sellers do not make quotes; this handheld's workplace is van seller"), "\(quote.stderr)")
+    }
 }
