@@ -119,7 +119,25 @@ public final class SQLiteHubStorage: HubStorage {
             bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, records_up INTEGER NOT NULL, records_down INTEGER NOT NULL,
             result TEXT NOT NULL, error TEXT
         );
-        """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2)]
+        """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2),
+        Migration("hub v3 history append-only", historyAppendOnly)]
+
+    /// The hub's own history, what it acknowledged and what happened in each session, is written
+    /// once and never changed: the audit log (managers check the work schedule from it), the
+    /// receipts (a batch stored once, so a retried upload is a duplicate, never a second copy)
+    /// and the changes devices sent. Triggers refuse an UPDATE or DELETE from any connection,
+    /// this code's or an `sqlite3` shell's, and the statement's transaction is rolled back.
+    static let historyAppendOnly = ["audit": "the audit log entries", "receipts": "the receipts", "device_changes": "the changes devices sent"]
+        .sorted { $0.key < $1.key }
+        .map { table, what in
+            """
+            CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
+            BEGIN SELECT RAISE(ABORT, '\(what) are append-only (\(table)): rows cannot be edited'); END;
+            CREATE TRIGGER \(table)_append_only_delete BEFORE DELETE ON \(table)
+            BEGIN SELECT RAISE(ABORT, '\(what) are append-only (\(table)): rows cannot be deleted'); END;
+            """
+        }
+        .joined(separator: "\n")
 
     /// What the file's permission bits were when this opening found others allowed to read or
     /// write it (they are owner-only now); nil when they already were.
