@@ -259,7 +259,7 @@ public struct CaptureBench {
             let before = directoryBytes(card.path)
             var seconds = 0.0, appended = 0
             let start = ChildProcess.monotonicSeconds()
-            let saved = try agent.capture(in: oursDevice, { _ in try capture.createOrder(customerID: customer, lines: lines, confirm: true) }) { _ in
+            let saved = try agent.capture(.orders, in: oursDevice, { _ in try capture.createOrder(customerID: customer, lines: lines, confirm: true) }) { _ in
                 seconds = ChildProcess.monotonicSeconds() - start
                 appended = directoryBytes(card.path) - before
             }
@@ -274,7 +274,7 @@ public struct CaptureBench {
                 throw DayRunner.Failure.setup("raw append to \(rawFile) failed: errno \(errno)")
             }
         }
-        let samplePayload = try FieldJSON.payload(try agent.capture(in: oursDevice, { _ in
+        let samplePayload = try FieldJSON.payload(try agent.capture(.orders, in: oursDevice, { _ in
             try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true) }).value.document)
         try saveRaw(work[0].0, work[0].1, payload: samplePayload, bytes: [UInt8](repeating: 0x5A, count: 2_000))
 
