@@ -119,7 +119,8 @@ public final class SQLiteHubStorage: HubStorage {
             bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, records_up INTEGER NOT NULL, records_down INTEGER NOT NULL,
             result TEXT NOT NULL, error TEXT
         );
-        """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2)]
+        """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2),
+        Migration("hub v3 ERP exchange: currencies, open items, export cursor", ERPExchangeSchema.v3)]
 
     /// What the file's permission bits were when this opening found others allowed to read or
     /// write it (they are owner-only now); nil when they already were.

@@ -12,7 +12,7 @@ struct SatchelHub: ParsableCommand {
         commandName: "satchel-hub",
         abstract: "The central gateway the handhelds sync with (embedded SQLite by default).",
         discussion: "Exit codes: 0 ok, 64 usage, 65 bad input, 66 not found, 74 storage.",
-        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, MasterCommand.self, DocumentCommand.self, SyncErrorsCommand.self, Serve.self, Audit.self])
+        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, MasterCommand.self, ERPCommand.self, DocumentCommand.self, SyncErrorsCommand.self, Serve.self, Audit.self])
 }
 
 struct DatabaseOption: ParsableArguments {
