@@ -1,4 +1,6 @@
 import Foundation
+import Hub
+import Sync
 import SatchelTesting
 import SimulatorKit
 import Testing
@@ -46,5 +48,37 @@ struct ERPExchangeCommandLineTests {
 
         let missing = try hub(["erp", "import", "--db", database, directory.file("nie-ma.xml")])
         #expect(missing.status == 66)
+    }
+
+    @Test("erp export writes what devices sent and the file validates against docs/erp-export.xsd with xmllint; erp ack of an unknown cursor exits 66; after the ack the next export is empty")
+    func exportValidatesAndAckMovesTheCursor() throws {
+        let directory = TemporaryDirectory("erp-export-cli")
+        let database = directory.file("hub.db")
+        do {
+            let storage = try SQLiteHubStorage(path: database)
+            try storage.addRep(id: "rep-petrova", name: "Мария Петрова", passwordHash: "")
+            try storage.addDevice(id: "H07", rep: "rep-petrova", publicKey: Array(repeating: 9, count: 32), now: 1, replaces: nil)
+            let order = #"{"customer_id":"CBG000001","id":"H07-1","lines":[{"line_no":1,"part_number":"PN-BG-0077","quantity":12}],"note":"Доставка в петък","state":"confirmed"}"#
+            _ = try storage.commit(Batch(id: "B1", changes: [
+                SyncChange(seq: 1, changeId: "H07-1", at: 1_796_000_000_000, entity: "order", entityId: "H07-1", action: "confirmed", payload: order),
+                SyncChange(seq: 2, changeId: "H07-2", at: 1_796_000_001_000, entity: "payment_void", entityId: "H07-2", action: "voided", payload: "[1,2]"),
+            ]), device: "H07", now: 1_796_000_002_000)
+        }
+        let out = directory.file("export.xml")
+        let export = try hub(["erp", "export", "--db", database, "--out", out])
+        #expect(export.succeeded, "\(export.stderr)")
+        #expect(export.stdout.contains("Exported 2 documents after cursor 0"))
+        #expect(export.stdout.contains("satchel-hub erp ack 2"))
+        let valid = try ChildProcess.run("/usr/bin/xmllint", ["--noout", "--schema", Self.docs + "/erp-export.xsd", out], timeoutSeconds: 60)
+        #expect(valid.succeeded, "\(valid.stderr)")
+
+        let unknown = try hub(["erp", "ack", "--db", database, "77"])
+        #expect(unknown.status == 66)
+        #expect(unknown.stderr.contains("export cursor 77: no export wrote it"))
+        #expect(try hub(["erp", "ack", "--db", database, "2"]).succeeded)
+        let next = try hub(["erp", "export", "--db", database, "--out", out])
+        #expect(next.stdout.contains("Exported 0 documents after cursor 2"))
+        let stillValid = try ChildProcess.run("/usr/bin/xmllint", ["--noout", "--schema", Self.docs + "/erp-export.xsd", out], timeoutSeconds: 60)
+        #expect(stillValid.succeeded, "\(stillValid.stderr)")
     }
 }
