@@ -82,3 +82,32 @@ struct ERPExchangeCommandLineTests {
         #expect(stillValid.succeeded, "\(stillValid.stderr)")
     }
 }
+
+/// The office's queries as processes: readable times, outside text escaped, JSON.
+@Suite("satchel-hub office queries as processes", .serialized)
+struct OfficeQueriesCommandLineTests {
+    let hubBinary = BuiltExecutable.path("satchel-hub")
+
+    @Test("missed-syncs names the rep who never synced with an escaped name (no raw ESC reaches the terminal); devices prints readable times; --json parses")
+    func missedSyncsAndDevices() throws {
+        let directory = TemporaryDirectory("office-cli")
+        let database = directory.file("hub.db")
+        do {
+            let storage = try SQLiteHubStorage(path: database)
+            try storage.addRep(id: "rep-smirnov", name: "Иван \u{1B}[2JСмирнов", passwordHash: "x")
+            try storage.addDevice(id: "H03", rep: "rep-smirnov", publicKey: Array(repeating: 3, count: 32), now: 1, replaces: nil)
+            try storage.audit(AuditEntry(device: "H03", rep: "rep-smirnov", mode: "full", startedAt: 1_700_000_000_000, endedAt: 1_700_000_001_000,
+                                         bytesUp: 1, bytesDown: 1, recordsUp: 0, recordsDown: 0, result: "failed", error: "modem: NO CARRIER"))
+        }
+        let missed = try ChildProcess.run(hubBinary, ["missed-syncs", "--db", database], timeoutSeconds: 60)
+        #expect(missed.succeeded)
+        #expect(missed.stdout.contains("rep-smirnov"))
+        #expect(missed.stdout.contains("last ok sync never  last attempt 2023-11-14 22:13:20 UTC: modem: NO CARRIER"))
+        #expect(!missed.stdout.contains("\u{1B}"))
+        let devices = try ChildProcess.run(hubBinary, ["devices", "--db", database, "--json"], timeoutSeconds: 60)
+        let parsed = try JSONSerialization.jsonObject(with: Data(devices.stdout.utf8)) as? [[String: Any]]
+        #expect(parsed?.first?["lastError"] as? String == "modem: NO CARRIER")
+        let audit = try ChildProcess.run(hubBinary, ["audit", "--db", database], timeoutSeconds: 60)
+        #expect(audit.stdout.hasPrefix("2023-11-14 22:13:20 UTC  H03"))
+    }
+}
