@@ -475,7 +475,7 @@ struct ERPImporter {
     mutating func flushChecks() throws {
         for (name, rows) in pending where !rows.isEmpty {
             let table = WorkingSetTables.named(name)!
-            let refusals = try check.rowRefusals(table, rows.map(\.row))
+            let refusals = try check.rowRefusals(table, rows.map(\.row), remember: false)
             if refusals.isEmpty { continue }
             var lines: [[UInt8]: (Int, String)] = [:]
             for entry in rows { lines[table.key(of: entry.row)] = (entry.line, entry.element) }
@@ -487,7 +487,7 @@ struct ERPImporter {
         checkedRows += pendingCount
         pending = [:]
         pendingCount = 0
-        if checkedRows >= 100_000 { check = try DeviceSchemaCheck(); checkedRows = 0 }
+        if checkedRows >= 50_000 { check = try DeviceSchemaCheck(); checkedRows = 0 }
     }
 
     /// After the last section: the last chunk, then rows the hub kept (a section the file did not

@@ -207,13 +207,13 @@ final class ERPXMLReader {
     private func skip(_ count: Int) throws { for _ in 0..<count { _ = try advance() } }
 
     /// Consumes bytes up to and including `terminator`; returns those before it.
-    private func until(_ terminator: String, what: String) throws -> [UInt8] {
+    private func until(_ terminator: String, what: @autoclosure () -> String) throws -> [UInt8] {
         let end = Array(terminator.utf8)
         let startLine = line
         var collected: [UInt8] = []
         while true {
             if try startsWith(terminator) { try skip(end.count); return collected }
-            guard let byte = try advance() else { throw truncated("inside \(what) opened at line \(startLine)") }
+            guard let byte = try advance() else { throw truncated("inside \(what()) opened at line \(startLine)") }
             collected.append(byte)
         }
     }
@@ -223,9 +223,9 @@ final class ERPXMLReader {
         return Failure(line: line, reason: "the file ends \(`where`)\(inside): it is truncated; export it again")
     }
 
-    private func string(_ bytes: [UInt8], what: String) throws -> String {
+    private func string(_ bytes: [UInt8], what: @autoclosure () -> String) throws -> String {
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw Failure(line: line, reason: "\(what) is not valid \(encoding.rawValue): the file is not in the encoding its declaration names")
+            throw Failure(line: line, reason: "\(what()) is not valid \(encoding.rawValue): the file is not in the encoding its declaration names")
         }
         return text
     }
@@ -237,15 +237,15 @@ final class ERPXMLReader {
     }
 
     /// Replaces XML's five entities and character references; any other entity is refused.
-    private func unescape(_ raw: [UInt8], what: String) throws -> String {
-        guard raw.contains(UInt8(ascii: "&")) else { return try string(raw, what: what) }
+    private func unescape(_ raw: [UInt8], what: @autoclosure () -> String) throws -> String {
+        guard raw.contains(UInt8(ascii: "&")) else { return try string(raw, what: what()) }
         var out: [UInt8] = []
         var index = 0
         while index < raw.count {
             let byte = raw[index]
             guard byte == UInt8(ascii: "&") else { out.append(byte); index += 1; continue }
             guard let semicolon = raw[index...].firstIndex(of: UInt8(ascii: ";")), semicolon - index <= 12 else {
-                throw Failure(line: line, reason: "a bare & in \(what): write it as &amp;")
+                throw Failure(line: line, reason: "a bare & in \(what()): write it as &amp;")
             }
             let name = String(decoding: raw[(index + 1)..<semicolon], as: UTF8.self)
             switch name {
@@ -258,16 +258,16 @@ final class ERPXMLReader {
                 var number: UInt32?
                 if name.hasPrefix("#x") { number = UInt32(name.dropFirst(2), radix: 16) } else if name.hasPrefix("#") { number = UInt32(name.dropFirst()) }
                 guard let number else {
-                    throw Failure(line: line, reason: "entity &\(TerminalText.safe(name)); in \(what) is refused: the exchange expands no entities (only &lt; &gt; &amp; &quot; &apos; and &#...;); write the character itself")
+                    throw Failure(line: line, reason: "entity &\(TerminalText.safe(name)); in \(what()) is refused: the exchange expands no entities (only &lt; &gt; &amp; &quot; &apos; and &#...;); write the character itself")
                 }
                 guard let scalar = Unicode.Scalar(number), number != 0 else {
-                    throw Failure(line: line, reason: "character reference &\(TerminalText.safe(name)); in \(what) is no character")
+                    throw Failure(line: line, reason: "character reference &\(TerminalText.safe(name)); in \(what()) is no character")
                 }
                 out.append(contentsOf: UTF8.encode(scalar)!)
             }
             index = semicolon + 1
         }
-        return try string(out, what: what)
+        return try string(out, what: what())
     }
 
     /// The next element start, end or text; nil at the end of a complete document.
@@ -313,10 +313,10 @@ final class ERPXMLReader {
         }
     }
 
-    private func name(what: String) throws -> String {
+    private func name(what: @autoclosure () -> String) throws -> String {
         var bytes: [UInt8] = []
         while let byte = try peek(), Self.isNameByte(byte) { bytes.append(byte); position += 1 }
-        guard !bytes.isEmpty else { throw Failure(line: line, reason: "a name expected in \(what)") }
+        guard !bytes.isEmpty else { throw Failure(line: line, reason: "a name expected in \(what())") }
         return try string(bytes, what: "a name")
     }
 
