@@ -83,7 +83,9 @@ struct DeviceSchemaCheck {
     /// schema refuses, for a CHECK, a NOT NULL, a duplicate key, or a value not of the column's
     /// kind. With `hashes` (the rows' RowHash, in order), rows that passed before skip the work;
     /// without (an import, which must see every row, a duplicate key too), all are checked.
-    func rowRefusals(_ table: WorkingSetTables.Table, _ rows: [WorkingSetRow], hashes: [UInt64]? = nil) throws -> [Refusal] {
+    /// `remember: false` (the ERP import, which streams files of millions of rows) keeps the
+    /// passed rows out of `passed`, so its memory stays bounded and no row is hashed.
+    func rowRefusals(_ table: WorkingSetTables.Table, _ rows: [WorkingSetRow], hashes: [UInt64]? = nil, remember: Bool = true) throws -> [Refusal] {
         var columns = table.columns.map(\.name)
         let folded = FieldSchema.foldedNameTables.contains(table.name)
         if folded { columns.append("name_folded") }
@@ -92,7 +94,7 @@ struct DeviceSchemaCheck {
         var refusals: [Refusal] = []
         var passed: [PassedRows.Row] = []
         for (index, row) in rows.enumerated() {
-            let known = PassedRows.Row(table: table.id, hash: hashes?[index] ?? RowHash.of(table: table.id, row))
+            let known = PassedRows.Row(table: table.id, hash: hashes?[index] ?? (remember ? RowHash.of(table: table.id, row) : 0))
             if hashes != nil, Self.passed.contains(known) { continue }
             if let index = table.columns.indices.first(where: { !Self.fits(row[$0], table.columns[$0].kind) }) {
                 let column = table.columns[index]
@@ -105,7 +107,7 @@ struct DeviceSchemaCheck {
             if folded, case .text(let name) = row[1] { values.append(.text(SearchFolding.fold(name))) }
             do {
                 try statement.run(values)
-                passed.append(known)
+                if remember { passed.append(known) }
             } catch let error as StoreError where error.kind == .constraint {
                 refusals.append(refusal(table, row, column: Self.column(named: error.message, in: table), reason: error.message))
             }

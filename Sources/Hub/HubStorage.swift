@@ -63,6 +63,14 @@ public struct AuditEntry: Codable, Equatable, Sendable {
     public var result: String
     public var error: String?
 
+    /// For tools and tests that write the audit log as the sync server does.
+    public init(device: String?, rep: String?, mode: String?, startedAt: Int64, endedAt: Int64, bytesUp: Int, bytesDown: Int,
+                recordsUp: Int, recordsDown: Int, result: String, error: String?) {
+        self.device = device; self.rep = rep; self.mode = mode; self.startedAt = startedAt; self.endedAt = endedAt
+        self.bytesUp = bytesUp; self.bytesDown = bytesDown; self.recordsUp = recordsUp; self.recordsDown = recordsDown
+        self.result = result; self.error = error
+    }
+
     enum CodingKeys: String, CodingKey {
         case device, rep, mode, result, error
         case startedAt = "started_at"
@@ -120,7 +128,8 @@ public final class SQLiteHubStorage: HubStorage {
             result TEXT NOT NULL, error TEXT
         );
         """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2),
-        Migration("hub v3 history append-only", historyAppendOnly)]
+        Migration("hub v3 history append-only", historyAppendOnly),
+        Migration("hub v4 ERP exchange: currencies, open items, export cursor", ERPExchangeSchema.v3)]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
     /// once and never changed: the audit log (managers check the work schedule from it), the

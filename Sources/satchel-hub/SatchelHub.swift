@@ -12,7 +12,7 @@ struct SatchelHub: ParsableCommand {
         commandName: "satchel-hub",
         abstract: "The central gateway the handhelds sync with (embedded SQLite by default).",
         discussion: "Exit codes: 0 ok, 64 usage, 65 bad input, 66 not found, 74 storage.",
-        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, MasterCommand.self, DocumentCommand.self, SyncErrorsCommand.self, Serve.self, Audit.self])
+        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, MasterCommand.self, ERPCommand.self, DocumentCommand.self, SyncErrorsCommand.self, DevicesQuery.self, RepsQuery.self, DocumentsQuery.self, MissedSyncsQuery.self, Serve.self, Audit.self])
 }
 
 struct DatabaseOption: ParsableArguments {
@@ -187,7 +187,7 @@ struct Audit: ParsableCommand {
         // Device ids come from the devices' HELLO and errors quote devices and master data.
         let safe = { (text: String?) in TerminalText.safe(text ?? "?") }
         for entry in entries {
-            print("\(entry.startedAt)  \(safe(entry.device))  \(safe(entry.rep))  \(safe(entry.mode))  \(entry.result)  up \(entry.bytesUp) B/\(entry.recordsUp) rec  down \(entry.bytesDown) B\(entry.error.map { "  \(TerminalText.safe($0))" } ?? "")")
+            print("\(readableTime(entry.startedAt))  \(safe(entry.device))  \(safe(entry.rep))  \(safe(entry.mode))  \(entry.result)  up \(entry.bytesUp) B/\(entry.recordsUp) rec  down \(entry.bytesDown) B\(entry.error.map { "  \(TerminalText.safe($0))" } ?? "")")
         }
     }
 }

@@ -1,0 +1,232 @@
+import Foundation
+import Store
+
+/// What the handhelds sent, written for the ERP (docs/erp-export.xsd), incremental from a cursor
+/// the ERP acknowledges.
+///
+/// Exactly once: an export covers every device change after the acknowledged cursor, up to the
+/// newest at the time it runs, and names its own cursor. Only an acknowledgement
+/// (`satchel-hub erp ack CURSOR`, or the next export's `--since CURSOR`) moves the start of the
+/// next export, so an export re-run before the acknowledgement writes the same documents again
+/// (the ERP that did not read the first file reads them once from the second), and an export
+/// killed midway leaves no file at all: it writes a temporary file beside the target, syncs it
+/// and renames it over the target, so a reader sees the whole previous file or the whole new one.
+public struct ERPExportResult: Codable, Equatable, Sendable {
+    public var path: String
+    /// The acknowledged cursor this export starts after.
+    public var after: Int64
+    /// Acknowledge this once the ERP has read the file.
+    public var cursor: Int64
+    public var documents: Int
+}
+
+extension SQLiteHubStorage {
+    public func exportERP(to path: String, since: Int64? = nil, now: Int64) throws -> ERPExportResult {
+        try guarded {
+            if let since { try acknowledgeERPExport(cursor: since) }
+            // One read transaction: the documents and the cursor are the same snapshot.
+            return try database.transaction(.deferred) {
+                let after = try database.int64("SELECT acknowledged FROM erp_export_state")
+                let cursor = max(after, try database.int64("SELECT coalesce(max(rowid), 0) FROM device_changes"))
+                let documents = try database.int64("SELECT count(*) FROM device_changes WHERE rowid > ? AND rowid <= ?", [.integer(after), .integer(cursor)])
+                try ERPExportWriter.write(path: path) { out in
+                    out.write("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+                    out.write("<erp-export version=\"1\" after=\"\(after)\" cursor=\"\(cursor)\" documents=\"\(documents)\" generated-at=\"\(ERPExportWriter.instant(now))\">\n")
+                    let statement = try database.statement("""
+                        SELECT c.rowid, c.change_id, c.device_id, d.rep_id, c.seq, c.at, c.received_at, c.entity, c.entity_id, c.action, c.payload
+                        FROM device_changes c LEFT JOIN devices d ON d.id = c.device_id WHERE c.rowid > ? AND c.rowid <= ? ORDER BY c.rowid
+                        """)
+                    try statement.bind([.integer(after), .integer(cursor)])
+                    defer { statement.reset() }
+                    while try statement.step() {
+                        var attributes: [(String, String)] = [
+                            ("position", String(statement.int64(0))), ("change-id", statement.text(1)), ("device", statement.text(2)),
+                        ]
+                        if !statement.isNull(3) { attributes.append(("rep", statement.text(3))) }
+                        attributes += [("seq", String(statement.int64(4))), ("at", ERPExportWriter.instant(statement.int64(5))),
+                                       ("received-at", ERPExportWriter.instant(statement.int64(6))), ("entity", statement.text(7)),
+                                       ("id", statement.text(8)), ("action", statement.text(9))]
+                        ERPExportWriter.document(attributes: attributes, payload: statement.text(10), into: out)
+                    }
+                    out.write("</erp-export>\n")
+                }
+                try database.execute("INSERT OR REPLACE INTO erp_exports(cursor, after, documents, written_at) VALUES (?, ?, ?, ?)",
+                                     [.integer(cursor), .integer(after), .integer(documents), .integer(now)])
+                return ERPExportResult(path: path, after: after, cursor: cursor, documents: Int(documents))
+            }
+        }
+    }
+
+    /// The ERP has read the export with this cursor: the next export starts after it.
+    public func acknowledgeERPExport(cursor: Int64) throws {
+        try guarded {
+            try database.transaction(.immediate) {
+                let acknowledged = try database.int64("SELECT acknowledged FROM erp_export_state")
+                if cursor == acknowledged { return }
+                guard try database.first("SELECT 1 FROM erp_exports WHERE cursor = ?", [.integer(cursor)], row: { _ in true }) != nil else {
+                    throw HubError.notFound("export cursor \(cursor): no export wrote it (the cursor is the one `satchel-hub erp export` printed, and the file's cursor attribute)")
+                }
+                guard cursor > acknowledged else {
+                    throw HubError.invalid("export cursor \(cursor) is older than the acknowledged \(acknowledged): the ERP has read up to \(acknowledged) already; nothing changed")
+                }
+                try database.execute("UPDATE erp_export_state SET acknowledged = ?", [.integer(cursor)])
+            }
+        }
+    }
+
+    /// The acknowledged cursor (0 before the first acknowledgement).
+    public func acknowledgedERPCursor() throws -> Int64 {
+        try guarded { try database.int64("SELECT acknowledged FROM erp_export_state") }
+    }
+}
+
+/// A buffered file written whole or not at all: a temporary file beside the target, fsync,
+/// rename, fsync of the directory.
+final class ERPExportWriter {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var failure: Int32 = 0
+
+    private init(fd: Int32) { self.fd = fd; buffer.reserveCapacity(1 << 16) }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    private func flush() {
+        var offset = 0
+        while offset < buffer.count && failure == 0 {
+            let written = buffer[offset...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+            if written < 0 { if errno != EINTR { failure = errno } } else { offset += written }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    static func write(path: String, _ body: (ERPExportWriter) throws -> Void) throws {
+        let temporary = path + ".partial"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw HubError.storage("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let writer = ERPExportWriter(fd: fd)
+        do {
+            try body(writer)
+            writer.flush()
+            if writer.failure == 0 && fsync(fd) != 0 { writer.failure = errno }
+        } catch {
+            close(fd); unlink(temporary)
+            throw error
+        }
+        close(fd)
+        guard writer.failure == 0 else {
+            unlink(temporary)
+            throw HubError.storage("cannot write \(temporary): \(String(cString: strerror(writer.failure))); nothing exported, the cursor is unchanged")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw HubError.storage("cannot rename \(temporary) to \(path): \(reason)")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
+    }
+
+    static func instant(_ milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    /// XML 1.0 attribute text: the five specials escaped, line breaks and tabs as references,
+    /// other control characters (no XML 1.0 document may hold them) as U+FFFD.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\n": out += "&#10;"
+            case "\r": out += "&#13;"
+            case "\t": out += "&#9;"
+            default:
+                if scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value) { out += "\u{FFFD}" } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+
+    /// A name the payload's key can be written under (lower case, digits, _ becomes -), or nil.
+    static func xmlName(_ key: String) -> String? {
+        guard let first = key.unicodeScalars.first, ("a"..."z").contains(first) || ("A"..."Z").contains(first),
+              key.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }),
+              key.count <= 64 else { return nil }
+        return key.replacingOccurrences(of: "_", with: "-")
+    }
+
+    /// One `<document>`: the change's envelope, the payload's scalar fields as attributes, its
+    /// arrays of objects as child elements (an order's `lines` as `<line>`). A payload that is no
+    /// JSON object, or holds a field no XML name can carry, goes whole into `<payload>` too, so
+    /// nothing the device sent is lost on the way.
+    static func document(attributes: [(String, String)], payload: String, into out: ERPExportWriter) {
+        var text = "  <document"
+        for (name, value) in attributes { text += " \(name)=\"\(escape(value))\"" }
+        var children = ""
+        var lossless = true
+        if case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)) {
+            text += ">\n    <fields"
+            for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+                guard let name = xmlName(key) else { lossless = false; continue }
+                switch value {
+                case .null: continue
+                case .scalar(let scalar): text += " \(name)=\"\(escape(scalar))\""
+                case .array(let items):
+                    let element = name.hasSuffix("s") ? String(name.dropLast()) : name
+                    for item in items {
+                        guard case .object(let itemFields) = item else { lossless = false; continue }
+                        children += "    <item name=\"\(element)\""
+                        for (itemKey, itemValue) in itemFields.sorted(by: { $0.key < $1.key }) {
+                            guard let itemName = xmlName(itemKey) else { lossless = false; continue }
+                            switch itemValue {
+                            case .null: continue
+                            case .scalar(let scalar): children += " \(itemName)=\"\(escape(scalar))\""
+                            default: lossless = false
+                            }
+                        }
+                        children += "/>\n"
+                    }
+                case .object: lossless = false
+                }
+            }
+            text += "/>\n"
+        } else {
+            text += ">\n"
+            lossless = false
+        }
+        out.write(text)
+        out.write(children)
+        if !lossless { out.write("    <payload>\(escape(payload))</payload>\n") }
+        out.write("  </document>\n")
+    }
+}
+
+/// A device's JSON payload, read without Foundation's number bridging (a Bool stays a Bool).
+enum JSONValue: Decodable {
+    case null
+    case scalar(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let bool = try? container.decode(Bool.self) { self = .scalar(bool ? "true" : "false") }
+        else if let integer = try? container.decode(Int64.self) { self = .scalar(String(integer)) }
+        else if let number = try? container.decode(Double.self) { self = .scalar(String(number)) }
+        else if let text = try? container.decode(String.self) { self = .scalar(text) }
+        else if let array = try? container.decode([JSONValue].self) { self = .array(array) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+}

@@ -1,0 +1,518 @@
+import Field
+import Foundation
+import Store
+import Sync
+
+/// The ERP exchange file (docs/erp-exchange.xsd) imported into the hub's master data.
+///
+/// Sections, each optional, in this order: currencies, territories, reps, products (with their
+/// units and prices), display-types (with their materials), customers (with their price levels
+/// and open items), stock, routes (with their stops). A section present replaces what the hub
+/// had of it; stock is an upsert by location and part number (the ERP sends what moved); reps
+/// are updated or added, never removed (their sign-in lives on the hub).
+///
+/// All or nothing: the whole file goes in one transaction, every row checked as a handheld
+/// would store it (DeviceSchemaCheck, the device's own migrations) and every reference checked
+/// against the device schema's foreign keys; a file with any refused row is rolled back whole
+/// and the refusal names line, element and reason. Memory stays bounded: rows are checked in
+/// chunks and written as they are read.
+public struct ERPImportSummary: Codable, Equatable, Sendable {
+    public var rows: [String: Int] = [:]
+    public var encoding: String = ""
+    public var addedReps: [String] = []
+}
+
+extension SQLiteHubStorage {
+    public func importERP(path: String) throws -> ERPImportSummary {
+        try guarded {
+            let reader: ERPXMLReader
+            do { reader = try ERPXMLReader(path: path) } catch let failure as ERPXMLReader.Failure {
+                throw HubError.invalid("ERP file \(path) refused, nothing imported: \(failure)\nFix the file and import it again.")
+            }
+            var importer = try ERPImporter(database: database, reader: reader)
+            do {
+                return try database.transaction(.immediate) {
+                    try importer.run()
+                    guard importer.problems.isEmpty else { throw ERPImporter.Refused() }
+                    return importer.summary
+                }
+            } catch let failure as ERPXMLReader.Failure {
+                importer.problems.append(failure.description)
+            } catch is ERPImporter.Refused {}
+            let shown = importer.problems.prefix(20).map { "  \($0)" }.joined(separator: "\n")
+            let more = importer.problems.count > 20 ? "\n  ... and more" : ""
+            let count = importer.problems.count
+            throw HubError.invalid("""
+                ERP file \(path) refused, nothing imported: \(count) problem\(count == 1 ? "" : "s")\(count > 20 ? " (the first 20)" : "")
+                \(shown)\(more)
+                Fix \(count == 1 ? "it" : "them") in the file and import it again.
+                """)
+        }
+    }
+}
+
+struct ERPImporter {
+    struct Refused: Error {}
+    typealias Failure = ERPXMLReader.Failure
+
+    let database: Database
+    let reader: ERPXMLReader
+    var problems: [String] = []
+    var summary = ERPImportSummary()
+    /// Rows waiting for the device schema's check, per table, with the line each came from.
+    var pending: [String: [(row: WorkingSetRow, line: Int, element: String)]] = [:]
+    var pendingCount = 0
+    var check: DeviceSchemaCheck
+    var checkedRows = 0
+    var statements: [String: Statement] = [:]
+    var parentLookups: [String: Statement] = [:]
+    var currencies: Set<String> = []
+    var territoryLines: [String: Int] = [:]
+    var replaced: Set<String> = []
+    static let maxProblems = 200
+
+    /// Sections in their order, and the tables each replaces.
+    static let sections: [(name: String, tables: [String])] = [
+        ("currencies", ["erp_currencies"]),
+        ("territories", ["territories"]),
+        ("reps", []),
+        ("products", ["products", "product_units", "prices"]),
+        ("display-types", ["display_types", "display_type_materials"]),
+        ("customers", ["customers", "customer_price_levels", "erp_open_items"]),
+        ("stock", []),
+        ("routes", ["routes", "route_stops"]),
+    ]
+
+    init(database: Database, reader: ERPXMLReader) throws {
+        self.database = database
+        self.reader = reader
+        check = try DeviceSchemaCheck()
+        try database.execute("CREATE TEMP TABLE IF NOT EXISTS erp_stock_seen (location TEXT NOT NULL, part_number TEXT NOT NULL, PRIMARY KEY (location, part_number)) WITHOUT ROWID")
+        try database.execute("DELETE FROM temp.erp_stock_seen")
+        currencies = Set(try database.query("SELECT code FROM erp_currencies") { $0.text(0) })
+        summary.encoding = reader.encoding.rawValue
+    }
+
+    mutating func problem(_ line: Int, _ element: String, _ reason: String) throws {
+        problems.append("line \(line), <\(element)>: \(reason)")
+        if problems.count >= Self.maxProblems { throw Refused() }
+    }
+
+    // MARK: Walking the file
+
+    mutating func run() throws {
+        guard case .start(let root, let attributes, let line)? = try reader.next() else { throw Failure(line: reader.line, reason: "no root element") }
+        guard root == "erp-exchange" else {
+            throw Failure(line: line, reason: "the root element is <\(TerminalText.safe(root))>, not <erp-exchange> (docs/erp-exchange.xsd)")
+        }
+        let values = try attributeMap(root, attributes, line, allowed: ["version", "generated-at", "source"])
+        if let version = values["version"], version != "1" {
+            throw Failure(line: line, reason: "exchange version \(TerminalText.safe(version)); this hub reads version 1")
+        }
+        var lastSection = -1
+        while let event = try reader.next() {
+            switch event {
+            case .end: try finish(); return
+            case .text(_, let line): throw Failure(line: line, reason: "text directly inside <erp-exchange>: only sections belong there")
+            case .start(let name, let attributes, let line):
+                guard let index = Self.sections.firstIndex(where: { $0.name == name }) else {
+                    throw Failure(line: line, reason: "unknown element <\(TerminalText.safe(name))> in <erp-exchange> (sections: \(Self.sections.map(\.name).joined(separator: ", ")))")
+                }
+                guard index > lastSection else {
+                    throw Failure(line: line, reason: "section <\(name)> \(index == lastSection ? "appears twice" : "comes after <\(Self.sections[lastSection].name)>"): the sections come once each, in the order \(Self.sections.map(\.name).joined(separator: ", "))")
+                }
+                lastSection = index
+                _ = try attributeMap(name, attributes, line, allowed: [])
+                for table in Self.sections[index].tables {
+                    try database.execute("DELETE FROM \(table)")
+                    replaced.insert(table)
+                }
+                if name == "currencies" { currencies = [] }
+                try section(name, line: line)
+            }
+        }
+    }
+
+    /// Reads the elements of one section up to its end tag.
+    mutating func section(_ section: String, line: Int) throws {
+        let child = ["currencies": "currency", "territories": "territory", "reps": "rep", "products": "product",
+                     "display-types": "display-type", "customers": "customer", "stock": "item", "routes": "route"][section]!
+        while let event = try reader.next() {
+            switch event {
+            case .end:
+                if section == "territories" { try checkTerritoryParents() }
+                return
+            case .text(_, let line): throw Failure(line: line, reason: "text inside <\(section)>: only <\(child)> elements belong there")
+            case .start(let name, let attributes, let line):
+                guard name == child else {
+                    throw Failure(line: line, reason: "unknown element <\(TerminalText.safe(name))> in <\(section)> (expected <\(child)>)")
+                }
+                try element(name, attributes, line)
+            }
+        }
+    }
+
+    /// The children of a record element (units of a product...), each handled by `body`.
+    mutating func children(of parent: String, allowed: [String], _ body: (inout ERPImporter, String, [(String, String)], Int) throws -> Void) throws {
+        while let event = try reader.next() {
+            switch event {
+            case .end: return
+            case .text(_, let line): throw Failure(line: line, reason: "text inside <\(parent)>: its data goes in attributes (docs/erp-exchange.xsd)")
+            case .start(let name, let attributes, let line):
+                guard allowed.contains(name) else {
+                    throw Failure(line: line, reason: "unknown element <\(TerminalText.safe(name))> in <\(parent)>" + (allowed.isEmpty ? " (it has no children)" : " (expected \(allowed.map { "<\($0)>" }.joined(separator: ", ")))"))
+                }
+                try body(&self, name, attributes, line)
+                // A child has no children of its own.
+                try children(of: name, allowed: []) { _, _, _, _ in }
+            }
+        }
+    }
+
+    func attributeMap(_ element: String, _ attributes: [(String, String)], _ line: Int, allowed: Set<String>) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (name, value) in attributes {
+            guard allowed.contains(name) else {
+                throw Failure(line: line, reason: "unknown attribute \(TerminalText.safe(name)) in <\(element)>" + (allowed.isEmpty ? " (it has none)" : " (it has \(allowed.sorted().joined(separator: ", ")))"))
+            }
+            values[name] = value
+        }
+        return values
+    }
+
+    // MARK: Records
+
+    struct Record {
+        let element: String
+        let line: Int
+        let values: [String: String]
+    }
+
+    mutating func record(_ element: String, _ attributes: [(String, String)], _ line: Int, required: [String], optional: [String]) throws -> Record? {
+        let values = try attributeMap(element, attributes, line, allowed: Set(required + optional))
+        var missing = false
+        for name in required where values[name]?.isEmpty ?? true {
+            try problem(line, element, "\(name) is missing" + (name == "part-number" ? " (every product, unit, price and stock line needs its part number)" : ""))
+            missing = true
+        }
+        return missing ? nil : Record(element: element, line: line, values: values)
+    }
+
+    mutating func integer(_ record: Record, _ name: String, default fallback: Int64? = nil) throws -> Int64? {
+        guard let text = record.values[name] else {
+            if fallback == nil { try problem(record.line, record.element, "\(name) is missing") }
+            return fallback
+        }
+        guard let number = Int64(text) else {
+            try problem(record.line, record.element, "\(name) = '\(TerminalText.safe(text))' is not a whole number (amounts are in minor units: grosz, stotinki, kopecks)")
+            return nil
+        }
+        return number
+    }
+
+    mutating func day(_ record: Record, _ name: String) throws -> String? {
+        guard let text = record.values[name] else { return nil }
+        guard Self.epochDay(text) != nil else {
+            try problem(record.line, record.element, "\(name) = '\(TerminalText.safe(text))' is not a date YYYY-MM-DD")
+            return nil
+        }
+        return text
+    }
+
+    /// Days since 1970-01-01 of a YYYY-MM-DD date (proleptic Gregorian), nil if it is none.
+    static func epochDay(_ text: String) -> Int64? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.count == 10, parts.count == 3, let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+              (1...12).contains(m), d >= 1 else { return nil }
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        let lengths: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard d <= lengths[Int(m - 1)] else { return nil }
+        let yy = m <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    mutating func currency(_ record: Record, _ name: String) throws -> String? {
+        guard let code = record.values[name] else { return nil }
+        guard currencies.contains(code) else {
+            try problem(record.line, record.element, "currency \(TerminalText.safe(code)) is unknown (known: \(currencies.isEmpty ? "none: list them in <currencies>" : currencies.sorted().joined(separator: ", ")))")
+            return nil
+        }
+        return code
+    }
+
+    mutating func element(_ name: String, _ attributes: [(String, String)], _ line: Int) throws {
+        switch name {
+        case "currency":
+            guard let record = try record(name, attributes, line, required: ["code"], optional: ["minor-units"]) else { break }
+            let code = record.values["code"]!
+            guard code.count == 3, code.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                try problem(line, name, "code '\(TerminalText.safe(code))' is not an ISO 4217 code (three capital letters: PLN, BGN, RUB, EUR)"); break
+            }
+            guard let units = try integer(record, "minor-units", default: 2), (0...4).contains(units) else {
+                try problem(line, name, "minor-units is not 0 to 4"); break
+            }
+            try insertHubRow("erp_currencies", ["code", "minor_units"], [.text(code), .integer(units)], record)
+            currencies.insert(code)
+        case "territory":
+            guard let record = try record(name, attributes, line, required: ["id", "name"], optional: ["parent"]) else { break }
+            territoryLines[record.values["id"]!] = line
+            try row("territories", [.text(record.values["id"]!), .text(record.values["name"]!), DatabaseValue(record.values["parent"])], record)
+        case "rep":
+            guard let record = try record(name, attributes, line, required: ["id", "name"], optional: ["territory", "role"]) else { break }
+            try rep(record)
+        case "product":
+            guard let record = try record(name, attributes, line, required: ["part-number", "name"], optional: ["base-unit", "channel"]) else {
+                try children(of: name, allowed: ["unit", "price"]) { _, _, _, _ in }
+                break
+            }
+            let part = record.values["part-number"]!
+            try row("products", [.text(part), .text(record.values["name"]!), .text(record.values["base-unit"] ?? "pcs"), .text(record.values["channel"] ?? "retail")], record)
+            try children(of: name, allowed: ["unit", "price"]) { importer, child, attributes, line in
+                if child == "unit" {
+                    guard let unit = try importer.record(child, attributes, line, required: ["name", "factor"], optional: []),
+                          let factor = try importer.integer(unit, "factor") else { return }
+                    try importer.row("product_units", [.text(part), .text(unit.values["name"]!), .integer(factor)], unit)
+                } else {
+                    guard let price = try importer.record(child, attributes, line, required: ["level", "currency", "amount-minor"], optional: ["valid-until"]),
+                          let amount = try importer.integer(price, "amount-minor"),
+                          let currency = try importer.currency(price, "currency") else { return }
+                    let until = try importer.day(price, "valid-until")
+                    if price.values["valid-until"] != nil && until == nil { return }
+                    try importer.row("prices", [.text(part), .text(price.values["level"]!), .text(currency), .integer(amount), DatabaseValue(until)], price)
+                }
+            }
+        case "display-type":
+            guard let record = try record(name, attributes, line, required: ["code", "name"], optional: []) else {
+                try children(of: name, allowed: ["material"]) { _, _, _, _ in }
+                break
+            }
+            let code = record.values["code"]!
+            try row("display_types", [.text(code), .text(record.values["name"]!)], record)
+            try children(of: name, allowed: ["material"]) { importer, child, attributes, line in
+                guard let material = try importer.record(child, attributes, line, required: ["part-number"], optional: ["fixed", "per-square-metre-milli"]),
+                      let fixed = try importer.integer(material, "fixed", default: 0),
+                      let perMetre = try importer.integer(material, "per-square-metre-milli", default: 0) else { return }
+                try importer.row("display_type_materials", [.text(code), .text(material.values["part-number"]!), .integer(fixed), .integer(perMetre)], material)
+            }
+        case "customer":
+            guard let record = try record(name, attributes, line, required: ["id", "name", "currency"], optional: [
+                "address", "territory", "credit-limit-minor", "balance-minor", "overdue-minor", "overdue-days", "balance-as-of",
+                "discipline", "default-level", "talking-points"]) else {
+                try children(of: name, allowed: ["price-level", "open-item"]) { _, _, _, _ in }
+                break
+            }
+            let id = record.values["id"]!
+            var balanceAsOf: Int64 = 0
+            if let text = record.values["balance-as-of"] {
+                if let day = Self.epochDay(text) { balanceAsOf = day * 86_400_000 } else {
+                    try problem(line, name, "balance-as-of = '\(TerminalText.safe(text))' is not a date YYYY-MM-DD")
+                }
+            }
+            if let currency = try currency(record, "currency"),
+               let limit = try integer(record, "credit-limit-minor", default: 0), let balance = try integer(record, "balance-minor", default: 0),
+               let overdue = try integer(record, "overdue-minor", default: 0), let overdueDays = try integer(record, "overdue-days", default: 0) {
+                try row("customers", [.text(id), .text(record.values["name"]!), .text(record.values["address"] ?? ""), DatabaseValue(record.values["territory"]),
+                                      .text(currency), .integer(limit), .integer(balance), .integer(overdue), .integer(overdueDays), .integer(balanceAsOf),
+                                      .text(record.values["discipline"] ?? "strict"), .text(record.values["default-level"] ?? "customer"),
+                                      .text(record.values["talking-points"] ?? "")], record)
+            }
+            try children(of: name, allowed: ["price-level", "open-item"]) { importer, child, attributes, line in
+                if child == "price-level" {
+                    guard let level = try importer.record(child, attributes, line, required: ["level"], optional: []) else { return }
+                    try importer.row("customer_price_levels", [.text(id), .text(level.values["level"]!)], level)
+                } else {
+                    guard let item = try importer.record(child, attributes, line, required: ["ref", "due-on", "amount-minor", "currency"], optional: ["issued-on"]),
+                          let amount = try importer.integer(item, "amount-minor"), let currency = try importer.currency(item, "currency"),
+                          let due = try importer.day(item, "due-on") else { return }
+                    let issued = try importer.day(item, "issued-on")
+                    try importer.insertHubRow("erp_open_items", ["customer_id", "ref", "issued_on", "due_on", "amount_minor", "currency"],
+                                              [.text(id), .text(item.values["ref"]!), DatabaseValue(issued), .text(due), .integer(amount), .text(currency)], item)
+                }
+            }
+        case "item":
+            guard let record = try record(name, attributes, line, required: ["part-number", "quantity"], optional: ["location"]),
+                  let quantity = try integer(record, "quantity") else { break }
+            guard quantity >= 0 else {
+                try problem(line, name, "quantity \(quantity) of \(TerminalText.safe(record.values["part-number"]!)) is negative: the ERP's stock is never below zero; correct the stock in the ERP and export again")
+                break
+            }
+            try stock(record, quantity: quantity)
+        case "route":
+            guard let record = try record(name, attributes, line, required: ["id", "rep", "day"], optional: []) else {
+                try children(of: name, allowed: ["stop"]) { _, _, _, _ in }
+                break
+            }
+            let id = record.values["id"]!
+            if try day(record, "day") != nil {
+                let rep = record.values["rep"]!
+                if try database.first("SELECT 1 FROM reps WHERE id = ?", [.text(rep)], row: { _ in true }) == nil {
+                    try problem(line, name, "rep \(TerminalText.safe(rep)) is unknown (neither the hub nor the file's <reps> has it)")
+                }
+                try row("routes", [.text(id), .text(rep), .text(record.values["day"]!)], record)
+            }
+            try children(of: name, allowed: ["stop"]) { importer, child, attributes, line in
+                guard let stop = try importer.record(child, attributes, line, required: ["position", "customer"], optional: []),
+                      let position = try importer.integer(stop, "position") else { return }
+                try importer.row("route_stops", [.text(id), .integer(position), .text(stop.values["customer"]!)], stop)
+            }
+        default:
+            throw Failure(line: line, reason: "unknown element <\(TerminalText.safe(name))>")
+        }
+        if name != "product" && name != "display-type" && name != "customer" && name != "route" {
+            try children(of: name, allowed: []) { _, _, _, _ in }
+        }
+    }
+
+    // MARK: Writing and checking rows
+
+    /// A working-set row: into the hub's table now (a duplicate key is refused here), into the
+    /// device schema's check with the next chunk, its references checked against the parents.
+    mutating func row(_ tableName: String, _ values: WorkingSetRow, _ record: Record) throws {
+        let table = WorkingSetTables.named(tableName)!
+        if try !insertHubRow(tableName, table.columns.map(\.name), values, record) { return }
+        pending[tableName, default: []].append((values, record.line, record.element))
+        pendingCount += 1
+        if pendingCount >= 4_096 { try flushChecks() }
+        try checkReferences(table, values, record)
+    }
+
+    /// Inserts one row into a hub table; false (and a problem named) when its key is there already.
+    @discardableResult
+    mutating func insertHubRow(_ table: String, _ columns: [String], _ values: [DatabaseValue], _ record: Record) throws -> Bool {
+        let statement: Statement
+        if let prepared = statements[table] { statement = prepared } else {
+            statement = try database.statement("INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
+            statements[table] = statement
+        }
+        do {
+            try statement.run(values)
+            summary.rows[table, default: 0] += 1
+            return true
+        } catch let error as StoreError where error.kind == .constraint {
+            let key = WorkingSetTables.named(table).map { Array(values[..<$0.keyCount]) } ?? [values[0]]
+            try problem(record.line, record.element, "duplicate key \(key.map(Displayed.value).joined(separator: ", ")): \(table) has it already (a key appears once per file)")
+            return false
+        }
+    }
+
+    mutating func stock(_ record: Record, quantity: Int64) throws {
+        let location = record.values["location"] ?? "warehouse", part = record.values["part-number"]!
+        let values: WorkingSetRow = [.text(location), .text(part), .integer(quantity)]
+        // A stock line appears once per file; the upsert replaces the hub's line for the same place.
+        do {
+            try database.execute("INSERT INTO temp.erp_stock_seen(location, part_number) VALUES (?, ?)", [.text(location), .text(part)])
+        } catch let error as StoreError where error.kind == .constraint {
+            try problem(record.line, record.element, "duplicate stock line for \(Displayed.value(.text(part))) at \(Displayed.value(.text(location)))")
+            return
+        }
+        let statement: Statement
+        if let prepared = statements["stock"] { statement = prepared } else {
+            statement = try database.statement("INSERT INTO stock(location, part_number, quantity) VALUES (?, ?, ?) ON CONFLICT(location, part_number) DO UPDATE SET quantity = excluded.quantity")
+            statements["stock"] = statement
+        }
+        try statement.run(values)
+        summary.rows["stock", default: 0] += 1
+        pending["stock", default: []].append((values, record.line, record.element))
+        pendingCount += 1
+        if pendingCount >= 4_096 { try flushChecks() }
+        try checkReferences(WorkingSetTables.named("stock")!, values, record)
+    }
+
+    mutating func rep(_ record: Record) throws {
+        let id = record.values["id"]!, role = record.values["role"] ?? "rep"
+        let values: WorkingSetRow = [.text(id), .text(record.values["name"]!), DatabaseValue(record.values["territory"]), .text(role)]
+        if try database.first("SELECT 1 FROM reps WHERE id = ?", [.text(id)], row: { _ in true }) != nil {
+            try database.execute("UPDATE reps SET name = ?2, territory_id = ?3, role = ?4 WHERE id = ?1", values)
+        } else {
+            // A rep the ERP knows and the hub does not yet: added without a sync password (an
+            // empty hash verifies nothing), so their handheld syncs once the office sets one.
+            try database.execute("INSERT INTO reps(id, name, territory_id, role, password_hash) VALUES (?, ?, ?, ?, '')", values)
+            summary.addedReps.append(id)
+        }
+        summary.rows["reps", default: 0] += 1
+        pending["reps", default: []].append((values, record.line, record.element))
+        pendingCount += 1
+        try checkReferences(WorkingSetTables.named("reps")!, values, record)
+    }
+
+    /// References to a parent of another table: the parent's section came earlier in the file
+    /// (or the row is nested in its parent), so the parent table is final when the row is read.
+    mutating func checkReferences(_ table: WorkingSetTables.Table, _ row: WorkingSetRow, _ record: Record) throws {
+        for reference in DeviceSchemaCheck.references[table.name] ?? [] where reference.parent != table.name {
+            let values = reference.from.compactMap { name in table.columns.firstIndex { $0.name == name }.map { row[$0] } }
+            guard values.count == reference.from.count, !values.contains(.null) else { continue }
+            let key = "\(table.name)>\(reference.parent):\(reference.to.joined(separator: ","))"
+            let statement: Statement
+            if let prepared = parentLookups[key] { statement = prepared } else {
+                statement = try database.statement("SELECT 1 FROM \(reference.parent) WHERE \(reference.to.map { "\($0) = ?" }.joined(separator: " AND "))")
+                parentLookups[key] = statement
+            }
+            try statement.bind(values)
+            let found = try statement.step()
+            statement.reset()
+            if !found {
+                let missing = zip(reference.to, values).map { "\($0) \(Displayed.value($1))" }.joined(separator: ", ")
+                try problem(record.line, record.element, "\(reference.parent) has no \(missing)" + (replaced.contains(reference.parent) ? " in this file" : " (this file has no <\(reference.parent.replacingOccurrences(of: "_", with: "-"))> section and the hub has none such)"))
+            }
+        }
+    }
+
+    mutating func checkTerritoryParents() throws {
+        let orphans = try database.query("""
+            SELECT id, parent_id FROM territories t WHERE parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM territories p WHERE p.id = t.parent_id) ORDER BY id
+            """) { ($0.text(0), $0.text(1)) }
+        for (id, parent) in orphans {
+            try problem(territoryLines[id] ?? 0, "territory", "parent \(Displayed.value(.text(parent))) of territory \(Displayed.value(.text(id))) is no territory of the file")
+        }
+    }
+
+    /// Runs the device schema's row check over the pending rows; a fresh check database per
+    /// chunk keeps memory bounded (duplicates across chunks are the hub table's key's job).
+    mutating func flushChecks() throws {
+        for (name, rows) in pending where !rows.isEmpty {
+            let table = WorkingSetTables.named(name)!
+            let refusals = try check.rowRefusals(table, rows.map(\.row), remember: false)
+            if refusals.isEmpty { continue }
+            var lines: [[UInt8]: (Int, String)] = [:]
+            for entry in rows { lines[table.key(of: entry.row)] = (entry.line, entry.element) }
+            for refusal in refusals {
+                let (line, element) = lines[refusal.key] ?? (0, name)
+                try problem(line, element, "a handheld would refuse this row: \(refusal)")
+            }
+        }
+        checkedRows += pendingCount
+        pending = [:]
+        pendingCount = 0
+        if checkedRows >= 50_000 { check = try DeviceSchemaCheck(); checkedRows = 0 }
+    }
+
+    /// After the last section: the last chunk, then rows the hub kept (a section the file did not
+    /// replace) that now point at a row the file dropped.
+    mutating func finish() throws {
+        try flushChecks()
+        guard problems.isEmpty else { return }
+        for table in WorkingSetTables.all {
+            for reference in DeviceSchemaCheck.references[table.name] ?? [] where replaced.contains(reference.parent) && !replaced.contains(table.name) {
+                let condition = zip(reference.from, reference.to).map { "p.\($1) = c.\($0)" }.joined(separator: " AND ")
+                let notNull = reference.from.map { "c.\($0) IS NOT NULL" }.joined(separator: " AND ")
+                let orphans = try database.query("""
+                    SELECT \(table.keyColumns.map { "c.\($0.name)" }.joined(separator: ", ")) FROM \(table.name) c
+                    WHERE \(notNull) AND NOT EXISTS (SELECT 1 FROM \(reference.parent) p WHERE \(condition)) LIMIT 20
+                    """) { statement in (0..<Int32(table.keyCount)).map { statement.value($0) } }
+                for key in orphans {
+                    let named = zip(table.keyColumns, key).map { "\($0.name) \(Displayed.value($1))" }.joined(separator: ", ")
+                    problems.append("\(table.name) \(named), kept from the hub's data (the file has no section for it), points at \(reference.parent) the file no longer has (\(reference.from.joined(separator: ", "))); add it to the file or send the \(table.name) section too")
+                }
+            }
+        }
+        if !problems.isEmpty { return }
+        // Nothing but comments may follow the root (the reader refuses a second root element).
+        while let event = try reader.next() {
+            if case .text(_, let line) = event { throw Failure(line: line, reason: "text after </erp-exchange>") }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Store
+
+/// What the office asks the hub between syncs: which handhelds and reps there are and when each
+/// last synced, which documents came in, and who has not synced within the company's rule (a
+/// successful sync every 24 hours). Everything is read from the hub's own tables and the audit
+/// log; the text in it came from devices and the ERP, so whoever prints it escapes it.
+public struct OfficeDevice: Codable, Equatable, Sendable {
+    public var id: String
+    public var rep: String
+    public var revoked: Bool
+    public var replaces: String?
+    public var addedAt: Int64
+    public var lastSuccessfulSync: Int64?
+    public var lastAttempt: Int64?
+    public var lastResult: String?
+    public var lastError: String?
+}
+
+public struct OfficeRep: Codable, Equatable, Sendable {
+    public var id: String
+    public var name: String
+    public var territory: String?
+    public var role: String
+    public var devices: Int
+    public var hasPassword: Bool
+    public var lastSuccessfulSync: Int64?
+}
+
+public struct OfficeDocument: Codable, Equatable, Sendable {
+    public var device: String
+    public var rep: String?
+    public var entity: String
+    public var id: String
+    public var customer: String?
+    /// The office's state when it has decided, else the device's latest.
+    public var state: String?
+    public var approval: String?
+    public var lastAction: String
+    public var changes: Int
+    public var receivedAt: Int64
+}
+
+public struct MissedSync: Codable, Equatable, Sendable {
+    public var rep: String
+    public var name: String
+    public var devices: [String]
+    public var lastSuccessfulSync: Int64?
+    /// The last attempt's result and error, when it failed: why the rep did not get through.
+    public var lastAttempt: Int64?
+    public var lastError: String?
+}
+
+public struct DocumentFilter: Sendable {
+    public var rep: String?
+    public var state: String?
+    public var entity: String?
+    /// Received on or after / before these instants (Unix ms).
+    public var from: Int64?
+    public var until: Int64?
+    public var limit: Int = 500
+    public init(rep: String? = nil, state: String? = nil, entity: String? = nil, from: Int64? = nil, until: Int64? = nil, limit: Int = 500) {
+        self.rep = rep; self.state = state; self.entity = entity; self.from = from; self.until = until; self.limit = limit
+    }
+}
+
+extension SQLiteHubStorage {
+    /// The company rule: a rep syncs successfully at least once in this many hours.
+    public static let syncRuleHours = 24
+
+    public func officeDevices() throws -> [OfficeDevice] {
+        try guarded {
+            try database.query("""
+                SELECT d.id, d.rep_id, d.revoked, d.replaces, d.added_at,
+                       (SELECT max(ended_at) FROM audit WHERE device_id = d.id AND result = 'ok'),
+                       l.started_at, l.result, l.error
+                FROM devices d LEFT JOIN audit l ON l.id = (SELECT max(id) FROM audit WHERE device_id = d.id)
+                ORDER BY d.id
+                """) {
+                OfficeDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.int64(2) != 0, replaces: $0.optionalText(3), addedAt: $0.int64(4),
+                             lastSuccessfulSync: $0.optionalInt64(5), lastAttempt: $0.optionalInt64(6), lastResult: $0.optionalText(7), lastError: $0.optionalText(8))
+            }
+        }
+    }
+
+    public func officeReps() throws -> [OfficeRep] {
+        try guarded {
+            try database.query("""
+                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND revoked = 0),
+                       r.password_hash <> '', (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok')
+                FROM reps r ORDER BY r.id
+                """) {
+                OfficeRep(id: $0.text(0), name: $0.text(1), territory: $0.optionalText(2), role: $0.text(3), devices: $0.int(4),
+                          hasPassword: $0.int64(5) != 0, lastSuccessfulSync: $0.optionalInt64(6))
+            }
+        }
+    }
+
+    /// Documents received, one line per document (its changes folded), newest first.
+    public func officeDocuments(_ filter: DocumentFilter) throws -> [OfficeDocument] {
+        try guarded {
+            try database.query("""
+                WITH latest AS (
+                    SELECT c.device_id, c.entity, c.entity_id, count(*) AS changes, max(c.rowid) AS last FROM device_changes c
+                    GROUP BY c.device_id, c.entity, c.entity_id
+                )
+                SELECT l.device_id, d.rep_id, l.entity, l.entity_id,
+                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.customer_id') END,
+                       coalesce(s.state, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.state') END),
+                       coalesce(s.approval, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.approval') END),
+                       c.action, l.changes, c.received_at
+                FROM latest l JOIN device_changes c ON c.rowid = l.last
+                LEFT JOIN devices d ON d.id = l.device_id
+                LEFT JOIN document_states s ON s.device_id = l.device_id AND s.entity = l.entity AND s.entity_id = l.entity_id
+                WHERE (?1 IS NULL OR d.rep_id = ?1) AND (?3 IS NULL OR l.entity = ?3)
+                  AND (?4 IS NULL OR c.received_at >= ?4) AND (?5 IS NULL OR c.received_at < ?5)
+                  AND (?2 IS NULL OR coalesce(s.state, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.state') END) = ?2)
+                ORDER BY c.received_at DESC, l.last DESC LIMIT ?6
+                """, [DatabaseValue(filter.rep), DatabaseValue(filter.state), DatabaseValue(filter.entity), DatabaseValue(filter.from),
+                      DatabaseValue(filter.until), .integer(Int64(filter.limit))]) {
+                OfficeDocument(device: $0.text(0), rep: $0.optionalText(1), entity: $0.text(2), id: $0.text(3), customer: $0.optionalText(4),
+                               state: $0.optionalText(5), approval: $0.optionalText(6), lastAction: $0.text(7), changes: $0.int(8), receivedAt: $0.int64(9))
+            }
+        }
+    }
+
+    /// Reps with a handheld in service and no successful sync in the last `hours` (the audit log
+    /// says; a rep who never synced is listed with none), with why their last attempt failed.
+    public func missedSyncs(now: Int64, hours: Int = SQLiteHubStorage.syncRuleHours) throws -> [MissedSync] {
+        try guarded {
+            let since = now - Int64(hours) * 3_600_000
+            return try database.query("""
+                SELECT r.id, r.name, (SELECT group_concat(id, ',') FROM (SELECT id FROM devices WHERE rep_id = r.id AND revoked = 0 ORDER BY id)),
+                       (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok'),
+                       l.started_at, CASE WHEN l.result <> 'ok' THEN coalesce(l.error, l.result) END
+                FROM reps r
+                LEFT JOIN audit l ON l.id = (SELECT max(a.id) FROM audit a WHERE a.rep_id = r.id OR a.device_id IN (SELECT id FROM devices WHERE rep_id = r.id))
+                WHERE EXISTS (SELECT 1 FROM devices WHERE rep_id = r.id AND revoked = 0)
+                  AND NOT EXISTS (SELECT 1 FROM audit WHERE rep_id = r.id AND result = 'ok' AND ended_at >= ?)
+                ORDER BY r.id
+                """, [.integer(since)]) {
+                MissedSync(rep: $0.text(0), name: $0.text(1), devices: $0.text(2).split(separator: ",").map(String.init),
+                           lastSuccessfulSync: $0.optionalInt64(3), lastAttempt: $0.optionalInt64(4), lastError: $0.optionalText(5))
+            }
+        }
+    }
+}
