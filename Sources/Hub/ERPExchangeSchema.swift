@@ -1,6 +1,6 @@
 /// What the hub keeps for the ERP exchange beyond the working-set tables.
 enum ERPExchangeSchema {
-    static let v3 = """
+    static let v4 = """
         -- The currencies the ERP prices in (a price in another is refused at import).
         CREATE TABLE erp_currencies (code TEXT PRIMARY KEY, minor_units INTEGER NOT NULL) WITHOUT ROWID;
         -- Open items (unpaid invoices) with due dates. The hub keeps them; carrying them to the

@@ -129,7 +129,7 @@ public final class SQLiteHubStorage: HubStorage {
         );
         """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2),
         Migration("hub v3 history append-only", historyAppendOnly),
-        Migration("hub v4 ERP exchange: currencies, open items, export cursor", ERPExchangeSchema.v3)]
+        Migration("hub v4 ERP exchange: currencies, open items, export cursor", ERPExchangeSchema.v4)]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
     /// once and never changed: the audit log (managers check the work schedule from it), the
