@@ -150,6 +150,55 @@ public final class Capture {
         }
     }
 
+    /// Cancels a draft the customer no longer wants. The journal keeps the draft's last state
+    /// with `state: cancelled` (the hub and a restore learn of it); the device drops the order and
+    /// its lines, so it no longer counts towards the customer's open orders. A confirmed order
+    /// is a promise to the customer and is never cancelled here (the office rejects it).
+    public func cancelOrder(_ orderID: String) throws -> Acknowledged<OrderDocument> {
+        try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state.canMove(to: .cancelled) else {
+                throw FieldError.invalidTransition(id: orderID, from: order.state.rawValue, to: "cancelled (only a draft can be cancelled; the office rejects a confirmed order)")
+            }
+            let now = device.clock.nowMilliseconds()
+            order.state = .cancelled
+            try Self.dropOrder(orderID, in: database)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "cancelled", payload: FieldJSON.payload(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Removes line `lineNo` of a draft; the lines after it move up one (line numbers stay
+    /// 1...n, as the office expects) and the total is recomputed.
+    public func removeLine(orderID: String, lineNo: Int64) throws -> Acknowledged<OrderDocument> {
+        try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state == .draft else { throw FieldError.orderNotDraft(id: orderID, state: order.state.rawValue) }
+            guard let index = order.lines.firstIndex(where: { $0.lineNo == lineNo }) else {
+                throw FieldError.invalidInput(what: "order \(orderID) line", value: "\(lineNo)",
+                                              reason: order.lines.isEmpty ? "the order has no lines" : "use a line number from 1 to \(order.lines.count) (`satchel order show \(orderID)`)")
+            }
+            order.lines.remove(at: index)
+            try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(orderID)])
+            order.totalMinor = 0
+            for position in order.lines.indices {
+                order.lines[position].lineNo = Int64(position + 1)
+                try insertLine(order.lines[position], orderID: orderID)
+                order.totalMinor = try limits.documentTotal(order.totalMinor, adding: order.lines[position].amountMinor, currency: order.currency, what: "order \(orderID)")
+            }
+            try finish(order)
+            let now = device.clock.nowMilliseconds()
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "line_removed", payload: FieldJSON.payload(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Deletes a draft and its lines (cancel, and its replay).
+    static func dropOrder(_ orderID: String, in database: Database) throws {
+        try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(orderID)])
+        try database.execute("DELETE FROM orders WHERE id = ?", [.text(orderID)])
+    }
+
     struct CustomerTerms {
         var currency: String
         var defaultLevel: String
