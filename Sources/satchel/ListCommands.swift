@@ -46,9 +46,10 @@ struct PaymentList: ParsableCommand {
             let (day, limit) = try list.resolved(device)
             let page = try DocumentLists(device).payments(day: day, limit: limit)
             try printPage(page, json: output.json, noun: "payments", day: day) { payment in
-                let receipt = payment.receipt.isEmpty ? "" : "  \(TerminalText.safe(payment.receipt))"
+                let receipt = payment.receipt.isEmpty ? "" : "receipt \(TerminalText.safe(payment.receipt))"
                 let voided = payment.voidedBy.map { "  VOIDED by \(TerminalText.safe($0))" } ?? ""
-                return "\(payment.id)  \(Money.format(payment.amountMinor, TerminalText.safe(payment.currency))) \(TerminalText.safe(payment.method))  \(customerLabel(payment.customerId, payment.customerName))\(receipt)\(voided)"
+                return entry(["\(payment.id)  \(Money.format(payment.amountMinor, TerminalText.safe(payment.currency))) \(TerminalText.safe(payment.method))",
+                              customerLabel(payment.customerId, payment.customerName), receipt + voided])
             }
         }
     }
@@ -65,8 +66,8 @@ struct VisitList: ParsableCommand {
             let device = try home.open()
             let (day, limit) = try list.resolved(device)
             try printPage(try DocumentLists(device).visits(day: day, limit: limit), json: output.json, noun: "visits", day: day) { visit in
-                let note = visit.note.isEmpty ? "" : "  \(TerminalText.safe(visit.note))"
-                return "\(CalendarDay.minute(fromMilliseconds: visit.at))  \(visit.id)  \(TerminalText.safe(visit.outcome))  \(customerLabel(visit.customerId, visit.customerName))\(note)"
+                entry(["\(CalendarDay.minute(fromMilliseconds: visit.at))  \(TerminalText.safe(visit.outcome))", visit.id,
+                       customerLabel(visit.customerId, visit.customerName), TerminalText.safe(visit.note)])
             }
         }
     }
@@ -83,8 +84,8 @@ struct QuoteList: ParsableCommand {
             let device = try home.open()
             let (day, limit) = try list.resolved(device)
             try printPage(try DocumentLists(device).quotes(day: day, limit: limit), json: output.json, noun: "quotes", day: day) { quote in
-                let held = quote.approval == "pending" ? "  WAITS: \(TerminalText.safe(quote.holdReason ?? ""))" : ""
-                return "\(quote.id)  \(TerminalText.safe(quote.approval))  \(Money.format(quote.totalMinor, TerminalText.safe(quote.currency)))  \(customerLabel(quote.customerId, quote.customerName))\(held)"
+                entry(["\(quote.id)  \(TerminalText.safe(quote.approval))", Money.format(quote.totalMinor, TerminalText.safe(quote.currency)),
+                       customerLabel(quote.customerId, quote.customerName), quote.approval == "pending" ? "WAITS: \(TerminalText.safe(quote.holdReason ?? ""))" : ""])
             }
         }
     }
@@ -122,7 +123,8 @@ struct ComplaintList: ParsableCommand {
             let device = try home.open()
             let (day, limit) = try list.resolved(device)
             try printPage(try DocumentLists(device).complaints(day: day, limit: limit), json: output.json, noun: "complaints", day: day) { complaint in
-                "\(complaint.id)  \(TerminalText.safe(complaint.category))  \(TerminalText.safe(complaint.state))  \(customerLabel(complaint.customerId, complaint.customerName))  \(TerminalText.safe(complaint.description))"
+                entry(["\(complaint.id)  \(TerminalText.safe(complaint.category))", TerminalText.safe(complaint.state),
+                       customerLabel(complaint.customerId, complaint.customerName), TerminalText.safe(complaint.description)])
             }
         }
     }
@@ -139,7 +141,8 @@ struct DisplayRequestList: ParsableCommand {
             let device = try home.open()
             let (day, limit) = try list.resolved(device)
             try printPage(try DocumentLists(device).displayRequests(day: day, limit: limit), json: output.json, noun: "display requests", day: day) { request in
-                "\(request.id)  \(TerminalText.safe(request.typeCode)) \(request.widthCm)x\(request.heightCm) cm  \(TerminalText.safe(request.state))  \(customerLabel(request.customerId, request.customerName))"
+                entry(["\(request.id)  \(TerminalText.safe(request.state))", "\(TerminalText.safe(request.typeCode)) \(request.widthCm)x\(request.heightCm) cm",
+                       customerLabel(request.customerId, request.customerName)])
             }
         }
     }

@@ -157,9 +157,10 @@ struct OrderCommand: ParsableCommand {
                 }
                 if page.orders.isEmpty { print("No orders.") }
                 for order in page.orders {
-                    let held = order.approval == .pending ? "  HELD: \(TerminalText.safe(order.holdReason ?? ""))" : ""
+                    let held = order.approval == .pending ? "HELD: \(TerminalText.safe(order.holdReason ?? ""))" : ""
                     let customer = order.customerName.map { TerminalText.safe($0) } ?? "\(TerminalText.safe(order.customerId)) (not in working set)"
-                    print("\(order.id)  \(order.state.rawValue)  \(customer)  \(order.lineCount) lines  \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))\(held)")
+                    print(entry(["\(order.id)  \(order.state.rawValue)", customer,
+                                 "\(order.lineCount) lines  \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))", held]))
                 }
                 if let more { print(more) }
             }
