@@ -92,6 +92,55 @@ public final class Capture {
         }
     }
 
+    /// The order `createOrder(..., confirm: true)` would save, priced and with the credit rule
+    /// applied (held for approval, and why), without writing anything: the console shows it
+    /// before the rep saves. Throws as `createOrder` would for a bad line or level.
+    public func previewOrder(customerID: String, priceLevel: String? = nil, lines: [OrderLineRequest]) throws -> OrderDocument {
+        try device.guarded {
+            try database.transaction(.deferred) {
+                let customer = try customerTerms(customerID)
+                let level = priceLevel ?? customer.defaultLevel
+                guard customer.levels.contains(level) else {
+                    throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
+                }
+                let now = device.clock.nowMilliseconds()
+                let today = CalendarDay.string(fromMilliseconds: now)
+                var order = OrderDocument(
+                    id: "", customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
+                    currency: customer.currency, totalMinor: 0, note: "", createdAt: now, confirmedAt: nil, lines: [])
+                for (index, request) in lines.enumerated() {
+                    let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
+                    order.lines.append(line)
+                    order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
+                }
+                if !lines.isEmpty { decideApproval(&order, customer: customer, now: now) }
+                return order
+            }
+        }
+    }
+
+    /// A customer's credit as the hold rule sees it: what is overdue after the payments since the
+    /// office's balance, the exposure (balance - collected + open orders) and what is left of the
+    /// limit before an order would be held.
+    public struct CreditPosition: Sendable, Equatable {
+        public var currency: String
+        public var creditLimitMinor: Int64
+        public var exposureMinor: Int64
+        public var overdueMinor: Int64
+        public var overdueDays: Int64
+        public var leftMinor: Int64 { creditLimitMinor - exposureMinor }
+    }
+
+    public func creditPosition(customerID: String) throws -> CreditPosition {
+        try device.guarded {
+            let terms = try customerTerms(customerID)
+            return CreditPosition(
+                currency: terms.currency, creditLimitMinor: terms.creditLimitMinor,
+                exposureMinor: terms.balanceMinor - terms.collectedSinceBalanceMinor + terms.openOrdersMinor,
+                overdueMinor: max(terms.overdueMinor - terms.collectedSinceBalanceMinor, 0), overdueDays: terms.overdueDays)
+        }
+    }
+
     /// Adds lines to a draft order.
     public func addLines(orderID: String, lines: [OrderLineRequest]) throws -> Acknowledged<OrderDocument> {
         guard !lines.isEmpty else {

@@ -162,6 +162,7 @@ extension Customers {
         public var matches: [Match]
         public var total: Int64
         public var notShown: Int64 { total - Int64(matches.count) }
+        public init(matches: [Match], total: Int64) { self.matches = matches; self.total = total }
     }
 
     /// Customers whose name, id or address holds every word of `text`, in any order, ignoring

@@ -20,6 +20,7 @@ public struct Products {
         public var matches: [Match]
         public var total: Int64
         public var notShown: Int64 { total - Int64(matches.count) }
+        public init(matches: [Match], total: Int64) { self.matches = matches; self.total = total }
     }
 
     public struct Unit: Codable, Sendable, Equatable {
