@@ -171,7 +171,9 @@ final class ConsoleApp {
         let bottom = screen.rows - 1
         page.draw(&screen, body: 1..<(bottom - 1), app: self)
         if let message {
-            screen.line(bottom - 1, message.text, message.style)
+            // Up to five lines, over the body's last ones: why a save failed must be readable whole.
+            let lines = wrap(message.text, width: screen.columns).prefix(5)
+            for (offset, line) in lines.enumerated() { screen.line(bottom - lines.count + offset, line, message.style) }
         }
         screen.line(bottom, page.hints, Style(colour: .cyan))
     }

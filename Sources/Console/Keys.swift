@@ -10,7 +10,8 @@ public enum Key: Equatable, Sendable {
 /// Turns the bytes a terminal sends into keys. An escape sequence may arrive split over reads
 /// (a serial line at 9600 baud), so an incomplete one waits for the next bytes; a lone ESC is the
 /// Esc key once no more bytes follow within the caller's deadline (`flush`). Unknown sequences
-/// are dropped whole, never typed as text; invalid UTF-8 is dropped.
+/// are dropped whole, never typed as text; invalid UTF-8, C1 controls and format characters
+/// (bidi overrides) are dropped.
 struct KeyDecoder {
     private var pending: [UInt8] = []
 
@@ -125,7 +126,11 @@ struct KeyDecoder {
         var decoder = UTF8()
         var iterator = bytes[0..<length].makeIterator()
         if case .scalarValue(let scalar) = decoder.decode(&iterator) {
-            return (.character(Character(scalar)), length)
+            // C1 controls (U+0080-U+009F, 0x9B is a CSI) and format characters (bidi overrides) are not keys.
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse: return (nil, length)
+            default: return (.character(Character(scalar)), length)
+            }
         }
         return (nil, length)
     }

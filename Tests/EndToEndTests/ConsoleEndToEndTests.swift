@@ -66,7 +66,7 @@ final class ConsoleSession {
 
 /// Needs tmux (.ci/run installs it); without it these fail, saying so, rather than skip.
 @Suite("satchel console in tmux", .serialized)
-struct ConsoleTests {
+struct ConsoleEndToEndTests {
     let satchel = BuiltExecutable.path("satchel")
     let sim = BuiltExecutable.path("satchel-sim")
 
@@ -226,6 +226,48 @@ struct ConsoleTests {
         try console.keys("Enter")
         try console.waitFor("Order discarded")
         #expect(try Database(path: visit.home + "/satchel.db").int64("SELECT count(*) FROM changes") == 0)
+    }
+
+    @Test("writing stopped by a critical battery at the moment of saving: the screen says NOT SAVED and why, keeps the order, and saves it once charging")
+    func batteryCriticalAtSave() throws {
+        let directory = TemporaryDirectory("console")
+        let visit = try seeded(directory)
+        let battery = directory.path + "/battery"
+        try FileManager.default.createDirectory(atPath: battery, withIntermediateDirectories: true)
+        try "80\n".write(toFile: battery + "/capacity", atomically: true, encoding: .utf8)
+        try "Discharging\n".write(toFile: battery + "/status", atomically: true, encoding: .utf8)
+        let console = try ConsoleSession(directory, command: "env SATCHEL_BATTERY=\(battery) \(satchel) console --home \(visit.home)")
+        try console.waitFor("Route")
+        try console.keys("2")
+        try console.type(visit.customer)
+        try console.keys("Enter")
+        try console.waitFor("Limit")
+        try console.keys("1")
+        try console.waitFor("Level:")
+        try console.keys("1")
+        try console.type(visit.parts[2])
+        try console.waitFor(visit.parts[2] + " ")
+        try console.keys("Enter")
+        try console.waitFor("Qty:")
+        try console.type("2")
+        try console.keys("Enter")
+        try console.waitFor("Line 1 added")
+        try console.keys("Enter")
+        try console.waitFor("Save order?")
+        // The battery drops to critical and the daemon stops writes, while the rep looks at the review.
+        try "3\n".write(toFile: battery + "/capacity", atomically: true, encoding: .utf8)
+        try "battery 3%, critical".write(toFile: visit.home + "/writes-stopped", atomically: true, encoding: .utf8)
+        try console.keys("Enter")
+        let refused = try console.waitFor("NOT SAVED")
+        #expect(refused.contains("writing is"))
+        #expect(refused.contains("Save order?"))
+        #expect(try Database(path: visit.home + "/satchel.db").int64("SELECT count(*) FROM changes") == 0)
+        // The charger goes in: the same Enter saves the same order.
+        try "Charging\n".write(toFile: battery + "/status", atomically: true, encoding: .utf8)
+        try console.keys("Enter")
+        try console.waitFor("SAVED SIM1-")
+        let orders = try #require(try json(["order", "list", "--home", visit.home, "--json"]) as? [[String: Any]])
+        #expect(orders.count == 1 && orders.first?["line_count"] as? Int == 1)
     }
 
     @Test("thousands of random keys, Esc sequences and a resize to a smaller screen: no crash, no half-saved document, the screen recovers")
