@@ -38,13 +38,18 @@ struct Statistics {
     var fullRedrawBytes = 0
     var keys = 0
     var keyMicroseconds: [Int] = []
+    /// The slowest keys with the page they were on, to say where the time went.
+    var slowest: [(microseconds: Int, page: String)] = []
+    var detail: [String] = []
 
     func write(to path: String) {
         let sorted = keyMicroseconds.sorted()
         func percentile(_ p: Int) -> Int { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * p / 100)] }
         let text = """
             {"frames":\(frames),"bytes_sent":\(bytesSent),"full_redraw_bytes":\(fullRedrawBytes),"keys":\(keys),\
-            "key_us_p50":\(percentile(50)),"key_us_p99":\(percentile(99)),"key_us_max":\(sorted.last ?? 0)}
+            "key_us_p50":\(percentile(50)),"key_us_p99":\(percentile(99)),"key_us_max":\(sorted.last ?? 0),\
+            "slowest":[\(slowest.map { "[\($0.microseconds),\"\($0.page.filter { $0.isLetter || $0 == " " })\"]" }.joined(separator: ","))],\
+            "frames_detail":[\(detail.joined(separator: ","))]}
 
             """
         let file = fopen(path, "w")
@@ -107,6 +112,16 @@ final class ConsoleApp {
         pages.last?.reappear(app: self)
     }
 
+    private var customers: Customers.SearchIndex?
+
+    /// The customers folded once per session, so searching as the rep types stays fast.
+    func customerIndex() throws -> Customers.SearchIndex {
+        if let customers { return customers }
+        let index = try Customers.SearchIndex(Customers(device))
+        customers = index
+        return index
+    }
+
     func say(_ text: String, _ style: Style = .plain) { message = (text, style) }
     func fail(_ error: any Error) { message = ("NOT SAVED: \(error)", Style(colour: .red, bold: true)) }
 
@@ -134,8 +149,15 @@ final class ConsoleApp {
             if measuring {
                 statistics.frames += 1
                 statistics.bytesSent += bytes.count
-                statistics.fullRedrawBytes += screen.difference(from: nil).count
-                if let started { statistics.keyMicroseconds.append(monotonicMicroseconds() - started) }
+                let full = screen.difference(from: nil).count
+                statistics.fullRedrawBytes += full
+                statistics.detail.append("[\(bytes.count),\(full)]")
+                if let started {
+                    let elapsed = monotonicMicroseconds() - started
+                    statistics.keyMicroseconds.append(elapsed)
+                    statistics.slowest.append((elapsed, pages.last?.title ?? ""))
+                    statistics.slowest = Array(statistics.slowest.sorted { $0.microseconds > $1.microseconds }.prefix(5))
+                }
             }
             started = nil
             var keys: [Key] = []

@@ -142,7 +142,7 @@ final class CustomerSearchPage: Page {
         if list.handle(key, count: found.matches.count) { return }
         if field.handle(key) {
             do {
-                found = try Customers(app.device).search(field.text, limit: 30)
+                found = try app.customerIndex().search(field.text, limit: 30)
             } catch {
                 app.say("\(error)", Style(colour: .red))
             }

@@ -97,18 +97,37 @@ struct ScreenBuffer {
 
     /// The bytes that turn `shown` (what the terminal has; nil: unknown, draw everything) into
     /// this buffer: the cursor moved only to runs of changed cells, the style set only when it
-    /// changes.
+    /// changes, a line's blank tail erased with one EL. Never more than a full redraw.
     func difference(from shown: ScreenBuffer?) -> [UInt8] {
+        guard let shown, shown.columns == columns, shown.rows == rows else { return render(from: nil) }
+        let changed = render(from: shown)
+        if changed.count <= 64 { return changed }
+        let full = render(from: nil)
+        return full.count < changed.count ? full : changed
+    }
+
+    private func render(from shown: ScreenBuffer?) -> [UInt8] {
         var out = ""
-        let full = shown == nil || shown!.columns != columns || shown!.rows != rows
-        if full { out += "\u{1B}[0m\u{1B}[2J" }
-        var style: Style? = full ? .plain : nil
+        let blank = Cell()
+        if shown == nil { out += "\u{1B}[0m\u{1B}[2J" }
+        var style: Style? = shown == nil ? .plain : nil
         var cursor: (row: Int, column: Int)? = nil
         for row in 0..<rows {
+            // Where this row's blank tail starts: nothing but plain spaces from there on.
+            var tail = columns
+            while tail > 0 && self[row, tail - 1] == blank { tail -= 1 }
             for column in 0..<columns {
                 let cell = self[row, column]
-                if !full, let shown, shown[row, column] == cell { continue }
-                if full && cell == Cell() { continue }
+                if let shown, shown[row, column] == cell { continue }
+                if shown == nil && cell == blank { continue }
+                if column >= tail, shown != nil {
+                    // Everything from here to the end of the line becomes blank: erase it at once.
+                    if cursor == nil || cursor! != (row, column) { out += "\u{1B}[\(row + 1);\(column + 1)H" }
+                    if style != .plain { out += Style.plain.sgr; style = .plain }
+                    out += "\u{1B}[K"
+                    cursor = (row, column)
+                    break
+                }
                 if cursor == nil || cursor! != (row, column) {
                     out += "\u{1B}[\(row + 1);\(column + 1)H"
                 }

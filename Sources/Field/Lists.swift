@@ -167,25 +167,40 @@ extension Customers {
 
     /// Customers whose name, id or address holds every word of `text`, in any order, ignoring
     /// case and diacritics ("lodz piotrkowska" finds "ul. Piotrkowska 12, Łódź"). An exact id
-    /// comes first, then by name. Addresses have no folded column, so they are folded here: a
-    /// scan of the working set, a few milliseconds for thousands of customers.
+    /// comes first, then by name. Addresses have no folded column, so they are folded here.
     public func search(_ text: String, limit: Int = 20) throws -> Found {
-        let words = Products.words(text)
-        guard !words.isEmpty else { return Found(matches: [], total: 0) }
-        let exact = text.trimmingSpaces()
-        return try device.guarded {
+        try SearchIndex(self).search(text, limit: limit)
+    }
+
+    /// Every customer folded once, for searching as the rep types (the console keeps one for its
+    /// session; the working set does not change under it).
+    public struct SearchIndex: Sendable {
+        struct Entry: Sendable {
+            var match: Match
+            var haystack: String
+        }
+        let entries: [Entry]
+
+        public init(_ customers: Customers) throws {
+            entries = try customers.device.guarded {
+                try customers.device.database.query("SELECT id, name, address, discipline, name_folded FROM customers ORDER BY name_folded, id") { row in
+                    let id = row.text(0)
+                    return Entry(match: Match(id: id, name: row.text(1), address: row.text(2), discipline: Discipline(rawValue: row.text(3)) ?? .disloyal),
+                                 haystack: row.text(4) + " " + SearchFolding.fold(id) + " " + SearchFolding.fold(row.text(2)))
+                }
+            }
+        }
+
+        public func search(_ text: String, limit: Int = 20) -> Found {
+            let words = Products.words(text)
+            guard !words.isEmpty else { return Found(matches: [], total: 0) }
+            let exact = text.trimmingSpaces()
             var exactMatch: [Match] = []
             var matches: [Match] = []
             var total: Int64 = 0
-            let row = try device.database.statement("SELECT id, name, address, discipline, name_folded FROM customers ORDER BY name_folded, id")
-            defer { row.reset() }
-            while try row.step() {
-                let id = row.text(0)
-                let haystack = row.text(4) + " " + SearchFolding.fold(id) + " " + SearchFolding.fold(row.text(2))
-                guard words.allSatisfy({ haystack.contains($0) }) else { continue }
+            for entry in entries where words.allSatisfy({ entry.haystack.contains($0) }) {
                 total += 1
-                let match = Match(id: id, name: row.text(1), address: row.text(2), discipline: Discipline(rawValue: row.text(3)) ?? .disloyal)
-                if id == exact { exactMatch.append(match) } else if matches.count < limit { matches.append(match) }
+                if entry.match.id == exact { exactMatch.append(entry.match) } else if matches.count < limit { matches.append(entry.match) }
             }
             return Found(matches: Array((exactMatch + matches).prefix(limit)), total: total)
         }

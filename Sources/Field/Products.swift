@@ -81,15 +81,19 @@ public struct Products {
             arguments.append(.text(pattern))
         }
         let condition = conditions.joined(separator: " AND ")
+        let exact = SearchFolding.fold(text.trimmingSpaces())
         return try device.guarded {
             let database = device.database
             let total = try database.int64("SELECT count(*) FROM products p WHERE \(condition)", arguments)
+            // Stock is summed for the page only (stock is keyed by location first: summing it for
+            // every match before the sort would scan it once per product).
             let matches = try database.query("""
                 SELECT p.part_number, p.name, p.base_unit,
                        (SELECT COALESCE(SUM(s.quantity - s.reserved), 0) FROM stock s WHERE s.part_number = p.part_number)
-                FROM products p WHERE \(condition)
-                ORDER BY lower(p.part_number) = ? DESC, p.name_folded, p.part_number LIMIT ?
-                """, arguments + [.text(SearchFolding.fold(text.trimmingSpaces())), .integer(Int64(limit))]) { row in
+                FROM (SELECT part_number, name, base_unit, name_folded FROM products p WHERE \(condition)
+                      ORDER BY lower(part_number) = ? DESC, name_folded, part_number LIMIT ?) p
+                ORDER BY lower(p.part_number) = ? DESC, p.name_folded, p.part_number
+                """, arguments + [.text(exact), .integer(Int64(limit)), .text(exact)]) { row in
                 Match(partNumber: row.text(0), name: row.text(1), baseUnit: row.text(2), available: row.int64(3))
             }
             return Found(matches: matches, total: total)
