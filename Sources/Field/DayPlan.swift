@@ -6,7 +6,7 @@ public struct DayPlan {
     let device: DeviceDatabase
     public init(_ device: DeviceDatabase) { self.device = device }
 
-    public struct Stop: Codable, Sendable, Equatable {
+    public struct Stop: Sendable, Equatable {
         public var position: Int64
         public var customerId: String
         public var name: String
@@ -19,8 +19,8 @@ public struct DayPlan {
         public var paymentsToday: Int64
     }
 
-    public struct Summary: Codable, Sendable, Equatable {
-        public struct Amount: Codable, Sendable, Equatable {
+    public struct Summary: Sendable, Equatable {
+        public struct Amount: Sendable, Equatable {
             public var currency: String
             public var minor: Int64
         }

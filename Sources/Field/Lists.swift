@@ -8,13 +8,13 @@ public struct DocumentLists {
     public init(_ device: DeviceDatabase) { self.device = device }
 
     /// Some rows, and how many matched in all.
-    public struct Page<Row: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public struct Page<Row: Encodable & Sendable & Equatable>: Encodable, Sendable, Equatable {
         public var rows: [Row]
         public var total: Int64
         public var notShown: Int64 { total - Int64(rows.count) }
     }
 
-    public struct PaymentRow: Codable, Sendable, Equatable {
+    public struct PaymentRow: Encodable, Sendable, Equatable {
         public var id: String
         public var customerId: String
         public var customerName: String?
@@ -26,7 +26,7 @@ public struct DocumentLists {
         public var voidedBy: String?
     }
 
-    public struct VisitRow: Codable, Sendable, Equatable {
+    public struct VisitRow: Encodable, Sendable, Equatable {
         public var id: String
         public var customerId: String
         public var customerName: String?
@@ -35,7 +35,7 @@ public struct DocumentLists {
         public var note: String
     }
 
-    public struct QuoteRow: Codable, Sendable, Equatable {
+    public struct QuoteRow: Encodable, Sendable, Equatable {
         public var id: String
         public var customerId: String
         public var customerName: String?
@@ -47,7 +47,7 @@ public struct DocumentLists {
         public var at: Int64
     }
 
-    public struct ComplaintRow: Codable, Sendable, Equatable {
+    public struct ComplaintRow: Encodable, Sendable, Equatable {
         public var id: String
         public var customerId: String
         public var customerName: String?
@@ -59,7 +59,7 @@ public struct DocumentLists {
         public var at: Int64
     }
 
-    public struct DisplayRequestRow: Codable, Sendable, Equatable {
+    public struct DisplayRequestRow: Encodable, Sendable, Equatable {
         public var id: String
         public var customerId: String
         public var customerName: String?
@@ -158,7 +158,7 @@ public struct DocumentLists {
 
 extension Customers {
     /// The first matches of a customer search and how many matched in all.
-    public struct Found: Codable, Sendable, Equatable {
+    public struct Found: Encodable, Sendable, Equatable {
         public var matches: [Match]
         public var total: Int64
         public var notShown: Int64 { total - Int64(matches.count) }

@@ -7,7 +7,7 @@ public struct Products {
     let device: DeviceDatabase
     public init(_ device: DeviceDatabase) { self.device = device }
 
-    public struct Match: Codable, Sendable, Equatable {
+    public struct Match: Encodable, Sendable, Equatable {
         public var partNumber: String
         public var name: String
         public var baseUnit: String
@@ -16,20 +16,20 @@ public struct Products {
     }
 
     /// The first matches of a search and how many matched in all.
-    public struct Found: Codable, Sendable, Equatable {
+    public struct Found: Encodable, Sendable, Equatable {
         public var matches: [Match]
         public var total: Int64
         public var notShown: Int64 { total - Int64(matches.count) }
         public init(matches: [Match], total: Int64) { self.matches = matches; self.total = total }
     }
 
-    public struct Unit: Codable, Sendable, Equatable {
+    public struct Unit: Encodable, Sendable, Equatable {
         public var unit: String
         /// Base units in one of this unit (1 for the base unit itself).
         public var factor: Int64
     }
 
-    public struct Price: Codable, Sendable, Equatable {
+    public struct Price: Encodable, Sendable, Equatable {
         public var level: String
         public var currency: String
         public var priceMinor: Int64
@@ -38,7 +38,7 @@ public struct Products {
         public var expired: Bool
     }
 
-    public struct Stock: Codable, Sendable, Equatable {
+    public struct Stock: Encodable, Sendable, Equatable {
         public var location: String
         public var quantity: Int64
         public var reserved: Int64
@@ -50,7 +50,7 @@ public struct Products {
         }
     }
 
-    public struct Product: Codable, Sendable, Equatable {
+    public struct Product: Encodable, Sendable, Equatable {
         public var partNumber: String
         public var name: String
         public var baseUnit: String
