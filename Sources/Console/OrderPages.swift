@@ -50,7 +50,7 @@ final class OrderPage: Page {
 
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
         screen.line(body.lowerBound, "Level: \(level)", .strong)
-        let footer = 2
+        let footer = 3
         let rows = (body.lowerBound + 1)..<max(body.lowerBound + 1, body.upperBound - footer)
         if lines.isEmpty {
             screen.line(rows.lowerBound, "No lines yet: 1 adds one")
@@ -65,14 +65,19 @@ final class OrderPage: Page {
             })
         }
         if let preview {
-            screen.line(body.upperBound - 2, "Total \(Money.format(preview.totalMinor, card.currency))", .strong)
+            screen.line(body.upperBound - 3, "Total \(Money.format(preview.totalMinor, card.currency))", .strong)
             if preview.approval == .pending {
-                screen.line(body.upperBound - 1, "HOLD: " + (preview.holdReason ?? ""), Style(colour: .yellow, bold: true))
+                // The reason, on two lines; the review page shows all of it.
+                for (offset, line) in wrap("HOLD: " + (preview.holdReason ?? ""), width: screen.columns).prefix(2).enumerated() {
+                    screen.line(body.upperBound - 2 + offset, line, Style(colour: .yellow, bold: true))
+                }
             } else if !lines.isEmpty {
-                screen.line(body.upperBound - 1, "Within credit", Style(colour: .green))
+                screen.line(body.upperBound - 2, "Within credit", Style(colour: .green))
             }
         } else if let problem {
-            screen.line(body.upperBound - 1, problem, Style(colour: .red))
+            for (offset, line) in wrap(problem, width: screen.columns).prefix(2).enumerated() {
+                screen.line(body.upperBound - 2 + offset, line, Style(colour: .red))
+            }
         }
     }
 
