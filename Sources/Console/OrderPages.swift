@@ -172,7 +172,20 @@ class ProductSearchPage: Page {
     var title: String { "Find product" }
     var hints: String { "type Ent pick Esc back" }
 
+    /// Set when the text changed: the search runs once per frame, however many keys came in it.
+    var stale = false
+
+    func search(_ app: ConsoleApp) {
+        stale = false
+        do {
+            found = try Products(app.device).find(field.text, limit: 30)
+        } catch {
+            app.say("\(error)", Style(colour: .red))
+        }
+    }
+
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if stale { search(app) }
         field.draw(&screen, row: body.lowerBound, label: "? ")
         if field.text.isEmpty { screen.line(body.lowerBound + 1, "Part number or name words") }
         let more = found.notShown > 0 ? 1 : 0
@@ -187,14 +200,11 @@ class ProductSearchPage: Page {
     func handle(_ key: Key, app: ConsoleApp) {
         if list.handle(key, count: found.matches.count) { return }
         if field.handle(key) {
-            do {
-                found = try Products(app.device).find(field.text, limit: 30)
-            } catch {
-                app.say("\(error)", Style(colour: .red))
-            }
+            stale = true
             list.selected = 0
             return
         }
+        if stale { search(app) }
         switch key {
         case .enter:
             guard found.matches.indices.contains(list.selected) else { return }

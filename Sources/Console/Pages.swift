@@ -129,7 +129,18 @@ final class CustomerSearchPage: Page {
     var title: String { "Find customer" }
     var hints: String { "type Ent open Esc back" }
 
+    /// Set when the text changed: the search runs once per frame, however many keys came in it.
+    var stale = false
+
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if stale {
+            stale = false
+            do {
+                found = try app.customerIndex().search(field.text, limit: 30)
+            } catch {
+                app.say("\(error)", Style(colour: .red))
+            }
+        }
         field.draw(&screen, row: body.lowerBound, label: "? ")
         let more = found.notShown > 0 ? 1 : 0
         let rows = (body.lowerBound + 1)..<(body.upperBound - more)
@@ -141,13 +152,14 @@ final class CustomerSearchPage: Page {
     func handle(_ key: Key, app: ConsoleApp) {
         if list.handle(key, count: found.matches.count) { return }
         if field.handle(key) {
-            do {
-                found = try app.customerIndex().search(field.text, limit: 30)
-            } catch {
-                app.say("\(error)", Style(colour: .red))
-            }
+            stale = true
             list.selected = 0
             return
+        }
+        if stale {
+            // Enter before the frame: search now, so Enter picks from what was typed.
+            stale = false
+            found = (try? app.customerIndex().search(field.text, limit: 30)) ?? found
         }
         switch key {
         case .enter:

@@ -177,7 +177,8 @@ extension Customers {
     public struct SearchIndex: Sendable {
         struct Entry: Sendable {
             var match: Match
-            var haystack: String
+            /// Folded name, id and address as UTF-8: searched byte-wise, thousands per keypress.
+            var haystack: [UInt8]
         }
         let entries: [Entry]
 
@@ -186,23 +187,39 @@ extension Customers {
                 try customers.device.database.query("SELECT id, name, address, discipline, name_folded FROM customers ORDER BY name_folded, id") { row in
                     let id = row.text(0)
                     return Entry(match: Match(id: id, name: row.text(1), address: row.text(2), discipline: Discipline(rawValue: row.text(3)) ?? .disloyal),
-                                 haystack: row.text(4) + " " + SearchFolding.fold(id) + " " + SearchFolding.fold(row.text(2)))
+                                 haystack: Array((row.text(4) + " " + SearchFolding.fold(id) + " " + SearchFolding.fold(row.text(2))).utf8))
                 }
             }
         }
 
         public func search(_ text: String, limit: Int = 20) -> Found {
-            let words = Products.words(text)
+            let words = Products.words(text).map { Array($0.utf8) }
             guard !words.isEmpty else { return Found(matches: [], total: 0) }
             let exact = text.trimmingSpaces()
             var exactMatch: [Match] = []
             var matches: [Match] = []
             var total: Int64 = 0
-            for entry in entries where words.allSatisfy({ entry.haystack.contains($0) }) {
+            for entry in entries where words.allSatisfy({ Self.contains(entry.haystack, $0) }) {
                 total += 1
                 if entry.match.id == exact { exactMatch.append(entry.match) } else if matches.count < limit { matches.append(entry.match) }
             }
             return Found(matches: Array((exactMatch + matches).prefix(limit)), total: total)
+        }
+
+        /// Whether `needle` occurs in `haystack` (both folded UTF-8, so a byte match is a text match).
+        static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+            guard needle.count <= haystack.count, let first = needle.first else { return needle.isEmpty }
+            let last = haystack.count - needle.count
+            var start = 0
+            while start <= last {
+                if haystack[start] == first {
+                    var index = 1
+                    while index < needle.count && haystack[start + index] == needle[index] { index += 1 }
+                    if index == needle.count { return true }
+                }
+                start += 1
+            }
+            return false
         }
     }
 }

@@ -85,11 +85,12 @@ public struct Products {
         return try device.guarded {
             let database = device.database
             let total = try database.int64("SELECT count(*) FROM products p WHERE \(condition)", arguments)
-            // Stock is summed for the page only (stock is keyed by location first: summing it for
-            // every match before the sort would scan it once per product).
+            // Stock is summed for the page only, and looked up by its key (location, part): the
+            // few locations are listed once per query, so no product scans the stock table.
             let matches = try database.query("""
                 SELECT p.part_number, p.name, p.base_unit,
-                       (SELECT COALESCE(SUM(s.quantity - s.reserved), 0) FROM stock s WHERE s.part_number = p.part_number)
+                       (SELECT COALESCE(SUM(s.quantity - s.reserved), 0) FROM stock s
+                         WHERE s.location IN (SELECT DISTINCT location FROM stock) AND s.part_number = p.part_number)
                 FROM (SELECT part_number, name, base_unit, name_folded FROM products p WHERE \(condition)
                       ORDER BY lower(part_number) = ? DESC, name_folded, part_number LIMIT ?) p
                 ORDER BY lower(p.part_number) = ? DESC, p.name_folded, p.part_number
