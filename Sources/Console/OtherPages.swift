@@ -184,3 +184,78 @@ final class SummaryPage: Page {
         if key == .escape { app.pop() }
     }
 }
+
+/// A display request: type (Left/Right), width and height in cm on the keypad; saving reserves
+/// the materials, and the next page shows what was reserved and what the warehouse is short of.
+final class DisplayRequestPage: Page {
+    let customerID: String
+    var types: [(code: String, name: String)] = []
+    var type = 0
+    var width = TextField(maximum: 5)
+    var height = TextField(maximum: 5)
+    var focus = 0
+
+    init(app: ConsoleApp, customerID: String) {
+        self.customerID = customerID
+        types = (try? DocumentLists(app.device).displayTypes()) ?? []
+    }
+
+    var title: String { "Display request" }
+    var hints: String { "^v field <> type Ent save" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        guard !types.isEmpty else { return screen.line(body.lowerBound, "No display types on the device") }
+        let chosen = types[type]
+        screen.line(body.lowerBound, "Type < \(chosen.code) >", focus == 0 ? Style(bold: true, reverse: true) : .plain)
+        screen.line(body.lowerBound + 1, "  " + chosen.name)
+        width.draw(&screen, row: body.lowerBound + 2, label: "Width cm: ", focused: focus == 1)
+        height.draw(&screen, row: body.lowerBound + 3, label: "Height cm: ", focused: focus == 2)
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch key {
+        case .up: focus = (focus + 2) % 3
+        case .down, .tab: focus = (focus + 1) % 3
+        case .left where focus == 0 && !types.isEmpty: type = (type + types.count - 1) % types.count
+        case .right where focus == 0 && !types.isEmpty: type = (type + 1) % types.count
+        case .enter: save(app)
+        case .escape:
+            if width.text.isEmpty && height.text.isEmpty { return app.pop() }
+            app.push(ConfirmPage(question: "Leave without saving this display request?") { app in app.pop() })
+        default:
+            let digits: (Character) -> Bool = { $0.isASCII && $0.isNumber }
+            if focus == 1 { _ = width.handle(key, allowed: digits) } else if focus == 2 { _ = height.handle(key, allowed: digits) }
+        }
+    }
+
+    func save(_ app: ConsoleApp) {
+        guard !types.isEmpty, let widthCm = Int64(width.text), let heightCm = Int64(height.text) else {
+            return app.say("Type the width and the height in cm", Style(colour: .red))
+        }
+        let code = types[type].code
+        guard let saved = app.capture({ try Capture($0).requestDisplay(customerID: customerID, typeCode: code, widthCm: widthCm, heightCm: heightCm) }) else { return }
+        app.pop()
+        app.push(ReservedPage(request: saved.value.document))
+        app.say("SAVED \(saved.value.document.id)" + (saved.warning == nil ? "" : " NOT ON CARD"),
+                Style(colour: saved.warning == nil ? .green : .yellow, bold: true))
+    }
+}
+
+/// What a saved display request reserved, the shortfalls in red.
+final class ReservedPage: Page {
+    let request: DisplayRequestDocument
+    init(request: DisplayRequestDocument) { self.request = request }
+    var title: String { "Reserved \(request.typeCode) \(request.widthCm)x\(request.heightCm)" }
+    var hints: String { "Esc back" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        for (offset, material) in request.materials.prefix(body.count).enumerated() {
+            let short = material.shortQuantity > 0 ? " SHORT \(material.shortQuantity)" : ""
+            screen.line(body.lowerBound + offset, "\(material.quantity) x \(material.partNumber)\(short)", material.shortQuantity > 0 ? Style(colour: .red, bold: true) : .plain)
+        }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if key == .escape || key == .enter { app.pop() }
+    }
+}

@@ -186,7 +186,7 @@ final class CustomerPage: Page {
     }
 
     var title: String { card?.name ?? customerID }
-    var hints: String { "1 order 2 pay 3 visit" }
+    var hints: String { "1 order 2 pay 3 visit 4 display" }
 
     func reappear(app: ConsoleApp) {
         do {
@@ -251,6 +251,7 @@ final class CustomerPage: Page {
             guard let card else { return }
             app.push(PaymentPage(card: card))
         case .character("3"), .function(4): app.push(VisitPage(customerID: customerID))
+        case .character("4"): app.push(DisplayRequestPage(app: app, customerID: customerID))
         case .escape: app.pop()
         default: break
         }

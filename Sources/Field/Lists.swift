@@ -133,6 +133,11 @@ public struct DocumentLists {
         }
     }
 
+    /// The display types a rep may request, by code.
+    public func displayTypes() throws -> [(code: String, name: String)] {
+        try device.guarded { try device.database.query("SELECT code, name FROM display_types ORDER BY code") { ($0.text(0), $0.text(1)) } }
+    }
+
     /// One quote with its lines; `unknownQuote`-like error (invalid input naming the id) when absent.
     public func quote(_ id: String) throws -> QuoteDocument {
         try device.guarded {

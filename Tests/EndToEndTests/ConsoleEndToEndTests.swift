@@ -106,7 +106,7 @@ struct ConsoleEndToEndTests {
         return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
     }
 
-    @Test("a whole visit on 32x16: find the customer, check credit, a 5-line promo order with a box line, a payment; saved as the commands save")
+    @Test("a whole visit on 32x16: find the customer, check credit, a 5-line promo order with a box line, a payment, a display request; saved as the commands save")
     func wholeVisit() throws {
         let directory = TemporaryDirectory("console")
         let visit = try seeded(directory)
@@ -180,6 +180,22 @@ struct ConsoleEndToEndTests {
         #expect((payments.first?["amount_minor"] as? Int) == 15025)
         #expect(payments.first?["receipt"] as? String == "KP/77")
         #expect(paid.contains("SAVED \(payments.first?["id"] as? String ?? "?")"))
+
+        // A display request: the first type, 120 x 200 cm; the reserved materials show.
+        try console.keys("4")
+        try console.waitFor("Display request")
+        try console.keys("Down")
+        try console.type("120")
+        try console.keys("Down")
+        try console.type("200")
+        try console.keys("Enter")
+        let reserved = try console.waitFor("Reserved")
+        let requests = try #require(try json(["display-request", "list", "--home", visit.home, "--json"]) as? [[String: Any]])
+        #expect(requests.count == 1 && (requests.first?["width_cm"] as? Int) == 120 && (requests.first?["height_cm"] as? Int) == 200)
+        #expect(reserved.contains("SAVED \(requests.first?["id"] as? String ?? "?")"))
+        #expect(reserved.contains(" x "))
+        try console.keys("Escape")
+        try console.waitFor("Limit")
 
         // The day summary counts them; Esc goes back the way the rep came: the search, the route.
         try console.keys("Escape")
