@@ -151,7 +151,7 @@ final class ConsoleApp {
                 statistics.bytesSent += bytes.count
                 let full = screen.difference(from: nil).count
                 statistics.fullRedrawBytes += full
-                statistics.detail.append("[\(bytes.count),\(full)]")
+                statistics.detail.append("[\(bytes.count),\(full),\"\((pages.last?.title ?? "").filter { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" })\"]")
                 if let started {
                     let elapsed = monotonicMicroseconds() - started
                     statistics.keyMicroseconds.append(elapsed)

@@ -118,7 +118,15 @@ struct ScreenBuffer {
             while tail > 0 && self[row, tail - 1] == blank { tail -= 1 }
             for column in 0..<columns {
                 let cell = self[row, column]
-                if let shown, shown[row, column] == cell { continue }
+                if let shown, shown[row, column] == cell {
+                    // An unchanged cell right where the cursor is, with a change a few cells on:
+                    // rewriting it is shorter than moving the cursor over it (CUP is 6-8 bytes).
+                    guard let at = cursor, at == (row, column), style == cell.style,
+                          ((column + 1)..<min(column + 4, columns)).contains(where: { shown[row, $0] != self[row, $0] }) else { continue }
+                    out.append(cell.character)
+                    cursor = (row, column + 1)
+                    continue
+                }
                 if shown == nil && cell == blank { continue }
                 if column >= tail, shown != nil {
                     // Everything from here to the end of the line becomes blank: erase it at once.
