@@ -46,7 +46,7 @@ final class ConsoleSession {
 
     /// Waits (at most `seconds`) until the screen shows `text`; returns the screen.
     @discardableResult
-    func waitFor(_ text: String, seconds: Double = 10) throws -> String {
+    func waitFor(_ text: String, seconds: Double = 30) throws -> String {
         let deadline = ChildProcess.monotonicSeconds() + seconds
         var shown = ""
         while ChildProcess.monotonicSeconds() < deadline {
@@ -209,7 +209,7 @@ struct ConsoleEndToEndTests {
         try console.waitFor("Quit the console?")
         try console.keys("Enter")
         // How the console ended, as the shell that started it saw it (tmux may reap late).
-        let deadline = ChildProcess.monotonicSeconds() + 10
+        let deadline = ChildProcess.monotonicSeconds() + 30
         while !FileManager.default.fileExists(atPath: exited) && ChildProcess.monotonicSeconds() < deadline { usleep(50_000) }
         usleep(100_000)
         #expect((try? String(contentsOfFile: exited, encoding: .utf8)) == "0\n")
@@ -315,10 +315,13 @@ struct ConsoleEndToEndTests {
         }
         #expect(sent == 3_000)
         // The screen recovers: Esc until the route or the menu shows, on the smaller screen.
+        // The console may still be working through the keys (saves are durable commits): give it
+        // up to 60 s on a loaded machine.
         var screen = ""
-        for _ in 0..<12 {
+        let deadline = ChildProcess.monotonicSeconds() + 60
+        while ChildProcess.monotonicSeconds() < deadline {
             try console.keys("Escape")
-            usleep(150_000)
+            usleep(250_000)
             screen = try console.screen()
             if screen.hasPrefix("Route") || screen.hasPrefix("Menu") { break }
         }
