@@ -126,9 +126,9 @@ final class ConsoleApp {
     func fail(_ error: any Error) { message = ("NOT SAVED: \(error)", Style(colour: .red, bold: true)) }
 
     /// Saves through the one capture path; returns nil (and says why) when it did not save.
-    func capture<Value>(_ body: (DeviceDatabase) throws -> Value) -> DeviceAgent.Saved<Value>? {
+    func capture<Value>(_ function: WorkplaceFunction, _ body: (DeviceDatabase) throws -> Value) -> DeviceAgent.Saved<Value>? {
         do {
-            return try agent.capture(in: device, body)
+            return try agent.capture(function, in: device, body)
         } catch {
             fail(error)
             return nil

@@ -146,7 +146,7 @@ final class ReviewPage: Page {
         switch key {
         case .enter:
             let order = self.order
-            guard let saved = app.capture({ device in
+            guard let saved = app.capture(.orders, { device in
                 try Capture(device).createOrder(customerID: order.card.id, priceLevel: order.level, lines: order.lines, confirm: true)
             }) else { return }
             let document = saved.value.document

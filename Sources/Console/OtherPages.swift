@@ -56,7 +56,7 @@ final class PaymentPage: Page {
         }
         let method = methods[method]
         let receipt = receipt.text
-        guard let saved = app.capture({ device in
+        guard let saved = app.capture(.payments, { device in
             try Capture(device).recordPayment(customerID: card.id, amountMinor: minor, method: method, receipt: receipt)
         }) else { return }
         app.pop()
@@ -84,7 +84,7 @@ final class VisitPage: Page {
             list.selected = digit.wholeNumberValue! - 1
         case .enter:
             let outcome = outcomes[list.selected]
-            guard let saved = app.capture({ try Capture($0).recordVisit(customerID: customerID, outcome: outcome) }) else { return }
+            guard let saved = app.capture(.visits, { try Capture($0).recordVisit(customerID: customerID, outcome: outcome) }) else { return }
             app.pop()
             app.say("SAVED \(saved.value.document.id) \(outcome.rawValue)", Style(colour: .green, bold: true))
         case .escape: app.pop()
@@ -233,7 +233,7 @@ final class DisplayRequestPage: Page {
             return app.say("Type the width and the height in cm", Style(colour: .red))
         }
         let code = types[type].code
-        guard let saved = app.capture({ try Capture($0).requestDisplay(customerID: customerID, typeCode: code, widthCm: widthCm, heightCm: heightCm) }) else { return }
+        guard let saved = app.capture(.displayRequests, { try Capture($0).requestDisplay(customerID: customerID, typeCode: code, widthCm: widthCm, heightCm: heightCm) }) else { return }
         app.pop()
         app.push(ReservedPage(request: saved.value.document))
         app.say("SAVED \(saved.value.document.id)" + (saved.warning == nil ? "" : " NOT ON CARD"),

@@ -73,7 +73,7 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Line number (`satchel order show ID` lists them).") var line: String
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .orders) { device in
                 let saved = try Capture(device).removeLine(orderID: order, lineNo: try Quantity.parse(line, what: "line number"))
                 return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
             }
@@ -88,7 +88,7 @@ struct OrderCommand: ParsableCommand {
         @Argument(help: "Order id.") var order: String
 
         func run() throws {
-            try capturing(home) { device in
+            try capturing(home, .orders) { device in
                 let saved = try Capture(device).cancelOrder(order)
                 return { try OrderCommand.report(saved, json: output.json, verb: "cancelled") }
             }

@@ -15,11 +15,11 @@ struct DraftEditBackupTests {
         let capture = Capture(device)
         let kept = try capture.createOrder(customerID: "C1", lines: [.init(partNumber: "P1", quantity: 2), .init(partNumber: "P2", quantity: 3),
                                                                      .init(partNumber: "P1", quantity: 5)], confirm: false).document
-        let trimmed = try fixture.agent.capture(in: device) { try Capture($0).removeLine(orderID: kept.id, lineNo: 2) }.value.document
+        let trimmed = try fixture.agent.capture(.orders, in: device) { try Capture($0).removeLine(orderID: kept.id, lineNo: 2) }.value.document
         #expect(trimmed.lines.map(\.lineNo) == [1, 2])
         #expect(trimmed.lines.map(\.quantity) == [2, 5])
         let dropped = try capture.createOrder(customerID: "C2", lines: [.init(partNumber: "P2", quantity: 1)], confirm: false).document
-        let cancelled = try fixture.agent.capture(in: device) { try Capture($0).cancelOrder(dropped.id) }
+        let cancelled = try fixture.agent.capture(.orders, in: device) { try Capture($0).cancelOrder(dropped.id) }
         #expect(cancelled.onCard)
         #expect(cancelled.value.document.state == .cancelled)
         #expect(try device.database.text("SELECT action FROM changes ORDER BY seq DESC LIMIT 1") == "cancelled")
