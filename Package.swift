@@ -5,6 +5,7 @@
 //   Foundations    Store · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
 //   Capabilities   Field · Backup · Modem · Sync
 //   Orchestration  Agent (device) · Hub (hub)
+//   Interface      Console (the rep's full-screen terminal UI, on Agent and Field)
 //   Executables    satchel · satchel-hub · satchel-sim (Simulator/)
 import PackageDescription
 
@@ -64,13 +65,15 @@ let package = Package(
         // Orchestration on the device: capture ("saved"), card mirroring, snapshot triggers, battery, restore,
         // the device configuration, sync over TCP or the modem (Modem: the connect sequence).
         .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Modem", "Seal", "Sync", "Transport"], swiftSettings: strict),
+        // The rep's full-screen console (`satchel console`): its own termios/ANSI layer, pages, capture through Agent.
+        .target(name: "Console", dependencies: ["Agent", "Field"], swiftSettings: strict),
         // The field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
 
         // Executables.
         .executableTarget(
             name: "satchel",
-            dependencies: ["Agent", "Backup", "Field", "Store", "Modem", "Sync", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Agent", "Backup", "Console", "Field", "Store", "Modem", "Sync", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict, linkerSettings: smallExecutable),
         // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
         .target(name: "Hub", dependencies: ["Field", "Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
@@ -115,6 +118,7 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal", "ModemSimulator", "Sync", "Deflate"], swiftSettings: strict),
     ]

@@ -92,6 +92,55 @@ public final class Capture {
         }
     }
 
+    /// The order `createOrder(..., confirm: true)` would save, priced and with the credit rule
+    /// applied (held for approval, and why), without writing anything: the console shows it
+    /// before the rep saves. Throws as `createOrder` would for a bad line or level.
+    public func previewOrder(customerID: String, priceLevel: String? = nil, lines: [OrderLineRequest]) throws -> OrderDocument {
+        try device.guarded {
+            try database.transaction(.deferred) {
+                let customer = try customerTerms(customerID)
+                let level = priceLevel ?? customer.defaultLevel
+                guard customer.levels.contains(level) else {
+                    throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
+                }
+                let now = device.clock.nowMilliseconds()
+                let today = CalendarDay.string(fromMilliseconds: now)
+                var order = OrderDocument(
+                    id: "", customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
+                    currency: customer.currency, totalMinor: 0, note: "", createdAt: now, confirmedAt: nil, lines: [])
+                for (index, request) in lines.enumerated() {
+                    let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
+                    order.lines.append(line)
+                    order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
+                }
+                if !lines.isEmpty { decideApproval(&order, customer: customer, now: now) }
+                return order
+            }
+        }
+    }
+
+    /// A customer's credit as the hold rule sees it: what is overdue after the payments since the
+    /// office's balance, the exposure (balance - collected + open orders) and what is left of the
+    /// limit before an order would be held.
+    public struct CreditPosition: Sendable, Equatable {
+        public var currency: String
+        public var creditLimitMinor: Int64
+        public var exposureMinor: Int64
+        public var overdueMinor: Int64
+        public var overdueDays: Int64
+        public var leftMinor: Int64 { creditLimitMinor - exposureMinor }
+    }
+
+    public func creditPosition(customerID: String) throws -> CreditPosition {
+        try device.guarded {
+            let terms = try customerTerms(customerID)
+            return CreditPosition(
+                currency: terms.currency, creditLimitMinor: terms.creditLimitMinor,
+                exposureMinor: terms.balanceMinor - terms.collectedSinceBalanceMinor + terms.openOrdersMinor,
+                overdueMinor: max(terms.overdueMinor - terms.collectedSinceBalanceMinor, 0), overdueDays: terms.overdueDays)
+        }
+    }
+
     /// Adds lines to a draft order.
     public func addLines(orderID: String, lines: [OrderLineRequest]) throws -> Acknowledged<OrderDocument> {
         guard !lines.isEmpty else {
@@ -148,6 +197,55 @@ public final class Capture {
             let changeID = try device.appendChange(entity: "order", entityID: orderID, action: next.rawValue, payload: FieldJSON.payload(order), at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
+    }
+
+    /// Cancels a draft the customer no longer wants. The journal keeps the draft's last state
+    /// with `state: cancelled` (the hub and a restore learn of it); the device drops the order and
+    /// its lines, so it no longer counts towards the customer's open orders. A confirmed order
+    /// is a promise to the customer and is never cancelled here (the office rejects it).
+    public func cancelOrder(_ orderID: String) throws -> Acknowledged<OrderDocument> {
+        try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state.canMove(to: .cancelled) else {
+                throw FieldError.invalidTransition(id: orderID, from: order.state.rawValue, to: "cancelled (only a draft can be cancelled; the office rejects a confirmed order)")
+            }
+            let now = device.clock.nowMilliseconds()
+            order.state = .cancelled
+            try Self.dropOrder(orderID, in: database)
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "cancelled", payload: FieldJSON.payload(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Removes line `lineNo` of a draft; the lines after it move up one (line numbers stay
+    /// 1...n, as the office expects) and the total is recomputed.
+    public func removeLine(orderID: String, lineNo: Int64) throws -> Acknowledged<OrderDocument> {
+        try device.write {
+            var order = try Orders(device).load(orderID)
+            guard order.state == .draft else { throw FieldError.orderNotDraft(id: orderID, state: order.state.rawValue) }
+            guard let index = order.lines.firstIndex(where: { $0.lineNo == lineNo }) else {
+                throw FieldError.invalidInput(what: "order \(orderID) line", value: "\(lineNo)",
+                                              reason: order.lines.isEmpty ? "the order has no lines" : "use a line number from 1 to \(order.lines.count) (`satchel order show \(orderID)`)")
+            }
+            order.lines.remove(at: index)
+            try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(orderID)])
+            order.totalMinor = 0
+            for position in order.lines.indices {
+                order.lines[position].lineNo = Int64(position + 1)
+                try insertLine(order.lines[position], orderID: orderID)
+                order.totalMinor = try limits.documentTotal(order.totalMinor, adding: order.lines[position].amountMinor, currency: order.currency, what: "order \(orderID)")
+            }
+            try finish(order)
+            let now = device.clock.nowMilliseconds()
+            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "line_removed", payload: FieldJSON.payload(order), at: now)
+            return Acknowledged(document: order, changeId: changeID)
+        }
+    }
+
+    /// Deletes a draft and its lines (cancel, and its replay).
+    static func dropOrder(_ orderID: String, in database: Database) throws {
+        try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(orderID)])
+        try database.execute("DELETE FROM orders WHERE id = ?", [.text(orderID)])
     }
 
     struct CustomerTerms {

@@ -144,6 +144,8 @@ public final class Replay {
     }
 
     private func upsert(order: OrderDocument) throws {
+        // A cancelled draft is dropped, as it was when the rep cancelled it.
+        if order.state == .cancelled { return try Capture.dropOrder(order.id, in: database) }
         // Lines may only be written while the order is a draft (schema triggers), so the order is
         // rewritten as a draft, its lines replaced, then moved to its journaled state.
         try database.execute("""

@@ -2,16 +2,19 @@
 /// Field names are encoded in snake_case (see `FieldJSON`).
 
 /// An order's life: the rep drafts and confirms it; sync sends it; the office accepts or
-/// rejects it; the rep asks for the invoice; finance settles it.
+/// rejects it; the rep asks for the invoice; finance settles it. A draft the rep cancels is
+/// `cancelled`: its journal entry says so and the hub gets it, while the device drops the row
+/// (the state exists in journal payloads only; the orders table never holds it).
 public enum OrderState: String, Codable, Sendable, CaseIterable {
     case draft, confirmed, sent, accepted, rejected
     case invoiceRequested = "invoice_requested"
     case settled
+    case cancelled
 
     /// The moves the lifecycle allows; anything else is refused with `invalidTransition`.
     public func canMove(to next: OrderState) -> Bool {
         switch (self, next) {
-        case (.draft, .confirmed), (.confirmed, .sent), (.sent, .accepted), (.sent, .rejected),
+        case (.draft, .confirmed), (.draft, .cancelled), (.confirmed, .sent), (.sent, .accepted), (.sent, .rejected),
              (.accepted, .invoiceRequested), (.invoiceRequested, .settled):
             return true
         default:

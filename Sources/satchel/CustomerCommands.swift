@@ -55,19 +55,28 @@ struct CustomerCommand: ParsableCommand {
     }
 
     struct Find: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Find customers by name, ignoring case and diacritics (lodz finds Łódź).")
+        static let configuration = CommandConfiguration(
+            abstract: "Find customers by words of the name, id or address in any order, ignoring case and diacritics (lodz finds Łódź).")
         @OptionGroup var home: HomeOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "Part of the name, or the id.") var text: String
+        @Argument(help: "Words of the name or address, or the id.") var words: [String]
+        @Option(help: "Show at most this many (default 20).") var limit: String?
 
         func run() throws {
             try reportingErrors {
-                let matches = try Customers(try home.open()).find(text)
-                if output.json { return try printJSON(matches) }
-                if matches.isEmpty { print("No customer matches '\(TerminalText.safe(text))'.") }
-                for match in matches {
+                let text = words.joined(separator: " ")
+                let shown = Int(try limit.map { try Quantity.parse($0, what: "--limit") } ?? 20)
+                let found = try Customers(try home.open()).search(text, limit: shown)
+                let more = found.notShown > 0 ? "\(found.notShown) more customers match: add a word, or --limit N" : nil
+                if output.json {
+                    if let more { printNotice(more) }
+                    return try printJSON(found.matches)
+                }
+                if found.matches.isEmpty { print("No customer matches '\(TerminalText.safe(text))'.") }
+                for match in found.matches {
                     print("\(TerminalText.safe(match.id))  \(Colour.paint(TerminalText.safe(match.name), match.discipline.colour))  \(TerminalText.safe(match.address))")
                 }
+                if let more { print(more) }
             }
         }
     }

@@ -17,8 +17,9 @@ func choice<T: RawRepresentable & CaseIterable>(_ text: String, _ what: String, 
     return value
 }
 
-struct Visit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Record a visit at a customer.")
+struct VisitRecord: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record", abstract: "Record a visit at a customer.")
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "Customer id.") var customer: String
@@ -39,8 +40,8 @@ struct Visit: ParsableCommand {
 
 struct Payment: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Record money collected from a customer, or void a payment saved by mistake.",
-        subcommands: [Record.self, VoidPayment.self], defaultSubcommand: Record.self)
+        abstract: "Record money collected from a customer, void a payment saved by mistake, or list the payments.",
+        subcommands: [Record.self, VoidPayment.self, PaymentList.self], defaultSubcommand: Record.self)
 
     struct Record: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -89,9 +90,9 @@ struct Payment: ParsableCommand {
     }
 }
 
-struct DisplayRequest: ParsableCommand {
+struct DisplayRequestRecord: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "display-request",
+        commandName: "request",
         abstract: "Request a product display at a customer; reserves the materials its type and size need.")
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
@@ -120,8 +121,9 @@ struct DisplayRequest: ParsableCommand {
     }
 }
 
-struct Complaint: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "File a customer's complaint.")
+struct ComplaintRecord: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "file", abstract: "File a customer's complaint.")
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "Customer id.") var customer: String
@@ -142,8 +144,9 @@ struct Complaint: ParsableCommand {
     }
 }
 
-struct Quote: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Calculate a quote; discounts over the rep's limit wait for approval.")
+struct QuoteRecord: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new", abstract: "Calculate a quote; discounts over the rep's limit wait for approval.")
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "Customer id.") var customer: String

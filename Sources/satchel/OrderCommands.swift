@@ -5,7 +5,7 @@ import Field
 struct OrderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order", abstract: "Capture and review orders.",
-        subcommands: [New.self, AddLine.self, Confirm.self, List.self, Show.self, RequestInvoice.self])
+        subcommands: [New.self, AddLine.self, RemoveLine.self, Confirm.self, Cancel.self, List.self, Show.self, RequestInvoice.self])
 
     /// What `--json` prints once an order change is acknowledged.
     struct Saved: Encodable {
@@ -60,6 +60,37 @@ struct OrderCommand: ParsableCommand {
             try capturing(home, .orders) { device in
                 let saved = try Capture(device).addLines(orderID: order, lines: try OrderCommand.parseLines(lines))
                 return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
+            }
+        }
+    }
+
+    struct RemoveLine: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove-line", abstract: "Remove a line from a draft order; the lines after it move up one.")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Order id.") var order: String
+        @Argument(help: "Line number (`satchel order show ID` lists them).") var line: String
+
+        func run() throws {
+            try capturing(home, .orders) { device in
+                let saved = try Capture(device).removeLine(orderID: order, lineNo: try Quantity.parse(line, what: "line number"))
+                return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
+            }
+        }
+    }
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a draft order the customer no longer wants (a confirmed order cannot be cancelled here).")
+        @OptionGroup var home: HomeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Order id.") var order: String
+
+        func run() throws {
+            try capturing(home, .orders) { device in
+                let saved = try Capture(device).cancelOrder(order)
+                return { try OrderCommand.report(saved, json: output.json, verb: "cancelled") }
             }
         }
     }
@@ -126,9 +157,10 @@ struct OrderCommand: ParsableCommand {
                 }
                 if page.orders.isEmpty { print("No orders.") }
                 for order in page.orders {
-                    let held = order.approval == .pending ? "  HELD: \(TerminalText.safe(order.holdReason ?? ""))" : ""
+                    let held = order.approval == .pending ? "HELD: \(TerminalText.safe(order.holdReason ?? ""))" : ""
                     let customer = order.customerName.map { TerminalText.safe($0) } ?? "\(TerminalText.safe(order.customerId)) (not in working set)"
-                    print("\(order.id)  \(order.state.rawValue)  \(customer)  \(order.lineCount) lines  \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))\(held)")
+                    print(entry(["\(order.id)  \(order.state.rawValue)", customer,
+                                 "\(order.lineCount) lines  \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))", held]))
                 }
                 if let more { print(more) }
             }

@@ -47,7 +47,7 @@ func describe(_ card: CardReport) -> String { TerminalText.safe(card.summary, mu
 func fflushStdout() { fflush(nil) }
 
 func printNotice(_ message: String) {
-    var line = "satchel: " + TerminalText.safe(message, multiline: true) + "\n"
+    var line = Wrapping.wrap("satchel: " + TerminalText.safe(message, multiline: true), width: TerminalWidth.standardError) + "\n"
     line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
 
@@ -85,12 +85,12 @@ func readSecret(_ what: String) throws -> String {
 }
 
 func printError(_ message: String) {
-    var line = "satchel: error: " + TerminalText.safe(message, multiline: true) + "\n"
+    var line = Wrapping.wrap("satchel: error: " + TerminalText.safe(message, multiline: true), width: TerminalWidth.standardError) + "\n"
     line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
-    print(TerminalText.escapingJSON(try FieldJSON.encode(value, pretty: false)))
+    Swift.print(TerminalText.escapingJSON(try FieldJSON.encode(value, pretty: false)))
 }
 
 enum Environment {

@@ -19,9 +19,9 @@ struct Satchel: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Init.self, Status.self, Keys.self, Provision.self, ConfigCommand.self, SyncCommand.self, SyncErrorsCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, OrderCommand.self, Visit.self, Payment.self,
+            Init.self, Status.self, Keys.self, Provision.self, ConfigCommand.self, SyncCommand.self, SyncErrorsCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, ProductCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
-            ModemCommand.self,
+            ModemCommand.self, ConsoleCommand.self,
         ])
 }
 

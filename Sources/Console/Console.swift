@@ -1,0 +1,309 @@
+import Agent
+import Field
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `satchel console`: the whole sales visit on the handheld's 32x16 screen with its keypad.
+/// Pages are drawn into a cell buffer and only the changed cells are sent to the terminal; every
+/// save goes through `DeviceAgent.capture(in:)`, and the screen says SAVED only once it returned.
+public enum Console {
+    public struct Options: Sendable {
+        /// Where to write the session's figures at exit (bytes sent, full-redraw bytes, per-key
+        /// times): the console benchmark reads them. nil: none.
+        public var statisticsPath: String?
+        public init(statisticsPath: String? = nil) { self.statisticsPath = statisticsPath }
+    }
+
+    /// Runs until the rep quits (or a SIGTERM/SIGHUP, or the terminal goes away); the terminal is
+    /// restored on every way out.
+    public static func run(agent: DeviceAgent, options: Options = Options()) throws {
+        let device = try agent.open()
+        let terminal = Terminal()
+        try terminal.enterRawMode()
+        defer { terminal.restore() }
+        let app = ConsoleApp(agent: agent, device: device, terminal: terminal)
+        app.loop()
+        if let path = options.statisticsPath { app.statistics.write(to: path) }
+    }
+}
+
+/// Figures of one session, for docs/benchmarks.md: what was sent against what full redraws
+/// would have sent, and how long each key took from its bytes read to its frame written.
+struct Statistics {
+    var frames = 0
+    var bytesSent = 0
+    var fullRedrawBytes = 0
+    var keys = 0
+    var keyMicroseconds: [Int] = []
+    /// The slowest keys with the page they were on, to say where the time went.
+    var slowest: [(microseconds: Int, page: String)] = []
+    var detail: [String] = []
+
+    func write(to path: String) {
+        let sorted = keyMicroseconds.sorted()
+        func percentile(_ p: Int) -> Int { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * p / 100)] }
+        let text = """
+            {"frames":\(frames),"bytes_sent":\(bytesSent),"full_redraw_bytes":\(fullRedrawBytes),"keys":\(keys),\
+            "key_us_p50":\(percentile(50)),"key_us_p99":\(percentile(99)),"key_us_max":\(sorted.last ?? 0),\
+            "slowest":[\(slowest.map { "[\($0.microseconds),\"\($0.page.filter { $0.isLetter || $0 == " " })\"]" }.joined(separator: ","))],\
+            "frames_detail":[\(detail.joined(separator: ","))]}
+
+            """
+        let file = fopen(path, "w")
+        guard let file else { return }
+        fputs(text, file)
+        fclose(file)
+    }
+}
+
+func monotonicMicroseconds() -> Int {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Int(spec.tv_sec) * 1_000_000 + Int(spec.tv_nsec) / 1_000
+}
+
+/// A page of the console: draws itself into the body and handles keys.
+protocol Page: AnyObject {
+    var title: String { get }
+    /// The key hints on the last line ("Ent open  0 menu").
+    var hints: String { get }
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp)
+    func handle(_ key: Key, app: ConsoleApp)
+    /// Called when the page comes back to the top (data may have changed under it).
+    func reappear(app: ConsoleApp)
+}
+
+extension Page {
+    func reappear(app: ConsoleApp) {}
+}
+
+final class ConsoleApp {
+    let agent: DeviceAgent
+    let device: DeviceDatabase
+    let terminal: Terminal
+    var pages: [any Page] = []
+    var message: (text: String, style: Style)?
+    var running = true
+    var statistics = Statistics()
+    var measuring: Bool
+
+    init(agent: DeviceAgent, device: DeviceDatabase, terminal: Terminal) {
+        self.agent = agent
+        self.device = device
+        self.terminal = terminal
+        measuring = getenv("SATCHEL_CONSOLE_STATS") != nil
+        pages = [RoutePage(app: self)]
+    }
+
+    var today: String { CalendarDay.string(fromMilliseconds: device.clock.nowMilliseconds()) }
+
+    /// Moving to another page clears the message line; what a save says is set after the move.
+    func push(_ page: any Page) {
+        message = nil
+        pages.append(page)
+    }
+
+    func pop(_ count: Int = 1) {
+        message = nil
+        for _ in 0..<count where pages.count > 1 { pages.removeLast() }
+        pages.last?.reappear(app: self)
+    }
+
+    private var customers: Customers.SearchIndex?
+
+    /// The customers folded once per session, so searching as the rep types stays fast.
+    func customerIndex() throws -> Customers.SearchIndex {
+        if let customers { return customers }
+        let index = try Customers.SearchIndex(Customers(device))
+        customers = index
+        return index
+    }
+
+    func say(_ text: String, _ style: Style = .plain) { message = (text, style) }
+    func fail(_ error: any Error) { message = ("NOT SAVED: \(error)", Style(colour: .red, bold: true)) }
+
+    /// Saves through the one capture path; returns nil (and says why) when it did not save.
+    func capture<Value>(_ function: WorkplaceFunction, _ body: (DeviceDatabase) throws -> Value) -> DeviceAgent.Saved<Value>? {
+        do {
+            return try agent.capture(function, in: device, body)
+        } catch {
+            fail(error)
+            return nil
+        }
+    }
+
+    func loop() {
+        var decoder = KeyDecoder()
+        var size = terminal.size()
+        var shown: ScreenBuffer? = nil
+        var started: Int? = nil
+        while running {
+            var screen = ScreenBuffer(columns: size.columns, rows: size.rows)
+            draw(&screen)
+            let bytes = screen.difference(from: shown)
+            terminal.write(bytes)
+            shown = screen
+            if measuring {
+                statistics.frames += 1
+                statistics.bytesSent += bytes.count
+                let full = screen.difference(from: nil).count
+                statistics.fullRedrawBytes += full
+                statistics.detail.append("[\(bytes.count),\(full),\"\((pages.last?.title ?? "").filter { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" })\"]")
+                if let started {
+                    let elapsed = monotonicMicroseconds() - started
+                    statistics.keyMicroseconds.append(elapsed)
+                    statistics.slowest.append((elapsed, pages.last?.title ?? ""))
+                    statistics.slowest = Array(statistics.slowest.sorted { $0.microseconds > $1.microseconds }.prefix(5))
+                }
+            }
+            started = nil
+            var keys: [Key] = []
+            switch terminal.read(milliseconds: decoder.isWaiting ? 40 : 5_000) {
+            case .bytes(let input):
+                started = monotonicMicroseconds()
+                keys = decoder.feed(input)
+            case .timeout:
+                keys = decoder.flush()
+            case .resized:
+                size = terminal.size()
+                shown = nil
+            case .quit:
+                running = false
+            case .closed:
+                running = false
+            }
+            for key in keys where running {
+                statistics.keys += 1
+                pages.last?.handle(key, app: self)
+            }
+        }
+    }
+
+    func draw(_ screen: inout ScreenBuffer) {
+        guard let page = pages.last else { return }
+        if screen.columns < 16 || screen.rows < 6 {
+            screen.put(0, 0, "Screen too small")
+            screen.put(1, 0, "\(screen.columns)x\(screen.rows)")
+            return
+        }
+        screen.line(0, page.title, .title)
+        let bottom = screen.rows - 1
+        page.draw(&screen, body: 1..<(bottom - 1), app: self)
+        if let message {
+            // Up to five lines, over the body's last ones: why a save failed must be readable whole.
+            let lines = wrap(message.text, width: screen.columns).prefix(5)
+            for (offset, line) in lines.enumerated() { screen.line(bottom - lines.count + offset, line, message.style) }
+        }
+        screen.line(bottom, page.hints, Style(colour: .cyan))
+    }
+}
+
+// MARK: Shared drawing
+
+/// Greedy word wrap for the body (long reasons, talking points).
+func wrap(_ text: String, width: Int) -> [String] {
+    guard width > 0 else { return [] }
+    var lines: [String] = []
+    var current = ""
+    for word in text.split(separator: " ") {
+        var word = Substring(word)
+        while word.count > width {
+            if !current.isEmpty { lines.append(current); current = "" }
+            lines.append(String(word.prefix(width)))
+            word = word.dropFirst(width)
+        }
+        if current.isEmpty {
+            current = String(word)
+        } else if current.count + 1 + word.count <= width {
+            current += " " + word
+        } else {
+            lines.append(current)
+            current = String(word)
+        }
+    }
+    if !current.isEmpty { lines.append(current) }
+    return lines
+}
+
+/// Text padded or cut to exactly `width` characters (columns of a list).
+func fit(_ text: String, _ width: Int) -> String {
+    guard width > 0 else { return "" }
+    if text.count <= width { return text + String(repeating: " ", count: width - text.count) }
+    return String(text.prefix(width - 1)) + "~"
+}
+
+func disciplineStyle(_ discipline: Customers.Discipline) -> Style {
+    switch discipline {
+    case .strict: return Style(colour: .green, bold: true)
+    case .hesitant: return Style(colour: .yellow, bold: true)
+    case .disloyal: return Style(colour: .red, bold: true)
+    }
+}
+
+func disciplineWord(_ discipline: Customers.Discipline) -> String {
+    switch discipline {
+    case .strict: return "PAYS ON TIME"
+    case .hesitant: return "PAYS LATE"
+    case .disloyal: return "DOES NOT PAY"
+    }
+}
+
+/// A selectable list drawn in the body, scrolled so the selection stays in view.
+struct ListView {
+    var selected = 0
+
+    mutating func handle(_ key: Key, count: Int) -> Bool {
+        switch key {
+        case .up: selected = max(selected - 1, 0)
+        case .down: selected = min(selected + 1, max(count - 1, 0))
+        case .pageUp: selected = max(selected - 5, 0)
+        case .pageDown: selected = min(selected + 5, max(count - 1, 0))
+        case .home: selected = 0
+        case .end: selected = max(count - 1, 0)
+        default: return false
+        }
+        return true
+    }
+
+    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, lines: [(String, Style)]) {
+        guard !rows.isEmpty else { return }
+        let height = rows.count
+        let first = max(0, min(selected - height / 2, lines.count - height))
+        for (offset, index) in (first..<min(lines.count, first + height)).enumerated() {
+            let (text, style) = lines[index]
+            screen.line(rows.lowerBound + offset, text, index == selected ? Style(colour: style.colour, bold: style.bold, reverse: true) : style)
+        }
+    }
+}
+
+/// A one-line text field: printable characters, Backspace.
+struct TextField {
+    var text = ""
+    var maximum = 40
+
+    /// Whether the key edited the text.
+    mutating func handle(_ key: Key, allowed: (Character) -> Bool = { _ in true }) -> Bool {
+        switch key {
+        case .character(let character) where allowed(character) && text.count < maximum:
+            text.append(character)
+            return true
+        case .backspace, .delete:
+            guard !text.isEmpty else { return false }
+            text.removeLast()
+            return true
+        default:
+            return false
+        }
+    }
+
+    func draw(_ screen: inout ScreenBuffer, row: Int, label: String, focused: Bool = true) {
+        let start = screen.put(row, 0, label)
+        let room = screen.columns - start - 1
+        let shown = text.count > room ? String(text.suffix(room)) : text
+        let end = screen.put(row, start, shown, focused ? .strong : .plain)
+        if focused { screen.put(row, end, "_", Style(reverse: true)) }
+    }
+}

@@ -1,0 +1,259 @@
+import Agent
+import Field
+
+// MARK: Route (the first page)
+
+/// Today's route with each stop's status: `.` not visited yet, `v` visited, `O` ordered,
+/// `$` money collected; a red `!` marks overdue debt (a payment to remind the customer of).
+final class RoutePage: Page {
+    var stops: [DayPlan.Stop] = []
+    var list = ListView()
+    var loadError: String?
+
+    init(app: ConsoleApp) { reappear(app: app) }
+
+    var title: String { "Route \(stops.isEmpty ? "" : "\(stops.filter { $0.visitOutcome != nil || $0.ordersToday > 0 }.count)/\(stops.count) ")" }
+    var hints: String { "Ent open 0 menu 2 find" }
+
+    func reappear(app: ConsoleApp) {
+        do {
+            stops = try DayPlan(app.device).route(day: app.today)
+            loadError = nil
+        } catch {
+            loadError = "\(error)"
+        }
+        list.selected = min(list.selected, max(stops.count - 1, 0))
+    }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if let loadError {
+            for (offset, line) in wrap(loadError, width: screen.columns).prefix(body.count).enumerated() { screen.line(body.lowerBound + offset, line) }
+            return
+        }
+        if stops.isEmpty {
+            screen.line(body.lowerBound, "No route for \(app.today).")
+            screen.line(body.lowerBound + 1, "2: find a customer")
+            return
+        }
+        let lines = stops.map { stop -> (String, Style) in
+            let mark = stop.paymentsToday > 0 ? "$" : stop.ordersToday > 0 ? "O" : stop.visitOutcome != nil ? "v" : "."
+            let warn = stop.overdueMinor > 0 ? "!" : " "
+            return ("\(stop.position)\(mark)\(warn)\(stop.name)", stop.overdueMinor > 0 ? Style(colour: .red) : .plain)
+        }
+        list.draw(&screen, rows: body, lines: lines)
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: stops.count) { return }
+        switch key {
+        case .enter:
+            guard stops.indices.contains(list.selected) else { return }
+            app.push(CustomerPage(app: app, customerID: stops[list.selected].customerId))
+        case .character("0"), .escape, .function(1): app.push(MenuPage())
+        case .character("2"): app.push(CustomerSearchPage())
+        case .character(let digit) where digit.isNumber:
+            // 1 and 3-9 jump to that stop.
+            if let number = digit.wholeNumberValue, let index = stops.firstIndex(where: { $0.position == Int64(number) }) { list.selected = index }
+        default: break
+        }
+    }
+}
+
+// MARK: Menu
+
+final class MenuPage: Page {
+    var list = ListView()
+    let items = ["1 Route", "2 Find customer", "3 Find product", "4 Status", "5 Day summary", "9 Quit"]
+    var title: String { "Menu" }
+    var hints: String { "digit/Ent choose Esc back" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        list.draw(&screen, rows: body, lines: items.map { ($0, .plain) })
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: items.count) { return }
+        var choice: Character?
+        switch key {
+        case .enter: choice = items[list.selected].first
+        case .character(let character): choice = character
+        case .escape: app.pop()
+        default: break
+        }
+        switch choice {
+        case "1": app.pop()
+        case "2": app.push(CustomerSearchPage())
+        case "3": app.push(ProductLookupPage())
+        case "4": app.push(StatusPage(app: app))
+        case "5": app.push(SummaryPage(app: app))
+        case "9": app.push(ConfirmPage(question: "Quit the console?") { app in app.running = false })
+        default: break
+        }
+    }
+}
+
+/// Asks before something that cannot be undone from the screen (quit, discard an order).
+final class ConfirmPage: Page {
+    let question: String
+    let yes: (ConsoleApp) -> Void
+    init(question: String, yes: @escaping (ConsoleApp) -> Void) {
+        self.question = question
+        self.yes = yes
+    }
+    var title: String { "Confirm" }
+    var hints: String { "Ent yes  Esc no" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        for (offset, line) in wrap(question, width: screen.columns).prefix(body.count).enumerated() {
+            screen.line(body.lowerBound + offset, line, .strong)
+        }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch key {
+        case .enter:
+            app.pop()
+            yes(app)
+        case .escape: app.pop()
+        default: break
+        }
+    }
+}
+
+// MARK: Customer search and card
+
+final class CustomerSearchPage: Page {
+    var field = TextField()
+    var found = Customers.Found(matches: [], total: 0)
+    var list = ListView()
+    var title: String { "Find customer" }
+    var hints: String { "type Ent open Esc back" }
+
+    /// Set when the text changed: the search runs once per frame, however many keys came in it.
+    var stale = false
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if stale {
+            stale = false
+            do {
+                found = try app.customerIndex().search(field.text, limit: 30)
+            } catch {
+                app.say("\(error)", Style(colour: .red))
+            }
+        }
+        field.draw(&screen, row: body.lowerBound, label: "? ")
+        let more = found.notShown > 0 ? 1 : 0
+        let rows = (body.lowerBound + 1)..<(body.upperBound - more)
+        list.draw(&screen, rows: rows, lines: found.matches.map { ("\($0.name)", disciplineStyle($0.discipline)) })
+        if more > 0 { screen.line(body.upperBound - 1, "+\(found.notShown) more: add a word") }
+        if field.text.isEmpty { screen.line(body.lowerBound + 1, "Name, id or address words") }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: found.matches.count) { return }
+        if field.handle(key) {
+            stale = true
+            list.selected = 0
+            return
+        }
+        if stale {
+            // Enter before the frame: search now, so Enter picks from what was typed.
+            stale = false
+            found = (try? app.customerIndex().search(field.text, limit: 30)) ?? found
+        }
+        switch key {
+        case .enter:
+            guard found.matches.indices.contains(list.selected) else { return }
+            app.push(CustomerPage(app: app, customerID: found.matches[list.selected].id))
+        case .escape: app.pop()
+        default: break
+        }
+    }
+}
+
+/// The credit check: discipline as colour and word, overdue, limit and what is left of it, the
+/// last orders and the talking points; from here the rep orders, collects, records the visit.
+final class CustomerPage: Page {
+    let customerID: String
+    var card: Customers.Card?
+    var credit: Capture.CreditPosition?
+    var loadError: String?
+    var scroll = 0
+
+    init(app: ConsoleApp, customerID: String) {
+        self.customerID = customerID
+        reappear(app: app)
+    }
+
+    var title: String { card?.name ?? customerID }
+    var hints: String { "1 order 2 pay 3 visit 4 display" }
+
+    func reappear(app: ConsoleApp) {
+        do {
+            card = try Customers(app.device).card(customerID)
+            credit = try Capture(app.device).creditPosition(customerID: customerID)
+            loadError = nil
+        } catch {
+            loadError = "\(error)"
+        }
+    }
+
+    func lines(width: Int) -> [(String, Style)] {
+        guard let card, let credit else { return wrap(loadError ?? "", width: width).map { ($0, Style(colour: .red)) } }
+        let money = { (minor: Int64) in Money.format(minor, card.currency) }
+        var lines: [(String, Style)] = [
+            (disciplineWord(card.discipline) + " (\(card.colour))", disciplineStyle(card.discipline)),
+        ]
+        if credit.overdueMinor > 0 {
+            lines.append(("Overdue \(money(credit.overdueMinor))", Style(colour: .red, bold: true)))
+            lines.append(("  \(credit.overdueDays) days", Style(colour: .red)))
+        } else {
+            lines.append(("Nothing overdue", .plain))
+        }
+        lines.append(("Limit \(money(credit.creditLimitMinor))", .plain))
+        lines.append(("Left  \(money(credit.leftMinor))", credit.leftMinor > 0 ? .strong : Style(colour: .red, bold: true)))
+        if !card.address.isEmpty { lines += wrap(card.address, width: width).map { ($0, .plain) } }
+        if !card.recentOrders.isEmpty {
+            lines.append(("Last orders:", .strong))
+            for order in card.recentOrders {
+                lines.append(("\(order.day) \(Money.format(order.totalMinor, order.currency))\(order.paidLate ? " late" : "")", order.paidLate ? Style(colour: .yellow) : .plain))
+            }
+        }
+        if !card.talkingPoints.isEmpty {
+            lines.append(("Talk about:", .strong))
+            for point in card.talkingPoints { lines += wrap("- " + point, width: width).map { ($0, .plain) } }
+        }
+        if !card.recentPayments.isEmpty {
+            lines.append(("Payments here:", .strong))
+            for payment in card.recentPayments {
+                lines.append(("\(Money.format(payment.amountMinor, payment.currency))\(payment.voidedBy == nil ? "" : " VOID")", .plain))
+            }
+        }
+        return lines
+    }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        let all = lines(width: screen.columns)
+        scroll = max(0, min(scroll, all.count - body.count))
+        for (offset, line) in all.dropFirst(scroll).prefix(body.count).enumerated() {
+            screen.line(body.lowerBound + offset, line.0, line.1)
+        }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch key {
+        case .up: scroll = max(scroll - 1, 0)
+        case .down: scroll += 1
+        case .character("1"), .function(2):
+            guard let card else { return }
+            app.push(OrderPage(app: app, card: card))
+        case .character("2"), .function(3):
+            guard let card else { return }
+            app.push(PaymentPage(card: card))
+        case .character("3"), .function(4): app.push(VisitPage(customerID: customerID))
+        case .character("4"): app.push(DisplayRequestPage(app: app, customerID: customerID))
+        case .escape: app.pop()
+        default: break
+        }
+    }
+}
