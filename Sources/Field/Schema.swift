@@ -16,6 +16,7 @@ public enum FieldSchema {
         Migration("working set, documents, change history", v1),
         Migration("downloads: office decisions, sync errors, rows kept for documents", v2),
         Migration("payment voids, receipt numbers looked up", v3),
+        Migration("id space epochs: every restore moves the device\'s ids on", v4),
     ]
 
     static let v1 = """
@@ -337,5 +338,13 @@ extension FieldSchema {
     -- A receipt number is used once on a device (the rep's receipt book); looked up on capture.
     -- Not UNIQUE: a database from before this check may hold a repeated number already.
     CREATE INDEX payments_by_receipt ON payments(receipt COLLATE NOCASE) WHERE receipt <> '';
+    """
+}
+
+extension FieldSchema {
+    /// The epoch of the device's id space (`ClientID`): 1 for every database made before it
+    /// existed, so their ids keep their form; a restore moves it on before any id is issued.
+    static let v4 = """
+    ALTER TABLE device ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1 CHECK (epoch > 0);
     """
 }
