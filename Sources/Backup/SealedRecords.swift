@@ -129,9 +129,13 @@ public struct CardEpoch {
         }
     }
 
-    /// Records `epoch` unless the card already holds it or a later one.
+    /// Records `epoch` unless the card already holds it or a later one. A record that does not
+    /// open is written over: the device writing is the live one, and its database's epoch is at
+    /// least any this card recorded for it (a restore and a move record both).
     public func record(_ epoch: Int64) throws {
-        if let recorded = try read(), recorded >= epoch { return }
+        let recorded: Int64?
+        do { recorded = try read() } catch BackupError.epochUnreadable { recorded = nil }
+        if let recorded, recorded >= epoch { return }
         var payload: [UInt8] = []
         LittleEndian.append(UInt64(bitPattern: epoch), to: &payload)
         try slots.write(payload)
