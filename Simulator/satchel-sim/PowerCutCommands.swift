@@ -46,6 +46,8 @@ struct PowerCut: ParsableCommand {
         options.cardAwayEvery = cardAwayEvery
         options.progress = { report in
             FileHandle.standardError.write(Data("powercut: \(report.cycles) cycles, \(report.acknowledged) acknowledged, \(report.lost) lost, \(report.duplicates) duplicates, \(report.idsReused) ids reused, \(report.integrityFailures) integrity failures, \(report.wipes) wipes, \(report.restoresFromBehindCard) restores from a card behind, \(report.syncs) syncs, \(String(format: "%.0f", report.elapsedSeconds)) s\n".utf8))
+            // A long run's problems as they happen, not only at its end.
+            if let latest = report.problems.last { FileHandle.standardError.write(Data("powercut: latest problem: \(latest)\n".utf8)) }
         }
         let report: SimulatorKit.PowerCut.Report
         do {

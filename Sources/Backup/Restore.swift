@@ -63,16 +63,10 @@ public struct RestorePreview: Codable, Sendable, Equatable {
     }
 
     func refusal(database: String) -> String {
-        var text = "\(database) opens and is not damaged: a restore would replace it with the card's copy"
-        if isEmpty {
-            text += ", which holds everything it has."
-        } else {
-            text += " and drop what the card lacks:"
-            if !documents.isEmpty { text += "\n  \(documents.count) document\(documents.count == 1 ? "" : "s"): \(Self.list(documents))" }
-            if !changes.isEmpty { text += "\n  \(changes.count) change\(changes.count == 1 ? "" : "s"): \(Self.list(changes))" }
-            text += "\n"
-        }
-        return text + " Nothing was changed. Bring the card up to date first (satchel backup) and sync; to replace the database anyway, run `satchel restore --force` (the current one is kept beside it, and no id is ever issued again)."
+        var text = "\(database) opens and is not damaged: a restore would replace it with the card's copy and drop what the card lacks:"
+        if !documents.isEmpty { text += "\n  \(documents.count) document\(documents.count == 1 ? "" : "s"): \(Self.list(documents))" }
+        if !changes.isEmpty { text += "\n  \(changes.count) change\(changes.count == 1 ? "" : "s"): \(Self.list(changes))" }
+        return text + "\nNothing was changed. Bring the card up to date first (satchel backup) and sync; to replace the database anyway, run `satchel restore --force` (the current one is kept beside it, and no id is ever issued again)."
     }
 }
 
@@ -82,7 +76,8 @@ public struct RestorePreview: Codable, Sendable, Equatable {
 /// aside, never deleted. Interrupted at any point, it leaves the old database in place and can
 /// simply be run again.
 public enum Restore {
-    /// `force`: replace a database that opens too (otherwise refused, with what it would drop).
+    /// `force`: replace a database that opens and has documents or changes the card lacks
+    /// (otherwise refused, with what it would drop).
     /// `advancingEpoch`: false only for a copy nobody issues ids from (upload mode reads the
     /// replaced handheld's card into one); every other restore moves the id space on.
     public static func run(home: String, layout: CardLayout, key: BackupKey, identity: CardIdentity,
@@ -147,8 +142,10 @@ public enum Restore {
                 report.lastSequence = try database.int64("SELECT COALESCE(max(seq), 0) FROM changes")
                 let problems = try database.integrityCheck()
                 guard problems.isEmpty else { throw BackupError.restoreFailed("the rebuilt database fails integrity_check: \(problems.joined(separator: "; "))") }
+                // A database that opens is replaced only if the card holds everything it has (a
+                // restore interrupted after its swap, run again), or with --force.
                 if let preview = try previewIfHealthy(target, rebuilt: database) {
-                    guard force else { throw BackupError.restoreWouldDrop(database: target, drop: preview) }
+                    guard force || preview.isEmpty else { throw BackupError.restoreWouldDrop(database: target, drop: preview) }
                     report.dropped = preview
                 }
                 if advancingEpoch {

@@ -26,19 +26,26 @@ public enum ClientID {
         public var device: String
         public var epoch: Int64
         public var sequence: Int64
+        public init(device: String, epoch: Int64, sequence: Int64) {
+            self.device = device; self.epoch = epoch; self.sequence = sequence
+        }
     }
 
     /// The parts of an id this scheme made; nil for anything else.
     public static func parse(_ id: String) -> Parts? {
         guard let dash = id.firstIndex(of: "-") else { return nil }
         let head = id[..<dash], tail = id[id.index(after: dash)...]
-        guard let sequence = Int64(tail), sequence > 0, tail.allSatisfy(\.isASCII) else { return nil }
+        func decimal(_ text: Substring) -> Int64? { text.allSatisfy { $0.isASCII && $0.isNumber } ? Int64(text) : nil }
+        guard let sequence = decimal(tail), sequence > 0 else { return nil }
+        var device = head, epoch: Int64 = 1
         if let mark = head.firstIndex(of: epochMark) {
             let digits = head[head.index(after: mark)...]
-            guard let epoch = Int64(digits), epoch > 1, digits.allSatisfy(\.isASCII), digits.first != "0" else { return nil }
-            return Parts(device: String(head[..<mark]), epoch: epoch, sequence: sequence)
+            guard let parsed = decimal(digits), parsed > 1, digits.first != "0" else { return nil }
+            device = head[..<mark]
+            epoch = parsed
         }
-        return Parts(device: String(head), epoch: 1, sequence: sequence)
+        guard !device.isEmpty else { return nil }
+        return Parts(device: String(device), epoch: epoch, sequence: sequence)
     }
 
     /// Whether `id` is one `device` issued (in any epoch).
