@@ -77,10 +77,8 @@ struct RestoreIdentityTests {
         try ChildProcess.run(hubBinary, arguments, stdin: stdin, timeoutSeconds: 60)
     }
 
-    func device(_ bench: Bench, _ arguments: [String], stdin: String? = nil, card: Bool = true) throws -> ChildProcess.Result {
-        var environment = bench.environment
-        if !card { environment["SATCHEL_CARD"] = nil }
-        return try ChildProcess.run(satchel, arguments, environment: environment, stdin: stdin, timeoutSeconds: 90)
+    func device(_ bench: Bench, _ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
+        try ChildProcess.run(satchel, arguments, environment: bench.environment, stdin: stdin, timeoutSeconds: 90)
     }
 
     func json(_ result: ChildProcess.Result) throws -> [String: Any] {
@@ -100,8 +98,8 @@ struct RestoreIdentityTests {
         return key
     }
 
-    func order(_ bench: Bench, _ part: String, card: Bool = true) throws -> (id: String, total: Int64, stderr: String) {
-        let result = try device(bench, ["order", "new", "--customer", bench.customer, "--line", "\(part):10", "--confirm", "--json"], card: card)
+    func order(_ bench: Bench, _ part: String) throws -> (id: String, total: Int64, stderr: String) {
+        let result = try device(bench, ["order", "new", "--customer", bench.customer, "--line", "\(part):10", "--confirm", "--json"])
         try #require(result.succeeded, "\(result.stderr)")
         let object = try json(result)
         let total = ((object["order"] as? [String: Any])?["total_minor"] as? NSNumber)?.int64Value ?? -1
@@ -122,7 +120,7 @@ struct RestoreIdentityTests {
         bench.deleteDatabase()
 
         let second = try order(bench, bench.dear)
-        #expect(second.stderr.contains("Restored from the card"))
+        #expect(second.stderr.contains("REBUILT FROM THE CARD"))
         #expect(second.total == 254850)
         #expect(second.id != first.id)
         #expect(second.id == "X~2-000001")
@@ -242,9 +240,11 @@ struct RestoreIdentityTests {
         let bench = try Bench(self)
         _ = try handOut(bench)
         let onCard = try order(bench, bench.cheap)
-        // Two documents the card never sees (captured with no card given).
-        let behind = try order(bench, bench.dear, card: false)
-        let visit = try json(try device(bench, ["visit", "--customer", bench.customer, "--outcome", "not_met", "--note", "Nikogo nie było — никого", "--json"], card: false))["id"] as? String ?? ""
+        // Two documents the card never sees (its mount point is empty while they are captured).
+        try bench.unmountCard()
+        let behind = try order(bench, bench.dear)
+        let visit = try json(try device(bench, ["visit", "--customer", bench.customer, "--outcome", "not_met", "--note", "Nikogo nie było — никого", "--json"]))["id"] as? String ?? ""
+        try bench.mountCard()
         let database = fileBytes(bench.home + "/satchel.db")
         let refused = try device(bench, ["restore"])
         #expect(refused.status == 73)
