@@ -185,10 +185,13 @@ public enum Restore {
         return next
     }
 
-    /// nil when `target` is missing, damaged or not a Satchel database (a restore is what it
-    /// needs); otherwise what it holds that `rebuilt` lacks.
+    /// nil when `target` is missing, damaged (now, or marked so once) or not a Satchel database (a
+    /// restore is what it needs); otherwise what it holds that `rebuilt` lacks.
     static func previewIfHealthy(_ target: String, rebuilt: Database) throws -> RestorePreview? {
         guard access(target, F_OK) == 0 else { return nil }
+        // Damage SQLite reported once (the marker beside it) makes it damaged even where a
+        // quick_check now passes.
+        if DamageMarker(home: Paths.directory(of: target)).finding(for: target) != nil { return nil }
         // Read-only: a refused restore leaves the database exactly as it was (a read-write
         // connection would checkpoint its WAL on closing).
         let current: Database

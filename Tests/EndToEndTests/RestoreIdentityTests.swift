@@ -161,6 +161,31 @@ struct RestoreIdentityTests {
         #expect(orders["unsynced_changes"] as? Int == 0)
     }
 
+    @Test("ids the hub holds with other content: the device exits 65 saying what happened and what to do, marks nothing sent; the audit has the cause")
+    func conflictOnBothEnds() throws {
+        let bench = try Bench(self)
+        _ = try handOut(bench)
+        let first = try order(bench, bench.cheap)
+        try #require(try device(bench, ["sync", "--mode", "fast"], stdin: password + "\n").succeeded)
+        // What a second handheld with a copy of this one's data directory would do: the same ids,
+        // other content. Here: the hub's copy differs, and the device sends its change again.
+        try Database(path: bench.database).execute("UPDATE device_changes SET payload = replace(payload, '2770', '2771') WHERE entity_id = ?", [.text(first.id)])
+        try Database(path: bench.home + "/satchel.db").execute("UPDATE sync_state SET value = '0' WHERE key = 'uploaded_through_seq'")
+        _ = try order(bench, bench.dear)   // a new batch (X-1-2) that carries the first change again
+        let refused = try device(bench, ["sync", "--mode", "fast"], stdin: password + "\n")
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("held with other content") && refused.stderr.contains("Nothing was marked as sent"))
+        #expect(refused.stderr.contains("call the office"))
+        #expect(try Database(path: bench.home + "/satchel.db").text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'") == "0")
+        var audit = try SQLiteHubStorage(path: bench.database).auditLog(limit: 1)
+        for _ in 0..<50 where audit.first?.result != "refused" {
+            usleep(100_000)
+            audit = try SQLiteHubStorage(path: bench.database).auditLog(limit: 1)
+        }
+        #expect(audit.first?.result == "refused")
+        #expect(audit.first?.error?.contains("batch X-1-2") == true && audit.first?.error?.contains("is held with other content") == true)
+    }
+
     @Test("repro 2: a wiped handheld restored from its card keeps its sync key and hub pin; the hub accepts it; device add twice names the device")
     func wipedHandheldKeepsItsIdentity() throws {
         let bench = try Bench(self)
