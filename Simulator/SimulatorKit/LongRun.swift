@@ -55,7 +55,7 @@ public struct LongRun {
         let home = root + "/device"
         let device = try DeviceDatabase.create(home: home, deviceID: "LR01", repID: "R01", clock: clock)
         let sync = DeviceSync(DeviceAgent(AgentConfiguration(home: home)))
-        try storage.addDevice(id: "LR01", rep: "R01", publicKey: try sync.keyPair().publicKey, now: clock.nowMilliseconds())
+        try storage.addDevice(id: "LR01", rep: "R01", publicKey: try sync.makeKeyPair().publicKey, now: clock.nowMilliseconds())
         try sync.provision(address: "127.0.0.1:1", hubKey: Hex.encode(try storage.hubKey().publicKey))
 
         func session(_ mode: SyncMode) throws -> DeviceSync.Report {

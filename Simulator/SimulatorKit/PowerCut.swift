@@ -1,5 +1,8 @@
+import Agent
 import Field
 import Foundation
+import Hub
+import Seal
 import Store
 
 /// `satchel-sim powercut`: the real `satchel` captures documents as a child process and is
@@ -9,6 +12,14 @@ import Store
 /// first deployment lost it when their batteries died, and `satchel restore` must bring back
 /// everything from the card. After every cycle the database is checked against what `satchel`
 /// acknowledged.
+///
+/// With `behindCard` the device also syncs (`satchel sync --mode fast`, killed too at times) with
+/// a real hub in this process (`DayHub`: the SyncServer over loopback TCP), and the card falls
+/// behind: for stretches of cycles its mount point is empty, captures go to internal storage only
+/// and sync to the hub; some of those stretches end with the internal storage wiped, the card put
+/// back and the device restored from it, behind, then synced. At the end every document `satchel`
+/// acknowledged must be on the hub with the customer (and order state) acknowledged, no id may
+/// have been acknowledged twice, and no document on the hub may hold two contents.
 ///
 /// What this does and does not test: SIGKILL ends the process but not the machine, so writes
 /// the process made are still in the OS page cache and reach the disk. It tests the atomicity
@@ -28,6 +39,12 @@ public struct PowerCut {
         public var wipeEvery: Int = 3
         public var customers: Int = 40
         public var products: Int = 80
+        /// Sync with a hub and let the card fall behind (see the type's comment).
+        public var behindCard = false
+        /// With `behindCard`: a sync on one cycle in this many.
+        public var syncEvery: Int = 6
+        /// With `behindCard`: the card's mount point goes empty on one cycle in this many.
+        public var cardAwayEvery: Int = 12
         /// Called every `progressEvery` cycles with the report so far.
         public var progressEvery: Int = 0
         public var progress: (@Sendable (Report) -> Void)?
@@ -41,8 +58,20 @@ public struct PowerCut {
         public var cycles = 0
         /// Documents whose `"acknowledged":true` reached us before the kill (or the exit).
         public var acknowledged = 0
-        /// Acknowledged documents missing, or back in an earlier state, at some check.
+        /// Acknowledged documents missing, or back in an earlier state, at some check (on the
+        /// device, and with `behindCard` on the hub at the end).
         public var lost = 0
+        /// An id `satchel` acknowledged for two documents.
+        public var idsReused = 0
+        /// With `behindCard`: syncs run, killed, restores from a card that was behind, documents
+        /// checked on the hub at the end, and those of them the hub lacks or holds otherwise.
+        public var syncs = 0
+        public var syncsKilled = 0
+        public var restoresFromBehindCard = 0
+        public var documentsCapturedWithoutCard = 0
+        public var hubChecked = 0
+        public var hubLost = 0
+        public var hubDuplicates = 0
         /// An id acknowledged twice, for two documents, or a device id counter that would hand
         /// out an id already used, or a change id twice in the journal.
         public var duplicates = 0
@@ -70,7 +99,7 @@ public struct PowerCut {
         /// The first problems found, for the log (counted in full above).
         public var problems: [String] = []
 
-        public var passed: Bool { lost == 0 && duplicates == 0 && integrityFailures == 0 && unexpectedExits == 0 }
+        public var passed: Bool { lost == 0 && duplicates == 0 && idsReused == 0 && integrityFailures == 0 && unexpectedExits == 0 }
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -105,6 +134,9 @@ public struct PowerCut {
         report.home = home
         let environment = ["SATCHEL_HOME": home, "SATCHEL_CARD": cardPath, "SATCHEL_SNAPSHOT_EVERY": String(options.snapshotEvery)]
         func problem(_ text: String) { if report.problems.count < 20 { report.problems.append(text) } }
+        let syncPassword = "hasło-синхр 7"
+        let hub = options.behindCard ? try DayHub(directory: root + "/hub", password: syncPassword) : nil
+        defer { hub?.stop() }
 
         // A device with a small working set and a card, as the technician hands it out.
         let deviceID = "PC\(options.seed % 1000)"
@@ -118,8 +150,51 @@ public struct PowerCut {
                                                     today: CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())))
             customers = try device.database.query("SELECT id FROM customers ORDER BY id") { $0.text(0) }
         }
+        if let hub {
+            // The office knows the device by the key `satchel init` made; the device pins the hub.
+            let key = try DeviceSync(DeviceAgent(AgentConfiguration(home: home))).keyPair().publicKey
+            try hub.storage.addRep(id: "R01", name: "Paweł Wróblewski", passwordHash: try PasswordHash.hash(password: syncPassword, cost: Self.hubPasswordCost))
+            try hub.storage.addDevice(id: deviceID, rep: "R01", publicKey: key, now: SystemClock().nowMilliseconds())
+            let provisioned = try ChildProcess.run(options.satchelPath, ["provision", "--hub", hub.address, "--hub-key", hub.publicKey],
+                                                   environment: environment, timeoutSeconds: 60)
+            guard provisioned.succeeded else { throw Failure.setup("satchel provision failed: \(provisioned.stderr)") }
+        }
         let cardInit = try ChildProcess.run(options.satchelPath, ["card", "init"], environment: environment, stdin: passphrase + "\n", timeoutSeconds: 60)
         guard cardInit.succeeded else { throw Failure.setup("satchel card init failed: \(cardInit.stderr)") }
+        let cardAway = root + "/card-away"
+        var cardIsAway = false
+        func setCard(away: Bool) {
+            guard away != cardIsAway else { return }
+            let manager = FileManager.default
+            if away {
+                try? manager.moveItem(atPath: cardPath, toPath: cardAway)
+                mkdir(cardPath, 0o700)   // the mount point, with nothing mounted on it
+            } else {
+                try? manager.removeItem(atPath: cardPath)
+                try? manager.moveItem(atPath: cardAway, toPath: cardPath)
+            }
+            cardIsAway = away
+        }
+        /// Acknowledged while the card was away and not yet known to be on it: a wipe before the
+        /// card catches up leaves them on the hub only (the sync before the wipe sends them).
+        var withoutCard = Set<String>()
+        var hubOnly = Set<String>()
+        /// One `satchel sync --mode fast`; `kill` lets the power cut land in it. Returns whether it synced.
+        func sync(cycle: Int, kill: Bool) throws -> Bool {
+            let delay = Double.random(in: 0...0.25, using: &random)
+            let synced = try ChildProcess.run(options.satchelPath, ["sync", "--mode", "fast", "--json"], environment: environment,
+                                              stdin: syncPassword + "\n", killAfterSeconds: kill ? delay : nil, timeoutSeconds: 120)
+            report.syncs += 1
+            if synced.killed { report.syncsKilled += 1; report.kills += 1; return false }
+            guard synced.result.succeeded else {
+                report.unexpectedExits += 1
+                problem("cycle \(cycle): satchel sync exited \(synced.result.status): \(synced.result.stderr.prefix(300))")
+                return false
+            }
+            // A sync brings a card that is there up to date before it sends anything.
+            if !cardIsAway { withoutCard.removeAll() }
+            return true
+        }
         let parts = (0..<options.products).map { "PN-\(10_000 + $0)" }
 
         var acknowledged: [String: Acknowledged] = [:]
@@ -137,7 +212,9 @@ public struct PowerCut {
 
         for cycle in 0..<options.cycles {
             report.cycles = cycle + 1
-            let isBackup = random.chance(0.07)
+            if options.behindCard, !cardIsAway, random.int(1...options.cardAwayEvery) == 1 { setCard(away: true) }
+            // `satchel backup` needs the card; with its mount point empty the cycle captures instead.
+            let isBackup = random.chance(0.07) && !cardIsAway
             var arguments: [String]
             if isBackup {
                 arguments = ["backup"]
@@ -173,6 +250,8 @@ public struct PowerCut {
                 let leftovers = snapshotLeftovers(home: home, card: cardPath)
                 if !leftovers.isEmpty && leftovers != leftoversBefore { report.killsMidSnapshot += 1 }
             } else if child.result.status == 0 {
+                // A command that ran to the end with the card there caught the card up.
+                if !cardIsAway { withoutCard.removeAll() }
                 if calibrating && isBackup { backupSeconds.append(child.seconds) }
                 if calibrating && !isBackup { captureSeconds.append(child.seconds) }
             } else {
@@ -184,17 +263,34 @@ public struct PowerCut {
                 ackedNow = true
                 let customer = arguments[arguments.firstIndex(of: "--customer")! + 1]
                 if let earlier = acknowledged[saved.id] {
-                    report.duplicates += 1
+                    report.idsReused += 1
                     problem("cycle \(cycle): id \(saved.id) acknowledged again (first for a \(earlier.kind) of \(earlier.customer))")
                 } else {
                     acknowledged[saved.id] = Acknowledged(kind: arguments[0], customer: customer, state: saved.state)
                     report.acknowledged += 1
+                    if cardIsAway { withoutCard.insert(saved.id); report.documentsCapturedWithoutCard += 1 }
                 }
             }
+            if options.behindCard, random.int(1...options.syncEvery) == 1 { _ = try sync(cycle: cycle, kill: random.chance(0.3)) }
 
             var wiped = false
+            var fromBehindCard = false
+            if options.behindCard, cardIsAway, random.chance(0.3) {
+                // The card comes back; the next command that runs to the end catches it up.
+                setCard(away: false)
+            }
             if options.wipeInternal, random.int(1...options.wipeEvery) == 1 {
-                // The PDA's internal storage is gone: data directory, database, WAL, backup key.
+                if options.behindCard && (cardIsAway || !withoutCard.isEmpty) {
+                    // Repro 1 of issue 10: what the card missed went to the hub; then the card is
+                    // back, behind, and the handheld's storage dies before any command catches it up.
+                    guard try sync(cycle: cycle, kill: false) else { continue }
+                    setCard(away: false)
+                    hubOnly.formUnion(withoutCard)
+                    withoutCard.removeAll()
+                    fromBehindCard = true
+                }
+                // The PDA's internal storage is gone: data directory, database, WAL, backup key,
+                // sync key and hub pin (those come back from the card).
                 try? FileManager.default.removeItem(atPath: home)
                 report.wipes += 1
                 wiped = true
@@ -208,13 +304,19 @@ public struct PowerCut {
                                                     stdin: passphrase + "\n", timeoutSeconds: 60)
                 if restored.succeeded {
                     report.restores += 1
+                    if fromBehindCard {
+                        report.restoresFromBehindCard += 1
+                        // Straight after the restore, the first sync: it must be accepted as this device.
+                        _ = try sync(cycle: cycle, kill: false)
+                    }
                 } else {
                     report.integrityFailures += 1
                     problem("cycle \(cycle): satchel restore exited \(restored.status): \(restored.stderr.prefix(300))")
                 }
             }
 
-            let check = verify(home: home, copy: checkCopy, acknowledged: acknowledged, alreadyLost: &lostIDs, report: &report, cycle: cycle)
+            let check = verify(home: home, copy: checkCopy, acknowledged: acknowledged.filter { !hubOnly.contains($0.key) }, alreadyLost: &lostIDs,
+                               report: &report, cycle: cycle)
             if let last = check, !wiped, child.killed, !ackedNow, !isBackup, last > lastSequence { report.killsAfterCommitBeforeAck += 1 }
             if let last = check { lastSequence = last; report.changes = last }
             if let progress = options.progress, options.progressEvery > 0, (cycle + 1) % options.progressEvery == 0 {
@@ -224,7 +326,9 @@ public struct PowerCut {
         }
 
         // The end of the day: bring the card up to date, then lose the handheld's storage one
-        // last time; everything acknowledged must come back from the card alone.
+        // last time; everything acknowledged must come back from the card alone (except what only
+        // the hub has: documents captured while the card was away, before a wipe).
+        if cardIsAway { setCard(away: false) }
         let backup = try ChildProcess.run(options.satchelPath, ["backup"], environment: environment, timeoutSeconds: 120)
         if !backup.succeeded {
             report.unexpectedExits += 1
@@ -239,13 +343,71 @@ public struct PowerCut {
                 report.integrityFailures += 1
                 problem("final satchel restore exited \(restored.status): \(restored.stderr.prefix(300))")
             }
-            if let last = verify(home: home, copy: checkCopy, acknowledged: acknowledged, alreadyLost: &lostIDs, report: &report,
-                                 cycle: options.cycles) { report.changes = last }
+            if let last = verify(home: home, copy: checkCopy, acknowledged: acknowledged.filter { !hubOnly.contains($0.key) }, alreadyLost: &lostIDs,
+                                 report: &report, cycle: options.cycles) { report.changes = last }
+        }
+        if let hub {
+            // The evening sync, then the office's view: every acknowledged document, as acknowledged.
+            if try sync(cycle: options.cycles, kill: false) {
+                checkHub(hub.storage.path, acknowledged: acknowledged, report: &report)
+            } else {
+                report.hubLost += acknowledged.count
+                report.lost += acknowledged.count
+            }
         }
         report.elapsedSeconds = ChildProcess.monotonicSeconds() - started
         try? FileManager.default.removeItem(atPath: checkCopy)
         if options.keep == nil { try? FileManager.default.removeItem(atPath: root) }
         return report
+    }
+
+    /// Tests only: the hub verifies the sync password on every sync of the run.
+    static let hubPasswordCost = PasswordHash.Cost(opsLimit: 1, memLimit: 64 * 1024)
+
+    /// Every acknowledged document on the hub, for the customer (and at least in the order state)
+    /// acknowledged; and no document on the hub with changes naming two customers (an id reused).
+    static func checkHub(_ path: String, acknowledged: [String: Acknowledged], report: inout Report) {
+        func problem(_ text: String) { if report.problems.count < 20 { report.problems.append(text) } }
+        do {
+            var options = Database.Options()
+            options.readOnly = true
+            let database = try Database(path: path, options: options)
+            var held: [String: (customers: Set<String>, states: [String])] = [:]
+            _ = try database.query("SELECT entity_id, payload FROM device_changes") { row -> Void in
+                let object = try? JSONSerialization.jsonObject(with: Data(row.text(1).utf8)) as? [String: Any]
+                var entry = held[row.text(0)] ?? ([], [])
+                entry.customers.insert(object?["customer_id"] as? String ?? "?")
+                if let state = object?["state"] as? String { entry.states.append(state) }
+                held[row.text(0)] = entry
+            }
+            for (id, entry) in held where entry.customers.count > 1 {
+                report.hubDuplicates += 1
+                report.duplicates += 1
+                problem("hub: document \(id) holds changes for \(entry.customers.sorted().joined(separator: " and "))")
+            }
+            let orderRank = Dictionary(uniqueKeysWithValues: OrderState.allCases.enumerated().map { ($1.rawValue, $0) })
+            for (id, document) in acknowledged {
+                report.hubChecked += 1
+                guard let entry = held[id] else {
+                    report.hubLost += 1
+                    report.lost += 1
+                    problem("hub: acknowledged \(document.kind) \(id) is not on the hub")
+                    continue
+                }
+                if !entry.customers.contains(document.customer) {
+                    report.hubDuplicates += 1
+                    report.duplicates += 1
+                    problem("hub: \(id) was acknowledged for \(document.customer), the hub holds it for \(entry.customers.sorted().joined(separator: ", "))")
+                } else if let state = document.state, (entry.states.compactMap { orderRank[$0] }.max() ?? -1) < (orderRank[state] ?? 0) {
+                    report.hubLost += 1
+                    report.lost += 1
+                    problem("hub: order \(id) acknowledged as \(state) is \(entry.states.last ?? "?") on the hub")
+                }
+            }
+        } catch {
+            report.integrityFailures += 1
+            problem("hub: cannot check \(path): \(error)")
+        }
     }
 
     /// The id (and order state) from a capture's `--json` line, only if it says acknowledged.

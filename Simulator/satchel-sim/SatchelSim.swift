@@ -33,6 +33,7 @@ struct Seed: ParsableCommand {
             database = try DeviceDatabase.open(home: home)
         } catch FieldError.notInitialised {
             database = try DeviceDatabase.create(home: home, deviceID: device, repID: "R01")
+            try SimulatedDevice.makeKey(home: home)
         }
         let today = CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())
         let summary = try Seeder.seed(database, plan: .init(customers: customers, products: products, seed: seed,

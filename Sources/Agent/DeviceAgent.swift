@@ -358,8 +358,14 @@ public final class DeviceAgent {
         guard identity.device == device else {
             return .failure(CardReport(state: .foreign, path: root, message: "card.json names device \(identity.device), not \(device)"))
         }
-        guard let key = try? localKey() else {
-            return .failure(CardReport(state: .keyMissing, path: root, message: "the backup key is not on this device: `satchel card init` again, or `satchel restore` with the passphrase"))
+        let key: BackupKey
+        do {
+            guard let found = try localKey() else {
+                return .failure(CardReport(state: .keyMissing, path: root, message: "the backup key is not on this device: `satchel card init` again, or `satchel restore` with the passphrase"))
+            }
+            key = found
+        } catch {
+            return .failure(CardReport(state: .keyMissing, path: root, message: "\(error)"))
         }
         guard keyCheck(key) == identity.keyCheck else {
             return .failure(CardReport(state: .foreign, path: root, message: "this device's backup key does not open the card's backup"))
@@ -374,8 +380,7 @@ public final class DeviceAgent {
     }
 
     func localKey() throws -> BackupKey? {
-        guard let bytes = try? local.readAll(configuration.keyFile) else { return nil }
-        guard bytes.count == 32 else { throw BackupError.cardIdentityDamaged(path: configuration.keyFile, detail: "the key file is \(bytes.count) bytes, not 32") }
+        guard let bytes = try IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice) else { return nil }
         return BackupKey(SecretBytes(bytes))
     }
 
@@ -413,14 +418,15 @@ public final class DeviceAgent {
                 try card.createDirectory(directory)
                 try card.syncDirectory(Paths.directory(of: directory))
             }
-            try local.writeDurably(configuration.keyFile, key.bytes)
+            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
             try card.writeDurably(layout.identityFile, try CardJSON.encode(identity))
+            try sealOnCard(device, Attached(layout: layout, key: key, identity: identity))
             let mirrored = mirror(device)
             guard mirrored.isHealthy else { throw AgentError.cardUnavailable(mirrored) }
             _ = try snapshot(device)
         } catch {
             removeBackup(layout, removingSatchelDirectory: !satchelDirectoryExisted)
-            if let previousKey { try? local.writeDurably(configuration.keyFile, previousKey) } else {
+            if let previousKey { try? IdentityFiles.writeAtomically(configuration.keyFile, previousKey) } else {
                 try? local.remove(configuration.keyFile)
                 try? local.syncDirectory(configuration.home)
             }
@@ -555,6 +561,7 @@ public final class DeviceAgent {
         let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
         try journal.open()
         try journal.append(try device.changes(after: journal.lastSequence))
+        try sealOnCard(device, attached)
         return try Snapshots(layout: attached.layout, key: attached.key, card: card, local: local)
             .create(from: device.database, workDirectory: configuration.home, journal: journal)
     }
@@ -568,7 +575,10 @@ public final class DeviceAgent {
 
     /// Rebuilds the database from the card. The key comes from internal storage or, after a
     /// wipe, from the passphrase.
-    public func restore(passphrase: String?, device requested: String? = nil) throws -> RestoreReport {
+    /// `force`: replace a database that opens too (refused otherwise, listing what it would drop).
+    /// `advancingEpoch`: false only for a read-only copy (upload mode's recovered card).
+    public func restore(passphrase: String?, device requested: String? = nil, force: Bool = false,
+                        advancingEpoch: Bool = true) throws -> RestoreReport {
         guard let root = configuration.cardRoot else { throw AgentError.cardUnavailable(CardReport(state: .notConfigured)) }
         guard (try? card.listDirectory(root)) != nil else { throw BackupError.cardMissing(path: root) }
         let devices = CardLayout.devices(on: root, fileSystem: card)
@@ -578,18 +588,19 @@ public final class DeviceAgent {
         let layout = CardLayout(root: root, device: deviceID)
         let identity = try readIdentity(layout)
         let key: BackupKey
-        if let local = try localKey(), keyCheck(local) == identity.keyCheck {
+        if let local = try localKeyForRestore(passphraseGiven: passphrase != nil), keyCheck(local) == identity.keyCheck {
             key = local
         } else if let passphrase {
             key = try BackupKey.unwrap(identity, passphrase: passphrase, path: layout.identityFile)
             try? local.createDirectory(configuration.home)
-            do { try local.writeDurably(configuration.keyFile, key.bytes) } catch { throw BackupError.fileSystem(error) }
+            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
         } else {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }
         try? local.createDirectory(configuration.home)
         return try cardLock.withLock {
-            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
+                            force: force, advancingEpoch: advancingEpoch)
         }
     }
 

@@ -1,3 +1,4 @@
+import Backup
 import Field
 import Journal
 import Seal
@@ -15,20 +16,15 @@ public struct DeviceSync {
 
     public init(_ agent: DeviceAgent) { self.agent = agent }
 
-    var keyFile: String { Paths.join(agent.configuration.home, "device.key") }
-    var pinFile: String { Paths.join(agent.configuration.home, "hub.pin") }
+    var home: String { agent.configuration.home }
 
-    public struct Pin: Codable, Sendable, Equatable {
-        public var address: String
-        public var publicKey: String
-        enum CodingKeys: String, CodingKey {
-            case address
-            case publicKey = "public_key"
-        }
-    }
+    public typealias Pin = IdentityFiles.Pin
 
     public enum Failure: Error, CustomStringConvertible {
         case notProvisioned(home: String)
+        case noDeviceKey(home: String)
+        /// The hub holds a batch under this id with other content: nothing was stored or marked sent.
+        case batchConflict(String)
         case link(String)
         case sync(SyncFailure)
         case storage(String)
@@ -38,6 +34,11 @@ public struct DeviceSync {
         public var description: String {
             switch self {
             case .notProvisioned(let home): return "this device is not provisioned for sync (no hub pinned in \(home)): a technician runs `satchel provision --hub HOST:PORT --hub-key HEX`"
+            case .noDeviceKey(let home):
+                return "this device has no sync key yet (\(home)/device.key): a technician runs `satchel provision --hub HOST:PORT --hub-key HEX`, which makes it, and registers it on the hub"
+            case .batchConflict(let why):
+                return "the hub refused this device's changes: \(why). Nothing was marked as sent and nothing is lost here. "
+                    + "This device's ids collide with ones the hub already holds (a card older than the lost database, or two handhelds with one identity): do not retry; call the office with `satchel status` and the hub's audit entry"
             case .link(let why): return "no connection to the hub: \(why); nothing was marked as sent, try again"
             case .sync(let failure): return failure.description
             case .storage(let why): return why
@@ -49,7 +50,8 @@ public struct DeviceSync {
 
         public var exitCode: Int32 {
             switch self {
-            case .notProvisioned: return 66
+            case .notProvisioned, .noDeviceKey: return 66
+            case .batchConflict: return 65
             case .link: return 69
             case .sync(.authentication): return 77
             case .sync: return 69
@@ -59,29 +61,48 @@ public struct DeviceSync {
         }
     }
 
-    /// This device's X25519 key pair, made on first use and kept on internal storage (0600).
+    /// This device's X25519 key pair, from `device.key` (0600, internal storage). Read strictly and
+    /// never made here: a missing key is made only by `makeKeyPair` (init and provision), and a
+    /// damaged one is refused with what to do (`IdentityFiles`), so no read can turn the device
+    /// into a new one the hub does not know.
     public func keyPair() throws -> X25519.KeyPair {
-        if let bytes = try? local.readAll(keyFile), bytes.count == 32 { return try X25519.KeyPair(secretKey: SecretBytes(bytes)) }
+        guard let bytes = try IdentityFiles.readDeviceKey(home: home) else { throw Failure.noDeviceKey(home: home) }
+        return try X25519.KeyPair(secretKey: SecretBytes(bytes))
+    }
+
+    /// The key pair, made now if the device has none (never over a damaged one, which is refused).
+    @discardableResult
+    public func makeKeyPair() throws -> X25519.KeyPair {
+        if let bytes = try IdentityFiles.readDeviceKey(home: home) { return try X25519.KeyPair(secretKey: SecretBytes(bytes)) }
         let pair = X25519.KeyPair.generate()
-        do { try local.writeDurably(keyFile, pair.secretKey.withUnsafeBytes { Array($0) }) } catch { throw Failure.storage("\(error)") }
+        try IdentityFiles.writeAtomically(IdentityFiles.deviceKeyPath(home: home), pair.secretKey.withUnsafeBytes { Array($0) })
         return pair
     }
 
-    public func pin() -> Pin? {
-        guard let bytes = try? local.readAll(pinFile) else { return nil }
-        let parts = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard parts.count == 2 else { return nil }
-        return Pin(address: String(parts[0]), publicKey: String(parts[1]))
+    /// The pinned hub; nil before provisioning. A damaged pin file is refused.
+    public func pin() throws -> Pin? { try IdentityFiles.readHubPin(home: home) }
+
+    /// What `satchel provision` did: the key the hub must know, and whether the card has the
+    /// identity now (a wiped handheld restores it from there).
+    public struct Provisioned: Sendable {
+        public var publicKey: [UInt8]
+        /// Why the card did not get the identity; nil when it did or no card is configured.
+        public var cardProblem: String?
     }
 
-    public func provision(address: String, hubKey: String) throws {
+    /// Pins the hub (and makes the device key if there is none), then seals both onto the card.
+    @discardableResult
+    public func provision(address: String, hubKey: String) throws -> Provisioned {
         guard (try? Hex.decode(hubKey))?.count == 32 else {
             throw FieldError.invalidInput(what: "hub key", value: hubKey, reason: "expected 64 hex digits (`satchel-hub key` prints it)")
         }
-        guard address.contains(":"), UInt16(address.split(separator: ":").last ?? "") != nil else {
+        guard IdentityFiles.validAddress(address) else {
             throw FieldError.invalidInput(what: "hub address", value: address, reason: "expected HOST:PORT")
         }
-        do { try local.writeDurably(pinFile, Array("\(address) \(hubKey)\n".utf8)) } catch { throw Failure.storage("\(error)") }
+        let pair = try makeKeyPair()
+        try IdentityFiles.writeAtomically(IdentityFiles.hubPinPath(home: home), Pin(address: address, publicKey: hubKey).fileBytes)
+        let problem = (try? DeviceDatabase.open(home: home)).map { agent.sealIdentityOnCard($0) } ?? nil
+        return Provisioned(publicKey: pair.publicKey, cardProblem: problem)
     }
 
     public struct Report: Codable, Sendable, Equatable {
@@ -129,7 +150,7 @@ public struct DeviceSync {
 
     /// The hub's address: the one given, else the pinned one.
     public func hubAddress(_ override: String? = nil) throws -> String {
-        guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
+        guard let pin = try pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
         return override ?? pin.address
     }
 
@@ -161,11 +182,12 @@ public struct DeviceSync {
             throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "upload needs the old device's card: satchel sync --mode upload --from-card DIR")
         }
         let deviceID = try device.deviceID()
+        let epoch = try device.epoch()
         let uploaded = try device.uploadedThroughSeq()
         // Duplicate mode too: a replacement that has worked since its first duplicate (a
         // technician repeating the step) sends its own changes first, so the hub knows which
         // copied documents are now this device's and copies them no more.
-        let batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: deviceID)
+        let batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: ClientID.prefix(device: deviceID, epoch: epoch))
         if !batches.isEmpty {
             // Written down before they are sent (the ids also follow from the journal, so a
             // retry after a lost receipt sends batches the hub recognises).
@@ -173,12 +195,19 @@ public struct DeviceSync {
         }
         let download = DeviceDownload(device)
         let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise || mode == .duplicate)
-        let (result, seconds) = try session(mode, device: deviceID, password: password, batches: batches, pull: pull, sink: download, over: stream, timeoutSeconds: timeoutSeconds)
+        let (result, seconds) = try session(mode, device: deviceID, epoch: epoch, password: password, batches: batches, pull: pull, sink: download,
+                                            over: stream, timeoutSeconds: timeoutSeconds)
         let now = device.clock.nowMilliseconds()
+        let learnt = try HubMark.plan(result.held, device: device, epoch: epoch, uploadedBefore: uploaded)
+        if let next = learnt.nextEpoch { try agent.moveEpoch(device, to: next) }
         try device.write {
             if let receipt = result.receipt {
                 try device.database.execute("UPDATE sync_state SET value = CAST(max(CAST(value AS INTEGER), ?) AS TEXT) WHERE key = 'uploaded_through_seq'",
                                             [.integer(receipt.throughSeq)])
+            }
+            if let position = learnt.uploadPosition { try device.setSyncState("uploaded_through_seq", String(position)) }
+            if let held = result.held {
+                try device.setSyncState("hub_mark", "\(held.highestEpoch) \(held.sequenceInEpoch)")
             }
             try device.setSyncState("pending_batches", nil)
             try device.setSyncState("last_sync_at", String(now))
@@ -208,35 +237,41 @@ public struct DeviceSync {
         let recoveredRoot = Paths.join(agent.configuration.home, "recovered")
         let recoveredHome = Paths.join(recoveredRoot, oldDevice ?? "card")
         do { try local.createDirectory(recoveredRoot) } catch { throw Failure.storage("\(error)") }
-        _ = try DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot)).restore(passphrase: passphrase, device: oldDevice)
+        // A copy to read from, made afresh each time; nobody issues ids from it, so its epoch stays.
+        _ = try DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot))
+            .restore(passphrase: passphrase, device: oldDevice, force: true, advancingEpoch: false)
         let old = try DeviceDatabase.open(home: recoveredHome)
         let oldID = try old.deviceID()
         let sentByOld = try old.uploadedThroughSeq()
         let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)
-        return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: oldID + "-recovered"))
+        let prefix = ClientID.prefix(device: oldID, epoch: try old.epoch()) + "-recovered"
+        return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: prefix))
     }
 
     /// Upload mode, second half: the recovered changes go up under the old device's identity.
     /// The hub stores each change once, however many of them the old device had already sent.
     public func upload(_ recovered: RecoveredChanges, password: String, over stream: any ByteStream, hub hubAddress: String,
                        timeoutSeconds: Double = 120) throws -> Report {
-        let (result, seconds) = try session(.upload, device: try agent.open().deviceID(), password: password, batches: recovered.batches,
+        let own = try agent.open()
+        let (result, seconds) = try session(.upload, device: try own.deviceID(), epoch: try own.epoch(), password: password, batches: recovered.batches,
                                             pull: nil, sink: nil, over: stream, timeoutSeconds: timeoutSeconds)
         return Report(mode: SyncMode.upload.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? recovered.sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: recovered.batches.last?.id, seconds: seconds, recoveredFrom: recovered.device, recoveredChanges: recovered.count)
     }
 
-    private func session(_ mode: SyncMode, device deviceID: String, password: String, batches: [Batch], pull: Pull?, sink: (any DownloadSink)?,
+    private func session(_ mode: SyncMode, device deviceID: String, epoch: Int64, password: String, batches: [Batch], pull: Pull?, sink: (any DownloadSink)?,
                          over stream: any ByteStream, timeoutSeconds: Double) throws -> (SyncResult, Double) {
-        guard let pin = pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
+        guard let pin = try pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
         let deadline = Deadline.after(seconds: timeoutSeconds)
         let started = Deadline.monotonicNanoseconds()
         do {
             let result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
-                                            password: password, mode: mode, batches: batches, pull: pull, sink: sink, deadline: deadline)
+                                            password: password, mode: mode, epoch: epoch, batches: batches, pull: pull, sink: sink, deadline: deadline)
             let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
             return (result, (seconds * 1000).rounded() / 1000)
+        } catch SyncFailure.hubError(code: .batchConflict, let message) {
+            throw Failure.batchConflict(message)
         } catch let failure as SyncFailure {
             throw Failure.sync(failure)
         } catch let refusal as DeviceDownload.RowRefused {

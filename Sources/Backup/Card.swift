@@ -72,6 +72,14 @@ public enum BackupError: Error, CustomStringConvertible, Equatable {
     case noBackup(path: String)
     case restoreFailed(String)
     case database(String)
+    /// An identity or configuration file in the data directory that is there but not whole.
+    case identityFileDamaged(path: String, detail: String, advice: String)
+    /// The card's record of the id-space epoch is there but does not open.
+    case epochUnreadable(path: String, detail: String)
+    /// A restore could not record the new epoch on the card, so it did not replace anything.
+    case epochNotRecorded(path: String, detail: String)
+    /// `satchel restore` on a database that opens: it would drop what the card lacks.
+    case restoreWouldDrop(database: String, drop: RestorePreview)
 
     public var description: String {
         switch self {
@@ -87,6 +95,12 @@ public enum BackupError: Error, CustomStringConvertible, Equatable {
         case .noBackup(let path): return "no usable backup on the card at \(path)"
         case .restoreFailed(let detail): return "restore failed, nothing was replaced: \(detail)"
         case .database(let detail): return "database: \(detail)"
+        case .identityFileDamaged(let path, let detail, let advice): return "\(path) is damaged (\(detail)); \(advice)"
+        case .epochUnreadable(let path, let detail):
+            return "the card's record of this device's id epoch in \(path) does not open (\(detail)): without it a restore could hand out ids again; nothing was replaced. Check the card, or call support"
+        case .epochNotRecorded(let path, let detail):
+            return "the restore must first record on the card that this device's ids move on (so no id is ever issued twice), and the card refused (\(detail)) at \(path). Nothing was replaced: make the card writable (write-protect switch, free space) and run `satchel restore` again"
+        case .restoreWouldDrop(let database, let drop): return drop.refusal(database: database)
         }
     }
 }
@@ -159,9 +173,10 @@ extension BackupError {
         switch self {
         case .cardMissing, .cardNotInitialised, .noBackup: return 66
         case .wrongKey, .passphraseTooShort, .cardOfAnotherDevice: return 65
-        case .cardIdentityDamaged, .snapshotInvalid: return 69
-        case .fileSystem, .journal: return 74
+        case .cardIdentityDamaged, .snapshotInvalid, .identityFileDamaged, .epochUnreadable: return 69
+        case .fileSystem, .journal, .epochNotRecorded: return 74
         case .restoreFailed, .database: return 70
+        case .restoreWouldDrop: return 73
         }
     }
 }

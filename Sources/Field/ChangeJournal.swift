@@ -62,8 +62,8 @@ extension DeviceDatabase {
 
 /// Re-applies journal entries to a database being rebuilt from a snapshot (or from nothing):
 /// each document is upserted from its payload, the entry itself is appended to `changes` with
-/// its original sequence, and the device's id counter moves past every id seen, so the next
-/// document never reuses an id the hub may already hold.
+/// its original sequence, and the device's id counter moves past every id seen (and its epoch to
+/// the highest one seen), so the next document never reuses an id the hub may already hold.
 public final class Replay {
     let database: Database
     /// The database's last change sequence, read once and then advanced as entries apply.
@@ -92,8 +92,11 @@ public final class Replay {
         try database.execute(
             "INSERT INTO changes(seq, change_id, at, entity, entity_id, action, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [.integer(entry.seq), .text(entry.changeId), .integer(entry.at), .text(entry.entity), .text(entry.entityId), .text(entry.action), .text(entry.payload)])
-        if let sequence = Self.sequence(of: entry.changeId) {
-            try database.execute("UPDATE device SET next_seq = max(next_seq, ?)", [.integer(sequence + 1)])
+        if let id = ClientID.parse(entry.changeId) {
+            // Past every sequence seen, and in at least the epoch the entry was issued in (a
+            // restore then moves on from there).
+            try database.execute("UPDATE device SET next_seq = max(next_seq, ?), epoch = max(epoch, ?)",
+                                 [.integer(id.sequence + 1), .integer(id.epoch)])
         }
         lastSeq = entry.seq
         return true
@@ -135,12 +138,6 @@ public final class Replay {
         default:
             throw Failure.unknownEntity(entity, seq: seq)
         }
-    }
-
-    /// The sequence part of a client id `<device>-<sequence>`.
-    static func sequence(of clientID: String) -> Int64? {
-        guard let dash = clientID.lastIndex(of: "-") else { return nil }
-        return Int64(clientID[clientID.index(after: dash)...])
     }
 
     private func upsert(order: OrderDocument) throws {

@@ -189,21 +189,22 @@ public final class DeviceDatabase {
         try guarded { try database.text("SELECT rep_id FROM device") }
     }
 
-    static let nextSequenceSQL = "UPDATE device SET next_seq = next_seq + 1 RETURNING id, next_seq - 1"
+    static let nextSequenceSQL = "UPDATE device SET next_seq = next_seq + 1 RETURNING id, epoch, next_seq - 1"
     static let appendChangeSQL = "INSERT INTO changes(seq, change_id, at, entity, entity_id, action, payload) VALUES (NULL, ?, ?, ?, ?, ?, ?)"
 
-    /// The next client-generated id, `<device>-<sequence>`. Must run inside a write
-    /// transaction, so the id is used exactly when the change that uses it commits.
+    /// The next client-generated id (`ClientID`: `<device>-<sequence>`, `<device>~<epoch>-<sequence>`
+    /// after a restore). Must run inside a write transaction, so the id is used exactly when the
+    /// change that uses it commits.
     func nextID() throws -> String {
         let statement = try database.statement(Self.nextSequenceSQL)
         defer { statement.reset() }
         guard try statement.step() else { throw FieldError.internalError("device row missing in \(path)") }
-        return Self.clientID(device: statement.text(0), sequence: statement.int64(1))
+        return ClientID.make(device: statement.text(0), epoch: statement.int64(1), sequence: statement.int64(2))
     }
 
-    static func clientID(device: String, sequence: Int64) -> String {
-        let digits = String(sequence)
-        return device + "-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    /// The epoch of the device's id space: 1 until the first restore, one more after each.
+    public func epoch() throws -> Int64 {
+        try guarded { try database.int64("SELECT epoch FROM device") }
     }
 
     /// Appends one entry to the change journal. Must run in the transaction of the change.

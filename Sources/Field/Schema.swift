@@ -17,6 +17,7 @@ public enum FieldSchema {
         Migration("downloads: office decisions, sync errors, rows kept for documents", v2),
         Migration("payment voids, receipt numbers looked up", v3),
         Migration("van sellers: a role of their own", v4),
+        Migration("id space epochs: every restore moves the device\'s ids on", v5),
     ]
 
     static let v1 = """
@@ -354,5 +355,13 @@ extension FieldSchema {
     INSERT INTO reps_v4 (id, name, territory_id, role) SELECT id, name, territory_id, role FROM reps;
     DROP TABLE reps;
     ALTER TABLE reps_v4 RENAME TO reps;
+    """
+}
+
+extension FieldSchema {
+    /// The epoch of the device's id space (`ClientID`): 1 for every database made before it
+    /// existed, so their ids keep their form; a restore moves it on before any id is issued.
+    static let v5 = """
+    ALTER TABLE device ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1 CHECK (epoch > 0);
     """
 }

@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Seal
 import Store
@@ -17,9 +18,12 @@ public protocol HubStorage: AnyObject {
     func rep(id: String) throws -> HubRep?
     func recordFailedLogin(rep: String, lockUntil: Int64?) throws
     func resetFailedLogins(rep: String) throws
-    /// Stores a batch and its receipt in one transaction; a batch seen before gets its stored
-    /// receipt back and changes nothing.
+    /// Stores a batch and its receipt (with the batch's content hash) in one transaction; a batch
+    /// seen before with the same content gets its stored receipt back and changes nothing. A known
+    /// batch id, or a known change id, with other content throws `BatchConflict` and stores nothing.
     func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt
+    /// What the hub holds of the device: its highest epoch, and the highest sequence in `epoch`.
+    func holding(device: String, epoch: Int64) throws -> HubHolding
     func audit(_ entry: AuditEntry) throws
     func auditLog(limit: Int) throws -> [AuditEntry]
     func changeCount(device: String?) throws -> Int64
@@ -82,6 +86,16 @@ public struct AuditEntry: Codable, Equatable, Sendable {
     }
 }
 
+/// A batch the hub must refuse because it would not be a replay: its id, or the id of one of its
+/// changes, is already held with other content. Nothing of it is stored.
+public struct BatchConflict: Error, Equatable, CustomStringConvertible {
+    public var batch: String
+    public var detail: String
+    public var description: String {
+        "the hub already holds batch \(batch) or its changes with other content (\(detail)); nothing of it was stored"
+    }
+}
+
 public enum HubError: Error, Equatable, CustomStringConvertible {
     case notFound(String)
     case invalid(String)
@@ -129,7 +143,13 @@ public final class SQLiteHubStorage: HubStorage {
         );
         """), Migration("hub v2 master data, device shadows, downloads", MasterDataSchema.v2),
         Migration("hub v3 history append-only", historyAppendOnly),
-        Migration("hub v4 ERP exchange: currencies, open items, export cursor", ERPExchangeSchema.v4)]
+        Migration("hub v4 ERP exchange: currencies, open items, export cursor", ERPExchangeSchema.v4),
+        Migration("hub v5 receipts keep the batch's content hash; changes keep the epoch of their id", """
+            ALTER TABLE receipts ADD COLUMN content_hash BLOB;
+            ALTER TABLE device_changes ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;
+            CREATE INDEX device_changes_by_epoch ON device_changes(device_id, epoch, seq);
+            """),
+    ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
     /// once and never changed: the audit log (managers check the work schedule from it), the
@@ -225,6 +245,17 @@ public final class SQLiteHubStorage: HubStorage {
         try guarded {
             guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep) (add it first: satchel-hub rep add)") }
             try database.transaction(.immediate) {
+                if let existing = try database.first("SELECT rep_id, revoked, hex(public_key) FROM devices WHERE id = ?", [.text(id)],
+                                                     row: { (rep: $0.text(0), revoked: $0.int64(1) != 0, key: $0.text(2).lowercased()) }) {
+                    throw HubError.invalid("""
+                        device \(id) is registered already (rep \(existing.rep)\(existing.revoked ? ", revoked" : ""), key \(existing.key.prefix(16))…); nothing was changed. \
+                        A handheld restored from its card keeps its key (satchel keys shows it); a new handheld gets a new id: \
+                        satchel-hub device add --device NEW --rep \(existing.rep) --key KEY --replaces \(id)
+                        """)
+                }
+                if let owner = try database.first("SELECT id FROM devices WHERE public_key = ?", [.blob(publicKey)], row: { $0.text(0) }) {
+                    throw HubError.invalid("this key is registered already, for device \(owner); nothing was changed. Each handheld has its own key (satchel keys on it)")
+                }
                 if let replaces {
                     guard replaces != id else { throw HubError.invalid("a device cannot replace itself") }
                     try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(replaces)])
@@ -271,36 +302,68 @@ public final class SQLiteHubStorage: HubStorage {
     }
 
     public func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt {
-        try guarded {
+        let hash = batch.contentHash
+        return try guarded {
             try database.transaction(.immediate) {
                 if let stored = try database.first(
-                    "SELECT stored, duplicates, through_seq FROM receipts WHERE device_id = ? AND batch_id = ?", [.text(device), .text(batch.id)],
-                    row: { Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)) }) {
-                    return stored
+                    "SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = ? AND batch_id = ?", [.text(device), .text(batch.id)],
+                    row: { (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), ($0.isNull(3) ? nil : $0.blob(3))) }) {
+                    if let storedHash = stored.1 {
+                        guard storedHash == hash else {
+                            throw BatchConflict(batch: batch.id, detail: "content hash \(Hex.encode(Array(hash.prefix(8)))) differs from the stored \(Hex.encode(Array(storedHash.prefix(8))))")
+                        }
+                    } else {
+                        // A receipt from before hashes were kept: the changes themselves decide.
+                        for change in batch.changes { try checkSameAsHeld(change, batch: batch.id) }
+                    }
+                    return stored.0
                 }
                 var stored = 0, duplicates = 0
                 for change in batch.changes {
-                    guard change.changeId.hasPrefix(device + "-") else {
+                    guard let id = ClientID.parse(change.changeId), id.device == device else {
                         throw HubError.invalid("change \(change.changeId) does not belong to device \(device)")
                     }
                     try database.execute("""
-                        INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(change_id) DO NOTHING
+                        INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(change_id) DO NOTHING
                         """, [.text(change.changeId), .text(device), .integer(change.seq), .integer(change.at), .text(change.entity),
-                              .text(change.entityId), .text(change.action), .text(change.payload), .integer(now)])
+                              .text(change.entityId), .text(change.action), .text(change.payload), .integer(now), .integer(id.epoch)])
                     if database.changes == 1 {
                         stored += 1
                         try reconcileDocumentState(change, device: device, now: now)
                     } else {
+                        // Held already: a duplicate only if it is the same change.
+                        try checkSameAsHeld(change, batch: batch.id)
                         duplicates += 1
                     }
                 }
                 let receipt = Receipt(batchId: batch.id, stored: stored, duplicates: duplicates, throughSeq: batch.changes.map(\.seq).max() ?? 0)
                 try database.execute(
-                    "INSERT INTO receipts(device_id, batch_id, stored, duplicates, through_seq, committed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.text(device), .text(batch.id), .integer(Int64(stored)), .integer(Int64(duplicates)), .integer(receipt.throughSeq), .integer(now)])
+                    "INSERT INTO receipts(device_id, batch_id, stored, duplicates, through_seq, committed_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [.text(device), .text(batch.id), .integer(Int64(stored)), .integer(Int64(duplicates)), .integer(receipt.throughSeq), .integer(now), .blob(hash)])
                 return receipt
             }
+        }
+    }
+
+    /// A change id the hub holds must come back with the same content (an id issued twice would
+    /// otherwise pass for a replay, and the second document would be lost).
+    private func checkSameAsHeld(_ change: SyncChange, batch: String) throws {
+        let held = try database.first("SELECT entity, entity_id, action, payload FROM device_changes WHERE change_id = ?", [.text(change.changeId)]) {
+            [$0.text(0), $0.text(1), $0.text(2), $0.text(3)]
+        }
+        guard let held else { throw BatchConflict(batch: batch, detail: "its receipt is stored but change \(change.changeId) is not") }
+        guard held == [change.entity, change.entityId, change.action, change.payload] else {
+            throw BatchConflict(batch: batch, detail: "change \(change.changeId) is held with other content")
+        }
+    }
+
+    public func holding(device: String, epoch: Int64) throws -> HubHolding {
+        try guarded {
+            let highest = try database.int64("SELECT COALESCE(max(epoch), 1) FROM device_changes WHERE device_id = ?", [.text(device)])
+            let sequence = try database.int64("SELECT COALESCE(max(seq), 0) FROM device_changes WHERE device_id = ? AND epoch = ?",
+                                              [.text(device), .integer(epoch)])
+            return HubHolding(highestEpoch: highest, sequenceInEpoch: sequence)
         }
     }
 

@@ -69,10 +69,12 @@ public final class SyncServer: @unchecked Sendable {
         var openChannel: SyncChannel?
         do {
             var device: HubDevice?
+            var epoch: Int64 = 1
             let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v2, deadline: deadline) { key, helloBytes in
                 let hello = try Hello.decode(helloBytes)
                 entry.device = hello.device
                 entry.mode = hello.mode.name
+                epoch = hello.epoch
                 let status: Welcome.Status
                 if hello.version != Hello.version {
                     status = .unsupportedVersion
@@ -92,7 +94,7 @@ public final class SyncServer: @unchecked Sendable {
                 entry.bytesDown = channel.bytesSent
             }
             guard let device, !device.revoked, entry.result != "refused" else { return }
-            guard try authenticate(channel, device: device, storage: storage, deadline: deadline, entry: &entry) else { return }
+            guard try authenticate(channel, device: device, epoch: epoch, storage: storage, deadline: deadline, entry: &entry) else { return }
             let mode = SyncMode(name: entry.mode ?? "") ?? .fast
             // Upload and duplicate act for the device this one replaced.
             func replaced() throws -> String {
@@ -116,6 +118,10 @@ public final class SyncServer: @unchecked Sendable {
                         // Nothing of the batch was stored; the device hears why (a card from the
                         // wrong device, a change that is not its own).
                         throw SessionRefusal.batchRefused(batch.id, why)
+                    } catch let conflict as BatchConflict {
+                        // Never the stored receipt: the device would mark changes as sent that
+                        // the hub does not hold.
+                        throw SessionRefusal.batchConflict(conflict)
                     }
                     entry.recordsUp += batch.changes.count
                     try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
@@ -196,9 +202,14 @@ public final class SyncServer: @unchecked Sendable {
     enum SessionRefusal: Error, CustomStringConvertible {
         case notAReplacement(String)
         case batchRefused(String, String)
-        var code: SyncErrorCode { .batchRefused }
+        case batchConflict(BatchConflict)
+        var code: SyncErrorCode {
+            if case .batchConflict = self { return .batchConflict }
+            return .batchRefused
+        }
         var description: String {
             switch self {
+            case .batchConflict(let conflict): return conflict.description
             case .batchRefused(let batch, let why): return "batch \(batch) refused, nothing of it stored: \(why)"
             case .notAReplacement(let device):
                 return "device \(device) replaces no other device: register it with `satchel-hub device add --replaces OLD` first"
@@ -210,7 +221,8 @@ public final class SyncServer: @unchecked Sendable {
         try channel?.send(.init(type: MessageType.error.rawValue, body: ErrorMessage(code: code, message: message).encode()), deadline: deadline)
     }
 
-    private func authenticate(_ channel: SyncChannel, device: HubDevice, storage: any HubStorage, deadline: Deadline, entry: inout AuditEntry) throws -> Bool {
+    private func authenticate(_ channel: SyncChannel, device: HubDevice, epoch: Int64, storage: any HubStorage, deadline: Deadline,
+                              entry: inout AuditEntry) throws -> Bool {
         let message = try channel.receive(deadline: deadline)
         guard message.type == MessageType.auth.rawValue else {
             entry.error = "expected AUTH"
@@ -239,7 +251,10 @@ public final class SyncServer: @unchecked Sendable {
             return false
         }
         if rep.failedAttempts > 0 { try storage.resetFailedLogins(rep: rep.id) }
-        try channel.send(.init(type: MessageType.authResult.rawValue, body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins).encode()), deadline: deadline)
+        // With the hub's high-water mark for the device, so a restored device learns what the hub holds of it.
+        let held = try storage.holding(device: device.id, epoch: epoch)
+        try channel.send(.init(type: MessageType.authResult.rawValue, body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins, held: held).encode()),
+                         deadline: deadline)
         return true
     }
 }

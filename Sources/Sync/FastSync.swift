@@ -54,21 +54,29 @@ public enum SyncDictionary {
     }
 }
 
-/// AUTH_RESULT body: status varint (0 ok, 1 wrong password, 2 locked) | attempts left varint.
+/// AUTH_RESULT body: status varint (0 ok, 1 wrong password, 2 locked) | attempts left varint,
+/// then, when ok, what the hub holds of the device (`HubHolding`): highest epoch varint | highest
+/// sequence in the device's epoch (as HELLO named it) int.
 public struct AuthResult: Equatable, Sendable {
     public enum Status: UInt64, Sendable { case ok = 0, wrongPassword, locked }
     public var status: Status
     public var attemptsLeft: Int
+    public var held: HubHolding?
 
-    public init(status: Status, attemptsLeft: Int) {
+    public init(status: Status, attemptsLeft: Int, held: HubHolding? = nil) {
         self.status = status
         self.attemptsLeft = attemptsLeft
+        self.held = held
     }
 
     public func encode() -> [UInt8] {
         var writer = WireWriter()
         writer.varint(status.rawValue)
         writer.varint(UInt64(attemptsLeft))
+        if let held {
+            writer.varint(UInt64(max(1, held.highestEpoch)))
+            writer.int(held.sequenceInEpoch)
+        }
         return writer.bytes
     }
 
@@ -76,7 +84,28 @@ public struct AuthResult: Equatable, Sendable {
         var reader = WireReader(bytes)
         let raw = try reader.varint()
         guard let status = Status(rawValue: raw) else { throw WireReader.Failure.tooLarge(what: "auth status", value: raw) }
-        return AuthResult(status: status, attemptsLeft: try reader.count("attempts", limit: 100))
+        var result = AuthResult(status: status, attemptsLeft: try reader.count("attempts", limit: 100))
+        if !reader.isAtEnd {
+            let epoch = try reader.varint()
+            guard epoch >= 1, epoch <= UInt64(Int64.max) else { throw WireReader.Failure.tooLarge(what: "epoch", value: epoch) }
+            result.held = HubHolding(highestEpoch: Int64(epoch), sequenceInEpoch: try reader.int())
+        }
+        return result
+    }
+}
+
+/// The hub's high-water mark for a device: the highest epoch of its id space the hub holds
+/// changes of, and the highest sequence it holds in the epoch the device said it is in (0: none).
+public struct HubHolding: Equatable, Sendable, Codable {
+    public var highestEpoch: Int64
+    public var sequenceInEpoch: Int64
+    public init(highestEpoch: Int64, sequenceInEpoch: Int64) {
+        self.highestEpoch = highestEpoch
+        self.sequenceInEpoch = sequenceInEpoch
+    }
+    enum CodingKeys: String, CodingKey {
+        case highestEpoch = "highest_epoch"
+        case sequenceInEpoch = "sequence_in_epoch"
     }
 }
 
@@ -116,6 +145,8 @@ public struct SyncResult: Equatable, Sendable {
     public var documents: Int = 0
     /// The largest frame received, header included.
     public var largestFrame: Int = 0
+    /// What the hub held of this device when the session began.
+    public var held: HubHolding?
 }
 
 public typealias FastSyncResult = SyncResult
@@ -153,10 +184,10 @@ public enum SyncClient {
     /// `batches` go up in order in the same flight; each gets its RECEIPT. The result's
     /// `receipt` sums them (stored, duplicates) and names the last batch and the highest sequence.
     public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
-                           mode: SyncMode = .fast, batches: [Batch], pull: Pull? = nil, sink: (any DownloadSink)? = nil,
+                           mode: SyncMode = .fast, epoch: Int64 = 1, batches: [Batch], pull: Pull? = nil, sink: (any DownloadSink)? = nil,
                            deadline: Deadline) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
-                                                              hello: Hello(device: device, mode: mode).encode(),
+                                                              hello: Hello(device: device, mode: mode, epoch: epoch).encode(),
                                                               dictionary: SyncDictionary.v2, deadline: deadline)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
@@ -185,6 +216,7 @@ public enum SyncClient {
         guard result.status == .ok else { throw SyncFailure.authentication(result) }
         if let sendFailure { throw sendFailure }
         var outcome = SyncResult(receipt: nil, bytesSent: 0, bytesReceived: 0, roundTrips: 1)
+        outcome.held = result.held
         for batch in batches {
             let receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
             guard receipt.batchId == batch.id else { throw SyncFailure.unexpected("receipt for \(receipt.batchId) instead of \(batch.id)") }

@@ -1,3 +1,5 @@
+import Seal
+
 /// Sync messages (docs/protocol.md §5) and their bodies.
 public enum MessageType: UInt8, Sendable {
     case hello = 1, welcome, auth, authResult, batch, receipt, pull, table, done, error, bye, download, ack
@@ -28,10 +30,14 @@ public struct Hello: Equatable, Sendable {
     public var version: UInt64 = Hello.version
     public var device: String
     public var mode: SyncMode
+    /// The epoch of the device's id space (docs/protocol.md §4): the hub answers with what it
+    /// holds of it (`AuthResult.held`). A trailing field; 1 when absent (a device from before epochs).
+    public var epoch: Int64 = 1
 
-    public init(device: String, mode: SyncMode) {
+    public init(device: String, mode: SyncMode, epoch: Int64 = 1) {
         self.device = device
         self.mode = mode
+        self.epoch = epoch
     }
 
     public func encode() -> [UInt8] {
@@ -39,6 +45,7 @@ public struct Hello: Equatable, Sendable {
         writer.varint(version)
         writer.string(device)
         writer.varint(UInt64(mode.rawValue))
+        writer.varint(UInt64(max(1, epoch)))
         return writer.bytes
     }
 
@@ -50,6 +57,11 @@ public struct Hello: Equatable, Sendable {
         guard let mode = SyncMode(rawValue: UInt8(truncatingIfNeeded: raw)), raw <= 255 else { throw WireReader.Failure.tooLarge(what: "mode", value: raw) }
         var hello = Hello(device: device, mode: mode)
         hello.version = version
+        if !reader.isAtEnd {
+            let epoch = try reader.varint()
+            guard epoch >= 1, epoch <= UInt64(Int64.max) else { throw WireReader.Failure.tooLarge(what: "epoch", value: epoch) }
+            hello.epoch = Int64(epoch)
+        }
         return hello
     }
 }
@@ -127,7 +139,10 @@ public struct Batch: Equatable, Sendable {
     /// Cuts changes into batches small enough for one frame (a frame carries at most 64 KiB
     /// compressed; the payloads' raw size keeps each batch well under that). Ids are
     /// `<prefix>-<first seq>-<last seq>`, the same for the same changes, so a retried upload
-    /// sends batches the hub recognises.
+    /// sends batches the hub recognises. The device's prefix carries the epoch of its id space
+    /// (`<device>` in epoch 1, `<device>~<epoch>` after a restore: `Field.ClientID.prefix`): a
+    /// restored database numbers its changes again from where the card stood, and without the
+    /// epoch its batches would reuse ids the hub already holds for other changes.
     public static func chunks(_ changes: [SyncChange], idPrefix: String, maxBytes: Int = 48 * 1024) -> [Batch] {
         var batches: [Batch] = []
         var current: [SyncChange] = []
@@ -194,6 +209,11 @@ public struct Batch: Equatable, Sendable {
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Batch { try decode(bytes, rebuiltLimit: maxRebuiltBytes) }
+
+    /// BLAKE2b-256 of the batch's canonical bytes (its encoding, which is a function of the id and
+    /// the changes alone): what the hub keeps with the receipt, so a known batch id that comes
+    /// back with other content is told apart from a replay.
+    public var contentHash: [UInt8] { Blake2b.hash(encode(), outputLength: 32) }
 
     /// `rebuiltLimit` lets tests reach the batch limit without building 64 MiB.
     static func decode(_ bytes: [UInt8], rebuiltLimit: Int) throws -> Batch {
@@ -297,6 +317,9 @@ public enum SyncErrorCode: UInt64, Sendable {
     case protocolVersion = 1, unknownDevice, revoked, wrongPassword, locked, malformed, batchRefused, internalError
     /// Device → hub: a TABLE frame held a row the device's schema refuses (the message names it).
     case rowRefused
+    /// A batch id (or change id) the hub holds with other content: refused whole, never answered
+    /// with the stored receipt.
+    case batchConflict
 }
 
 public struct ErrorMessage: Equatable, Sendable {

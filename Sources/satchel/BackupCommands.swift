@@ -65,23 +65,38 @@ struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Rebuild the database from the card: newest valid snapshot plus the journal. The old database is moved aside, never deleted.",
-        discussion: "On a wiped handheld the backup key is gone too: give the backup passphrase on standard input (--passphrase-stdin).")
+        discussion: """
+            On a wiped handheld the backup key is gone too: give the backup passphrase on standard input (--passphrase-stdin). \
+            The device's sync key and hub pin come back from the card with the database. A database that opens and is not \
+            damaged is replaced only with --force: without it, restore lists the documents and changes the card lacks and \
+            changes nothing (exit 73). Every restore moves the device's ids into a new epoch (recorded on the card first), \
+            so no id is ever issued twice. Only the newest satchel.db.replaced-* copy is kept.
+            """)
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "Card to restore from (default: --card / $SATCHEL_CARD).") var from: String?
     @Option(help: "Device whose backup to restore, when the card holds several.") var device: String?
     @Flag(help: "Read the backup passphrase from standard input.") var passphraseStdin = false
+    @Flag(help: "Replace a database that opens and is not damaged, dropping what the card lacks (listed first by a restore without it).") var force = false
 
     func run() throws {
         try reportingErrors {
             var configuration = try home.agent().configuration
             if let from { configuration.cardRoot = from }
             let passphrase = passphraseStdin ? try readSecret("backup passphrase") : nil
-            let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device)
+            let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device, force: force)
             if output.json { return try printJSON(report) }
             print("Restored \(report.database): snapshot \(report.snapshotGeneration.map { "#\($0)" } ?? "none"), \(report.replayed) journal entries replayed, through change \(report.lastSequence)")
             for skipped in report.skipped { print("  skipped \(TerminalText.safe(skipped, multiline: true))") }
+            if let epoch = report.epoch {
+                print("  new documents get ids of epoch \(epoch) (\(TerminalText.safe(ClientID.prefix(device: report.device, epoch: epoch)))-…): no id issued before can repeat")
+            }
+            for line in report.identity { print("  \(TerminalText.safe(line))") }
+            if let dropped = report.dropped, !dropped.isEmpty {
+                print("  dropped (not on the card): \(TerminalText.safe((dropped.documents + dropped.changes).joined(separator: ", ")))")
+            }
             if let aside = report.movedAside { print("  the previous database was kept as \(aside)") }
+            if !report.removedAside.isEmpty { print("  older copies removed: \(TerminalText.safe(report.removedAside.joined(separator: ", ")))") }
         }
     }
 }

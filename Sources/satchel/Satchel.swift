@@ -77,6 +77,8 @@ struct Init: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let database = try DeviceDatabase.create(home: home.resolvedHome, deviceID: device, repID: rep)
+            // The device's sync key is made with the device (and never by a command that reads it).
+            try DeviceSync(home.agent()).makeKeyPair()
             if output.json {
                 try printJSON(["device": device, "rep": rep, "database": database.path])
             } else {

@@ -18,7 +18,7 @@ struct Keys: ParsableCommand {
             let agent = try home.agent()
             let device = try agent.openForReading()
             let sync = DeviceSync(agent)
-            let report = Report(device: try device.deviceID(), publicKey: Hex.encode(try sync.keyPair().publicKey), hub: sync.pin())
+            let report = Report(device: try device.deviceID(), publicKey: Hex.encode(try sync.keyPair().publicKey), hub: try sync.pin())
             if output.json { return try printJSON(report) }
             print("Device \(report.device) public key: \(report.publicKey)")
             print("Register it on the hub: satchel-hub device add --device \(report.device) --rep REP --key \(report.publicKey)")
@@ -61,9 +61,10 @@ struct Provision: ParsableCommand {
                 }
                 _ = try directory.board(board)
             }
-            try DeviceSync(agent).provision(address: hub, hubKey: hubKey)
+            let provisioned = try DeviceSync(agent).provision(address: hub, hubKey: hubKey)
             if settings != agent.configuration.settings { try settings.write(home: agent.configuration.home) }
-            print("Pinned hub \(hub)")
+            print("Pinned hub \(hub); this device's public key: \(Hex.encode(provisioned.publicKey))")
+            if let problem = provisioned.cardProblem { printNotice("WARNING: the identity is not on the card yet (\(problem)); the next backup puts it there") }
             for case let (key, value?) in given { print("Configured \(key) = \(value)") }
         }
     }

@@ -61,7 +61,7 @@ struct BackupTests {
         var bytes = try fixture.card.readAll(path)
         bytes[bytes.count / 2] ^= 0x10
         try fixture.card.write(path, at: 0, bytes)
-        let report = try fixture.agent.restore(passphrase: nil)  // the key is still on internal storage
+        let report = try fixture.agent.restore(passphrase: nil, force: true)  // the key is still on internal storage
         #expect(report.snapshotGeneration == 1)
         #expect(report.skipped.count == 1 && report.skipped[0].contains("generation 2"))
         #expect(try BackupFixture.documentIDs(fixture.open().database) == Set(first + second))
@@ -77,7 +77,7 @@ struct BackupTests {
         let newest = try fixture.agent.snapshot(device)
         let slot = "/card/satchel/BG03/" + (newest.generation % 2 == 0 ? "pointer-a" : "pointer-b")
         try fixture.card.write(slot, at: 10, [0xDE, 0xAD])
-        var report = try fixture.agent.restore(passphrase: nil)
+        var report = try fixture.agent.restore(passphrase: nil, force: true)
         #expect(report.snapshotGeneration == 1 && report.skipped.isEmpty)
         #expect(try BackupFixture.documentIDs(fixture.open().database) == Set(ids))
 
@@ -87,7 +87,7 @@ struct BackupTests {
         try fresh.captureDay(other)
         let dangling = try fresh.agent.snapshot(other)
         try fresh.card.remove("/card/satchel/BG03/snapshots/" + dangling.name)
-        report = try fresh.agent.restore(passphrase: nil)
+        report = try fresh.agent.restore(passphrase: nil, force: true)
         #expect(report.snapshotGeneration == 1)
         #expect(report.skipped.first?.contains("missing") == true)
     }
@@ -176,7 +176,7 @@ struct BackupTests {
         for n in 0..<60 {
             fixture.card.failNext("read", with: .io, after: n)
             do {
-                let report = try fixture.agent.restore(passphrase: nil)
+                let report = try fixture.agent.restore(passphrase: nil, force: true)
                 completions += 1
                 #expect(try BackupFixture.documentIDs(Database(path: report.database)) == Set(ids))
                 break  // from here on no read fails any more

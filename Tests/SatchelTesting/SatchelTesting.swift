@@ -35,3 +35,11 @@ public func fileBytes(_ path: String) -> [UInt8] {
 public func writeFile(_ path: String, _ bytes: [UInt8]) {
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
+
+/// The hub's history (receipts, the changes devices sent, the audit log) is append-only by
+/// trigger. A test that stages what the hub's own code can never produce (a hub file restored
+/// from an older copy, a receipt from before content hashes, another handheld's copy of the
+/// same ids) drops the triggers on its own file first, saying so.
+public let dropHubHistoryTriggers = ["receipts", "device_changes", "audit"]
+    .flatMap { ["DROP TRIGGER IF EXISTS \($0)_append_only_update;", "DROP TRIGGER IF EXISTS \($0)_append_only_delete;"] }
+    .joined(separator: " ")

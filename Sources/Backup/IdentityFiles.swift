@@ -1,0 +1,190 @@
+import FoundationEssentials
+import Journal
+import Seal
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The files in the data directory that make the device itself: its sync key (`device.key`,
+/// the X25519 secret), the hub it is pinned to (`hub.pin`, `HOST:PORT HEX`), and the card's
+/// backup key (`card.key`). They are written whole or not at all (temp file, fsync, rename,
+/// directory fsync) and read strictly: a file that is there but not what it must be is refused
+/// with what to do, never taken for absent and replaced, because replacing a device key makes a
+/// new device the hub does not know.
+public enum IdentityFiles {
+    public static let deviceKeyName = "device.key"
+    public static let hubPinName = "hub.pin"
+    public static let cardKeyName = "card.key"
+    public static let keyBytes = 32
+
+    public static func deviceKeyPath(home: String) -> String { Paths.join(home, deviceKeyName) }
+    public static func hubPinPath(home: String) -> String { Paths.join(home, hubPinName) }
+
+    public struct Pin: Codable, Sendable, Equatable {
+        public var address: String
+        public var publicKey: String
+        public init(address: String, publicKey: String) { self.address = address; self.publicKey = publicKey }
+        enum CodingKeys: String, CodingKey {
+            case address
+            case publicKey = "public_key"
+        }
+        public var fileBytes: [UInt8] { Array("\(address) \(publicKey)\n".utf8) }
+    }
+
+    /// The file's bytes; nil when there is no such file. Any other failure to read is an error.
+    static func bytes(_ path: String) throws -> [UInt8]? {
+        let local = PosixFileSystem()
+        do {
+            guard try local.fileSize(path) != nil else { return nil }
+            return try local.readAll(path)
+        } catch {
+            throw BackupError.fileSystem(error)
+        }
+    }
+
+    /// A 32-byte key file (`device.key`, `card.key`): nil when absent, refused when damaged.
+    public static func readKey(_ path: String, advice: String) throws -> [UInt8]? {
+        guard let bytes = try bytes(path) else { return nil }
+        guard bytes.count == keyBytes else {
+            throw BackupError.identityFileDamaged(path: path, detail: "\(bytes.count) bytes, a key is \(keyBytes)", advice: advice)
+        }
+        return bytes
+    }
+
+    public static func readDeviceKey(home: String) throws -> [UInt8]? {
+        try readKey(deviceKeyPath(home: home), advice: deviceKeyAdvice)
+    }
+
+    public static let deviceKeyAdvice = "it was left as it is. If the card holds this device's backup, `satchel restore --force` brings the key back from it; "
+        + "otherwise move the file away, run `satchel provision` for a new key and register it on the hub (satchel-hub device add --replaces)"
+
+    public static func readHubPin(home: String) throws -> Pin? {
+        let path = hubPinPath(home: home)
+        guard let bytes = try bytes(path) else { return nil }
+        guard let pin = pin(from: bytes) else {
+            throw BackupError.identityFileDamaged(path: path, detail: "not `HOST:PORT HEX` on one line",
+                                                  advice: "it was left as it is; pin the hub again: satchel provision --hub HOST:PORT --hub-key HEX")
+        }
+        return pin
+    }
+
+    /// `HOST:PORT HEX64\n` exactly, or nil.
+    public static func pin(from bytes: [UInt8]) -> Pin? {
+        guard bytes.last == UInt8(ascii: "\n"), bytes.count < 512 else { return nil }
+        let text = String(decoding: bytes.dropLast(), as: UTF8.self)
+        let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 2, validAddress(String(parts[0])), (try? Hex.decode(String(parts[1])))?.count == 32 else { return nil }
+        return Pin(address: String(parts[0]), publicKey: String(parts[1]))
+    }
+
+    public static func validAddress(_ address: String) -> Bool {
+        guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else { return false }
+        return UInt16(address[address.index(after: colon)...]) != nil
+            && !address.contains(where: { $0 == " " || $0 == "\n" || !$0.isASCII })
+    }
+
+    /// Writes the file whole or not at all: a temporary file beside it (0600), fsync, rename over
+    /// the old one, fsync of the directory. A crash leaves either the old file or the new one.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+        let local = PosixFileSystem()
+        let temporary = path + ".tmp"
+        do {
+            try local.remove(temporary)
+            try local.createFile(temporary)
+            try local.write(temporary, at: 0, bytes)
+            try local.sync(temporary)
+            guard rename(temporary, path) == 0 else {
+                let code = errno
+                try? local.remove(temporary)
+                throw BackupError.fileSystem(FileSystemError(code == ENOSPC ? .noSpace : code == EROFS ? .readOnly : .other(code),
+                                                             operation: "rename", path: path))
+            }
+            try local.syncDirectory(Paths.directory(of: path))
+        } catch let error as FileSystemError {
+            try? local.remove(temporary)
+            throw BackupError.fileSystem(error)
+        }
+    }
+}
+
+/// The device's sync identity (its key and the hub pin) as it travels on the card, sealed under
+/// the backup key in `identity-a`/`identity-b` (`SealedRecordSlots`): written when the card is
+/// set up and whenever the identity changes (`satchel provision`), restored with the database, so
+/// a wiped handheld comes back as the same device and the hub accepts it.
+public struct CardSyncIdentity {
+    let slots: SealedRecordSlots
+
+    public init(layout: CardLayout, key: BackupKey, card: any FileSystem) {
+        slots = SealedRecordSlots(layout: layout, names: ("identity-a", "identity-b"), purpose: "sync identity", key: key, card: card)
+    }
+
+    public struct Record: Codable, Equatable, Sendable {
+        /// Hex of `device.key`.
+        public var deviceKey: String
+        public var hubPin: IdentityFiles.Pin?
+        public init(deviceKey: [UInt8], hubPin: IdentityFiles.Pin?) { self.deviceKey = Hex.encode(deviceKey); self.hubPin = hubPin }
+        enum CodingKeys: String, CodingKey {
+            case deviceKey = "device_key"
+            case hubPin = "hub_pin"
+        }
+        public var deviceKeyBytes: [UInt8]? { (try? Hex.decode(deviceKey)).flatMap { $0.count == IdentityFiles.keyBytes ? $0 : nil } }
+    }
+
+    /// The record on the card; nil when there is none (or none that opens: the card then simply
+    /// has no usable copy, and the files on the device stay as they are).
+    public func read() throws -> Record? {
+        guard case .found(let found) = try slots.read() else { return nil }
+        return try? JSONDecoder().decode(Record.self, from: Data(found.payload))
+    }
+
+    /// Writes `record` unless the card holds exactly it already.
+    @discardableResult
+    public func write(_ record: Record) throws -> Bool {
+        if try read() == record { return false }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try slots.write(Array(try encoder.encode(record)))
+        return true
+    }
+
+    /// The record of the files in `home` now; nil without a device key.
+    public static func current(home: String) throws -> Record? {
+        guard let key = try IdentityFiles.readDeviceKey(home: home) else { return nil }
+        return Record(deviceKey: key, hubPin: try IdentityFiles.readHubPin(home: home))
+    }
+
+    /// Puts the card's copy back into `home` where the device has none (a wiped handheld) or
+    /// a damaged one (moved aside first, never deleted). A whole file that differs from the card's
+    /// is kept: it is newer than the card, or another identity a technician chose. Returns what
+    /// was done, for the restore report.
+    public func restore(into home: String, now: Int64) throws -> [String] {
+        guard let record = try read() else { return [] }
+        var done: [String] = []
+        func put(_ path: String, _ bytes: [UInt8], state: Result<Bool, any Error>) throws {
+            switch state {
+            case .success(true):
+                if (try? IdentityFiles.bytes(path)) ?? nil != bytes { done.append("kept \(path): it differs from the card's copy") }
+                return
+            case .success(false):
+                try IdentityFiles.writeAtomically(path, bytes)
+                done.append("restored \(path) from the card")
+            case .failure:
+                let aside = path + ".damaged-" + String(now)
+                guard rename(path, aside) == 0 else { throw BackupError.restoreFailed("cannot move the damaged \(path) aside (errno \(errno))") }
+                try IdentityFiles.writeAtomically(path, bytes)
+                done.append("restored \(path) from the card (the damaged one is kept as \(aside))")
+            }
+        }
+        if let key = record.deviceKeyBytes {
+            let path = IdentityFiles.deviceKeyPath(home: home)
+            try put(path, key, state: Result { try IdentityFiles.readDeviceKey(home: home) != nil })
+        }
+        if let pin = record.hubPin {
+            let path = IdentityFiles.hubPinPath(home: home)
+            try put(path, pin.fileBytes, state: Result { try IdentityFiles.readHubPin(home: home) != nil })
+        }
+        return done
+    }
+}

@@ -1,0 +1,80 @@
+import Hub
+import SatchelTesting
+import Seal
+import Store
+import Sync
+import Testing
+
+/// The hub keeps a BLAKE2b content hash with each receipt: a replay (same id, same content) gets
+/// its stored receipt; the same batch id, or a held change id, with other content is refused on
+/// both ends and audited with the cause, never answered with the stored receipt (issue 10, repro 1).
+@Suite("A known batch id with other content is refused, never replayed", .serialized)
+struct BatchContentTests {
+    static func order(_ id: String, seq: Int64, total: Int64, customer: String = "CPL000042") -> SyncChange {
+        SyncChange(seq: seq, changeId: id, at: 1_795_428_000_000 + seq, entity: "order", entityId: id, action: "confirmed",
+                   payload: #"{"customer_id":"\#(customer)","id":"\#(id)","note":"Hurtownia „Żółw” — доставка","total_minor":\#(total)}"#)
+    }
+
+    @Test("same id and content: the stored receipt; same id, other content: BatchConflict, nothing stored")
+    func storageRefusesOtherContent() throws {
+        let directory = TemporaryDirectory("batch-content")
+        let storage = try SQLiteHubStorage(path: directory.path + "/hub.db")
+        let first = Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 2770)])
+        let receipt = try storage.commit(first, device: "X", now: 1)
+        #expect(receipt == Receipt(batchId: "X-1-1", stored: 1, duplicates: 0, throughSeq: 1))
+        #expect(try storage.commit(first, device: "X", now: 2) == receipt)
+
+        let reissued = Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 254850)])
+        #expect(reissued.contentHash != first.contentHash)
+        #expect(throws: BatchConflict.self) { try storage.commit(reissued, device: "X", now: 3) }
+        // The same change id under a new batch id is no duplicate either.
+        let renamed = Batch(id: "X-1-1b", changes: [Self.order("X-000001", seq: 1, total: 254850)])
+        #expect(throws: BatchConflict.self) { try storage.commit(renamed, device: "X", now: 4) }
+        #expect(try storage.changeCount(device: "X") == 1)
+        let payload = try Database(path: directory.path + "/hub.db").text("SELECT payload FROM device_changes WHERE change_id = 'X-000001'")
+        #expect(payload.contains("2770"))
+        // A restored device's ids of a later epoch are its own, and stored beside the old ones.
+        let restored = Batch(id: "X~2-1-1", changes: [Self.order("X~2-000001", seq: 1, total: 254850)])
+        #expect(try storage.commit(restored, device: "X", now: 5).stored == 1)
+        #expect(try storage.holding(device: "X", epoch: 2) == HubHolding(highestEpoch: 2, sequenceInEpoch: 1))
+        #expect(try storage.holding(device: "X", epoch: 3) == HubHolding(highestEpoch: 2, sequenceInEpoch: 0))
+        // Another device's epoch-marked id is not X's.
+        #expect(throws: HubError.self) { try storage.commit(Batch(id: "X-9-9", changes: [Self.order("Y~2-000009", seq: 9, total: 1)]), device: "X", now: 6) }
+    }
+
+    @Test("over a session: the device hears batchConflict, the audit records the cause, and a faithful replay still gets its receipt")
+    func sessionRefusesAndAudits() throws {
+        let hub = try FastSyncTests.Hub()
+        let first = Batch(id: "BG03-1-1", changes: [Self.order("BG03-000001", seq: 1, total: 2770, customer: "CBG100001")])
+        let stored = try hub.sync(batch: first)
+        #expect(stored.receipt?.stored == 1)
+        let other = Batch(id: "BG03-1-1", changes: [Self.order("BG03-000001", seq: 1, total: 254850, customer: "CBG100001")])
+        do {
+            _ = try hub.sync(batch: other)
+            Issue.record("the hub answered a batch it holds with other content")
+        } catch let failure as SyncFailure {
+            guard case .hubError(let code, let message) = failure else { Issue.record("\(failure)"); return }
+            #expect(code == .batchConflict)
+            #expect(message.contains("BG03-1-1") && message.contains("other content"))
+        }
+        let audit = try hub.storage.auditLog(limit: 1)
+        #expect(audit.first?.result == "refused")
+        #expect(audit.first?.error?.contains("content hash") == true)
+        #expect(try hub.sync(batch: first).receipt == stored.receipt)
+        #expect(try hub.storage.changeCount(device: "BG03") == 1)
+    }
+
+    @Test("a hub from before content hashes: its receipts are checked change by change")
+    func receiptsWithoutHash() throws {
+        let directory = TemporaryDirectory("batch-content-old")
+        let path = directory.path + "/hub.db"
+        let storage = try SQLiteHubStorage(path: path)
+        let first = Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 2770)])
+        _ = try storage.commit(first, device: "X", now: 1)
+        try Database(path: path).execute(dropHubHistoryTriggers + " UPDATE receipts SET content_hash = NULL")  // a receipt from before hashes
+        #expect(try storage.commit(first, device: "X", now: 2).stored == 1)
+        #expect(throws: BatchConflict.self) {
+            try storage.commit(Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 9)]), device: "X", now: 3)
+        }
+    }
+}
