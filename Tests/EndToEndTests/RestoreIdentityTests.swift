@@ -169,7 +169,7 @@ struct RestoreIdentityTests {
         try #require(try device(bench, ["sync", "--mode", "fast"], stdin: password + "\n").succeeded)
         // What a second handheld with a copy of this one's data directory would do: the same ids,
         // other content. Here: the hub's copy differs, and the device sends its change again.
-        try Database(path: bench.database).execute(dropHubHistoryTriggers)  // staged: the hub's code never edits what it holds
+        try Database(path: bench.database).execute(script: dropHubHistoryTriggers)  // staged: the hub's code never edits what it holds
         try Database(path: bench.database).execute("UPDATE device_changes SET payload = replace(payload, '2770', '2771') WHERE entity_id = ?", [.text(first.id)])
         try Database(path: bench.home + "/satchel.db").execute("UPDATE sync_state SET value = '0' WHERE key = 'uploaded_through_seq'")
         _ = try order(bench, bench.dear)   // a new batch (X-1-2) that carries the first change again

@@ -71,7 +71,7 @@ struct BatchContentTests {
         let storage = try SQLiteHubStorage(path: path)
         let first = Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 2770)])
         _ = try storage.commit(first, device: "X", now: 1)
-        try Database(path: path).execute(dropHubHistoryTriggers + " UPDATE receipts SET content_hash = NULL")  // a receipt from before hashes
+        try Database(path: path).execute(script: dropHubHistoryTriggers + " UPDATE receipts SET content_hash = NULL;")  // a receipt from before hashes
         #expect(try storage.commit(first, device: "X", now: 2).stored == 1)
         #expect(throws: BatchConflict.self) {
             try storage.commit(Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 9)]), device: "X", now: 3)

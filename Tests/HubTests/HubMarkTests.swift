@@ -42,7 +42,7 @@ struct HubMarkTests {
         #expect(try fast(setup, sync).uploaded == 2)
         #expect(try setup.device.uploadedThroughSeq() == 5)
         // The office restores the hub from last night's copy: the two newest changes are gone.
-        try setup.hub(dropHubHistoryTriggers)  // the copy predates them; the hub's code never deletes
+        try Database(path: setup.hubPath).execute(script: dropHubHistoryTriggers)  // the copy predates them; the hub's code never deletes
         try setup.hub("DELETE FROM device_changes WHERE seq > 3")
         try setup.hub("DELETE FROM receipts WHERE through_seq > 3")
         #expect(try setup.storage.changeCount(device: "BG03") == 3)
