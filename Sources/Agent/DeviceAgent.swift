@@ -58,6 +58,7 @@ public struct AgentConfiguration: Sendable {
 
     var keyFile: String { Paths.join(home, "card.key") }
     var cardLockFile: String { Paths.join(home, "card.lock") }
+    var snapshotLockFile: String { Paths.join(home, "snapshot.lock") }
     var writesStoppedFile: String { Paths.join(home, "writes-stopped") }
 }
 
@@ -487,6 +488,24 @@ public final class DeviceAgent {
     }
 
     var cardLock: CardLock { CardLock(path: configuration.cardLockFile) }
+    /// One snapshot at a time (the daemon's and `satchel backup`'s): held through a whole snapshot,
+    /// while the card lock is held only for the journal catch-up and the commit.
+    var snapshotLock: CardLock { CardLock(path: configuration.snapshotLockFile) }
+
+    /// The card journal this agent last appended to, kept between captures (the console, the
+    /// daemon and the benchmarks capture many times in one process) so an append does not read
+    /// and check the whole journal again: `CardJournal.reopen` reads the card again only when
+    /// something else changed the journal since. Used only with the card lock held.
+    private var held: (root: String, device: String, keyCheck: String, journal: CardJournal)?
+
+    private func heldJournal(_ attached: Attached) -> CardJournal {
+        if let held, held.root == attached.layout.root, held.device == attached.layout.device, held.keyCheck == attached.identity.keyCheck {
+            return held.journal
+        }
+        let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
+        held = (attached.layout.root, attached.layout.device, attached.identity.keyCheck, journal)
+        return journal
+    }
 
     /// What `satchel status` shows about the card, without writing to it.
     public func cardReport(_ device: DeviceDatabase) -> CardReport { examine(device, writing: false) }
@@ -502,11 +521,11 @@ public final class DeviceAgent {
         case .success(let found):
             attached = found
         }
-        let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
+        let journal = writing ? heldJournal(attached) : CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
         let writable = card.isWritable(attached.layout.journalDirectory)
         var report = CardReport(state: writable ? .ok : .readOnly, path: attached.layout.root)
         do {
-            try journal.open(repair: writing && writable)
+            if writing && writable { try journal.reopen() } else { try journal.open(repair: false) }
             var pending = try device.changes(after: journal.lastSequence)
             if writing && !pending.isEmpty && !writable {
                 report.message = "the card is read-only (write-protect switch?); capturing to internal storage only"
@@ -544,26 +563,39 @@ public final class DeviceAgent {
         return CardReport(state: .failing, path: path, message: "\(error)")
     }
 
-    /// Takes a snapshot now (after bringing the journal up to date).
+    /// Takes a snapshot now (after bringing the journal up to date). Captures go on meanwhile:
+    /// the card lock (one writer to the card journal) is held only to bring the journal up to date
+    /// before the copy and to commit the snapshot's pointer and trim the journal after it, never
+    /// while the database is copied, encrypted and read back (SQLite's online backup reads one
+    /// consistent view by itself). The snapshot covers what it copied; changes committed after
+    /// the catch-up are appended by their own captures and replayed on restore.
     @discardableResult
     public func snapshot(_ device: DeviceDatabase) throws -> SnapshotPointer {
-        try cardLock.withLock { try snapshotLocked(device) }
-    }
-
-    private func snapshotLocked(_ device: DeviceDatabase) throws -> SnapshotPointer {
-        try device.checkForDamage()  // never back up damage; found, it stops writes (DamageMarker)
-        let deviceID = try device.deviceID()
-        let attached: Attached
-        switch attach(device: deviceID) {
-        case .failure(let report): throw AgentError.cardUnavailable(report)
-        case .success(let found): attached = found
+        try snapshotLock.withLock {
+            try device.checkForDamage()  // never back up damage; found, it stops writes (DamageMarker)
+            let deviceID = try device.deviceID()
+            let attached: Attached
+            switch attach(device: deviceID) {
+            case .failure(let report): throw AgentError.cardUnavailable(report)
+            case .success(let found): attached = found
+            }
+            try cardLock.withLock {
+                // Checks every segment (captures trust what they appended): damage on the card is
+                // found and cut here, at the latest, and the records re-appended from the device.
+                let journal = heldJournal(attached)
+                try journal.open()
+                try journal.append(try device.changes(after: journal.lastSequence))
+                try sealOnCard(device, attached)  // identity and epoch travel with every snapshot
+            }
+            let snapshots = Snapshots(layout: attached.layout, key: attached.key, card: card, local: local)
+            let pointer = try snapshots.write(from: device.database, workDirectory: configuration.home)
+            try cardLock.withLock {
+                let journal = heldJournal(attached)
+                try journal.reopen()
+                try snapshots.commit(pointer, journal: journal)
+            }
+            return pointer
         }
-        let journal = CardJournal(layout: attached.layout, key: attached.key, fileSystem: card)
-        try journal.open()
-        try journal.append(try device.changes(after: journal.lastSequence))
-        try sealOnCard(device, attached)
-        return try Snapshots(layout: attached.layout, key: attached.key, card: card, local: local)
-            .create(from: device.database, workDirectory: configuration.home, journal: journal)
     }
 
     /// Takes a snapshot if `snapshotEvery` changes have been acknowledged since the newest one.

@@ -38,6 +38,17 @@ public final class CardJournal {
         }
     }
 
+    /// Makes the journal ready to append again after an earlier `open` or append in this process,
+    /// reading the card only when something else changed it since (`SegmentedJournal.reopen`).
+    @discardableResult
+    public func reopen(repair: Bool = true) throws -> SegmentedJournal.Recovery {
+        do {
+            return try journal.reopen(repair: repair)
+        } catch let failure as SegmentedJournal.Failure {
+            throw BackupError.journal(failure.description)
+        }
+    }
+
     /// Appends the entries (already committed to the device database) and fsyncs them.
     public func append(_ entries: [ChangeEntry]) throws {
         let records = try entries.map { entry -> SegmentedJournal.Record in

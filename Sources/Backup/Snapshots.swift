@@ -85,10 +85,13 @@ public final class Snapshots {
         return found.sorted { $0.generation > $1.generation }
     }
 
-    /// Takes a snapshot of `database` onto the card. `workDirectory` (internal storage) holds the
+    /// Writes a snapshot of `database` onto the card and reads it back, without committing it:
+    /// `commit` makes it the newest generation. `workDirectory` (internal storage) holds the
     /// plaintext copy while it is encrypted. Capture may go on meanwhile: the copy is one read
-    /// transaction of SQLite's online backup, and WAL lets writers proceed beside it.
-    public func create(from database: Database, workDirectory: String, journal: CardJournal?) throws -> SnapshotPointer {
+    /// transaction of SQLite's online backup, and WAL lets writers proceed beside it. Only one
+    /// snapshot may be written at a time (the caller holds a lock): the generation is the
+    /// newest committed one's next.
+    public func write(from database: Database, workDirectory: String) throws -> SnapshotPointer {
         let plaintext = Paths.join(workDirectory, "snapshot.tmp")
         for suffix in ["", "-wal", "-shm", "-journal"] { try? local.remove(plaintext + suffix) }
         defer { for suffix in ["", "-wal", "-shm", "-journal"] { try? local.remove(plaintext + suffix) } }
@@ -115,10 +118,20 @@ public final class Snapshots {
             try card.syncDirectory(layout.snapshotDirectory)
             let pointer = SnapshotPointer(generation: generation, coversSequence: covers, plaintextSize: size, hash: hash, name: name)
             try verify(pointer)
-            let slot = layout.pointerSlot(Int(generation % 2))
+            return pointer
+        } catch let error as FileSystemError {
+            throw BackupError.fileSystem(error)
+        }
+    }
+
+    /// Commits a snapshot `write` wrote and verified: overwrites the pointer slot not holding the
+    /// newest generation, then removes the generation before the previous one and the journal
+    /// segments only it needed (with the card journal's one writer holding its lock).
+    public func commit(_ pointer: SnapshotPointer, journal: CardJournal?) throws {
+        do {
+            let slot = layout.pointerSlot(Int(pointer.generation % 2))
             try card.writeDurably(slot, pointer.encode())
             try cleanUp(keeping: try pointers(), journal: journal)
-            return pointer
         } catch let error as FileSystemError {
             throw BackupError.fileSystem(error)
         }

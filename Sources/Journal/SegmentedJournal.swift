@@ -84,6 +84,7 @@ public final class SegmentedJournal {
         segments = []
         lastSequence = 0
         broken = nil
+        hasOpened = false
         let names: [String]
         do {
             names = try fileSystem.listDirectory(directory).filter { Self.segmentNumber($0) != nil }
@@ -152,7 +153,36 @@ public final class SegmentedJournal {
             }
         }
         recovery.lastSequence = lastSequence
+        hasOpened = true
         return recovery
+    }
+
+    /// Whether this journal, opened or written before, may append again without reading the
+    /// segments: it is not broken, and the files are the ones it left, the same segments (or the
+    /// same with older ones removed, by a snapshot in another process) with the newest one the
+    /// size this journal left it at. Sizes only grow by appends and only shrink by a cut, so a
+    /// newest segment of that size holds exactly the records this journal wrote or verified.
+    /// Otherwise (another process appended, cut or replaced something) it opens afresh, which
+    /// reads and checks every segment and cuts off a bad tail.
+    @discardableResult
+    public func reopen(repair: Bool = true) throws -> Recovery {
+        if broken == nil, isUnchangedOnDisk() {
+            return Recovery(records: 0, lastSequence: lastSequence)
+        }
+        return try open(repair: repair)
+    }
+
+    private var hasOpened = false
+
+    private func isUnchangedOnDisk() -> Bool {
+        guard hasOpened, let names = try? fileSystem.listDirectory(directory).filter({ Self.segmentNumber($0) != nil }) else { return false }
+        let ordered = names.sorted { Self.segmentNumber($0)! < Self.segmentNumber($1)! }
+        guard ordered.count <= segments.count, Array(segments.suffix(ordered.count).map(\.name)) == ordered else { return false }
+        guard let newest = segments.last else { return ordered.isEmpty }
+        guard !ordered.isEmpty, (try? fileSystem.fileSize(Paths.join(directory, newest.name))) == newest.size else { return false }
+        // Segments removed from the front hold records a snapshot covers; forget them too.
+        segments.removeFirst(segments.count - ordered.count)
+        return true
     }
 
     // MARK: Appending

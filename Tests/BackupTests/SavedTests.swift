@@ -51,4 +51,28 @@ struct SavedTests {
         let saved = try agent.capture(.visits, in: try fixture.open()) { try Capture($0).recordVisit(customerID: "C1", outcome: .order) }
         #expect(saved.card.state == .notConfigured && !saved.onCard && saved.warning == nil)
     }
+
+    @Test("a capture while a snapshot is being written is not held up by it: on the card at once, and restored with the snapshot")
+    func captureDuringASnapshot() throws {
+        let fixture = try BackupFixture()
+        let device = try fixture.open()
+        _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
+        let before = try fixture.captureDay(device)
+        // While generation 2 is being encrypted onto the card, the rep saves a visit.
+        var during: DeviceAgent.Saved<String>?
+        fixture.card.onOperation = { card in
+            guard during == nil, card.volatile.files.keys.contains(where: { $0.hasSuffix("snap-000000000002.sealed") }) else { return }
+            card.onOperation = nil
+            let agent = DeviceAgent(fixture.configuration, cardFileSystem: fixture.card, clock: fixture.clock)  // another process
+            during = try? agent.capture(.visits, in: device, { try Capture($0).recordVisit(customerID: "C2", outcome: .order, note: "Podczas kopii — по време на копието").document.id })
+        }
+        let pointer = try fixture.agent.snapshot(device)
+        let saved = try #require(during)
+        #expect(saved.onCard && saved.card.state == .ok)
+        #expect(pointer.generation == 2 && pointer.coversSequence < saved.sequence)  // copied before the visit
+
+        fixture.wipeInternal()
+        _ = try fixture.agent.restore(passphrase: BackupFixture.passphrase)
+        #expect(try BackupFixture.documentIDs(fixture.open().database) == Set(before + [saved.value]))
+    }
 }

@@ -192,4 +192,69 @@ struct JournalTests {
         }
         #expect(recoveredLengths.count > 10)  // the states really differ
     }
+
+    // MARK: Reopening between appends (issue 10: an append must not re-read the whole journal)
+
+    @Test("reopen trusts what this journal wrote itself: no segment is read again, and the next append follows on")
+    func reopenTrustsItsOwnAppends() throws {
+        let fileSystem = try fileSystem()
+        let journal = SegmentedJournal(fileSystem: fileSystem, directory: Self.directory, segmentLimitBytes: 300)
+        try journal.open()
+        try journal.append([record(1, size: 200), record(2, size: 200), record(3, size: 200)])
+        fileSystem.failNext("read", with: .io)  // any read of a segment now fails the reopen
+        let recovery = try journal.reopen()
+        #expect(recovery.lastSequence == 3 && journal.lastSequence == 3)
+        #expect(throws: FileSystemError.self) { _ = try fileSystem.read(Paths.join(Self.directory, journal.segments[0].name), at: 0, count: 1) }
+        try journal.append([record(4)])
+        #expect(try replayAll(fileSystem, limit: 300).0.map(\.sequence) == [1, 2, 3, 4])
+    }
+
+    @Test("reopen reads the card again when another writer appended, trimmed or left a torn tail, and the next append follows the records that are there")
+    func reopenNoticesOtherWriters() throws {
+        let fileSystem = try fileSystem()
+        let ours = SegmentedJournal(fileSystem: fileSystem, directory: Self.directory, segmentLimitBytes: 300)
+        try ours.open()
+        try ours.append([record(1, size: 200), record(2, size: 200)])
+
+        // Another process appends in the same segment and in a new one.
+        let theirs = SegmentedJournal(fileSystem: fileSystem, directory: Self.directory, segmentLimitBytes: 300)
+        try theirs.open()
+        try theirs.append([record(3, size: 200), record(4, size: 200)])
+        #expect(try ours.reopen().lastSequence == 4)
+        #expect(throws: SegmentedJournal.Failure.sequenceNotIncreasing(sequence: 4, last: 4)) { try ours.append([record(4)]) }
+        try ours.append([record(5, size: 200)])
+
+        // Another process trims the segments a snapshot covers: ours forgets them, reads nothing.
+        try theirs.reopen()
+        try theirs.removeSegments(coveredThrough: 3)
+        fileSystem.failNext("read", with: .io)
+        #expect(try ours.reopen().lastSequence == 5)
+        _ = try? fileSystem.read("/nothing", at: 0, count: 1)  // the unused fault
+        #expect(ours.segments.map(\.name) == theirs.segments.map(\.name))
+
+        // A process dies half-way through an append: the torn bytes are cut before ours appends.
+        let newest = Paths.join(Self.directory, ours.segments.last!.name)
+        let torn = Array(SegmentedJournal.encode(record(6, size: 100)).prefix(50))
+        try fileSystem.write(newest, at: try fileSystem.fileSize(newest)!, torn)
+        let recovery = try ours.reopen()
+        #expect(recovery.truncatedBytes == Int64(torn.count) && recovery.lastSequence == 5)
+        try ours.append([record(6)])
+        let (records, replayed) = try replayAll(fileSystem, limit: 300)
+        #expect(records.map(\.sequence) == [4, 5, 6] && replayed.truncatedBytes == 0 && replayed.stopReason == nil)
+    }
+
+    @Test("after a failed append, reopen reads the journal again and cuts what part of it landed")
+    func reopenAfterAFailedAppend() throws {
+        let fileSystem = try fileSystem()
+        let journal = SegmentedJournal(fileSystem: fileSystem, directory: Self.directory)
+        try journal.open()
+        try journal.append([record(1)])
+        fileSystem.failNext("fsync", with: .io)
+        #expect(throws: SegmentedJournal.Failure.self) { try journal.append([record(2)]) }
+        #expect(throws: SegmentedJournal.Failure.self) { try journal.append([record(3)]) }  // broken until reopened
+        let recovery = try journal.reopen()
+        #expect(recovery.records == 2 && recovery.lastSequence == 2)  // read again: the write landed, unsynced
+        try journal.append([record(3)])
+        #expect(try replayAll(fileSystem).0.map(\.sequence) == [1, 2, 3])
+    }
 }
