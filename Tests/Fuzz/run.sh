@@ -54,18 +54,18 @@ for name in $targets; do
         at-channel|carrier-marker|sync-handshake|card-json) max_len=1024 ;;
         *) max_len=4096 ;;
     esac
-    log=.build-fuzz/$name.log
+    log=$scratch/$name.log  # per build: a CI run beside a long one must not write into its log
     echo "fuzz: $name for ${RUNS:+$RUNS runs}${RUNS:-$seconds s} (log $log)"
     # 1 GiB RSS and 256 MiB per allocation are far above what any decoder may take; 10 s for
     # one input is a hang.
     if SATCHEL_FUZZ_TARGET=$name "$binary" "${budget[@]}" -max_len=$max_len -rss_limit_mb=1024 -malloc_limit_mb=256 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$crashes/" "${dictionary[@]}" "$@" \
         "${inputs[@]}" >"$log" 2>&1; then
-        grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$log" | sed "s/^/fuzz: $name: /"
+        grep -aE "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$log" | sed "s/^/fuzz: $name: /"
     else
         failed=1
         echo "fuzz: $name FAILED (crash inputs in $crashes):"
-        grep -E "ERROR|Fatal error|FINDING|SUMMARY|Test unit written|timeout|out-of-memory" "$log" | head -20
+        grep -aE "ERROR|Fatal error|FINDING|SUMMARY|Test unit written|timeout|out-of-memory" "$log" | head -20
     fi
 done
 exit $failed
