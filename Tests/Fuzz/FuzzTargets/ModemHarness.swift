@@ -68,7 +68,10 @@ enum ModemHarness {
         _ = ATParse.huaweiCPIN(lines)
         _ = ATParse.upincnt(lines)
         _ = ATParse.telitPCT(lines, state: state)
+        _ = ATParse.cpinc(lines)
+        _ = ATParse.zpinpuk(lines)
         _ = ATParse.csim(lines)
+        _ = ATParse.ati(lines)
         _ = ATParse.csqDBm(lines)
         if let network = ATParse.cops(lines) { _ = network.technology }
         _ = ATParse.identity(lines, prefixes: ["+CGMI:", "+GMI:", "Manufacturer:"])
