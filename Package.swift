@@ -106,6 +106,14 @@ let package = Package(
             dependencies: ["CSQLite", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Simulator/bench-sqlite-hello", swiftSettings: strict, linkerSettings: smallExecutable),
 
+        // Coverage-guided fuzzing of every decoder of bytes from outside (Tests/Fuzz/README.md).
+        // FuzzTargets: one harness per decoder; satchel-fuzz: in a normal build it replays corpus
+        // files through them (and writes the seed corpus), built by Tests/Fuzz/run.sh with
+        // `--sanitize fuzzer` in .build-fuzz it is a libFuzzer binary. Nothing else depends on them.
+        .target(name: "FuzzTargets", dependencies: ["Modem", "Sync", "Deflate", "Backup", "Journal", "Seal", "Field", "Transport", "SatchelTesting"],
+                path: "Tests/Fuzz/FuzzTargets", swiftSettings: strict),
+        .executableTarget(name: "satchel-fuzz", dependencies: ["FuzzTargets", "Journal"], path: "Tests/Fuzz/satchel-fuzz", swiftSettings: strict),
+
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.
         .target(name: "SatchelTesting", dependencies: ["Journal"], path: "Tests/SatchelTesting", swiftSettings: strict),
@@ -120,6 +128,7 @@ let package = Package(
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal", "ModemSimulator", "Sync", "Deflate"], swiftSettings: strict),
     ]
 )

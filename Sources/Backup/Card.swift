@@ -134,8 +134,19 @@ public struct BackupKey: Sendable {
                             keyMemLimit: cost.memLimit, keyNonce: Hex.encode(nonce), wrappedKey: Hex.encode(wrapped), keyCheck: check)
     }
 
-    /// Unwraps the key of `identity` with the passphrase.
+    /// The most Argon2id work a card.json may ask for: 8 passes over 64 MiB (libsodium's
+    /// interactive preset is 2 over 64 MiB, the handheld's 3 over 8 MiB). The cost comes from the
+    /// card, so without a bound a damaged or foreign card.json could make a restore run for hours
+    /// or allocate gigabytes; the least is Argon2id's own minimum.
+    static let keyCostLimits = (opsLimit: UInt64(1)...8, memLimit: 8 * 1024...(64 << 20))
+
+    /// Unwraps the key of `identity` with the passphrase. Anything in the key slot that cannot be
+    /// what `identity(...)` wrote (not hex, wrong lengths, a cost out of bounds) is a damaged
+    /// identity file, refused before any key derivation.
     public static func unwrap(_ identity: CardIdentity, passphrase: String, path: String) throws -> BackupKey {
+        guard keyCostLimits.opsLimit.contains(identity.keyOpsLimit), keyCostLimits.memLimit.contains(identity.keyMemLimit) else {
+            throw BackupError.cardIdentityDamaged(path: path, detail: "key cost of \(identity.keyOpsLimit) passes over \(identity.keyMemLimit) bytes is out of bounds")
+        }
         do {
             let cost = PasswordHash.Cost(opsLimit: identity.keyOpsLimit, memLimit: identity.keyMemLimit)
             let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: try Hex.decode(identity.keySalt), length: 32, cost: cost)
@@ -146,6 +157,8 @@ public struct BackupKey: Sendable {
             return unwrapped
         } catch SealError.authenticationFailed {
             throw BackupError.wrongKey(path: path)
+        } catch let error as SealError {
+            throw BackupError.cardIdentityDamaged(path: path, detail: "key slot: \(error)")
         }
     }
 }
