@@ -182,8 +182,9 @@ enum BackupHarness {
         let database = try Database(path: directory.file("device.db"))
         try database.execute(script: "CREATE TABLE changes(seq INTEGER PRIMARY KEY, note TEXT); INSERT INTO changes(note) VALUES ('Zażółć'), ('Доставка');")
         let snapshots = Snapshots(layout: layout, key: key, card: fileSystem, local: PosixFileSystem())
-        _ = try snapshots.create(from: database, workDirectory: directory.path, journal: nil)
-        let second = try snapshots.create(from: database, workDirectory: directory.path, journal: nil)
+        try snapshots.commit(try snapshots.write(from: database, workDirectory: directory.path), journal: nil)
+        let second = try snapshots.write(from: database, workDirectory: directory.path)
+        try snapshots.commit(second, journal: nil)
         let files = fileSystem.volatile.files
         let slotA = files[layout.pointerSlot(0)] ?? [], slotB = files[layout.pointerSlot(1)] ?? []
         let sealed = files[Paths.join(layout.snapshotDirectory, second.name)] ?? []
