@@ -15,6 +15,18 @@ struct ListOptions: ParsableArguments {
         let limit = Int(try self.limit.map { try Quantity.parse($0, what: "--limit") } ?? 100)
         return (all ? nil : (day ?? CalendarDay.string(fromMilliseconds: device.clock.nowMilliseconds())), limit)
     }
+
+    /// The body every day list shares: open read-only, resolve the day and limit, fetch a page,
+    /// print it (`line` formats one row).
+    func printList<Row>(_ home: HomeOptions, json: Bool, noun: String,
+                        fetch: (DocumentLists, _ day: String?, _ limit: Int) throws -> DocumentLists.Page<Row>,
+                        line: (Row) -> String) throws {
+        try reportingErrors {
+            let device = try home.open()
+            let (day, limit) = try resolved(device)
+            try printPage(try fetch(DocumentLists(device), day, limit), json: json, noun: noun, day: day, line: line)
+        }
+    }
 }
 
 /// Prints a page: JSON rows (the count of rows not shown on stderr), or one line per row and
@@ -41,16 +53,11 @@ struct PaymentList: ParsableCommand {
     @OptionGroup var list: ListOptions
 
     func run() throws {
-        try reportingErrors {
-            let device = try home.open()
-            let (day, limit) = try list.resolved(device)
-            let page = try DocumentLists(device).payments(day: day, limit: limit)
-            try printPage(page, json: output.json, noun: "payments", day: day) { payment in
-                let receipt = payment.receipt.isEmpty ? "" : "receipt \(TerminalText.safe(payment.receipt))"
-                let voided = payment.voidedBy.map { "  VOIDED by \(TerminalText.safe($0))" } ?? ""
-                return entry(["\(payment.id)  \(Money.format(payment.amountMinor, TerminalText.safe(payment.currency))) \(TerminalText.safe(payment.method))",
-                              customerLabel(payment.customerId, payment.customerName), receipt + voided])
-            }
+        try list.printList(home, json: output.json, noun: "payments", fetch: { try $0.payments(day: $1, limit: $2) }) { payment in
+            let receipt = payment.receipt.isEmpty ? "" : "receipt \(TerminalText.safe(payment.receipt))"
+            let voided = payment.voidedBy.map { "  VOIDED by \(TerminalText.safe($0))" } ?? ""
+            return entry(["\(payment.id)  \(Money.format(payment.amountMinor, TerminalText.safe(payment.currency))) \(TerminalText.safe(payment.method))",
+                          customerLabel(payment.customerId, payment.customerName), receipt + voided])
         }
     }
 }
@@ -62,13 +69,9 @@ struct VisitList: ParsableCommand {
     @OptionGroup var list: ListOptions
 
     func run() throws {
-        try reportingErrors {
-            let device = try home.open()
-            let (day, limit) = try list.resolved(device)
-            try printPage(try DocumentLists(device).visits(day: day, limit: limit), json: output.json, noun: "visits", day: day) { visit in
-                entry(["\(CalendarDay.minute(fromMilliseconds: visit.at))  \(TerminalText.safe(visit.outcome))", visit.id,
-                       customerLabel(visit.customerId, visit.customerName), TerminalText.safe(visit.note)])
-            }
+        try list.printList(home, json: output.json, noun: "visits", fetch: { try $0.visits(day: $1, limit: $2) }) { visit in
+            entry(["\(CalendarDay.minute(fromMilliseconds: visit.at))  \(TerminalText.safe(visit.outcome))", visit.id,
+                   customerLabel(visit.customerId, visit.customerName), TerminalText.safe(visit.note)])
         }
     }
 }
@@ -80,13 +83,9 @@ struct QuoteList: ParsableCommand {
     @OptionGroup var list: ListOptions
 
     func run() throws {
-        try reportingErrors {
-            let device = try home.open()
-            let (day, limit) = try list.resolved(device)
-            try printPage(try DocumentLists(device).quotes(day: day, limit: limit), json: output.json, noun: "quotes", day: day) { quote in
-                entry(["\(quote.id)  \(TerminalText.safe(quote.approval))", Money.format(quote.totalMinor, TerminalText.safe(quote.currency)),
-                       customerLabel(quote.customerId, quote.customerName), quote.approval == "pending" ? "WAITS: \(TerminalText.safe(quote.holdReason ?? ""))" : ""])
-            }
+        try list.printList(home, json: output.json, noun: "quotes", fetch: { try $0.quotes(day: $1, limit: $2) }) { quote in
+            entry(["\(quote.id)  \(TerminalText.safe(quote.approval))", Money.format(quote.totalMinor, TerminalText.safe(quote.currency)),
+                   customerLabel(quote.customerId, quote.customerName), quote.approval == "pending" ? "WAITS: \(TerminalText.safe(quote.holdReason ?? ""))" : ""])
         }
     }
 }
@@ -119,13 +118,9 @@ struct ComplaintList: ParsableCommand {
     @OptionGroup var list: ListOptions
 
     func run() throws {
-        try reportingErrors {
-            let device = try home.open()
-            let (day, limit) = try list.resolved(device)
-            try printPage(try DocumentLists(device).complaints(day: day, limit: limit), json: output.json, noun: "complaints", day: day) { complaint in
-                entry(["\(complaint.id)  \(TerminalText.safe(complaint.category))", TerminalText.safe(complaint.state),
-                       customerLabel(complaint.customerId, complaint.customerName), TerminalText.safe(complaint.description)])
-            }
+        try list.printList(home, json: output.json, noun: "complaints", fetch: { try $0.complaints(day: $1, limit: $2) }) { complaint in
+            entry(["\(complaint.id)  \(TerminalText.safe(complaint.category))", TerminalText.safe(complaint.state),
+                   customerLabel(complaint.customerId, complaint.customerName), TerminalText.safe(complaint.description)])
         }
     }
 }
@@ -137,13 +132,9 @@ struct DisplayRequestList: ParsableCommand {
     @OptionGroup var list: ListOptions
 
     func run() throws {
-        try reportingErrors {
-            let device = try home.open()
-            let (day, limit) = try list.resolved(device)
-            try printPage(try DocumentLists(device).displayRequests(day: day, limit: limit), json: output.json, noun: "display requests", day: day) { request in
-                entry(["\(request.id)  \(TerminalText.safe(request.state))", "\(TerminalText.safe(request.typeCode)) \(request.widthCm)x\(request.heightCm) cm",
-                       customerLabel(request.customerId, request.customerName)])
-            }
+        try list.printList(home, json: output.json, noun: "display requests", fetch: { try $0.displayRequests(day: $1, limit: $2) }) { request in
+            entry(["\(request.id)  \(TerminalText.safe(request.state))", "\(TerminalText.safe(request.typeCode)) \(request.widthCm)x\(request.heightCm) cm",
+                   customerLabel(request.customerId, request.customerName)])
         }
     }
 }
