@@ -14,6 +14,11 @@ import PackageDescription
 /// nothing in it is CPU-bound enough to miss -O (docs/benchmarks.md measures both).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // Imports say what a file uses: a member is visible only where its module is imported
+    // (SE-0444), and an import is internal unless marked public, so the declared dependencies
+    // in this file and the imports in the sources agree.
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
     // Each function in its own section, so the linker can drop what nothing calls.
     .unsafeFlags(["-Osize", "-Xfrontend", "-function-sections"], .when(configuration: .release)),
 ]

@@ -3,6 +3,7 @@ import CSQLite
 import Field
 import Foundation
 import Store
+import Seal
 
 /// `satchel-sim bench capture`: the agent's capture path and customer card against the same
 /// SQL issued through raw sqlite3 C calls, interleaved in one run on the same machine; capture

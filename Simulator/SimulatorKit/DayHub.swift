@@ -1,5 +1,5 @@
 import Foundation
-import Hub
+public import Hub
 import Seal
 import Store
 import Sync

@@ -1,6 +1,7 @@
 import Field
 import Foundation
 import ModemSimulator
+import Hub
 #if canImport(Glibc)
 import Glibc
 #endif

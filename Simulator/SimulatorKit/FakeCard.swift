@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The rep's flash card as a directory the simulator can pull out and push back in. Removal is
 /// a rename of the mount point away (the agent then finds nothing at the path, as after an

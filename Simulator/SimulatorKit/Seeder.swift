@@ -1,4 +1,4 @@
-import Field
+public import Field
 
 /// Generates a rep's working set the way the hub would send it: customers (Polish, Bulgarian
 /// and Russian outlets, names with diacritics and Cyrillic), a catalogue with units and three

@@ -1,12 +1,12 @@
 import Deflate
 import Agent
 import Dispatch
-import Field
+public import Field
 import Foundation
-import Hub
+public import Hub
 import Seal
 import Store
-import Sync
+public import Sync
 import Transport
 
 /// `satchel-sim bench sync`, the wire half: a standard rep day synced in full mode (40 orders of

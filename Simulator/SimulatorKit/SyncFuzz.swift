@@ -1,4 +1,4 @@
-import Deflate
+public import Deflate
 import Seal
 import Store
 import Sync

@@ -2,6 +2,7 @@ import ArgumentParser
 import Field
 import Foundation
 import SimulatorKit
+import Modem
 
 struct CaptureBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import Field
 import Journal
-import Modem
-import Sync
+public import Modem
+public import Sync
 import Transport
 
 /// How a sync reaches the hub.

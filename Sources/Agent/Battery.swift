@@ -1,4 +1,4 @@
-import Journal
+public import Journal
 
 /// The battery as the kernel's `power_supply` class shows it in sysfs
 /// (`/sys/class/power_supply/<name>/capacity` and `status`); the path comes from the board

@@ -1,4 +1,6 @@
 import Field
+import Backup
+import Store
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,9 +1,9 @@
-import Backup
-import Field
+public import Backup
+public import Field
 import FoundationEssentials
-import Journal
+public import Journal
 import Modem
-import Seal
+public import Seal
 import Store
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
-import Field
+public import Field
 import Store
-import Sync
+public import Sync
 
 /// Where downloads land on the device: the working-set tables, one transaction per TABLE frame
 /// together with the plan position reached (`sync_state`), so a dropped link or a power cut

@@ -1,5 +1,5 @@
 import Backup
-import Field
+public import Field
 import Journal
 #if canImport(Glibc)
 import Glibc

@@ -1,10 +1,10 @@
-import Backup
-import Field
+public import Backup
+public import Field
 import Journal
-import Seal
+public import Seal
 import Store
-import Sync
-import Transport
+public import Sync
+public import Transport
 
 /// The device side of sync: its own key pair, the hub it is pinned to, and the fast mode
 /// (docs/protocol.md §7). Uploaded changes are marked only after the hub's receipt, and the batch

@@ -1,6 +1,7 @@
 import Backup
 import Field
 import Sync
+import Store
 
 /// What a device does with the hub's high-water mark for it (`HubHolding`, in AUTH_RESULT):
 /// the hub is the one place that has seen every epoch of the device's id space, so it catches

@@ -1,4 +1,4 @@
-import Field
+public import Field
 import Store
 
 /// What a handheld may capture, by the role of the rep who carries it (FIELD-NOTES §2: "each

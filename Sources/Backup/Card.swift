@@ -1,6 +1,6 @@
 import FoundationEssentials
-import Journal
-import Seal
+public import Journal
+public import Seal
 
 /// The flash card as Satchel lays it out: one directory per device, so a card moved to the
 /// wrong handheld is recognised as someone else's instead of being written into.

@@ -1,6 +1,6 @@
-import Field
+public import Field
 import FoundationEssentials
-import Journal
+public import Journal
 import Seal
 
 /// The change journal mirrored to the card: each `changes` row becomes one Journal record,

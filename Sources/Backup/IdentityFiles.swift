@@ -1,5 +1,5 @@
 import FoundationEssentials
-import Journal
+public import Journal
 import Seal
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
-import Field
-import Journal
+public import Field
+public import Journal
 import Store
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import Journal
+public import Journal
 import Seal
 
 /// A small record on the card that must survive a torn write and that nobody without the backup

@@ -1,7 +1,7 @@
 import Field
-import Journal
+public import Journal
 import Seal
-import Store
+public import Store
 
 /// Where a snapshot generation lives and how to check it, as written to a pointer slot.
 /// Slot (fixed 128 bytes): "SATP" | version u16 | 0 u16 | generation u64 | covers seq u64 |

@@ -1,4 +1,4 @@
-import Agent
+public import Agent
 import Field
 #if canImport(Glibc)
 import Glibc

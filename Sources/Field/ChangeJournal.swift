@@ -1,4 +1,4 @@
-import Store
+public import Store
 
 /// One row of the change journal (`changes`), as it is mirrored to the card and replayed on
 /// restore. The payload is the whole document after the change, so replaying the entries in

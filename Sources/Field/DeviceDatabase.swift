@@ -1,4 +1,4 @@
-import Store
+public import Store
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

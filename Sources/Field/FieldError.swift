@@ -1,4 +1,4 @@
-import Store
+public import Store
 
 /// Everything that can go wrong for a rep or a technician using the device database, each with
 /// what went wrong, where, and what to do next. Every case maps to one documented exit code

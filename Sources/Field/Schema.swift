@@ -1,4 +1,4 @@
-import Store
+public import Store
 
 /// The device database schema, as migrations applied in order by `user_version`.
 /// Released migrations are never edited: a change is a new migration appended to the list.

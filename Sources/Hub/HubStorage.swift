@@ -1,8 +1,8 @@
 import Field
-import Foundation
-import Seal
+public import Foundation
+public import Seal
 import Store
-import Sync
+public import Sync
 
 /// What the hub keeps, behind one protocol so the embedded SQLite backend (one file, no set-up)
 /// and a PostgreSQL backend (production, several hub processes) are interchangeable.

@@ -1,5 +1,5 @@
 import Dispatch
-import Transport
+public import Transport
 
 extension SyncServer {
     /// One session with this server in the same process (benchmarks, simulations, tests): the

@@ -1,5 +1,5 @@
 import Store
-import Sync
+public import Sync
 
 /// The hub's master data: the working-set tables with the columns the wire carries
 /// (WorkingSetTables), so a download is a SELECT and nothing is renamed on the way. The ERP

@@ -1,7 +1,7 @@
 import Foundation
 import Seal
 import Sync
-import Transport
+public import Transport
 
 /// The hub's side of sync. Each connection is one session on its own thread, with its own
 /// storage connection; the protocol code is the same `Sync` module the device runs.

@@ -1,4 +1,4 @@
-import Transport
+public import Transport
 
 /// What ends a command besides a final result code.
 public enum Expectation: Sendable, Equatable {

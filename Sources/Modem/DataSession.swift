@@ -1,4 +1,4 @@
-import Transport
+public import Transport
 
 /// An open data session (after `CONNECT`): a `ByteStream`, so sync uses it without knowing it
 /// is a modem. Closing leaves data mode (guard time, `+++`, guard time) and hangs up.

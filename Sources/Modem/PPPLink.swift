@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Transport
+public import Transport
 
 /// The PPP half of a data session on modems whose profile says `session = ppp`: after `CONNECT`
 /// the serial line carries PPP, and pppd (Debian's `ppp` package) turns it into a network

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Transport
+public import Transport
 
 /// Line settings for the modem's port.
 public struct SerialSettings: Sendable, Equatable {

@@ -1,6 +1,6 @@
-import Deflate
-import Seal
-import Transport
+public import Deflate
+public import Seal
+public import Transport
 
 /// The sync channel over any `ByteStream` (a modem's data session, TCP, a socket pair): length-
 /// prefixed frames, the Noise IK handshake, then messages that are compressed (one raw-deflate

@@ -1,5 +1,5 @@
-import Seal
-import Transport
+public import Seal
+public import Transport
 
 /// The words sync payloads are made of, preset into both deflate streams so even the first
 /// frame of a session compresses. The dictionary is part of the protocol: both sides must use

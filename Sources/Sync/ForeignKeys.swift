@@ -1,4 +1,4 @@
-import Store
+public import Store
 
 extension WorkingSetTables.Table {
     /// One foreign key of this table as the database's schema declares it

@@ -1,4 +1,4 @@
-import Seal
+public import Seal
 
 /// Noise_IK_25519_ChaChaPoly_BLAKE2b (noiseprotocol.org, revision 34), the sync channel's
 /// handshake: the device knows the hub's static key from provisioning, so one round trip

@@ -1,5 +1,5 @@
 import Seal
-import Store
+public import Store
 
 /// The tables of the working set as they travel down (docs/protocol.md §6): the same names and
 /// columns on the hub and on the device, so neither side sends column names. The order is the

@@ -5,6 +5,7 @@ import Modem
 import Seal
 import Sync
 import Transport
+import Backup
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "This device's public key (to register it on the hub) and the hub it is pinned to.")

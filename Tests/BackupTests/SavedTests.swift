@@ -4,6 +4,7 @@ import Field
 import Journal
 import SatchelTesting
 import Testing
+import Store
 
 /// `DeviceAgent.capture`: the one definition of "saved" (the commit, and the fsynced card append
 /// when the device has a card), and what it says when the card does not have the change.

@@ -7,6 +7,7 @@ import Seal
 import Store
 import Sync
 import Testing
+import Transport
 
 /// Issue 10, reproduction 6: one master-data row a handheld's schema refuses must never stop a
 /// fleet. The import refuses it by name; a row already in a hub file is held back from the

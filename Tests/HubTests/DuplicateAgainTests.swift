@@ -5,6 +5,7 @@ import SatchelTesting
 import Seal
 import Sync
 import Testing
+import Store
 
 /// Issue 10, reproduction 10, on the handheld's side: the copy of a replaced handheld's documents
 /// never overwrites what the new handheld changed itself, whatever the hub sends.

@@ -5,6 +5,7 @@ import Seal
 import Sync
 import Testing
 import Transport
+import Foundation
 
 @Suite("Fast sync against the hub's SQLite backend", .serialized)
 struct FastSyncTests {

@@ -1,4 +1,4 @@
-import Journal
+public import Journal
 
 /// An in-memory file system that remembers what is durable and what is only written, so a test
 /// can ask "what could the card hold if power died right now?" at every step of a workload, and
