@@ -42,6 +42,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The hub's admin API and office web page only (never the device).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // System: the C libraries Debian ships, found through pkg-config.
@@ -82,9 +84,11 @@ let package = Package(
             swiftSettings: strict, linkerSettings: smallExecutable),
         // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
         .target(name: "Hub", dependencies: ["Field", "Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
+        // The back office's HTTP face: the JSON admin API and the server-rendered office web page.
+        .target(name: "HubAdmin", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",
-            dependencies: ["Hub", "Field", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Hub", "HubAdmin", "Field", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).

@@ -149,6 +149,7 @@ public final class SQLiteHubStorage: HubStorage {
             ALTER TABLE device_changes ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;
             CREATE INDEX device_changes_by_epoch ON device_changes(device_id, epoch, seq);
             """),
+        Migration("hub v6 office users and their tokens (admin API, office web page)", OfficeUsersSchema.v6),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
