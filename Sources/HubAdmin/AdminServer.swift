@@ -31,6 +31,7 @@ public struct AdminServer: Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: UndefinedMethodMiddleware())
         let desk = self.desk
         let api = router.group("api/v1")
         api.get("me") { request, _ in answer { try desk.user(token: bearer(request)) } }
@@ -124,6 +125,33 @@ func query<T: LosslessStringConvertible>(_ request: Request, _ name: String, as:
 }
 
 func parameter(_ context: BasicRequestContext, _ name: String) throws(OfficeDesk.Refusal) -> String {
-    guard let value = context.parameters.get(name), !value.isEmpty, value.count <= 200 else { throw .invalid("path parameter \(name) missing or too long") }
+    // Path segments arrive percent-encoded; ids are compared as the device made them.
+    guard let raw = context.parameters.get(name), let value = raw.removingPercentEncoding, !value.isEmpty, value.unicodeScalars.count <= 200 else {
+        throw .invalid("path parameter \(name): 1 to 200 characters, percent-encoded")
+    }
     return value
+}
+
+/// A method the API does not define, on a path it does: 405 with the method it allows (whatever
+/// the method: TRACE, QUERY, ...), never a 404 that reads like a missing resource.
+struct UndefinedMethodMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    static let paths: [([Substring], HTTPRequest.Method)] = ([
+        ("me", .get), ("devices", .get), ("reps", .get), ("missed-syncs", .get), ("approvals", .get), ("audit", .get), ("documents", .get),
+        ("documents/:/:/:/decision", .post),
+    ] as [(String, HTTPRequest.Method)]).map { (("api/v1/" + $0.0).split(separator: "/"), $0.1) }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let segments = request.uri.path.split(separator: "/")
+        for (pattern, allowed) in Self.paths where pattern.count == segments.count && request.method != allowed
+            && !(allowed == .get && request.method == .head) {
+            if zip(pattern, segments).allSatisfy({ $0.0 == ":" || $0.0 == $0.1 }) {
+                var response = json(ErrorBody(error: "\(request.method.rawValue) is not defined here; use \(allowed.rawValue) (docs/admin-api.yaml)", code: "invalid"),
+                                    status: .methodNotAllowed)
+                response.headers[.allow] = allowed.rawValue
+                return response
+            }
+        }
+        return try await next(request, context)
+    }
 }
