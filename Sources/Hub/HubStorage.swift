@@ -37,6 +37,13 @@ public protocol HubStorage: AnyObject {
     func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange]
 }
 
+extension HubStorage {
+    /// A new handheld that replaces none.
+    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws {
+        try addDevice(id: id, rep: rep, publicKey: publicKey, now: now, replaces: nil)
+    }
+}
+
 public struct HubDevice: Equatable, Sendable {
     public var id: String
     public var rep: String
@@ -156,8 +163,9 @@ public final class SQLiteHubStorage: HubStorage {
     /// receipts (a batch stored once, so a retried upload is a duplicate, never a second copy)
     /// and the changes devices sent. Triggers refuse an UPDATE or DELETE from any connection,
     /// this code's or an `sqlite3` shell's, and the statement's transaction is rolled back.
-    static let historyAppendOnly = ["audit": "the audit log entries", "receipts": "the receipts", "device_changes": "the changes devices sent"]
+    static let historyTables = ["audit": "the audit log entries", "receipts": "the receipts", "device_changes": "the changes devices sent"]
         .sorted { $0.key < $1.key }
+    static let historyAppendOnly = historyTables
         .map { table, what in
             """
             CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
