@@ -92,7 +92,7 @@ let package = Package(
             swiftSettings: strict),
 
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).
-        .target(name: "SimulatorKit", dependencies: ["ModemSimulator", "Agent", "Field", "Store", "CSQLite", "Backup", "Hub", "Sync", "Seal", "Transport", "Deflate"],
+        .target(name: "SimulatorKit", dependencies: ["ModemSimulator", "Agent", "Field", "Store", "CSQLite", "Backup", "Hub", "Postgres", "Sync", "Seal", "Transport", "Deflate"],
                 path: "Simulator/SimulatorKit", swiftSettings: strict),
         // A modem on a pty (SIMCom, Quectel, Huawei, generic dialects) and its shaped GPRS/EDGE link.
         // Written apart from the agent's Modem module on purpose: it checks the agent, not itself.

@@ -250,8 +250,13 @@ public final class PostgresHubStorage: HubStorage {
                         throw BatchConflict(batch: batch.id, detail: "change \(change.changeId) is held with other content")
                     }
                 }
-                for change in changes where inserted.contains(change.changeId) && change.entity == "order" {
-                    try reconcileDocumentState(change, device: device, now: now)
+                // Only orders the office has decided on can conflict: one query finds them.
+                let orders = changes.filter { inserted.contains($0.changeId) && $0.entity == "order" }
+                if !orders.isEmpty {
+                    let decided = Set(try connection.query(
+                        "SELECT entity_id FROM document_states WHERE device_id = $1 AND entity = 'order' AND entity_id = ANY($2::text[])",
+                        [.text(device), .text(PostgresArray.text(orders.map(\.entityId)))]) { $0.text(0) })
+                    for change in orders where decided.contains(change.entityId) { try reconcileDocumentState(change, device: device, now: now) }
                 }
                 let receipt = Receipt(batchId: batch.id, stored: inserted.count, duplicates: held.count, throughSeq: changes.map(\.seq).max() ?? 0)
                 try connection.execute(
@@ -346,17 +351,19 @@ public final class PostgresHubStorage: HubStorage {
 /// PostgreSQL array literals for `unnest($n::text[])`: one parameter for a whole column.
 enum PostgresArray {
     static func text(_ values: [String]) -> String {
-        var literal = "{"
+        var literal: [UInt8] = [UInt8(ascii: "{")]
+        literal.reserveCapacity(values.reduce(2) { $0 + $1.utf8.count + 3 })
         for (index, value) in values.enumerated() {
-            if index > 0 { literal += "," }
-            literal += "\""
-            for character in value.unicodeScalars {
-                if character == "\"" || character == "\\" { literal += "\\" }
-                literal.unicodeScalars.append(character)
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
+            literal.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
+                literal.append(byte)
             }
-            literal += "\""
+            literal.append(UInt8(ascii: "\""))
         }
-        return literal + "}"
+        literal.append(UInt8(ascii: "}"))
+        return String(decoding: literal, as: UTF8.self)
     }
 
     static func integers(_ values: [Int64]) -> String {
