@@ -1,8 +1,8 @@
 import Field
 import Foundation
 import Postgres
-import Seal
-import Sync
+public import Seal
+public import Sync
 
 /// The production backend: one PostgreSQL database shared by any number of `satchel-hub serve`
 /// processes, none of which keeps state of its own. Each session opens its own connection
