@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 // Satchel: offline field-sales agent (satchel), its hub (satchel-hub) and the simulator (satchel-sim).
 // Layers (lower never import higher), see docs/architecture.md:
-//   System         CSQLite · CZlib · CSodium
-//   Foundations    Store · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
+//   System         CSQLite · CZlib · CSodium · CLibPQ (hub only)
+//   Foundations    Store · Postgres (hub only) · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
 //   Capabilities   Field · Backup · Modem · Sync
 //   Orchestration  Agent (device) · Hub (hub)
 //   Interface      Console (the rep's full-screen terminal UI, on Agent and Field)
@@ -53,6 +53,8 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
                        providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // Foundations: thin typed wrappers, nothing product-specific.
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
@@ -60,6 +62,8 @@ let package = Package(
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
         .target(name: "Transport", swiftSettings: strict),
         .target(name: "Journal", swiftSettings: strict),
+        // The hub's PostgreSQL client: libpq (Debian's), blocking like the hub's sessions. Hub only.
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
         // Capabilities.
         .target(name: "Modem", dependencies: ["Transport"], swiftSettings: strict),
@@ -83,7 +87,7 @@ let package = Package(
             dependencies: ["Agent", "Backup", "Console", "Field", "Store", "Modem", "Sync", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict, linkerSettings: smallExecutable),
         // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
-        .target(name: "Hub", dependencies: ["Field", "Store", "Seal", "Sync", "Transport"], swiftSettings: strict),
+        .target(name: "Hub", dependencies: ["Field", "Store", "Postgres", "Seal", "Sync", "Transport"], swiftSettings: strict),
         // The back office's HTTP face: the JSON admin API and the server-rendered office web page.
         .target(name: "HubAdmin", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
         .executableTarget(
@@ -92,7 +96,7 @@ let package = Package(
             swiftSettings: strict),
 
         // Simulator (may use Foundation: it runs on CI and benches, not on the handheld).
-        .target(name: "SimulatorKit", dependencies: ["ModemSimulator", "Agent", "Field", "Store", "CSQLite", "Backup", "Hub", "Sync", "Seal", "Transport", "Deflate"],
+        .target(name: "SimulatorKit", dependencies: ["ModemSimulator", "Agent", "Field", "Store", "CSQLite", "Backup", "Hub", "Postgres", "Sync", "Seal", "Transport", "Deflate"],
                 path: "Simulator/SimulatorKit", swiftSettings: strict),
         // A modem on a pty (SIMCom, Quectel, Huawei, generic dialects) and its shaped GPRS/EDGE link.
         // Written apart from the agent's Modem module on purpose: it checks the agent, not itself.
@@ -132,7 +136,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport"], swiftSettings: strict),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Postgres", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"], swiftSettings: strict),

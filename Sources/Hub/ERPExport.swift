@@ -25,7 +25,7 @@ extension SQLiteHubStorage {
         try guarded {
             if let since { try acknowledgeERPExport(cursor: since) }
             // One read transaction: the documents and the cursor are the same snapshot.
-            return try database.transaction(.deferred) {
+            return try writeTransaction {
                 let after = try database.int64("SELECT acknowledged FROM erp_export_state")
                 let cursor = max(after, try database.int64("SELECT coalesce(max(rowid), 0) FROM device_changes"))
                 let documents = try database.int64("SELECT count(*) FROM device_changes WHERE rowid > ? AND rowid <= ?", [.integer(after), .integer(cursor)])
@@ -60,7 +60,7 @@ extension SQLiteHubStorage {
     /// The ERP has read the export with this cursor: the next export starts after it.
     public func acknowledgeERPExport(cursor: Int64) throws {
         try guarded {
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 let acknowledged = try database.int64("SELECT acknowledged FROM erp_export_state")
                 if cursor == acknowledged { return }
                 guard try database.first("SELECT 1 FROM erp_exports WHERE cursor = ?", [.integer(cursor)], row: { _ in true }) != nil else {

@@ -31,7 +31,7 @@ extension SQLiteHubStorage {
             }
             var importer = try ERPImporter(database: database, reader: reader)
             do {
-                return try database.transaction(.immediate) {
+                return try writeTransaction {
                     try importer.run()
                     guard importer.problems.isEmpty else { throw ERPImporter.Refused() }
                     return importer.summary

@@ -37,6 +37,13 @@ public protocol HubStorage: AnyObject {
     func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange]
 }
 
+extension HubStorage {
+    /// A new handheld that replaces none.
+    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws {
+        try addDevice(id: id, rep: rep, publicKey: publicKey, now: now, replaces: nil)
+    }
+}
+
 public struct HubDevice: Equatable, Sendable {
     public var id: String
     public var rep: String
@@ -157,8 +164,9 @@ public final class SQLiteHubStorage: HubStorage {
     /// receipts (a batch stored once, so a retried upload is a duplicate, never a second copy)
     /// and the changes devices sent. Triggers refuse an UPDATE or DELETE from any connection,
     /// this code's or an `sqlite3` shell's, and the statement's transaction is rolled back.
-    static let historyAppendOnly = ["audit": "the audit log entries", "receipts": "the receipts", "device_changes": "the changes devices sent"]
+    static let historyTables = ["audit": "the audit log entries", "receipts": "the receipts", "device_changes": "the changes devices sent"]
         .sorted { $0.key < $1.key }
+    static let historyAppendOnly = historyTables
         .map { table, what in
             """
             CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
@@ -173,11 +181,20 @@ public final class SQLiteHubStorage: HubStorage {
     /// write it (they are owner-only now); nil when they already were.
     public let tightenedFrom: mode_t?
 
-    public init(path: String) throws {
+    /// How long a write waits for its turn (in this process's queue, then for another process's
+    /// lock): a session's whole timeout, so a busy morning queues rather than fails.
+    public let writeWaitSeconds: Double
+    let writers: SQLiteWriterQueue
+
+    public init(path: String, writeWaitSeconds: Double = 120) throws {
         self.path = path
+        self.writeWaitSeconds = writeWaitSeconds
+        writers = SQLiteWriterQueue.forFile(path)
         tightenedFrom = try Self.ownerOnly(path)
         do {
-            database = try Database(path: path)
+            var options = Database.Options()
+            options.busyTimeoutMilliseconds = Int32(min(writeWaitSeconds, 600) * 1000)
+            database = try Database(path: path, options: options)
             try database.migrate(Self.migrations, applicationID: Self.applicationID)
             guard try database.applicationID == Int64(Self.applicationID) else {
                 throw HubError.invalid("\(path) is not a satchel-hub database")
@@ -221,6 +238,18 @@ public final class SQLiteHubStorage: HubStorage {
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StoreError { throw HubError.storage(error.description) }
+          catch let timeout as SQLiteWriterQueue.Timeout { throw HubError.storage(timeout.description) }
+    }
+
+    /// `guarded` around `writeTransaction`: a write of its own.
+    func write<T>(_ body: () throws -> T) throws -> T { try guarded { try writeTransaction(body) } }
+
+    /// A write transaction (BEGIN IMMEDIATE), after this process's earlier writers on the file
+    /// (SQLiteWriterQueue): every write of the hub goes through here.
+    func writeTransaction<T>(_ body: () throws -> T) throws -> T {
+        try writers.exclusive(path: path, deadline: Date(timeIntervalSinceNow: writeWaitSeconds)) {
+            try database.transaction(.immediate, body)
+        }
     }
 
     public func hubKey() throws -> X25519.KeyPair {
@@ -231,11 +260,11 @@ public final class SQLiteHubStorage: HubStorage {
     }
 
     public func addRep(id: String, name: String, passwordHash: String) throws {
-        try guarded { try database.execute("INSERT INTO reps(id, name, password_hash) VALUES (?, ?, ?)", [.text(id), .text(name), .text(passwordHash)]) }
+        try write { try database.execute("INSERT INTO reps(id, name, password_hash) VALUES (?, ?, ?)", [.text(id), .text(name), .text(passwordHash)]) }
     }
 
     public func setPassword(rep: String, passwordHash: String) throws {
-        try guarded {
+        try write {
             try database.execute("UPDATE reps SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(passwordHash), .text(rep)])
             guard database.changes == 1 else { throw HubError.notFound("rep \(rep)") }
         }
@@ -245,7 +274,7 @@ public final class SQLiteHubStorage: HubStorage {
         guard publicKey.count == 32 else { throw HubError.invalid("a device key is 32 bytes (64 hex digits), got \(publicKey.count)") }
         try guarded {
             guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep) (add it first: satchel-hub rep add)") }
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 if let existing = try database.first("SELECT rep_id, revoked, hex(public_key) FROM devices WHERE id = ?", [.text(id)],
                                                      row: { (rep: $0.text(0), revoked: $0.int64(1) != 0, key: $0.text(2).lowercased()) }) {
                     throw HubError.invalid("""
@@ -269,7 +298,7 @@ public final class SQLiteHubStorage: HubStorage {
     }
 
     public func revokeDevice(id: String) throws {
-        try guarded {
+        try write {
             try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(id)])
             guard database.changes == 1 else { throw HubError.notFound("device \(id)") }
         }
@@ -292,20 +321,20 @@ public final class SQLiteHubStorage: HubStorage {
     }
 
     public func recordFailedLogin(rep: String, lockUntil: Int64?) throws {
-        try guarded {
+        try write {
             try database.execute("UPDATE reps SET failed_attempts = failed_attempts + 1, locked_until = COALESCE(?, locked_until) WHERE id = ?",
                                  [DatabaseValue(lockUntil), .text(rep)])
         }
     }
 
     public func resetFailedLogins(rep: String) throws {
-        try guarded { try database.execute("UPDATE reps SET failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(rep)]) }
+        try write { try database.execute("UPDATE reps SET failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(rep)]) }
     }
 
     public func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt {
         let hash = batch.contentHash
         return try guarded {
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 if let stored = try database.first(
                     "SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = ? AND batch_id = ?", [.text(device), .text(batch.id)],
                     row: { (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), ($0.isNull(3) ? nil : $0.blob(3))) }) {
@@ -369,7 +398,7 @@ public final class SQLiteHubStorage: HubStorage {
     }
 
     public func audit(_ entry: AuditEntry) throws {
-        try guarded {
+        try write {
             try database.execute("""
                 INSERT INTO audit(device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -399,7 +428,7 @@ public final class SQLiteHubStorage: HubStorage {
 
     public func startDownload(device: HubDevice, request: Pull, now: Int64, policy: ScopePolicy) throws -> PlannedDownload {
         try guarded {
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 let previous = try database.first("SELECT pull_id, rows, committed FROM downloads WHERE device_id = ?", [.text(device.id)]) {
                     (pull: $0.text(0), rows: $0.int(1), committed: $0.int64(2) != 0)
                 }
@@ -439,7 +468,7 @@ public final class SQLiteHubStorage: HubStorage {
 
     public func acknowledgeDownload(device: String, ack: DownloadAck) throws {
         try guarded {
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 guard let rows = try database.first("SELECT rows FROM downloads WHERE device_id = ? AND pull_id = ? AND committed = 0",
                                                     [.text(device), .text(ack.pull)], row: { $0.int(0) }) else { return }
                 try commitPlan(device: device, through: min(ack.applied, rows))
@@ -453,7 +482,7 @@ public final class SQLiteHubStorage: HubStorage {
     /// old device's copy overwrite it, however often the technician repeats the duplicate.
     public func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange] {
         try guarded {
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 let notTheNewDevices = """
                     NOT EXISTS (SELECT 1 FROM device_changes AS own WHERE own.device_id = ?2 AND own.entity = copied.entity AND own.entity_id = copied.entity_id)
                     """
@@ -543,7 +572,7 @@ public final class SQLiteHubStorage: HubStorage {
                     Fix \(refusals.count == 1 ? "it" : "them") in the ERP extract and import it again.
                     """)
             }
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 for table in MasterDataSchema.importedTables {
                     try database.execute("DELETE FROM main.\(table.name)")
                     try database.execute("INSERT INTO main.\(table.name)(\(table.columnList)) SELECT \(table.columnList) FROM source.\(table.name)")

@@ -30,7 +30,7 @@ extension SQLiteHubStorage {
     /// The office's decision on one of a device's documents (accepted, rejected, approved...):
     /// it travels down with the next full sync and wins over the device's value.
     public func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
-        try guarded {
+        try write {
             try requireDevice(device)
             if entity == "order", OrderState(rawValue: state) == nil {
                 throw HubError.invalid("order state \(state) is not one of \(OrderState.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -63,7 +63,7 @@ extension SQLiteHubStorage {
     /// A supervisor's handheld carries the routes and customers of the whole territory below it.
     public func setRepScope(rep: String, territory: String?, channel: String??, role: String? = nil) throws {
         try guarded {
-            try database.transaction(.immediate) {
+            try writeTransaction {
                 guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(Displayed.text(rep))") }
                 // A territory or channel the master data does not have would put a row on every
                 // handheld of the rep that its schema refuses (a territory) or empty the catalogue

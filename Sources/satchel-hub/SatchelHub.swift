@@ -16,9 +16,29 @@ struct SatchelHub: AsyncParsableCommand {
 }
 
 struct DatabaseOption: ParsableArguments {
-    @Option(help: "The hub's SQLite database (created if missing).") var db: String = "satchel-hub.db"
+    @Option(help: "The hub's SQLite database (created if missing): the embedded default.") var db: String = "satchel-hub.db"
+    @Option(help: ArgumentHelp("The hub's PostgreSQL database instead of --db: a libpq URL (postgresql://user:password@host:5432/dbname); its schema is created or brought up to date. Several satchel-hub serve processes may share one.", valueName: "url"))
+    var postgres: String?
 
-    func open() throws -> SQLiteHubStorage {
+    /// The hub's storage, whichever backend the options select.
+    func openStorage() throws -> any HubStorage {
+        if let postgres { return try hubErrors { try PostgresHubStorage(url: postgres) } }
+        return try open()
+    }
+
+    /// A new connection to the selected backend, for each session of `serve`.
+    var connect: @Sendable () throws -> any HubStorage {
+        if let postgres { return { try PostgresHubStorage(url: postgres) } }
+        let path = db
+        return { try SQLiteHubStorage(path: path) }
+    }
+
+    /// The SQLite hub, for the office commands that have no PostgreSQL implementation yet
+    /// (master data, scope, ERP exchange, office queries): with --postgres they say so and change nothing.
+    func open(for command: String = "this command") throws -> SQLiteHubStorage {
+        if postgres != nil {
+            throw hubFailure(HubError.invalid("\(command) is not available on the PostgreSQL hub yet (issue 15); nothing was changed. Run it on an SQLite hub (--db FILE)"))
+        }
         let storage = try hubErrors { try SQLiteHubStorage(path: db) }
         if let mode = storage.tightenedFrom {
             FileHandle.standardError.write(Data("""
@@ -29,6 +49,11 @@ struct DatabaseOption: ParsableArguments {
         }
         return storage
     }
+}
+
+/// Says `error` on standard error as hubErrors does and returns the exit code to throw.
+func hubFailure(_ error: HubError) -> any Error {
+    do { return try hubErrors { () -> any Error in throw error } } catch { return error }
 }
 
 func hubErrors<T>(_ body: () throws -> T) throws -> T {
@@ -63,7 +88,7 @@ struct Key: ParsableCommand {
     @OptionGroup var database: DatabaseOption
 
     func run() throws {
-        print(Hex.encode(try hubErrors { try database.open().hubKey().publicKey }))
+        print(Hex.encode(try hubErrors { try database.openStorage().hubKey().publicKey }))
     }
 }
 
@@ -79,7 +104,7 @@ struct RepCommand: ParsableCommand {
         func run() throws {
             let password = try readSecretLine("sync password")
             guard password.count >= 6 else { throw ValidationError("a sync password has at least 6 characters") }
-            try hubErrors { try database.open().addRep(id: rep, name: name, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
+            try hubErrors { try database.openStorage().addRep(id: rep, name: name, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
             print("Added rep \(rep) (\(name))")
         }
     }
@@ -91,7 +116,7 @@ struct RepCommand: ParsableCommand {
 
         func run() throws {
             let password = try readSecretLine("sync password")
-            try hubErrors { try database.open().setPassword(rep: rep, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
+            try hubErrors { try database.openStorage().setPassword(rep: rep, passwordHash: try PasswordHash.hash(password: password, cost: .interactive)) }
             print("Password of \(rep) set")
         }
     }
@@ -132,7 +157,7 @@ struct DeviceCommand: ParsableCommand {
             let publicKey: [UInt8]
             do { publicKey = try Hex.decode(key) } catch { throw ValidationError("--key: \(error)") }
             try hubErrors {
-                try database.open().addDevice(id: device, rep: rep, publicKey: publicKey, now: Int64(Date().timeIntervalSince1970 * 1000), replaces: replaces)
+                try database.openStorage().addDevice(id: device, rep: rep, publicKey: publicKey, now: Int64(Date().timeIntervalSince1970 * 1000), replaces: replaces)
             }
             print("Registered device \(device) for rep \(rep)\(replaces.map { ", replacing \($0) (now revoked)" } ?? "")")
         }
@@ -144,7 +169,7 @@ struct DeviceCommand: ParsableCommand {
         @Option var device: String
 
         func run() throws {
-            try hubErrors { try database.open().revokeDevice(id: device) }
+            try hubErrors { try database.openStorage().revokeDevice(id: device) }
             print("Revoked device \(device)")
         }
     }
@@ -157,8 +182,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Sessions at once.") var sessions: Int = 64
 
     func run() throws {
-        let path = database.db
-        _ = try database.open()
+        let connect = database.connect
+        _ = try database.openStorage()
         let listener: TCPListener
         do { listener = try TCPListener(listen) } catch { throw ValidationError("--listen \(listen): \(error)") }
         let host = listen.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
@@ -171,7 +196,7 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)  // a device that drops off mid-write is an error for its session, not for the hub
         print("satchel-hub listening on \(host):\(listener.port)")
         fflush(nil)
-        SyncServer(maxSessions: sessions) { try SQLiteHubStorage(path: path) }.serve(listener)
+        SyncServer(maxSessions: sessions, makeStorage: connect).serve(listener)
     }
 }
 
@@ -182,7 +207,7 @@ struct Audit: ParsableCommand {
     @Flag var json = false
 
     func run() throws {
-        let entries = try hubErrors { try database.open().auditLog(limit: limit) }
+        let entries = try hubErrors { try database.openStorage().auditLog(limit: limit) }
         if json { return try printJSON(entries) }
         // Device ids come from the devices' HELLO and errors quote devices and master data.
         let safe = { (text: String?) in TerminalText.safe(text ?? "?") }

@@ -15,10 +15,10 @@ struct BatchContentTests {
                    payload: #"{"customer_id":"\#(customer)","id":"\#(id)","note":"Hurtownia „Żółw” — доставка","total_minor":\#(total)}"#)
     }
 
-    @Test("same id and content: the stored receipt; same id, other content: BatchConflict, nothing stored")
-    func storageRefusesOtherContent() throws {
-        let directory = TemporaryDirectory("batch-content")
-        let storage = try SQLiteHubStorage(path: directory.path + "/hub.db")
+    @Test("same id and content: the stored receipt; same id, other content: BatchConflict, nothing stored", arguments: Backend.allCases)
+    func storageRefusesOtherContent(backend: Backend) throws {
+        let store = try backend.makeHub()
+        let storage = store.storage
         let first = Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 2770)])
         let receipt = try storage.commit(first, device: "X", now: 1)
         #expect(receipt == Receipt(batchId: "X-1-1", stored: 1, duplicates: 0, throughSeq: 1))
@@ -31,7 +31,7 @@ struct BatchContentTests {
         let renamed = Batch(id: "X-1-1b", changes: [Self.order("X-000001", seq: 1, total: 254850)])
         #expect(throws: BatchConflict.self) { try storage.commit(renamed, device: "X", now: 4) }
         #expect(try storage.changeCount(device: "X") == 1)
-        let payload = try Database(path: directory.path + "/hub.db").text("SELECT payload FROM device_changes WHERE change_id = 'X-000001'")
+        let payload = try store.text("SELECT payload FROM device_changes WHERE change_id = 'X-000001'")
         #expect(payload.contains("2770"))
         // A restored device's ids of a later epoch are its own, and stored beside the old ones.
         let restored = Batch(id: "X~2-1-1", changes: [Self.order("X~2-000001", seq: 1, total: 254850)])
@@ -42,9 +42,9 @@ struct BatchContentTests {
         #expect(throws: HubError.self) { try storage.commit(Batch(id: "X-9-9", changes: [Self.order("Y~2-000009", seq: 9, total: 1)]), device: "X", now: 6) }
     }
 
-    @Test("over a session: the device hears batchConflict, the audit records the cause, and a faithful replay still gets its receipt")
-    func sessionRefusesAndAudits() throws {
-        let hub = try FastSyncTests.Hub()
+    @Test("over a session: the device hears batchConflict, the audit records the cause, and a faithful replay still gets its receipt", arguments: Backend.allCases)
+    func sessionRefusesAndAudits(backend: Backend) throws {
+        let hub = try FastSyncTests.Hub(backend)
         let first = Batch(id: "BG03-1-1", changes: [Self.order("BG03-000001", seq: 1, total: 2770, customer: "CBG100001")])
         let stored = try hub.sync(batch: first)
         #expect(stored.receipt?.stored == 1)

@@ -7,21 +7,19 @@ import Testing
 import Transport
 import Foundation
 
-@Suite("Fast sync against the hub's SQLite backend", .serialized)
+@Suite("Fast sync against each of the hub's backends (SQLite, PostgreSQL)", .serialized)
 struct FastSyncTests {
     static let cost = PasswordHash.Cost(opsLimit: 1, memLimit: 64 * 1024)  // tests only
 
     final class Hub: @unchecked Sendable {
-        let directory = TemporaryDirectory("hub")
+        let store: TestStore
         let server: SyncServer
-        let storage: SQLiteHubStorage
+        var storage: any HubStorage { store.storage }
         let deviceKey = X25519.KeyPair.generate()
-        var path: String { directory.path + "/hub.db" }
 
-        init() throws {
-            let path = directory.path + "/hub.db"
-            storage = try SQLiteHubStorage(path: path)
-            server = SyncServer { try SQLiteHubStorage(path: path) }
+        init(_ backend: Backend) throws {
+            store = try backend.makeHub()
+            server = SyncServer(makeStorage: store.open)
             try storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: FastSyncTests.cost))
             try storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
         }
@@ -48,9 +46,9 @@ struct FastSyncTests {
         })
     }
 
-    @Test("a week without sync (3,000 changes) goes up in frame-sized batches in one flight, each stored once")
-    func manyChangesInSeveralBatches() throws {
-        let hub = try Hub()
+    @Test("a week without sync (3,000 changes) goes up in frame-sized batches in one flight, each stored once", arguments: Backend.allCases)
+    func manyChangesInSeveralBatches(backend: Backend) throws {
+        let hub = try Hub(backend)
         let changes = Self.batch(1...3_000).changes
         let batches = Batch.chunks(changes, idPrefix: "BG03")
         #expect(batches.count > 1)
@@ -65,9 +63,9 @@ struct FastSyncTests {
         #expect(try hub.storage.changeCount(device: "BG03") == 3_000)
     }
 
-    @Test("a batch is stored once with its receipt; the same batch again gets the same receipt and changes nothing")
-    func exactlyOnce() throws {
-        let hub = try Hub()
+    @Test("a batch is stored once with its receipt; the same batch again gets the same receipt and changes nothing", arguments: Backend.allCases)
+    func exactlyOnce(backend: Backend) throws {
+        let hub = try Hub(backend)
         let first = try hub.sync(batch: Self.batch(1...40))
         #expect(first.receipt == Receipt(batchId: "BG03-1-40", stored: 40, duplicates: 0, throughSeq: 40))
         #expect(first.roundTrips == 1)
@@ -83,9 +81,9 @@ struct FastSyncTests {
         #expect(audit[2].recordsUp == 40 && audit[2].bytesUp > 0 && audit[2].bytesDown > 0)
     }
 
-    @Test("a wrong sync password is refused and counted; the fifth locks; nothing is stored")
-    func passwordLockout() throws {
-        let hub = try Hub()
+    @Test("a wrong sync password is refused and counted; the fifth locks; nothing is stored", arguments: Backend.allCases)
+    func passwordLockout(backend: Backend) throws {
+        let hub = try Hub(backend)
         for attempt in 1...4 {
             #expect(throws: SyncFailure.authentication(AuthResult(status: .wrongPassword, attemptsLeft: 5 - attempt))) {
                 try hub.sync(password: "zgadnij", batch: Self.batch(1...3))
@@ -97,9 +95,9 @@ struct FastSyncTests {
         #expect(try hub.storage.auditLog(limit: 10).allSatisfy { $0.result == "refused" && $0.error?.contains("password") == true })
     }
 
-    @Test("an unknown or revoked device is refused with a reason and an audit entry")
-    func unknownAndRevoked() throws {
-        let hub = try Hub()
+    @Test("an unknown or revoked device is refused with a reason and an audit entry", arguments: Backend.allCases)
+    func unknownAndRevoked(backend: Backend) throws {
+        let hub = try Hub(backend)
         #expect(throws: SyncFailure.refused(.unknownDevice)) { try hub.sync(key: .generate(), batch: Self.batch(1...2)) }
         #expect(throws: SyncFailure.refused(.unknownDevice)) { try hub.sync(device: "PL99", batch: nil) }  // a known key claiming another id
         try hub.storage.revokeDevice(id: "BG03")
@@ -111,9 +109,9 @@ struct FastSyncTests {
     }
 
     @Test("after the handshake: a corrupt frame, a bomb, messages out of order, an impossible count: the hub ends each session itself, audited, nothing stored",
-          arguments: ["corrupt", "bomb", "out of order", "oversized body"])
-    func hostileSession(kind: String) throws {
-        let hub = try Hub()
+          arguments: Backend.allCases, ["corrupt", "bomb", "out of order", "oversized body"])
+    func hostileSession(backend: Backend, kind: String) throws {
+        let hub = try Hub(backend)
         let (deviceEnd, hubEnd) = try StreamPair.make()
         let box = Box(hubEnd)
         let group = DispatchGroup()
@@ -143,9 +141,9 @@ struct FastSyncTests {
         #expect(audit.error?.isEmpty == false, "audit: \(audit)")
     }
 
-    @Test("a batch claiming another device's changes is refused whole")
-    func foreignChanges() throws {
-        let hub = try Hub()
+    @Test("a batch claiming another device's changes is refused whole", arguments: Backend.allCases)
+    func foreignChanges(backend: Backend) throws {
+        let hub = try Hub(backend)
         var batch = Self.batch(1...3)
         batch.changes[2].changeId = "PL99-000001"
         do {

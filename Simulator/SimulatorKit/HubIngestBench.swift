@@ -1,0 +1,90 @@
+import Foundation
+import Hub
+import Postgres
+import Sync
+
+/// Issue 15: the hub's ingest of uploaded order lines on PostgreSQL against a plain batched
+/// INSERT of the same rows into the same server, in the same run. The hub's side is the whole
+/// commit a session makes (advisory lock, receipt check, the changes, the office-state check,
+/// the receipt); the baseline is one multi-row INSERT per batch into a table of the same columns
+/// and indexes, one transaction each. Both in a database of their own, dropped afterwards.
+public struct HubIngestBench: BenchReport {
+    public var rows: Int
+    public var batches: Int
+    public var hubSeconds: Double
+    public var plainInsertSeconds: Double
+    public var hubRowsPerSecond: Double
+    public var plainRowsPerSecond: Double
+    /// hub rows/s ÷ plain INSERT rows/s.
+    public var ratioVsPlainInsert: Double
+    public var server: String
+
+    public static let goals = [BenchGoal("ratio_vs_plain_insert", .atLeast(0.5), origin: "issue 15", shortMargin: 0.2)]
+    public var figures: [String: Double] { ["ratio_vs_plain_insert": ratioVsPlainInsert] }
+    public var notes: [String] { [] }
+
+    enum CodingKeys: String, CodingKey {
+        case rows, batches, server
+        case hubSeconds = "hub_seconds"
+        case plainInsertSeconds = "plain_insert_seconds"
+        case hubRowsPerSecond = "hub_rows_per_s"
+        case plainRowsPerSecond = "plain_rows_per_s"
+        case ratioVsPlainInsert = "ratio_vs_plain_insert"
+    }
+
+    /// `adminURL`: a PostgreSQL URL whose role may create databases.
+    public static func run(adminURL: String, rows: Int, batchSize: Int = 200) throws -> HubIngestBench {
+        let admin = try PostgresConnection(url: adminURL)
+        let name = "satchel_bench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+        try admin.execute("CREATE DATABASE \(name) ENCODING 'UTF8' TEMPLATE template0")
+        defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        guard var components = URLComponents(string: adminURL) else { throw HubError.invalid("--postgres \(adminURL) is not a URL") }
+        components.path = "/" + name
+        let url = components.string ?? adminURL
+
+        let changes = (1...Int64(rows)).map { seq in
+            SyncChange(seq: seq, changeId: "BG03-\(String(format: "%07d", seq))", at: 1_795_428_000_000 + seq * 1000, entity: "order",
+                       entityId: "BG03-\(String(format: "%07d", seq))", action: "confirmed",
+                       payload: #"{"customer_id":"CBG1\#(seq % 500)","lines":[{"part_number":"PN-\#(10_000 + seq % 900)","quantity":\#(1 + seq % 12),"price_minor":\#(1_000 + seq % 700)}],"note":"Доставка до 10:00 — dostawa rano, Łódź","state":"confirmed","total_minor":\#(12_345 + seq)}"#)
+        }
+        let batches = stride(from: 0, to: changes.count, by: batchSize).map { start in
+            Batch(id: "BG03-\(start + 1)-\(min(start + batchSize, changes.count))", changes: Array(changes[start..<min(start + batchSize, changes.count)]))
+        }
+
+        let storage = try PostgresHubStorage(url: url)
+        let started = Date()
+        for batch in batches { _ = try storage.commit(batch, device: "BG03", now: 1_795_428_000_000) }
+        let hubSeconds = Date().timeIntervalSince(started)
+
+        let plain = try PostgresConnection(url: url)
+        try plain.execute(script: """
+            CREATE TABLE plain_changes (
+                change_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL,
+                entity TEXT NOT NULL, entity_id TEXT NOT NULL, action TEXT NOT NULL, payload TEXT NOT NULL,
+                received_at BIGINT NOT NULL, epoch BIGINT NOT NULL DEFAULT 1
+            );
+            CREATE INDEX plain_changes_by_epoch ON plain_changes(device_id, epoch, seq);
+            """)
+        let plainStarted = Date()
+        for batch in batches {
+            let placeholders = (0..<batch.changes.count).map { index in
+                "(" + (1...9).map { "$\(index * 9 + $0)" }.joined(separator: ", ") + ")"
+            }.joined(separator: ", ")
+            let values: [PostgresValue] = batch.changes.flatMap { change -> [PostgresValue] in
+                [.text(change.changeId), .text("BG03"), .integer(change.seq), .integer(change.at), .text(change.entity), .text(change.entityId),
+                 .text(change.action), .text(change.payload), .integer(1_795_428_000_000)]
+            }
+            try plain.transaction {
+                try plain.execute("INSERT INTO plain_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at) VALUES \(placeholders)", values)
+            }
+        }
+        let plainSeconds = Date().timeIntervalSince(plainStarted)
+        guard try storage.changeCount(device: "BG03") == Int64(rows), try plain.int64("SELECT count(*) FROM plain_changes") == Int64(rows) else {
+            throw HubError.storage("the benchmark's rows did not all arrive; no figure")
+        }
+        let hubRate = Double(rows) / hubSeconds, plainRate = Double(rows) / plainSeconds
+        return HubIngestBench(rows: rows, batches: batches.count, hubSeconds: hubSeconds, plainInsertSeconds: plainSeconds,
+                              hubRowsPerSecond: hubRate, plainRowsPerSecond: plainRate, ratioVsPlainInsert: hubRate / plainRate,
+                              server: PostgresConnection.masked(adminURL))
+    }
+}
