@@ -55,7 +55,9 @@ for name in $targets; do
         *) max_len=4096 ;;
     esac
     log=$scratch/$name.log  # per build: a CI run beside a long one must not write into its log
-    echo "fuzz: $name for ${RUNS:+$RUNS runs}${RUNS:-$seconds s} (log $log)"
+    budget_text="$seconds s"
+    [ -n "${RUNS:-}" ] && budget_text="$RUNS executions"
+    echo "fuzz: $name for $budget_text (log $log)"
     # 1 GiB RSS and 256 MiB per allocation are far above what any decoder may take; 10 s for
     # one input is a hang.
     if SATCHEL_FUZZ_TARGET=$name "$binary" "${budget[@]}" -max_len=$max_len -rss_limit_mb=1024 -malloc_limit_mb=256 -timeout=10 \
