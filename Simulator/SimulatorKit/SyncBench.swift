@@ -223,6 +223,6 @@ public struct SyncBench {
         }
         let entries = try device.changes(after: 0)
         let changes = entries.map(\.syncChange)
-        return (changes, try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n")
+        return (changes, try entries.map { "\($0.seq) \($0.changeId) \($0.at) \($0.entity) \($0.entityId) \($0.action) " + (try $0.document().json()) }.joined(separator: "\n") + "\n")
     }
 }
