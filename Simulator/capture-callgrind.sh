@@ -2,7 +2,10 @@
 # Capture CPU per confirmed 10-line order, before and after a change, in one run (issue 13):
 # the same seeded device and the same orders captured by two satchel executables under
 # valgrind's callgrind, counting only the instructions inside DeviceAgent.capture (the
-# transaction, the journal payload and the card append; not process start-up or printing).
+# transaction, the journal payload and the card append; not process start-up, argument
+# parsing, opening the database or printing). The pattern is the mangled name of
+# DeviceAgent.capture(_:in:notice:acknowledge:) in both builds: only one function may match,
+# since entering a second matching one inside the first would toggle collection off.
 # Also the card journal bytes each order added. Prints both figures per side and the ratios;
 # exits 1 when any figure is missing (a count of 0 is a missing figure, never a pass).
 #
@@ -13,7 +16,7 @@
 #   SATCHEL_SIM  satchel-sim, to seed the device (`satchel-sim seed`)
 set -eu
 old=$1 new=$2 sim=$3 orders=${4:-5}
-for tool in valgrind callgrind_annotate; do command -v $tool >/dev/null || { echo "capture-callgrind: $tool missing (apt-get install valgrind)" >&2; exit 1; }; done
+for tool in valgrind sqlite3; do command -v $tool >/dev/null || { echo "capture-callgrind: $tool missing (apt-get install valgrind)" >&2; exit 1; }; done
 work=$(mktemp -d /tmp/capture-callgrind.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 "$sim" seed --home "$work/seeded" --customers 200 --products 500 --seed 7 >/dev/null
@@ -37,9 +40,9 @@ measure() {  # side binary -> "instructions card_bytes"
     for customer in $customers; do
         # shellcheck disable=SC2086
         valgrind --tool=callgrind --callgrind-out-file="$work/$side.out" --collect-atstart=no \
-            --toggle-collect='*DeviceAgentC7capture*' "$binary" order new --customer "$customer" $lines --confirm >/dev/null 2>"$work/$side.err" \
+            --toggle-collect='$s5Agent06DeviceA0C7capture_2in6notice_11acknowledge*' "$binary" order new --customer "$customer" $lines --confirm >/dev/null 2>"$work/$side.err" \
             || { echo "capture-callgrind: $side: satchel order new failed: $(tail -3 "$work/$side.err")" >&2; exit 1; }
-        count=$(callgrind_annotate "$work/$side.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+        count=$(awk '/Collected :/ { print $NF }' "$work/$side.err")
         [ -n "$count" ] && [ "$count" -gt 0 ] || { echo "capture-callgrind: $side: no instructions counted inside DeviceAgent.capture" >&2; exit 1; }
         total=$((total + count))
     done

@@ -250,3 +250,16 @@ struct SplitMix {
         return range.lowerBound + Int(z % UInt64(range.count))
     }
 }
+
+@Suite("The document registry and the sync dictionary agree")
+struct DocumentRegistryTests {
+    @Test("every entity and action of every document kind (payment_void, cancelled and line_removed too) is in the version 3 dictionary's names")
+    func dictionaryNamesCoverTheRegistry() {
+        let names = Set(SyncDictionary.documentNames)
+        for kind in DocumentKind.allCases {
+            #expect(names.contains(kind.entity), "\(kind.entity)")
+            for action in kind.actions { #expect(names.contains(action), "\(kind.entity) \(action)") }
+        }
+        #expect(Hello.version == 3)
+    }
+}
