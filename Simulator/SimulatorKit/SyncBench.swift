@@ -223,6 +223,16 @@ public struct SyncBench {
         }
         let entries = try device.changes(after: 0)
         let changes = entries.map(\.syncChange)
-        return (changes, try entries.map { "\($0.seq) \($0.changeId) \($0.at) \($0.entity) \($0.entityId) \($0.action) " + (try $0.document().json()) }.joined(separator: "\n") + "\n")
+        // The baseline: each entry as the JSON line satchel journaled before the document codec.
+        struct JSONLine: Encodable {
+            var seq: Int64, change_id: String, at: Int64, entity: String, entity_id: String, action: String, payload: String
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let lines = try entries.map { entry in
+            String(decoding: try encoder.encode(JSONLine(seq: entry.seq, change_id: entry.changeId, at: entry.at, entity: entry.entity,
+                                                         entity_id: entry.entityId, action: entry.action, payload: try entry.document().json())), as: UTF8.self)
+        }
+        return (changes, lines.joined(separator: "\n") + "\n")
     }
 }

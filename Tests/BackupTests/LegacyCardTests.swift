@@ -1,3 +1,4 @@
+import Agent
 @testable import Backup
 import Field
 import FoundationEssentials
