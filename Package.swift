@@ -129,13 +129,13 @@ let package = Package(
 
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.
-        .target(name: "SatchelTesting", dependencies: ["Journal"], path: "Tests/SatchelTesting", swiftSettings: strict),
+        .target(name: "SatchelTesting", dependencies: ["Journal", "Field"], path: "Tests/SatchelTesting", swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "SatchelTesting"], swiftSettings: strict),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport"], swiftSettings: strict),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport", "Field"], swiftSettings: strict),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Postgres", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),

@@ -140,7 +140,7 @@ public struct BackupBench {
         let grown = after.reduce(0) { $0 + $1.bytes.count } - bytesBefore
         let rewritten = after.filter { file in before[file.path].map { file.bytes.prefix($0.count) != $0 } ?? false }.count
         let entries = try DeviceDatabase.open(home: home).changes(after: lastBefore, limit: options.records + 10)
-        let plaintextBytes = try entries.reduce(0) { $0 + (try FieldJSON.payload($1).utf8.count) }
+        let plaintextBytes = entries.reduce(0) { $0 + $1.record().count }
         let encodedBytes = try entries.reduce(0) { $0 + (try CardJournal.recordBytes(for: $1)) }
         let count = Double(max(1, entries.count))
         if entries.count != options.records { notes.append("expected \(options.records) journal entries, found \(entries.count)") }

@@ -197,7 +197,7 @@ public struct CaptureBench {
         let capture = Capture(oursDevice)
         let raw = try RawCapture(path: rawDevice.path)
         // Our payload for a 10-line order, so the raw side writes as many journal bytes.
-        let samplePayload = try FieldJSON.payload(try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true).document)
+        let samplePayload = DocumentCodec.encode(.order(try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true).document))
         try raw.capture(customer: work[0].0, lines: work[0].1, payload: samplePayload)
 
         var ours = 0.0, rawTime = 0.0
@@ -269,14 +269,14 @@ public struct CaptureBench {
             }
             return (seconds, appended)
         }
-        func saveRaw(_ customer: String, _ lines: [OrderLineRequest], payload: String, bytes: [UInt8]) throws {
+        func saveRaw(_ customer: String, _ lines: [OrderLineRequest], payload: [UInt8], bytes: [UInt8]) throws {
             try raw.capture(customer: customer, lines: lines, payload: payload)
             guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count, fsync(descriptor) == 0 else {
                 throw DayRunner.Failure.setup("raw append to \(rawFile) failed: errno \(errno)")
             }
         }
-        let samplePayload = try FieldJSON.payload(try agent.capture(.orders, in: oursDevice, { _ in
-            try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true) }).value.document)
+        let samplePayload = DocumentCodec.encode(.order(try agent.capture(.orders, in: oursDevice, { _ in
+            try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true) }).value.document))
         try saveRaw(work[0].0, work[0].1, payload: samplePayload, bytes: [UInt8](repeating: 0x5A, count: 2_000))
 
         var ours = 0.0, rawTime = 0.0, appendedTotal = 0
@@ -397,7 +397,7 @@ enum RawPragmas {
 /// driven with bare sqlite3 calls, on a database opened with the same pragmas.
 final class RawCapture {
     let db: OpaquePointer
-    let begin, commit, customer, nextSeq, insertOrder, price, insertLine, finish, change: OpaquePointer
+    let begin, commit, customer, nextSeq, insertOrder, clearLines, price, insertLine, finish, change: OpaquePointer
 
     init(path: String) throws {
         var handle: OpaquePointer?
@@ -418,6 +418,7 @@ final class RawCapture {
         customer = try prepare(Capture.SQL.customerForOrder)
         nextSeq = try prepare("UPDATE device SET next_seq = next_seq + 1 RETURNING id, next_seq - 1")
         insertOrder = try prepare(Capture.SQL.insertOrder)
+        clearLines = try prepare(Capture.SQL.clearLines)
         price = try prepare(Capture.SQL.priceLine)
         insertLine = try prepare(Capture.SQL.insertLine)
         finish = try prepare(Capture.SQL.finishOrder)
@@ -444,7 +445,7 @@ final class RawCapture {
         return id
     }
 
-    func capture(customer customerID: String, lines: [OrderLineRequest], payload: String) throws {
+    func capture(customer customerID: String, lines: [OrderLineRequest], payload: [UInt8]) throws {
         try run(begin)
         text(customer, 1, customerID)
         guard sqlite3_step(customer) == SQLITE_ROW else { throw RawError.step("customer") }
@@ -456,6 +457,8 @@ final class RawCapture {
         text(insertOrder, 1, id); text(insertOrder, 2, customerID); text(insertOrder, 3, level); text(insertOrder, 4, currency)
         text(insertOrder, 5, ""); sqlite3_bind_int64(insertOrder, 6, now)
         try run(insertOrder)
+        text(clearLines, 1, id)
+        try run(clearLines)
         var total: Int64 = 0
         for (index, line) in lines.enumerated() {
             text(price, 1, line.partNumber); text(price, 2, ""); text(price, 3, level); text(price, 4, currency)
@@ -475,7 +478,8 @@ final class RawCapture {
         try run(finish)
         let changeID = try nextID()
         text(change, 1, changeID); sqlite3_bind_int64(change, 2, now); text(change, 3, "order"); text(change, 4, id)
-        text(change, 5, "confirmed"); text(change, 6, payload)
+        text(change, 5, "confirmed")
+        _ = payload.withUnsafeBytes { satchel_sqlite3_bind_blob_copy(change, 6, $0.baseAddress, Int32($0.count)) }
         try run(change)
         try run(commit)
     }

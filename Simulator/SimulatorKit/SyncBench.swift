@@ -223,6 +223,16 @@ public struct SyncBench {
         }
         let entries = try device.changes(after: 0)
         let changes = entries.map(\.syncChange)
-        return (changes, try entries.map { try FieldJSON.payload($0) }.joined(separator: "\n") + "\n")
+        // The baseline: each entry as the JSON line satchel journaled before the document codec.
+        struct JSONLine: Encodable {
+            var seq: Int64, change_id: String, at: Int64, entity: String, entity_id: String, action: String, payload: String
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let lines = try entries.map { entry in
+            String(decoding: try encoder.encode(JSONLine(seq: entry.seq, change_id: entry.changeId, at: entry.at, entity: entry.entity,
+                                                         entity_id: entry.entityId, action: entry.action, payload: try entry.document().json())), as: UTF8.self)
+        }
+        return (changes, lines.joined(separator: "\n") + "\n")
     }
 }

@@ -1,4 +1,5 @@
 public import Deflate
+import Field
 import Seal
 import Store
 import Sync
@@ -66,10 +67,10 @@ public struct SyncFuzz {
              .integer(500_000), .integer(-12), .integer(0), .integer(3), .integer(1_795_000_000_000), .text("strict"), .text("customer"), .text("Pyta o rabat")]
         })
         let purge = TableFrame(table: stock, phase: .purge, firstPosition: 3, rows: [[.text("van:WAW07"), .text("PN-99")]])
-        let changes = (1...6).map {
-            SyncChange(seq: Int64($0), changeId: "WAW07-\($0)", at: 1_795_428_000_000 + Int64($0) * 60_000, entity: $0 % 2 == 0 ? "order" : "visit",
-                       entityId: "WAW07-o\($0)", action: "confirmed",
-                       payload: #"{"customer_id":"CPL1","lines":[{"line_no":1,"part_number":"PN-10001","quantity":3}],"note":"Доставка — dostawa","total_minor":1200}"#)
+        let changes = (1...6).map { (index: Int) -> SyncChange in
+            let visit = VisitDocument(id: "WAW07-o\(index)", customerId: "CPL1", at: 1_795_428_000_000, outcome: .order, note: "Доставка — dostawa")
+            return SyncChange(seq: Int64(index), changeId: "WAW07-\(index)", at: 1_795_428_000_000 + Int64(index) * 60_000, entity: "visit",
+                              entityId: "WAW07-o\(index)", action: "recorded", payload: DocumentCodec.encode(.visit(visit)))
         }
         return [
             (0, try stockFrame.encode(catalogue: catalogue)), (0, try customerFrame.encode(catalogue: catalogue)), (0, try purge.encode(catalogue: nil)),
@@ -150,11 +151,11 @@ public struct SyncFuzz {
         }
         // The inflater: compressed bodies, mutated, through the same limits the channel uses.
         let limits = SyncChannel.defaultLimits
-        let compressed = try seeds.map { try Deflater(format: .raw, dictionary: SyncDictionary.v2).compress($0.1, flush: .sync) }
+        let compressed = try seeds.map { try Deflater(format: .raw, dictionary: SyncDictionary.v3).compress($0.1, flush: .sync) }
         for _ in 0..<max(1, inputs / 10) {
             let input = mutate(compressed[random.below(compressed.count)], &random)
             result.inflateInputs += 1
-            let inflater = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits)
+            let inflater = try Inflater(format: .raw, dictionary: SyncDictionary.v3, limits: limits)
             do {
                 let output = try inflater.decompress(input)
                 if output.count > limits.maxOutputBytes { result.inflateOverLimit += 1 }
@@ -166,9 +167,9 @@ public struct SyncFuzz {
             }
         }
         // The bomb must be stopped by a limit, not by any error at all.
-        let bomb = try Deflater(format: .raw, dictionary: SyncDictionary.v2).compress([UInt8](repeating: 0, count: 64 << 20), flush: .sync)
+        let bomb = try Deflater(format: .raw, dictionary: SyncDictionary.v3).compress([UInt8](repeating: 0, count: 64 << 20), flush: .sync)
         do {
-            _ = try Inflater(format: .raw, dictionary: SyncDictionary.v2, limits: limits).decompress(bomb)
+            _ = try Inflater(format: .raw, dictionary: SyncDictionary.v3, limits: limits).decompress(bomb)
         } catch .outputLimitExceeded, .ratioExceeded {
             result.bombRefused = true
         } catch {

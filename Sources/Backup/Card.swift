@@ -130,7 +130,7 @@ public struct BackupKey: Sendable {
         let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: salt, length: 32, cost: cost)
         let nonce = AEAD.randomNonce()
         let wrapped = try AEAD.seal(bytes, additionalData: Array("satchel card key \(device)".utf8), nonce: nonce, key: wrapping)
-        return CardIdentity(format: 1, device: device, rep: rep, createdAt: now, keySalt: Hex.encode(salt), keyOpsLimit: cost.opsLimit,
+        return CardIdentity(format: 2, device: device, rep: rep, createdAt: now, keySalt: Hex.encode(salt), keyOpsLimit: cost.opsLimit,
                             keyMemLimit: cost.memLimit, keyNonce: Hex.encode(nonce), wrappedKey: Hex.encode(wrapped), keyCheck: check)
     }
 

@@ -8,9 +8,13 @@ import Seal
 /// `seq`, and the device id and sequence are bound in as additional data, so a record cannot be
 /// replayed under another sequence or on another device.
 ///
-/// Record payload: nonce (24 bytes) | ciphertext of the entry's JSON (with its 16-byte tag).
+/// Record payload: nonce (24 bytes) | ciphertext (with its 16-byte tag) of the entry. Card
+/// format 2 (record type 2) seals the entry's binary form (`ChangeEntry.record()`); format 1
+/// (type 1, satchel before the document codec) sealed it as JSON, and restore still reads those
+/// records (`LegacyJournalPayload`), so a card written by an older satchel restores as it was.
 public final class CardJournal {
-    static let changeRecordType: UInt8 = 1
+    static let changeRecordType: UInt8 = 2
+    static let legacyJSONRecordType: UInt8 = 1
 
     public let layout: CardLayout
     let journal: SegmentedJournal
@@ -52,7 +56,7 @@ public final class CardJournal {
     /// Appends the entries (already committed to the device database) and fsyncs them.
     public func append(_ entries: [ChangeEntry]) throws {
         let records = try entries.map { entry -> SegmentedJournal.Record in
-            let plaintext = Array(try FieldJSON.payload(entry).utf8)
+            let plaintext = entry.record()
             let nonce = AEAD.randomNonce()
             let sealed = try AEAD.seal(plaintext, additionalData: additionalData(UInt64(entry.seq)), nonce: nonce, key: key)
             return .init(type: Self.changeRecordType, sequence: UInt64(entry.seq), payload: nonce + sealed)
@@ -74,7 +78,7 @@ public final class CardJournal {
 
     /// Bytes of the encoded record for `entry` (for the card-wear figure).
     public static func recordBytes(for entry: ChangeEntry) throws -> Int {
-        Array(try FieldJSON.payload(entry).utf8).count + AEAD.nonceBytes + AEAD.tagBytes + 17
+        entry.record().count + AEAD.nonceBytes + AEAD.tagBytes + 17
     }
 
     private func additionalData(_ sequence: UInt64) -> [UInt8] {
@@ -84,7 +88,7 @@ public final class CardJournal {
     }
 
     private func decrypt(_ record: SegmentedJournal.Record) throws -> ChangeEntry {
-        guard record.type == Self.changeRecordType, record.payload.count > AEAD.nonceBytes else {
+        guard record.type == Self.changeRecordType || record.type == Self.legacyJSONRecordType, record.payload.count > AEAD.nonceBytes else {
             throw BackupError.journal("record \(record.sequence) has unknown type \(record.type)")
         }
         let nonce = Array(record.payload[0..<AEAD.nonceBytes])
@@ -94,7 +98,15 @@ public final class CardJournal {
         } catch {
             throw BackupError.wrongKey(path: layout.journalDirectory + " (record \(record.sequence))")
         }
-        let entry = try FieldJSON.decodePayload(ChangeEntry.self, from: String(decoding: plaintext, as: UTF8.self))
+        let sequence = Int64(bitPattern: record.sequence)
+        let entry: ChangeEntry
+        if record.type == Self.legacyJSONRecordType {
+            entry = try LegacyJournalPayload.entry(json: String(decoding: plaintext, as: UTF8.self))
+        } else {
+            do { entry = try ChangeEntry(record: plaintext, seq: sequence) } catch {
+                throw BackupError.journal("record \(record.sequence) is damaged: \(error)")
+            }
+        }
         guard entry.seq == Int64(record.sequence) else { throw BackupError.journal("record \(record.sequence) carries entry \(entry.seq)") }
         return entry
     }

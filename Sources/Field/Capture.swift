@@ -40,7 +40,13 @@ public final class Capture {
             LEFT JOIN prices pr ON pr.part_number = p.part_number AND pr.level = ?3 AND pr.currency = ?4
             WHERE p.part_number = ?1
             """
-        public static let insertOrder = "INSERT INTO orders(id, customer_id, price_level, currency, note, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        /// An order is (re)written as a draft first: lines may only change while it is one.
+        public static let insertOrder = """
+            INSERT INTO orders(id, customer_id, state, approval, hold_reason, price_level, currency, total_minor, note, created_at, confirmed_at)
+            VALUES (?, ?, 'draft', 'none', NULL, ?, ?, 0, ?, ?, NULL)
+            ON CONFLICT(id) DO UPDATE SET state = 'draft'
+            """
+        public static let clearLines = "DELETE FROM order_lines WHERE order_id = ?"
         public static let insertLine = """
             INSERT INTO order_lines(order_id, line_no, part_number, unit, quantity, base_quantity, unit_price_minor, amount_minor)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -67,27 +73,16 @@ public final class Capture {
             let now = device.clock.nowMilliseconds()
             let today = CalendarDay.string(fromMilliseconds: now)
             let id = try device.nextID()
-            let insert = try database.statement(SQL.insertOrder)
-            try insert.bind(id, at: 1)
-            try insert.bind(customerID, at: 2)
-            try insert.bind(level, at: 3)
-            try insert.bind(customer.currency, at: 4)
-            try insert.bind(note, at: 5)
-            try insert.bind(now, at: 6)
-            try insert.runBound()
             var order = OrderDocument(
                 id: id, customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
                 currency: customer.currency, totalMinor: 0, note: note, createdAt: now, confirmedAt: nil, lines: [])
             for (index, request) in lines.enumerated() {
                 let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
-                try insertLine(line, orderID: id)
                 order.lines.append(line)
                 order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
             }
             if confirm { decideApproval(&order, customer: customer, now: now) }
-            try finish(order)
-            let action = confirm ? "confirmed" : "created"
-            let changeID = try device.appendChange(entity: "order", entityID: id, action: action, payload: FieldJSON.payload(order), at: now)
+            let changeID = try save(.order(order), action: confirm ? "confirmed" : "created", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -153,12 +148,10 @@ public final class Capture {
             let today = CalendarDay.string(fromMilliseconds: now)
             for request in lines {
                 let line = try price(request, lineNo: Int64(order.lines.count + 1), level: order.priceLevel, currency: order.currency, today: today)
-                try insertLine(line, orderID: orderID)
                 order.lines.append(line)
                 order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order \(orderID)")
             }
-            try finish(order)
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "lines_added", payload: FieldJSON.payload(order), at: now)
+            let changeID = try save(.order(order), action: "lines_added", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -174,8 +167,7 @@ public final class Capture {
             let now = device.clock.nowMilliseconds()
             let customer = try customerTerms(order.customerId)
             decideApproval(&order, customer: customer, now: now)
-            try finish(order)
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "confirmed", payload: FieldJSON.payload(order), at: now)
+            let changeID = try save(.order(order), action: "confirmed", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -193,8 +185,7 @@ public final class Capture {
             }
             order.state = next
             let now = device.clock.nowMilliseconds()
-            try database.execute("UPDATE orders SET state = ? WHERE id = ?", [.text(next.rawValue), .text(orderID)])
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: next.rawValue, payload: FieldJSON.payload(order), at: now)
+            let changeID = try save(.order(order), action: next.rawValue, at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -211,8 +202,7 @@ public final class Capture {
             }
             let now = device.clock.nowMilliseconds()
             order.state = .cancelled
-            try Self.dropOrder(orderID, in: database)
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "cancelled", payload: FieldJSON.payload(order), at: now)
+            let changeID = try save(.order(order), action: "cancelled", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -228,24 +218,21 @@ public final class Capture {
                                               reason: order.lines.isEmpty ? "the order has no lines" : "use a line number from 1 to \(order.lines.count) (`satchel order show \(orderID)`)")
             }
             order.lines.remove(at: index)
-            try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(orderID)])
             order.totalMinor = 0
             for position in order.lines.indices {
                 order.lines[position].lineNo = Int64(position + 1)
-                try insertLine(order.lines[position], orderID: orderID)
                 order.totalMinor = try limits.documentTotal(order.totalMinor, adding: order.lines[position].amountMinor, currency: order.currency, what: "order \(orderID)")
             }
-            try finish(order)
-            let now = device.clock.nowMilliseconds()
-            let changeID = try device.appendChange(entity: "order", entityID: orderID, action: "line_removed", payload: FieldJSON.payload(order), at: now)
+            let changeID = try save(.order(order), action: "line_removed", at: device.clock.nowMilliseconds())
             return Acknowledged(document: order, changeId: changeID)
         }
     }
 
-    /// Deletes a draft and its lines (cancel, and its replay).
-    static func dropOrder(_ orderID: String, in database: Database) throws {
-        try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(orderID)])
-        try database.execute("DELETE FROM orders WHERE id = ?", [.text(orderID)])
+    /// Writes the document through the one write path replay uses too, and journals it: both in
+    /// the caller's transaction.
+    private func save(_ document: Document, action: String, at now: Int64) throws -> String {
+        try DocumentStore(database: database).write(document)
+        return try device.appendChange(document, action: action, at: now)
     }
 
     struct CustomerTerms {
@@ -329,30 +316,6 @@ public final class Capture {
             baseQuantity: baseQuantity, unitPriceMinor: unitPrice, amountMinor: amount)
     }
 
-    private func insertLine(_ line: OrderLine, orderID: String) throws {
-        let statement = try database.statement(SQL.insertLine)
-        try statement.bind(orderID, at: 1)
-        try statement.bind(line.lineNo, at: 2)
-        try statement.bind(line.partNumber, at: 3)
-        try statement.bind(line.unit, at: 4)
-        try statement.bind(line.quantity, at: 5)
-        try statement.bind(line.baseQuantity, at: 6)
-        try statement.bind(line.unitPriceMinor, at: 7)
-        try statement.bind(line.amountMinor, at: 8)
-        try statement.runBound()
-    }
-
-    private func finish(_ order: OrderDocument) throws {
-        let statement = try database.statement(SQL.finishOrder)
-        try statement.bind(order.state.rawValue, at: 1)
-        try statement.bind(order.approval.rawValue, at: 2)
-        try statement.bind(order.holdReason, at: 3)
-        try statement.bind(order.totalMinor, at: 4)
-        try statement.bind(order.confirmedAt, at: 5)
-        try statement.bind(order.id, at: 6)
-        try statement.runBound()
-    }
-
     // MARK: Other documents
 
     public func recordVisit(customerID: String, outcome: VisitOutcome, note: String = "") throws -> Acknowledged<VisitDocument> {
@@ -361,9 +324,7 @@ public final class Capture {
             try requireCustomer(customerID)
             let now = device.clock.nowMilliseconds()
             let visit = VisitDocument(id: try device.nextID(), customerId: customerID, at: now, outcome: outcome, note: note)
-            try database.execute("INSERT INTO visits(id, customer_id, at, outcome, note) VALUES (?, ?, ?, ?, ?)",
-                                 [.text(visit.id), .text(customerID), .integer(now), .text(outcome.rawValue), .text(note)])
-            let changeID = try device.appendChange(entity: "visit", entityID: visit.id, action: "recorded", payload: FieldJSON.payload(visit), at: now)
+            let changeID = try save(.visit(visit), action: "recorded", at: now)
             return Acknowledged(document: visit, changeId: changeID)
         }
     }
@@ -390,10 +351,7 @@ public final class Capture {
             let now = device.clock.nowMilliseconds()
             let payment = PaymentDocument(id: try device.nextID(), customerId: customerID, amountMinor: amountMinor, currency: currency,
                                           method: method, receipt: receipt, collectedAt: now)
-            try database.execute(
-                "INSERT INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(payment.id), .text(customerID), .integer(amountMinor), .text(currency), .text(method.rawValue), .text(receipt), .integer(now)])
-            let changeID = try device.appendChange(entity: "payment", entityID: payment.id, action: "collected", payload: FieldJSON.payload(payment), at: now)
+            let changeID = try save(.payment(payment), action: "collected", at: now)
             return Acknowledged(document: payment, changeId: changeID)
         }
     }
@@ -432,10 +390,7 @@ public final class Capture {
             let now = device.clock.nowMilliseconds()
             let void = PaymentVoidDocument(id: try device.nextID(), paymentId: paymentID, customerId: customer, amountMinor: amount,
                                            currency: currency, receipt: receipt, reason: reason, at: now)
-            try database.execute(
-                "INSERT INTO payment_voids(id, payment_id, customer_id, amount_minor, currency, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(void.id), .text(paymentID), .text(customer), .integer(amount), .text(currency), .text(reason), .integer(now)])
-            let changeID = try device.appendChange(entity: "payment_void", entityID: void.id, action: "voided", payload: FieldJSON.payload(void), at: now)
+            let changeID = try save(.paymentVoid(void), action: "voided", at: now)
             return Acknowledged(document: void, changeId: changeID)
         }
     }
@@ -461,9 +416,6 @@ public final class Capture {
             let now = device.clock.nowMilliseconds()
             var request = DisplayRequestDocument(id: try device.nextID(), customerId: customerID, typeCode: typeCode, widthCm: widthCm,
                                                  heightCm: heightCm, depthCm: depthCm, note: note, state: "requested", at: now, materials: [])
-            try database.execute(
-                "INSERT INTO display_requests(id, customer_id, type_code, width_cm, height_cm, depth_cm, note, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(request.id), .text(customerID), .text(typeCode), .integer(widthCm), .integer(heightCm), DatabaseValue(depthCm), .text(note), .integer(now)])
             for (part, fixed, perSquareMetreMilli) in materials {
                 // pieces = fixed + ceil(per m2 x area); area in cm2 / 10^4, per m2 in thousandths.
                 let scaled = perSquareMetreMilli * widthCm * heightCm
@@ -472,17 +424,9 @@ public final class Capture {
                 let available = try database.first("SELECT quantity - reserved FROM stock WHERE location = ? AND part_number = ?",
                                                    [.text(location), .text(part)]) { $0.int64(0) } ?? 0
                 let short = max(0, quantity - max(0, available))
-                try database.execute("""
-                    INSERT INTO stock(location, part_number, quantity, reserved) VALUES (?, ?, 0, ?)
-                    ON CONFLICT(location, part_number) DO UPDATE SET reserved = reserved + excluded.reserved
-                    """, [.text(location), .text(part), .integer(quantity)])
-                try database.execute(
-                    "INSERT INTO display_reservations(request_id, part_number, location, quantity, short_quantity) VALUES (?, ?, ?, ?, ?)",
-                    [.text(request.id), .text(part), .text(location), .integer(quantity), .integer(short)])
                 request.materials.append(MaterialReservation(partNumber: part, location: location, quantity: quantity, shortQuantity: short))
             }
-            let changeID = try device.appendChange(entity: "display_request", entityID: request.id, action: "requested",
-                                                   payload: FieldJSON.payload(request), at: now)
+            let changeID = try save(.displayRequest(request), action: "requested", at: now)
             return Acknowledged(document: request, changeId: changeID)
         }
     }
@@ -508,10 +452,7 @@ public final class Capture {
             let now = device.clock.nowMilliseconds()
             let complaint = ComplaintDocument(id: try device.nextID(), customerId: customerID, orderRef: orderRef, partNumber: partNumber,
                                               category: category, description: description, state: "open", at: now)
-            try database.execute(
-                "INSERT INTO complaints(id, customer_id, order_ref, part_number, category, description, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(complaint.id), .text(customerID), DatabaseValue(orderRef), DatabaseValue(partNumber), .text(category.rawValue), .text(description), .integer(now)])
-            let changeID = try device.appendChange(entity: "complaint", entityID: complaint.id, action: "filed", payload: FieldJSON.payload(complaint), at: now)
+            let changeID = try save(.complaint(complaint), action: "filed", at: now)
             return Acknowledged(document: complaint, changeId: changeID)
         }
     }
@@ -541,16 +482,7 @@ public final class Capture {
                 quote.approval = .pending
                 quote.holdReason = "discount \(Percent.format(discountBasisPoints)) is over the \(Percent.format(Self.maximumRepDiscountBasisPoints)) a rep may grant"
             }
-            try database.execute(
-                "INSERT INTO quotes(id, customer_id, currency, discount_basis_points, total_minor, approval, hold_reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(quote.id), .text(customerID), .text(quote.currency), .integer(discountBasisPoints), .integer(quote.totalMinor),
-                 .text(quote.approval.rawValue), DatabaseValue(quote.holdReason), .integer(now)])
-            for line in quote.lines {
-                try database.execute(
-                    "INSERT INTO quote_lines(quote_id, line_no, part_number, quantity, unit_price_minor, amount_minor) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.text(quote.id), .integer(line.lineNo), .text(line.partNumber), .integer(line.quantity), .integer(line.unitPriceMinor), .integer(line.amountMinor)])
-            }
-            let changeID = try device.appendChange(entity: "quote", entityID: quote.id, action: "created", payload: FieldJSON.payload(quote), at: now)
+            let changeID = try save(.quote(quote), action: "created", at: now)
             return Acknowledged(document: quote, changeId: changeID)
         }
     }
@@ -563,9 +495,7 @@ public final class Capture {
             }
             let now = device.clock.nowMilliseconds()
             let record = MaintenanceDocument(id: try device.nextID(), equipmentId: equipmentID, at: now, kind: kind, note: note)
-            try database.execute("INSERT INTO maintenance(id, equipment_id, at, kind, note) VALUES (?, ?, ?, ?, ?)",
-                                 [.text(record.id), .text(equipmentID), .integer(now), .text(kind.rawValue), .text(note)])
-            let changeID = try device.appendChange(entity: "maintenance", entityID: record.id, action: "recorded", payload: FieldJSON.payload(record), at: now)
+            let changeID = try save(.maintenance(record), action: "recorded", at: now)
             return Acknowledged(document: record, changeId: changeID)
         }
     }

@@ -1,26 +1,28 @@
 public import Store
 
 /// One row of the change journal (`changes`), as it is mirrored to the card and replayed on
-/// restore. The payload is the whole document after the change, so replaying the entries in
-/// order rebuilds every document the device acknowledged.
-public struct ChangeEntry: Codable, Sendable, Equatable {
+/// restore. The payload is the whole document after the change in `DocumentCodec`'s form, so
+/// replaying the entries in order rebuilds every document the device acknowledged.
+public struct ChangeEntry: Sendable, Equatable {
     public var seq: Int64
     public var changeId: String
     public var at: Int64
     public var entity: String
     public var entityId: String
     public var action: String
-    public var payload: String
+    public var payload: [UInt8]
 
-    public init(seq: Int64, changeId: String, at: Int64, entity: String, entityId: String, action: String, payload: String) {
+    public init(seq: Int64, changeId: String, at: Int64, entity: String, entityId: String, action: String, payload: [UInt8]) {
         self.seq = seq; self.changeId = changeId; self.at = at; self.entity = entity
         self.entityId = entityId; self.action = action; self.payload = payload
     }
 
-    enum CodingKeys: String, CodingKey {
-        case seq, at, entity, action, payload
-        case changeId = "change_id"
-        case entityId = "entity_id"
+    /// The document the entry carries (of the kind its entity names).
+    public func document() throws -> Document {
+        do { return try DocumentCodec.decode(payload, entity: entity) } catch {
+            throw FieldError.invalidInput(what: "journal entry \(seq) (\(entity) \(entityId))", value: "\(payload.count) bytes",
+                                          reason: "\(error); the entry is kept as it is")
+        }
     }
 }
 
@@ -32,8 +34,18 @@ extension DeviceDatabase {
                 "SELECT seq, change_id, at, entity, entity_id, action, payload FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
                 [.integer(seq), .integer(Int64(limit))]) { row in
                 ChangeEntry(seq: row.int64(0), changeId: row.text(1), at: row.int64(2), entity: row.text(3),
-                            entityId: row.text(4), action: row.text(5), payload: row.text(6))
+                            entityId: row.text(4), action: row.text(5), payload: try Self.payload(of: row, entity: row.text(3)))
             }
+        }
+    }
+
+    /// A row's payload in the codec's form. Rows written before the codec (a device database
+    /// from an older satchel) hold JSON text: read through `LegacyJournalPayload`, once, here.
+    static func payload(of row: Statement, entity: String) throws -> [UInt8] {
+        switch row.value(6) {
+        case .blob(let bytes): return bytes
+        case .text(let json): return DocumentCodec.encode(try LegacyJournalPayload.document(entity: entity, json: json))
+        default: return []
         }
     }
 
@@ -91,7 +103,7 @@ public final class Replay {
         try storeDocument(entity: entry.entity, payload: entry.payload, seq: entry.seq)
         try database.execute(
             "INSERT INTO changes(seq, change_id, at, entity, entity_id, action, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [.integer(entry.seq), .text(entry.changeId), .integer(entry.at), .text(entry.entity), .text(entry.entityId), .text(entry.action), .text(entry.payload)])
+            [.integer(entry.seq), .text(entry.changeId), .integer(entry.at), .text(entry.entity), .text(entry.entityId), .text(entry.action), .blob(entry.payload)])
         if let id = ClientID.parse(entry.changeId) {
             // Past every sequence seen, and in at least the epoch the entry was issued in (a
             // restore then moves on from there).
@@ -102,95 +114,42 @@ public final class Replay {
         return true
     }
 
-    /// Writes the document a journal payload describes (upsert), without journaling it: for
-    /// documents that belong to another device's history (a replaced handheld's, in duplicate mode).
-    public func storeDocument(entity: String, payload: String, seq: Int64) throws {
-        switch entity {
-        case "order": try upsert(order: FieldJSON.decodePayload(OrderDocument.self, from: payload))
-        case "visit":
-            let visit = try FieldJSON.decodePayload(VisitDocument.self, from: payload)
-            try database.execute("INSERT OR REPLACE INTO visits(id, customer_id, at, outcome, note) VALUES (?, ?, ?, ?, ?)",
-                                 [.text(visit.id), .text(visit.customerId), .integer(visit.at), .text(visit.outcome.rawValue), .text(visit.note)])
-        case "payment":
-            let payment = try FieldJSON.decodePayload(PaymentDocument.self, from: payload)
-            try database.execute(
-                "INSERT OR REPLACE INTO payments(id, customer_id, amount_minor, currency, method, receipt, collected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(payment.id), .text(payment.customerId), .integer(payment.amountMinor), .text(payment.currency),
-                 .text(payment.method.rawValue), .text(payment.receipt), .integer(payment.collectedAt)])
-        case "payment_void":
-            let void = try FieldJSON.decodePayload(PaymentVoidDocument.self, from: payload)
-            try database.execute(
-                "INSERT OR REPLACE INTO payment_voids(id, payment_id, customer_id, amount_minor, currency, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(void.id), .text(void.paymentId), .text(void.customerId), .integer(void.amountMinor), .text(void.currency),
-                 .text(void.reason), .integer(void.at)])
-        case "display_request": try upsert(display: FieldJSON.decodePayload(DisplayRequestDocument.self, from: payload))
-        case "complaint":
-            let complaint = try FieldJSON.decodePayload(ComplaintDocument.self, from: payload)
-            try database.execute(
-                "INSERT OR REPLACE INTO complaints(id, customer_id, order_ref, part_number, category, description, state, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(complaint.id), .text(complaint.customerId), DatabaseValue(complaint.orderRef), DatabaseValue(complaint.partNumber),
-                 .text(complaint.category.rawValue), .text(complaint.description), .text(complaint.state), .integer(complaint.at)])
-        case "quote": try upsert(quote: FieldJSON.decodePayload(QuoteDocument.self, from: payload))
-        case "maintenance":
-            let record = try FieldJSON.decodePayload(MaintenanceDocument.self, from: payload)
-            try database.execute("INSERT OR REPLACE INTO maintenance(id, equipment_id, at, kind, note) VALUES (?, ?, ?, ?, ?)",
-                                 [.text(record.id), .text(record.equipmentId), .integer(record.at), .text(record.kind.rawValue), .text(record.note)])
-        default:
-            throw Failure.unknownEntity(entity, seq: seq)
+    /// Writes the document a journal payload describes (upsert, through the path capture uses),
+    /// without journaling it: for documents that belong to another device's history (a replaced
+    /// handheld's, in duplicate mode).
+    public func storeDocument(entity: String, payload: [UInt8], seq: Int64) throws {
+        guard DocumentKind(entity: entity) != nil else { throw Failure.unknownEntity(entity, seq: seq) }
+        let document: Document
+        do { document = try DocumentCodec.decode(payload, entity: entity) } catch {
+            throw FieldError.invalidInput(what: "journal entry \(seq) (\(entity))", value: "\(payload.count) bytes", reason: "\(error)")
         }
+        try DocumentStore(database: database).write(document)
+    }
+}
+
+extension ChangeEntry {
+    /// The entry as a card journal record carries it (docs/protocol.md §10, card format 2):
+    /// change id | at (zigzag varint) | action | the document (`DocumentCodec`). The sequence is
+    /// the record's own, and the entity and entity id are the document's kind and id (capture
+    /// journals every document under its own kind and id).
+    public func record() -> [UInt8] {
+        var out = DocumentCodec.Writer()
+        out.bytes.reserveCapacity(payload.count + changeId.utf8.count + 16)
+        out.text(changeId)
+        out.int(at)
+        out.text(action)
+        out.bytes += payload
+        return out.bytes
     }
 
-    private func upsert(order: OrderDocument) throws {
-        // A cancelled draft is dropped, as it was when the rep cancelled it.
-        if order.state == .cancelled { return try Capture.dropOrder(order.id, in: database) }
-        // Lines may only be written while the order is a draft (schema triggers), so the order is
-        // rewritten as a draft, its lines replaced, then moved to its journaled state.
-        try database.execute("""
-            INSERT INTO orders(id, customer_id, state, approval, hold_reason, price_level, currency, total_minor, note, created_at, confirmed_at)
-            VALUES (?, ?, 'draft', 'none', NULL, ?, ?, 0, ?, ?, NULL)
-            ON CONFLICT(id) DO UPDATE SET state = 'draft'
-            """, [.text(order.id), .text(order.customerId), .text(order.priceLevel), .text(order.currency), .text(order.note), .integer(order.createdAt)])
-        try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(order.id)])
-        for line in order.lines {
-            try database.execute("""
-                INSERT INTO order_lines(order_id, line_no, part_number, unit, quantity, base_quantity, unit_price_minor, amount_minor)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(order.id), .integer(line.lineNo), .text(line.partNumber), .text(line.unit), .integer(line.quantity),
-                      .integer(line.baseQuantity), .integer(line.unitPriceMinor), .integer(line.amountMinor)])
-        }
-        try database.execute(
-            "UPDATE orders SET state = ?, approval = ?, hold_reason = ?, total_minor = ?, confirmed_at = ? WHERE id = ?",
-            [.text(order.state.rawValue), .text(order.approval.rawValue), DatabaseValue(order.holdReason), .integer(order.totalMinor),
-             DatabaseValue(order.confirmedAt), .text(order.id)])
-    }
-
-    private func upsert(display request: DisplayRequestDocument) throws {
-        guard try database.int64("SELECT count(*) FROM display_requests WHERE id = ?", [.text(request.id)]) == 0 else { return }
-        try database.execute(
-            "INSERT INTO display_requests(id, customer_id, type_code, width_cm, height_cm, depth_cm, note, state, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [.text(request.id), .text(request.customerId), .text(request.typeCode), .integer(request.widthCm), .integer(request.heightCm),
-             DatabaseValue(request.depthCm), .text(request.note), .text(request.state), .integer(request.at)])
-        for material in request.materials {
-            try database.execute("""
-                INSERT INTO stock(location, part_number, quantity, reserved) VALUES (?, ?, 0, ?)
-                ON CONFLICT(location, part_number) DO UPDATE SET reserved = reserved + excluded.reserved
-                """, [.text(material.location), .text(material.partNumber), .integer(material.quantity)])
-            try database.execute(
-                "INSERT INTO display_reservations(request_id, part_number, location, quantity, short_quantity) VALUES (?, ?, ?, ?, ?)",
-                [.text(request.id), .text(material.partNumber), .text(material.location), .integer(material.quantity), .integer(material.shortQuantity)])
-        }
-    }
-
-    private func upsert(quote: QuoteDocument) throws {
-        guard try database.int64("SELECT count(*) FROM quotes WHERE id = ?", [.text(quote.id)]) == 0 else { return }
-        try database.execute(
-            "INSERT INTO quotes(id, customer_id, currency, discount_basis_points, total_minor, approval, hold_reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [.text(quote.id), .text(quote.customerId), .text(quote.currency), .integer(quote.discountBasisPoints), .integer(quote.totalMinor),
-             .text(quote.approval.rawValue), DatabaseValue(quote.holdReason), .integer(quote.at)])
-        for line in quote.lines {
-            try database.execute(
-                "INSERT INTO quote_lines(quote_id, line_no, part_number, quantity, unit_price_minor, amount_minor) VALUES (?, ?, ?, ?, ?, ?)",
-                [.text(quote.id), .integer(line.lineNo), .text(line.partNumber), .integer(line.quantity), .integer(line.unitPriceMinor), .integer(line.amountMinor)])
-        }
+    /// Reads a record `record()` wrote, at sequence `seq`.
+    public init(record bytes: [UInt8], seq: Int64) throws(DocumentCodec.Failure) {
+        var input = DocumentCodec.Reader(bytes: bytes)
+        let changeId = try input.identifier("change id")
+        let at = try input.int("at")
+        let action = try input.identifier("action")
+        let payload = Array(bytes[input.offset...])
+        let document = try DocumentCodec.decode(payload)
+        self.init(seq: seq, changeId: changeId, at: at, entity: document.kind.entity, entityId: document.id, action: action, payload: payload)
     }
 }

@@ -209,15 +209,15 @@ public final class DeviceDatabase {
 
     /// Appends one entry to the change journal. Must run in the transaction of the change.
     @discardableResult
-    func appendChange(entity: String, entityID: String, action: String, payload: String, at: Int64) throws -> String {
+    func appendChange(_ document: Document, action: String, at: Int64) throws -> String {
         let changeID = try nextID()
         let statement = try database.statement(Self.appendChangeSQL)
         try statement.bind(changeID, at: 1)
         try statement.bind(at, at: 2)
-        try statement.bind(entity, at: 3)
-        try statement.bind(entityID, at: 4)
+        try statement.bind(document.kind.entity, at: 3)
+        try statement.bind(document.id, at: 4)
         try statement.bind(action, at: 5)
-        try statement.bind(payload, at: 6)
+        try statement.bind(DocumentCodec.encode(document), at: 6)
         try statement.runBound()
         return changeID
     }

@@ -1,5 +1,8 @@
-/// The documents a rep creates on the device, as they are stored, journaled and shown.
-/// Field names are encoded in snake_case (see `FieldJSON`).
+/// The documents a rep creates on the device, as they are stored, journaled and shown. The
+/// journal, the card and the wire carry them in `DocumentCodec`'s binary form; their `Codable`
+/// conformance (snake_case keys) is for `--json` output and for reading journal payloads
+/// written before the codec (`LegacyJournalPayload`). Enumerations are coded by their position
+/// in `allCases`: add new cases last.
 
 /// An order's life: the rep drafts and confirms it; sync sends it; the office accepts or
 /// rejects it; the rep asks for the invoice; finance settles it. A draft the rep cancels is
@@ -24,7 +27,7 @@ public enum OrderState: String, Codable, Sendable, CaseIterable {
 }
 
 /// Whether an order or quote waits for a supervisor before the office acts on it.
-public enum Approval: String, Codable, Sendable {
+public enum Approval: String, Codable, Sendable, CaseIterable {
     case none, pending, approved, rejected
 }
 
@@ -42,6 +45,11 @@ public struct OrderLine: Codable, Sendable, Equatable {
     /// Price of one base unit at the order's price level.
     public var unitPriceMinor: Int64
     public var amountMinor: Int64
+
+
+    public init(lineNo: Int64, partNumber: String, unit: String, quantity: Int64, baseQuantity: Int64, unitPriceMinor: Int64, amountMinor: Int64) {
+        self.lineNo = lineNo; self.partNumber = partNumber; self.unit = unit; self.quantity = quantity; self.baseQuantity = baseQuantity; self.unitPriceMinor = unitPriceMinor; self.amountMinor = amountMinor
+    }
 
     enum CodingKeys: String, CodingKey {
         case lineNo = "line_no"
@@ -76,6 +84,11 @@ public struct OrderDocument: Codable, Sendable, Equatable {
         case .approved: return "\(state.rawValue), approved"
         case .none: return state.rawValue
         }
+    }
+
+
+    public init(id: String, customerId: String, state: OrderState, approval: Approval, holdReason: String?, priceLevel: String, currency: String, totalMinor: Int64, note: String, createdAt: Int64, confirmedAt: Int64?, lines: [OrderLine]) {
+        self.id = id; self.customerId = customerId; self.state = state; self.approval = approval; self.holdReason = holdReason; self.priceLevel = priceLevel; self.currency = currency; self.totalMinor = totalMinor; self.note = note; self.createdAt = createdAt; self.confirmedAt = confirmedAt; self.lines = lines
     }
 
     enum CodingKeys: String, CodingKey {
@@ -135,6 +148,11 @@ public struct VisitDocument: Codable, Sendable, Equatable {
     public var outcome: VisitOutcome
     public var note: String
 
+
+    public init(id: String, customerId: String, at: Int64, outcome: VisitOutcome, note: String) {
+        self.id = id; self.customerId = customerId; self.at = at; self.outcome = outcome; self.note = note
+    }
+
     enum CodingKeys: String, CodingKey {
         case id
         case customerId = "customer_id"
@@ -156,6 +174,11 @@ public struct PaymentDocument: Codable, Sendable, Equatable {
     public var method: PaymentMethod
     public var receipt: String
     public var collectedAt: Int64
+
+
+    public init(id: String, customerId: String, amountMinor: Int64, currency: String, method: PaymentMethod, receipt: String, collectedAt: Int64) {
+        self.id = id; self.customerId = customerId; self.amountMinor = amountMinor; self.currency = currency; self.method = method; self.receipt = receipt; self.collectedAt = collectedAt
+    }
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -179,6 +202,11 @@ public struct PaymentVoidDocument: Codable, Sendable, Equatable {
     public var receipt: String
     public var reason: String
     public var at: Int64
+
+
+    public init(id: String, paymentId: String, customerId: String, amountMinor: Int64, currency: String, receipt: String, reason: String, at: Int64) {
+        self.id = id; self.paymentId = paymentId; self.customerId = customerId; self.amountMinor = amountMinor; self.currency = currency; self.receipt = receipt; self.reason = reason; self.at = at
+    }
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -223,6 +251,11 @@ public struct DisplayRequestDocument: Codable, Sendable, Equatable {
     public var at: Int64
     public var materials: [MaterialReservation]
 
+
+    public init(id: String, customerId: String, typeCode: String, widthCm: Int64, heightCm: Int64, depthCm: Int64?, note: String, state: String, at: Int64, materials: [MaterialReservation]) {
+        self.id = id; self.customerId = customerId; self.typeCode = typeCode; self.widthCm = widthCm; self.heightCm = heightCm; self.depthCm = depthCm; self.note = note; self.state = state; self.at = at; self.materials = materials
+    }
+
     enum CodingKeys: String, CodingKey {
         case id
         case customerId = "customer_id"
@@ -253,6 +286,11 @@ public struct ComplaintDocument: Codable, Sendable, Equatable {
     public var state: String
     public var at: Int64
 
+
+    public init(id: String, customerId: String, orderRef: String?, partNumber: String?, category: ComplaintCategory, description: String, state: String, at: Int64) {
+        self.id = id; self.customerId = customerId; self.orderRef = orderRef; self.partNumber = partNumber; self.category = category; self.description = description; self.state = state; self.at = at
+    }
+
     enum CodingKeys: String, CodingKey {
         case id
         case customerId = "customer_id"
@@ -271,6 +309,11 @@ public struct QuoteLine: Codable, Sendable, Equatable {
     public var quantity: Int64
     public var unitPriceMinor: Int64
     public var amountMinor: Int64
+
+
+    public init(lineNo: Int64, partNumber: String, quantity: Int64, unitPriceMinor: Int64, amountMinor: Int64) {
+        self.lineNo = lineNo; self.partNumber = partNumber; self.quantity = quantity; self.unitPriceMinor = unitPriceMinor; self.amountMinor = amountMinor
+    }
 
     enum CodingKeys: String, CodingKey {
         case lineNo = "line_no"
@@ -291,6 +334,11 @@ public struct QuoteDocument: Codable, Sendable, Equatable {
     public var holdReason: String?
     public var at: Int64
     public var lines: [QuoteLine]
+
+
+    public init(id: String, customerId: String, currency: String, discountBasisPoints: Int64, totalMinor: Int64, approval: Approval, holdReason: String?, at: Int64, lines: [QuoteLine]) {
+        self.id = id; self.customerId = customerId; self.currency = currency; self.discountBasisPoints = discountBasisPoints; self.totalMinor = totalMinor; self.approval = approval; self.holdReason = holdReason; self.at = at; self.lines = lines
+    }
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -315,6 +363,11 @@ public struct MaintenanceDocument: Codable, Sendable, Equatable {
     public var at: Int64
     public var kind: MaintenanceKind
     public var note: String
+
+
+    public init(id: String, equipmentId: String, at: Int64, kind: MaintenanceKind, note: String) {
+        self.id = id; self.equipmentId = equipmentId; self.at = at; self.kind = kind; self.note = note
+    }
 
     enum CodingKeys: String, CodingKey {
         case id

@@ -36,3 +36,20 @@ public enum FieldJSON {
         }
     }
 }
+
+extension Document {
+    /// The document as JSON text with its snake_case keys, sorted: the form `--json` shows and
+    /// the hub's office queries read (the same text journal payloads were before the codec).
+    public func json() throws -> String {
+        switch self {
+        case .order(let order): return try FieldJSON.payload(order)
+        case .visit(let visit): return try FieldJSON.payload(visit)
+        case .payment(let payment): return try FieldJSON.payload(payment)
+        case .paymentVoid(let void): return try FieldJSON.payload(void)
+        case .displayRequest(let request): return try FieldJSON.payload(request)
+        case .complaint(let complaint): return try FieldJSON.payload(complaint)
+        case .quote(let quote): return try FieldJSON.payload(quote)
+        case .maintenance(let record): return try FieldJSON.payload(record)
+        }
+    }
+}

@@ -344,7 +344,7 @@ public final class SQLiteHubStorage: HubStorage {
                         }
                     } else {
                         // A receipt from before hashes were kept: the changes themselves decide.
-                        for change in batch.changes { try checkSameAsHeld(change, batch: batch.id) }
+                        for change in batch.changes { try checkSameAsHeld(change, payload: try officeJSON(try Self.document(of: change)), batch: batch.id) }
                     }
                     return stored.0
                 }
@@ -353,17 +353,19 @@ public final class SQLiteHubStorage: HubStorage {
                     guard let id = ClientID.parse(change.changeId), id.device == device else {
                         throw HubError.invalid("change \(change.changeId) does not belong to device \(device)")
                     }
+                    let document = try Self.document(of: change)
+                    let payload = try officeJSON(document)
                     try database.execute("""
                         INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(change_id) DO NOTHING
                         """, [.text(change.changeId), .text(device), .integer(change.seq), .integer(change.at), .text(change.entity),
-                              .text(change.entityId), .text(change.action), .text(change.payload), .integer(now), .integer(id.epoch)])
+                              .text(change.entityId), .text(change.action), .text(payload), .integer(now), .integer(id.epoch)])
                     if database.changes == 1 {
                         stored += 1
-                        try reconcileDocumentState(change, device: device, now: now)
+                        try reconcileDocumentState(change, document: document, device: device, now: now)
                     } else {
                         // Held already: a duplicate only if it is the same change.
-                        try checkSameAsHeld(change, batch: batch.id)
+                        try checkSameAsHeld(change, payload: payload, batch: batch.id)
                         duplicates += 1
                     }
                 }
@@ -378,12 +380,12 @@ public final class SQLiteHubStorage: HubStorage {
 
     /// A change id the hub holds must come back with the same content (an id issued twice would
     /// otherwise pass for a replay, and the second document would be lost).
-    private func checkSameAsHeld(_ change: SyncChange, batch: String) throws {
+    private func checkSameAsHeld(_ change: SyncChange, payload: String, batch: String) throws {
         let held = try database.first("SELECT entity, entity_id, action, payload FROM device_changes WHERE change_id = ?", [.text(change.changeId)]) {
             [$0.text(0), $0.text(1), $0.text(2), $0.text(3)]
         }
         guard let held else { throw BatchConflict(batch: batch, detail: "its receipt is stored but change \(change.changeId) is not") }
-        guard held == [change.entity, change.entityId, change.action, change.payload] else {
+        guard held == [change.entity, change.entityId, change.action, payload] else {
             throw BatchConflict(batch: batch, detail: "change \(change.changeId) is held with other content")
         }
     }
@@ -495,7 +497,7 @@ public final class SQLiteHubStorage: HubStorage {
                     "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes AS copied WHERE device_id = ?1 AND \(notTheNewDevices) ORDER BY seq",
                     [.text(old), .text(new)]) {
                     SyncChange(seq: $0.int64(0), changeId: $0.text(1), at: $0.int64(2), entity: $0.text(3), entityId: $0.text(4),
-                               action: $0.text(5), payload: $0.text(6))
+                               action: $0.text(5), payload: DocumentCodec.encode(try LegacyJournalPayload.document(entity: $0.text(3), json: $0.text(6))))
                 }
             }
         }

@@ -9,10 +9,29 @@ import Sync
 /// stands, and the device's goes into sync_errors, which travel down to the rep. The change
 /// itself is kept in device_changes either way: nothing is dropped silently.
 extension SQLiteHubStorage {
-    func reconcileDocumentState(_ change: SyncChange, device: String, now: Int64) throws {
-        guard change.entity == "order",
-              let state = try database.first("SELECT json_extract(?, '$.state')", [.text(change.payload)], row: { $0.optionalText(0) }) ?? nil,
-              let office = try database.first("SELECT state FROM document_states WHERE device_id = ? AND entity = ? AND entity_id = ?",
+    /// The document a change carries, read with the device's codec: a payload that does not
+    /// decode, or that is not the document the change names, refuses the whole batch (nothing
+    /// of it is stored), with what is wrong and where.
+    static func document(of change: SyncChange) throws -> Document {
+        let document: Document
+        do { document = try DocumentCodec.decode(change.payload, entity: change.entity) } catch {
+            throw HubError.invalid("change \(change.changeId) (\(change.entity) \(change.entityId)): \(error)")
+        }
+        guard document.id == change.entityId else {
+            throw HubError.invalid("change \(change.changeId) names \(change.entity) \(change.entityId) but carries \(document.id)")
+        }
+        return document
+    }
+
+    /// How device_changes keeps a document for the office's queries and the ERP export: the
+    /// JSON text devices sent before the codec (`Document.json`), so rows from before and after
+    /// the codec read alike.
+    func officeJSON(_ document: Document) throws -> String { try document.json() }
+
+    func reconcileDocumentState(_ change: SyncChange, document: Document, device: String, now: Int64) throws {
+        guard case .order(let order) = document else { return }
+        let state = order.state.rawValue
+        guard let office = try database.first("SELECT state FROM document_states WHERE device_id = ? AND entity = ? AND entity_id = ?",
                                                [.text(device), .text(change.entity), .text(change.entityId)], row: { $0.text(0) }),
               office != state else { return }
         if let from = OrderState(rawValue: office), let to = OrderState(rawValue: state), from.canMove(to: to) {

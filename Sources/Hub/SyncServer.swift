@@ -70,7 +70,7 @@ public final class SyncServer: @unchecked Sendable {
         do {
             var device: HubDevice?
             var epoch: Int64 = 1
-            let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v2, deadline: deadline) { key, helloBytes in
+            let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v3, deadline: deadline) { key, helloBytes in
                 let hello = try Hello.decode(helloBytes)
                 entry.device = hello.device
                 entry.mode = hello.mode.name

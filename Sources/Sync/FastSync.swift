@@ -188,7 +188,7 @@ public enum SyncClient {
                            deadline: Deadline) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
                                                               hello: Hello(device: device, mode: mode, epoch: epoch).encode(),
-                                                              dictionary: SyncDictionary.v2, deadline: deadline)
+                                                              dictionary: SyncDictionary.v3, deadline: deadline)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
         // One flight: AUTH, BATCH, PULL or BYE. A hub that refuses the password closes the link

@@ -26,7 +26,9 @@ public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {
 
 public struct Hello: Equatable, Sendable {
     /// 2: BATCH bodies as columns (docs/protocol.md §6) and the second preset dictionary.
-    public static let version: UInt64 = 2
+    /// 3: document payloads in the binary document codec instead of JSON, and the third
+    /// preset dictionary (`SyncDictionary.v3`).
+    public static let version: UInt64 = 3
     public var version: UInt64 = Hello.version
     public var device: String
     public var mode: SyncMode
@@ -102,9 +104,11 @@ public struct SyncChange: Equatable, Sendable {
     public var entity: String
     public var entityId: String
     public var action: String
-    public var payload: String
+    /// The document after the change, in the device's binary document codec (docs/protocol.md
+    /// §6): the same bytes the device journals, so Sync carries them without reading them.
+    public var payload: [UInt8]
 
-    public init(seq: Int64, changeId: String, at: Int64, entity: String, entityId: String, action: String, payload: String) {
+    public init(seq: Int64, changeId: String, at: Int64, entity: String, entityId: String, action: String, payload: [UInt8]) {
         self.seq = seq; self.changeId = changeId; self.at = at; self.entity = entity
         self.entityId = entityId; self.action = action; self.payload = payload
     }
@@ -112,24 +116,18 @@ public struct SyncChange: Equatable, Sendable {
 
 /// BATCH (docs/protocol.md §6): the change records as columns. Sequences and instants as
 /// differences, entity and action names through a small table, change and entity ids as
-/// prefix + number, and the document payloads as value columns without their JSON keys, from
-/// which the hub rebuilds the same JSON text byte for byte.
+/// prefix + number, and the document payloads in the device's binary document codec, each as
+/// it was journaled.
 public struct Batch: Equatable, Sendable {
     public var id: String
     public var changes: [SyncChange]
     public static let maxChanges = 10_000
-    /// The largest payload the hub takes, in either form.
+    /// The largest payload the hub takes (the document codec's own bound).
     public static let maxPayloadBytes = 1 << 20
-    /// What all payloads of one batch may add up to once rebuilt: about 16 times the largest
-    /// body the channel inflates (4 MiB), above any real mix of documents, and a bound on what a
-    /// few bytes naming the same long string over and over can make the hub hold.
-    public static let maxRebuiltBytes = 64 << 20
 
     static let idBytes = 64
     static let maxNames = 256
     static let nameBytes = 64
-    static let jsonText: UInt8 = 0
-    static let compact: UInt8 = 1
 
     public init(id: String, changes: [SyncChange]) {
         self.id = id
@@ -154,7 +152,7 @@ public struct Batch: Equatable, Sendable {
             bytes = 0
         }
         for change in changes {
-            let size = change.payload.utf8.count + change.changeId.utf8.count + change.entityId.utf8.count + 24
+            let size = change.payload.count + change.changeId.utf8.count + change.entityId.utf8.count + 24
             if !current.isEmpty && (bytes + size > maxBytes || current.count >= maxChanges) { close() }
             current.append(change)
             bytes += size
@@ -183,40 +181,19 @@ public struct Batch: Equatable, Sendable {
         for value in actions { writer.varint(value) }
         TextColumn.write(changes.map(\.changeId), into: &writer)
         TextColumn.write(changes.map(\.entityId), into: &writer)
-        // Payloads that round-trip go into the value columns (one at a time: the columns hold
-        // far less than the parsed documents would); the rest as JSON text.
-        var shapes = ShapeTable()
-        var documents = ValueColumn()
-        var forms: [UInt8] = [], texts: [String] = []
-        for change in changes {
-            if let value = CompactJSON.compactable(change.payload), shapes.admit(value) {
-                forms.append(Self.compact)
-                documents.append(value, shapes: shapes)
-            } else {
-                forms.append(Self.jsonText)
-                texts.append(change.payload)
-            }
-        }
-        for form in forms { writer.byte(form) }
-        for text in texts { writer.string(text) }
-        writer.varint(UInt64(shapes.keyLists.count))
-        for keys in shapes.keyLists {
-            writer.varint(UInt64(keys.count))
-            for key in keys { writer.string(key) }
-        }
-        documents.write(into: &writer)
+        for change in changes { writer.data(change.payload) }
         return writer.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> Batch { try decode(bytes, rebuiltLimit: maxRebuiltBytes) }
 
     /// BLAKE2b-256 of the batch's canonical bytes (its encoding, which is a function of the id and
     /// the changes alone): what the hub keeps with the receipt, so a known batch id that comes
     /// back with other content is told apart from a replay.
     public var contentHash: [UInt8] { Blake2b.hash(encode(), outputLength: 32) }
 
-    /// `rebuiltLimit` lets tests reach the batch limit without building 64 MiB.
-    static func decode(_ bytes: [UInt8], rebuiltLimit: Int) throws -> Batch {
+    /// Each payload is bounded by `maxPayloadBytes` and by what is left of the body, so what a
+    /// batch makes the hub hold is bounded by its size.
+    public static func decode(_ bytes: [UInt8]) throws -> Batch {
         var reader = WireReader(bytes)
         let id = try reader.string(limit: 128)
         let count = try reader.count("batch size", limit: maxChanges)
@@ -241,44 +218,9 @@ public struct Batch: Equatable, Sendable {
         for _ in 0..<count { actions.append(try name(try reader.varint())) }
         let ids = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
         let entityIDs = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
-        var forms: [UInt8] = []
-        for _ in 0..<count {
-            let form = try reader.byte()
-            guard form == jsonText || form == compact else { throw WireReader.Failure.tooLarge(what: "payload form", value: UInt64(form)) }
-            forms.append(form)
-        }
-        var rebuilt = 0
-        var texts: [String] = []
-        for form in forms where form == jsonText {
-            let text = try reader.string(limit: maxPayloadBytes)
-            rebuilt += text.utf8.count
-            texts.append(text)
-        }
-        guard rebuilt <= rebuiltLimit else { throw WireReader.Failure.tooLarge(what: "payload bytes in the batch", value: UInt64(rebuilt)) }
-        let shapeCount = try reader.count("shape table size", limit: ShapeTable.maxShapes)
-        var shapes: [[String]] = []
-        for _ in 0..<shapeCount {
-            let keyCount = try reader.count("shape size", limit: CompactJSON.Limits.keys)
-            var keys: [String] = []
-            for _ in 0..<keyCount { keys.append(try reader.string(limit: CompactJSON.Limits.keyBytes)) }
-            shapes.append(keys)
-        }
-        var budget = ValueColumn.Budget()
-        var documents = try ValueColumn.read(forms.count(where: { $0 == compact }), depth: 0, field: nil, shapeTable: shapes,
-                                             budget: &budget, from: &reader)
+        var payloads: [[UInt8]] = []
+        for _ in 0..<count { payloads.append(try reader.data(limit: maxPayloadBytes)) }
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
-        var payloads: [String] = [], nextText = 0
-        for form in forms {
-            if form == jsonText {
-                payloads.append(texts[nextText])
-                nextText += 1
-                continue
-            }
-            var text = CompactJSON.Text(limit: min(maxPayloadBytes, rebuiltLimit - rebuilt))
-            try CompactJSON.write(documents.take(shapeTable: shapes), into: &text)
-            rebuilt += text.bytes.count
-            payloads.append(String(decoding: text.bytes, as: UTF8.self))
-        }
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])
         }
@@ -353,5 +295,29 @@ public struct ErrorMessage: Equatable, Sendable {
         var reader = WireReader(bytes)
         let raw = try reader.varint()
         return ErrorMessage(code: SyncErrorCode(rawValue: raw) ?? .internalError, message: try reader.string(limit: 1024))
+    }
+}
+
+extension SyncDictionary {
+    /// Protocol version 3: version 2's words, then what a BATCH of binary documents is made of:
+    /// every entity and action name in the bytes the name table carries them in (payment_void,
+    /// voided, cancelled and line_removed, missing from version 2, among them), and the values
+    /// that recur inside documents in the codec's form (a varint length, then the text).
+    public static let v3: [UInt8] = v2 + documentWords
+
+    /// Every entity and action of Field's `DocumentKind` (a Hub test holds the two lists equal).
+    public static let documentNames = [
+        "order", "created", "confirmed", "lines_added", "line_removed", "cancelled", "sent", "accepted", "rejected",
+        "invoice_requested", "settled", "visit", "recorded", "payment", "collected", "payment_void", "voided",
+        "display_request", "requested", "complaint", "filed", "quote", "maintenance",
+    ]
+
+    static let documentValues = ["PLN", "BGN", "RUB", "EUR", "customer", "dealer", "promo", "pcs", "box", "m2", "PN-", "KP/", "warehouse", "open"]
+
+    static var documentWords: [UInt8] {
+        var writer = WireWriter()
+        for value in documentValues { writer.string(value) }
+        for name in documentNames { writer.string(name) }
+        return writer.bytes
     }
 }

@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Hub
 import Sync
@@ -58,10 +59,11 @@ struct ERPExchangeCommandLineTests {
             let storage = try SQLiteHubStorage(path: database)
             try storage.addRep(id: "rep-petrova", name: "Мария Петрова", passwordHash: "")
             try storage.addDevice(id: "H07", rep: "rep-petrova", publicKey: Array(repeating: 9, count: 32), now: 1, replaces: nil)
-            let order = #"{"customer_id":"CBG000001","id":"H07-1","lines":[{"line_no":1,"part_number":"PN-BG-0077","quantity":12}],"note":"Доставка в петък","state":"confirmed"}"#
+            let order = DocumentCodec.encode(.order(SampleDocuments.order("H07-1", customer: "CBG000001", note: "Доставка в петък")))
+            let void = DocumentCodec.encode(.paymentVoid(SampleDocuments.paymentVoid("H07-2", payment: "H07-0", customer: "CBG000001")))
             _ = try storage.commit(Batch(id: "B1", changes: [
                 SyncChange(seq: 1, changeId: "H07-1", at: 1_796_000_000_000, entity: "order", entityId: "H07-1", action: "confirmed", payload: order),
-                SyncChange(seq: 2, changeId: "H07-2", at: 1_796_000_001_000, entity: "payment_void", entityId: "H07-2", action: "voided", payload: "[1,2]"),
+                SyncChange(seq: 2, changeId: "H07-2", at: 1_796_000_001_000, entity: "payment_void", entityId: "H07-2", action: "voided", payload: void),
             ]), device: "H07", now: 1_796_000_002_000)
         }
         let out = directory.file("export.xml")

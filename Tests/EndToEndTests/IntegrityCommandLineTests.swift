@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import SatchelTesting
 import SimulatorKit
@@ -238,9 +239,11 @@ struct IntegrityCommandLineTests {
         let device = try Database(path: home + "/satchel.db")
         let office = try Database(path: database)
         for id in [paymentID, voidID] {
-            let sent = try device.text("SELECT payload FROM changes WHERE entity_id = ?", [.text(id)])
+            // The device journals the codec's bytes; the hub keeps the same document as its JSON.
+            let sent = try #require(try device.first("SELECT entity, payload FROM changes WHERE entity_id = ?", [.text(id)]) { ($0.text(0), $0.blob(1)) })
             let stored = try office.text("SELECT payload FROM device_changes WHERE entity_id = ?", [.text(id)])
-            #expect(!sent.isEmpty && Array(stored.utf8) == Array(sent.utf8))
+            let document = try DocumentCodec.decode(sent.1, entity: sent.0).json()
+            #expect(!sent.1.isEmpty && Array(stored.utf8) == Array(document.utf8))
         }
         #expect(try office.text("SELECT entity FROM device_changes WHERE entity_id = ?", [.text(voidID)]) == "payment_void")
     }

@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Hub
 import ModemSimulator
@@ -93,12 +94,15 @@ struct SyncEndToEndTests {
         #expect(try storage.changeCount(device: "SIM1") == 6)
         // The hub stores what the device journaled, byte for byte: the BATCH body carries the
         // records as columns and the payloads without their keys, and the hub rebuilds them.
-        func rows(_ path: String, _ sql: String) throws -> [[[UInt8]]] {
+        // The device journals the codec's bytes, the hub keeps each document as its JSON: the
+        // device's side is compared through the document it decodes to.
+        func rows(_ path: String, _ sql: String, devicePayload: Bool = false) throws -> [[[UInt8]]] {
             try Database(path: path).query(sql) { row in
-                [String(row.int64(0)), row.text(1), String(row.int64(2)), row.text(3), row.text(4), row.text(5), row.text(6)].map { Array($0.utf8) }
+                let payload = devicePayload ? try DocumentCodec.decode(row.blob(6), entity: row.text(3)).json() : row.text(6)
+                return [String(row.int64(0)), row.text(1), String(row.int64(2)), row.text(3), row.text(4), row.text(5), payload].map { Array($0.utf8) }
             }
         }
-        let journaled = try rows(home + "/satchel.db", "SELECT seq, change_id, at, entity, entity_id, action, payload FROM changes WHERE seq <= 6 ORDER BY seq")
+        let journaled = try rows(home + "/satchel.db", "SELECT seq, change_id, at, entity, entity_id, action, payload FROM changes WHERE seq <= 6 ORDER BY seq", devicePayload: true)
         #expect(journaled.count == 6)
         #expect(try rows(database, "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes WHERE device_id = 'SIM1' ORDER BY seq") == journaled)
         let audit = try storage.auditLog(limit: 10)

@@ -19,8 +19,8 @@ struct CaptureTests {
         #expect(order.totalMinor == 150_00)
         let stored = try Orders(fixture.device).load(order.id)
         #expect(stored == order)
-        let payload = try fixture.device.database.text("SELECT payload FROM changes WHERE change_id = ?", [.text(saved.changeId)])
-        #expect(try FieldJSON.decodePayload(OrderDocument.self, from: payload) == order)
+        let payload = try #require(try fixture.device.database.first("SELECT payload FROM changes WHERE change_id = ?", [.text(saved.changeId)]) { $0.blob(0) })
+        #expect(try DocumentCodec.decode(payload, entity: "order") == .order(order))
     }
 
     @Test("ids keep increasing across documents and reopenings")

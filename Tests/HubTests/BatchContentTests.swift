@@ -1,3 +1,4 @@
+import Field
 import Hub
 import SatchelTesting
 import Seal
@@ -12,7 +13,7 @@ import Testing
 struct BatchContentTests {
     static func order(_ id: String, seq: Int64, total: Int64, customer: String = "CPL000042") -> SyncChange {
         SyncChange(seq: seq, changeId: id, at: 1_795_428_000_000 + seq, entity: "order", entityId: id, action: "confirmed",
-                   payload: #"{"customer_id":"\#(customer)","id":"\#(id)","note":"Hurtownia „Żółw” — доставка","total_minor":\#(total)}"#)
+                   payload: SampleDocuments.payload(.order({ var order = SampleDocuments.order(id, customer: customer, note: "Hurtownia „Żółw” — доставка"); order.totalMinor = total; return order }())))
     }
 
     @Test("same id and content: the stored receipt; same id, other content: BatchConflict, nothing stored", arguments: Backend.allCases)

@@ -1,3 +1,4 @@
+import Field
 import Dispatch
 import Hub
 import SatchelTesting
@@ -74,7 +75,7 @@ struct DroppedLinkTests {
             if round % 3 == 0 {  // the rep captures something between attempts
                 let seq = Int64(changes.count + 1)
                 changes.append(SyncChange(seq: seq, changeId: "PL07-\(seq)", at: seq, entity: "visit", entityId: "PL07-v\(seq)", action: "recorded",
-                                          payload: #"{"note":"Wizyta — посещение \#(seq)"}"#))
+                                          payload: SampleDocuments.payload(.visit(SampleDocuments.visit("PL07-v\(seq)", note: "Wizyta — посещение \(seq)")))))
             }
             let pending = changes.filter { $0.seq > uploadedThrough }
             let batch = pending.isEmpty ? nil : Batch(id: "PL07-\(pending[0].seq)-\(pending.last!.seq)", changes: pending)

@@ -1,4 +1,5 @@
 import Foundation
+import Field
 import Hub
 import SatchelTesting
 import Store
@@ -19,11 +20,11 @@ struct ERPExportTests {
             try storage.addDevice(id: "H01", rep: "rep-kowalska", publicKey: Array(repeating: 7, count: 32), now: 1, replaces: nil)
         }
 
-        func send(_ documents: [(entity: String, id: String, action: String, payload: String)]) throws {
-            let changes = documents.map { document -> SyncChange in
+        func send(_ documents: [(action: String, document: Document)]) throws {
+            let changes = documents.map { sent -> SyncChange in
                 seq += 1
-                return SyncChange(seq: seq, changeId: "H01-\(seq)", at: 1_796_000_000_000 + seq, entity: document.entity, entityId: document.id,
-                                  action: document.action, payload: document.payload)
+                return SyncChange(seq: seq, changeId: "H01-\(seq)", at: 1_796_000_000_000 + seq, entity: sent.document.kind.entity, entityId: sent.document.id,
+                                  action: sent.action, payload: DocumentCodec.encode(sent.document))
             }
             _ = try storage.commit(Batch(id: "B\(seq)", changes: changes), device: "H01", now: 1_796_000_100_000)
         }
@@ -35,20 +36,28 @@ struct ERPExportTests {
         }
     }
 
-    static let order = #"{"customer_id":"CPL000001","id":"H01-1","lines":[{"line_no":1,"part_number":"PN-PL-0001","quantity":2,"unit_price_minor":5999}],"note":"Dostawa <rano> & \"szybko\"\u0007","state":"confirmed","total_minor":11998}"#
+    static let order = Document.order(OrderDocument(
+        id: "H01-1", customerId: "CPL000001", state: .confirmed, approval: .none, holdReason: nil, priceLevel: "customer", currency: "PLN",
+        totalMinor: 11_998, note: "Dostawa <rano> & \"szybko\"\u{7}", createdAt: 1_796_000_000_000, confirmedAt: 1_796_000_000_000,
+        lines: [OrderLine(lineNo: 1, partNumber: "PN-PL-0001", unit: "szt", quantity: 2, baseQuantity: 2, unitPriceMinor: 5_999, amountMinor: 11_998)]))
+
+    static func visit(_ id: String, note: String = "Магазин затворен") -> Document {
+        .visit(VisitDocument(id: id, customerId: "CBG000001", at: 1_796_000_000_000, outcome: .closed, note: note))
+    }
 
     @Test("an order with lines, a payment and a visit are exported with their fields; text is escaped (a control character becomes U+FFFD); re-run before the ack, the same documents again; after the ack, none; new ones only once")
     func exactlyOnceFromTheAcknowledgedCursor() throws {
         let hub = try Hub()
-        try hub.send([("order", "H01-1", "confirmed", Self.order),
-                      ("payment", "H01-2", "collected", #"{"amount_minor":5000,"currency":"PLN","customer_id":"CPL000001","id":"H01-2","method":"cash"}"#),
-                      ("visit", "H01-3", "recorded", #"{"customer_id":"CBG000001","id":"H01-3","note":"Магазин затворен","outcome":"closed"}"#)])
+        try hub.send([("confirmed", Self.order),
+                      ("collected", .payment(PaymentDocument(id: "H01-2", customerId: "CPL000001", amountMinor: 5_000, currency: "PLN", method: .cash,
+                                                             receipt: "KP/12", collectedAt: 1_796_000_000_000))),
+                      ("recorded", Self.visit("H01-3"))])
         let (first, text) = try hub.export()
         #expect(first.after == 0 && first.documents == 3)
         #expect(text.contains(#"<document position="1" change-id="H01-1" device="H01" rep="rep-kowalska" seq="1""#))
         #expect(text.contains(#"entity="order" id="H01-1" action="confirmed">"#))
-        #expect(text.contains(#"<fields customer-id="CPL000001" id="H01-1" note="Dostawa &lt;rano&gt; &amp; &quot;szybko&quot;\#u{FFFD}" state="confirmed" total-minor="11998"/>"#))
-        #expect(text.contains(#"<item name="line" line-no="1" part-number="PN-PL-0001" quantity="2" unit-price-minor="5999"/>"#))
+        #expect(text.contains(#"<fields approval="none" confirmed-at="1796000000000" created-at="1796000000000" currency="PLN" customer-id="CPL000001" id="H01-1" note="Dostawa &lt;rano&gt; &amp; &quot;szybko&quot;\#u{FFFD}" price-level="customer" state="confirmed" total-minor="11998"/>"#))
+        #expect(text.contains(#"<item name="line" amount-minor="11998" base-quantity="2" line-no="1" part-number="PN-PL-0001" quantity="2" unit="szt" unit-price-minor="5999"/>"#))
         #expect(text.contains(#"note="Магазин затворен""#))
         #expect(!text.contains("<payload>"))
 
@@ -61,7 +70,8 @@ struct ERPExportTests {
         let (empty, _) = try hub.export("empty.xml")
         #expect(empty.documents == 0 && empty.after == first.cursor)
 
-        try hub.send([("quote", "H01-4", "created", #"{"customer_id":"CPL000001","discount_basis_points":1500,"id":"H01-4"}"#)])
+        try hub.send([("created", .quote(QuoteDocument(id: "H01-4", customerId: "CPL000001", currency: "PLN", discountBasisPoints: 1_500, totalMinor: 10_198,
+                                                       approval: .pending, holdReason: "rabat 15,00% — над лимита", at: 1_796_000_000_000, lines: [])))])
         let (next, nextText) = try hub.export("next.xml", since: first.cursor)
         #expect(next.documents == 1)
         #expect(nextText.contains(#"change-id="H01-4""#) && !nextText.contains(#"change-id="H01-1""#))
@@ -70,10 +80,10 @@ struct ERPExportTests {
     @Test("acknowledging a cursor no export wrote is refused (not found), an older one than acknowledged is refused; nothing moves")
     func badAcknowledgements() throws {
         let hub = try Hub()
-        try hub.send([("visit", "H01-1", "recorded", #"{"id":"H01-1","outcome":"closed"}"#), ("visit", "H01-2", "recorded", #"{"id":"H01-2","outcome":"closed"}"#)])
+        try hub.send([("recorded", Self.visit("H01-1")), ("recorded", Self.visit("H01-2"))])
         let (first, _) = try hub.export()
         #expect(throws: HubError.self) { try hub.storage.acknowledgeERPExport(cursor: 999) }
-        try hub.send([("visit", "H01-3", "recorded", #"{"id":"H01-3","outcome":"closed"}"#)])
+        try hub.send([("recorded", Self.visit("H01-3"))])
         let (second, _) = try hub.export("2.xml")
         try hub.storage.acknowledgeERPExport(cursor: second.cursor)
         do {
@@ -85,10 +95,16 @@ struct ERPExportTests {
         #expect(try hub.storage.acknowledgedERPCursor() == second.cursor)
     }
 
-    @Test("a payload that is not a JSON object, or has a field no XML name carries, goes whole into <payload>: nothing the device sent is lost")
+    @Test("a stored payload (from a hub before the document codec) that is not a JSON object, or has a field no XML name carries, goes whole into <payload>: nothing the device sent is lost")
     func oddPayloadsKeptWhole() throws {
         let hub = try Hub()
-        try hub.send([("complaint", "H01-1", "filed", #"{"id":"H01-1","dziwne pole":"tak"}"#), ("maintenance", "H01-2", "recorded", "nie JSON")])
+        let database = try Database(path: hub.directory.file("hub.db"))
+        for (seq, entity, payload) in [(1, "complaint", #"{"id":"H01-1","dziwne pole":"tak"}"#), (2, "maintenance", "nie JSON")] {
+            try database.execute("""
+                INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
+                VALUES (?, 'H01', ?, 1, ?, ?, 'filed', ?, 1, 1)
+                """, [.text("H01-\(seq)"), .integer(Int64(seq)), .text(entity), .text("H01-\(seq)"), .text(payload)])
+        }
         let (_, text) = try hub.export()
         #expect(text.contains(#"<payload>{&quot;id&quot;:&quot;H01-1&quot;,&quot;dziwne pole&quot;:&quot;tak&quot;}</payload>"#))
         #expect(text.contains("<payload>nie JSON</payload>"))
@@ -97,7 +113,7 @@ struct ERPExportTests {
     @Test("an export that cannot write its file fails with the cursor unchanged; a leftover partial file from a killed export is replaced by the re-run")
     func wholeOrNotAtAll() throws {
         let hub = try Hub()
-        try hub.send([("visit", "H01-1", "recorded", #"{"id":"H01-1","outcome":"closed"}"#)])
+        try hub.send([("recorded", Self.visit("H01-1"))])
         let (first, text) = try hub.export()
         #expect(throws: HubError.self) { _ = try hub.storage.exportERP(to: hub.directory.file("brak/out.xml"), now: 2) }
         // A kill between writing and renaming leaves the partial file and the previous export.

@@ -1,3 +1,4 @@
+import Field
 import Dispatch
 import Hub
 import SatchelTesting
@@ -40,9 +41,11 @@ struct FastSyncTests {
 
     static func batch(_ range: ClosedRange<Int64>) -> Batch {
         Batch(id: "BG03-\(range.lowerBound)-\(range.upperBound)", changes: range.map {
-            SyncChange(seq: $0, changeId: "BG03-\(String(format: "%06d", $0 * 2))", at: 1_795_428_000_000 + $0 * 1000, entity: $0 % 2 == 0 ? "order" : "visit",
-                       entityId: "BG03-\(String(format: "%06d", $0 * 2 - 1))", action: "confirmed",
-                       payload: #"{"customer_id":"CBG100001","note":"Доставка до 10:00 — dostawa rano","total_minor":12345}"#)
+            let id = "BG03-\(String(format: "%06d", $0 * 2 - 1))"
+            let document: Document = $0 % 2 == 0 ? .order(SampleDocuments.order(id, customer: "CBG100001", note: "Доставка до 10:00 — dostawa rano"))
+                                                 : .visit(SampleDocuments.visit(id, customer: "CBG100001", note: "Доставка до 10:00 — dostawa rano"))
+            return SyncChange(seq: $0, changeId: "BG03-\(String(format: "%06d", $0 * 2))", at: 1_795_428_000_000 + $0 * 1000, entity: document.kind.entity,
+                              entityId: id, action: $0 % 2 == 0 ? "confirmed" : "recorded", payload: SampleDocuments.payload(document))
         })
     }
 
@@ -118,7 +121,7 @@ struct FastSyncTests {
         DispatchQueue.global().async(group: group) { [server = hub.server] in server.handle(box.end) }
         let deadline = Deadline.after(seconds: 10)
         let (channel, _) = try SyncChannel.connect(deviceEnd, deviceKey: hub.deviceKey, hubKey: try hub.storage.hubKey().publicKey,
-                                                   hello: Hello(device: "BG03", mode: .fast).encode(), dictionary: SyncDictionary.v2, deadline: deadline)
+                                                   hello: Hello(device: "BG03", mode: .fast).encode(), dictionary: SyncDictionary.v3, deadline: deadline)
         try channel.send(.init(type: MessageType.auth.rawValue, body: Array("sync-hasło".utf8)), deadline: deadline)
         switch kind {
         case "corrupt":

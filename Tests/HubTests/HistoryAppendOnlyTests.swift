@@ -1,3 +1,4 @@
+import Field
 import Hub
 import SatchelTesting
 import Seal
@@ -21,7 +22,7 @@ struct HistoryAppendOnlyTests {
         try storage.addDevice(id: "PL03", rep: "R03", publicKey: key.publicKey, now: 0)
         let batch = Batch(id: "PL03-1-2", changes: (1...2).map {
             SyncChange(seq: $0, changeId: "PL03-00000\($0)", at: 1_795_428_000_000 + $0, entity: "visit", entityId: "PL03-00000\($0)",
-                       action: "recorded", payload: #"{"note":"Wizyta — посещение, Łódź"}"#)
+                       action: "recorded", payload: SampleDocuments.payload(.visit(SampleDocuments.visit("PL03-00000\($0)", note: "Wizyta — посещение, Łódź"))))
         })
         // A real session: the server stores the batch (receipt, device changes) and audits it.
         let server = SyncServer { try SQLiteHubStorage(path: path) }
@@ -59,7 +60,7 @@ struct HistoryAppendOnlyTests {
 
         // Appending goes on: a new session's entry and a new batch.
         let next = Batch(id: "PL03-3-3", changes: [SyncChange(seq: 3, changeId: "PL03-000003", at: 1_795_428_000_003, entity: "visit",
-                                                               entityId: "PL03-000003", action: "recorded", payload: "{}")])
+                                                               entityId: "PL03-000003", action: "recorded", payload: SampleDocuments.payload(.visit(SampleDocuments.visit("PL03-000003"))))])
         _ = try session(next)
         #expect(try shell.int64("SELECT count(*) FROM device_changes") == 3)
         #expect(try shell.int64("SELECT count(*) FROM receipts") == 2)

@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Hub
 import SatchelTesting
@@ -61,13 +62,13 @@ struct OfficeQueriesTests {
     @Test("documents received: one line per document with its changes folded, the office's state over the device's, filtered by rep, state and day")
     func documentsByRepStateAndDay() throws {
         let hub = try Hub()
-        let order = { (state: String) in #"{"customer_id":"CPL000001","id":"H01-1","state":"\#(state)"}"# }
+        let order = { (state: OrderState) in SampleDocuments.payload(.order(SampleDocuments.order("H01-1", customer: "CPL000001", state: state))) }
         _ = try hub.storage.commit(Batch(id: "B1", changes: [
-            SyncChange(seq: 1, changeId: "H01-1", at: 1, entity: "order", entityId: "H01-1", action: "created", payload: order("draft")),
-            SyncChange(seq: 2, changeId: "H01-2", at: 2, entity: "order", entityId: "H01-1", action: "confirmed", payload: order("confirmed")),
+            SyncChange(seq: 1, changeId: "H01-1", at: 1, entity: "order", entityId: "H01-1", action: "created", payload: order(.draft)),
+            SyncChange(seq: 2, changeId: "H01-2", at: 2, entity: "order", entityId: "H01-1", action: "confirmed", payload: order(.confirmed)),
         ]), device: "H01", now: Self.now - 30 * Self.hour)
         _ = try hub.storage.commit(Batch(id: "B2", changes: [
-            SyncChange(seq: 1, changeId: "H02-1", at: 3, entity: "visit", entityId: "H02-1", action: "recorded", payload: #"{"customer_id":"CBG000001","outcome":"closed"}"#),
+            SyncChange(seq: 1, changeId: "H02-1", at: 3, entity: "visit", entityId: "H02-1", action: "recorded", payload: SampleDocuments.payload(.visit(SampleDocuments.visit("H02-1", customer: "CBG000001")))),
         ]), device: "H02", now: Self.now)
         try hub.storage.setDocumentState(device: "H01", entity: "order", entityId: "H01-1", state: "accepted", approval: nil, now: Self.now)
         let all = try hub.storage.officeDocuments(DocumentFilter())

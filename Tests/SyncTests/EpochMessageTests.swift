@@ -28,9 +28,9 @@ struct EpochMessageTests {
     @Test("the content hash follows the content, not only the id")
     func contentHash() {
         let change = SyncChange(seq: 1, changeId: "X~2-000001", at: 1, entity: "order", entityId: "X~2-000001", action: "confirmed",
-                                payload: #"{"customer_id":"CRU000007","note":"Магазин „Берёзка”","total_minor":254850}"#)
+                                payload: Array(#"{"customer_id":"CRU000007","note":"Магазин „Берёзка”","total_minor":254850}"#.utf8))
         var other = change
-        other.payload = #"{"customer_id":"CRU000007","note":"Магазин „Берёзка”","total_minor":2770}"#
+        other.payload = Array(#"{"customer_id":"CRU000007","note":"Магазин „Берёзка”","total_minor":2770}"#.utf8)
         #expect(Batch(id: "X~2-1-1", changes: [change]).contentHash == Batch(id: "X~2-1-1", changes: [change]).contentHash)
         #expect(Batch(id: "X~2-1-1", changes: [change]).contentHash != Batch(id: "X~2-1-1", changes: [other]).contentHash)
         #expect(Batch(id: "X~2-1-1", changes: [change]).contentHash.count == 32)

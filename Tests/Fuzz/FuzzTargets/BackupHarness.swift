@@ -109,11 +109,17 @@ enum BackupHarness {
 
     static let entries: [ChangeEntry] = [
         ChangeEntry(seq: 1, changeId: "WAW07-1", at: 1_795_428_000_000, entity: "order", entityId: "WAW07-o1", action: "confirmed",
-                    payload: #"{"customer_id":"CPL1","lines":[{"line_no":1,"part_number":"P1","quantity":3}],"note":"Доставка до 10:00 — dostawa rano"}"#),
+                    payload: DocumentCodec.encode(.order(OrderDocument(
+                        id: "WAW07-o1", customerId: "CPL1", state: .confirmed, approval: .none, holdReason: nil, priceLevel: "customer",
+                        currency: "PLN", totalMinor: 3_000, note: "Доставка до 10:00 — dostawa rano", createdAt: 1_795_428_000_000,
+                        confirmedAt: 1_795_428_000_000,
+                        lines: [OrderLine(lineNo: 1, partNumber: "P1", unit: "szt", quantity: 3, baseQuantity: 3, unitPriceMinor: 1_000, amountMinor: 3_000)])))),
         ChangeEntry(seq: 2, changeId: "WAW07-2", at: 1_795_428_060_000, entity: "visit", entityId: "WAW07-v1", action: "recorded",
-                    payload: #"{"customer_id":"C2","note":"Rozmowa z właścicielem","outcome":"order"}"#),
-        ChangeEntry(seq: 5, changeId: "WAW07-5", at: 1_795_428_120_000, entity: "payment", entityId: "WAW07-p1", action: "recorded",
-                    payload: #"{"amount_minor":15000,"method":"cash","receipt":"КП/7"}"#),
+                    payload: DocumentCodec.encode(.visit(VisitDocument(id: "WAW07-v1", customerId: "C2", at: 1_795_428_060_000, outcome: .order,
+                                                                       note: "Rozmowa z właścicielem")))),
+        ChangeEntry(seq: 5, changeId: "WAW07-5", at: 1_795_428_120_000, entity: "payment", entityId: "WAW07-p1", action: "collected",
+                    payload: DocumentCodec.encode(.payment(PaymentDocument(id: "WAW07-p1", customerId: "C2", amountMinor: 15_000, currency: "BGN",
+                                                                           method: .cash, receipt: "КП/7", collectedAt: 1_795_428_120_000)))),
     ]
 
     static func cardJournalSeeds() throws -> [(name: String, bytes: [UInt8])] {
@@ -125,8 +131,8 @@ enum BackupHarness {
         var described: [UInt8] = []
         var previous: Int64 = 0
         for entry in entries {
-            let plaintext = Array(try FieldJSON.payload(entry).utf8)
-            described += [1, UInt8(entry.seq - previous), UInt8(plaintext.count & 0xFF), UInt8(plaintext.count >> 8)] + plaintext
+            let plaintext = entry.record()
+            described += [2, UInt8(entry.seq - previous), UInt8(plaintext.count & 0xFF), UInt8(plaintext.count >> 8)] + plaintext
             previous = entry.seq
         }
         return [

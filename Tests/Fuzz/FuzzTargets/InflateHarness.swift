@@ -13,9 +13,9 @@ enum InflateHarness {
         let choice = control.byte()
         let limits = choice & 4 == 0 ? Self.limits : SyncChannel.defaultLimits
         let (format, dictionary): (DeflateFormat, [UInt8]?) = switch choice & 3 {
-        case 0: (.raw, SyncDictionary.v2)
+        case 0: (.raw, SyncDictionary.v3)
         case 1: (.raw, nil)
-        case 2: (.zlib, SyncDictionary.v2)
+        case 2: (.zlib, SyncDictionary.v3)
         default: (.gzip, nil)
         }
         return try refusing(.inflate, documented: { $0 is DeflateError }) {
@@ -49,7 +49,7 @@ enum InflateHarness {
     static func seeds() throws -> [(name: String, bytes: [UInt8])] {
         let text = Array(#"{"customer_id":"CPL1","note":"Доставка до 10:00 — dostawa rano, Zażółć gęślą jaźń","total_minor":1200}"#.utf8)
         let frames = try { () throws -> [UInt8] in
-            let deflater = try Deflater(format: .raw, dictionary: SyncDictionary.v2)
+            let deflater = try Deflater(format: .raw, dictionary: SyncDictionary.v3)
             let first = try deflater.compress(text, flush: .sync), second = try deflater.compress(text + text, flush: .sync)
             return first + [0xFD, 0xFD] + second
         }()
@@ -57,7 +57,7 @@ enum InflateHarness {
         return [
             (name: "raw-sync-dictionary-two-frames", bytes: [0] + frames),
             (name: "refused-raw-bomb", bytes: [1] + bomb),
-            (name: "zlib-dictionary", bytes: [2] + (try Deflater(format: .zlib, dictionary: SyncDictionary.v2).compress(text, flush: .finish))),
+            (name: "zlib-dictionary", bytes: [2] + (try Deflater(format: .zlib, dictionary: SyncDictionary.v3).compress(text, flush: .finish))),
             (name: "gzip", bytes: [3] + (try Deflater(format: .gzip).compress(text, flush: .finish))),
         ]
     }

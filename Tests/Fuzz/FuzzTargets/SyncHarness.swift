@@ -1,8 +1,10 @@
 import Deflate
+import Field
 import Seal
 import Store
 import Sync
 import Transport
+import SatchelTesting
 
 enum SyncHarness {
     static let catalogue = Catalogue(parts: (0..<50).map { "PN-\(10_000 + $0)" })
@@ -76,13 +78,13 @@ enum SyncHarness {
         let port = ScriptedPort(control.rest, readSize: 4096)
         return try refusing(.syncHandshake, documented: { $0 is SyncChannel.Failure }) {
             if hubSide {
-                _ = try SyncChannel.accept(port, hubKey: hubKey, dictionary: SyncDictionary.v2, deadline: .after(seconds: 1)) { _, hello in
+                _ = try SyncChannel.accept(port, hubKey: hubKey, dictionary: SyncDictionary.v3, deadline: .after(seconds: 1)) { _, hello in
                     _ = try? Hello.decode(hello)
                     return Welcome(status: .ok, session: [UInt8](repeating: 1, count: 16), hubTime: 1_795_428_000_000).encode()
                 }
             } else {
                 _ = try SyncChannel.connect(port, deviceKey: deviceKey, hubKey: hubKey.publicKey, hello: Hello(device: "WAW07", mode: .full).encode(),
-                                            dictionary: SyncDictionary.v2, deadline: .after(seconds: 1))
+                                            dictionary: SyncDictionary.v3, deadline: .after(seconds: 1))
             }
         }
     }
@@ -116,20 +118,21 @@ enum SyncHarness {
         return seeds
     }
 
-    static let changes = (1...6).map {
-        SyncChange(seq: Int64($0), changeId: "WAW07-\($0)", at: 1_795_428_000_000 + Int64($0) * 60_000, entity: $0 % 2 == 0 ? "order" : "visit",
-                   entityId: "WAW07-o\($0)", action: "confirmed",
-                   payload: #"{"customer_id":"CPL1","lines":[{"line_no":1,"part_number":"PN-10001","quantity":3}],"note":"Доставка — dostawa","total_minor":1200}"#)
+    static let changes = (1...6).map { (index: Int) -> SyncChange in
+        let id = "WAW07-o\(index)"
+        let document: Document = index % 2 == 0 ? .order(SampleDocuments.order(id, lines: 3)) : .visit(SampleDocuments.visit(id))
+        return SyncChange(seq: Int64(index), changeId: "WAW07-\(index)", at: 1_795_428_000_000 + Int64(index) * 60_000, entity: document.kind.entity,
+                          entityId: id, action: index % 2 == 0 ? "confirmed" : "recorded", payload: SampleDocuments.payload(document))
     }
 
     static func batchSeeds() -> [(name: String, bytes: [UInt8])] {
         let mixed = [
-            SyncChange(seq: 41, changeId: "SOF02-41", at: 1_795_428_000_000, entity: "payment", entityId: "SOF02-p9", action: "recorded",
-                       payload: #"{"amount_minor":15000,"customer_id":"CBG1","method":"cash","receipt":"КП/7"}"#),
+            SyncChange(seq: 41, changeId: "SOF02-41", at: 1_795_428_000_000, entity: "payment", entityId: "SOF02-p9", action: "collected",
+                       payload: SampleDocuments.payload(.payment(SampleDocuments.payment("SOF02-p9")))),
             SyncChange(seq: 42, changeId: "SOF02-42", at: 1_795_428_060_000, entity: "complaint", entityId: "SOF02-c1", action: "filed",
-                       payload: #"{"description":"Pęknięte opakowania","nested":{"a":[1,2.5,true,null]}}"#),
+                       payload: SampleDocuments.payload(.complaint(SampleDocuments.complaint("SOF02-c1")))),
             SyncChange(seq: 43, changeId: "SOF02-43", at: 1_795_428_120_000, entity: "visit", entityId: "SOF02-v3", action: "recorded",
-                       payload: #"not JSON at all — текст"#),
+                       payload: Array("not a document at all — текст".utf8)),
         ]
         return [
             (name: "orders-and-visits", bytes: Batch(id: "WAW07-1-6", changes: changes).encode()),
@@ -157,10 +160,10 @@ enum SyncHarness {
     static func handshakeSeeds() throws -> [(name: String, bytes: [UInt8])] {
         let recorder = RecordingPort()
         _ = try? SyncChannel.connect(recorder, deviceKey: deviceKey, hubKey: hubKey.publicKey, hello: Hello(device: "WAW07", mode: .full).encode(),
-                                     dictionary: SyncDictionary.v2, deadline: .after(seconds: 1))
+                                     dictionary: SyncDictionary.v3, deadline: .after(seconds: 1))
         let first = recorder.written
         let hubRecorder = RecordingPort(reading: first)
-        _ = try? SyncChannel.accept(hubRecorder, hubKey: hubKey, dictionary: SyncDictionary.v2, deadline: .after(seconds: 1)) { _, _ in
+        _ = try? SyncChannel.accept(hubRecorder, hubKey: hubKey, dictionary: SyncDictionary.v3, deadline: .after(seconds: 1)) { _, _ in
             Welcome(status: .ok, session: [UInt8](repeating: 1, count: 16), hubTime: 1_795_428_000_000).encode()
         }
         return [(name: "device-first-message", bytes: [0] + first), (name: "refused-hub-answer-to-another-ephemeral", bytes: [1] + hubRecorder.written)]
