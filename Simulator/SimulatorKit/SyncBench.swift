@@ -191,10 +191,39 @@ public struct SyncBench {
         }
         let catalogue = (0..<plan.products).map { "PN-\(10_000 + $0)" }
         let day = RepDay.plan(route: seeded.todaysRoute, overdue: overdue, catalogue: catalogue, displayTypes: seeded.displayTypes, seed: plan.seed)
-        let capture = Capture(handheld)
         let started = clock.nowMilliseconds()
-        var orders: [(id: String, held: Bool)] = []
         var fast = Session()
+        let orders = try capture(day, on: handheld, clock: clock) { stopsDone in
+            if stopsDone == day.middayAfter { fast = try session(.fast) }  // lunch: what is captured goes up
+        }
+        let capturedMinutes = Int((clock.nowMilliseconds() - started) / 60_000)
+        // The office answers the day's orders (the afternoon's have not reached it yet), then the ERP's evening change.
+        let answers = try OfficeDay.answer(storage, device: device, orders: orders, seed: plan.seed, now: clock.nowMilliseconds())
+        let evening = try OfficeDay.eveningChange(hubPath: hubPath, prices: 300, stockRows: 1_000, seed: plan.seed)
+        clock.advance(milliseconds: 3_600_000)
+        let full = try session(.full)
+        var daySession = fast
+        daySession.add(full)
+        let database = handheld.database
+        return Day(seed: plan.seed, visits: day.stops.count, orders: orders.count,
+                   orderLines: Int(try database.int64("SELECT count(*) FROM order_lines")),
+                   draftsEdited: day.stops.filter { $0.order?.draftLines != nil }.count, heldForArrears: orders.filter(\.held).count,
+                   payments: day.stops.filter { $0.payment != nil }.count,
+                   paymentCurrencies: try database.query("SELECT DISTINCT currency FROM payments ORDER BY 1") { $0.text(0) },
+                   displayRequests: day.stops.filter { $0.display != nil }.count, complaints: day.stops.filter { $0.complaint != nil }.count,
+                   capturedMinutes: capturedMinutes, officeAccepted: answers.accepted.count, officeRejected: answers.rejected.count,
+                   evening: evening, initial: initial, fast: fast, full: full, day: daySession,
+                   syncErrors: try storage.syncErrors(device: device).count + Int(try DeviceStatus.read(handheld).syncErrors),
+                   checksumsMatch: checksumsMatch)
+    }
+
+    /// Captures `day` on `handheld` in-process, the simulated clock moving on between stops and
+    /// documents; `afterStop` runs after each stop with the number of stops done. Returns the
+    /// orders (id, held for approval) in the order captured.
+    public static func capture(_ day: RepDay, on handheld: DeviceDatabase, clock: ManualClock,
+                               afterStop: (Int) throws -> Void = { _ in }) throws -> [(id: String, held: Bool)] {
+        let capture = Capture(handheld)
+        var orders: [(id: String, held: Bool)] = []
         for (index, stop) in day.stops.enumerated() {
             clock.advance(milliseconds: Int64(stop.minutesAfterPrevious) * 60_000)
             if let order = stop.order {
@@ -224,27 +253,9 @@ public struct SyncBench {
             if let complaint = stop.complaint {
                 _ = try capture.fileComplaint(customerID: stop.customer, category: .damaged, description: complaint.text, partNumber: complaint.part)
             }
-            if index + 1 == day.middayAfter { fast = try session(.fast) }  // lunch: what is captured goes up
+            try afterStop(index + 1)
         }
-        let capturedMinutes = Int((clock.nowMilliseconds() - started) / 60_000)
-        // The office answers the day's orders (the afternoon's have not reached it yet), then the ERP's evening change.
-        let answers = try OfficeDay.answer(storage, device: device, orders: orders, seed: plan.seed, now: clock.nowMilliseconds())
-        let evening = try OfficeDay.eveningChange(hubPath: hubPath, prices: 300, stockRows: 1_000, seed: plan.seed)
-        clock.advance(milliseconds: 3_600_000)
-        let full = try session(.full)
-        var daySession = fast
-        daySession.add(full)
-        let database = handheld.database
-        return Day(seed: plan.seed, visits: day.stops.count, orders: orders.count,
-                   orderLines: Int(try database.int64("SELECT count(*) FROM order_lines")),
-                   draftsEdited: day.stops.filter { $0.order?.draftLines != nil }.count, heldForArrears: orders.filter(\.held).count,
-                   payments: day.stops.filter { $0.payment != nil }.count,
-                   paymentCurrencies: try database.query("SELECT DISTINCT currency FROM payments ORDER BY 1") { $0.text(0) },
-                   displayRequests: day.stops.filter { $0.display != nil }.count, complaints: day.stops.filter { $0.complaint != nil }.count,
-                   capturedMinutes: capturedMinutes, officeAccepted: answers.accepted.count, officeRejected: answers.rejected.count,
-                   evening: evening, initial: initial, fast: fast, full: full, day: daySession,
-                   syncErrors: try storage.syncErrors(device: device).count + Int(try DeviceStatus.read(handheld).syncErrors),
-                   checksumsMatch: checksumsMatch)
+        return orders
     }
 
     /// A change record as a plain JSON sync would send it: the envelope's fields by name and the
