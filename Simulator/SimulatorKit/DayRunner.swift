@@ -2,6 +2,7 @@ import Field
 import Foundation
 import ModemSimulator
 import Hub
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import Foundation
-import Hub
+public import Hub
 import Store
 
 /// One rep's day as a plan, drawn from a seed: the stops of today's route and what happens at

@@ -1,12 +1,10 @@
 import ArgumentParser
 import Field
 import Foundation
+import Hub
 import Modem
 import ModemSimulator
-import Seal
 import SimulatorKit
-import Sync
-import Transport
 
 /// `satchel-sim bench sync-gprs`: the evening full sync of a realistic rep's day (RepDay, the
 /// plan `satchel-sim day` runs) by the real `satchel` process through the Modem module and the
