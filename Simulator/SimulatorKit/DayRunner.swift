@@ -2,6 +2,7 @@ import Field
 import Foundation
 import ModemSimulator
 import Hub
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,6 +38,8 @@ public struct DayRunner {
         public var ordersHeldForApproval: Int
         public var orderLines: Int
         public var draftsCompletedLater: Int
+        /// Lines removed from a draft before it was confirmed (one change each).
+        public var draftLinesRemoved: Int = 0
         public var payments: Int
         public var displayRequests: Int
         public var complaints: Int
@@ -65,6 +68,10 @@ public struct DayRunner {
         /// Orders the office accepted during the day, and how many of them the device shows as accepted after the sync.
         public var ordersAcceptedByOffice: Int = 0
         public var ordersShownAccepted: Int = 0
+        public var ordersRejectedByOffice: Int = 0
+        /// Sync errors after the evening sync (hub's sync_errors, device's `status --json`): 0 wanted.
+        public var syncErrorsOnHub: Int = -1
+        public var syncErrorsOnDevice: Int = -1
         public var commands: Int
         public var elapsedSeconds: Double
         public var problems: [String]
@@ -90,7 +97,6 @@ public struct DayRunner {
         let root = try options.keep ?? makeTemporaryDirectory()
         let home = root + "/device"
         for directory in [root, home, root + "/card"] { mkdir(directory, 0o700) }
-        var random = SeededRandom(seed: options.seed)
         var report = Report(seed: options.seed, home: home, routeStops: 0, visits: 0, customerChecks: 0, ordersConfirmed: 0,
                             ordersHeldForApproval: 0, orderLines: 0, draftsCompletedLater: 0, payments: 0, displayRequests: 0,
                             complaints: 0, badInputsRefused: 0, acknowledged: 0, lost: 0, integrityOK: false, cardState: "", cardJournalThroughSeq: 0,
@@ -121,11 +127,13 @@ public struct DayRunner {
         let hub = try DayHub(directory: root + "/hub", password: password)
         defer { hub.stop() }
         let seeded: Seeder.Summary
+        var overdue: [String: Int64] = [:]
         do {
             let erp = try DeviceDatabase.create(home: root + "/hub/erp", deviceID: deviceID, repID: "R01")
             seeded = try Seeder.seed(erp, plan: .init(customers: options.customers, products: options.products, seed: options.seed,
                                                       routeStops: 20...40, today: today))
             try hub.storage.importMasterData(from: erp.path, assignTo: "R01")
+            overdue = Dictionary(try erp.database.query("SELECT id, overdue_minor FROM customers") { ($0.text(0), $0.int64(1)) }, uniquingKeysWith: { first, _ in first })
         }
         _ = try satchel(["init", "--device", deviceID, "--rep", "R01"], "init")
         let keys = try json(try satchel(["keys", "--json"], "keys"))
@@ -155,31 +163,38 @@ public struct DayRunner {
         // The technician starts backups before the rep sets off; the passphrase goes on stdin.
         _ = try satchel(["card", "init"], stdin: "day passphrase \(options.seed)\n", "card init")
         let catalogue = (0..<options.products).map { "PN-\(10_000 + $0)" }
+        let day = RepDay.plan(route: seeded.todaysRoute, overdue: overdue, catalogue: catalogue, displayTypes: seeded.displayTypes, seed: options.seed)
 
         var acknowledgedOrders: [String: String] = [:]  // id -> state reported
-        var acknowledgedOther = 0
-        var displayDone = false, complaintDone = false
-        for (stop, customer) in seeded.todaysRoute.enumerated() {
-            let card = try json(try satchel(["customer", "show", customer, "--json"], "customer check"))
+        var ordersInCapture: [(id: String, held: Bool)] = []
+        var acknowledgedOther = 0, expectedChanges = 0
+        for (index, stop) in day.stops.enumerated() {
+            let customer = stop.customer
+            _ = try json(try satchel(["customer", "show", customer, "--json"], "customer check"))
             report.customerChecks += 1
-            let orders = random.chance(0.75)
-            if orders {
-                let lineCount = random.int(5...30)
-                let lines = (0..<lineCount).map { _ in "\(random.pick(catalogue)):\(random.int(1...12))" }
-                if random.chance(0.15) {
-                    // A draft started, finished later in the visit.
-                    let draft = try json(try satchel(["order", "new", "--customer", customer, "--line", lines[0], "--json"], "draft order"))
+            if let order = stop.order {
+                let lines = order.lines.map { "\($0.part):\($0.quantity)" }
+                let saved: [String: Any]
+                if let draftLines = order.draftLines {
+                    // A draft started, edited later in the visit, then confirmed.
+                    let draft = try json(try satchel(["order", "new", "--customer", customer] + lines.prefix(draftLines).flatMap { ["--line", $0] } + ["--json"], "draft order"))
                     guard let id = draft["id"] as? String else { throw Failure.setup("order new printed no id") }
-                    _ = try satchel(["order", "add-line", id] + lines.dropFirst() + ["--json"], "add lines")
-                    let confirmed = try json(try satchel(["order", "confirm", id, "--json"], "confirm"))
-                    record(confirmed, into: &acknowledgedOrders, report: &report, lines: lineCount)
+                    _ = try satchel(["order", "add-line", id] + lines.dropFirst(draftLines) + ["--json"], "add lines")
+                    if let lineNo = order.removeLineNo {
+                        _ = try satchel(["order", "remove-line", id, "\(lineNo)", "--json"], "remove a line")
+                        report.draftLinesRemoved += 1
+                    }
+                    saved = try json(try satchel(["order", "confirm", id, "--json"], "confirm"))
                     report.draftsCompletedLater += 1
                 } else {
-                    let arguments = ["order", "new", "--customer", customer] + lines.flatMap { ["--line", $0] } + ["--confirm", "--json"]
-                    record(try json(try satchel(arguments, "order")), into: &acknowledgedOrders, report: &report, lines: lineCount)
+                    saved = try json(try satchel(["order", "new", "--customer", customer] + lines.flatMap { ["--line", $0] } + ["--confirm", "--json"], "order"))
                 }
+                if let id = record(saved, into: &acknowledgedOrders, report: &report, lines: order.finalLineCount) {
+                    ordersInCapture.append((id: id, held: (saved["order"] as? [String: Any])?["approval"] as? String == "pending"))
+                }
+                expectedChanges += order.changes
             }
-            if stop == 3 {
+            if index == 3 {
                 // A typo on the handheld keyboard: refused with exit 65, nothing written.
                 let before = try json(try satchel(["status", "--json"], "status"))["changes"] as? Int ?? -1
                 _ = try satchel(["order", "new", "--customer", customer, "--line", "PN-X:3", "--confirm"], expectExit: 65, "order with a typo")
@@ -187,33 +202,29 @@ public struct DayRunner {
                 let after = try json(try satchel(["status", "--json"], "status"))["changes"] as? Int ?? -2
                 if before == after { report.badInputsRefused += 2 } else { report.problems.append("a refused order changed the journal") }
             }
-            _ = try satchel(["visit", "--customer", customer, "--outcome", orders ? "order" : random.pick(["no_order", "not_met", "merchandising"]),
-                             "--note", random.pick(["Rozmowa z właścicielem", "Поговорихме за новата колекция", "Обсудили акцию на затирки"])], "visit")
+            _ = try satchel(["visit", "--customer", customer, "--outcome", stop.outcome, "--note", stop.note], "visit")
             report.visits += 1
             acknowledgedOther += 1
-            let overdue = card["overdue_minor"] as? Int ?? 0
-            if overdue > 0 || random.chance(0.15) {
-                let amount = overdue > 0 ? min(overdue, random.int(5_000...200_000)) : random.int(5_000...50_000)
+            if let payment = stop.payment {
+                let amount = payment.amountMinor
                 _ = try satchel(["payment", "--customer", customer, "--amount", "\(amount / 100).\(amount % 100 < 10 ? "0" : "")\(amount % 100)",
-                                 "--method", random.pick(["cash", "card", "transfer"]), "--receipt", "KP/\(stop + 1)"], "payment")
+                                 "--method", payment.method, "--receipt", payment.receipt], "payment")
                 report.payments += 1
                 acknowledgedOther += 1
             }
-            if !displayDone && stop >= seeded.todaysRoute.count / 2 {
-                _ = try satchel(["display-request", "--customer", customer, "--type", random.pick(seeded.displayTypes),
-                                 "--width", "\(random.int(60...240))", "--height", "\(random.int(100...220))", "--note", "Ekspozycja przy wejściu"], "display request")
+            if let display = stop.display {
+                _ = try satchel(["display-request", "--customer", customer, "--type", display.type,
+                                 "--width", "\(display.widthCm)", "--height", "\(display.heightCm)", "--note", display.note], "display request")
                 report.displayRequests += 1
                 acknowledgedOther += 1
-                displayDone = true
             }
-            if !complaintDone && stop >= seeded.todaysRoute.count * 2 / 3 {
-                _ = try satchel(["complaint", "--customer", customer, "--category", "damaged",
-                                 "--text", "Uszkodzone opakowania — 3 кутии с пукнати плочки", "--part", random.pick(catalogue)], "complaint")
+            if let complaint = stop.complaint {
+                _ = try satchel(["complaint", "--customer", customer, "--category", "damaged", "--text", complaint.text, "--part", complaint.part], "complaint")
                 report.complaints += 1
                 acknowledgedOther += 1
-                complaintDone = true
             }
         }
+        expectedChanges += acknowledgedOther
 
         // Everything acknowledged must be there, in the state it was acknowledged in.
         let listed = try JSONSerialization.jsonObject(with: Data(try satchel(["order", "list", "--json"], "order list").stdout.utf8)) as? [[String: Any]] ?? []
@@ -226,7 +237,6 @@ public struct DayRunner {
         let status = try json(try satchel(["status", "--json"], "status"))
         let journal = status["changes"] as? Int ?? 0
         report.acknowledged = acknowledgedOrders.count + acknowledgedOther
-        let expectedChanges = report.acknowledged + report.draftsCompletedLater * 2  // draft + lines + confirm = 3 changes
         if journal != expectedChanges {
             report.problems.append("change journal holds \(journal) entries, expected \(expectedChanges)")
             report.lost += max(0, expectedChanges - journal)
@@ -245,13 +255,12 @@ public struct DayRunner {
         report.snapshotCoversSeq = backup["snapshot_covers_seq"] as? Int ?? 0
         if report.snapshotCoversSeq != journal { report.problems.append("the end-of-day snapshot covers change \(report.snapshotCoversSeq), not \(journal)") }
 
-        // Meanwhile the office accepts some of the day's orders and changes a few prices.
-        for (id, _) in acknowledgedOrders.sorted(by: { $0.key < $1.key }) where random.chance(0.5) {
-            try hub.storage.setDocumentState(device: deviceID, entity: "order", entityId: id, state: "accepted", approval: nil,
-                                             now: SystemClock().nowMilliseconds())
-            report.ordersAcceptedByOffice += 1
-        }
-        try hub.execute("UPDATE prices SET price_minor = price_minor + 100 WHERE part_number IN (SELECT part_number FROM products ORDER BY part_number LIMIT 20)")
+        // Meanwhile the office answers the day's orders (none of which has reached the hub yet)
+        // and the ERP's evening change lands: a few hundred prices, stock counted.
+        let answers = try OfficeDay.answer(hub.storage, device: deviceID, orders: ordersInCapture, seed: options.seed, now: SystemClock().nowMilliseconds())
+        report.ordersAcceptedByOffice = answers.accepted.count
+        report.ordersRejectedByOffice = answers.rejected.count
+        _ = try OfficeDay.eveningChange(hubPath: hub.storage.path, prices: max(20, seeded.prices / 20), stockRows: max(40, seeded.stockRows / 5), seed: options.seed)
 
         // The end of the day: a full sync through the modem on GPRS (orders up, the office's answers and prices down).
         let synced = try syncOverModem("full", link: .gprs)
@@ -266,6 +275,16 @@ public struct DayRunner {
         if let mismatched = synced["mismatched"] as? [String], !mismatched.isEmpty {
             report.problems.append("after the evening sync, tables \(mismatched) do not match the hub")
         }
+        // The normal lifecycle leaves no sync error behind, on the hub or on the device.
+        report.syncErrorsOnHub = try hub.storage.syncErrors(device: deviceID).count
+        report.syncErrorsOnDevice = try json(try satchel(["status", "--json"], "status"))["sync_errors"] as? Int ?? -1
+        if report.syncErrorsOnHub != 0 || report.syncErrorsOnDevice != 0 {
+            report.problems.append("the day left \(report.syncErrorsOnHub) sync errors on the hub and \(report.syncErrorsOnDevice) on the device")
+        }
+        let rejected = try satchel(["order", "list", "--state", "rejected", "--json"], "order list")
+        if (try JSONSerialization.jsonObject(with: Data(rejected.stdout.utf8)) as? [Any])?.count != report.ordersRejectedByOffice {
+            report.problems.append("the office rejected \(report.ordersRejectedByOffice) orders, the device shows another number")
+        }
         let accepted = try satchel(["order", "list", "--state", "accepted", "--json"], "order list")
         report.ordersShownAccepted = (try JSONSerialization.jsonObject(with: Data(accepted.stdout.utf8)) as? [Any])?.count ?? -1
         if report.ordersShownAccepted != report.ordersAcceptedByOffice {
@@ -278,15 +297,17 @@ public struct DayRunner {
         return report
     }
 
-    private static func record(_ saved: [String: Any], into orders: inout [String: String], report: inout Report, lines: Int) {
+    @discardableResult
+    private static func record(_ saved: [String: Any], into orders: inout [String: String], report: inout Report, lines: Int) -> String? {
         guard let id = saved["id"] as? String, let order = saved["order"] as? [String: Any], let state = order["state"] as? String else {
             report.problems.append("an acknowledged order printed no id")
-            return
+            return nil
         }
         orders[id] = state
         report.ordersConfirmed += 1
         report.orderLines += lines
         if (order["approval"] as? String) == "pending" { report.ordersHeldForApproval += 1 }
+        return id
     }
 
     static func makeTemporaryDirectory() throws -> String {

@@ -6,7 +6,9 @@ import Sync
 /// state once it has decided on it, document_states) and what a rep's handhelds carry. A device
 /// change that moves the state along the lifecycle from there is taken; one that does not (an
 /// invoice asked for an order the office has meanwhile rejected) loses: the office's value
-/// stands, and the device's goes into sync_errors, which travel down to the rep. The change
+/// stands, and the device's goes into sync_errors, which travel down to the rep. A change the
+/// office's state is still ahead of (the office accepted an order before the device uploaded it
+/// as confirmed) is no conflict: the office's value stands, without a sync error. The change
 /// itself is kept in device_changes either way: nothing is dropped silently.
 extension SQLiteHubStorage {
     /// The document a change carries, read with the device's codec: a payload that does not
@@ -39,11 +41,27 @@ extension SQLiteHubStorage {
                                  [.text(state), .integer(now), .text(device), .text(change.entity), .text(change.entityId)])
             return
         }
+        // The office answered before this change reached it (it accepted an order the device
+        // uploads as confirmed): the device is only behind, not in conflict. The office's value
+        // stands and travels down; nothing for the rep to resolve.
+        if let from = OrderState(rawValue: state), let to = OrderState(rawValue: office), Self.lifecycle(from, reaches: to) { return }
         try database.execute("""
             INSERT INTO sync_errors(device_id, id, change_id, entity, entity_id, field, device_value, hub_value, reason, at)
             VALUES (?, ?, ?, ?, ?, 'state', ?, ?, ?, ?) ON CONFLICT DO NOTHING
             """, [.text(device), .text(change.changeId + "/state"), .text(change.changeId), .text(change.entity), .text(change.entityId),
                   .text(state), .text(office), .text("the office had already set this \(change.entity) to \(office); its value stands"), .integer(now)])
+    }
+
+    /// Whether the lifecycle leads from `from` to `to` in one or more moves.
+    static func lifecycle(_ from: OrderState, reaches to: OrderState) -> Bool {
+        var seen: Set<OrderState> = [from], frontier = [from]
+        while let state = frontier.popLast() {
+            for next in OrderState.allCases where state.canMove(to: next) && seen.insert(next).inserted {
+                if next == to { return true }
+                frontier.append(next)
+            }
+        }
+        return false
     }
 
     /// The office's decision on one of a device's documents (accepted, rejected, approved...):

@@ -55,8 +55,14 @@ public final class SyncChannel {
     public private(set) var framesSent = 0
     public private(set) var framesReceived = 0
 
-    init(stream: any ByteStream, send: NoiseCipher, receive: NoiseCipher, dictionary: [UInt8], limits: InflateLimits) throws {
+    /// `handshakeSent` and `handshakeReceived` are the handshake's frames (headers included): the
+    /// counters are every byte of the session on the socket, so a report or the hub's audit that
+    /// prints them counts the handshake too.
+    init(stream: any ByteStream, send: NoiseCipher, receive: NoiseCipher, dictionary: [UInt8], limits: InflateLimits,
+         handshakeSent: Int, handshakeReceived: Int) throws {
         self.stream = stream
+        self.bytesSent = handshakeSent
+        self.bytesReceived = handshakeReceived
         self.send = send
         self.receive = receive
         self.deflater = try Deflater(level: 9, format: .raw, dictionary: dictionary)
@@ -74,10 +80,13 @@ public final class SyncChannel {
                                dictionary: [UInt8], deadline: Deadline, limits: InflateLimits = defaultLimits) throws -> (SyncChannel, [UInt8]) {
         do {
             let handshake = try NoiseHandshake(role: .initiator, staticKey: deviceKey, remoteStatic: hubKey, prologue: prologue)
-            try writeFrame(stream, try handshake.writeFirst(payload: hello), deadline: deadline)
-            let welcome = try handshake.readSecond(try readFrame(stream, deadline: deadline))
+            let first = try handshake.writeFirst(payload: hello)
+            try writeFrame(stream, first, deadline: deadline)
+            let second = try readFrame(stream, deadline: deadline)
+            let welcome = try handshake.readSecond(second)
             let (send, receive) = try handshake.transport()
-            return (try SyncChannel(stream: stream, send: send, receive: receive, dictionary: dictionary, limits: limits), welcome)
+            return (try SyncChannel(stream: stream, send: send, receive: receive, dictionary: dictionary, limits: limits,
+                                    handshakeSent: first.count + headerBytes, handshakeReceived: second.count + headerBytes), welcome)
         } catch let error as Noise.Failure {
             throw Failure.handshake(error)
         }
@@ -90,11 +99,14 @@ public final class SyncChannel {
                               admit: (_ deviceKey: [UInt8], _ hello: [UInt8]) throws -> [UInt8]) throws -> SyncChannel {
         do {
             let handshake = try NoiseHandshake(role: .responder, staticKey: hubKey, prologue: prologue)
-            let hello = try handshake.readFirst(try readFrame(stream, deadline: deadline))
+            let first = try readFrame(stream, deadline: deadline)
+            let hello = try handshake.readFirst(first)
             let welcome = try admit(handshake.remoteStatic ?? [], hello)
-            try writeFrame(stream, try handshake.writeSecond(payload: welcome), deadline: deadline)
+            let second = try handshake.writeSecond(payload: welcome)
+            try writeFrame(stream, second, deadline: deadline)
             let (send, receive) = try handshake.transport()
-            return try SyncChannel(stream: stream, send: send, receive: receive, dictionary: dictionary, limits: limits)
+            return try SyncChannel(stream: stream, send: send, receive: receive, dictionary: dictionary, limits: limits,
+                                   handshakeSent: second.count + headerBytes, handshakeReceived: first.count + headerBytes)
         } catch let error as Noise.Failure {
             throw Failure.handshake(error)
         }

@@ -125,13 +125,21 @@ struct CommandLineTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(report["lost"] as? Int == 0)
         #expect(report["integrity_ok"] as? Bool == true)
+        // The office answered orders it had not received yet: the normal lifecycle, no sync error
+        // on either end, and the report says so (it names any problem it found).
+        #expect(report["sync_errors_on_hub"] as? Int == 0)
+        #expect(report["sync_errors_on_device"] as? Int == 0)
+        #expect((report["orders_accepted_by_office"] as? Int ?? 0) > 0)
+        #expect(report["problems"] as? [String] == [])
         let visits = try #require(report["visits"] as? Int)
         #expect((20...40).contains(visits))
         #expect((report["orders_confirmed"] as? Int ?? 0) > 0)
         #expect(report["display_requests"] as? Int == 1 && report["complaints"] as? Int == 1)
         #expect(report["bad_inputs_refused"] as? Int == 2)
         let database = try Database(path: directory.path + "/day/device/satchel.db")
-        #expect(try database.int64("SELECT count(*) FROM changes") == Int64(report["acknowledged"] as? Int ?? -1) + 2 * Int64(report["drafts_completed_later"] as? Int ?? 0))
+        // A draft completed later is three changes (new, add-line, confirm), four when a line was removed.
+        #expect(try database.int64("SELECT count(*) FROM changes") == Int64(report["acknowledged"] as? Int ?? -1) + 2 * Int64(report["drafts_completed_later"] as? Int ?? 0)
+                + Int64(report["draft_lines_removed"] as? Int ?? -1))
         #expect(FileManager.default.fileExists(atPath: directory.path + "/day/card"))
         // The day ran with a card: everything acknowledged is in the card journal, and the
         // end-of-day snapshot covers the last change.

@@ -288,6 +288,30 @@ struct DownloadTests {
         #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
     }
 
+    @Test("the office accepts an order before the device has uploaded it: the same sync takes it up and brings accepted down, no sync error")
+    func officeAnswersBeforeTheUpload() throws {
+        let setup = try Setup()
+        _ = try setup.sync(.initialise)
+        let capture = Capture(setup.device)
+        let confirmed = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10003", quantity: 4)], confirm: true).document.id
+        // A draft edited twice, confirmed, and accepted by the office before any of it arrived.
+        let draft = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10004", quantity: 2)], confirm: false).document.id
+        _ = try capture.addLines(orderID: draft, lines: [OrderLineRequest(partNumber: "PN-10005", quantity: 1)])
+        _ = try capture.confirmOrder(draft)
+        for order in [confirmed, draft] {
+            try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now)
+        }
+        let result = try setup.sync(.full)
+        #expect(result.receipt?.stored == 4)
+        #expect(result.mismatched == [])
+        #expect(try setup.storage.syncErrors(device: "BG03").isEmpty)
+        #expect(try SyncErrorEntry.all(setup.device).isEmpty)
+        #expect(try DeviceStatus.read(setup.device).syncErrors == 0)
+        for order in [confirmed, draft] {
+            #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "accepted")
+        }
+    }
+
     @Test("a reload on a handheld holding documents keeps what they point at, and what that points at (a customer's territory)")
     func reloadWithDocuments() throws {
         let setup = try Setup()

@@ -41,6 +41,19 @@ struct ChannelTests {
         #expect(device.bytesSent < rows.utf8.count / 4)  // columnar-ish text compresses well with a shared context
     }
 
+    @Test("the byte counters start with the handshake: every byte on the socket, on both sides")
+    func countersIncludeTheHandshake() throws {
+        let (device, hub, welcome) = try connected(hello: "WAW07")
+        // Message 1: length header, ephemeral key, encrypted static key + tag, hello + tag.
+        // Message 2: length header, ephemeral key, welcome + tag.
+        #expect(device.bytesSent == 2 + 32 + 48 + 5 + 16)
+        #expect(device.bytesReceived == 2 + 32 + welcome.count + 16)
+        #expect(hub.bytesReceived == device.bytesSent && hub.bytesSent == device.bytesReceived)
+        try device.send(.init(type: 3, body: Array("Łódź Пловдив".utf8)), deadline: .after(seconds: 2))
+        _ = try hub.receive(deadline: .after(seconds: 2))
+        #expect(hub.bytesReceived == device.bytesSent && device.bytesSent > 2 + 32 + 48 + 5 + 16)
+    }
+
     @Test("a device that pinned another key, or a silent hub, fails within the deadline")
     func handshakeFailures() throws {
         let (deviceEnd, hubEnd) = try StreamPair.make()
