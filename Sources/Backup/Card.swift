@@ -165,6 +165,9 @@ public struct BackupKey: Sendable {
 
 /// `card.json` as bytes: pretty, sorted keys, so a technician can read who the card belongs to.
 public enum CardJSON {
+    /// The most a card.json can hold (it is about 600 bytes); a longer one is not read.
+    public static let maxBytes = 16 * 1024
+
     public static func encode(_ identity: CardIdentity) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
