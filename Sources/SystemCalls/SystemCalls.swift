@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
@@ -167,11 +167,14 @@ public enum SystemCalls {
     /// `.inProgress` while it goes on (poll for POLLOUT, then `socketError`). EINTR means the same
     /// as EINPROGRESS here (the connection goes on), so it is not retried.
     public static func connect(_ fd: Int32, _ address: sockaddr_in) throws(Errno) {
-        if let fault = injected("connect") { throw fault }
+        let fault = injected("connect")
+        if let fault, fault != .interrupted { throw fault }
         var target = address
         let result = withUnsafePointer(to: &target) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        // A forced EINTR: the kernel goes on connecting, as after a real signal.
+        if fault == .interrupted { throw .inProgress }
         if result != 0 {
             let code = errno
             throw code == EINTR ? .inProgress : Errno(code)
@@ -288,9 +291,12 @@ public enum SystemCalls {
     public final class FaultLog {
         public var faults: [Fault]
         public private(set) var injected: [String] = []
+        /// How many times each call was made (attempts, a retried EINTR counted again).
+        public private(set) var calls: [String: Int] = [:]
         init(_ faults: [Fault]) { self.faults = faults }
 
         func take(_ name: String) -> Errno? {
+            calls[name, default: 0] += 1
             for index in faults.indices where faults[index].call == name {
                 if faults[index].skip > 0 { faults[index].skip -= 1; return nil }
                 guard faults[index].times > 0 else { continue }
