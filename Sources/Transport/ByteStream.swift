@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SystemCalls
+public import SystemCalls
 
 /// A bidirectional byte pipe with deadlines: a modem's data session, a TCP socket or an
 /// in-memory pair. Sync speaks only to this, so it runs the same over GPRS, loopback and tests.

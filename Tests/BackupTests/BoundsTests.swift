@@ -1,5 +1,6 @@
 import Agent
 import Backup
+import Field
 import Journal
 import SatchelTesting
 import Seal
