@@ -2,7 +2,8 @@
 // Satchel: offline field-sales agent (satchel), its hub (satchel-hub) and the simulator (satchel-sim).
 // Layers (lower never import higher), see docs/architecture.md:
 //   System         CSQLite · CZlib · CSodium · CLibPQ (hub only)
-//   Foundations    Store · Postgres (hub only) · Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
+//   Foundations    SystemCalls (the libc I/O shim, typed Errno, fault driver) · Store · Postgres (hub only) ·
+//                  Deflate · Seal · Transport (ByteStream, deadlines) · Journal (framed log, FileSystem seam)
 //   Capabilities   Field · Backup · Modem · Sync
 //   Orchestration  Agent (device) · Hub (hub)
 //   Interface      Console (the rep's full-screen terminal UI, on Agent and Field)
@@ -60,13 +61,16 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Deflate", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
-        .target(name: "Transport", swiftSettings: strict),
-        .target(name: "Journal", swiftSettings: strict),
+        // Every libc I/O call of Transport, Journal, Modem and (through Journal) Backup, with EINTR
+        // retried and a per-thread fault driver for tests.
+        .target(name: "SystemCalls", swiftSettings: strict),
+        .target(name: "Transport", dependencies: ["SystemCalls"], swiftSettings: strict),
+        .target(name: "Journal", dependencies: ["SystemCalls"], swiftSettings: strict),
         // The hub's PostgreSQL client: libpq (Debian's), blocking like the hub's sessions. Hub only.
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
         // Capabilities.
-        .target(name: "Modem", dependencies: ["Transport"], swiftSettings: strict),
+        .target(name: "Modem", dependencies: ["Transport", "SystemCalls"], swiftSettings: strict),
 
         // Sync with the hub: the Noise channel, framing, message bodies and the working-set tables
         // (Store for their rows: the same SQL reads them on the hub and on the device).
@@ -133,12 +137,12 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),
-        .testTarget(name: "JournalTests", dependencies: ["Journal", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "SystemCalls"], swiftSettings: strict),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "SystemCalls", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport", "Field"], swiftSettings: strict),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Postgres", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
-        .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SatchelTesting"], swiftSettings: strict),
-        .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SystemCalls", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SystemCalls", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"], swiftSettings: strict),

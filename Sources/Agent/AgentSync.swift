@@ -70,7 +70,7 @@ extension DeviceAgent {
             try device.requireReadySIM()
             _ = try device.waitForRegistration()
             let opened = try device.openStream(SessionRequest(apn: modem.apn, user: modem.user, password: modem.password, host: host, port: port),
-                                               pppd: modem.pppd, optionsPath: Paths.join(configuration.home, "pppd.options"),
+                                               pppd: modem.pppd, optionsParent: configuration.home,
                                                pppTimeout: modem.pppTimeout)
             defer { opened.close() }
             return try body(opened.stream, address)

@@ -12,7 +12,7 @@ public struct BatteryReading: Codable, Sendable, Equatable {
 
     public static func read(directory: String, lowPercent: Int, criticalPercent: Int, fileSystem: any FileSystem = PosixFileSystem()) -> BatteryReading? {
         func text(_ name: String) -> String? {
-            guard let bytes = try? fileSystem.readAll(Paths.join(directory, name)) else { return nil }
+            guard let bytes = try? fileSystem.read(Paths.join(directory, name), max: 256) else { return nil }
             return String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace }
         }
         guard let capacity = text("capacity").flatMap({ Int($0) }), (0...100).contains(capacity) else { return nil }

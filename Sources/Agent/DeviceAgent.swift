@@ -376,7 +376,7 @@ public final class DeviceAgent {
 
     func readIdentity(_ layout: CardLayout) throws -> CardIdentity {
         let bytes: [UInt8]
-        do { bytes = try card.readAll(layout.identityFile) } catch { throw BackupError.fileSystem(error) }
+        do { bytes = try card.read(layout.identityFile, max: CardJSON.maxBytes) } catch { throw BackupError.fileSystem(error) }
         return try CardJSON.decode(bytes, path: layout.identityFile)
     }
 
@@ -412,7 +412,7 @@ public final class DeviceAgent {
         let key = BackupKey.generate()
         let identity = try key.identity(device: deviceID, rep: try device.repID(), passphrase: passphrase,
                                                    cost: configuration.keyCost, now: clock.nowMilliseconds())
-        let previousKey = try? local.readAll(configuration.keyFile)
+        let previousKey = try? local.read(configuration.keyFile, max: 4096)
         let satchelDirectoryExisted = (try? card.listDirectory(layout.satchelDirectory)) != nil
         do {
             for directory in [layout.satchelDirectory, layout.deviceDirectory, layout.journalDirectory, layout.snapshotDirectory] {
@@ -639,7 +639,7 @@ public final class DeviceAgent {
     // MARK: Writes stopped (critical battery)
 
     public func writesStoppedReason() -> String? {
-        guard let bytes = try? local.readAll(configuration.writesStoppedFile) else { return nil }
+        guard let bytes = try? local.read(configuration.writesStoppedFile, max: 4096) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 

@@ -66,6 +66,8 @@ public enum BackupError: Error, CustomStringConvertible, Equatable {
     case cardIdentityDamaged(path: String, detail: String)
     case wrongKey(path: String)
     case passphraseTooShort
+    /// `card init` asked for an Argon2id cost a restore would refuse to read back.
+    case keyCostOutOfBounds(opsLimit: UInt64, memLimit: Int)
     case fileSystem(FileSystemError)
     case journal(String)
     case snapshotInvalid(path: String, detail: String)
@@ -89,6 +91,9 @@ public enum BackupError: Error, CustomStringConvertible, Equatable {
         case .cardIdentityDamaged(let path, let detail): return "the card's identity file \(path) is damaged (\(detail)); it was left untouched"
         case .wrongKey(let path): return "the backup key does not open \(path): wrong passphrase, or another device's card"
         case .passphraseTooShort: return "the backup passphrase must be at least 8 characters"
+        case .keyCostOutOfBounds(let ops, let mem):
+            let limits = BackupKey.keyCostLimits
+            return "the backup key cost of \(ops) passes over \(mem) bytes is outside what a restore accepts (\(limits.opsLimit.lowerBound)-\(limits.opsLimit.upperBound) passes over \(limits.memLimit.lowerBound)-\(limits.memLimit.upperBound) bytes); nothing was written to the card"
         case .fileSystem(let error): return "card: \(error)"
         case .journal(let detail): return "card journal: \(detail)"
         case .snapshotInvalid(let path, let detail): return "snapshot \(path) is not usable (\(detail))"
@@ -126,6 +131,10 @@ public struct BackupKey: Sendable {
     /// Wraps the key for `card.json` under a passphrase-derived key.
     public func identity(device: String, rep: String, passphrase: String, cost: PasswordHash.Cost, now: Int64) throws -> CardIdentity {
         guard passphrase.count >= 8 else { throw BackupError.passphraseTooShort }
+        // The same bounds `unwrap` applies on read: a card written with more could never be restored.
+        guard Self.keyCostLimits.opsLimit.contains(cost.opsLimit), Self.keyCostLimits.memLimit.contains(cost.memLimit) else {
+            throw BackupError.keyCostOutOfBounds(opsLimit: cost.opsLimit, memLimit: cost.memLimit)
+        }
         let salt = Random.bytes(PasswordHash.saltBytes)
         let wrapping = try PasswordHash.deriveKey(password: passphrase, salt: salt, length: 32, cost: cost)
         let nonce = AEAD.randomNonce()
@@ -165,6 +174,9 @@ public struct BackupKey: Sendable {
 
 /// `card.json` as bytes: pretty, sorted keys, so a technician can read who the card belongs to.
 public enum CardJSON {
+    /// The most a card.json can hold (it is about 600 bytes); a longer one is not read.
+    public static let maxBytes = 16 * 1024
+
     public static func encode(_ identity: CardIdentity) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -185,7 +197,7 @@ extension BackupError {
     public var exitCode: Int32 {
         switch self {
         case .cardMissing, .cardNotInitialised, .noBackup: return 66
-        case .wrongKey, .passphraseTooShort, .cardOfAnotherDevice: return 65
+        case .wrongKey, .passphraseTooShort, .cardOfAnotherDevice, .keyCostOutOfBounds: return 65
         case .cardIdentityDamaged, .snapshotInvalid, .identityFileDamaged, .epochUnreadable: return 69
         case .fileSystem, .journal, .epochNotRecorded: return 74
         case .restoreFailed, .database: return 70

@@ -33,12 +33,15 @@ public enum IdentityFiles {
         public var fileBytes: [UInt8] { Array("\(address) \(publicKey)\n".utf8) }
     }
 
+    /// The most an identity file (a key, a pin, an id) can hold; more is not one of ours.
+    static let maxFileBytes = 64 * 1024
+
     /// The file's bytes; nil when there is no such file. Any other failure to read is an error.
     static func bytes(_ path: String) throws -> [UInt8]? {
         let local = PosixFileSystem()
         do {
             guard try local.fileSize(path) != nil else { return nil }
-            return try local.readAll(path)
+            return try local.read(path, max: maxFileBytes)
         } catch {
             throw BackupError.fileSystem(error)
         }

@@ -53,7 +53,8 @@ struct SealedRecordSlots {
             let bytes: [UInt8]
             do {
                 guard try card.fileSize(path) != nil else { continue }
-                bytes = try card.readAll(path)
+                // One more than a slot can be: a longer file does not open, whatever stat says.
+                bytes = try card.read(path, at: 0, count: Self.headerBytes + AEAD.nonceBytes + Self.maxPayloadBytes + AEAD.tagBytes + 1)
             } catch {
                 throw BackupError.fileSystem(error)
             }
@@ -90,9 +91,9 @@ struct SealedRecordSlots {
     private func open(_ bytes: [UInt8], slot: Int) -> Found? {
         guard bytes.count > Self.headerBytes + AEAD.nonceBytes, Array(bytes[0..<4]) == Self.magic, LittleEndian.uint16(bytes, at: 4) == 1 else { return nil }
         let generation = LittleEndian.uint64(bytes, at: 8)
-        let length = Int(LittleEndian.uint32(bytes, at: 16))
+        let stored = LittleEndian.uint32(bytes, at: 16)  // compared before Int(): no trap on 32-bit
         let start = Self.headerBytes + AEAD.nonceBytes
-        guard length <= Self.maxPayloadBytes + AEAD.tagBytes, bytes.count == start + length else { return nil }
+        guard UInt64(stored) <= UInt64(Self.maxPayloadBytes + AEAD.tagBytes), bytes.count == start + Int(stored) else { return nil }
         let nonce = Array(bytes[Self.headerBytes..<start])
         guard let payload = try? AEAD.open(Array(bytes[start...]), additionalData: additionalData(generation), nonce: nonce, key: key) else { return nil }
         return Found(generation: generation, payload: payload, slot: slot)

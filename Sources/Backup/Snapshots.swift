@@ -38,10 +38,13 @@ public struct SnapshotPointer: Equatable, Sendable, Codable {
               LittleEndian.uint32(bytes, at: slotBytes - 4) == CRC32C.checksum(bytes[0..<(slotBytes - 4)]) else { return nil }
         let nameLength = Int(bytes[64])
         guard nameLength <= 59 else { return nil }
+        let name = String(decoding: bytes[65..<(65 + nameLength)], as: UTF8.self)
+        // The name is joined to the snapshot directory: a slot naming "../x" or "a/b" (damaged,
+        // or written to lead a restore elsewhere) is not a pointer.
+        guard Paths.isPlainName(name) else { return nil }
         return SnapshotPointer(
             generation: LittleEndian.uint64(bytes, at: 8), coversSequence: Int64(bitPattern: LittleEndian.uint64(bytes, at: 16)),
-            plaintextSize: LittleEndian.uint64(bytes, at: 24), hash: Array(bytes[32..<64]),
-            name: String(decoding: bytes[65..<(65 + nameLength)], as: UTF8.self))
+            plaintextSize: LittleEndian.uint64(bytes, at: 24), hash: Array(bytes[32..<64]), name: name)
     }
 }
 
@@ -77,7 +80,7 @@ public final class Snapshots {
             let path = layout.pointerSlot(index)
             do {
                 guard try card.fileSize(path) != nil else { continue }
-                if let pointer = SnapshotPointer.decode(try card.readAll(path)) { found.append(pointer) }
+                if let pointer = SnapshotPointer.decode(try card.read(path, at: 0, count: SnapshotPointer.slotBytes + 1)) { found.append(pointer) }
             } catch {
                 throw BackupError.fileSystem(error)
             }
@@ -216,8 +219,10 @@ public final class Snapshots {
         while !puller.finished {
             let lengthBytes = try card.read(path, at: offset, count: 4)
             guard lengthBytes.count == 4 else { throw invalid("ends before its final chunk") }
-            let length = Int(LittleEndian.uint32(lengthBytes, at: 0))
-            guard length <= limit, offset + 4 + Int64(length) <= size else { throw invalid("chunk length \(length) at byte \(offset) is impossible") }
+            // Compared as UInt32 before Int(): erased flash (0xFFFFFFFF) must not trap on 32-bit.
+            let stored = LittleEndian.uint32(lengthBytes, at: 0)
+            guard UInt64(stored) <= UInt64(limit), offset + 4 + Int64(stored) <= size else { throw invalid("chunk length \(stored) at byte \(offset) is impossible") }
+            let length = Int(stored)
             let sealed = try card.read(path, at: offset + 4, count: length)
             offset += 4 + Int64(length)
             do {

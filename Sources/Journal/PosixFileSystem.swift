@@ -3,15 +3,16 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 
-/// The real file system, through one thin call per operation. EINTR is retried; every other
-/// failure becomes a `FileSystemError` naming the operation and the path.
+/// The real file system, through the SystemCalls shim (EINTR retried there). Every failure
+/// becomes a `FileSystemError` naming the operation, the path and the errno family.
 public final class PosixFileSystem: FileSystem {
     public init() {}
 
-    private func fail(_ operation: String, _ path: String, _ code: Int32 = errno) -> FileSystemError {
+    static func fail(_ operation: String, _ path: String, _ error: Errno) -> FileSystemError {
         let kind: FileSystemError.Kind
-        switch code {
+        switch error.rawValue {
         case ENOENT: kind = .notFound
         case EEXIST: kind = .exists
         case ENOSPC, EDQUOT, EFBIG: kind = .noSpace
@@ -19,112 +20,158 @@ public final class PosixFileSystem: FileSystem {
         case EACCES, EPERM: kind = .permission
         case EIO, ENXIO, ENODEV: kind = .io
         case ENOTDIR: kind = .notADirectory
-        default: kind = .other(code)
+        default: kind = .other(error.rawValue)
         }
         return FileSystemError(kind, operation: operation, path: path)
     }
 
-    private func withFile<T>(_ path: String, _ flags: Int32, _ operation: String, _ body: (Int32) throws(FileSystemError) -> T) throws(FileSystemError) -> T {
-        var fd: Int32
-        repeat { fd = open(path, flags | O_CLOEXEC, 0o600) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw fail(operation, path) }
-        defer { close(fd) }
-        return try body(fd)
+    public func openFile(_ path: String, _ mode: OpenMode) throws(FileSystemError) -> any OpenFile {
+        let flags: Int32
+        switch mode {
+        case .read: flags = O_RDONLY
+        case .write: flags = O_RDWR
+        case .create: flags = O_RDWR | O_CREAT | O_EXCL
+        }
+        do {
+            return PosixOpenFile(path: path, fd: try SystemCalls.open(path, flags | O_NOFOLLOW, 0o600))
+        } catch {
+            throw Self.fail(mode == .create ? "create" : "open", path, error)
+        }
     }
 
     public func createDirectory(_ path: String) throws(FileSystemError) {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw fail("mkdir", path) }
+        do { try SystemCalls.mkdir(path, 0o700) } catch where error == .exists {} catch { throw Self.fail("mkdir", path, error) }
     }
 
     public func listDirectory(_ path: String) throws(FileSystemError) -> [String] {
-        guard let directory = opendir(path) else { throw fail("list", path) }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        do { return try SystemCalls.listDirectory(path).sorted() } catch { throw Self.fail("list", path, error) }
     }
 
     public func syncDirectory(_ path: String) throws(FileSystemError) {
-        try withFile(path, O_RDONLY | O_DIRECTORY, "fsync directory") { fd throws(FileSystemError) in
+        let fd: Int32
+        do { fd = try SystemCalls.open(path, O_RDONLY | O_DIRECTORY) } catch { throw Self.fail("fsync directory", path, error) }
+        do {
+            try SystemCalls.fsync(fd)
+        } catch where error == .invalid {
             // Some file systems (vfat on older kernels) refuse fsync on a directory with EINVAL:
             // there the entry is written with the file's own metadata, so that is not a failure.
-            if fsync(fd) != 0 && errno != EINVAL { throw fail("fsync directory", path) }
+        } catch {
+            try? SystemCalls.close(fd)
+            throw Self.fail("fsync directory", path, error)
         }
+        do { try SystemCalls.close(fd) } catch { throw Self.fail("close directory", path, error) }
     }
 
     public func fileSize(_ path: String) throws(FileSystemError) -> Int64? {
-        var info = stat()
-        if stat(path, &info) != 0 {
-            if errno == ENOENT { return nil }
-            throw fail("stat", path)
-        }
-        return Int64(info.st_size)
+        do { return try SystemCalls.status(ofPath: path).map { Int64($0.st_size) } } catch { throw Self.fail("stat", path, error) }
     }
 
-    public func read(_ path: String, at offset: Int64, count: Int) throws(FileSystemError) -> [UInt8] {
-        try withFile(path, O_RDONLY, "read") { fd throws(FileSystemError) in
-            var bytes = [UInt8](repeating: 0, count: count)
-            var done = 0
-            while done < count {
-                let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-                if got < 0 && errno == EINTR { continue }
-                if got < 0 { throw fail("read", path) }
-                if got == 0 { break }
-                done += got
-            }
-            return Array(bytes[0..<done])
-        }
-    }
-
-    public func createFile(_ path: String) throws(FileSystemError) {
-        try withFile(path, O_WRONLY | O_CREAT | O_EXCL, "create") { _ in }
-    }
-
-    public func write(_ path: String, at offset: Int64, _ bytes: [UInt8]) throws(FileSystemError) {
-        try withFile(path, O_WRONLY, "write") { fd throws(FileSystemError) in
-            var done = 0
-            while done < bytes.count {
-                let put = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
-                if put < 0 && errno == EINTR { continue }
-                if put <= 0 { throw fail("write", path, put == 0 ? ENOSPC : errno) }
-                done += put
-            }
-        }
-    }
-
-    public func truncate(_ path: String, to size: Int64) throws(FileSystemError) {
-        try withFile(path, O_WRONLY, "truncate") { fd throws(FileSystemError) in
-            if ftruncate(fd, off_t(size)) != 0 { throw fail("truncate", path) }
-        }
-    }
-
-    public func sync(_ path: String) throws(FileSystemError) {
-        try withFile(path, O_RDONLY, "fsync") { fd throws(FileSystemError) in
-            // An fsync failure means the data may be gone: the caller must treat the write as failed.
-            if fsync(fd) != 0 { throw fail("fsync", path) }
-        }
+    public func rename(_ from: String, to: String) throws(FileSystemError) {
+        do { try SystemCalls.rename(from, to) } catch { throw Self.fail("rename to \(to)", from, error) }
     }
 
     public func remove(_ path: String) throws(FileSystemError) {
-        if unlink(path) != 0 && errno != ENOENT { throw fail("remove", path) }
+        do { try SystemCalls.unlink(path) } catch where error == .noEntry {} catch { throw Self.fail("remove", path, error) }
     }
 
     public func freeBytes(_ path: String) -> Int64? {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return nil }
+        guard let info = try? SystemCalls.fileSystemStatus(path) else { return nil }
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
     public func removeDirectory(_ path: String) throws(FileSystemError) {
-        if rmdir(path) != 0 && errno != ENOENT { throw fail("rmdir", path) }
+        do { try SystemCalls.rmdir(path) } catch where error == .noEntry {} catch { throw Self.fail("rmdir", path, error) }
     }
 
     public func isWritable(_ path: String) -> Bool {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return false }
+        guard let info = try? SystemCalls.fileSystemStatus(path) else { return false }
         return (info.f_flag & UInt(ST_RDONLY)) == 0 && access(path, W_OK) == 0
+    }
+}
+
+/// A file open on one descriptor, closed by `close()` (or, unchecked, when dropped unclosed).
+final class PosixOpenFile: OpenFile {
+    let path: String
+    private var fd: Int32
+    private let identity: (device: UInt64, inode: UInt64)?
+
+    init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+        identity = (try? SystemCalls.status(of: fd)).map { (UInt64($0.st_dev), UInt64($0.st_ino)) }
+    }
+
+    deinit { if fd >= 0 { try? SystemCalls.close(fd) } }
+
+    private func fail(_ operation: String, _ error: Errno) -> FileSystemError { PosixFileSystem.fail(operation, path, error) }
+
+    private func open() throws(FileSystemError) -> Int32 {
+        guard fd >= 0 else { throw FileSystemError(.other(EBADF), operation: "use after close", path: path) }
+        return fd
+    }
+
+    func read(at offset: Int64, count: Int) throws(FileSystemError) -> [UInt8] {
+        let fd = try open()
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let got: Int
+            do {
+                got = try bytes.withUnsafeMutableBytes { buffer in
+                    Result { () throws(Errno) in try SystemCalls.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + Int64(done)) }
+                }.get()
+            } catch {
+                throw fail("read", error)
+            }
+            if got == 0 { break }
+            done += got
+        }
+        if done < count { bytes.removeLast(count - done) }
+        return bytes
+    }
+
+    func write(at offset: Int64, _ bytes: [UInt8]) throws(FileSystemError) {
+        let fd = try open()
+        var done = 0
+        while done < bytes.count {
+            let put: Int
+            do {
+                put = try bytes.withUnsafeBytes { buffer in
+                    Result { () throws(Errno) in try SystemCalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[done...]), at: offset + Int64(done)) }
+                }.get()
+            } catch {
+                throw fail("write", error)
+            }
+            if put == 0 { throw fail("write", .noSpace) }
+            done += put
+        }
+    }
+
+    func truncate(to size: Int64) throws(FileSystemError) {
+        let fd = try open()
+        do { try SystemCalls.ftruncate(fd, size) } catch { throw fail("truncate", error) }
+    }
+
+    func size() throws(FileSystemError) -> Int64 {
+        let fd = try open()
+        do { return Int64(try SystemCalls.status(of: fd).st_size) } catch { throw fail("stat", error) }
+    }
+
+    func sync() throws(FileSystemError) {
+        let fd = try open()
+        // An fsync failure means the data may be gone: the caller must treat the write as failed.
+        do { try SystemCalls.fsync(fd) } catch { throw fail("fsync", error) }
+    }
+
+    func isStillNamed() -> Bool {
+        guard let identity, let info = try? SystemCalls.status(ofPath: path) else { return false }
+        return UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode
+    }
+
+    func close() throws(FileSystemError) {
+        guard fd >= 0 else { return }
+        let closing = fd
+        fd = -1
+        do { try SystemCalls.close(closing) } catch { throw fail("close", error) }
     }
 }

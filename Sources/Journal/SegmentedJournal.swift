@@ -95,8 +95,12 @@ public final class SegmentedJournal {
         var stop: (segment: Int, offset: Int64)?
         for (index, name) in ordered.enumerated() {
             let path = Paths.join(directory, name)
-            let bytes: [UInt8]
-            do { bytes = try fileSystem.readAll(path) } catch { throw Failure.fileSystem(error) }
+            // At most what a segment can hold (the limit, or one record over it): a segment that
+            // claims more is read that far and the rest cut off as a bad tail.
+            var bytes: [UInt8]
+            do { bytes = try fileSystem.read(path, at: 0, count: maxSegmentBytes + 1) } catch { throw Failure.fileSystem(error) }
+            let oversized = bytes.count > maxSegmentBytes
+            if oversized { bytes.removeLast(bytes.count - maxSegmentBytes) }
             var segment = Segment(number: Self.segmentNumber(name)!, name: name, size: Int64(bytes.count))
             guard Self.validHeader(bytes, number: segment.number) else {
                 recovery.stopReason = "segment \(name) has no valid header"
@@ -120,9 +124,11 @@ public final class SegmentedJournal {
                 recovery.records += 1
                 offset = next
             }
-            if offset < bytes.count {
+            if oversized && offset == bytes.count { recovery.stopReason = "segment \(name) is larger than a segment can be" }
+            if offset < bytes.count || oversized {
+                let actual = oversized ? ((try? fileSystem.fileSize(path)) ?? nil) ?? Int64(bytes.count) : Int64(bytes.count)
                 segment.size = Int64(offset)
-                recovery.truncatedBytes += Int64(bytes.count - offset)
+                recovery.truncatedBytes += actual - Int64(offset)
                 segments.append(segment)
                 stop = (index, Int64(offset))
                 break
@@ -138,9 +144,10 @@ public final class SegmentedJournal {
             if repair {
                 do {
                     if stop.offset > 0 {
-                        let path = Paths.join(directory, ordered[stop.segment])
-                        try fileSystem.truncate(path, to: stop.offset)
-                        try fileSystem.sync(path)
+                        try fileSystem.withFile(Paths.join(directory, ordered[stop.segment]), .write) { file throws(FileSystemError) in
+                            try file.truncate(to: stop.offset)
+                            try file.sync()
+                        }
                     }
                     for name in recovery.droppedSegments { try fileSystem.remove(Paths.join(directory, name)) }
                     if !recovery.droppedSegments.isEmpty { try fileSystem.syncDirectory(directory) }
@@ -208,9 +215,24 @@ public final class SegmentedJournal {
         lastSequence = last
     }
 
+    /// The largest a segment file can be: the limit, or one record over it (a lone oversized
+    /// record still gets written).
+    var maxSegmentBytes: Int { Int(segmentLimitBytes) + maxRecordBytes + Self.recordOverhead + Self.segmentHeaderBytes }
+
+    /// Writes the records through one open descriptor per segment (pwrite, fsync, close, each
+    /// checked), so an error the kernel reports at fsync or close reaches this append.
     private func write(_ records: [Record]) throws(FileSystemError) {
         var pending: [UInt8] = []
-        var touched: Set<String> = []
+        var active: (any OpenFile)?
+        do {
+            try writeRecords(records, pending: &pending, active: &active)
+        } catch {
+            try? active?.close()
+            throw error
+        }
+    }
+
+    private func writeRecords(_ records: [Record], pending: inout [UInt8], active: inout (any OpenFile)?) throws(FileSystemError) {
         for record in records {
             let encoded = Self.encode(record)
             // A new segment when there is none, or when this record would take a segment that
@@ -221,38 +243,51 @@ public final class SegmentedJournal {
             if activeIsFull {
                 // The full segment's records must be durable before the next segment exists:
                 // otherwise a power cut could keep the later records and lose the earlier ones.
-                try flush(&pending, touched: &touched)
-                for name in touched.sorted() { try fileSystem.sync(Paths.join(directory, name)) }
-                touched.removeAll()
-                try startSegment()
+                try flush(&pending, into: &active)
+                if let full = active {
+                    active = nil
+                    try full.sync()
+                    try full.close()
+                }
+                active = try startSegment()
             }
             pending += encoded
             segments[segments.count - 1].firstSequence = segments[segments.count - 1].firstSequence ?? record.sequence
             segments[segments.count - 1].lastSequence = record.sequence
         }
-        try flush(&pending, touched: &touched)
-        for name in touched.sorted() { try fileSystem.sync(Paths.join(directory, name)) }
+        try flush(&pending, into: &active)
+        if let last = active {
+            active = nil
+            try last.sync()
+            try last.close()
+        }
     }
 
-    private func flush(_ pending: inout [UInt8], touched: inout Set<String>) throws(FileSystemError) {
-        guard !pending.isEmpty, let active = segments.last else { return }
-        let path = Paths.join(directory, active.name)
-        try fileSystem.write(path, at: active.size, pending)
+    private func flush(_ pending: inout [UInt8], into active: inout (any OpenFile)?) throws(FileSystemError) {
+        guard !pending.isEmpty, let segment = segments.last else { return }
+        if active == nil { active = try fileSystem.openFile(Paths.join(directory, segment.name), .write) }
+        try active!.write(at: segment.size, pending)
         segments[segments.count - 1].size += Int64(pending.count)
-        touched.insert(active.name)
         pending.removeAll(keepingCapacity: true)
     }
 
-    private func startSegment() throws(FileSystemError) {
+    /// Creates the next segment with its header, durable with its directory entry, and returns
+    /// it open for the records that follow.
+    private func startSegment() throws(FileSystemError) -> any OpenFile {
         let number = (segments.last?.number ?? 0) + 1
         let name = Self.segmentName(number)
-        let path = Paths.join(directory, name)
-        try fileSystem.createFile(path)
-        let header = Self.header(number: number)
-        try fileSystem.write(path, at: 0, header)
-        try fileSystem.sync(path)
-        try fileSystem.syncDirectory(directory)
-        segments.append(Segment(number: number, name: name, size: Int64(header.count)))
+        let file = try fileSystem.openFile(Paths.join(directory, name), .create)
+        do {
+            let header = Self.header(number: number)
+            try file.write(at: 0, header)
+            try file.sync()
+            try fileSystem.syncDirectory(directory)
+            segments.append(Segment(number: number, name: name, size: Int64(header.count)))
+        } catch {
+            try? file.close()
+            throw error
+        }
+        return file
     }
 
     // MARK: Trimming
@@ -314,8 +349,12 @@ public final class SegmentedJournal {
     /// not a whole, intact record (torn, corrupt, or larger than the limit).
     static func decodeRecord(_ bytes: [UInt8], at offset: Int, maxPayload: Int) -> (Record, Int)? {
         guard bytes.count - offset >= recordOverhead else { return nil }
-        let length = Int(LittleEndian.uint32(bytes, at: offset))
-        guard length <= maxPayload, bytes.count - offset >= recordOverhead + length else { return nil }
+        // Compared as UInt32 before any Int: on a 32-bit handheld Int(0xFFFF_FFFF) (erased flash)
+        // would trap.
+        let stored = LittleEndian.uint32(bytes, at: offset)
+        guard UInt64(stored) <= UInt64(maxPayload) else { return nil }
+        let length = Int(stored)
+        guard bytes.count - offset >= recordOverhead + length else { return nil }
         let end = offset + 13 + length
         guard LittleEndian.uint32(bytes, at: end) == CRC32C.checksum(bytes[offset..<end]) else { return nil }
         let record = Record(type: bytes[offset + 4], sequence: LittleEndian.uint64(bytes, at: offset + 5), payload: Array(bytes[(offset + 13)..<end]))

@@ -3,6 +3,7 @@ public import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 public import Transport
 
 /// The PPP half of a data session on modems whose profile says `session = ppp`: after `CONNECT`
@@ -10,10 +11,14 @@ public import Transport
 /// interface with a default route. `start` writes the options, runs pppd in the foreground
 /// (`nodetach`), and waits, within a deadline, for pppd to report the link's IP address; sync
 /// then reaches the hub over ordinary TCP. `stop` ends pppd (SIGTERM, then SIGKILL) within its
-/// own deadline. The APN password is never on pppd's command line or in the options file: it
+/// own deadline, and never waits for it without one (a pppd stuck in the kernel on a dead USB
+/// modem is left to init rather than hanging the agent). The options file is made in a private
+/// 0700 directory of its own (mkdtemp) with O_EXCL|O_NOFOLLOW, so no other user can read it,
+/// plant a symlink for it or swap it before pppd reads it; both go when the link stops. The APN password is never on pppd's command line or in the options file: it
 /// belongs in /etc/ppp/pap-secrets and chap-secrets, which the technician's image provides.
 public final class PPPLink {
     public let pid: pid_t
+    /// The options file, in its own private directory.
     public let optionsPath: String
     /// The address pppd reported for this end of the link ("local  IP address 10.64.3.7").
     public private(set) var localAddress: String?
@@ -29,20 +34,17 @@ public final class PPPLink {
         self.optionsPath = optionsPath
     }
 
-    /// Writes `options` to `optionsPath` (0600), starts pppd on them and waits until the link has
-    /// an IP address. On any failure pppd is stopped before this throws.
-    public static func start(options: String, optionsPath: String, pppd: String = defaultPPPD, timeout: Double) throws(ModemError) -> PPPLink {
+    /// Writes `options` into a new private directory under `parentDirectory` (0700, the file
+    /// 0600), starts pppd on them and waits until the link has an IP address. On any failure pppd
+    /// is stopped and the options removed before this throws.
+    public static func start(options: String, parentDirectory: String, pppd: String = defaultPPPD, timeout: Double) throws(ModemError) -> PPPLink {
         guard access(pppd, X_OK) == 0 else { throw ModemError.pppdMissing(path: pppd) }
-        let file = open(optionsPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard file >= 0 else { throw ModemError.system("writing pppd options \(optionsPath)", errno: errno) }
-        var bytes = Array(options.utf8)
-        let written = bytes.withUnsafeMutableBytes { write(file, $0.baseAddress, $0.count) }
-        let writeError = errno
-        close(file)
-        guard written == bytes.count else { throw ModemError.system("writing pppd options \(optionsPath)", errno: writeError) }
-
+        let optionsPath = try writeOptions(options, parentDirectory: parentDirectory)
         var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { throw ModemError.system("pipe for pppd", errno: errno) }
+        guard pipe(&pipeEnds) == 0 else {
+            removeOptions(optionsPath)
+            throw ModemError.system("pipe for pppd", errno: errno)
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -68,6 +70,7 @@ public final class PPPLink {
         close(pipeEnds[1])
         guard spawned == 0 else {
             close(pipeEnds[0])
+            removeOptions(optionsPath)
             throw ModemError.system("starting \(pppd)", errno: spawned)
         }
         let link = PPPLink(pid: pid, output: pipeEnds[0], optionsPath: optionsPath)
@@ -78,6 +81,47 @@ public final class PPPLink {
             throw error
         }
         return link
+    }
+
+    /// The options file, written whole into a private directory made for it: mkdtemp makes the
+    /// directory 0700 with a name no one can guess ahead, and the file is created there with
+    /// O_EXCL|O_NOFOLLOW, so it is ours and not a link planted to make us write elsewhere.
+    static func writeOptions(_ options: String, parentDirectory: String) throws(ModemError) -> String {
+        let directory: String
+        do { directory = try SystemCalls.makePrivateDirectory((parentDirectory.hasSuffix("/") ? parentDirectory : parentDirectory + "/") + "satchel-pppd-XXXXXX") } catch {
+            throw ModemError.system("making a private directory for the pppd options in \(parentDirectory)", errno: error.rawValue)
+        }
+        let path = directory + "/" + optionsName
+        do throws(Errno) {
+            let file = try SystemCalls.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+            var failure: Errno?
+            let bytes = Array(options.utf8)
+            var done = 0
+            while done < bytes.count && failure == nil {
+                do {
+                    let put = try bytes.withUnsafeBytes { buffer in
+                        Result { () throws(Errno) in try SystemCalls.write(file, UnsafeRawBufferPointer(rebasing: buffer[done...])) }
+                    }.get()
+                    if put == 0 { failure = .noSpace } else { done += put }
+                } catch {
+                    failure = error
+                }
+            }
+            do { try SystemCalls.close(file) } catch { failure = failure ?? error }
+            if let failure { throw failure }
+        } catch {
+            removeOptions(path)
+            throw ModemError.system("writing pppd options \(path)", errno: error.rawValue)
+        }
+        return path
+    }
+
+    /// Removes the options file and its private directory.
+    static let optionsName = "options"
+
+    static func removeOptions(_ path: String) {
+        try? SystemCalls.unlink(path)
+        if path.hasSuffix("/" + optionsName) { try? SystemCalls.rmdir(String(path.dropLast(optionsName.count + 1))) }
     }
 
     /// Reads pppd's output until it reports the local IP address, exits, or the deadline passes.
@@ -91,17 +135,28 @@ public final class PPPLink {
             if deadline.hasPassed {
                 throw ModemError.pppFailed(reason: "no IP address before the deadline", pppdSaid: lastWords())
             }
-            var entry = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&entry, 1, min(deadline.remainingMilliseconds, 200))
-            if ready < 0 && errno != EINTR { throw ModemError.system("waiting for pppd", errno: errno) }
-            guard ready > 0 else { continue }
-            let count = read(output, &buffer, buffer.count)
+            let ready: Int16
+            do {
+                ready = try SystemCalls.poll(output, events: Int16(POLLIN), milliseconds: min(deadline.remainingMilliseconds, 200))
+            } catch where error == .interrupted {
+                continue
+            } catch {
+                throw ModemError.system("waiting for pppd", errno: error.rawValue)
+            }
+            guard ready != 0 else { continue }
+            let count: Int
+            do {
+                count = try buffer.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try SystemCalls.read(output, into: raw) } }.get()
+            } catch {
+                throw ModemError.system("reading pppd's output", errno: error.rawValue)
+            }
             if count > 0 {
                 transcript.append(contentsOf: buffer[0..<count])
                 if transcript.count > 64 * 1024 { transcript.removeFirst(transcript.count - 64 * 1024) }
-            } else if count == 0 {
-                let status = reap(blocking: true)
-                throw ModemError.pppFailed(reason: "pppd exited with status \(status)", pppdSaid: lastWords())
+            } else {
+                // pppd closed its output: it is exiting. Its status, within a deadline.
+                let status = reap(within: 2).map { "status \($0)" } ?? "its output closed, still running after 2 s"
+                throw ModemError.pppFailed(reason: "pppd exited with \(status)", pppdSaid: lastWords())
             }
         }
     }
@@ -121,32 +176,40 @@ public final class PPPLink {
         return lines.filter { !$0.isEmpty }.suffix(3).joined(separator: " / ")
     }
 
-    /// Exit status once pppd is gone (-1 while it runs and `blocking` is false).
+    /// pppd's exit status (128 + the signal when a signal ended it) once it has exited, waiting
+    /// at most `seconds`; nil when it still runs then.
     @discardableResult
-    private func reap(blocking: Bool) -> Int32 {
+    func reap(within seconds: Double) -> Int32? {
         guard !exited else { return 0 }
-        var status: Int32 = 0
-        var result: pid_t
-        repeat { result = waitpid(pid, &status, blocking ? 0 : WNOHANG) } while result < 0 && errno == EINTR
-        guard result == pid else { return -1 }
+        let raw: Int32?
+        do {
+            raw = try SystemCalls.reap(pid, deadlineNanoseconds: Deadline.after(seconds: seconds).nanoseconds)
+        } catch {
+            // ECHILD: someone else reaped it (or it was never ours): it is gone either way.
+            exited = true
+            return -1
+        }
+        guard let status = raw else { return nil }
         exited = true
         return (status & 0x7f) != 0 ? 128 + (status & 0x7f) : (status >> 8) & 0xff
     }
 
-    /// Ends pppd: SIGTERM, up to `grace` seconds for it to take the link down, then SIGKILL.
-    public func stop(grace: Double = 3) {
+    /// Whether pppd has been reaped (false only when it outlived SIGKILL's deadline too).
+    public var hasExited: Bool { exited }
+
+    /// Ends pppd: SIGTERM, up to `grace` seconds for it to take the link down, then SIGKILL and
+    /// up to `killGrace` seconds more. A pppd still there after that (stuck in the kernel) is not
+    /// waited for. The options and their directory are removed either way.
+    public func stop(grace: Double = 3, killGrace: Double = 2) {
         defer {
-            if output >= 0 { close(output); output = -1 }
+            if output >= 0 { try? SystemCalls.close(output); output = -1 }
+            Self.removeOptions(optionsPath)
         }
         guard !exited else { return }
         kill(pid, SIGTERM)
-        let deadline = Deadline.after(seconds: grace)
-        while !deadline.hasPassed {
-            if reap(blocking: false) != -1 { return }
-            usleep(20_000)
-        }
+        if reap(within: grace) != nil { return }
         kill(pid, SIGKILL)
-        reap(blocking: true)
+        reap(within: killGrace)
     }
 
     deinit { stop(grace: 0.5) }
@@ -181,16 +244,16 @@ public final class ModemStream {
 
 extension Modem {
     /// Opens the data session and, on `session = ppp` profiles, runs pppd over it and connects to
-    /// the request's host and port through the new link. `optionsPath` is where the pppd options
-    /// go (the caller's data directory). Every step has its deadline; on failure the modem is
+    /// the request's host and port through the new link. The pppd options go into a private
+    /// directory made under `optionsParent` (the caller's data directory, or /tmp). Every step has its deadline; on failure the modem is
     /// hung up before this throws.
-    public func openStream(_ request: SessionRequest, pppd: String = PPPLink.defaultPPPD, optionsPath: String,
+    public func openStream(_ request: SessionRequest, pppd: String = PPPLink.defaultPPPD, optionsParent: String,
                            pppTimeout: Double = 45) throws(ModemError) -> ModemStream {
         let session = try openSession(request)
         guard profile.session == "ppp" else { return ModemStream(session: session, ppp: nil, stream: session) }
         let link: PPPLink
         do {
-            link = try PPPLink.start(options: pppOptions(user: request.user), optionsPath: optionsPath, pppd: pppd, timeout: pppTimeout)
+            link = try PPPLink.start(options: pppOptions(user: request.user), parentDirectory: optionsParent, pppd: pppd, timeout: pppTimeout)
         } catch {
             session.hangUp()
             throw error

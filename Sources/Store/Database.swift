@@ -278,7 +278,10 @@ public final class Database {
     /// Copies this database into a new file at `destination` with SQLite's online backup API,
     /// `pagesPerStep` pages at a time so writers on this connection's file are held up only
     /// briefly (sqlite.org/backup.html). The destination is created with `synchronous=FULL`.
-    public func backup(to destination: String, pagesPerStep: Int32 = 256) throws {
+    /// `busyLimitMilliseconds` bounds the time spent waiting out BUSY or LOCKED (a writer holding
+    /// the database): past it the backup fails with SQLITE_BUSY instead of waiting forever, which
+    /// under the card lock would hold up every capture behind it.
+    public func backup(to destination: String, pagesPerStep: Int32 = 256, busyLimitMilliseconds: Int32 = 30_000) throws {
         var options = Options()
         options.walMode = false
         options.foreignKeys = false
@@ -287,9 +290,13 @@ public final class Database {
             throw target.error(sqlite3_errcode(target.handle), sql: "backup to \(destination)")
         }
         var code: Int32
+        var busyWaited: Int32 = 0
         repeat {
             code = sqlite3_backup_step(backup, pagesPerStep)
-            if code == SQLITE_BUSY || code == SQLITE_LOCKED { sqlite3_sleep(5) }
+            if code == SQLITE_BUSY || code == SQLITE_LOCKED {
+                guard busyWaited < busyLimitMilliseconds else { break }
+                busyWaited += max(1, sqlite3_sleep(5))
+            }
         } while code == SQLITE_OK || code == SQLITE_BUSY || code == SQLITE_LOCKED
         let finish = sqlite3_backup_finish(backup)
         guard code == SQLITE_DONE, finish == SQLITE_OK else {

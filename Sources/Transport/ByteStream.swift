@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+public import SystemCalls
 
 /// A bidirectional byte pipe with deadlines: a modem's data session, a TCP socket or an
 /// in-memory pair. Sync speaks only to this, so it runs the same over GPRS, loopback and tests.
@@ -54,27 +55,38 @@ public final class FileDescriptorStream: ByteStream {
     public init(fd: Int32, name: String) {
         self.fd = fd
         self.name = name
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        var info = stat()
-        isSocket = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
+        if let flags = try? SystemCalls.fcntl(fd, F_GETFL, 0) { _ = try? SystemCalls.fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+        isSocket = ((try? SystemCalls.status(of: fd)).map { ($0.st_mode & S_IFMT) == S_IFSOCK }) ?? false
     }
 
     deinit { close() }
 
-    public func close() {
-        if fd >= 0 { _ = Glibc.close(fd) }
+    /// Closes the descriptor. A stream is closed when it is done with or has failed, and nothing
+    /// it wrote is acknowledged by close (the peer's reply is the acknowledgement), so close's
+    /// own result is kept for the caller that asks (`closeReportingError`), not thrown here.
+    public func close() { _ = closeReportingError() }
+
+    /// Closes the descriptor and says what close(2) reported, nil when it succeeded or was closed already.
+    @discardableResult
+    public func closeReportingError() -> Errno? {
+        guard fd >= 0 else { return nil }
+        let closing = fd
         fd = -1
+        do { try SystemCalls.close(closing) } catch { return error }
+        return nil
     }
 
-    /// Waits until `fd` is ready for `events`; false when the deadline passed.
+    /// Waits until `fd` is ready for `events`; false when the deadline passed. A signal (EINTR)
+    /// only recomputes the time left.
     public func wait(for events: Int16, deadline: Deadline) throws(StreamError) -> Bool {
         while true {
-            var entry = pollfd(fd: fd, events: events, revents: 0)
-            let ready = poll(&entry, 1, deadline.remainingMilliseconds)
-            if ready > 0 { return true }
-            if ready == 0 { return false }
-            if errno != EINTR { throw StreamError.system(what: "poll \(name)", errno: errno) }
+            do {
+                return try SystemCalls.poll(fd, events: events, milliseconds: deadline.remainingMilliseconds) != 0
+            } catch where error == .interrupted {
+                if deadline.hasPassed { return false }
+            } catch {
+                throw StreamError.system(what: "poll \(name)", errno: error.rawValue)
+            }
         }
     }
 
@@ -82,18 +94,20 @@ public final class FileDescriptorStream: ByteStream {
         guard fd >= 0 else { throw StreamError.closed(what: name) }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { buffer in
-                isSocket ? send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
-                         : Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            }
-            if written > 0 {
-                offset += written
+            do {
+                // EINTR is retried in the shim; EAGAIN waits for room below.
+                offset += try bytes.withUnsafeBytes { buffer in
+                    Result { () throws(Errno) in
+                        let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
+                        return isSocket ? try SystemCalls.send(fd, rest) : try SystemCalls.write(fd, rest)
+                    }
+                }.get()
                 continue
-            }
-            if written < 0 && errno == EINTR { continue }
-            if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK {
-                if errno == EPIPE || errno == ECONNRESET || errno == EIO { throw StreamError.closed(what: "\(name): \(String(cString: strerror(errno)))") }
-                throw StreamError.system(what: "write \(name)", errno: errno)
+            } catch where error == .wouldBlock || error.rawValue == EWOULDBLOCK {
+            } catch where error == .brokenPipe || error == .connectionReset || error == .ioError {
+                throw StreamError.closed(what: "\(name): \(error)")
+            } catch {
+                throw StreamError.system(what: "write \(name)", errno: error.rawValue)
             }
             guard try wait(for: Int16(POLLOUT), deadline: deadline) else {
                 throw StreamError.timedOut(what: "writing \(bytes.count - offset) bytes to \(name)")
@@ -105,13 +119,16 @@ public final class FileDescriptorStream: ByteStream {
         guard fd >= 0 else { throw StreamError.closed(what: name) }
         var buffer = [UInt8](repeating: 0, count: max(1, maxCount))
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count > 0 { return Array(buffer[0..<count]) }
-            if count == 0 { return [] }
-            // A pty whose other side closed reads EIO: for us that is the end of the stream.
-            if errno == EIO || errno == ECONNRESET { return [] }
-            if errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK { throw StreamError.system(what: "read \(name)", errno: errno) }
-            if errno == EINTR { continue }
+            do {
+                let count = try buffer.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try SystemCalls.read(fd, into: raw) } }.get()
+                return count == buffer.count ? buffer : Array(buffer[0..<count])  // 0: the peer closed
+            } catch where error == .wouldBlock || error.rawValue == EWOULDBLOCK {
+            } catch where error == .ioError || error == .connectionReset {
+                // A pty whose other side closed reads EIO: for us that is the end of the stream.
+                return []
+            } catch {
+                throw StreamError.system(what: "read \(name)", errno: error.rawValue)
+            }
             guard try wait(for: Int16(POLLIN), deadline: deadline) else { throw StreamError.timedOut(what: "reading from \(name)") }
         }
     }

@@ -119,7 +119,7 @@ struct ModemCommand: ParsableCommand {
         @Option(help: "Send this text through the session and expect it echoed back.") var send: String?
         @Option(help: "Send this many test bytes and expect them echoed back.") var payloadBytes: Int?
         @Option(help: "Seconds to wait for network registration.") var registrationTimeout: Double = 60
-        @Option(help: "Where the pppd options go on PPP profiles (default: a file in /tmp, removed after).") var pppdOptions: String?
+        @Option(help: "The directory in which a private 0700 directory holds the pppd options on PPP profiles, removed after (default: /tmp).") var pppdOptionsDirectory: String = "/tmp"
 
         func run() throws {
             try modemReportingErrors {
@@ -137,10 +137,8 @@ struct ModemCommand: ParsableCommand {
                 let started = Deadline.now
                 _ = try device.waitForRegistration()
                 let network = (try? device.network()) ?? NetworkStatus()
-                let optionsPath = pppdOptions ?? "/tmp/satchel-pppd-\(getpid()).options"
-                defer { if pppdOptions == nil { unlink(optionsPath) } }
                 let opened = try device.openStream(SessionRequest(apn: apn, user: user, password: password, host: host, port: port),
-                                                   pppd: modem.pppd, optionsPath: optionsPath, pppTimeout: modem.pppTimeout)
+                                                   pppd: modem.pppd, optionsParent: pppdOptionsDirectory, pppTimeout: modem.pppTimeout)
                 let session = opened.stream
                 let connectSeconds = seconds(since: started)
                 var echoed: [UInt8] = []

@@ -58,7 +58,7 @@ struct BackupTests {
         let newest = try fixture.agent.snapshot(device)
         let second = try fixture.captureDay(device)
         let path = "/card/satchel/BG03/snapshots/" + newest.name
-        var bytes = try fixture.card.readAll(path)
+        var bytes = try fixture.card.read(path, max: 1 << 24)
         bytes[bytes.count / 2] ^= 0x10
         try fixture.card.write(path, at: 0, bytes)
         let report = try fixture.agent.restore(passphrase: nil, force: true)  // the key is still on internal storage
@@ -199,8 +199,8 @@ struct BackupTests {
         let device = try fixture.open()
         _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
         let layout = CardLayout(root: "/card", device: "BG03")
-        let identity = try CardJSON.decode(try fixture.card.readAll(layout.identityFile), path: layout.identityFile)
-        let key = BackupKey(SecretBytes(try PosixFileSystem().readAll(fixture.home + "/card.key")))
+        let identity = try CardJSON.decode(try fixture.card.read(layout.identityFile, max: 1 << 24), path: layout.identityFile)
+        let key = BackupKey(SecretBytes(try PosixFileSystem().read(fixture.home + "/card.key", max: 1 << 24)))
         var acknowledged: [String] = []
         var states: [(CrashFileSystem.State, [String])] = []
         fixture.card.onOperation = { card in

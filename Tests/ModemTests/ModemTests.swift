@@ -221,7 +221,7 @@ struct SessionTests {
         let (modem, directory) = (bench.modem, bench.directory)
         #expect(throws: ModemError.pppdMissing(path: directory.path + "/no-pppd")) {
             try modem.openStream(SessionRequest(apn: "internet", host: "127.0.0.1", port: 9), pppd: directory.path + "/no-pppd",
-                                 optionsPath: directory.path + "/options")
+                                 optionsParent: directory.path)
         }
         #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
     }
@@ -239,7 +239,7 @@ struct SessionTests {
             // Without kernel PPP support pppd stops at once; with it, it sees its own packets
             // looped back or waits out the deadline. No outcome may be an IP address.
             _ = try modem.openStream(SessionRequest(apn: "internet", host: "127.0.0.1", port: 9), pppd: pppd,
-                                     optionsPath: directory.path + "/options", pppTimeout: 8)
+                                     optionsParent: directory.path, pppTimeout: 8)
         } catch {
             failure = error
         }
@@ -250,9 +250,62 @@ struct SessionTests {
         }
         #expect(!reason.isEmpty && !said.isEmpty, "pppd's own words are in the error: \(reason) / \(said)")
         #expect(elapsed < 8 + 5)
-        let options = try String(contentsOfFile: directory.path + "/options", encoding: .utf8)
-        #expect(options.hasPrefix(simulator.path + "\n") && options.contains("nodetach") && !options.contains("password"))
+        // The options went into a private directory of their own, removed once pppd stopped.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("satchel-pppd-") } == [])
+        _ = simulator
         #expect(try modem.channel.send("AT", timeout: 2).final == .ok)
+    }
+
+    /// A stand-in pppd that records what it was given: its options file, and the modes of the
+    /// file and of its directory; then reports an address and, with `ignoreTerm`, ignores SIGTERM.
+    func fakePPPD(in directory: TemporaryDirectory, ignoreTerm: Bool) throws -> String {
+        let script = directory.file("fake-pppd")
+        let text = """
+        #!/bin/sh
+        \(ignoreTerm ? "trap '' TERM" : "")
+        cp "$2" "\(directory.file("seen-options"))"
+        echo "$(stat -c %a "$(dirname "$2")") $(stat -c '%a %n' "$2")" > "\(directory.file("seen-modes"))"
+        echo "local  IP address 10.64.3.7"
+        exec sleep 60
+        """
+        try text.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        return script
+    }
+
+    @Test("PPP profiles: the pppd options are written 0600 in a fresh private 0700 directory (not a predictable /tmp name), hold no password, and are gone when the link stops")
+    func pppdOptionsArePrivate() throws {
+        let bench = try PPPBench()
+        let (modem, directory, simulator) = (bench.modem, bench.directory, bench.simulator)
+        let pppd = try fakePPPD(in: directory, ignoreTerm: false)
+        // The fake link comes up; TCP to port 9 through it is refused, so openStream stops pppd and throws.
+        let failure = #expect(throws: ModemError.self) {
+            try modem.openStream(SessionRequest(apn: "internet", user: "klient", password: "tajne-haslo-7", host: "127.0.0.1", port: 9),
+                                 pppd: pppd, optionsParent: directory.path, pppTimeout: 8)
+        }
+        #expect(failure?.description.contains("TCP to 127.0.0.1:9") == true, Comment(rawValue: String(describing: failure)))
+        let options = try String(contentsOfFile: directory.file("seen-options"), encoding: .utf8)
+        #expect(options.hasPrefix(simulator.path + "\n") && options.contains("nodetach") && !options.contains("tajne-haslo-7"))
+        let modes = try String(contentsOfFile: directory.file("seen-modes"), encoding: .utf8).split(separator: " ")
+        #expect(modes.count == 3 && modes[0] == "700" && modes[1] == "600", "\(modes)")
+        let name = String(modes[2]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(name.hasPrefix(directory.path + "/satchel-pppd-") && name.hasSuffix("/options") && !name.contains("XXXXXX"))
+        #expect(!FileManager.default.fileExists(atPath: name))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("satchel-pppd-") } == [])
+    }
+
+    @Test("a pppd that ignores SIGTERM is killed within the stop's deadlines, and stop never waits without one")
+    func pppdIgnoringTermIsKilled() throws {
+        let directory = TemporaryDirectory("ppp")
+        let pppd = try fakePPPD(in: directory, ignoreTerm: true)
+        let link = try PPPLink.start(options: "/dev/ttyFAKE\n115200\nnodetach\n", parentDirectory: directory.path, pppd: pppd, timeout: 5)
+        #expect(link.localAddress == "10.64.3.7")
+        let started = Deadline.now
+        link.stop(grace: 0.3, killGrace: 2)
+        let elapsed = Double(Deadline.now.nanoseconds - started.nanoseconds) / 1e9
+        #expect(link.hasExited && elapsed < 2.5, "stopped in \(elapsed) s")
+        #expect(kill(link.pid, 0) != 0, "pppd is gone")
+        #expect(!FileManager.default.fileExists(atPath: link.optionsPath))
     }
 
     @Test("a dropped carrier ends the session stream instead of hanging it")
