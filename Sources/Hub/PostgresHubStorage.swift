@@ -230,6 +230,10 @@ public final class PostgresHubStorage: HubStorage {
                 }
                 // The whole batch in one statement (one round trip, however many changes).
                 let changes = batch.changes
+                // Every payload decodes, as its kind, to the document it names, or nothing is stored;
+                // the hub keeps the office's JSON rendering of it (as on SQLite).
+                let documents = try changes.map(SQLiteHubStorage.document(of:))
+                let payloads = try documents.map { try $0.json() }
                 let inserted = Set(try connection.query("""
                     INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
                     SELECT c, $2::text, s, a, e, i, x, p, $3::bigint, ep
@@ -238,7 +242,7 @@ public final class PostgresHubStorage: HubStorage {
                     """, [.text(PostgresArray.text(changes.map(\.changeId))), .text(device), .integer(now),
                           .text(PostgresArray.integers(changes.map(\.seq))), .text(PostgresArray.integers(changes.map(\.at))),
                           .text(PostgresArray.text(changes.map(\.entity))), .text(PostgresArray.text(changes.map(\.entityId))),
-                          .text(PostgresArray.text(changes.map(\.action))), .text(PostgresArray.text(changes.map(\.payload))),
+                          .text(PostgresArray.text(changes.map(\.action))), .text(PostgresArray.text(payloads)),
                           .text(PostgresArray.integers(epochs))]) { $0.text(0) })
                 let held = changes.filter { !inserted.contains($0.changeId) }
                 if !held.isEmpty {
@@ -246,17 +250,20 @@ public final class PostgresHubStorage: HubStorage {
                     let rows = try connection.query("SELECT change_id, entity, entity_id, action, payload FROM device_changes WHERE change_id = ANY($1::text[])",
                                                     [.text(PostgresArray.text(held.map(\.changeId)))]) { ($0.text(0), [$0.text(1), $0.text(2), $0.text(3), $0.text(4)]) }
                     let byID = Dictionary(rows, uniquingKeysWith: { first, _ in first })
-                    for change in held where byID[change.changeId] != [change.entity, change.entityId, change.action, change.payload] {
+                    for (change, payload) in zip(changes, payloads) where !inserted.contains(change.changeId)
+                        && byID[change.changeId] != [change.entity, change.entityId, change.action, payload] {
                         throw BatchConflict(batch: batch.id, detail: "change \(change.changeId) is held with other content")
                     }
                 }
                 // Only orders the office has decided on can conflict: one query finds them.
-                let orders = changes.filter { inserted.contains($0.changeId) && $0.entity == "order" }
+                let orders = zip(changes, documents).filter { inserted.contains($0.0.changeId) && $0.0.entity == "order" }
                 if !orders.isEmpty {
                     let decided = Set(try connection.query(
                         "SELECT entity_id FROM document_states WHERE device_id = $1 AND entity = 'order' AND entity_id = ANY($2::text[])",
-                        [.text(device), .text(PostgresArray.text(orders.map(\.entityId)))]) { $0.text(0) })
-                    for change in orders where decided.contains(change.entityId) { try reconcileDocumentState(change, device: device, now: now) }
+                        [.text(device), .text(PostgresArray.text(orders.map(\.0.entityId)))]) { $0.text(0) })
+                    for (change, document) in orders where decided.contains(change.entityId) {
+                        try reconcileDocumentState(change, document: document, device: device, now: now)
+                    }
                 }
                 let receipt = Receipt(batchId: batch.id, stored: inserted.count, duplicates: held.count, throughSeq: changes.map(\.seq).max() ?? 0)
                 try connection.execute(
@@ -270,9 +277,10 @@ public final class PostgresHubStorage: HubStorage {
 
     /// The office's state of a document wins over a device's move it does not allow (as on SQLite:
     /// OfficeDecisions.swift); the device's value goes into sync_errors.
-    func reconcileDocumentState(_ change: SyncChange, device: String, now: Int64) throws {
-        guard let state = try connection.first("SELECT ($1::jsonb)->>'state'", [.text(change.payload)], row: { $0.optionalText(0) }) ?? nil,
-              let office = try connection.first("SELECT state FROM document_states WHERE device_id = $1 AND entity = $2 AND entity_id = $3",
+    func reconcileDocumentState(_ change: SyncChange, document: Document, device: String, now: Int64) throws {
+        guard case .order(let order) = document else { return }
+        let state = order.state.rawValue
+        guard let office = try connection.first("SELECT state FROM document_states WHERE device_id = $1 AND entity = $2 AND entity_id = $3",
                                                 [.text(device), .text(change.entity), .text(change.entityId)], row: { $0.text(0) }),
               office != state else { return }
         if let from = OrderState(rawValue: office), let to = OrderState(rawValue: state), from.canMove(to: to) {
@@ -280,6 +288,8 @@ public final class PostgresHubStorage: HubStorage {
                                    [.text(state), .integer(now), .text(device), .text(change.entity), .text(change.entityId)])
             return
         }
+        // The office answered before this change reached it: the device is only behind (as on SQLite).
+        if let from = OrderState(rawValue: state), let to = OrderState(rawValue: office), SQLiteHubStorage.lifecycle(from, reaches: to) { return }
         try connection.execute("""
             INSERT INTO sync_errors(device_id, id, change_id, entity, entity_id, field, device_value, hub_value, reason, at)
             VALUES ($1, $2, $3, $4, $5, 'state', $6, $7, $8, $9) ON CONFLICT DO NOTHING
