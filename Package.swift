@@ -55,7 +55,8 @@ let package = Package(
                        providers: [.apt(["libsodium-dev"])]),
 
         // Foundations: thin typed wrappers, nothing product-specific.
-        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        // Store → Seal: the encrypted VFS (PageEncryption) seals each page with Seal's AEAD.
+        .target(name: "Store", dependencies: ["CSQLite", "Seal"], swiftSettings: strict),
         .target(name: "Deflate", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
         .target(name: "Transport", swiftSettings: strict),
@@ -126,7 +127,7 @@ let package = Package(
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.
         .target(name: "SatchelTesting", dependencies: ["Journal"], path: "Tests/SatchelTesting", swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strict),

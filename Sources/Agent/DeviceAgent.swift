@@ -187,6 +187,7 @@ public final class DeviceAgent {
     /// the card holds a backup this device can open (its key is on internal storage), restores it
     /// first and says so loudly on `notice`: the rep must know the device was rebuilt.
     public func open(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
+        try activateDataKey()
         do {
             return try DeviceDatabase.open(home: configuration.home, clock: clock)
         } catch let error as FieldError {
@@ -208,6 +209,7 @@ public final class DeviceAgent {
     /// missing or damaged database is reported, with `satchel restore` when the card holds a
     /// backup, and left as it is.
     public func openForReading() throws -> DeviceDatabase {
+        try activateDataKey()
         let device: DeviceDatabase
         do {
             device = try DeviceDatabase.openReadOnly(home: configuration.home, clock: clock)
@@ -381,6 +383,7 @@ public final class DeviceAgent {
     }
 
     func localKey() throws -> BackupKey? {
+        if let key = try dataBackupKey() { return key }
         guard let bytes = try IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice) else { return nil }
         return BackupKey(SecretBytes(bytes))
     }
@@ -409,7 +412,9 @@ public final class DeviceAgent {
         if let other = others.first { throw BackupError.cardOfAnotherDevice(path: root, device: other, expected: deviceID) }
         let needed = try backupBytesNeeded(device)
         if let free = card.freeBytes(root), free < needed { throw AgentError.cardTooSmall(path: root, needed: needed, free: free) }
-        let key = BackupKey.generate()
+        // With an app password the data key is the backup key (docs/architecture.md, Security).
+        let dataKey = try activateDataKey()
+        let key = dataKey?.backupKey ?? BackupKey.generate()
         let identity = try key.identity(device: deviceID, rep: try device.repID(), passphrase: passphrase,
                                                    cost: configuration.keyCost, now: clock.nowMilliseconds())
         let previousKey = try? local.readAll(configuration.keyFile)
@@ -419,7 +424,7 @@ public final class DeviceAgent {
                 try card.createDirectory(directory)
                 try card.syncDirectory(Paths.directory(of: directory))
             }
-            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
+            try IdentityFiles.writeAtomically(configuration.keyFile, dataKey == nil ? key.bytes : Self.cardKeyMarker)
             try card.writeDurably(layout.identityFile, try CardJSON.encode(identity))
             try sealOnCard(device, Attached(layout: layout, key: key, identity: identity))
             let mirrored = mirror(device)
