@@ -50,11 +50,26 @@ extension DeviceAgent {
     /// is sealed with it; nil on a device without an app password. Throws `locked`.
     @discardableResult
     func activateDataKey() throws -> DataKey? {
-        guard let key = try deviceLock.unlockedKey() else { return nil }
+        guard let key = try deviceLock.unlockedKey() ?? restoredWithoutPassword() else { return nil }
         if PageEncryption.registered(for: Paths.join(configuration.home, DeviceDatabase.fileName)) == nil {
             try key.pageEncryption().register(directory: configuration.home)
         }
         return key
+    }
+
+    /// A sealed database restored from the card onto a device without `data.key` (internal
+    /// storage lost): its key is the backup key `restore` wrote to `card.key` from the
+    /// passphrase, until `satchel password set` seals it under a new app password.
+    func restoredWithoutPassword() -> DataKey? {
+        guard !deviceLock.hasPassword, PageEncryption.looksSealed(Paths.join(configuration.home, DeviceDatabase.fileName)),
+              let bytes = try? IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice), bytes.count == DataKey.bytes else { return nil }
+        return DataKey(SecretBytes(bytes))
+    }
+
+    /// Seals every database in the data directory with the page key of `backupKey` (the data key).
+    func registerPageKey(from backupKey: BackupKey) throws {
+        guard PageEncryption.registered(for: Paths.join(configuration.home, DeviceDatabase.fileName)) == nil else { return }
+        try DataKey(SecretBytes(backupKey.bytes)).pageEncryption().register(directory: configuration.home)
     }
 
     /// The card's key when the app password holds it.

@@ -316,6 +316,7 @@ public final class DeviceAgent {
         let layout = CardLayout(root: root, device: devices[0])
         let identity = try readIdentity(layout)
         guard identity.keyCheck == keyCheck(key) else { return nil }
+        try registerPageKey(from: key)
         return try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
     }
 
@@ -635,6 +636,9 @@ public final class DeviceAgent {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }
         try? local.createDirectory(configuration.home)
+        // A snapshot of a device with an app password holds sealed pages: the backup key is the
+        // data key, so its page key opens them, and the rebuilt database lands sealed.
+        try registerPageKey(from: key)
         return try cardLock.withLock {
             try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
                             force: force, advancingEpoch: advancingEpoch)

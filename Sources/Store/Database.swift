@@ -69,7 +69,13 @@ public final class Database {
         var reader: QuietReader?
         let encryption: PageEncryption?
         switch options.encryption {
-        case .automatic: encryption = PageEncryption.registered(for: path)
+        case .automatic:
+            // A plain SQLite file stays plain (a restore from a card made before the password,
+            // the upgrade's source): only new, empty and sealed files take the directory's key.
+            encryption = PageEncryption.registered(for: path).flatMap { key in
+                if case .sqlite = DatabaseFile.inspect(path) { return nil }
+                return key
+            }
         case .plain: encryption = nil
         case .key(let key): encryption = key
         }
