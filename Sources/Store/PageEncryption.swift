@@ -139,8 +139,14 @@ public final class PageEncryption: @unchecked Sendable {
         withAdditionalData(kind: kind, location: location) { PageSeal.seal(page, additionalData: $0, key: key) }
     }
 
+    /// Opens a sealed page in place and zeroes its reserved bytes. SQLite checksums whole pages
+    /// in the WAL (and samples them in the journal), reserved bytes included, as they are in its
+    /// buffer: pages it makes are zeroed, pages it reads come from here, so its buffers always
+    /// hold zeros there, and a frame read back in recovery checksums as it did when written.
     func open(_ page: UnsafeMutableRawBufferPointer, kind: FileKind, location: Int64) -> Bool {
-        withAdditionalData(kind: kind, location: location) { PageSeal.open(page, additionalData: $0, key: key) }
+        guard withAdditionalData(kind: kind, location: location, { PageSeal.open(page, additionalData: $0, key: key) }) else { return false }
+        UnsafeMutableRawBufferPointer(rebasing: page[(page.count - Self.reservedBytes)...]).initializeMemory(as: UInt8.self, repeating: 0)
+        return true
     }
 
     private func withAdditionalData(kind: FileKind, location: Int64, _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {

@@ -214,3 +214,15 @@ struct AppPasswordTests {
         #expect(plain.findings.count > 50, "the control: without the password the scan finds the plaintext")
     }
 }
+
+@Suite("power cuts on the encrypted database", .serialized)
+struct EncryptedPowerCutTests {
+    @Test("SIGKILLs at random instants, internal storage wiped and restored from the card, with an app password: nothing acknowledged lost, no id reused, every copy passes integrity_check")
+    func powerCutsOnTheEncryptedDatabase() throws {
+        var options = PowerCut.Options(cycles: 40, seed: 7, wipeInternal: true, satchelPath: BuiltExecutable.path("satchel"))
+        options.appPassword = "Żółw-Ёжик 2026"
+        let report = try PowerCut.run(options)
+        #expect(report.acknowledged > 5 && report.wipes > 3)
+        #expect(report.lost == 0 && report.duplicates == 0 && report.idsReused == 0 && report.integrityFailures == 0, "\(report.problems)")
+    }
+}

@@ -145,3 +145,28 @@ struct PageEncryptionTests {
         #expect(try database.integrityCheck().isEmpty)
     }
 }
+
+@Suite("Store: a sealed database after a crash")
+struct SealedCrashTests {
+    let directory = TemporaryDirectory("sealed-crash")
+
+    @Test func aCopyOfTheFileAndItsWALAsACrashLeavesThemRecoversEveryCommit() throws {
+        let key = try PageEncryption(key: AEAD.generateKey())
+        var options = Database.Options()
+        options.encryption = .key(key)
+        let path = directory.file("live.db")
+        let database = try Database(path: path, options: options)
+        try database.execute("PRAGMA wal_autocheckpoint=0")
+        try database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)")
+        try database.checkpoint()
+        for index in 1...40 {
+            try database.execute("INSERT INTO t(x) VALUES (?)", [.text(String(repeating: "Żółć \(index) ", count: 40))])
+        }
+        // The files as a killed process leaves them: no checkpoint, no -shm.
+        let copy = directory.file("copy.db")
+        for suffix in ["", "-wal"] { try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix) }
+        let recovered = try Database(path: copy, options: options)
+        #expect(try recovered.int64("SELECT count(*) FROM t") == 40)
+        #expect(try recovered.integrityCheck().isEmpty)
+    }
+}
