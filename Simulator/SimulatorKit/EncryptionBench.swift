@@ -1,6 +1,7 @@
 import Agent
 import Field
 import Foundation
+import Seal
 import Store
 
 /// Every file under `directories` searched for each needle's UTF-8 bytes: the check that a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Modem
 import SimulatorKit
 
 struct EncryptionBenchCommand: ParsableCommand {

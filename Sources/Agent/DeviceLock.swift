@@ -1,8 +1,8 @@
 import Backup
-import Field
+public import Field
 import Journal
-import Seal
-import Store
+public import Seal
+public import Store
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,5 +1,5 @@
 import CSQLite
-import Seal
+public import Seal
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
