@@ -66,10 +66,16 @@ extension DeviceAgent {
         return DataKey(SecretBytes(bytes))
     }
 
-    /// Seals every database in the data directory with the page key of `backupKey` (the data key).
-    func registerPageKey(from backupKey: BackupKey) throws {
-        guard PageEncryption.registered(for: Paths.join(configuration.home, DeviceDatabase.fileName)) == nil else { return }
+    /// Seals every database in the data directory with the page key of `backupKey` (the data
+    /// key) while `body` runs (a restore): a sealed snapshot opens, a plain one stays plain. On a
+    /// device without an app password the key is dropped again afterwards, so the plain
+    /// database a plain card restores is not refused as "plain where an encrypted one should be".
+    func withPageKey<T>(from backupKey: BackupKey, _ body: () throws -> T) throws -> T {
+        let path = Paths.join(configuration.home, DeviceDatabase.fileName)
+        guard PageEncryption.registered(for: path) == nil else { return try body() }
         try DataKey(SecretBytes(backupKey.bytes)).pageEncryption().register(directory: configuration.home)
+        defer { if !deviceLock.hasPassword { PageEncryption.unregister(directory: configuration.home) } }
+        return try body()
     }
 
     /// The card's key when the app password holds it.

@@ -196,6 +196,7 @@ public final class DeviceAgent {
                 guard let restored = try? automaticRestore(after: error) else {
                     throw restoreAdvice(for: error) ?? error
                 }
+                try activateDataKey()  // a sealed database restored onto a device without a password
                 notice("WARNING: \(error.description)\nTHE DATABASE WAS REBUILT FROM THE CARD: snapshot generation \(restored.snapshotGeneration.map(String.init) ?? "none"), \(restored.replayed) journal entries replayed, through change \(restored.lastSequence).")
                 return try DeviceDatabase.open(home: configuration.home, clock: clock)
             default:
@@ -316,8 +317,9 @@ public final class DeviceAgent {
         let layout = CardLayout(root: root, device: devices[0])
         let identity = try readIdentity(layout)
         guard identity.keyCheck == keyCheck(key) else { return nil }
-        try registerPageKey(from: key)
-        return try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+        return try withPageKey(from: key) {
+            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+        }
     }
 
     // MARK: The card
@@ -638,10 +640,11 @@ public final class DeviceAgent {
         try? local.createDirectory(configuration.home)
         // A snapshot of a device with an app password holds sealed pages: the backup key is the
         // data key, so its page key opens them, and the rebuilt database lands sealed.
-        try registerPageKey(from: key)
-        return try cardLock.withLock {
-            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
-                            force: force, advancingEpoch: advancingEpoch)
+        return try withPageKey(from: key) {
+            try cardLock.withLock {
+                try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
+                                force: force, advancingEpoch: advancingEpoch)
+            }
         }
     }
 
