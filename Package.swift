@@ -58,7 +58,8 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
 
         // Foundations: thin typed wrappers, nothing product-specific.
-        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        // Store → Seal: the encrypted VFS (PageEncryption) seals each page with Seal's AEAD.
+        .target(name: "Store", dependencies: ["CSQLite", "Seal"], swiftSettings: strict),
         .target(name: "Deflate", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Seal", dependencies: ["CSodium"], swiftSettings: strict),
         // Every libc I/O call of Transport, Journal, Modem and (through Journal) Backup, with EINTR
@@ -134,7 +135,7 @@ let package = Package(
         // Tests: one target per module, plus end-to-end tests that run the real executables.
         // SatchelTesting holds what they share: temporary homes, paths of the built executables.
         .target(name: "SatchelTesting", dependencies: ["Journal", "Field"], path: "Tests/SatchelTesting", swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "SatchelTesting"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Seal", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"], swiftSettings: strict),
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "SystemCalls"], swiftSettings: strict),

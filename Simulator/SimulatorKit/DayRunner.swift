@@ -21,6 +21,9 @@ public struct DayRunner {
         public var products: Int
         /// The hardware directory (modem profiles) the satchel process reads.
         public var hardware: String
+        /// Set an app password right after `init` (the plain database is encrypted then) and
+        /// lock the device at the end of the day (docs/benchmarks.md, the plaintext scan).
+        public var appPassword: String?
 
         public init(seed: UInt64, keep: String?, satchelPath: String, hardware: String, customers: Int = 300, products: Int = 400) {
             self.seed = seed; self.keep = keep; self.satchelPath = satchelPath; self.hardware = hardware
@@ -105,7 +108,11 @@ public struct DayRunner {
                             elapsedSeconds: 0, problems: [])
 
         // The handheld has a flash card: every command mirrors to it, as the device's profile sets SATCHEL_CARD.
-        let card = ["SATCHEL_CARD": root + "/card"]
+        var card = ["SATCHEL_CARD": root + "/card"]
+        // The unlocked key lives on tmpfs (DeviceLock), one runtime directory per simulated device.
+        let runtime = "/dev/shm/satchel-day-\(getpid())-\(options.seed)"
+        if options.appPassword != nil { card["SATCHEL_RUNTIME_DIR"] = runtime }
+        defer { if options.appPassword != nil { try? FileManager.default.removeItem(atPath: runtime) } }
         func satchel(_ arguments: [String], expectExit: Int32 = 0, stdin: String? = nil, _ what: String) throws -> ChildProcess.Result {
             report.commands += 1
             let result = try ChildProcess.run(options.satchelPath, arguments + ["--home", home], environment: card, stdin: stdin, timeoutSeconds: 60)
@@ -136,6 +143,9 @@ public struct DayRunner {
             overdue = Dictionary(try erp.database.query("SELECT id, overdue_minor FROM customers") { ($0.text(0), $0.int64(1)) }, uniquingKeysWith: { first, _ in first })
         }
         _ = try satchel(["init", "--device", deviceID, "--rep", "R01"], "init")
+        if let appPassword = options.appPassword {
+            _ = try satchel(["password", "set"], stdin: appPassword + "\n" + appPassword + "\n", "password set")
+        }
         let keys = try json(try satchel(["keys", "--json"], "keys"))
         try hub.register(device: deviceID, rep: "R01", publicKey: keys["public_key"] as? String ?? "")
         _ = try satchel(["provision", "--hub", hub.address, "--hub-key", hub.publicKey], "provision")
@@ -293,6 +303,11 @@ public struct DayRunner {
 
         let doctor = try satchel(["doctor", "--json"], "doctor")
         report.integrityOK = (try json(doctor)["ok"] as? Bool) == true
+        if options.appPassword != nil {
+            // The rep puts the handheld away: locked, as it would be found if lost.
+            _ = try satchel(["lock"], "lock")
+            _ = try satchel(["status"], expectExit: 77, "status while locked")
+        }
         report.elapsedSeconds = ChildProcess.monotonicSeconds() - started
         return report
     }

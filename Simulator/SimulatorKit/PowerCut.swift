@@ -45,6 +45,9 @@ public struct PowerCut {
         public var syncEvery: Int = 6
         /// With `behindCard`: the card's mount point goes empty on one cycle in this many.
         public var cardAwayEvery: Int = 12
+        /// Set an app password after `init`: every kill lands on the sealed database, and each
+        /// wipe (with `wipeInternal`) takes the session too, unlocked again after the restore.
+        public var appPassword: String?
         /// Called every `progressEvery` cycles with the report so far.
         public var progressEvery: Int = 0
         public var progress: (@Sendable (Report) -> Void)?
@@ -132,7 +135,12 @@ public struct PowerCut {
         var report = Report()
         report.seed = options.seed
         report.home = home
-        let environment = ["SATCHEL_HOME": home, "SATCHEL_CARD": cardPath, "SATCHEL_SNAPSHOT_EVERY": String(options.snapshotEvery)]
+        var environment = ["SATCHEL_HOME": home, "SATCHEL_CARD": cardPath, "SATCHEL_SNAPSHOT_EVERY": String(options.snapshotEvery)]
+        // The unlocked key lives on tmpfs (DeviceLock); verify() opens the copies with it.
+        let runtime = "/dev/shm/satchel-powercut-\(getpid())-\(options.seed)"
+        if options.appPassword != nil { environment["SATCHEL_RUNTIME_DIR"] = runtime }
+        defer { if options.appPassword != nil { try? FileManager.default.removeItem(atPath: runtime) } }
+        var pageKey: PageEncryption?
         func problem(_ text: String) { if report.problems.count < 20 { report.problems.append(text) } }
         let syncPassword = "hasło-синхр 7"
         let hub = options.behindCard ? try DayHub(directory: root + "/hub", password: syncPassword) : nil
@@ -158,6 +166,25 @@ public struct PowerCut {
             let provisioned = try ChildProcess.run(options.satchelPath, ["provision", "--hub", hub.address, "--hub-key", hub.publicKey],
                                                    environment: environment, timeoutSeconds: 60)
             guard provisioned.succeeded else { throw Failure.setup("satchel provision failed: \(provisioned.stderr)") }
+        }
+        if let appPassword = options.appPassword {
+            let set = try ChildProcess.run(options.satchelPath, ["password", "set"], environment: environment,
+                                           stdin: appPassword + "\n" + appPassword + "\n", timeoutSeconds: 60)
+            guard set.succeeded else { throw Failure.setup("satchel password set failed: \(set.stderr)") }
+            setenv("SATCHEL_RUNTIME_DIR", runtime, 1)
+            let key = try DeviceLock(home: home, settings: try DeviceSettings.load(home: home)).unlock(password: appPassword)
+            pageKey = try key.pageEncryption()
+            pageKey?.register(directory: checkCopy)
+            if !PageEncryption.looksSealed(home + "/satchel.db") { throw Failure.setup("password set left the database plain") }
+        }
+        defer { PageEncryption.unregister(directory: checkCopy) }
+        /// After a wipe and a restore the device has its data key back from the card (in
+        /// `card.key`) but no app password: the technician sets one again, which seals the key.
+        func setPasswordAgain() throws {
+            guard let appPassword = options.appPassword else { return }
+            let set = try ChildProcess.run(options.satchelPath, ["password", "set"], environment: environment,
+                                           stdin: appPassword + "\n" + appPassword + "\n", timeoutSeconds: 60)
+            if !set.succeeded { problem("password set after the restore exited \(set.status): \(set.stderr.prefix(300))") }
         }
         let cardInit = try ChildProcess.run(options.satchelPath, ["card", "init"], environment: environment, stdin: passphrase + "\n", timeoutSeconds: 60)
         guard cardInit.succeeded else { throw Failure.setup("satchel card init failed: \(cardInit.stderr)") }
@@ -304,6 +331,7 @@ public struct PowerCut {
                                                     stdin: passphrase + "\n", timeoutSeconds: 60)
                 if restored.succeeded {
                     report.restores += 1
+                    try setPasswordAgain()
                     if fromBehindCard {
                         report.restoresFromBehindCard += 1
                         // Straight after the restore, the first sync: it must be accepted as this device.
@@ -339,7 +367,7 @@ public struct PowerCut {
             report.wipes += 1
             let restored = try ChildProcess.run(options.satchelPath, ["restore", "--passphrase-stdin"], environment: environment,
                                                 stdin: passphrase + "\n", timeoutSeconds: 120)
-            if restored.succeeded { report.restores += 1 } else {
+            if restored.succeeded { report.restores += 1; try setPasswordAgain() } else {
                 report.integrityFailures += 1
                 problem("final satchel restore exited \(restored.status): \(restored.stderr.prefix(300))")
             }

@@ -23,6 +23,7 @@ struct PowerCut: ParsableCommand {
     @Flag(help: "Sync with an in-process hub and let the card fall behind (empty mount point), wipe, restore from it, sync; check the hub at the end.") var behindCard = false
     @Option(help: "With --behind-card: sync on one cycle in this many.") var syncEvery: Int = 6
     @Option(help: "With --behind-card: the card goes away on one cycle in this many.") var cardAwayEvery: Int = 12
+    @Option(help: "Set this app password after init: the kills land on the encrypted database (SATCHEL_RUNTIME_DIR on /dev/shm).") var appPassword: String?
     @Option(help: "Path of the satchel executable (default: next to satchel-sim, or $SATCHEL_BIN).") var satchel: String?
     @Option(help: "Keep the device's files (device/, card/) in this directory.") var keep: String?
     @Option(help: "Print progress to stderr every this many cycles (0: never).") var progressEvery: Int = 0
@@ -42,6 +43,7 @@ struct PowerCut: ParsableCommand {
         options.snapshotEvery = snapshotEvery
         options.progressEvery = progressEvery
         options.behindCard = behindCard
+        options.appPassword = appPassword
         options.syncEvery = syncEvery
         options.cardAwayEvery = cardAwayEvery
         options.progress = { report in

@@ -187,6 +187,7 @@ public final class DeviceAgent {
     /// the card holds a backup this device can open (its key is on internal storage), restores it
     /// first and says so loudly on `notice`: the rep must know the device was rebuilt.
     public func open(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
+        try activateDataKey()
         do {
             return try DeviceDatabase.open(home: configuration.home, clock: clock)
         } catch let error as FieldError {
@@ -195,6 +196,7 @@ public final class DeviceAgent {
                 guard let restored = try? automaticRestore(after: error) else {
                     throw restoreAdvice(for: error) ?? error
                 }
+                try activateDataKey()  // a sealed database restored onto a device without a password
                 notice("WARNING: \(error.description)\nTHE DATABASE WAS REBUILT FROM THE CARD: snapshot generation \(restored.snapshotGeneration.map(String.init) ?? "none"), \(restored.replayed) journal entries replayed, through change \(restored.lastSequence).")
                 return try DeviceDatabase.open(home: configuration.home, clock: clock)
             default:
@@ -208,6 +210,7 @@ public final class DeviceAgent {
     /// missing or damaged database is reported, with `satchel restore` when the card holds a
     /// backup, and left as it is.
     public func openForReading() throws -> DeviceDatabase {
+        try activateDataKey()
         let device: DeviceDatabase
         do {
             device = try DeviceDatabase.openReadOnly(home: configuration.home, clock: clock)
@@ -314,7 +317,9 @@ public final class DeviceAgent {
         let layout = CardLayout(root: root, device: devices[0])
         let identity = try readIdentity(layout)
         guard identity.keyCheck == keyCheck(key) else { return nil }
-        return try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+        return try withPageKey(from: key) {
+            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock)
+        }
     }
 
     // MARK: The card
@@ -381,6 +386,7 @@ public final class DeviceAgent {
     }
 
     func localKey() throws -> BackupKey? {
+        if let key = try dataBackupKey() { return key }
         guard let bytes = try IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice) else { return nil }
         return BackupKey(SecretBytes(bytes))
     }
@@ -409,7 +415,9 @@ public final class DeviceAgent {
         if let other = others.first { throw BackupError.cardOfAnotherDevice(path: root, device: other, expected: deviceID) }
         let needed = try backupBytesNeeded(device)
         if let free = card.freeBytes(root), free < needed { throw AgentError.cardTooSmall(path: root, needed: needed, free: free) }
-        let key = BackupKey.generate()
+        // With an app password the data key is the backup key (docs/architecture.md, Security).
+        let dataKey = try activateDataKey()
+        let key = dataKey?.backupKey ?? BackupKey.generate()
         let identity = try key.identity(device: deviceID, rep: try device.repID(), passphrase: passphrase,
                                                    cost: configuration.keyCost, now: clock.nowMilliseconds())
         let previousKey = try? local.read(configuration.keyFile, max: 4096)
@@ -419,7 +427,7 @@ public final class DeviceAgent {
                 try card.createDirectory(directory)
                 try card.syncDirectory(Paths.directory(of: directory))
             }
-            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
+            try IdentityFiles.writeAtomically(configuration.keyFile, dataKey == nil ? key.bytes : Self.cardKeyMarker)
             try card.writeDurably(layout.identityFile, try CardJSON.encode(identity))
             try sealOnCard(device, Attached(layout: layout, key: key, identity: identity))
             let mirrored = mirror(device)
@@ -630,9 +638,13 @@ public final class DeviceAgent {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }
         try? local.createDirectory(configuration.home)
-        return try cardLock.withLock {
-            try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
-                            force: force, advancingEpoch: advancingEpoch)
+        // A snapshot of a device with an app password holds sealed pages: the backup key is the
+        // data key, so its page key opens them, and the rebuilt database lands sealed.
+        return try withPageKey(from: key) {
+            try cardLock.withLock {
+                try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
+                                force: force, advancingEpoch: advancingEpoch)
+            }
         }
     }
 

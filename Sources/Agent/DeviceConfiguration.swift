@@ -28,6 +28,8 @@ public struct DeviceSettings: Equatable, Sendable {
         ("modem_profile", "modem profile (hardware/modems), when the board's is not the one fitted"),
         ("modem_port", "the modem's serial port"),
         ("battery", "the battery's sysfs power_supply directory (capacity, status)"),
+        ("idle_lock_minutes", "minutes without a command before the app password is asked again (1-1440, default 10)"),
+        ("password_attempts", "wrong app passwords in a row before the keys are destroyed (3-50, default 10)"),
     ]
 
     public var values: [String: String] = [:]
@@ -45,6 +47,8 @@ public struct DeviceSettings: Equatable, Sendable {
     public var modemProfile: String? { values["modem_profile"] }
     public var modemPort: String? { values["modem_port"] }
     public var battery: String? { values["battery"] }
+    public var idleLockMinutes: Int { values["idle_lock_minutes"].flatMap { Int($0) } ?? 10 }
+    public var passwordAttempts: Int { values["password_attempts"].flatMap { Int($0) } ?? 10 }
 
     public static func path(home: String) -> String { Paths.join(home, fileName) }
 
@@ -61,6 +65,10 @@ public struct DeviceSettings: Equatable, Sendable {
             guard value.hasPrefix("/") else { throw AgentError.configurationInvalid(key: key, value: value, reason: "expected an absolute path") }
         case "card_must_be_mounted":
             guard value == "yes" || value == "no" else { throw AgentError.configurationInvalid(key: key, value: value, reason: "expected yes or no") }
+        case "idle_lock_minutes":
+            guard let minutes = Int(value), (1...1440).contains(minutes) else { throw AgentError.configurationInvalid(key: key, value: value, reason: "expected whole minutes from 1 to 1440") }
+        case "password_attempts":
+            guard let count = Int(value), (3...50).contains(count) else { throw AgentError.configurationInvalid(key: key, value: value, reason: "expected a count from 3 to 50") }
         default:
             break
         }

@@ -11,4 +11,14 @@ static inline int satchel_sqlite3_bind_text_copy(sqlite3_stmt *stmt, int index, 
 static inline int satchel_sqlite3_bind_blob_copy(sqlite3_stmt *stmt, int index, const void *bytes, int length) {
     return sqlite3_bind_blob(stmt, index, bytes, length, SQLITE_TRANSIENT);
 }
+
+/* An open file of Store's encrypted VFS (Store/PageEncryption.swift): SQLite allocates
+   szOsFile bytes and hands them to xOpen; the base comes first, as every VFS "subclass" does,
+   and the underlying VFS's own file lives in the same allocation right after this struct. */
+typedef struct satchel_encrypted_file {
+    sqlite3_file base;
+    sqlite3_file *real;
+    void *cipher;
+    int kind;
+} satchel_encrypted_file;
 #endif

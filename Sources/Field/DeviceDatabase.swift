@@ -99,6 +99,14 @@ public final class DeviceDatabase {
     /// database, and leave `-wal`/`-shm` beside it. A refused file stays byte-identical, with no
     /// new files beside it.
     static func refuseUnusable(path: String) throws {
+        // A sealed file says nothing in plain reads: SQLite checks it through the encrypted VFS,
+        // where a foreign file fails authentication on the first read, before anything is written.
+        if PageEncryption.registered(for: path) != nil {
+            if PageEncryption.looksSealed(path) { return }
+            if case .sqlite = DatabaseFile.inspect(path) {
+                throw FieldError.damagedDatabase(path: path, detail: "a plain database where this device keeps an encrypted one (an interrupted `satchel password set`, or a file put there): `satchel unlock` encrypts it, or restore from the card")
+            }
+        }
         switch DatabaseFile.inspect(path) {
         case .missing, .unreadable:
             return  // the open that follows reports it with SQLite's words

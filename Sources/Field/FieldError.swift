@@ -102,6 +102,9 @@ public enum FieldError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Translates a storage failure into what it means for the rep. Constraint failures are
     /// programming errors here (input is validated first), so they surface as internal errors.
     public static func from(_ error: StoreError, path: String) -> FieldError {
+        if error.isAuthenticationFailure {
+            return .damagedDatabase(path: path, detail: "a page of the encrypted database failed authentication: it was changed outside satchel, or it is not this device's file (another key)")
+        }
         switch error.kind {
         case .full: return .storageFull(path: path)
         case .corrupt: return .damagedDatabase(path: path, detail: error.message)

@@ -16,6 +16,8 @@ public final class Database {
     private var statements: [String: Statement] = [:]
     /// Held while an immutable read-only connection is open; released after it closes.
     private var quietReader: QuietReader?
+    /// The key and VFS of an encrypted file, kept as long as the connection that uses them.
+    public let encryption: PageEncryption?
 
     public struct Options: Sendable {
         /// How long a write waits for another connection's lock before failing with `.busy`.
@@ -38,9 +40,22 @@ public final class Database {
         public var walMode = true
         /// Page cache size in KiB (`PRAGMA cache_size=-N`); nil keeps SQLite's default (2 MiB).
         public var cacheSizeKiB: Int?
+        /// Whether the file is sealed page by page (`PageEncryption`). `.automatic`: when a key
+        /// is registered for the file's directory (`PageEncryption.register`), with it.
+        public var encryption: Encryption = .automatic
+        /// Lets `vacuum(into:)` name a URI (the encrypted VFS of the copy). Off by default: a
+        /// path that starts with "file:" stays a path.
+        public var uriFilenames = false
 
         public init() {}
     }
+
+    public enum Encryption: Sendable {
+        case automatic
+        case plain
+        case key(PageEncryption)
+    }
+
 
     public enum Synchronous: String, Sendable { case off = "OFF", normal = "NORMAL", full = "FULL" }
 
@@ -48,9 +63,22 @@ public final class Database {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if options.create && !options.readOnly { flags |= SQLITE_OPEN_CREATE }
+        if options.uriFilenames { flags |= SQLITE_OPEN_URI }
         var handle: OpaquePointer?
         var name = path
         var reader: QuietReader?
+        let encryption: PageEncryption?
+        switch options.encryption {
+        case .automatic:
+            // A plain SQLite file stays plain (a restore from a card made before the password,
+            // the upgrade's source): only new, empty and sealed files take the directory's key.
+            encryption = PageEncryption.registered(for: path).flatMap { key in
+                if case .sqlite = DatabaseFile.inspect(path) { return nil }
+                return key
+            }
+        case .plain: encryption = nil
+        case .key(let key): encryption = key
+        }
         if options.readOnly && options.immutable, let locked = QuietReader(path: path, timeoutMilliseconds: options.busyTimeoutMilliseconds),
            access(path + "-wal", F_OK) != 0 {
             // Checked under the lock: a writer that opened since has made its -wal by now.
@@ -58,7 +86,7 @@ public final class Database {
             flags |= SQLITE_OPEN_URI
             name = "file:" + Self.uriEscaped(path) + "?immutable=1"
         }
-        let code = sqlite3_open_v2(name, &handle, flags, nil)
+        let code = sqlite3_open_v2(name, &handle, flags, encryption?.vfsName)
         guard code == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             if let handle { sqlite3_close_v2(handle) }
@@ -67,6 +95,7 @@ public final class Database {
         self.handle = handle
         self.path = path
         self.quietReader = reader
+        self.encryption = encryption
         sqlite3_extended_result_codes(handle, 1)
         do {
             try configure(options)
@@ -102,6 +131,7 @@ public final class Database {
 
     private func configure(_ options: Options) throws {
         sqlite3_busy_timeout(handle, options.busyTimeoutMilliseconds)
+        if encryption != nil { try prepareForSealing() }
         if let cacheSizeKiB = options.cacheSizeKiB { try execute("PRAGMA cache_size=-\(cacheSizeKiB)") }
         // Reading the header is the first real I/O: a file that is not a database fails here
         // with SQLITE_NOTADB instead of at some later, less obvious statement.
@@ -266,6 +296,18 @@ public final class Database {
         return lines == ["ok"] ? [] : lines
     }
 
+    /// Before the first page is read or written: the page size the VFS seals, room in every
+    /// page for its nonce and tag (honoured by a new file; an existing one has it in its header),
+    /// and temporary files kept in memory, where nothing plaintext reaches the disk.
+    private func prepareForSealing() throws {
+        try execute("PRAGMA page_size=\(PageEncryption.pageSize)")
+        var reserve = Int32(PageEncryption.reservedBytes)
+        let code = sqlite3_file_control(handle, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve)
+        guard code == SQLITE_OK else { throw error(code, sql: "SQLITE_FCNTL_RESERVE_BYTES") }
+        try execute("PRAGMA temp_store=MEMORY")
+        try execute("PRAGMA mmap_size=0")
+    }
+
     /// Writes the WAL back into the main file and truncates it (before a snapshot or on low battery).
     public func checkpoint() throws {
         var logFrames: Int32 = 0, checkpointed: Int32 = 0
@@ -283,6 +325,8 @@ public final class Database {
     /// under the card lock would hold up every capture behind it.
     public func backup(to destination: String, pagesPerStep: Int32 = 256, busyLimitMilliseconds: Int32 = 30_000) throws {
         var options = Options()
+        // The copy is sealed as this file is (same key), or plain as it is.
+        options.encryption = encryption.map { .key($0) } ?? .plain
         options.walMode = false
         options.foreignKeys = false
         let target = try Database(path: destination, options: options)
@@ -302,6 +346,17 @@ public final class Database {
         guard code == SQLITE_DONE, finish == SQLITE_OK else {
             throw target.error(code == SQLITE_DONE ? finish : code, sql: "backup to \(destination)")
         }
+    }
+
+    /// Writes a compacted copy of this database to the new file `destination`, sealed with
+    /// `encryption` (`VACUUM INTO` through its VFS, with room reserved in every page for the
+    /// nonce and tag). Needs a connection opened with `uriFilenames`. The copy is not fsynced.
+    public func vacuum(into destination: String, encryption: PageEncryption) throws {
+        var reserve = Int32(PageEncryption.reservedBytes)
+        let code = sqlite3_file_control(handle, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve)
+        guard code == SQLITE_OK else { throw error(code, sql: "SQLITE_FCNTL_RESERVE_BYTES") }
+        try execute("PRAGMA temp_store=MEMORY")
+        try execute("VACUUM INTO ?", [.text("file:" + Self.uriEscaped(destination) + "?vfs=" + encryption.vfsName)])
     }
 
     public var applicationID: Int64 {

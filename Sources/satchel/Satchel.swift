@@ -21,7 +21,7 @@ struct Satchel: ParsableCommand {
         subcommands: [
             Init.self, Status.self, Keys.self, Provision.self, ConfigCommand.self, SyncCommand.self, SyncErrorsCommand.self, CardCommand.self, BackupCommand.self, RestoreCommand.self, Daemon.self, CustomerCommand.self, ProductCommand.self, OrderCommand.self, Visit.self, Payment.self,
             DisplayRequest.self, Complaint.self, Quote.self, Maintenance.self, Route.self, Doctor.self,
-            ModemCommand.self, ConsoleCommand.self,
+            ModemCommand.self, ConsoleCommand.self, Unlock.self, Lock.self, PasswordCommand.self,
         ])
 }
 
