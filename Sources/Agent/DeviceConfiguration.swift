@@ -28,6 +28,7 @@ public struct DeviceSettings: Equatable, Sendable {
         ("modem_profile", "modem profile (hardware/modems), when the board's is not the one fitted"),
         ("modem_port", "the modem's serial port"),
         ("battery", "the battery's sysfs power_supply directory (capacity, status)"),
+        ("apn", "the operator's access point name for sync over the modem (satchel provision --apn)"),
     ]
 
     public var values: [String: String] = [:]
@@ -45,6 +46,7 @@ public struct DeviceSettings: Equatable, Sendable {
     public var modemProfile: String? { values["modem_profile"] }
     public var modemPort: String? { values["modem_port"] }
     public var battery: String? { values["battery"] }
+    public var apn: String? { values["apn"] }
 
     public static func path(home: String) -> String { Paths.join(home, fileName) }
 
@@ -86,6 +88,7 @@ public struct DeviceSettings: Equatable, Sendable {
             bytes += buffer[0..<got]
             if bytes.count > 64 * 1024 { throw AgentError.configurationDamaged(path: path, line: 0, reason: "larger than 64 KiB") }
         }
+        try checkSeal(bytes, home: home)
         return try parse(bytes, path: path)
     }
 
@@ -125,6 +128,7 @@ public struct DeviceSettings: Equatable, Sendable {
     public func write(home: String) throws {
         for (key, value) in values { try Self.validate(key: key, value: value) }
         try DurableFile.replace(Self.path(home: home), with: Array(text.utf8))
+        try Self.reseal(text: text, home: home)
     }
 
     /// `path` made absolute against the working directory: the configuration outlives the shell
