@@ -244,7 +244,7 @@ public final class SyncServer: @unchecked Sendable {
             case .batchRefused(let batch, let why): return "batch \(batch) refused, nothing of it stored: \(why)"
             case .deviceLost(let device):
                 return "device \(device) was reported lost while this session ran (satchel-hub device lost): what the hub acknowledged stays; it takes nothing more, and the device destroys its keys"
-            case .registrationRefused(let why): return "provisioning refused: \(why)"
+            case .registrationRefused(let why): return why
             case .notAReplacement(let device):
                 return "device \(device) replaces no other device: register it with `satchel-hub device add --replaces OLD` first"
             }
