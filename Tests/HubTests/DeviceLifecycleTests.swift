@@ -215,7 +215,8 @@ struct DeviceLifecycleTests {
 extension Array where Element == UInt8 {
     func contains(subsequence: [UInt8]) -> Bool {
         guard !subsequence.isEmpty, subsequence.count <= count else { return false }
-        return (0...(count - subsequence.count)).contains { Array(self[$0..<($0 + subsequence.count)]) == subsequence }
+        let first = subsequence[0]
+        return (0...(count - subsequence.count)).contains { self[$0] == first && Array(self[$0..<($0 + subsequence.count)]) == subsequence }
     }
 }
 
