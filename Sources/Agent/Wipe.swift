@@ -23,6 +23,10 @@ extension DeviceAgent {
         public var destroyedCardKeys: [String]
         /// Plain data files removed (the internal database while it is not encrypted).
         public var removed: [String]
+        var keyFileCount: String {
+            let count = destroyedKeys.count + destroyedCardKeys.count
+            return "\(count) key file\(count == 1 ? "" : "s")"
+        }
         enum CodingKeys: String, CodingKey {
             case reason, removed
             case destroyedKeys = "destroyed_keys"
@@ -104,10 +108,10 @@ extension DeviceAgent {
             return try body()
         } catch DeviceSync.Failure.sync(.refused(.lost)) {
             let report = wipe(reason: "reported lost by the office, wiped at its contact with the hub")
-            throw LifecycleError.reportedLost("its keys are destroyed (\(report.destroyedKeys.count + report.destroyedCardKeys.count) key files), its data can no longer be read; the hub refuses it from now on")
+            throw LifecycleError.reportedLost("its keys are destroyed (\(report.keyFileCount)), its data can no longer be read; the hub refuses it from now on")
         } catch DeviceSync.Failure.sync(.hubError(code: .deviceLost, let message)) {
             let report = wipe(reason: "reported lost by the office during a sync, wiped")
-            throw LifecycleError.reportedLost("\(TerminalText.safe(message)). Its keys are destroyed (\(report.destroyedKeys.count + report.destroyedCardKeys.count) key files); the hub refuses it from now on")
+            throw LifecycleError.reportedLost("\(TerminalText.safe(message)). Its keys are destroyed (\(report.keyFileCount)); the hub refuses it from now on")
         }
     }
 }

@@ -250,7 +250,6 @@ struct DeviceLifecycleEndToEndTests {
         #expect(try orders() == 50)
         #expect(try duplicated() == 0)
         let stored = try hub.changeCount(device: "WAW07")
-        print("replacement figure: \(try orders()) orders of WAW07 on the hub, \(try duplicated()) duplicated, \(stored) changes stored by the upload")
         #expect(uploaded["uploaded"] as? Int == Int(stored))
         // The technician runs it again: nothing new is stored.
         let again = try json(try run(satchel, ["sync", "--mode", "upload", "--from-card", oldCard, "--released-key", "--json"], home: newHome,
