@@ -104,7 +104,6 @@ extension DeviceAgent {
                                      replaces: request.replaces, initialised: existing == nil)
         var assignment: SignedAssignment?
         if let credential = request.credential {
-            let keys = DeviceKeys(home: home)
             let stream: FileDescriptorStream
             do { stream = try TCP.connect(request.hub, deadline: .after(seconds: timeoutSeconds)) } catch { throw DeviceSync.Failure.link("\(error)") }
             defer { stream.close() }
@@ -113,7 +112,7 @@ extension DeviceAgent {
                 outcome = try ProvisionClient.run(stream, deviceKey: pair, hubKey: hubKey, device: device,
                                                   register: Register(credential: credential, rep: rep, replaces: request.replaces ?? "", again: pinned != nil || request.replace),
                                                   escrow: { escrowKey in
-                                                      guard let parts = wiped ? nil : try keys.deposit(sealedTo: escrowKey) else { return nil }
+                                                      guard let parts = wiped ? nil : try self.escrowDeposit(sealedTo: escrowKey) else { return nil }
                                                       report.escrowedKeyCheck = parts.keyCheck
                                                       return EscrowDeposit(sealedKey: parts.sealedKey, keyCheck: parts.keyCheck)
                                                   }, deadline: .after(seconds: timeoutSeconds))

@@ -48,19 +48,21 @@ extension DeviceAgent {
     public func wipe(reason: String) -> WipeReport {
         let at = CalendarDay.minute(fromMilliseconds: clock.nowMilliseconds())
         if !local.exists(wipedMarker) { try? local.writeDurably(wipedMarker, Array("\(reason), at \(at)".utf8)) }
-        let keys = DeviceKeys(home: configuration.home)
         var report = WipeReport(reason: reason, destroyedKeys: [], destroyedCardKeys: [], removed: [])
         // The card's key slot first, while the local key still says which backup on the card is ours.
         if let root = configuration.cardRoot {
-            let check = (try? keys.escrowKey())??.check
+            // Ours: the backup whose key check is our key's, else the one named by our device id.
+            let check = (try? escrowKey())??.check
+            let ownID = try? DeviceDatabase.openReadOnly(home: configuration.home, clock: clock).deviceID()
             for device in CardLayout.devices(on: root, fileSystem: card) {
                 let layout = CardLayout(root: root, device: device)
-                guard let identity = try? readIdentity(layout), check == nil || identity.keyCheck == check else { continue }
+                guard let identity = try? readIdentity(layout) else { continue }
+                guard check.map({ identity.keyCheck == $0 }) ?? (ownID.map { $0 == device } ?? true) else { continue }
                 if Self.shred(layout.identityFile) { report.destroyedCardKeys.append(layout.identityFile) }
             }
         }
-        for file in keys.keyFiles where Self.shred(file) { report.destroyedKeys.append(file) }
-        for file in keys.plainDataFiles where unlink(file) == 0 { report.removed.append(file) }
+        for file in keyFiles where Self.shred(file) { report.destroyedKeys.append(file) }
+        for file in databaseFiles where unlink(file) == 0 { report.removed.append(file) }
         // Sealed with the destroyed device key, the configuration's seal can never check again;
         // the hub pin names a hub this handheld no longer has an identity for.
         for file in [DeviceSettings.sealPath(home: configuration.home), IdentityFiles.hubPinPath(home: configuration.home)] where unlink(file) == 0 {
