@@ -1,7 +1,7 @@
-import Field
+public import Field
 import Seal
 import Store
-import Sync
+public import Sync
 
 /// What the hub decided about this handheld, as the agent keeps and obeys it: the signed
 /// assignment (`Sync.DeviceAssignment`: rep, role, offline policy, the hub's time at the last

@@ -2,6 +2,7 @@ import Backup
 import Field
 import Journal
 import Seal
+import Sync
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

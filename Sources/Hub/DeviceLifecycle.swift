@@ -1,7 +1,7 @@
 import Foundation
-import Seal
+public import Seal
 import Store
-import Sync
+public import Sync
 
 /// What the hub does with devices over their life (docs/technician-guide.md "Provisioning",
 /// "A lost handheld", "Replacing a broken handheld"): technicians and their credentials,

@@ -1,5 +1,5 @@
-import Seal
-import Transport
+public import Seal
+public import Transport
 
 /// What the hub decides about a device and the device must obey (docs/protocol.md §10): whose
 /// it is, the workplace its rep has, and how long it may go without reaching the hub before it
