@@ -43,12 +43,16 @@ extension DeviceAgent {
     /// is opened (`DeviceSync.recover`). `hub` overrides the pinned address for this sync.
     public func sync(_ mode: SyncMode, password: String, over link: SyncLink, hub: String? = nil, recovered: DeviceSync.RecoveredChanges? = nil,
                      timeoutSeconds: Double = 120, notice: (String) -> Void = { _ in }) throws -> DeviceSync.Report {
-        let device = try openForWriting(notice: notice)
+        // A locked handheld may sync: reaching the hub is what unlocks it.
+        try ensureWritable(notice: notice)
+        let device = try openUnchecked(notice: notice)
         if mirror(device).isHealthy { _ = try? snapshot(device) }
         let sync = DeviceSync(self)
-        let report = try connect(link, address: try sync.hubAddress(hub)) { stream, address in
-            if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
-            return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
+        let report = try obeyingWipeOrders {
+            try connect(link, address: try sync.hubAddress(hub)) { stream, address in
+                if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
+                return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
+            }
         }
         let downloaded = report.pull != nil && (report.downloaded > 0 || report.documents > 0 || mode == .initialise || mode == .duplicate)
         if downloaded, mirror(device).isHealthy { _ = try? snapshot(device) }

@@ -187,6 +187,15 @@ public final class DeviceAgent {
     /// the card holds a backup this device can open (its key is on internal storage), restores it
     /// first and says so loudly on `notice`: the rep must know the device was rebuilt.
     public func open(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
+        let device = try openUnchecked(notice: notice)
+        try enforceContactPolicy(device, writing: true)
+        return device
+    }
+
+    /// `open` without the offline policy (`ContactPolicy`): for sync, which is how a locked
+    /// handheld unlocks. A wiped one is still refused.
+    func openUnchecked(notice: (String) -> Void = { _ in }) throws -> DeviceDatabase {
+        try refuseIfWiped()
         try activateDataKey()
         do {
             return try DeviceDatabase.open(home: configuration.home, clock: clock)
@@ -209,7 +218,9 @@ public final class DeviceAgent {
     /// lists and shows): nothing is migrated, restored or rewritten, no file is created. A
     /// missing or damaged database is reported, with `satchel restore` when the card holds a
     /// backup, and left as it is.
-    public func openForReading() throws -> DeviceDatabase {
+    /// `whileLocked`: the commands a locked handheld still runs (status, keys, doctor).
+    public func openForReading(whileLocked: Bool = false) throws -> DeviceDatabase {
+        try refuseIfWiped()
         try activateDataKey()
         let device: DeviceDatabase
         do {
@@ -221,6 +232,7 @@ public final class DeviceAgent {
             }
         }
         guard try device.schemaIsCurrent() else { throw AgentError.upgradeNeeded(path: device.path) }
+        try enforceContactPolicy(device, writing: false, whileLocked: whileLocked)
         return device
     }
 

@@ -30,6 +30,7 @@ public struct DeviceSettings: Equatable, Sendable {
         ("battery", "the battery's sysfs power_supply directory (capacity, status)"),
         ("idle_lock_minutes", "minutes without a command before the app password is asked again (1-1440, default 10)"),
         ("password_attempts", "wrong app passwords in a row before the keys are destroyed (3-50, default 10)"),
+        ("apn", "the operator's access point name for sync over the modem (satchel provision --apn)"),
     ]
 
     public var values: [String: String] = [:]
@@ -49,6 +50,7 @@ public struct DeviceSettings: Equatable, Sendable {
     public var battery: String? { values["battery"] }
     public var idleLockMinutes: Int { values["idle_lock_minutes"].flatMap { Int($0) } ?? 10 }
     public var passwordAttempts: Int { values["password_attempts"].flatMap { Int($0) } ?? 10 }
+    public var apn: String? { values["apn"] }
 
     public static func path(home: String) -> String { Paths.join(home, fileName) }
 
@@ -94,6 +96,7 @@ public struct DeviceSettings: Equatable, Sendable {
             bytes += buffer[0..<got]
             if bytes.count > 64 * 1024 { throw AgentError.configurationDamaged(path: path, line: 0, reason: "larger than 64 KiB") }
         }
+        try checkSeal(bytes, home: home)
         return try parse(bytes, path: path)
     }
 
@@ -133,6 +136,7 @@ public struct DeviceSettings: Equatable, Sendable {
     public func write(home: String) throws {
         for (key, value) in values { try Self.validate(key: key, value: value) }
         try DurableFile.replace(Self.path(home: home), with: Array(text.utf8))
+        try Self.reseal(text: text, home: home)
     }
 
     /// `path` made absolute against the working directory: the configuration outlives the shell

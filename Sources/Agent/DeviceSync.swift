@@ -181,6 +181,9 @@ public struct DeviceSync {
         guard mode != .upload else {
             throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "upload needs the old device's card: satchel sync --mode upload --from-card DIR")
         }
+        guard mode != .provision else {
+            throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "a technician provisions a handheld with `satchel provision`")
+        }
         let deviceID = try device.deviceID()
         let epoch = try device.epoch()
         let uploaded = try device.uploadedThroughSeq()
@@ -212,6 +215,8 @@ public struct DeviceSync {
             try device.setSyncState("pending_batches", nil)
             try device.setSyncState("last_sync_at", String(now))
         }
+        // The hub's role and offline policy for this handheld, with its time now (unlocks it).
+        if let signed = result.assignment { try ContactPolicy.record(signed, in: device) }
         // What the hub now holds the device may let go of, so the database stays bounded.
         let housekeeping = try Housekeeping(device).run()
         let released = try download.releaseRetained()
@@ -252,9 +257,10 @@ public struct DeviceSync {
     /// The hub stores each change once, however many of them the old device had already sent.
     public func upload(_ recovered: RecoveredChanges, password: String, over stream: any ByteStream, hub hubAddress: String,
                        timeoutSeconds: Double = 120) throws -> Report {
-        let own = try agent.open()
+        let own = try agent.openUnchecked()
         let (result, seconds) = try session(.upload, device: try own.deviceID(), epoch: try own.epoch(), password: password, batches: recovered.batches,
                                             pull: nil, sink: nil, over: stream, timeoutSeconds: timeoutSeconds)
+        if let signed = result.assignment { try ContactPolicy.record(signed, in: own) }
         return Report(mode: SyncMode.upload.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? recovered.sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: recovered.batches.last?.id, seconds: seconds, recoveredFrom: recovered.device, recoveredChanges: recovered.count)

@@ -80,7 +80,7 @@ extension DeviceAgent {
         var findings: [DoctorFinding] = []
         findings += permissionFindings()
         let device: DeviceDatabase
-        do { device = try openForReading() } catch {
+        do { device = try openForReading(whileLocked: true) } catch {
             findings.append(DoctorFinding("database", .problem, "cannot be opened: \(error)",
                                           next: "if the card holds a backup: satchel restore; otherwise satchel init (a new device)"))
             findings += batteryFindings()

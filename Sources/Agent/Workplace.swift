@@ -53,8 +53,12 @@ public enum Workplace: String, CaseIterable, Sendable {
 
     /// The workplace of the rep this device belongs to. Until the first sync brings the rep's row
     /// the device is a sales rep's, what it was before roles were enforced.
+    /// A handheld provisioned with a technician credential holds the hub's signed assignment:
+    /// its role is the one obeyed, whatever the database's `reps` row says (a rep who edits it
+    /// gains nothing).
     public static func of(_ device: DeviceDatabase) throws -> Workplace {
-        let role = try device.guarded {
+        let assigned = try ContactPolicy.role(device)
+        let role = try assigned ?? device.guarded {
             try device.database.first("SELECT r.role FROM reps r JOIN device d ON r.id = d.rep_id") { $0.text(0) }
         }
         guard let role else { return .rep }

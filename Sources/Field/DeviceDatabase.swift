@@ -257,7 +257,7 @@ public final class DeviceDatabase {
         }
     }
 
-    static func validateIdentifier(_ value: String, what: String) throws {
+    public static func validateIdentifier(_ value: String, what: String) throws {
         let allowed = value.utf8.allSatisfy { byte in
             (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                 || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")

@@ -157,6 +157,7 @@ public final class SQLiteHubStorage: HubStorage {
             CREATE INDEX device_changes_by_epoch ON device_changes(device_id, epoch, seq);
             """),
         Migration("hub v6 office users and their tokens (admin API, office web page)", OfficeUsersSchema.v6),
+        Migration("hub v7 device lifecycle: technicians, device states, key escrow, offline policy, lifecycle events", lifecycleSchema),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written

@@ -67,8 +67,11 @@ public final class SyncServer: @unchecked Sendable {
         }
         let deadline = Deadline.after(seconds: sessionTimeout)
         var openChannel: SyncChannel?
+        // Devices' lifecycle (lost, provisioning, assignments): every backend that keeps it.
+        let lifecycle = storage as? any DeviceLifecycleStore
         do {
             var device: HubDevice?
+            var provisioningKey: [UInt8]?
             var epoch: Int64 = 1
             let channel = try SyncChannel.accept(stream, hubKey: try storage.hubKey(), dictionary: SyncDictionary.v3, deadline: deadline) { key, helloBytes in
                 let hello = try Hello.decode(helloBytes)
@@ -78,14 +81,24 @@ public final class SyncServer: @unchecked Sendable {
                 let status: Welcome.Status
                 if hello.version != Hello.version {
                     status = .unsupportedVersion
+                } else if hello.mode == .provision {
+                    // A technician registers the device: its credential, not a sync password, decides.
+                    provisioningKey = key
+                    status = .ok
                 } else if let known = try storage.device(publicKey: key), known.id == hello.device {
                     device = known
                     entry.rep = known.rep
-                    status = known.revoked ? .revoked : .ok
+                    if try lifecycle?.lifecycleState(device: known.id) == .lost {
+                        status = .lost
+                        try lifecycle?.recordWipeOrder(device: known.id, during: "at HELLO", now: now())
+                    } else {
+                        status = known.revoked ? .revoked : .ok
+                    }
                 } else {
                     status = .unknownDevice
                 }
                 if status != .ok { entry.result = "refused"; entry.error = "\(status)" }
+                if status == .lost { entry.error = "device reported lost (satchel-hub device lost): refused, told to destroy its keys" }
                 return Welcome(status: status, session: Random.bytes(16), hubTime: now()).encode()
             }
             openChannel = channel
@@ -93,7 +106,16 @@ public final class SyncServer: @unchecked Sendable {
                 entry.bytesUp = channel.bytesReceived
                 entry.bytesDown = channel.bytesSent
             }
+            if let provisioningKey {
+                try provision(channel, device: entry.device ?? "", publicKey: provisioningKey, lifecycle: lifecycle, deadline: deadline, entry: &entry)
+                return
+            }
             guard let device, !device.revoked, entry.result != "refused" else { return }
+            /// The office may report the device lost while this session runs: what the hub
+            /// acknowledged so far stays acknowledged, and nothing more is taken.
+            func stillActive() throws {
+                if try lifecycle?.lifecycleState(device: device.id) == .lost { throw SessionRefusal.deviceLost(device.id) }
+            }
             guard try authenticate(channel, device: device, epoch: epoch, storage: storage, deadline: deadline, entry: &entry) else { return }
             let mode = SyncMode(name: entry.mode ?? "") ?? .fast
             // Upload and duplicate act for the device this one replaced.
@@ -106,6 +128,7 @@ public final class SyncServer: @unchecked Sendable {
                 let message = try channel.receive(deadline: deadline)
                 switch MessageType(rawValue: message.type) {
                 case .batch:
+                    try stillActive()
                     let batch = try Batch.decode(message.body)
                     // Upload mode: a replacement device hands in the changes recovered from the
                     // device it replaced, stored under that device's identity (and de-duplicated
@@ -127,6 +150,7 @@ public final class SyncServer: @unchecked Sendable {
                     try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
                 case .pull where [.full, .initialise, .duplicate].contains(mode) && !pulled:
                     pulled = true
+                    try stillActive()
                     var request = try Pull.decode(message.body)
                     var documents: [SyncChange] = []
                     if mode == .duplicate {
@@ -179,6 +203,7 @@ public final class SyncServer: @unchecked Sendable {
         } catch let refusal as SessionRefusal {
             entry.result = "refused"
             entry.error = refusal.description
+            if case .deviceLost(let id) = refusal { try? lifecycle?.recordWipeOrder(device: id, during: "mid-session", now: now()) }
             try? sendError(refusal.code, refusal.description, on: openChannel, deadline: deadline)
         } catch {
             entry.error = "\(error)" + (entry.error.map { " (\($0))" } ?? "")
@@ -203,21 +228,30 @@ public final class SyncServer: @unchecked Sendable {
         case notAReplacement(String)
         case batchRefused(String, String)
         case batchConflict(BatchConflict)
+        case deviceLost(String)
+        case registrationRefused(String)
         var code: SyncErrorCode {
-            if case .batchConflict = self { return .batchConflict }
-            return .batchRefused
+            switch self {
+            case .batchConflict: return .batchConflict
+            case .deviceLost: return .deviceLost
+            case .registrationRefused: return .registrationRefused
+            default: return .batchRefused
+            }
         }
         var description: String {
             switch self {
             case .batchConflict(let conflict): return conflict.description
             case .batchRefused(let batch, let why): return "batch \(batch) refused, nothing of it stored: \(why)"
+            case .deviceLost(let device):
+                return "device \(device) was reported lost while this session ran (satchel-hub device lost): what the hub acknowledged stays; it takes nothing more, and the device destroys its keys"
+            case .registrationRefused(let why): return why
             case .notAReplacement(let device):
                 return "device \(device) replaces no other device: register it with `satchel-hub device add --replaces OLD` first"
             }
         }
     }
 
-    private func sendError(_ code: SyncErrorCode, _ message: String, on channel: SyncChannel?, deadline: Deadline) throws {
+    func sendError(_ code: SyncErrorCode, _ message: String, on channel: SyncChannel?, deadline: Deadline) throws {
         try channel?.send(.init(type: MessageType.error.rawValue, body: ErrorMessage(code: code, message: message).encode()), deadline: deadline)
     }
 
@@ -253,7 +287,11 @@ public final class SyncServer: @unchecked Sendable {
         if rep.failedAttempts > 0 { try storage.resetFailedLogins(rep: rep.id) }
         // With the hub's high-water mark for the device, so a restored device learns what the hub holds of it.
         let held = try storage.holding(device: device.id, epoch: epoch)
-        try channel.send(.init(type: MessageType.authResult.rawValue, body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins, held: held).encode()),
+        // The role and the offline policy the device obeys, signed, with the hub's time now.
+        let lifecycle = storage as? any DeviceLifecycleStore
+        let assignment = try lifecycle.map { SignedAssignment.sign(try $0.assignment(device: device.id, now: now), with: try $0.lifecycleKeys().signing) }
+        try channel.send(.init(type: MessageType.authResult.rawValue,
+                               body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins, held: held, assignment: assignment).encode()),
                          deadline: deadline)
         return true
     }

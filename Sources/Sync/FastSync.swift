@@ -62,11 +62,15 @@ public struct AuthResult: Equatable, Sendable {
     public var status: Status
     public var attemptsLeft: Int
     public var held: HubHolding?
+    /// When ok and the hub keeps devices' lifecycle: the device's signed assignment (role, offline
+    /// policy, the hub's time now). A trailing field after `held`.
+    public var assignment: SignedAssignment?
 
-    public init(status: Status, attemptsLeft: Int, held: HubHolding? = nil) {
+    public init(status: Status, attemptsLeft: Int, held: HubHolding? = nil, assignment: SignedAssignment? = nil) {
         self.status = status
         self.attemptsLeft = attemptsLeft
         self.held = held
+        self.assignment = assignment
     }
 
     public func encode() -> [UInt8] {
@@ -76,6 +80,7 @@ public struct AuthResult: Equatable, Sendable {
         if let held {
             writer.varint(UInt64(max(1, held.highestEpoch)))
             writer.int(held.sequenceInEpoch)
+            if let assignment { writer.data(assignment.encode()) }
         }
         return writer.bytes
     }
@@ -89,6 +94,7 @@ public struct AuthResult: Equatable, Sendable {
             let epoch = try reader.varint()
             guard epoch >= 1, epoch <= UInt64(Int64.max) else { throw WireReader.Failure.tooLarge(what: "epoch", value: epoch) }
             result.held = HubHolding(highestEpoch: Int64(epoch), sequenceInEpoch: try reader.int())
+            if !reader.isAtEnd { result.assignment = try SignedAssignment.decode(try reader.data(limit: 1024)) }
         }
         return result
     }
@@ -145,6 +151,8 @@ public struct SyncResult: Equatable, Sendable {
     public var documents: Int = 0
     /// The largest frame received, header included.
     public var largestFrame: Int = 0
+    /// The hub's signed assignment of the device, when it sent one (`AuthResult.assignment`).
+    public var assignment: SignedAssignment? = nil
     /// What the hub held of this device when the session began.
     public var held: HubHolding?
 }
@@ -217,6 +225,7 @@ public enum SyncClient {
         if let sendFailure { throw sendFailure }
         var outcome = SyncResult(receipt: nil, bytesSent: 0, bytesReceived: 0, roundTrips: 1)
         outcome.held = result.held
+        outcome.assignment = result.assignment
         for batch in batches {
             let receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
             guard receipt.batchId == batch.id else { throw SyncFailure.unexpected("receipt for \(receipt.batchId) instead of \(batch.id)") }

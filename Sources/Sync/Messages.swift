@@ -3,10 +3,14 @@ import Seal
 /// Sync messages (docs/protocol.md §5) and their bodies.
 public enum MessageType: UInt8, Sendable {
     case hello = 1, welcome, auth, authResult, batch, receipt, pull, table, done, error, bye, download, ack
+    /// Provision mode (docs/protocol.md §10): REGISTER, REGISTERED, ESCROW, ESCROWED.
+    case register, registered, escrow, escrowed
 }
 
 public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {
     case fast = 1, full, initialise, duplicate, upload
+    /// A technician registers the device with the hub (`satchel provision`), not a sync.
+    case provision
 
     public var name: String {
         switch self {
@@ -15,6 +19,7 @@ public enum SyncMode: UInt8, Sendable, CaseIterable, Codable {
         case .initialise: return "init"
         case .duplicate: return "duplicate"
         case .upload: return "upload"
+        case .provision: return "provision"
         }
     }
 
@@ -69,7 +74,11 @@ public struct Hello: Equatable, Sendable {
 }
 
 public struct Welcome: Equatable, Sendable {
-    public enum Status: UInt64, Sendable { case ok = 0, unknownDevice, revoked, unsupportedVersion }
+    public enum Status: UInt64, Sendable {
+        case ok = 0, unknownDevice, revoked, unsupportedVersion
+        /// The office reported the device lost: it destroys its keys now (docs/protocol.md §10).
+        case lost
+    }
     public var status: Status
     public var session: [UInt8]
     public var hubTime: Int64
@@ -262,6 +271,11 @@ public enum SyncErrorCode: UInt64, Sendable {
     /// A batch id (or change id) the hub holds with other content: refused whole, never answered
     /// with the stored receipt.
     case batchConflict
+    /// The office reported the device lost while the session ran: what was acknowledged stays
+    /// acknowledged; the device destroys its keys.
+    case deviceLost
+    /// Provisioning refused: the technician credential, the rep, or the identity (the message says which).
+    case registrationRefused
 }
 
 public struct ErrorMessage: Equatable, Sendable {

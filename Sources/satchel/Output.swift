@@ -25,6 +25,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as DeviceLockError {
         printError(error.description)
         throw ExitCode(error.exitCode)
+    } catch let error as LifecycleError {
+        printError(error.description)
+        throw ExitCode(error.exitCode)
     }
 }
 

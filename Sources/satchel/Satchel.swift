@@ -96,7 +96,7 @@ struct Status: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let agent = try home.agent()
-            let device = try agent.openForReading()
+            let device = try agent.openForReading(whileLocked: true)
             let status = try DeviceStatus.read(device)
             let card = agent.cardReport(device)
             let writing = agent.writing()

@@ -17,56 +17,13 @@ struct Keys: ParsableCommand {
     func run() throws {
         try syncErrors {
             let agent = try home.agent()
-            let device = try agent.openForReading()
+            let device = try agent.openForReading(whileLocked: true)
             let sync = DeviceSync(agent)
             let report = Report(device: try device.deviceID(), publicKey: Hex.encode(try sync.keyPair().publicKey), hub: try sync.pin())
             if output.json { return try printJSON(report) }
             print("Device \(report.device) public key: \(report.publicKey)")
             print("Register it on the hub: satchel-hub device add --device \(report.device) --rep REP --key \(report.publicKey)")
             print("Hub: \(report.hub.map { "\($0.address), key \($0.publicKey)" } ?? "not provisioned (satchel provision)")")
-        }
-    }
-}
-
-struct Provision: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Pin the hub this device syncs with (its address and public key, from `satchel-hub key`) and record the device's hardware.",
-        discussion: """
-            The hardware options are written to the device configuration (<data directory>/device.conf), so no later \
-            command needs them: --card (the card's mount point), --board (a board profile: serial port, modem, battery, \
-            card mount point), --modem-profile, --modem-port, --battery. `satchel config set` changes one later.
-            """)
-    @OptionGroup var home: HomeOptions
-    @Option(help: "HOST:PORT of the hub (over the operator's private APN).") var hub: String
-    @Option(help: "The hub's public key, 64 hex digits.") var hubKey: String
-    @Option(help: "Board profile (a name in hardware/boards).") var board: String?
-    @Option(help: "Modem profile, when not the board's (a name in hardware/modems).") var modemProfile: String?
-    @Option(help: "The modem's serial port, when not the board's.") var modemPort: String?
-    @Option(help: "The battery's sysfs power_supply directory, when not the board's.") var battery: String?
-
-    func run() throws {
-        try syncErrors {
-            let agent = try home.agent()
-            _ = try agent.openForReading()
-            var settings = agent.configuration.settings
-            let given: [(String, String?)] = [("card", home.card.map(DeviceSettings.absolute)), ("board", board), ("modem_profile", modemProfile),
-                                              ("modem_port", modemPort.map(DeviceSettings.absolute)), ("battery", battery.map(DeviceSettings.absolute))]
-            for case let (key, value?) in given {
-                try DeviceSettings.validate(key: key, value: value)
-                settings[key] = value
-            }
-            if let board {
-                // A board that cannot be found fails now, before anything is written.
-                guard let directory = HardwareDirectory.locate(override: Environment.value("SATCHEL_HARDWARE")) else {
-                    throw ModemError.profile("no hardware directory to find board \(board) in (set SATCHEL_HARDWARE)")
-                }
-                _ = try directory.board(board)
-            }
-            let provisioned = try DeviceSync(agent).provision(address: hub, hubKey: hubKey)
-            if settings != agent.configuration.settings { try settings.write(home: agent.configuration.home) }
-            print("Pinned hub \(hub); this device's public key: \(Hex.encode(provisioned.publicKey))")
-            if let problem = provisioned.cardProblem { printNotice("WARNING: the identity is not on the card yet (\(problem)); the next backup puts it there") }
-            for case let (key, value?) in given { print("Configured \(key) = \(value)") }
         }
     }
 }
@@ -87,10 +44,12 @@ struct SyncCommand: ParsableCommand {
     @Option(help: "fast, full, init, duplicate or upload.") var mode: String = "fast"
     @Option(help: "HOST:PORT of the hub, instead of the pinned address.") var hub: String?
     @Flag(help: "Sync through the GSM modem's own data session (transparent TCP) instead of the host's network.") var overModem = false
-    @Option(help: "Access point name for --over-modem (often a private APN).") var apn: String = "internet"
+    @Option(help: "Access point name for --over-modem (often a private APN; default: the device configuration's apn, else internet).") var apn: String?
     @OptionGroup(title: "Modem (with --over-modem)") var modem: ModemOptions
     @Option(help: "Upload mode: the mount point of the replaced device's card.") var fromCard: String?
     @Option(help: "Upload mode: the replaced device's id, when its card holds several.") var oldDevice: String?
+    @Flag(help: "Upload mode: line 2 of standard input is the old device's key the hub released (satchel-hub device release-key), instead of the card passphrase.")
+    var releasedKey = false
 
     func run() throws {
         try syncErrors {
@@ -104,10 +63,13 @@ struct SyncCommand: ParsableCommand {
                 throw FieldError.invalidInput(what: "--from-card", value: fromCard, reason: "only upload mode reads another device's card (--mode upload)")
             }
             let password = try readSecret("sync password")
-            let passphrase = mode == .upload ? try readSecret("card passphrase of the replaced device") : ""
+            let passphrase = mode == .upload ? try readSecret(releasedKey ? "released key of the replaced device" : "card passphrase of the replaced device") : ""
             let agent = try home.agent()
             // The old card is read before any link is opened: a wrong card or passphrase costs no call.
-            let recovered = try fromCard.map { try DeviceSync(agent).recover(fromCard: $0, oldDevice: oldDevice, passphrase: passphrase) }
+            let recovered = try fromCard.map { card in
+                releasedKey ? try DeviceSync(agent).recover(fromCard: card, oldDevice: oldDevice, releasedKey: passphrase)
+                    : try DeviceSync(agent).recover(fromCard: card, oldDevice: oldDevice, passphrase: passphrase)
+            }
             let link: SyncLink
             if overModem {
                 // The modem's port and profiles come from the device configuration unless given.
@@ -116,7 +78,7 @@ struct SyncCommand: ParsableCommand {
                 modem.port = modem.port ?? settings.modemPort
                 modem.profile = modem.profile ?? settings.modemProfile
                 modem.board = modem.board ?? settings.board
-                link = .modem(ModemLink(open: { () throws(ModemError) in try modem.open().0 }, apn: apn, pppd: modem.pppd, pppTimeout: modem.pppTimeout))
+                link = .modem(ModemLink(open: { () throws(ModemError) in try modem.open().0 }, apn: apn ?? settings.apn ?? "internet", pppd: modem.pppd, pppTimeout: modem.pppTimeout))
             } else {
                 link = .network
             }
