@@ -74,10 +74,13 @@ protocol Page: AnyObject {
     func handle(_ key: Key, app: ConsoleApp)
     /// Called when the page comes back to the top (data may have changed under it).
     func reappear(app: ConsoleApp)
+    /// What the benchmark calls the frames of this page (the title, unless a page has phases).
+    var statisticsLabel: String { get }
 }
 
 extension Page {
     func reappear(app: ConsoleApp) {}
+    var statisticsLabel: String { title }
 }
 
 final class ConsoleApp {
@@ -151,7 +154,7 @@ final class ConsoleApp {
                 statistics.bytesSent += bytes.count
                 let full = screen.difference(from: nil).count
                 statistics.fullRedrawBytes += full
-                statistics.detail.append("[\(bytes.count),\(full),\"\((pages.last?.title ?? "").filter { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" })\"]")
+                statistics.detail.append("[\(bytes.count),\(full),\"\((pages.last?.statisticsLabel ?? "").filter { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" })\"]")
                 if let started {
                     let elapsed = monotonicMicroseconds() - started
                     statistics.keyMicroseconds.append(elapsed)
