@@ -70,8 +70,11 @@ final class OrderPage: Page {
             return
         }
         list.selected = lines.count - 1
+        app.noteUnsaved(unsavedNote)
         app.say("Line \(lines.count) added")
     }
+
+    var unsavedNote: String { "the order for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s")," }
 
     /// One skeleton in every mode (level, the newest lines, the total, then the lower area: the
     /// credit rule's verdict, the search, or the quantity), so moving between them redraws the
@@ -87,7 +90,7 @@ final class OrderPage: Page {
         switch mode {
         case .lines: drawVerdict(&screen, rows: area)
         case .search: search.draw(&screen, rows: area, app: app)
-        case .quantity(let product): quantity.draw(&screen, rows: area, product: product, order: self)
+        case .quantity(let product): quantity.draw(&screen, rows: area, product: product, currency: card.currency, level: level)
         }
     }
 
@@ -165,6 +168,7 @@ final class OrderPage: Page {
             lines.remove(at: list.selected)
             list.selected = min(list.selected, max(lines.count - 1, 0))
             refresh(app)
+            app.noteUnsaved(lines.isEmpty ? nil : unsavedNote)
             app.say("Line removed")
         case .left, .right:
             let levels = card.priceLevels
@@ -181,6 +185,7 @@ final class OrderPage: Page {
             if lines.isEmpty { return app.pop() }
             app.push(ConfirmPage(question: "Discard this order of \(lines.count) lines? Nothing was saved.") { app in
                 app.pop()
+                app.noteUnsaved(nil)
                 app.say("Order discarded, nothing saved")
             })
         default: break
@@ -225,10 +230,9 @@ final class ReviewPage: Page {
                 try Capture(device).createOrder(customerID: order.card.id, priceLevel: order.level, lines: order.lines, confirm: true)
             }) else { return }
             let document = saved.value.document
+            app.noteUnsaved(nil)
             app.pop(2)  // the review and the order entry
-            let held = document.approval == .pending ? ", HELD" : ""
-            app.say("SAVED \(document.id)\(held)" + (saved.warning == nil ? "" : " NOT ON CARD"),
-                    Style(colour: saved.warning == nil ? .green : .yellow, bold: true))
+            app.saved(saved, document.id + (document.approval == .pending ? ", HELD" : ""))
         case .escape: app.pop()
         default: break
         }
@@ -315,7 +319,7 @@ struct QuantityEntry {
 
     /// The prompt where the search field was and the product where its match was, so picking
     /// it redraws little: then the unit, the price at the order's level and the stock.
-    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, product: Products.Product, order: OrderPage) {
+    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, product: Products.Product, currency: String, level: String) {
         guard rows.count >= 3 else { return }
         field.draw(&screen, row: rows.lowerBound, label: "Qty: ")
         let free = product.stock.reduce(Int64(0)) { $0 + $1.available }
@@ -326,11 +330,11 @@ struct QuantityEntry {
         let per = chosen.factor == 1 ? "" : " =\(chosen.factor)\(product.baseUnit)"
         screen.line(rows.lowerBound + 2, "Unit < \(chosen.unit) >\(per)")
         var row = rows.lowerBound + 3
-        let prices = product.prices.filter { $0.currency == order.card.currency }
-        for price in prices.filter({ $0.level == order.level }) + prices.filter({ $0.level != order.level }) where row < rows.upperBound {
-            let mark = price.level == order.level ? ">" : " "
+        let prices = product.prices.filter { $0.currency == currency }
+        for price in prices.filter({ $0.level == level }) + prices.filter({ $0.level != level }) where row < rows.upperBound {
+            let mark = price.level == level ? ">" : " "
             let until = price.validUntil.map { price.expired ? " EXPIRED" : " to \($0)" } ?? ""
-            screen.line(row, "\(mark)\(price.level) \(Money.format(price.priceMinor, price.currency))\(until)", price.level == order.level ? .strong : .plain)
+            screen.line(row, "\(mark)\(price.level) \(Money.format(price.priceMinor, price.currency))\(until)", price.level == level ? .strong : .plain)
             row += 1
         }
         if row < rows.upperBound {
