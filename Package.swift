@@ -82,7 +82,7 @@ let package = Package(
         // the device configuration, sync over TCP or the modem (Modem: the connect sequence).
         .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Modem", "Seal", "Sync", "Transport"], swiftSettings: strict),
         // The rep's full-screen console (`satchel console`): its own termios/ANSI layer, pages, capture through Agent.
-        .target(name: "Console", dependencies: ["Agent", "Field"], swiftSettings: strict),
+        .target(name: "Console", dependencies: ["Agent", "Backup", "Field", "Journal", "Sync"], swiftSettings: strict),
         // The field-sales domain on top of Store.
         .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
 

@@ -46,7 +46,7 @@ t send-keys -t bench 1; wait_for "Level:"
 n=0
 for part in "${parts[@]}"; do
     n=$((n + 1))
-    t send-keys -t bench 1; wait_for "Find product"
+    t send-keys -t bench 1; wait_for "Find:"
     type_slowly "$part"; wait_for "$part "
     t send-keys -t bench Enter; wait_for "Qty:"
     type_slowly "$((n + 1))"; t send-keys -t bench Enter; wait_for "Line $n added"
@@ -69,10 +69,10 @@ stats = json.load(open(sys.argv[1]))
 console, status = (int(open(p).read().split()[-1]) for p in sys.argv[2:4])
 print(f"keys {stats['keys']}, key to frame written: p50 {stats['key_us_p50']/1000:.2f} ms, p99 {stats['key_us_p99']/1000:.2f} ms, max {stats['key_us_max']/1000:.2f} ms")
 print(f"bytes sent {stats['bytes_sent']} vs full redraws {stats['full_redraw_bytes']}: {stats['bytes_sent']/stats['full_redraw_bytes']:.3f}x (whole visit, {stats['frames']} frames)")
-# Order entry alone: the order page, product search, quantity and review frames.
-entry = [f for f in stats['frames_detail'] if f[2].startswith(('Order', 'Find product', 'PN-', 'Save order'))]
+# Order entry alone: the order page (its lines, its product search, its quantity) and the review.
+entry = [f for f in stats['frames_detail'] if f[2].startswith(('Order', 'Save order'))]
 print(f"order entry: {sum(f[0] for f in entry)} vs {sum(f[1] for f in entry)}: {sum(f[0] for f in entry)/sum(f[1] for f in entry):.3f}x ({len(entry)} frames)")
-typing = [f for f in entry if f[2].startswith('Find product')]
+typing = [f for f in entry if f[2].startswith('Order search')]
 print(f"  of which product search as typed: {sum(f[0] for f in typing)} vs {sum(f[1] for f in typing)} ({len(typing)} frames)")
 print(f"peak RSS console {console} KiB, satchel status {status} KiB: {console/status:.2f}x")
 PY

@@ -12,6 +12,60 @@ public enum SyncLink {
     case modem(ModemLink)
 }
 
+extension SyncLink {
+    /// "network" or "modem", as the console and the reports say it.
+    public var name: String {
+        switch self {
+        case .network: return "network"
+        case .modem: return "modem"
+        }
+    }
+}
+
+/// How far a sync has got: the link, whether it is connecting (SIM, registration, data session,
+/// TCP) or talking to the hub, and the bytes each way so far on the link.
+public struct SyncProgress: Sendable, Equatable {
+    public enum Phase: String, Sendable { case connecting, exchanging }
+    public var link: String
+    public var phase: Phase
+    public var bytesUp = 0
+    public var bytesDown = 0
+    public init(link: String, phase: Phase, bytesUp: Int = 0, bytesDown: Int = 0) {
+        self.link = link
+        self.phase = phase
+        self.bytesUp = bytesUp
+        self.bytesDown = bytesDown
+    }
+}
+
+/// A stream that counts what passes and says so after each read and write.
+final class CountingStream: ByteStream {
+    let inner: any ByteStream
+    let counted: (Int, Int) -> Void
+    private var up = 0
+    private var down = 0
+
+    init(_ inner: any ByteStream, counted: @escaping (Int, Int) -> Void) {
+        self.inner = inner
+        self.counted = counted
+    }
+
+    func write(_ bytes: [UInt8], deadline: Deadline) throws(StreamError) {
+        try inner.write(bytes, deadline: deadline)
+        up += bytes.count
+        counted(up, down)
+    }
+
+    func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
+        let bytes = try inner.read(maxCount: maxCount, deadline: deadline)
+        down += bytes.count
+        counted(up, down)
+        return bytes
+    }
+
+    func close() { inner.close() }
+}
+
 /// What a sync over the modem needs: how to open the modem (the command line knows its port,
 /// profiles and options), the APN, and pppd for PPP profiles.
 public struct ModemLink {
@@ -41,15 +95,27 @@ extension DeviceAgent {
     /// device's documents now point at (a restore never brings back an order without its
     /// customer). `recovered` is upload mode's changes, read from the old card before any link
     /// is opened (`DeviceSync.recover`). `hub` overrides the pinned address for this sync.
+    /// `progress` hears the link come up and every read and write on it (the console's progress
+    /// bar): called on this thread, between reads and writes, so it must be quick.
     public func sync(_ mode: SyncMode, password: String, over link: SyncLink, hub: String? = nil, recovered: DeviceSync.RecoveredChanges? = nil,
-                     timeoutSeconds: Double = 120, notice: (String) -> Void = { _ in }) throws -> DeviceSync.Report {
+                     timeoutSeconds: Double = 120, notice: (String) -> Void = { _ in },
+                     progress: @escaping (SyncProgress) -> Void = { _ in }) throws -> DeviceSync.Report {
         // A locked handheld may sync: reaching the hub is what unlocks it.
         try ensureWritable(notice: notice)
         let device = try openUnchecked(notice: notice)
         if mirror(device).isHealthy { _ = try? snapshot(device) }
         let sync = DeviceSync(self)
+        var state = SyncProgress(link: link.name, phase: .connecting)
+        progress(state)
         let report = try obeyingWipeOrders {
-            try connect(link, address: try sync.hubAddress(hub)) { stream, address in
+            try connect(link, address: try sync.hubAddress(hub)) { opened, address in
+                state.phase = .exchanging
+                progress(state)
+                let stream = CountingStream(opened) { up, down in
+                    state.bytesUp = up
+                    state.bytesDown = down
+                    progress(state)
+                }
                 if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
                 return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
             }

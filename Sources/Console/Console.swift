@@ -1,5 +1,7 @@
 public import Agent
+import Backup
 import Field
+import Journal
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,21 +12,32 @@ import Musl
 /// Pages are drawn into a cell buffer and only the changed cells are sent to the terminal; every
 /// save goes through `DeviceAgent.capture(in:)`, and the screen says SAVED only once it returned.
 public enum Console {
-    public struct Options: Sendable {
+    public struct Options {
         /// Where to write the session's figures at exit (bytes sent, full-redraw bytes, per-key
         /// times): the console benchmark reads them. nil: none.
         public var statisticsPath: String?
-        public init(statisticsPath: String? = nil) { self.statisticsPath = statisticsPath }
+        /// The links the sync page offers (the command line builds them: the network, and the
+        /// modem when this handheld has one configured).
+        public var syncLinks: [(name: String, link: SyncLink)]
+        /// The app password; nil: the device has none.
+        public var lock: ConsoleLock?
+        public init(statisticsPath: String? = nil, syncLinks: [(name: String, link: SyncLink)] = [("network", .network)], lock: ConsoleLock? = nil) {
+            self.statisticsPath = statisticsPath
+            self.syncLinks = syncLinks
+            self.lock = lock
+        }
     }
 
     /// Runs until the rep quits (or a SIGTERM/SIGHUP, or the terminal goes away); the terminal is
-    /// restored on every way out.
+    /// restored on every way out. A locked device starts on the unlock page, and the database is
+    /// opened once it is unlocked.
     public static func run(agent: DeviceAgent, options: Options = Options()) throws {
-        let device = try agent.open()
+        let locked = options.lock?.isLocked() ?? false
+        let device = locked ? nil : try agent.open()
         let terminal = Terminal()
         try terminal.enterRawMode()
         defer { terminal.restore() }
-        let app = ConsoleApp(agent: agent, device: device, terminal: terminal)
+        let app = ConsoleApp(agent: agent, device: device, terminal: terminal, options: options)
         app.loop()
         if let path = options.statisticsPath { app.statistics.write(to: path) }
     }
@@ -74,28 +87,43 @@ protocol Page: AnyObject {
     func handle(_ key: Key, app: ConsoleApp)
     /// Called when the page comes back to the top (data may have changed under it).
     func reappear(app: ConsoleApp)
+    /// What the benchmark calls the frames of this page (the title, unless a page has phases).
+    var statisticsLabel: String { get }
 }
 
 extension Page {
     func reappear(app: ConsoleApp) {}
+    var statisticsLabel: String { title }
 }
 
 final class ConsoleApp {
     let agent: DeviceAgent
-    let device: DeviceDatabase
+    /// Open from the start, or from the moment a locked device is unlocked.
+    private(set) var device: DeviceDatabase!
     let terminal: Terminal
+    let syncLinks: [(name: String, link: SyncLink)]
+    let lock: ConsoleLock?
     var pages: [any Page] = []
     var message: (text: String, style: Style)?
     var running = true
     var statistics = Statistics()
     var measuring: Bool
+    private var size: Terminal.Size
+    private var shown: ScreenBuffer? = nil
 
-    init(agent: DeviceAgent, device: DeviceDatabase, terminal: Terminal) {
+    init(agent: DeviceAgent, device: DeviceDatabase?, terminal: Terminal, options: Console.Options) {
         self.agent = agent
         self.device = device
         self.terminal = terminal
+        syncLinks = options.syncLinks
+        lock = options.lock
+        size = terminal.size()
         measuring = getenv("SATCHEL_CONSOLE_STATS") != nil
-        pages = [RoutePage(app: self)]
+        if device != nil {
+            start()
+        } else if let lock = options.lock {
+            pages = [UnlockPage(lock: lock)]
+        }
     }
 
     var today: String { CalendarDay.string(fromMilliseconds: device.clock.nowMilliseconds()) }
@@ -125,40 +153,103 @@ final class ConsoleApp {
     func say(_ text: String, _ style: Style = .plain) { message = (text, style) }
     func fail(_ error: any Error) { message = ("NOT SAVED: \(error)", Style(colour: .red, bold: true)) }
 
-    /// Saves through the one capture path; returns nil (and says why) when it did not save.
+    /// What the screen says once a capture returned: SAVED and what, and when the card does not
+    /// have it yet, NOT ON CARD (the status page says why).
+    func saved<Value>(_ saved: DeviceAgent.Saved<Value>, _ what: String) {
+        say("SAVED \(what)" + (saved.warning == nil ? "" : " NOT ON CARD"), Style(colour: saved.warning == nil ? .green : .yellow, bold: true))
+    }
+
+    /// Saves through the one capture path; returns nil (and says why) when it did not save. A
+    /// device that locked itself meanwhile (idle) asks for the password, and the page that was
+    /// saving is there again after it, its entries as they were.
     func capture<Value>(_ function: WorkplaceFunction, _ body: (DeviceDatabase) throws -> Value) -> DeviceAgent.Saved<Value>? {
         do {
             return try agent.capture(function, in: device, body)
         } catch {
             fail(error)
+            if let lock, lock.isLocked() {
+                let reason = message
+                push(UnlockPage(lock: lock))
+                message = reason
+            }
             return nil
+        }
+    }
+
+    // MARK: What was on the screen, unsaved, when the console last ended
+
+    /// `console-unsaved` in the data directory: what the rep has entered and not saved yet (an
+    /// order of 3 lines for ...), kept while it is on the screen. A power cut or a killed
+    /// console leaves it behind, and the next start says what was lost; a save or a discard
+    /// removes it. Not a document: nothing in it is ever sent or restored.
+    var unsavedPath: String { agent.configuration.home + "/console-unsaved" }
+
+    func noteUnsaved(_ text: String?) {
+        guard let text else {
+            try? PosixFileSystem().remove(unsavedPath)
+            return
+        }
+        try? IdentityFiles.writeAtomically(unsavedPath, Array((text + "\n").utf8))
+    }
+
+    /// What the last session left unsaved, once: read and removed.
+    func takeUnsaved() -> String? {
+        guard let bytes = try? PosixFileSystem().readAll(unsavedPath) else { return nil }
+        try? PosixFileSystem().remove(unsavedPath)
+        let text = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        return text.isEmpty ? nil : text
+    }
+
+    /// The route, first page of a session, saying what the last one left unsaved.
+    func start() {
+        pages = [RoutePage(app: self)]
+        if let lost = takeUnsaved() {
+            say("LAST SESSION ENDED UNSAVED: \(lost) was NOT saved; enter it again", Style(colour: .red, bold: true))
+        }
+    }
+
+    /// The password was right: open the database if it was not yet, and go on where the rep was.
+    func unlocked() {
+        if device == nil {
+            do {
+                device = try agent.open()
+            } catch {
+                return say("\(error)", Style(colour: .red, bold: true))
+            }
+            message = nil
+            start()
+        } else {
+            pop()
+            say("Unlocked: save again")
+        }
+    }
+
+    /// Draws the top page and sends what changed; `started` is when the key that caused it was read.
+    func redraw(started: Int? = nil) {
+        var screen = ScreenBuffer(columns: size.columns, rows: size.rows)
+        draw(&screen)
+        let bytes = screen.difference(from: shown)
+        terminal.write(bytes)
+        shown = screen
+        guard measuring else { return }
+        statistics.frames += 1
+        statistics.bytesSent += bytes.count
+        let full = screen.difference(from: nil).count
+        statistics.fullRedrawBytes += full
+        statistics.detail.append("[\(bytes.count),\(full),\"\((pages.last?.statisticsLabel ?? "").filter { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" })\"]")
+        if let started {
+            let elapsed = monotonicMicroseconds() - started
+            statistics.keyMicroseconds.append(elapsed)
+            statistics.slowest.append((elapsed, pages.last?.title ?? ""))
+            statistics.slowest = Array(statistics.slowest.sorted { $0.microseconds > $1.microseconds }.prefix(5))
         }
     }
 
     func loop() {
         var decoder = KeyDecoder()
-        var size = terminal.size()
-        var shown: ScreenBuffer? = nil
         var started: Int? = nil
         while running {
-            var screen = ScreenBuffer(columns: size.columns, rows: size.rows)
-            draw(&screen)
-            let bytes = screen.difference(from: shown)
-            terminal.write(bytes)
-            shown = screen
-            if measuring {
-                statistics.frames += 1
-                statistics.bytesSent += bytes.count
-                let full = screen.difference(from: nil).count
-                statistics.fullRedrawBytes += full
-                statistics.detail.append("[\(bytes.count),\(full),\"\((pages.last?.title ?? "").filter { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" })\"]")
-                if let started {
-                    let elapsed = monotonicMicroseconds() - started
-                    statistics.keyMicroseconds.append(elapsed)
-                    statistics.slowest.append((elapsed, pages.last?.title ?? ""))
-                    statistics.slowest = Array(statistics.slowest.sorted { $0.microseconds > $1.microseconds }.prefix(5))
-                }
-            }
+            redraw(started: started)
             started = nil
             var keys: [Key] = []
             switch terminal.read(milliseconds: decoder.isWaiting ? 40 : 5_000) {
@@ -185,8 +276,10 @@ final class ConsoleApp {
     func draw(_ screen: inout ScreenBuffer) {
         guard let page = pages.last else { return }
         if screen.columns < 16 || screen.rows < 6 {
-            screen.put(0, 0, "Screen too small")
+            // Said in as few columns as possible: what the rep sees until the screen is bigger.
+            screen.put(0, 0, "Too small")
             screen.put(1, 0, "\(screen.columns)x\(screen.rows)")
+            screen.put(2, 0, "need 16x6")
             return
         }
         screen.line(0, page.title, .title)

@@ -1,17 +1,29 @@
 import Agent
 import Field
 
-/// Order entry. Lines stay on the screen until the rep saves: the order is saved whole, in one
-/// capture, so Esc, a dead battery or a power cut mid-entry never leave half an order behind.
-/// The credit rule runs on every change (`Capture.previewOrder`), so the hold and its reason
-/// show before saving.
+/// Order entry, on one page: the order's lines stay on the screen while the rep searches for the
+/// next product and types its quantity, so each key redraws the few rows it changed (on a
+/// 9600-baud serial console a page change costs half a second, a changed row a few ms).
+/// Lines stay on the screen until the rep saves: the order is saved whole, in one capture, so
+/// Esc, a dead battery or a power cut mid-entry never leave half an order behind.
+/// The credit rule runs on every change (`Capture.previewOrder`, the rule `createOrder` applies),
+/// so the hold and its reason show before saving.
 final class OrderPage: Page {
+    enum Mode {
+        case lines
+        case search
+        case quantity(Products.Product)
+    }
+
     let card: Customers.Card
     var lines: [OrderLineRequest] = []
     var level: String
     var preview: OrderDocument?
     var problem: String?
     var list = ListView()
+    var mode = Mode.lines
+    var search = ProductSearch()
+    var quantity = QuantityEntry()
 
     init(app: ConsoleApp, card: Customers.Card) {
         self.card = card
@@ -21,7 +33,20 @@ final class OrderPage: Page {
     }
 
     var title: String { "Order " + card.name }
-    var hints: String { "1 add 2 del <> level Ent" }
+    var statisticsLabel: String {
+        switch mode {
+        case .lines: return "Order lines"
+        case .search: return "Order search"
+        case .quantity: return "Order quantity"
+        }
+    }
+    var hints: String {
+        switch mode {
+        case .lines: return "1 add 2 del <> level Ent"
+        case .search: return "type Ent pick Esc back"
+        case .quantity: return "digits <> unit Ent add"
+        }
+    }
 
     func refresh(_ app: ConsoleApp) {
         do {
@@ -45,51 +70,105 @@ final class OrderPage: Page {
             return
         }
         list.selected = lines.count - 1
+        app.noteUnsaved(unsavedNote)
         app.say("Line \(lines.count) added")
     }
 
+    var unsavedNote: String { "the order for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s")," }
+
+    /// One skeleton in every mode (level, the newest lines, the total, then the lower area: the
+    /// credit rule's verdict, the search, or the quantity), so moving between them redraws the
+    /// lower area only.
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
         screen.line(body.lowerBound, "Level: \(level)", .strong)
-        let footer = 3
-        let rows = (body.lowerBound + 1)..<max(body.lowerBound + 1, body.upperBound - footer)
-        if lines.isEmpty {
-            screen.line(rows.lowerBound, "No lines yet: 1 adds one")
-        } else {
-            let shown = preview?.lines ?? []
-            let width = screen.columns
-            list.draw(&screen, rows: rows, lines: lines.enumerated().map { index, request in
-                let amount = shown.indices.contains(index) ? Money.format(shown[index].amountMinor, card.currency) : "?"
-                let quantity = "\(request.quantity)\(request.unit.map { " " + $0 } ?? "")"
-                let left = "\(index + 1) \(request.partNumber) \(quantity)"
-                return (fit(left, max(width - amount.count - 1, 1)) + " " + amount, .plain)
-            })
+        let room = body.count - 2
+        let lower = max(4, room * 3 / 5)
+        let linesRows = (body.lowerBound + 1)..<max(body.lowerBound + 1, body.upperBound - lower - 1)
+        drawLineList(&screen, rows: linesRows, empty: "No lines yet: 1 adds one")
+        drawTotal(&screen, row: linesRows.upperBound)
+        let area = (linesRows.upperBound + 1)..<body.upperBound
+        switch mode {
+        case .lines: drawVerdict(&screen, rows: area)
+        case .search: search.draw(&screen, rows: area, app: app)
+        case .quantity(let product): quantity.draw(&screen, rows: area, product: product, currency: card.currency, level: level)
         }
+    }
+
+    private func drawLineList(_ screen: inout ScreenBuffer, rows: Range<Int>, empty: String?) {
+        guard !rows.isEmpty else { return }
+        if lines.isEmpty {
+            if let empty { screen.line(rows.lowerBound, empty) }
+            return
+        }
+        let shown = preview?.lines ?? []
+        let width = screen.columns
+        list.draw(&screen, rows: rows, lines: lines.enumerated().map { index, request in
+            let amount = shown.indices.contains(index) ? Money.format(shown[index].amountMinor, card.currency) : "?"
+            let quantity = "\(request.quantity)\(request.unit.map { " " + $0 } ?? "")"
+            let left = "\(index + 1) \(request.partNumber) \(quantity)"
+            return (fit(left, max(width - amount.count - 1, 1)) + " " + amount, .plain)
+        })
+    }
+
+    private func drawTotal(_ screen: inout ScreenBuffer, row: Int) {
+        guard let preview else { return }
+        let hold = preview.approval == .pending
+        screen.line(row, "Total \(Money.format(preview.totalMinor, card.currency))\(hold ? " HOLD" : "")",
+                    hold ? Style(colour: .yellow, bold: true) : .strong)
+    }
+
+    /// Why the order would be held (all of it, as far as it fits; the review shows the rest),
+    /// or that it is within credit, or why it cannot be priced.
+    private func drawVerdict(_ screen: inout ScreenBuffer, rows: Range<Int>) {
+        var text: [(String, Style)] = []
         if let preview {
-            screen.line(body.upperBound - 3, "Total \(Money.format(preview.totalMinor, card.currency))", .strong)
             if preview.approval == .pending {
-                // The reason, on two lines; the review page shows all of it.
-                for (offset, line) in wrap("HOLD: " + (preview.holdReason ?? ""), width: screen.columns).prefix(2).enumerated() {
-                    screen.line(body.upperBound - 2 + offset, line, Style(colour: .yellow, bold: true))
-                }
+                text = wrap("HOLD: " + (preview.holdReason ?? ""), width: screen.columns).map { ($0, Style(colour: .yellow, bold: true)) }
             } else if !lines.isEmpty {
-                screen.line(body.upperBound - 2, "Within credit", Style(colour: .green))
+                text = [("Within credit", Style(colour: .green))]
             }
         } else if let problem {
-            for (offset, line) in wrap(problem, width: screen.columns).prefix(2).enumerated() {
-                screen.line(body.upperBound - 2 + offset, line, Style(colour: .red))
+            text = wrap(problem, width: screen.columns).map { ($0, Style(colour: .red)) }
+        }
+        for (offset, line) in text.prefix(rows.count).enumerated() { screen.line(rows.lowerBound + offset, line.0, line.1) }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch mode {
+        case .lines: handleLines(key, app: app)
+        case .search:
+            switch search.handle(key, app: app) {
+            case .picked(let product):
+                quantity = QuantityEntry(product: product)
+                mode = .quantity(product)
+            case .back: mode = .lines
+            case .handled: break
+            }
+        case .quantity(let product):
+            switch quantity.handle(key, product: product, app: app) {
+            case .entered(let line):
+                mode = .lines
+                search = ProductSearch()
+                add(line, app: app)
+            case .back: mode = .search
+            case .handled: break
             }
         }
     }
 
-    func handle(_ key: Key, app: ConsoleApp) {
+    private func handleLines(_ key: Key, app: ConsoleApp) {
         if list.handle(key, count: lines.count) { return }
         switch key {
-        case .character("1"), .function(2): app.push(ProductSearchPage(order: self))
+        case .character("1"), .function(2):
+            app.message = nil
+            search = ProductSearch()
+            mode = .search
         case .character("2"), .delete:
             guard lines.indices.contains(list.selected) else { return }
             lines.remove(at: list.selected)
             list.selected = min(list.selected, max(lines.count - 1, 0))
             refresh(app)
+            app.noteUnsaved(lines.isEmpty ? nil : unsavedNote)
             app.say("Line removed")
         case .left, .right:
             let levels = card.priceLevels
@@ -106,6 +185,7 @@ final class OrderPage: Page {
             if lines.isEmpty { return app.pop() }
             app.push(ConfirmPage(question: "Discard this order of \(lines.count) lines? Nothing was saved.") { app in
                 app.pop()
+                app.noteUnsaved(nil)
                 app.say("Order discarded, nothing saved")
             })
         default: break
@@ -150,33 +230,34 @@ final class ReviewPage: Page {
                 try Capture(device).createOrder(customerID: order.card.id, priceLevel: order.level, lines: order.lines, confirm: true)
             }) else { return }
             let document = saved.value.document
+            app.noteUnsaved(nil)
             app.pop(2)  // the review and the order entry
-            let held = document.approval == .pending ? ", HELD" : ""
-            app.say("SAVED \(document.id)\(held)" + (saved.warning == nil ? "" : " NOT ON CARD"),
-                    Style(colour: saved.warning == nil ? .green : .yellow, bold: true))
+            app.saved(saved, document.id + (document.approval == .pending ? ", HELD" : ""))
         case .escape: app.pop()
         default: break
         }
     }
 }
 
-/// Product search by part number or words of the name, for an order line or on its own.
-class ProductSearchPage: Page {
-    weak var order: OrderPage?
+/// Product search by part number or words of the name, as typed: in the order page's lower half,
+/// or on its own page (menu 3). The search runs once per frame, however many keys came in it.
+struct ProductSearch {
     var field = TextField()
     var found = Products.Found(matches: [], total: 0)
     var list = ListView()
-
-    init(order: OrderPage?) { self.order = order }
-
-    var title: String { "Find product" }
-    var hints: String { "type Ent pick Esc back" }
-
-    /// Set when the text changed: the search runs once per frame, however many keys came in it.
     var stale = false
 
-    func search(_ app: ConsoleApp) {
+    enum Outcome { case handled, back, picked(Products.Product) }
+
+    /// One character matches nearly every product: the list waits for the second.
+    static let minimumCharacters = 2
+
+    mutating func run(_ app: ConsoleApp) {
         stale = false
+        guard field.text.count >= Self.minimumCharacters else {
+            found = Products.Found(matches: [], total: 0)
+            return
+        }
         do {
             found = try Products(app.device).find(field.text, limit: 30)
         } catch {
@@ -184,109 +265,160 @@ class ProductSearchPage: Page {
         }
     }
 
-    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
-        if stale { search(app) }
-        field.draw(&screen, row: body.lowerBound, label: "? ")
-        if field.text.isEmpty { screen.line(body.lowerBound + 1, "Part number or name words") }
-        let more = found.notShown > 0 ? 1 : 0
+    mutating func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, app: ConsoleApp) {
+        guard !rows.isEmpty else { return }
+        if stale { run(app) }
+        field.draw(&screen, row: rows.lowerBound, label: "Find: ")
+        if field.text.count < Self.minimumCharacters { screen.line(rows.lowerBound + 1, "Part number or name words") }
+        let more = found.notShown > 0 && rows.count > 2 ? 1 : 0
         let width = screen.columns
-        list.draw(&screen, rows: (body.lowerBound + 1)..<(body.upperBound - more), lines: found.matches.map { match in
+        list.draw(&screen, rows: (rows.lowerBound + 1)..<(rows.upperBound - more), lines: found.matches.map { match in
             let stock = " \(match.available)"
             return (fit("\(match.partNumber) \(match.name)", max(width - stock.count, 1)) + stock, match.available > 0 ? .plain : Style(colour: .red))
         })
-        if more > 0 { screen.line(body.upperBound - 1, "+\(found.notShown) more: add a word") }
+        if more > 0 { screen.line(rows.upperBound - 1, "+\(found.notShown) more: add a word") }
     }
 
-    func handle(_ key: Key, app: ConsoleApp) {
-        if list.handle(key, count: found.matches.count) { return }
+    mutating func handle(_ key: Key, app: ConsoleApp) -> Outcome {
+        if list.handle(key, count: found.matches.count) { return .handled }
         if field.handle(key) {
             stale = true
             list.selected = 0
-            return
+            return .handled
         }
-        if stale { search(app) }
+        // Enter before the frame: search now, so Enter picks from what was typed.
+        if stale { run(app) }
         switch key {
         case .enter:
-            guard found.matches.indices.contains(list.selected) else { return }
-            let part = found.matches[list.selected].partNumber
+            guard found.matches.indices.contains(list.selected) else { return .handled }
             do {
-                let product = try Products(app.device).show(part)
-                app.push(QuantityPage(order: order, product: product))
+                return .picked(try Products(app.device).show(found.matches[list.selected].partNumber))
             } catch {
                 app.say("\(error)", Style(colour: .red))
+                return .handled
             }
-        case .escape: app.pop()
-        default: break
+        case .escape: return .back
+        default: return .handled
         }
     }
 }
 
-final class ProductLookupPage: ProductSearchPage {
-    init() { super.init(order: nil) }
-}
-
-/// One product: its units, its price at the order's level, its stock; the rep types the
-/// quantity and picks the unit with the arrows.
-final class QuantityPage: Page {
-    weak var order: OrderPage?
-    let product: Products.Product
-    var quantity = TextField(maximum: 7)
+/// The quantity and unit of the product picked for a line: its name, stock and price at the
+/// order's level above the prompt.
+struct QuantityEntry {
+    var field = TextField(maximum: 7)
     var unit = 0
 
-    init(order: OrderPage?, product: Products.Product) {
-        self.order = order
-        self.product = product
+    enum Outcome { case handled, back, entered(OrderLineRequest) }
+
+    init() {}
+    init(product: Products.Product) {
         // A box first where there is one: reps sell boxes.
         unit = product.units.firstIndex(where: { $0.unit == "box" }) ?? 0
     }
 
-    var title: String { product.partNumber }
-    var hints: String { order == nil ? "Esc back" : "digits <> unit Ent add" }
-
-    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
-        var row = body.lowerBound
-        for line in wrap(product.name, width: screen.columns).prefix(2) {
-            screen.line(row, line, .strong)
-            row += 1
-        }
+    /// The prompt where the search field was and the product where its match was, so picking
+    /// it redraws little: then the unit, the price at the order's level and the stock.
+    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, product: Products.Product, currency: String, level: String) {
+        guard rows.count >= 3 else { return }
+        field.draw(&screen, row: rows.lowerBound, label: "Qty: ")
         let free = product.stock.reduce(Int64(0)) { $0 + $1.available }
-        screen.line(row, "Stock \(free) \(product.baseUnit) free", free > 0 ? .plain : Style(colour: .red, bold: true))
-        row += 1
-        let currency = order?.card.currency
-        let level = order?.level
-        let prices = product.prices.filter { price in currency.map { price.currency == $0 } ?? true }
-        for price in prices.prefix(3) where row < body.upperBound - 2 {
+        let stock = " \(free)"
+        screen.line(rows.lowerBound + 1, fit("\(product.partNumber) \(product.name)", max(screen.columns - stock.count, 1)) + stock,
+                    free > 0 ? .selected : Style(colour: .red, reverse: true))
+        let chosen = product.units[unit]
+        let per = chosen.factor == 1 ? "" : " =\(chosen.factor)\(product.baseUnit)"
+        screen.line(rows.lowerBound + 2, "Unit < \(chosen.unit) >\(per)")
+        var row = rows.lowerBound + 3
+        let prices = product.prices.filter { $0.currency == currency }
+        for price in prices.filter({ $0.level == level }) + prices.filter({ $0.level != level }) where row < rows.upperBound {
             let mark = price.level == level ? ">" : " "
             let until = price.validUntil.map { price.expired ? " EXPIRED" : " to \($0)" } ?? ""
             screen.line(row, "\(mark)\(price.level) \(Money.format(price.priceMinor, price.currency))\(until)", price.level == level ? .strong : .plain)
             row += 1
         }
-        guard order != nil, row < body.upperBound - 1 else { return }
-        let chosen = product.units[unit]
-        let per = chosen.factor == 1 ? "" : " =\(chosen.factor)\(product.baseUnit)"
-        screen.line(body.upperBound - 2, "Unit < \(chosen.unit) >\(per)")
-        quantity.draw(&screen, row: body.upperBound - 1, label: "Qty: ")
+        if row < rows.upperBound {
+            screen.line(row, "Stock \(free) \(product.baseUnit) free", free > 0 ? .plain : Style(colour: .red, bold: true))
+        }
     }
 
-    func handle(_ key: Key, app: ConsoleApp) {
-        guard let order else {
-            if key == .escape { app.pop() }
-            return
-        }
-        if quantity.handle(key, allowed: { $0.isASCII && $0.isNumber }) { return }
+    mutating func handle(_ key: Key, product: Products.Product, app: ConsoleApp) -> Outcome {
+        if field.handle(key, allowed: { $0.isASCII && $0.isNumber }) { return .handled }
         switch key {
         case .left: unit = (unit + product.units.count - 1) % product.units.count
         case .right, .up, .down: unit = (unit + 1) % product.units.count
         case .enter:
-            guard let value = Int64(quantity.text), value > 0, value <= Quantity.maximum else {
+            guard let value = Int64(field.text), value > 0, value <= Quantity.maximum else {
                 app.say("Type a quantity, 1 to \(Quantity.maximum)", Style(colour: .red))
-                return
+                return .handled
             }
             let chosen = product.units[unit].unit
-            app.pop(2)  // this page and the search
-            order.add(OrderLineRequest(partNumber: product.partNumber, quantity: value, unit: chosen == product.baseUnit ? nil : chosen), app: app)
-        case .escape: app.pop()
+            return .entered(OrderLineRequest(partNumber: product.partNumber, quantity: value, unit: chosen == product.baseUnit ? nil : chosen))
+        case .escape: return .back
         default: break
         }
+        return .handled
+    }
+}
+
+/// A product's name, free stock and prices (those of `currency` when given, `level` marked),
+/// as many rows as fit.
+func drawProduct(_ screen: inout ScreenBuffer, rows: Range<Int>, product: Products.Product, currency: String?, level: String?) {
+    var row = rows.lowerBound
+    for line in wrap(product.partNumber + " " + product.name, width: screen.columns).prefix(2) where row < rows.upperBound {
+        screen.line(row, line, .strong)
+        row += 1
+    }
+    let free = product.stock.reduce(Int64(0)) { $0 + $1.available }
+    if row < rows.upperBound {
+        screen.line(row, "Stock \(free) \(product.baseUnit) free", free > 0 ? .plain : Style(colour: .red, bold: true))
+        row += 1
+    }
+    let prices = product.prices.filter { price in currency.map { price.currency == $0 } ?? true }
+    // The order's level first: on a small screen it is the one price that must show.
+    let ordered = prices.filter { $0.level == level } + prices.filter { $0.level != level }
+    for price in ordered where row < rows.upperBound {
+        let mark = price.level == level ? ">" : " "
+        let until = price.validUntil.map { price.expired ? " EXPIRED" : " to \($0)" } ?? ""
+        screen.line(row, "\(mark)\(price.level) \(Money.format(price.priceMinor, price.currency))\(until)", price.level == level ? .strong : .plain)
+        row += 1
+    }
+}
+
+/// Menu 3: look a product up without ordering.
+final class ProductLookupPage: Page {
+    var search = ProductSearch()
+    var title: String { "Find product" }
+    var hints: String { "type Ent show Esc back" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        search.draw(&screen, rows: body, app: app)
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch search.handle(key, app: app) {
+        case .picked(let product): app.push(ProductPage(product: product))
+        case .back: app.pop()
+        case .handled: break
+        }
+    }
+}
+
+/// One product: units, every price per level and currency, stock.
+final class ProductPage: Page {
+    let product: Products.Product
+    init(product: Products.Product) { self.product = product }
+    var title: String { product.partNumber }
+    var hints: String { "Esc back" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        let units = product.units.dropFirst().map { "\($0.unit)=\($0.factor)" }.joined(separator: " ")
+        let unitRows = units.isEmpty ? 0 : 1
+        drawProduct(&screen, rows: body.lowerBound..<(body.upperBound - unitRows), product: product, currency: nil, level: nil)
+        if unitRows > 0 { screen.line(body.upperBound - 1, "Units: \(units)") }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if key == .escape || key == .enter { app.pop() }
     }
 }

@@ -60,8 +60,7 @@ final class PaymentPage: Page {
             try Capture(device).recordPayment(customerID: card.id, amountMinor: minor, method: method, receipt: receipt)
         }) else { return }
         app.pop()
-        app.say("SAVED \(saved.value.document.id) \(Money.format(minor, saved.value.document.currency))" + (saved.warning == nil ? "" : " NOT ON CARD"),
-                Style(colour: saved.warning == nil ? .green : .yellow, bold: true))
+        app.saved(saved, "\(saved.value.document.id) \(Money.format(minor, saved.value.document.currency))")
     }
 }
 
@@ -86,7 +85,7 @@ final class VisitPage: Page {
             let outcome = outcomes[list.selected]
             guard let saved = app.capture(.visits, { try Capture($0).recordVisit(customerID: customerID, outcome: outcome) }) else { return }
             app.pop()
-            app.say("SAVED \(saved.value.document.id) \(outcome.rawValue)", Style(colour: .green, bold: true))
+            app.saved(saved, "\(saved.value.document.id) \(outcome.rawValue)")
         case .escape: app.pop()
         default: break
         }
@@ -236,8 +235,7 @@ final class DisplayRequestPage: Page {
         guard let saved = app.capture(.displayRequests, { try Capture($0).requestDisplay(customerID: customerID, typeCode: code, widthCm: widthCm, heightCm: heightCm) }) else { return }
         app.pop()
         app.push(ReservedPage(request: saved.value.document))
-        app.say("SAVED \(saved.value.document.id)" + (saved.warning == nil ? "" : " NOT ON CARD"),
-                Style(colour: saved.warning == nil ? .green : .yellow, bold: true))
+        app.saved(saved, saved.value.document.id)
     }
 }
 

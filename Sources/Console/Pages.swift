@@ -63,7 +63,7 @@ final class RoutePage: Page {
 
 final class MenuPage: Page {
     var list = ListView()
-    let items = ["1 Route", "2 Find customer", "3 Find product", "4 Status", "5 Day summary", "9 Quit"]
+    let items = ["1 Route", "2 Find customer", "3 Find product", "4 Status", "5 Day summary", "6 Sync", "7 Quotes today", "9 Quit"]
     var title: String { "Menu" }
     var hints: String { "digit/Ent choose Esc back" }
 
@@ -86,6 +86,8 @@ final class MenuPage: Page {
         case "3": app.push(ProductLookupPage())
         case "4": app.push(StatusPage(app: app))
         case "5": app.push(SummaryPage(app: app))
+        case "6": app.push(SyncPage())
+        case "7": app.push(QuoteListPage(app: app))
         case "9": app.push(ConfirmPage(question: "Quit the console?") { app in app.running = false })
         default: break
         }
@@ -186,7 +188,7 @@ final class CustomerPage: Page {
     }
 
     var title: String { card?.name ?? customerID }
-    var hints: String { "1 order 2 pay 3 visit 4 display" }
+    var hints: String { "1 order 2 pay 3 visit 0 more" }
 
     func reappear(app: ConsoleApp) {
         do {
@@ -252,6 +254,12 @@ final class CustomerPage: Page {
             app.push(PaymentPage(card: card))
         case .character("3"), .function(4): app.push(VisitPage(customerID: customerID))
         case .character("4"): app.push(DisplayRequestPage(app: app, customerID: customerID))
+        case .character("5"): app.push(ComplaintPage(customerID: customerID))
+        case .character("6"):
+            guard let card else { return }
+            app.push(QuotePage(app: app, card: card))
+        case .character("7"): app.push(EquipmentPage(app: app, customerID: customerID))
+        case .character("0"), .function(1): app.push(CustomerActionsPage(customer: self))
         case .escape: app.pop()
         default: break
         }

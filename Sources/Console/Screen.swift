@@ -1,3 +1,5 @@
+import Field
+
 /// How a cell is drawn. Few styles on purpose: a handheld's console may have 8 colours or none.
 struct Style: Equatable, Sendable {
     enum Colour: UInt8, Sendable { case none = 0, red = 31, green = 32, yellow = 33, cyan = 36 }
@@ -12,12 +14,29 @@ struct Style: Equatable, Sendable {
     /// A character that came from outside and cannot be shown as it is (a control, a bidi override).
     static let replaced = Style(colour: .red, reverse: true)
 
-    var sgr: String {
-        var codes = ["0"]
+    /// The SGR sequence that sets this style from scratch: "ESC[m" for plain.
+    var sgr: String { "\u{1B}[" + (self == .plain ? "" : (["0"] + codes).joined(separator: ";")) + "m" }
+
+    private var codes: [String] {
+        var codes: [String] = []
         if bold { codes.append("1") }
         if reverse { codes.append("7") }
         if colour != .none { codes.append(String(colour.rawValue)) }
-        return "\u{1B}[" + codes.joined(separator: ";") + "m"
+        return codes
+    }
+
+    /// The shortest SGR sequence that turns `self` into `next` on the terminal: only what changes
+    /// (bold off is 22, reverse off 27, the default colour 39), or a reset and the new style,
+    /// whichever is shorter; empty when nothing changes.
+    func transition(to next: Style) -> String {
+        guard next != self else { return "" }
+        var changes: [String] = []
+        if bold != next.bold { changes.append(next.bold ? "1" : "22") }
+        if reverse != next.reverse { changes.append(next.reverse ? "7" : "27") }
+        if colour != next.colour { changes.append(next.colour == .none ? "39" : String(next.colour.rawValue)) }
+        let incremental = "\u{1B}[" + changes.joined(separator: ";") + "m"
+        let reset = next.sgr
+        return incremental.utf8.count < reset.utf8.count ? incremental : reset
     }
 }
 
@@ -48,14 +67,16 @@ struct ScreenBuffer {
     mutating func clear() { cells = Array(repeating: Cell(), count: columns * rows) }
 
     /// Writes `text` at (row, column), clipped to the line; returns the column after it. Text
-    /// from outside is made safe cell by cell: controls, format characters (bidi overrides, zero
-    /// width) and line separators show as a red `?`, wide characters (CJK, emoji) as `?` too, so
-    /// the grid the diff relies on stays exact and nothing reaches the terminal raw.
+    /// from outside is made safe as every command makes it (`TerminalText.safe`: controls, bidi
+    /// overrides and line separators show as a visible `\u{1B}`), then cell by cell: what is left
+    /// that a cell cannot hold (other format characters, wide CJK and emoji, a lone combining
+    /// mark) shows as a red `?`, so the grid the diff relies on stays exact and nothing reaches
+    /// the terminal raw.
     @discardableResult
     mutating func put(_ row: Int, _ column: Int, _ text: String, _ style: Style = .plain) -> Int {
         guard row >= 0, row < rows else { return column }
         var column = column
-        for character in text {
+        for character in TerminalText.safe(text) {
             guard column < columns else { break }
             if column >= 0 {
                 if let safe = Self.displayable(character) {
@@ -69,10 +90,12 @@ struct ScreenBuffer {
         return column
     }
 
-    /// Fills a whole line with `text` padded with spaces, in `style` (titles, the selection).
+    /// Fills a whole line with `text` padded with spaces: in `style` when it is reversed (titles,
+    /// the selection: the bar spans the line), else plain, as a bold or coloured space looks the
+    /// same and a plain blank tail costs one EL instead of a space per cell.
     mutating func line(_ row: Int, _ text: String, _ style: Style = .plain) {
         let end = put(row, 0, text, style)
-        if end < columns { put(row, end, String(repeating: " ", count: columns - end), style) }
+        if end < columns { put(row, end, String(repeating: " ", count: columns - end), style.reverse ? style : .plain) }
     }
 
     static func displayable(_ character: Character) -> Character? {
@@ -96,8 +119,10 @@ struct ScreenBuffer {
     }
 
     /// The bytes that turn `shown` (what the terminal has; nil: unknown, draw everything) into
-    /// this buffer: the cursor moved only to runs of changed cells, the style set only when it
-    /// changes, a line's blank tail erased with one EL. Never more than a full redraw.
+    /// this buffer: the cursor moved only to runs of changed cells, by the shortest motion (a
+    /// line feed, CR, a relative move or an absolute one), or over a few unchanged cells by
+    /// rewriting them when that is shorter; the style changed only where it changes, by the
+    /// shortest sequence; a line's blank tail erased with one EL. Never more than a full redraw.
     func difference(from shown: ScreenBuffer?) -> [UInt8] {
         guard let shown, shown.columns == columns, shown.rows == rows else { return render(from: nil) }
         let changed = render(from: shown)
@@ -106,48 +131,79 @@ struct ScreenBuffer {
         return full.count < changed.count ? full : changed
     }
 
+    /// A full redraw clears the screen and draws the difference from a blank one.
     private func render(from shown: ScreenBuffer?) -> [UInt8] {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(1_024)
         let blank = Cell()
-        if shown == nil { out += "\u{1B}[0m\u{1B}[2J" }
-        var style: Style? = shown == nil ? .plain : nil
-        var cursor: (row: Int, column: Int)? = nil
+        if shown == nil { out += Array("\u{1B}[m\u{1B}[2J".utf8) }
+        // Every frame starts and ends in the plain style; the cursor is unknown at the start.
+        var style = Style.plain
+        var cursor: Position? = nil
+        func had(_ row: Int, _ column: Int) -> Cell { shown?[row, column] ?? blank }
+        func setStyle(_ next: Style) {
+            out += Array(style.transition(to: next).utf8)
+            style = next
+        }
         for row in 0..<rows {
             // Where this row's blank tail starts: nothing but plain spaces from there on.
             var tail = columns
             while tail > 0 && self[row, tail - 1] == blank { tail -= 1 }
             for column in 0..<columns {
                 let cell = self[row, column]
-                if let shown, shown[row, column] == cell {
-                    // An unchanged cell right where the cursor is, with a change a few cells on:
-                    // rewriting it is shorter than moving the cursor over it (CUP is 6-8 bytes).
-                    guard let at = cursor, at == (row, column), style == cell.style,
-                          ((column + 1)..<min(column + 4, columns)).contains(where: { shown[row, $0] != self[row, $0] }) else { continue }
-                    out.append(cell.character)
-                    cursor = (row, column + 1)
-                    continue
-                }
-                if shown == nil && cell == blank { continue }
-                if column >= tail, shown != nil {
+                if had(row, column) == cell { continue }
+                let target = Position(row: row, column: column)
+                if column >= tail {
                     // Everything from here to the end of the line becomes blank: erase it at once.
-                    if cursor == nil || cursor! != (row, column) { out += "\u{1B}[\(row + 1);\(column + 1)H" }
-                    if style != .plain { out += Style.plain.sgr; style = .plain }
-                    out += "\u{1B}[K"
-                    cursor = (row, column)
+                    out += Self.motion(from: cursor, to: target)
+                    setStyle(.plain)
+                    out += Array("\u{1B}[K".utf8)
+                    cursor = target
                     break
                 }
-                if cursor == nil || cursor! != (row, column) {
-                    out += "\u{1B}[\(row + 1);\(column + 1)H"
+                let move = Self.motion(from: cursor, to: target)
+                if let at = cursor, at.row == row, at.column < column,
+                   (at.column..<column).allSatisfy({ self[row, $0].style == style }) {
+                    // Rewriting the unchanged cells up to the change may be shorter than moving.
+                    var cells: [UInt8] = []
+                    for skipped in at.column..<column { cells += Array(String(self[row, skipped].character).utf8) }
+                    out += cells.count <= move.count ? cells : move
+                } else {
+                    out += move
                 }
-                if style != cell.style {
-                    out += cell.style.sgr
-                    style = cell.style
-                }
-                out.append(cell.character)
-                cursor = (row, column + 1)
+                setStyle(cell.style)
+                out += Array(String(cell.character).utf8)
+                // Autowrap is off: after the last column the cursor stays put; treat it as unknown.
+                cursor = column + 1 < columns ? Position(row: row, column: column + 1) : nil
             }
         }
-        if style != nil && style != .plain { out += "\u{1B}[0m" }
-        return Array(out.utf8)
+        setStyle(.plain)
+        return out
+    }
+
+    struct Position: Equatable { var row: Int; var column: Int }
+
+    /// The shortest bytes that move the cursor from `from` (nil: unknown) to `to`: CUP, or from
+    /// a known place CR, LF (autowrap off and output post-processing off: LF only moves down,
+    /// and never on the last row, so it never scrolls), CUU/CUD/CUF/CUB or CHA.
+    static func motion(from: Position?, to: Position) -> [UInt8] {
+        func csi(_ count: Int, _ final: String) -> String { "\u{1B}[" + (count == 1 ? "" : String(count)) + final }
+        var best = "\u{1B}[" + (to.row == 0 && to.column == 0 ? "" : String(to.row + 1) + (to.column == 0 ? "" : ";" + String(to.column + 1))) + "H"
+        guard let from else { return Array(best.utf8) }
+        if from == to { return [] }
+        var vertical = ""
+        let down = to.row - from.row
+        if down > 0 { vertical = down <= 3 ? String(repeating: "\n", count: down) : csi(down, "B") }
+        if down < 0 { vertical = csi(-down, "A") }
+        var horizontal: [String] = []
+        let right = to.column - from.column
+        if right == 0 { horizontal.append("") }
+        if right > 0 { horizontal.append(csi(right, "C")) }
+        if right < 0 { horizontal.append(right == -1 ? "\u{08}" : csi(-right, "D")) }
+        if to.column == 0 { horizontal.append("\r") }
+        if to.column > 0 { horizontal.append("\r" + csi(to.column, "C")) }
+        horizontal.append(csi(to.column + 1, "G"))
+        for candidate in horizontal where (vertical + candidate).utf8.count < best.utf8.count { best = vertical + candidate }
+        return Array(best.utf8)
     }
 }

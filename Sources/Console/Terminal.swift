@@ -39,12 +39,14 @@ final class Terminal {
     }
 
     /// Raw mode: keys one by one, no echo, no signals from ^C (the console asks before it
-    /// quits), output untouched except CR before LF. `restore` undoes it; callers `defer` it.
+    /// quits), output untouched (no CR added before LF: the screen's cursor motions use a bare
+    /// LF to move down one row, and the bytes counted are the bytes on the line). `restore` undoes it; callers `defer` it.
     func enterRawMode() throws(ConsoleError) {
         guard tcgetattr(input, &saved) == 0 else { throw .notATerminal(errno: errno) }
         var raw = saved
         raw.c_iflag &= ~tcflag_t(BRKINT | ICRNL | INPCK | ISTRIP | IXON)
         raw.c_lflag &= ~tcflag_t(ECHO | ICANON | IEXTEN | ISIG)
+        raw.c_oflag &= ~tcflag_t(OPOST)
         raw.c_cflag |= tcflag_t(CS8)
         withUnsafeMutableBytes(of: &raw.c_cc) { bytes in
             bytes[Int(VMIN)] = 0

@@ -459,6 +459,13 @@ public final class Capture {
 
     /// A quote at the customer's default price level less a discount; discounts above
     /// `maximumRepDiscountBasisPoints` wait for a supervisor.
+    /// Why a quote with this discount waits for a supervisor, or nil when a rep may grant it:
+    /// the rule `createQuote` applies, for the console to show before saving.
+    public static func quoteHoldReason(discountBasisPoints: Int64) -> String? {
+        guard discountBasisPoints > maximumRepDiscountBasisPoints else { return nil }
+        return "discount \(Percent.format(discountBasisPoints)) is over the \(Percent.format(maximumRepDiscountBasisPoints)) a rep may grant"
+    }
+
     public func createQuote(customerID: String, lines: [OrderLineRequest], discountBasisPoints: Int64) throws -> Acknowledged<QuoteDocument> {
         guard (0...10_000).contains(discountBasisPoints) else {
             throw FieldError.invalidInput(what: "discount", value: "\(discountBasisPoints) bp", reason: "must be between 0% and 100%")
@@ -478,9 +485,9 @@ public final class Capture {
                 gross = try limits.documentTotal(gross, adding: line.amountMinor, currency: customer.currency, what: "quote")
             }
             quote.totalMinor = gross - (gross * discountBasisPoints + 5_000) / 10_000
-            if discountBasisPoints > Self.maximumRepDiscountBasisPoints {
+            if let reason = Self.quoteHoldReason(discountBasisPoints: discountBasisPoints) {
                 quote.approval = .pending
-                quote.holdReason = "discount \(Percent.format(discountBasisPoints)) is over the \(Percent.format(Self.maximumRepDiscountBasisPoints)) a rep may grant"
+                quote.holdReason = reason
             }
             let changeID = try save(.quote(quote), action: "created", at: now)
             return Acknowledged(document: quote, changeId: changeID)

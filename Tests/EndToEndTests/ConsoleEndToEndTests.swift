@@ -128,7 +128,7 @@ struct ConsoleEndToEndTests {
         #expect(screen.contains("Level: promo"), "\(screen)")
         for (index, part) in visit.parts.enumerated() {
             try console.keys("1")
-            try console.waitFor("Find product")
+            try console.waitFor("Find:")
             try console.type(part)
             try console.waitFor(part + " ")
             try console.keys("Enter")

@@ -1,0 +1,567 @@
+import Agent
+import Field
+import Sync
+
+// MARK: What the rep can do at a customer
+
+/// Every action at the customer, by digit (the card's hints name only the first three).
+final class CustomerActionsPage: Page {
+    let customer: CustomerPage
+    var list = ListView()
+    let items = ["1 Order", "2 Payment", "3 Visit outcome", "4 Display request", "5 Complaint", "6 Quote", "7 Equipment check"]
+    init(customer: CustomerPage) { self.customer = customer }
+    var title: String { "Actions" }
+    var hints: String { "digit/Ent choose Esc back" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        list.draw(&screen, rows: body, lines: items.map { ($0, .plain) })
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: items.count) { return }
+        var choice: Character?
+        switch key {
+        case .enter: choice = items[list.selected].first
+        case .character(let character) where ("1"..."7").contains(character): choice = character
+        case .escape: return app.pop()
+        default: return
+        }
+        app.pop()
+        if let choice { customer.handle(.character(choice), app: app) }
+    }
+}
+
+// MARK: Complaint
+
+/// A complaint: its category, the product it is about (optional), and what is wrong.
+final class ComplaintPage: Page {
+    let customerID: String
+    let categories = ComplaintCategory.allCases
+    var category = 0
+    var part = TextField(maximum: 20)
+    var text = TextField(maximum: 400)
+    var focus = 0
+
+    init(customerID: String) { self.customerID = customerID }
+    var title: String { "Complaint" }
+    var hints: String { "^v field <> kind Ent save" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        screen.line(body.lowerBound, "Kind < \(categories[category].rawValue) >", focus == 0 ? Style(bold: true, reverse: true) : .plain)
+        part.draw(&screen, row: body.lowerBound + 1, label: "Part: ", focused: focus == 1)
+        screen.line(body.lowerBound + 2, "What is wrong:", focus == 2 ? .strong : .plain)
+        // The description wrapped over the rows left, its end in view while typing.
+        let rows = (body.lowerBound + 3)..<body.upperBound
+        let wrapped = wrap(text.text, width: screen.columns - 1)
+        for (offset, line) in wrapped.suffix(rows.count).enumerated() { screen.line(rows.lowerBound + offset, line) }
+        if focus == 2 {
+            let row = rows.lowerBound + max(min(wrapped.count, rows.count) - 1, 0)
+            let end = text.text.last == " " || wrapped.isEmpty ? (wrapped.last.map { $0.count + 1 } ?? 0) : (wrapped.last?.count ?? 0)
+            screen.put(row, min(end, screen.columns - 1), "_", Style(reverse: true))
+        }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch key {
+        case .up: focus = (focus + 2) % 3
+        case .down, .tab: focus = (focus + 1) % 3
+        case .left where focus == 0: category = (category + categories.count - 1) % categories.count
+        case .right where focus == 0: category = (category + 1) % categories.count
+        case .enter: save(app)
+        case .escape:
+            if part.text.isEmpty && text.text.isEmpty { return app.pop() }
+            app.push(ConfirmPage(question: "Leave without saving this complaint?") { app in app.pop() })
+        default:
+            if focus == 1 { _ = part.handle(key, allowed: { $0.isLetter || $0.isNumber || $0 == "-" }) }
+            if focus == 2 { _ = text.handle(key) }
+        }
+    }
+
+    func save(_ app: ConsoleApp) {
+        let category = categories[category]
+        let part = part.text.isEmpty ? nil : part.text
+        let description = text.text
+        guard let saved = app.capture(.complaints, {
+            try Capture($0).fileComplaint(customerID: customerID, category: category, description: description, partNumber: part)
+        }) else { return }
+        app.pop()
+        app.saved(saved, "\(saved.value.document.id) \(category.rawValue)")
+    }
+}
+
+// MARK: Quote
+
+/// A quote: lines found as in order entry, priced at the customer's own level, and a discount;
+/// whether it needs the supervisor's approval, and why, shows before saving (the rule
+/// `createQuote` applies).
+final class QuotePage: Page {
+    enum Mode {
+        case lines, discount, search
+        case quantity(Products.Product)
+    }
+
+    let card: Customers.Card
+    var lines: [OrderLineRequest] = []
+    var preview: OrderDocument?
+    var problem: String?
+    var discount = TextField(maximum: 6)
+    var discountBasisPoints: Int64 = 0
+    var list = ListView()
+    var mode = Mode.lines
+    var search = ProductSearch()
+    var quantity = QuantityEntry()
+
+    init(app: ConsoleApp, card: Customers.Card) {
+        self.card = card
+        refresh(app)
+    }
+
+    var title: String { "Quote " + card.name }
+    var hints: String {
+        switch mode {
+        case .lines: return "1 add 2 del 3 disc Ent SAVE"
+        case .discount: return "digits . Ent ok"
+        case .search: return "type Ent pick Esc back"
+        case .quantity: return "digits <> unit Ent add"
+        }
+    }
+    var level: String { preview?.priceLevel ?? "" }
+
+    func refresh(_ app: ConsoleApp) {
+        do {
+            preview = try Capture(app.device).previewOrder(customerID: card.id, lines: lines)
+            problem = nil
+        } catch {
+            preview = nil
+            problem = "\(error)"
+        }
+    }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if case .discount = mode {
+            discount.draw(&screen, row: body.lowerBound, label: "Discount %: ")
+        } else {
+            screen.line(body.lowerBound, "Discount \(Percent.format(discountBasisPoints)), \(level)", .strong)
+        }
+        let room = body.count - 2
+        let lower = max(4, room * 3 / 5)
+        let linesRows = (body.lowerBound + 1)..<max(body.lowerBound + 1, body.upperBound - lower - 1)
+        if lines.isEmpty {
+            screen.line(linesRows.lowerBound, "No lines yet: 1 adds one")
+        } else {
+            let priced = preview?.lines ?? []
+            list.draw(&screen, rows: linesRows, lines: lines.enumerated().map { index, request in
+                let amount = priced.indices.contains(index) ? Money.format(priced[index].amountMinor, card.currency) : "?"
+                let left = "\(index + 1) \(request.partNumber) \(request.quantity)\(request.unit.map { " " + $0 } ?? "")"
+                return (fit(left, max(screen.columns - amount.count - 1, 1)) + " " + amount, .plain)
+            })
+        }
+        let totalRow = linesRows.upperBound
+        if let preview { screen.line(totalRow, "Before discount \(Money.format(preview.totalMinor, card.currency))", .strong) }
+        let area = (totalRow + 1)..<body.upperBound
+        switch mode {
+        case .search: search.draw(&screen, rows: area, app: app)
+        case .quantity(let product): quantity.draw(&screen, rows: area, product: product, currency: card.currency, level: level)
+        case .lines, .discount:
+            var text: [(String, Style)]
+            if let problem {
+                text = wrap(problem, width: screen.columns).map { ($0, Style(colour: .red)) }
+            } else if let reason = Capture.quoteHoldReason(discountBasisPoints: discountBasisPoints) {
+                text = wrap("NEEDS APPROVAL: " + reason, width: screen.columns).map { ($0, Style(colour: .yellow, bold: true)) }
+            } else {
+                text = [("No approval needed", Style(colour: .green))]
+            }
+            for (offset, line) in text.prefix(area.count).enumerated() { screen.line(area.lowerBound + offset, line.0, line.1) }
+        }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch mode {
+        case .lines: handleLines(key, app: app)
+        case .discount:
+            var edited = key
+            if case .character(let character) = key, character == "*" || character == "," { edited = .character(".") }
+            if discount.handle(edited, allowed: { ($0.isASCII && $0.isNumber) || $0 == "." }) { return }
+            switch key {
+            case .enter:
+                do {
+                    let basisPoints = discount.text.isEmpty ? 0 : try Percent.parseBasisPoints(discount.text)
+                    guard (0...10_000).contains(basisPoints) else { return app.say("A discount is 0 to 100%", Style(colour: .red)) }
+                    discountBasisPoints = basisPoints
+                    mode = .lines
+                } catch {
+                    app.say("\(error)", Style(colour: .red))
+                }
+            case .escape: mode = .lines
+            default: break
+            }
+        case .search:
+            switch search.handle(key, app: app) {
+            case .picked(let product):
+                quantity = QuantityEntry(product: product)
+                mode = .quantity(product)
+            case .back: mode = .lines
+            case .handled: break
+            }
+        case .quantity(let product):
+            switch quantity.handle(key, product: product, app: app) {
+            case .entered(let line):
+                mode = .lines
+                lines.append(line)
+                refresh(app)
+                if let problem {
+                    lines.removeLast()
+                    refresh(app)
+                    return app.say(problem, Style(colour: .red))
+                }
+                list.selected = lines.count - 1
+                app.noteUnsaved("the quote for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s"),")
+                app.say("Line \(lines.count) added")
+            case .back: mode = .search
+            case .handled: break
+            }
+        }
+    }
+
+    private func handleLines(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: lines.count) { return }
+        switch key {
+        case .character("1"):
+            app.message = nil
+            search = ProductSearch()
+            mode = .search
+        case .character("2"), .delete:
+            guard lines.indices.contains(list.selected) else { return }
+            lines.remove(at: list.selected)
+            list.selected = min(list.selected, max(lines.count - 1, 0))
+            refresh(app)
+            app.noteUnsaved(lines.isEmpty ? nil : "the quote for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s"),")
+        case .character("3"):
+            discount = TextField(maximum: 6)
+            mode = .discount
+        case .enter:
+            guard !lines.isEmpty else { return app.say("Add a line first (1)", Style(colour: .red)) }
+            let (customer, lines, discount) = (card.id, lines, discountBasisPoints)
+            guard let saved = app.capture(.quotes, { try Capture($0).createQuote(customerID: customer, lines: lines, discountBasisPoints: discount) }) else { return }
+            app.noteUnsaved(nil)
+            app.pop()
+            app.push(QuoteShowPage(quote: saved.value.document, name: card.name))
+            app.saved(saved, saved.value.document.id)
+        case .escape:
+            if lines.isEmpty { return app.pop() }
+            app.push(ConfirmPage(question: "Discard this quote of \(lines.count) lines? Nothing was saved.") { app in
+                app.pop()
+                app.noteUnsaved(nil)
+                app.say("Quote discarded, nothing saved")
+            })
+        default: break
+        }
+    }
+}
+
+/// A quote as saved: total after the discount and its approval state (waiting, approved or
+/// rejected by the office once a sync brings the answer), with the reason it waits.
+final class QuoteShowPage: Page {
+    let quote: QuoteDocument
+    let name: String
+    init(quote: QuoteDocument, name: String) {
+        self.quote = quote
+        self.name = name
+    }
+    var title: String { "Quote \(quote.id)" }
+    var hints: String { "Esc back" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        var rows: [(String, Style)] = [(name, .plain),
+                                       ("\(quote.lines.count) lines, -\(Percent.format(quote.discountBasisPoints))", .plain),
+                                       ("Total \(Money.format(quote.totalMinor, quote.currency))", .strong)]
+        rows += approvalRows(quote.approval, reason: quote.holdReason, width: screen.columns)
+        for (offset, row) in rows.prefix(body.count).enumerated() { screen.line(body.lowerBound + offset, row.0, row.1) }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if key == .escape || key == .enter { app.pop() }
+    }
+}
+
+func approvalRows(_ approval: Approval, reason: String?, width: Int) -> [(String, Style)] {
+    switch approval {
+    case .none: return [("No approval needed", Style(colour: .green))]
+    case .approved: return [("APPROVED", Style(colour: .green, bold: true))]
+    case .rejected: return [("REJECTED", Style(colour: .red, bold: true))] + wrap(reason ?? "", width: width).map { ($0, Style(colour: .red)) }
+    case .pending: return [("WAITS FOR APPROVAL:", Style(colour: .yellow, bold: true))] + wrap(reason ?? "", width: width).map { ($0, Style(colour: .yellow)) }
+    }
+}
+
+/// Today's quotes, each with its approval state; Enter shows one.
+final class QuoteListPage: Page {
+    var rows: [DocumentLists.QuoteRow] = []
+    var list = ListView()
+    var loadError: String?
+    init(app: ConsoleApp) { reappear(app: app) }
+    var title: String { "Quotes today \(rows.count)" }
+    var hints: String { "Ent show Esc back" }
+
+    func reappear(app: ConsoleApp) {
+        do {
+            rows = try DocumentLists(app.device).quotes(day: app.today).rows
+            loadError = nil
+        } catch {
+            loadError = "\(error)"
+        }
+    }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if let loadError { return screen.line(body.lowerBound, loadError, Style(colour: .red)) }
+        if rows.isEmpty { return screen.line(body.lowerBound, "No quotes today") }
+        list.draw(&screen, rows: body, lines: rows.map { row in
+            let mark = row.approval == "pending" ? "WAIT" : row.approval == "approved" ? "OK" : row.approval == "rejected" ? "NO" : ""
+            let total = " \(Money.format(row.totalMinor, row.currency)) \(mark)"
+            let style: Style = row.approval == "pending" ? Style(colour: .yellow) : row.approval == "rejected" ? Style(colour: .red) : .plain
+            return (fit(row.customerName ?? row.customerId, max(screen.columns - total.count, 1)) + total, style)
+        })
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: rows.count) { return }
+        switch key {
+        case .enter:
+            guard rows.indices.contains(list.selected) else { return }
+            let row = rows[list.selected]
+            do {
+                app.push(QuoteShowPage(quote: try DocumentLists(app.device).quote(row.id), name: row.customerName ?? row.customerId))
+            } catch {
+                app.say("\(error)", Style(colour: .red))
+            }
+        case .escape: app.pop()
+        default: break
+        }
+    }
+}
+
+// MARK: Equipment check
+
+/// The equipment at the customer and when each was last looked after; Enter records a check.
+final class EquipmentPage: Page {
+    let customerID: String
+    var items: [EquipmentList.Item] = []
+    var list = ListView()
+    var loadError: String?
+    init(app: ConsoleApp, customerID: String) {
+        self.customerID = customerID
+        reappear(app: app)
+    }
+    var title: String { "Equipment" }
+    var hints: String { "Ent check Esc back" }
+
+    func reappear(app: ConsoleApp) {
+        do {
+            items = try EquipmentList(app.device).at(customerID: customerID)
+            loadError = nil
+        } catch {
+            loadError = "\(error)"
+        }
+    }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        if let loadError { return screen.line(body.lowerBound, loadError, Style(colour: .red)) }
+        if items.isEmpty { return screen.line(body.lowerBound, "No equipment at this customer") }
+        // Two rows each: what and where from, then the last check.
+        var lines: [(String, Style)] = []
+        for item in items {
+            lines.append(("\(item.kind) \(item.serial) \(item.placedOn)", .plain))
+            let last = item.lastAt.map { "  last \(item.lastKind ?? "") \(CalendarDay.string(fromMilliseconds: $0))" } ?? "  not checked here yet"
+            lines.append((last, item.lastAt == nil ? Style(colour: .yellow) : .plain))
+        }
+        var view = ListView()
+        view.selected = list.selected * 2
+        view.draw(&screen, rows: body, lines: lines)
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if list.handle(key, count: items.count) { return }
+        switch key {
+        case .enter:
+            guard items.indices.contains(list.selected) else { return }
+            app.push(MaintenancePage(item: items[list.selected]))
+        case .escape: app.pop()
+        default: break
+        }
+    }
+}
+
+/// One check of one piece of equipment: what was done, and a note.
+final class MaintenancePage: Page {
+    let item: EquipmentList.Item
+    let kinds = MaintenanceKind.allCases
+    var kind = 0
+    var note = TextField(maximum: 200)
+    var focus = 0
+    init(item: EquipmentList.Item) { self.item = item }
+    var title: String { "Check \(item.serial)" }
+    var hints: String { "^v field <> kind Ent save" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        screen.line(body.lowerBound, "\(item.kind) \(item.id)")
+        screen.line(body.lowerBound + 1, "Done < \(kinds[kind].rawValue) >", focus == 0 ? Style(bold: true, reverse: true) : .plain)
+        note.draw(&screen, row: body.lowerBound + 2, label: "Note: ", focused: focus == 1)
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        switch key {
+        case .up, .down, .tab: focus = 1 - focus
+        case .left where focus == 0: kind = (kind + kinds.count - 1) % kinds.count
+        case .right where focus == 0: kind = (kind + 1) % kinds.count
+        case .enter:
+            let (id, kind, text) = (item.id, kinds[kind], note.text)
+            guard let saved = app.capture(.maintenance, { try Capture($0).recordMaintenance(equipmentID: id, kind: kind, note: text) }) else { return }
+            app.pop()
+            app.saved(saved, "\(saved.value.document.id) \(kind.rawValue)")
+        case .escape:
+            if note.text.isEmpty { return app.pop() }
+            app.push(ConfirmPage(question: "Leave without saving this check?") { app in app.pop() })
+        default:
+            if focus == 1 { _ = note.handle(key) }
+        }
+    }
+}
+
+// MARK: Sync
+
+/// A sync from the screen: the mode, the link (the network, or the modem when this handheld has
+/// one configured), the sync password; then a progress bar with the bytes each way and the
+/// link, and the result. The sync is `DeviceAgent.sync`, the same as `satchel sync`.
+final class SyncPage: Page {
+    let modes: [SyncMode] = [.fast, .full]
+    var mode = 0
+    var link = 0
+    var password = TextField(maximum: 64)
+    var focus = 2
+    var running: SyncProgress?
+    /// What the bar measures the upload against: the unsent changes' payloads (compressed on the
+    /// wire, so the upload usually ends before the bar is full; the bytes shown are exact).
+    var expectedUp = 0
+    var result: [(String, Style)] = []
+
+    var title: String { "Sync" }
+    var hints: String { running == nil ? "^v field <> choose Ent go" : "syncing, please wait" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        let links = app.syncLinks
+        var row = body.lowerBound
+        screen.line(row, "Mode < \(modes[mode].name) >", focus == 0 ? Style(bold: true, reverse: true) : .plain)
+        row += 1
+        screen.line(row, "Link < \(links.isEmpty ? "none" : links[link].name) >", focus == 1 ? Style(bold: true, reverse: true) : .plain)
+        row += 1
+        let start = screen.put(row, 0, "Password: ")
+        screen.put(row, start, String(repeating: "*", count: min(password.text.count, screen.columns - start - 1)), focus == 2 ? .strong : .plain)
+        if focus == 2 && running == nil { screen.put(row, start + min(password.text.count, screen.columns - start - 1), "_", Style(reverse: true)) }
+        row += 2
+        if let running {
+            screen.line(row, running.phase == .connecting ? "Connecting (\(running.link))..." : "Talking to the hub (\(running.link))", .strong)
+            let width = screen.columns - 2
+            let filled = expectedUp == 0 ? width : min(width, running.bytesUp * width / max(expectedUp, 1))
+            screen.line(row + 1, "[" + String(repeating: "#", count: running.phase == .connecting ? 0 : filled) + String(repeating: ".", count: width - (running.phase == .connecting ? 0 : filled)) + "]")
+            screen.line(row + 2, "up \(running.bytesUp) B of ~\(expectedUp)")
+            screen.line(row + 3, "down \(running.bytesDown) B")
+            return
+        }
+        for (offset, line) in result.prefix(max(body.upperBound - row, 0)).enumerated() { screen.line(row + offset, line.0, line.1) }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        guard running == nil else { return }
+        switch key {
+        case .up: focus = (focus + 2) % 3
+        case .down, .tab: focus = (focus + 1) % 3
+        case .left where focus == 0, .right where focus == 0: mode = (mode + 1) % modes.count
+        case .left where focus == 1, .right where focus == 1: link = app.syncLinks.isEmpty ? 0 : (link + 1) % app.syncLinks.count
+        case .enter: run(app)
+        case .escape: app.pop()
+        default:
+            if focus == 2 { _ = password.handle(key, allowed: { !$0.isWhitespace || $0 == " " }) }
+        }
+    }
+
+    func run(_ app: ConsoleApp) {
+        let links = app.syncLinks
+        guard !links.isEmpty else { return app.say("No link to the hub configured", Style(colour: .red)) }
+        guard !password.text.isEmpty else { return app.say("Type the sync password", Style(colour: .red)) }
+        expectedUp = ((try? app.device.changes(after: app.device.uploadedThroughSeq())) ?? []).reduce(0) { $0 + $1.payload.utf8.count }
+        result = []
+        app.message = nil
+        var last = 0
+        running = SyncProgress(link: links[link].name, phase: .connecting)
+        app.redraw()
+        do {
+            let report = try app.agent.sync(modes[mode], password: password.text, over: links[link].link, progress: { progress in
+                self.running = progress
+                // At most ten frames a second: a serial console must keep up with the link.
+                let now = monotonicMicroseconds()
+                guard now - last >= 100_000 || progress.phase == .connecting else { return }
+                last = now
+                app.redraw()
+            })
+            running = nil
+            result = [("SYNCED (\(report.mode))", Style(colour: .green, bold: true)),
+                      ("\(report.uploaded) sent\(report.duplicates > 0 ? ", \(report.duplicates) had" : "")", .plain)]
+            if report.pull != nil { result.append(("\(report.downloaded) rows received", .plain)) }
+            result.append(("\(report.bytesUp) B up, \(report.bytesDown) down", .plain))
+            if !report.mismatched.isEmpty { result.append(("Working set to reload: next sync", Style(colour: .yellow))) }
+        } catch {
+            running = nil
+            result = [("NOT SYNCED", Style(colour: .red, bold: true))] + wrap("\(error)", width: 32).map { ($0, Style(colour: .red)) }
+        }
+        password = TextField(maximum: 64)
+    }
+}
+
+// MARK: Unlock
+
+/// The app password, as the console needs it: whether the device is locked now, and unlocking
+/// it. The agent's (`DeviceAgent.unlock(password:)`) once the device has one; nil: no app
+/// password on this device, nothing to unlock.
+public struct ConsoleLock {
+    public var isLocked: () -> Bool
+    public var unlock: (String) throws -> Void
+    public init(isLocked: @escaping () -> Bool, unlock: @escaping (String) throws -> Void) {
+        self.isLocked = isLocked
+        self.unlock = unlock
+    }
+}
+
+/// The first page of a locked device, and the page a capture brings back when the device locked
+/// itself meanwhile (idle): the password, hidden; a wrong one says how many tries are left.
+final class UnlockPage: Page {
+    let lock: ConsoleLock
+    var password = TextField(maximum: 64)
+    var problem: String?
+    init(lock: ConsoleLock) { self.lock = lock }
+    var title: String { "Satchel locked" }
+    var hints: String { "type password Ent unlock" }
+
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
+        screen.line(body.lowerBound, "App password:")
+        screen.put(body.lowerBound + 1, 0, String(repeating: "*", count: min(password.text.count, screen.columns - 1)), .strong)
+        screen.put(body.lowerBound + 1, min(password.text.count, screen.columns - 1), "_", Style(reverse: true))
+        if let problem {
+            for (offset, line) in wrap(problem, width: screen.columns).prefix(body.count - 3).enumerated() {
+                screen.line(body.lowerBound + 3 + offset, line, Style(colour: .red, bold: true))
+            }
+        }
+    }
+
+    func handle(_ key: Key, app: ConsoleApp) {
+        if password.handle(key, allowed: { !$0.isWhitespace || $0 == " " }) { return }
+        guard key == .enter, !password.text.isEmpty else { return }
+        let typed = password.text
+        password = TextField(maximum: 64)
+        do {
+            try lock.unlock(typed)
+            problem = nil
+            app.unlocked()
+        } catch {
+            problem = "\(error)"
+        }
+    }
+}
