@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Hub
 import Postgres
@@ -42,10 +43,20 @@ public struct HubIngestBench: BenchReport {
         components.path = "/" + name
         let url = components.string ?? adminURL
 
-        let changes = (1...Int64(rows)).map { seq in
-            SyncChange(seq: seq, changeId: "BG03-\(String(format: "%07d", seq))", at: 1_795_428_000_000 + seq * 1000, entity: "order",
-                       entityId: "BG03-\(String(format: "%07d", seq))", action: "confirmed",
-                       payload: #"{"customer_id":"CBG1\#(seq % 500)","lines":[{"part_number":"PN-\#(10_000 + seq % 900)","quantity":\#(1 + seq % 12),"price_minor":\#(1_000 + seq % 700)}],"note":"Доставка до 10:00 — dostawa rano, Łódź","state":"confirmed","total_minor":\#(12_345 + seq)}"#)
+        // The devices' documents as they travel (the codec) and as the hub keeps them (their JSON):
+        // the plain INSERT stores the same JSON text the hub stores.
+        var renderedJSON: [String: String] = [:]
+        let changes = try (1...Int64(rows)).map { seq in
+            let id = "BG03-\(String(format: "%07d", seq))", quantity = 1 + seq % 12, price = 1_000 + seq % 700
+            let order = Document.order(OrderDocument(
+                id: id, customerId: "CBG1\(seq % 500)", state: .confirmed, approval: .none, holdReason: nil, priceLevel: "customer", currency: "BGN",
+                totalMinor: quantity * price, note: "Доставка до 10:00 — dostawa rano, Łódź", createdAt: 1_795_428_000_000 + seq * 1000,
+                confirmedAt: 1_795_428_000_000 + seq * 1000,
+                lines: [OrderLine(lineNo: 1, partNumber: "PN-\(10_000 + seq % 900)", unit: "szt", quantity: quantity, baseQuantity: quantity,
+                                  unitPriceMinor: price, amountMinor: quantity * price)]))
+            renderedJSON[id] = try order.json()
+            return SyncChange(seq: seq, changeId: id, at: 1_795_428_000_000 + seq * 1000, entity: "order", entityId: id, action: "confirmed",
+                              payload: DocumentCodec.encode(order))
         }
         let batches = stride(from: 0, to: changes.count, by: batchSize).map { start in
             Batch(id: "BG03-\(start + 1)-\(min(start + batchSize, changes.count))", changes: Array(changes[start..<min(start + batchSize, changes.count)]))
@@ -72,7 +83,7 @@ public struct HubIngestBench: BenchReport {
             }.joined(separator: ", ")
             let values: [PostgresValue] = batch.changes.flatMap { change -> [PostgresValue] in
                 [.text(change.changeId), .text("BG03"), .integer(change.seq), .integer(change.at), .text(change.entity), .text(change.entityId),
-                 .text(change.action), .text(change.payload), .integer(1_795_428_000_000)]
+                 .text(change.action), .text(renderedJSON[change.entityId] ?? ""), .integer(1_795_428_000_000)]
             }
             try plain.transaction {
                 try plain.execute("INSERT INTO plain_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at) VALUES \(placeholders)", values)

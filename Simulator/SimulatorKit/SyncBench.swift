@@ -262,7 +262,7 @@ public struct SyncBench {
     /// document as a nested object (not an escaped string).
     static func uplinkLine(_ entry: ChangeEntry) throws -> String {
         let change = entry.syncChange
-        let document = try JSONSerialization.jsonObject(with: Data(change.payload.utf8), options: [.fragmentsAllowed])
+        let document = try JSONSerialization.jsonObject(with: Data(try DocumentCodec.decode(change.payload, entity: change.entity).json().utf8), options: [.fragmentsAllowed])
         let line: [String: Any] = ["seq": change.seq, "change_id": change.changeId, "at": change.at, "entity": change.entity,
                                    "entity_id": change.entityId, "action": change.action, "document": document]
         return String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"

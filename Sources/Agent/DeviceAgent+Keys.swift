@@ -80,7 +80,7 @@ extension DeviceAgent {
 
     /// The card's key when the app password holds it.
     func dataBackupKey() throws -> BackupKey? {
-        guard let bytes = try? local.readAll(configuration.keyFile), bytes == Self.cardKeyMarker else { return nil }
+        guard let bytes = try? local.read(configuration.keyFile, max: FileSystemLimits.smallFile), bytes == Self.cardKeyMarker else { return nil }
         guard let key = try activateDataKey() else { throw DeviceLockError.locked(home: configuration.home) }
         return key.backupKey
     }

@@ -70,7 +70,7 @@ public struct DeviceLock {
     @discardableResult
     public func unlock(password: String) throws -> DataKey {
         try refuseIfDestroyed()
-        guard let bytes = try? PosixFileSystem().readAll(keyPath) else { throw DeviceLockError.noPassword(home: home) }
+        guard let bytes = try? PosixFileSystem().read(keyPath, max: FileSystemLimits.smallFile) else { throw DeviceLockError.noPassword(home: home) }
         let record = try SealedDataKey.parse(bytes, path: keyPath)
         var attempts = readAttempts()
         // The delay owed for the last failure, even if the process that made it was killed.
@@ -138,7 +138,7 @@ public struct DeviceLock {
 
     func refuseIfDestroyed() throws {
         guard access(destroyedPath, F_OK) == 0 else { return }
-        let at = ((try? PosixFileSystem().readAll(destroyedPath)).flatMap { Int64(String(decoding: $0, as: UTF8.self).trimmingSpaces) }) ?? 0
+        let at = ((try? PosixFileSystem().read(destroyedPath, max: FileSystemLimits.smallFile)).flatMap { Int64(String(decoding: $0, as: UTF8.self).trimmingSpaces) }) ?? 0
         throw DeviceLockError.keysDestroyed(home: home, at: at)
     }
 
@@ -159,7 +159,7 @@ public struct DeviceLock {
     struct Attempts { var count = 0; var lastFailure: Int64 = 0 }
 
     func readAttempts() -> Attempts {
-        guard let bytes = try? PosixFileSystem().readAll(attemptsPath) else { return Attempts() }
+        guard let bytes = try? PosixFileSystem().read(attemptsPath, max: FileSystemLimits.smallFile) else { return Attempts() }
         let fields = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         // A damaged counter counts as many failures as allowed less one: never as none.
         guard fields.count == 2, let count = Int(fields[0]), let last = Int64(fields[1]), count >= 0 else {

@@ -23,7 +23,7 @@ extension DeviceSettings {
         let local = PosixFileSystem()
         let sealPath = sealPath(home: home)
         guard local.exists(sealPath) else { return }
-        let stored = (try? local.readAll(sealPath)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
+        let stored = (try? local.read(sealPath, max: FileSystemLimits.smallFile)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
         guard let expected = try seal(of: bytes, home: home), expected == stored.trimmingCharacters(in: "\n") else {
             throw AgentError.configurationDamaged(path: path(home: home), line: 0, reason: """
                 does not match its seal (\(sealName)): it was changed outside satchel, so none of it is obeyed and nothing was overwritten. \

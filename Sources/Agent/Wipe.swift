@@ -37,7 +37,7 @@ extension DeviceAgent {
 
     /// Why and when this handheld was wiped, when it was; nil otherwise.
     public func wipedReason() -> String? {
-        guard let bytes = try? local.readAll(wipedMarker) else { return nil }
+        guard let bytes = try? local.read(wipedMarker, max: FileSystemLimits.smallFile) else { return nil }
         return TerminalText.safe(String(decoding: bytes, as: UTF8.self))
     }
 

@@ -194,7 +194,7 @@ final class ConsoleApp {
 
     /// What the last session left unsaved, once: read and removed.
     func takeUnsaved() -> String? {
-        guard let bytes = try? PosixFileSystem().readAll(unsavedPath) else { return nil }
+        guard let bytes = try? PosixFileSystem().read(unsavedPath, max: FileSystemLimits.smallFile) else { return nil }
         try? PosixFileSystem().remove(unsavedPath)
         let text = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
         return text.isEmpty ? nil : text

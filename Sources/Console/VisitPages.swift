@@ -487,7 +487,7 @@ final class SyncPage: Page {
         let links = app.syncLinks
         guard !links.isEmpty else { return app.say("No link to the hub configured", Style(colour: .red)) }
         guard !password.text.isEmpty else { return app.say("Type the sync password", Style(colour: .red)) }
-        expectedUp = ((try? app.device.changes(after: app.device.uploadedThroughSeq())) ?? []).reduce(0) { $0 + $1.payload.utf8.count }
+        expectedUp = ((try? app.device.changes(after: app.device.uploadedThroughSeq())) ?? []).reduce(0) { $0 + $1.payload.count }
         result = []
         app.message = nil
         var last = 0

@@ -178,3 +178,9 @@ public enum Paths {
         !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(UInt8(ascii: "/")) && !name.utf8.contains(0)
     }
 }
+
+public enum FileSystemLimits {
+    /// The files of a few lines the agent keeps beside its database (markers, counters, seals,
+    /// sealed keys): none holds more than a few hundred bytes, so a larger one is damage.
+    public static let smallFile = 64 * 1024
+}

@@ -1,5 +1,6 @@
 @testable import Console
 import Testing
+import FoundationEssentials
 
 @Suite("Console: keys from terminal bytes, cells to terminal bytes")
 struct TerminalLayerTests {

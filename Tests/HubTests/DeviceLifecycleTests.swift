@@ -19,7 +19,8 @@ struct DeviceLifecycleTests {
 
     func change(_ seq: Int64) -> SyncChange {
         SyncChange(seq: seq, changeId: "PL07-\(seq)", at: seq, entity: "visit", entityId: "PL07-v\(seq)", action: "recorded",
-                   payload: #"{"note":"Wizyta w Łodzi — посещение \#(seq)"}"#)
+                   payload: DocumentCodec.encode(.visit(VisitDocument(id: "PL07-v\(seq)", customerId: "CPL1", at: seq, outcome: .noOrder,
+                                                                      note: "Wizyta w Łodzi — посещение \(seq)"))))
     }
 
     @Test("a device reported lost while its session runs: the batch the hub acknowledged stays, the next one is refused with ERROR 11, audited")

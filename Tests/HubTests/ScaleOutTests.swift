@@ -1,4 +1,5 @@
 import Dispatch
+import Field
 import Foundation
 import Hub
 import SatchelTesting
@@ -50,7 +51,9 @@ struct ScaleOutTests {
         return Batch(id: "BG03-\(first)-\(first + Int64(size) - 1)", changes: (first..<(first + Int64(size))).map {
             SyncChange(seq: $0, changeId: "BG03-\(String(format: "%06d", $0))", at: 1_795_428_000_000 + $0 * 1000, entity: "visit",
                        entityId: "BG03-\(String(format: "%06d", $0))", action: "recorded",
-                       payload: #"{"customer_id":"CBG100001","note":"Посещение \#($0) — wizyta, Łódź","outcome":"no_order"}"#)
+                       payload: DocumentCodec.encode(.visit(VisitDocument(id: "BG03-\(String(format: "%06d", $0))", customerId: "CBG100001",
+                                                                          at: 1_795_428_000_000 + $0 * 1000, outcome: .noOrder,
+                                                                          note: "Посещение \($0) — wizyta, Łódź"))))
         })
     }
 
