@@ -67,7 +67,12 @@ extension SQLiteHubStorage {
     /// The office's decision on one of a device's documents (accepted, rejected, approved...):
     /// it travels down with the next full sync and wins over the device's value.
     public func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
-        try write {
+        try write { try putDocumentState(device: device, entity: entity, entityId: entityId, state: state, approval: approval, now: now) }
+    }
+
+    /// The body of `setDocumentState`, inside a write transaction the caller holds.
+    func putDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
+        do {
             try requireDevice(device)
             if entity == "order", OrderState(rawValue: state) == nil {
                 throw HubError.invalid("order state \(state) is not one of \(OrderState.allCases.map(\.rawValue).joined(separator: ", "))")

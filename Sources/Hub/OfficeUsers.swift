@@ -101,8 +101,8 @@ extension SQLiteHubStorage {
                 throw HubError.invalid("office user \(name): role \(user.role.rawValue) sees every territory; leave out --territory")
             }
         }
-        try guarded {
-            try database.transaction {
+        try write {
+            do {
                 let exists = try database.int64("SELECT count(*) FROM office_users WHERE name = ?", [.text(name)]) == 1
                 if exists && !replace {
                     throw HubError.invalid("office user \(name) exists already (give --replace to change its role or territory)")
@@ -132,7 +132,7 @@ extension SQLiteHubStorage {
         }
         let token = Self.officeTokenPrefix + Hex.encode(Random.bytes(32))
         let expiresAt = now + Int64(days) * 86_400_000
-        try guarded {
+        try write {
             try database.execute("INSERT INTO office_tokens(token_hash, user_name, issued_at, expires_at) VALUES (?, ?, ?, ?)",
                                  [.blob(Self.officeTokenHash(token)), .text(name), .integer(now), .integer(expiresAt)])
         }
@@ -142,7 +142,7 @@ extension SQLiteHubStorage {
     /// Ends every token of the user at once (a lost laptop, someone leaving).
     @discardableResult
     public func revokeOfficeTokens(user name: String) throws -> Int {
-        try guarded {
+        try write {
             let count = try database.int64("SELECT count(*) FROM office_tokens WHERE user_name = ?", [.text(name)])
             try database.execute("DELETE FROM office_tokens WHERE user_name = ?", [.text(name)])
             return Int(count)
@@ -194,9 +194,9 @@ extension SQLiteHubStorage {
             throw HubError.invalid("\(document.entity) \(Displayed.text(document.id)): only orders and quotes wait for approval")
         }
         if let reason, reason.count > 500 { throw HubError.invalid("reason: at most 500 characters (\(reason.count) given)") }
-        try guarded {
-            try database.transaction {
-                try setDocumentState(device: document.device, entity: document.entity, entityId: document.id, state: state, approval: approval, now: now)
+        try write {
+            do {
+                try putDocumentState(device: document.device, entity: document.entity, entityId: document.id, state: state, approval: approval, now: now)
                 try database.execute("""
                     INSERT INTO office_decisions(user_name, device_id, entity, entity_id, decision, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)
                     """, [.text(user.name), .text(document.device), .text(document.entity), .text(document.id), .text(decision.rawValue),

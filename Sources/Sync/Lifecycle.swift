@@ -172,7 +172,7 @@ public enum ProvisionClient {
                            escrow: ([UInt8]) throws -> EscrowDeposit?, deadline: Deadline) throws -> Outcome {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
                                                               hello: Hello(device: device, mode: .provision).encode(),
-                                                              dictionary: SyncDictionary.v2, deadline: deadline)
+                                                              dictionary: SyncDictionary.v3, deadline: deadline)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
         try channel.send(.init(type: MessageType.register.rawValue, body: register.encode()), deadline: deadline)
