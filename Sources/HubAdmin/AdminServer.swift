@@ -29,45 +29,58 @@ public struct AdminServer: Sendable {
         try await app.runService()
     }
 
+    typealias Handler = @Sendable (Request, BasicRequestContext) async -> Response
+
+    /// Every route of the API, once: registered from here, and the 405 for a method the API does
+    /// not define on one of these paths is derived from the same list.
+    static func apiRoutes(_ desk: OfficeDesk) -> [(path: String, method: HTTPRequest.Method, handler: Handler)] {
+        [
+            ("me", .get, { request, _ in answer { try desk.user(token: bearer(request)) } }),
+            ("devices", .get, { request, _ in answer { try desk.devices(for: desk.user(token: bearer(request))) } }),
+            ("reps", .get, { request, _ in answer { try desk.reps(for: desk.user(token: bearer(request))) } }),
+            ("missed-syncs", .get, { request, _ in answer { try desk.missedSyncs(for: desk.user(token: bearer(request))) } }),
+            ("approvals", .get, { request, _ in answer { try desk.approvals(for: desk.user(token: bearer(request))) } }),
+            ("audit", .get, { request, _ in
+                answer {
+                    let user = try desk.user(token: bearer(request))
+                    return try desk.audit(for: user, limit: query(request, "limit", as: Int.self) ?? 100)
+                }
+            }),
+            ("documents", .get, { request, _ in
+                answer {
+                    let user = try desk.user(token: bearer(request))
+                    let filter = DocumentFilter(rep: try query(request, "rep"), state: try query(request, "state"), entity: try query(request, "entity"),
+                                                from: try query(request, "from", as: Int64.self), until: try query(request, "until", as: Int64.self),
+                                                limit: try query(request, "limit", as: Int.self) ?? 500)
+                    return try desk.documents(for: user, filter: filter)
+                }
+            }),
+            ("documents/:device/:entity/:id/decision", .post, { request, context in
+                var request = request
+                let body = try? await request.collectBody(upTo: 16 * 1024)
+                return answer {
+                    let user = try desk.user(token: bearer(request))
+                    let decision: DecisionRequest
+                    do {
+                        decision = try JSONDecoder().decode(DecisionRequest.self, from: Data((body ?? ByteBuffer()).readableBytesView))
+                    } catch {
+                        throw OfficeDesk.Refusal.invalid("the body must be JSON {\"decision\": \"approve\" or \"reject\", \"reason\": \"...\"} (at most 16 KiB)")
+                    }
+                    return try desk.decide(decision.decision, device: try parameter(context, "device"), entity: try parameter(context, "entity"),
+                                           id: try parameter(context, "id"), reason: decision.reason, by: user)
+                }
+            }),
+        ]
+    }
+
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: UndefinedMethodMiddleware())
         let desk = self.desk
+        let routes = Self.apiRoutes(desk)
+        router.add(middleware: UndefinedMethodMiddleware(routes: routes.map { ("api/v1/" + $0.path, $0.method) }))
         let api = router.group("api/v1")
-        api.get("me") { request, _ in answer { try desk.user(token: bearer(request)) } }
-        api.get("devices") { request, _ in answer { try desk.devices(for: desk.user(token: bearer(request))) } }
-        api.get("reps") { request, _ in answer { try desk.reps(for: desk.user(token: bearer(request))) } }
-        api.get("missed-syncs") { request, _ in answer { try desk.missedSyncs(for: desk.user(token: bearer(request))) } }
-        api.get("approvals") { request, _ in answer { try desk.approvals(for: desk.user(token: bearer(request))) } }
-        api.get("audit") { request, _ in
-            answer {
-                let user = try desk.user(token: bearer(request))
-                return try desk.audit(for: user, limit: query(request, "limit", as: Int.self) ?? 100)
-            }
-        }
-        api.get("documents") { request, _ in
-            answer {
-                let user = try desk.user(token: bearer(request))
-                let filter = DocumentFilter(rep: try query(request, "rep"), state: try query(request, "state"), entity: try query(request, "entity"),
-                                            from: try query(request, "from", as: Int64.self), until: try query(request, "until", as: Int64.self),
-                                            limit: try query(request, "limit", as: Int.self) ?? 500)
-                return try desk.documents(for: user, filter: filter)
-            }
-        }
-        api.post("documents/:device/:entity/:id/decision") { request, context in
-            var request = request
-            let body = try? await request.collectBody(upTo: 16 * 1024)
-            return answer {
-                let user = try desk.user(token: bearer(request))
-                let decision: DecisionRequest
-                do {
-                    decision = try JSONDecoder().decode(DecisionRequest.self, from: Data((body ?? ByteBuffer()).readableBytesView))
-                } catch {
-                    throw OfficeDesk.Refusal.invalid("the body must be JSON {\"decision\": \"approve\" or \"reject\", \"reason\": \"...\"} (at most 16 KiB)")
-                }
-                return try desk.decide(decision.decision, device: try parameter(context, "device"), entity: try parameter(context, "entity"),
-                                       id: try parameter(context, "id"), reason: decision.reason, by: user)
-            }
+        for route in routes {
+            api.on(RouterPath(route.path), method: route.method) { request, context in await route.handler(request, context) }
         }
         OfficePages(desk: desk).add(to: router)
         return router
@@ -136,16 +149,18 @@ func parameter(_ context: BasicRequestContext, _ name: String) throws(OfficeDesk
 /// the method: TRACE, QUERY, ...), never a 404 that reads like a missing resource.
 struct UndefinedMethodMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
-    static let paths: [([Substring], HTTPRequest.Method)] = ([
-        ("me", .get), ("devices", .get), ("reps", .get), ("missed-syncs", .get), ("approvals", .get), ("audit", .get), ("documents", .get),
-        ("documents/:/:/:/decision", .post),
-    ] as [(String, HTTPRequest.Method)]).map { (("api/v1/" + $0.0).split(separator: "/"), $0.1) }
+    /// The API's paths as segments (a `:name` segment matches any value) and the method each allows.
+    let paths: [([Substring], HTTPRequest.Method)]
+
+    init(routes: [(String, HTTPRequest.Method)]) {
+        paths = routes.map { ($0.0.split(separator: "/"), $0.1) }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let segments = request.uri.path.split(separator: "/")
-        for (pattern, allowed) in Self.paths where pattern.count == segments.count && request.method != allowed
+        for (pattern, allowed) in paths where pattern.count == segments.count && request.method != allowed
             && !(allowed == .get && request.method == .head) {
-            if zip(pattern, segments).allSatisfy({ $0.0 == ":" || $0.0 == $0.1 }) {
+            if zip(pattern, segments).allSatisfy({ $0.0.hasPrefix(":") || $0.0 == $0.1 }) {
                 var response = json(ErrorBody(error: "\(request.method.rawValue) is not defined here; use \(allowed.rawValue) (docs/admin-api.yaml)", code: "invalid"),
                                     status: .methodNotAllowed)
                 response.headers[.allow] = allowed.rawValue
