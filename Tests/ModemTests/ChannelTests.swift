@@ -121,4 +121,42 @@ struct ChannelTests {
         #expect(try modem.channel.send("AT+FLOOD", timeout: 3).final == .ok)
         #expect(modem.channel.overlongLines == 1)
     }
+
+    // Line endings as real modems sent them, from public reports (the bytes as reported; the
+    // fully glued form, two answers with no line break at all, is in no public record found:
+    // hardware/modems/transcripts/README.md, "Glued lines").
+    @Test("echo on: the command's echo, a lone CR and blank lines before OK (FactbirdHQ/atat issue #87, a u-blox log)")
+    func echoAndBlankLinesAsLogged() throws {
+        let modem = try ScriptedModem(["AT+CPIN?": "AT+CPIN?\r\r\n+CPIN: READY\r\n\r\nOK\r\n"])
+        defer { modem.stop() }
+        let response = try modem.channel.send("AT+CPIN?", timeout: 1)
+        #expect(response == ATResponse(lines: ["+CPIN: READY"], final: .ok))
+        #expect(ATParse.cpin(response.lines) == .ready)
+    }
+
+    @Test("lines parted by a bare LF, the CR missing: +CPIN: READY<LF>OK (hbjorgo/ATLib issue #63, a WebDyn EasyDot)")
+    func bareLineFeedBeforeFinal() throws {
+        let modem = try ScriptedModem(["AT+CPIN?": "\r\n+CPIN: READY\nOK\r\n"])
+        defer { modem.stop() }
+        let response = try modem.channel.send("AT+CPIN?", timeout: 1)
+        #expect(response == ATResponse(lines: ["+CPIN: READY"], final: .ok))
+    }
+
+    @Test("two URCs parted by a bare LF are two URCs (Telit ME310G1/ME910G1 AT reference, 80617ST10991A §2.2.2.3)")
+    func bareLineFeedBetweenURCs() throws {
+        let modem = try ScriptedModem(["AT+CSQ": "\r\n#LWM2MMON: \"4\"\n#LWM2MMON: \"3\"\r\n\r\n+CSQ: 14,99\r\n\r\nOK\r\n"])
+        defer { modem.stop() }
+        modem.channel.extraURCPrefixes = ["#LWM2MMON:"]  // hardware/modems/telit.modem lists it
+        var urcs: [String] = []
+        modem.channel.subscribe { urcs.append($0) }
+        let response = try modem.channel.send("AT+CSQ", timeout: 1)
+        #expect(response.lines == ["+CSQ: 14,99"] && response.final == .ok)
+        #expect(urcs == ["#LWM2MMON: \"4\"", "#LWM2MMON: \"3\""])
+    }
+
+    @Test("+CPIN:READY with no space after the colon (AI-Thinker A7, MaJerle/GSM_AT_commands_parser issue #7)")
+    func cpinWithoutSpace() {
+        #expect(ATParse.cpin(["+CPIN:READY"]) == .ready)
+        #expect(ATParse.cpin(["+CPIN:SIM PIN"]) == .pinRequired)
+    }
 }
