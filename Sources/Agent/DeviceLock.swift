@@ -130,6 +130,14 @@ public struct DeviceLock {
         }
     }
 
+    /// How long the next wrong password will make the rep wait (the delay `unlock` sleeps after
+    /// it), 0 with no app password: the console says it before it checks, so a wait that grows
+    /// with each wrong one is seen rather than taken for a hang.
+    public var delayAfterNextFailureMilliseconds: Int64 {
+        guard access(keyPath, F_OK) == 0 else { return 0 }
+        return Self.delayMilliseconds(afterFailures: readAttempts().count + 1)
+    }
+
     /// 0.25 s after the first wrong password, doubling, at most 30 s.
     static func delayMilliseconds(afterFailures count: Int) -> Int64 {
         guard count > 0 else { return 0 }

@@ -110,6 +110,8 @@ final class ConsoleApp {
     var measuring: Bool
     private var size: Terminal.Size
     private var shown: ScreenBuffer? = nil
+    /// Where the terminal's cursor is after the last frame (nil: unknown).
+    private var cursor: ScreenBuffer.Position? = nil
 
     init(agent: DeviceAgent, device: DeviceDatabase?, terminal: Terminal, options: Console.Options) {
         self.agent = agent
@@ -141,6 +143,9 @@ final class ConsoleApp {
     }
 
     private var customers: Customers.SearchIndex?
+    /// Whether the loop has folded the customers ahead of the first search (once: a failure is
+    /// said by the search itself).
+    private var prefolded = false
 
     /// The customers folded once per session, so searching as the rep types stays fast.
     func customerIndex() throws -> Customers.SearchIndex {
@@ -169,7 +174,7 @@ final class ConsoleApp {
             fail(error)
             if let lock, lock.isLocked() {
                 let reason = message
-                push(UnlockPage(lock: lock))
+                push(UnlockPage(lock: lock, afterSave: true))
                 message = reason
             }
             return nil
@@ -209,7 +214,7 @@ final class ConsoleApp {
     }
 
     /// The password was right: open the database if it was not yet, and go on where the rep was.
-    func unlocked() {
+    func unlocked(afterSave: Bool) {
         if device == nil {
             do {
                 device = try agent.open()
@@ -220,15 +225,40 @@ final class ConsoleApp {
             start()
         } else {
             pop()
-            say("Unlocked: save again")
+            say(afterSave ? "Unlocked: save again" : "Unlocked")
         }
+    }
+
+    /// When the session was last used (monotonic microseconds), to refresh it at most every 15 s.
+    private var lastTouch = Int.min / 2
+
+    /// The idle lock, as every command has it: `idle_lock_minutes` without use (or `satchel lock`
+    /// from another shell) ends the agent's session. Keys use it, refreshing its timer at most
+    /// every 15 s (it is a file write); a console that finds it ended, at a key or after 5 s
+    /// without one, covers the page with the unlock page and drops the keys that found it (the
+    /// rep did not type them for the page they no longer see). The page under it stays as it
+    /// was, its entries unsaved and kept. Whether the device locked is asked each time: it may
+    /// lock from outside.
+    func checkLock(keyPressed: Bool) -> Bool {
+        guard let lock, device != nil, !(pages.last is UnlockPage) else { return false }
+        guard lock.isLocked() else {
+            let now = monotonicMicroseconds()
+            if keyPressed && now - lastTouch >= 15_000_000 {
+                lastTouch = now
+                lock.touch()
+            }
+            return false
+        }
+        push(UnlockPage(lock: lock))
+        say("LOCKED: idle too long or locked; type the password", Style(colour: .yellow, bold: true))
+        return true
     }
 
     /// Draws the top page and sends what changed; `started` is when the key that caused it was read.
     func redraw(started: Int? = nil) {
         var screen = ScreenBuffer(columns: size.columns, rows: size.rows)
         draw(&screen)
-        let bytes = screen.difference(from: shown)
+        let bytes = screen.difference(from: shown, cursor: &cursor)
         terminal.write(bytes)
         shown = screen
         guard measuring else { return }
@@ -251,16 +281,25 @@ final class ConsoleApp {
         while running {
             redraw(started: started)
             started = nil
+            // The customers folded once the first screen is up, not on the first key typed into
+            // a customer search (5,000 of them: 30-80 ms in release, over the 50 ms a key may take).
+            if device != nil && !prefolded {
+                prefolded = true
+                _ = try? customerIndex()
+            }
             var keys: [Key] = []
             switch terminal.read(milliseconds: decoder.isWaiting ? 40 : 5_000) {
             case .bytes(let input):
                 started = monotonicMicroseconds()
                 keys = decoder.feed(input)
+                if checkLock(keyPressed: true) { keys = [] }
             case .timeout:
                 keys = decoder.flush()
+                if checkLock(keyPressed: false) { keys = [] }
             case .resized:
                 size = terminal.size()
                 shown = nil
+                cursor = nil
             case .quit:
                 running = false
             case .closed:
@@ -361,13 +400,22 @@ struct ListView {
         return true
     }
 
-    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, lines: [(String, Style)]) {
+    /// `markOnly`: the selection is shown by its first word reversed (an order line's number),
+    /// not the whole row: moving it then resends two numbers, not two whole rows (a style
+    /// change resends every character it covers).
+    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, lines: [(String, Style)], markOnly: Bool = false) {
         guard !rows.isEmpty else { return }
         let height = rows.count
         let first = max(0, min(selected - height / 2, lines.count - height))
         for (offset, index) in (first..<min(lines.count, first + height)).enumerated() {
             let (text, style) = lines[index]
-            screen.line(rows.lowerBound + offset, text, index == selected ? Style(colour: style.colour, bold: style.bold, reverse: true) : style)
+            let reversed = Style(colour: style.colour, bold: style.bold, reverse: true)
+            if markOnly {
+                screen.line(rows.lowerBound + offset, text, style)
+                if index == selected { screen.put(rows.lowerBound + offset, 0, String(text.prefix { $0 != " " }), reversed) }
+            } else {
+                screen.line(rows.lowerBound + offset, text, index == selected ? reversed : style)
+            }
         }
     }
 }
@@ -392,11 +440,14 @@ struct TextField {
         }
     }
 
+    /// The text plain and the cursor a plain `_` after it (the focused field is the one with
+    /// the `_`): a typed character then costs three bytes on the line (back one, the character,
+    /// the `_`) where bold text and a reversed cursor cost sixteen, their style changes included.
     func draw(_ screen: inout ScreenBuffer, row: Int, label: String, focused: Bool = true) {
         let start = screen.put(row, 0, label)
         let room = screen.columns - start - 1
         let shown = text.count > room ? String(text.suffix(room)) : text
-        let end = screen.put(row, start, shown, focused ? .strong : .plain)
-        if focused { screen.put(row, end, "_", Style(reverse: true)) }
+        let end = screen.put(row, start, shown)
+        if focused { screen.put(row, end, "_") }
     }
 }

@@ -42,9 +42,12 @@ final class OrderPage: Page {
     }
     var hints: String {
         switch mode {
-        case .lines: return "1 add 2 del <> level Ent"
-        case .search: return "type Ent pick Esc back"
-        case .quantity: return "digits <> unit Ent add"
+        // The same words at the same places in every mode: a mode change resends a word, not
+        // the line (the field's label says what to type: "Find:", "Qty:").
+        // "1 adds" is said where it applies: the empty list, and the message of each line added.
+        case .lines: return "Ent save Esc back 2 del"
+        case .search: return "Ent pick Esc back"
+        case .quantity: return "Ent add  Esc back"
         }
     }
 
@@ -71,7 +74,7 @@ final class OrderPage: Page {
         }
         list.selected = lines.count - 1
         app.noteUnsaved(unsavedNote)
-        app.say("Line \(lines.count) added")
+        app.say("Line \(lines.count) added; 1 adds another")
     }
 
     var unsavedNote: String { "the order for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s")," }
@@ -80,7 +83,7 @@ final class OrderPage: Page {
     /// credit rule's verdict, the search, or the quantity), so moving between them redraws the
     /// lower area only.
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
-        screen.line(body.lowerBound, "Level: \(level)", .strong)
+        screen.line(body.lowerBound, "Level: \(level)" + (card.priceLevels.count > 1 ? " <>" : ""), .strong)
         let room = body.count - 2
         let lower = max(4, room * 3 / 5)
         let linesRows = (body.lowerBound + 1)..<max(body.lowerBound + 1, body.upperBound - lower - 1)
@@ -107,25 +110,26 @@ final class OrderPage: Page {
             let quantity = "\(request.quantity)\(request.unit.map { " " + $0 } ?? "")"
             let left = "\(index + 1) \(request.partNumber) \(quantity)"
             return (fit(left, max(width - amount.count - 1, 1)) + " " + amount, .plain)
-        })
+        }, markOnly: true)
     }
 
+    /// The total and the credit rule's verdict in a word: HOLD (the reason below it), or "in
+    /// credit", on the one row that stays in every mode.
     private func drawTotal(_ screen: inout ScreenBuffer, row: Int) {
         guard let preview else { return }
         let hold = preview.approval == .pending
-        screen.line(row, "Total \(Money.format(preview.totalMinor, card.currency))\(hold ? " HOLD" : "")",
-                    hold ? Style(colour: .yellow, bold: true) : .strong)
+        let end = screen.put(row, 0, "Total \(Money.format(preview.totalMinor, card.currency))\(hold ? " HOLD" : "")",
+                             hold ? Style(colour: .yellow, bold: true) : .strong)
+        if !hold && !lines.isEmpty { screen.put(row, end, " in credit", Style(colour: .green)) }
     }
 
     /// Why the order would be held (all of it, as far as it fits; the review shows the rest),
-    /// or that it is within credit, or why it cannot be priced.
+    /// or why it cannot be priced (within credit is said on the total's row).
     private func drawVerdict(_ screen: inout ScreenBuffer, rows: Range<Int>) {
         var text: [(String, Style)] = []
         if let preview {
             if preview.approval == .pending {
                 text = wrap("HOLD: " + (preview.holdReason ?? ""), width: screen.columns).map { ($0, Style(colour: .yellow, bold: true)) }
-            } else if !lines.isEmpty {
-                text = [("Within credit", Style(colour: .green))]
             }
         } else if let problem {
             text = wrap(problem, width: screen.columns).map { ($0, Style(colour: .red)) }
@@ -160,7 +164,9 @@ final class OrderPage: Page {
         if list.handle(key, count: lines.count) { return }
         switch key {
         case .character("1"), .function(2):
-            app.message = nil
+            // "Line 2 added" stays (one line, under the search): the next add changes one cell
+            // of it instead of erasing it now and writing it again then. Anything else goes.
+            if app.message?.text.hasPrefix("Line ") != true { app.message = nil }
             search = ProductSearch()
             mode = .search
         case .character("2"), .delete:
@@ -269,14 +275,13 @@ struct ProductSearch {
         guard !rows.isEmpty else { return }
         if stale { run(app) }
         field.draw(&screen, row: rows.lowerBound, label: "Find: ")
-        if field.text.count < Self.minimumCharacters { screen.line(rows.lowerBound + 1, "Part number or name words") }
         let more = found.notShown > 0 && rows.count > 2 ? 1 : 0
         let width = screen.columns
         list.draw(&screen, rows: (rows.lowerBound + 1)..<(rows.upperBound - more), lines: found.matches.map { match in
             let stock = " \(match.available)"
             return (fit("\(match.partNumber) \(match.name)", max(width - stock.count, 1)) + stock, match.available > 0 ? .plain : Style(colour: .red))
-        })
-        if more > 0 { screen.line(rows.upperBound - 1, "+\(found.notShown) more: add a word") }
+        }, markOnly: true)
+        if more > 0 { screen.line(rows.upperBound - 1, "Not shown (add a word): \(found.notShown)") }
     }
 
     mutating func handle(_ key: Key, app: ConsoleApp) -> Outcome {
@@ -324,8 +329,10 @@ struct QuantityEntry {
         field.draw(&screen, row: rows.lowerBound, label: "Qty: ")
         let free = product.stock.reduce(Int64(0)) { $0 + $1.available }
         let stock = " \(free)"
-        screen.line(rows.lowerBound + 1, fit("\(product.partNumber) \(product.name)", max(screen.columns - stock.count, 1)) + stock,
-                    free > 0 ? .selected : Style(colour: .red, reverse: true))
+        // As the search list showed it picked (its part number reversed), so picking redraws little.
+        let style = free > 0 ? Style.plain : Style(colour: .red)
+        screen.line(rows.lowerBound + 1, fit("\(product.partNumber) \(product.name)", max(screen.columns - stock.count, 1)) + stock, style)
+        screen.put(rows.lowerBound + 1, 0, product.partNumber, Style(colour: style.colour, reverse: true))
         let chosen = product.units[unit]
         let per = chosen.factor == 1 ? "" : " =\(chosen.factor)\(product.baseUnit)"
         screen.line(rows.lowerBound + 2, "Unit < \(chosen.unit) >\(per)")
@@ -389,7 +396,7 @@ func drawProduct(_ screen: inout ScreenBuffer, rows: Range<Int>, product: Produc
 final class ProductLookupPage: Page {
     var search = ProductSearch()
     var title: String { "Find product" }
-    var hints: String { "type Ent show Esc back" }
+    var hints: String { "part/name Ent show Esc back" }
 
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
         search.draw(&screen, rows: body, app: app)

@@ -147,7 +147,7 @@ final class CustomerSearchPage: Page {
         let more = found.notShown > 0 ? 1 : 0
         let rows = (body.lowerBound + 1)..<(body.upperBound - more)
         list.draw(&screen, rows: rows, lines: found.matches.map { ("\($0.name)", disciplineStyle($0.discipline)) })
-        if more > 0 { screen.line(body.upperBound - 1, "+\(found.notShown) more: add a word") }
+        if more > 0 { screen.line(body.upperBound - 1, "Not shown (add a word): \(found.notShown)") }
         if field.text.isEmpty { screen.line(body.lowerBound + 1, "Name, id or address words") }
     }
 

@@ -124,22 +124,44 @@ struct ScreenBuffer {
     /// rewriting them when that is shorter; the style changed only where it changes, by the
     /// shortest sequence; a line's blank tail erased with one EL. Never more than a full redraw.
     func difference(from shown: ScreenBuffer?) -> [UInt8] {
-        guard let shown, shown.columns == columns, shown.rows == rows else { return render(from: nil) }
-        let changed = render(from: shown)
-        if changed.count <= 64 { return changed }
-        let full = render(from: nil)
-        return full.count < changed.count ? full : changed
+        var cursor: Position? = nil
+        return difference(from: shown, cursor: &cursor)
     }
 
-    /// A full redraw clears the screen and draws the difference from a blank one.
-    private func render(from shown: ScreenBuffer?) -> [UInt8] {
+    /// As `difference(from:)`, from where the terminal's cursor is (`cursor`; nil: unknown),
+    /// which is left where these bytes leave it. The console keeps it from frame to frame: the
+    /// next key's change is usually a cell or two from where the last frame ended (the next
+    /// character of a field), a backspace or nothing instead of an absolute move. Only the
+    /// console writes to its terminal, so what it sent is where the cursor is.
+    func difference(from shown: ScreenBuffer?, cursor: inout Position?) -> [UInt8] {
+        guard let shown, shown.columns == columns, shown.rows == rows else { return render(from: nil, cursor: &cursor) }
+        var changedCursor = cursor
+        let changed = render(from: shown, cursor: &changedCursor)
+        if changed.count <= 64 {
+            cursor = changedCursor
+            return changed
+        }
+        var fullCursor: Position? = nil
+        let full = render(from: nil, cursor: &fullCursor)
+        if full.count < changed.count {
+            cursor = fullCursor
+            return full
+        }
+        cursor = changedCursor
+        return changed
+    }
+
+    /// A full redraw clears the screen and draws the difference from a blank one, from an
+    /// unknown cursor. `at` is where the cursor starts and, after, where it ended (nil: unknown).
+    private func render(from shown: ScreenBuffer?, cursor at: inout Position?) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(1_024)
         let blank = Cell()
         if shown == nil { out += Array("\u{1B}[m\u{1B}[2J".utf8) }
-        // Every frame starts and ends in the plain style; the cursor is unknown at the start.
+        // Every frame starts and ends in the plain style.
         var style = Style.plain
-        var cursor: Position? = nil
+        var cursor: Position? = shown == nil ? nil : at
+        defer { at = cursor }
         func had(_ row: Int, _ column: Int) -> Cell { shown?[row, column] ?? blank }
         func setStyle(_ next: Style) {
             out += Array(style.transition(to: next).utf8)
@@ -173,8 +195,9 @@ struct ScreenBuffer {
                 }
                 setStyle(cell.style)
                 out += Array(String(cell.character).utf8)
-                // Autowrap is off: after the last column the cursor stays put; treat it as unknown.
-                cursor = column + 1 < columns ? Position(row: row, column: column + 1) : nil
+                // Autowrap is off (`Terminal.enterRawMode`): a character in the last column leaves
+                // the cursor on it, so the next row is a CR LF away, not an absolute move.
+                cursor = Position(row: row, column: min(column + 1, columns - 1))
             }
         }
         setStyle(.plain)

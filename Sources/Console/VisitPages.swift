@@ -121,7 +121,7 @@ final class QuotePage: Page {
         switch mode {
         case .lines: return "1 add 2 del 3 disc Ent SAVE"
         case .discount: return "digits . Ent ok"
-        case .search: return "type Ent pick Esc back"
+        case .search: return "part/name Ent pick Esc back"
         case .quantity: return "digits <> unit Ent add"
         }
     }
@@ -524,29 +524,45 @@ final class SyncPage: Page {
 public struct ConsoleLock {
     public var isLocked: () -> Bool
     public var unlock: (String) throws -> Void
-    public init(isLocked: @escaping () -> Bool, unlock: @escaping (String) throws -> Void) {
+    /// How long a wrong password will make the rep wait (it grows with each wrong one).
+    public var delayAfterNextFailureMilliseconds: () -> Int64
+    /// The session used now: restarts its idle timer (`idle_lock_minutes`).
+    public var touch: () -> Void
+    public init(isLocked: @escaping () -> Bool, unlock: @escaping (String) throws -> Void,
+                delayAfterNextFailureMilliseconds: @escaping () -> Int64 = { 0 }, touch: @escaping () -> Void = {}) {
         self.isLocked = isLocked
         self.unlock = unlock
+        self.delayAfterNextFailureMilliseconds = delayAfterNextFailureMilliseconds
+        self.touch = touch
     }
 }
 
 /// The first page of a locked device, and the page a capture brings back when the device locked
-/// itself meanwhile (idle): the password, hidden; a wrong one says how many tries are left.
+/// itself meanwhile (idle): the password, hidden; a wrong one says how many tries are left and
+/// how long the next wrong one will wait. While the password is checked the screen says so, and
+/// for how long at most: the wait after a wrong one grows, and the keypad is not read meanwhile.
 final class UnlockPage: Page {
     let lock: ConsoleLock
     var password = TextField(maximum: 64)
     var problem: String?
-    init(lock: ConsoleLock) { self.lock = lock }
+    var checking: String?
+    /// Brought up by a save that found the device locked: once unlocked, the rep saves again.
+    let afterSave: Bool
+    init(lock: ConsoleLock, afterSave: Bool = false) {
+        self.lock = lock
+        self.afterSave = afterSave
+    }
     var title: String { "Satchel locked" }
     var hints: String { "type password Ent unlock" }
 
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
         screen.line(body.lowerBound, "App password:")
         screen.put(body.lowerBound + 1, 0, String(repeating: "*", count: min(password.text.count, screen.columns - 1)), .strong)
-        screen.put(body.lowerBound + 1, min(password.text.count, screen.columns - 1), "_", Style(reverse: true))
-        if let problem {
-            for (offset, line) in wrap(problem, width: screen.columns).prefix(body.count - 3).enumerated() {
-                screen.line(body.lowerBound + 3 + offset, line, Style(colour: .red, bold: true))
+        if checking == nil { screen.put(body.lowerBound + 1, min(password.text.count, screen.columns - 1), "_", Style(reverse: true)) }
+        let text: (String, Style)? = checking.map { ($0, Style(colour: .yellow, bold: true)) } ?? problem.map { ($0, Style(colour: .red, bold: true)) }
+        if let text {
+            for (offset, line) in wrap(text.0, width: screen.columns).prefix(body.count - 3).enumerated() {
+                screen.line(body.lowerBound + 3 + offset, line, text.1)
             }
         }
     }
@@ -555,13 +571,29 @@ final class UnlockPage: Page {
         if password.handle(key, allowed: { !$0.isWhitespace || $0 == " " }) { return }
         guard key == .enter, !password.text.isEmpty else { return }
         let typed = password.text
+        let wait = lock.delayAfterNextFailureMilliseconds()
+        // Said before the check, which blocks: a wrong password sleeps before it returns.
+        checking = "Checking the password..." + (wait > 0 ? " if wrong, wait \(seconds(wait)) s" : "")
+        app.redraw()
+        checking = nil
         password = TextField(maximum: 64)
         do {
             try lock.unlock(typed)
             problem = nil
-            app.unlocked()
+            app.unlocked(afterSave: afterSave)
         } catch {
-            problem = "\(error)"
+            let next = lock.delayAfterNextFailureMilliseconds()
+            problem = "\(error)" + (next > 0 && lock.isLocked() ? ". Next wrong one: wait \(seconds(next)) s" : "")
         }
+    }
+
+    /// 250 ms as "0.25", 2000 as "2".
+    private func seconds(_ milliseconds: Int64) -> String {
+        let fraction = milliseconds % 1000
+        guard fraction != 0 else { return String(milliseconds / 1000) }
+        var digits = String(fraction)
+        digits = String(repeating: "0", count: 3 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return "\(milliseconds / 1000).\(digits)"
     }
 }

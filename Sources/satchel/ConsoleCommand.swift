@@ -18,7 +18,9 @@ struct ConsoleCommand: ParsableCommand {
                 let agent = try home.agent()
                 // With an app password the console starts on the unlock page while the device is locked.
                 let lock = agent.deviceLock.state == .noPassword ? nil
-                    : ConsoleLock(isLocked: { agent.deviceLock.state == .locked }, unlock: { try agent.unlock(password: $0) })
+                    : ConsoleLock(isLocked: { agent.deviceLock.state == .locked }, unlock: { try agent.unlock(password: $0) },
+                                  delayAfterNextFailureMilliseconds: { agent.deviceLock.delayAfterNextFailureMilliseconds },
+                                  touch: { _ = try? agent.deviceLock.unlockedKey() })
                 try Console.run(agent: agent, options: .init(statisticsPath: Environment.value("SATCHEL_CONSOLE_STATS"), syncLinks: links(agent), lock: lock))
             } catch let error as ConsoleError {
                 printError(error.description)

@@ -99,6 +99,8 @@ struct TerminalLayerTests {
         for size in [(32, 16), (24, 10), (40, 20)] {
             var terminal = TerminalModel(columns: size.0, rows: size.1)
             var shown: ScreenBuffer? = nil
+            // Kept from frame to frame, as the console keeps it: each frame starts where the last left the cursor.
+            var cursor: ScreenBuffer.Position? = nil
             for _ in 0..<300 {
                 var next = shown ?? ScreenBuffer(columns: size.0, rows: size.1)
                 for _ in 0..<random.next(1...6) {
@@ -110,9 +112,12 @@ struct TerminalLayerTests {
                         next.put(row, random.next(0...(size.0 - 1)), text, styles[random.next(0...(styles.count - 1))])
                     }
                 }
-                let bytes = next.difference(from: shown)
+                let bytes = next.difference(from: shown, cursor: &cursor)
                 if let shown { #expect(bytes.count <= next.difference(from: nil).count || bytes.count <= 64) ; _ = shown }
                 terminal.apply(bytes)
+                if let cursor {
+                    #expect(cursor == ScreenBuffer.Position(row: terminal.row, column: terminal.column), "the cursor is not where the encoder thinks")
+                }
                 for row in 0..<size.1 {
                     for column in 0..<size.0 where terminal.cells[row][column] != next[row, column] {
                         Issue.record("row \(row) column \(column): the terminal shows \(terminal.cells[row][column]), the screen has \(next[row, column])")

@@ -106,4 +106,58 @@ struct LookupCommandLineTests {
         // JSON is never wrapped.
         #expect((try json(run(["order", "list", "--home", home, "--json"], columns: 32)) as? [Any])?.count == 2)
     }
+    /// The subcommands a command's help lists (read on a wide screen, where it is one per line).
+    func subcommands(_ path: [String]) throws -> [String] {
+        let help = try run(path + ["--help"], columns: 200).stdout
+        guard let start = help.range(of: "SUBCOMMANDS:") else { return [] }
+        return help[start.upperBound...].split(separator: "\n").prefix { !$0.isEmpty && $0.hasPrefix(" ") }
+            .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0 != "help" }
+    }
+
+    @Test("with COLUMNS=32 the help of every command and subcommand, and the plain output of every document command, its list and its errors, fit 32 columns")
+    func everyCommandNarrow() throws {
+        let directory = TemporaryDirectory("e2e-narrow-all")
+        let (home, customer, held) = try seeded(directory)
+        let type = try Database(path: home + "/satchel.db").text("SELECT code FROM display_types ORDER BY code LIMIT 1")
+        var commands: [[String]] = []
+        let top = try subcommands([])
+        #expect(top.count >= 25, "\(top)")
+        for name in top {
+            commands.append([name, "--help"])
+            for sub in try subcommands([name]) { commands.append([name, sub, "--help"]) }
+        }
+        let draft = try #require(try json(run(["order", "new", "--customer", customer, "--line", "PN-10000:1", "--line", "PN-10001:2",
+                                               "--home", home, "--json"])) as? [String: Any])["id"] as? String ?? ""
+        let payment = try #require(try json(run(["payment", "--customer", customer, "--amount", "12,50", "--receipt", "KP/9",
+                                                 "--home", home, "--json"])) as? [String: Any])["id"] as? String ?? ""
+        let quote = try #require(try json(run(["quote", "--customer", held, "--line", "PN-10002:40", "--discount", "12.5",
+                                               "--home", home, "--json"])) as? [String: Any])["id"] as? String ?? ""
+        commands += [
+            ["order", "show", draft, "--home", home], ["order", "remove-line", draft, "1", "--home", home], ["order", "cancel", draft, "--home", home],
+            ["order", "remove-line", "SIM1-999999", "1", "--home", home],
+            ["visit", "--customer", customer, "--outcome", "order", "--note", "Rozmowa z właścicielem o nowej kolekcji płytek", "--home", home],
+            ["visit", "list", "--home", home],
+            ["payment", "void", payment, "--reason", "wpisano dwa razy, klient zapłacił przelewem", "--home", home],
+            ["payment", "list", "--all", "--home", home],
+            ["display-request", "--customer", customer, "--type", type, "--width", "120", "--height", "200", "--note", "Przy wejściu do sklepu", "--home", home],
+            ["display-request", "list", "--home", home],
+            ["complaint", "--customer", customer, "--category", "damaged", "--text", "3 кутии с пукнати плочки при доставката", "--part", "PN-10000", "--home", home],
+            ["complaint", "list", "--home", home],
+            ["complaint", "--customer", customer, "--category", "angry", "--text", "x", "--home", home],
+            ["quote", "list", "--all", "--home", home], ["quote", "show", quote, "--home", home],
+            ["customer", "find", "c", "--limit", "3", "--home", home], ["product", "find", "pn", "--limit", "3", "--home", home],
+            ["route", "--home", home], ["status", "--home", home], ["doctor", "--home", home], ["sync-errors", "--home", home],
+        ]
+        for arguments in commands {
+            let result = try run(arguments, columns: 32)
+            let output = result.stdout + result.stderr
+            #expect(!output.isEmpty, "\(arguments): no output")
+            for line in output.split(separator: "\n") {
+                #expect(line.count <= 32, "\(arguments): \(line.count) columns: \(line)")
+            }
+        }
+        // customer find says how many more matched than it shows, in plain output too.
+        let found = try run(["customer", "find", "c", "--limit", "3", "--home", home], columns: 32)
+        #expect((found.stdout + found.stderr).contains("more customers match"), "\(found.stdout)\(found.stderr)")
+    }
 }
