@@ -75,7 +75,8 @@ type_text "$customer"; keys Enter; wait_for Limit; shot card
 keys 1; wait_for "Level:"
 add_line "${parts[0]}" 3 1
 keys 1; wait_for "Find:"
-type_text "${parts[1]:0:${#parts[1]}-1}"; wait_for "${parts[1]} "; shot order
+prefix="${parts[1]:0:${#parts[1]}-1}"
+type_text "$prefix"; wait_for "Find: ${prefix}_"; sleep 0.5; shot order
 type_text "${parts[1]: -1}"; wait_for "${parts[1]} "
 keys Enter; wait_for "Qty:"; type_text 2; keys Enter; wait_for "Line 2 added"
 keys Enter; wait_for "Save order?"; shot review
