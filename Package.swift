@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(name: "SealTests", dependencies: ["Seal"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "SystemCalls"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "SystemCalls", "SatchelTesting"], swiftSettings: strict),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport", "Field"], swiftSettings: strict),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "Seal", "Transport", "Field", "Store"], swiftSettings: strict),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Postgres", "Sync", "Seal", "Transport", "SatchelTesting", "Agent", "Field", "Store"], swiftSettings: strict),
         .testTarget(name: "BackupTests", dependencies: ["Agent", "Backup", "Field", "Store", "Journal", "Seal", "SystemCalls", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "ModemTests", dependencies: ["Modem", "ModemSimulator", "Transport", "SystemCalls", "SatchelTesting"], swiftSettings: strict),

@@ -158,6 +158,13 @@ public final class SQLiteHubStorage: HubStorage {
             """),
         Migration("hub v6 office users and their tokens (admin API, office web page)", OfficeUsersSchema.v6),
         Migration("hub v7 device lifecycle: technicians, device states, key escrow, offline policy, lifecycle events", lifecycleSchema),
+        // The pull a download continues and how far the device had applied it (committed to the
+        // shadow when this plan was made): a device whose link dropped before this plan's
+        // DOWNLOAD header arrived still names that pull, and resumes instead of starting over.
+        Migration("hub v8 downloads remember the pull they continue", """
+            ALTER TABLE downloads ADD COLUMN continues_pull TEXT;
+            ALTER TABLE downloads ADD COLUMN continues_applied INTEGER;
+            """),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
@@ -432,8 +439,9 @@ public final class SQLiteHubStorage: HubStorage {
     public func startDownload(device: HubDevice, request: Pull, now: Int64, policy: ScopePolicy) throws -> PlannedDownload {
         try guarded {
             try writeTransaction {
-                let previous = try database.first("SELECT pull_id, rows, committed FROM downloads WHERE device_id = ?", [.text(device.id)]) {
-                    (pull: $0.text(0), rows: $0.int(1), committed: $0.int64(2) != 0)
+                let previous = try database.first("SELECT pull_id, rows, committed, continues_pull, continues_applied FROM downloads WHERE device_id = ?",
+                                                  [.text(device.id)]) {
+                    (pull: $0.text(0), rows: $0.int(1), committed: $0.int64(2) != 0, continues: $0.optionalText(3), continuesApplied: $0.optionalInt64(4))
                 }
                 var reset = request.reset
                 if !reset {
@@ -443,6 +451,11 @@ public final class SQLiteHubStorage: HubStorage {
                         reset = try database.int64("SELECT count(*) FROM device_shadow WHERE device_id = ?", [.text(device.id)]) > 0
                     } else if let previous, previous.pull == request.lastPull {
                         if !previous.committed { try commitPlan(device: device.id, through: request.complete ? previous.rows : request.applied) }
+                    } else if let previous, !previous.committed, previous.continues == request.lastPull,
+                              previous.continuesApplied == Int64(request.applied) {
+                        // The plan made for this very request never reached the device (the link
+                        // dropped before its DOWNLOAD header): what the device holds is what that
+                        // request committed, so plan again from the shadow as it stands.
                     } else {
                         reset = true
                     }
@@ -459,9 +472,12 @@ public final class SQLiteHubStorage: HubStorage {
                                     entry.phase == .purge ? .null : .integer(Int64(bitPattern: entry.hash))])
                 }
                 try database.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at) VALUES (?, ?, ?, 0, ?)
-                    ON CONFLICT(device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = 0, created_at = excluded.created_at
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now)])
+                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES (?, ?, ?, 0, ?, ?, ?)
+                    ON CONFLICT(device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = 0, created_at = excluded.created_at,
+                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
+                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
+                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
+                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
                 return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
                                        done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue,
                                        heldBack: plan.heldBack.map(\.description))

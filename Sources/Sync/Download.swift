@@ -152,7 +152,8 @@ public struct Catalogue: Sendable, Equatable {
 }
 
 /// TABLE body: table id | phase (0 purge, 1 upsert) | first plan position | row count |
-/// column count | checksum u64 LE | the columns one after another (purges: key columns only).
+/// column count | checksum u64 LE | the columns one after another (purges: key columns only),
+/// each in its protocol-4 layout (`TableColumns`).
 /// The column count is the column header: both ends know the columns of a table by its id and
 /// the protocol version, and a frame whose count differs (a hub on another schema) is refused
 /// by name instead of misread.
@@ -211,43 +212,7 @@ public struct TableFrame: Equatable, Sendable {
         writer.raw(Self.littleEndian(checksum))
         let catalogue = phase == .upsert ? catalogue : nil
         for (index, column) in columns.enumerated() {
-            var strings: [String: Int] = [:]
-            var previousInteger: Int64 = 0
-            var previousPosition = -1
-            for row in rows {
-                let value = row[index]
-                switch (column.kind, value) {
-                case (.integer, .integer(let number)), (.optionalInteger, .integer(let number)):
-                    let coded = column.coding == .delta ? number &- previousInteger : number
-                    previousInteger = number
-                    let zigzag = UInt64(bitPattern: (coded << 1) ^ (coded >> 63))
-                    writer.varint(column.kind == .optionalInteger ? zigzag &+ 1 : zigzag)
-                case (.optionalInteger, .null):
-                    writer.varint(0)
-                case (.text, .text(let text)) where column.coding == .part:
-                    if let position = catalogue?.position(of: text) {
-                        let delta = Int64(position - previousPosition)
-                        previousPosition = position
-                        writer.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) + 1)
-                    } else {
-                        writer.varint(0)
-                        writer.string(text)
-                    }
-                case (.text, .text(let text)), (.optionalText, .text(let text)):
-                    let shift: UInt64 = column.kind == .optionalText ? 1 : 0
-                    if let entry = strings[text] {
-                        writer.varint(UInt64(entry) + 1 + shift)
-                    } else {
-                        writer.varint(shift)
-                        writer.string(text)
-                        strings[text] = strings.count
-                    }
-                case (.optionalText, .null):
-                    writer.varint(0)
-                default:
-                    throw Failure.wrongType(table: table.name, column: column.name)
-                }
-            }
+            try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue, into: &writer)
         }
         return writer.bytes
     }
@@ -271,53 +236,7 @@ public struct TableFrame: Equatable, Sendable {
         var rows = [WorkingSetRow](repeating: [], count: count)
         for index in rows.indices { rows[index].reserveCapacity(columnCount) }
         for column in table.columns.prefix(columnCount) {
-            var strings: [String] = []
-            var previousInteger: Int64 = 0
-            var previousPosition = -1
-            for index in 0..<count {
-                let value: DatabaseValue
-                switch column.kind {
-                case .integer, .optionalInteger:
-                    var raw = try reader.varint()
-                    if column.kind == .optionalInteger {
-                        if raw == 0 { rows[index].append(.null); continue }
-                        raw -= 1
-                    }
-                    let coded = Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
-                    let number = column.coding == .delta ? previousInteger &+ coded : coded
-                    previousInteger = number
-                    value = .integer(number)
-                case .text where column.coding == .part:
-                    let raw = try reader.varint()
-                    if raw == 0 {
-                        value = .text(try reader.string(limit: 4096))
-                    } else {
-                        let zigzag = raw - 1
-                        let delta = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
-                        let position = Int64(previousPosition) &+ delta
-                        guard let catalogue, position >= 0, position < Int64(catalogue.parts.count) else {
-                            throw Failure.positionOutOfCatalogue(table: table.name, position: Int(truncatingIfNeeded: position))
-                        }
-                        previousPosition = Int(position)
-                        value = .text(catalogue.parts[previousPosition])
-                    }
-                case .text, .optionalText:
-                    var raw = try reader.varint()
-                    if column.kind == .optionalText {
-                        if raw == 0 { rows[index].append(.null); continue }
-                        raw -= 1
-                    }
-                    if raw == 0 {
-                        let text = try reader.string(limit: 16 * 1024)
-                        strings.append(text)
-                        value = .text(text)
-                    } else {
-                        guard raw <= UInt64(strings.count) else { throw WireReader.Failure.tooLarge(what: "string table index", value: raw) }
-                        value = .text(strings[Int(raw - 1)])
-                    }
-                }
-                rows[index].append(value)
-            }
+            try TableColumns.decode(column, count: count, into: &rows, table: table, catalogue: catalogue, from: &reader)
         }
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
         let frame = TableFrame(table: table, phase: phase, firstPosition: first, rows: rows)

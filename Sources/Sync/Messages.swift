@@ -33,7 +33,9 @@ public struct Hello: Equatable, Sendable {
     /// 2: BATCH bodies as columns (docs/protocol.md §6) and the second preset dictionary.
     /// 3: document payloads in the binary document codec instead of JSON, and the third
     /// preset dictionary (`SyncDictionary.v3`).
-    public static let version: UInt64 = 3
+    /// 4: TABLE columns in their own layouts (`TableColumns`: presence flags, integers scaled
+    /// and as values or steps, text as text columns, prices as shares of the list price).
+    public static let version: UInt64 = 4
     public var version: UInt64 = Hello.version
     public var device: String
     public var mode: SyncMode

@@ -9,14 +9,23 @@ public enum WorkingSetTables {
         case integer, text, optionalInteger, optionalText
     }
 
-    /// How a column is written in a TABLE frame.
+    /// How a column is written in a TABLE frame (docs/protocol.md §8). Since protocol 4 every
+    /// integer column chooses per frame between its values and their steps, scaled by their
+    /// greatest common divisor, and every text column goes as a text column (literals once,
+    /// repeats by index, identifiers ending in digits as prefix + number); these codings add a
+    /// prediction or a reference on top.
     public enum Coding: Sendable, Equatable {
-        /// The value itself (zig-zag varint or string-table entry).
+        /// The column's own values.
         case plain
-        /// Integers as the difference to the row before: sorted keys, positions, instants.
-        case delta
         /// A part number, sent as its position in the device's catalogue when it is there.
         case part
+        /// An integer predicted as a share of another row's value in the same frame: the first
+        /// row with equal values in the `group` columns is the reference, the percentage is the
+        /// one the last row with the same value in column `by` had against its own reference
+        /// (100 for the first), and the residual travels. Price levels are percentages of the
+        /// list price (a dealer price is 85 % of it in every group), so the residual is mostly 0.
+        /// The group and `by` columns come before this one.
+        case share(group: [Int], by: Int)
     }
 
     public struct Column: Sendable, Equatable {
@@ -53,32 +62,32 @@ public enum WorkingSetTables {
         table(5, "customers", key: 1, [
             .init("id", .text), .init("name", .text), .init("address", .text), .init("territory_id", .optionalText),
             .init("currency", .text), .init("credit_limit_minor", .integer), .init("balance_minor", .integer),
-            .init("overdue_minor", .integer), .init("overdue_days", .integer), .init("balance_as_of", .integer, .delta),
+            .init("overdue_minor", .integer), .init("overdue_days", .integer), .init("balance_as_of", .integer),
             .init("discipline", .text), .init("default_level", .text), .init("talking_points", .text),
         ]),
         table(6, "customer_price_levels", key: 2, [.init("customer_id", .text), .init("level", .text)]),
         table(7, "prices", key: 3, [.init("part_number", .text, .part), .init("level", .text), .init("currency", .text),
-                                    .init("price_minor", .integer), .init("valid_until", .optionalText)]),
+                                    .init("price_minor", .integer, .share(group: [0, 2], by: 1)), .init("valid_until", .optionalText)]),
         table(8, "stock", key: 2, [.init("location", .text), .init("part_number", .text, .part), .init("quantity", .integer)]),
         table(9, "display_types", key: 1, [.init("code", .text), .init("name", .text)]),
         table(10, "display_type_materials", key: 2, [.init("type_code", .text), .init("part_number", .text, .part),
                                                      .init("fixed_quantity", .integer), .init("per_square_metre_milli", .integer)]),
         table(11, "routes", key: 1, [.init("id", .text), .init("rep_id", .text), .init("day", .text)]),
-        table(12, "route_stops", key: 2, [.init("route_id", .text), .init("position", .integer, .delta), .init("customer_id", .text)]),
+        table(12, "route_stops", key: 2, [.init("route_id", .text), .init("position", .integer), .init("customer_id", .text)]),
         table(13, "history_orders", key: 1, [.init("ref", .text), .init("customer_id", .text), .init("day", .text),
                                              .init("total_minor", .integer), .init("currency", .text), .init("paid_late", .integer)]),
-        table(14, "history_lines", key: 2, [.init("ref", .text), .init("line_no", .integer, .delta), .init("customer_id", .text),
+        table(14, "history_lines", key: 2, [.init("ref", .text), .init("line_no", .integer), .init("customer_id", .text),
                                             .init("part_number", .text, .part), .init("quantity", .integer), .init("amount_minor", .integer)]),
         table(15, "equipment", key: 1, [.init("id", .text), .init("customer_id", .text), .init("kind", .text),
                                                           .init("serial", .text), .init("placed_on", .text)]),
         // What the office decided about the device's own documents (accepted, rejected, approved):
         // the hub owns these fields, so its value wins over the device's.
         table(16, "document_states", key: 2, [.init("entity", .text), .init("entity_id", .text), .init("state", .text),
-                                              .init("approval", .optionalText), .init("updated_at", .integer, .delta)]),
+                                              .init("approval", .optionalText), .init("updated_at", .integer)]),
         // Device changes the hub could not take as they were, with the losing value kept.
         table(17, "sync_errors", key: 1, [.init("id", .text), .init("change_id", .text), .init("entity", .text),
                                           .init("entity_id", .text), .init("field", .text), .init("device_value", .optionalText),
-                                          .init("hub_value", .optionalText), .init("reason", .text), .init("at", .integer, .delta)]),
+                                          .init("hub_value", .optionalText), .init("reason", .text), .init("at", .integer)]),
     ]
 
     public static let byID: [UInt8: Table] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })

@@ -260,6 +260,6 @@ struct DocumentRegistryTests {
             #expect(names.contains(kind.entity), "\(kind.entity)")
             for action in kind.actions { #expect(names.contains(action), "\(kind.entity) \(action)") }
         }
-        #expect(Hello.version == 3)
+        #expect(Hello.version == 4)
     }
 }
