@@ -18,6 +18,7 @@ public enum FieldSchema {
         Migration("payment voids, receipt numbers looked up", v3),
         Migration("van sellers: a role of their own", v4),
         Migration("id space epochs: every restore moves the device\'s ids on", v5),
+        Migration("approval limits per role: the device says before saving who must approve", v6),
     ]
 
     static let v1 = """
@@ -363,5 +364,18 @@ extension FieldSchema {
     /// existed, so their ids keep their form; a restore moves it on before any id is issued.
     static let v5 = """
     ALTER TABLE device ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1 CHECK (epoch > 0);
+    """
+
+    /// The office's approval limits (hub `approvals limit set`), every role's, so the device can
+    /// name who a held document goes to. A role or currency without a row has the defaults of
+    /// `ApprovalRule`.
+    static let v6 = """
+    CREATE TABLE approval_limits (
+        role                       TEXT NOT NULL CHECK (role IN ('rep','supervisor','sales_manager')),
+        currency                   TEXT NOT NULL CHECK (length(currency) = 3),
+        max_discount_basis_points  INTEGER NOT NULL CHECK (max_discount_basis_points BETWEEN 0 AND 10000),
+        max_total_minor            INTEGER CHECK (max_total_minor IS NULL OR max_total_minor >= 0),
+        PRIMARY KEY (role, currency)
+    ) WITHOUT ROWID;
     """
 }

@@ -1,4 +1,4 @@
-import Field
+public import Field
 public import Foundation
 public import Seal
 import Store
@@ -35,6 +35,11 @@ public protocol HubStorage: AnyObject {
     /// The replaced device's documents as it uploaded them, oldest first, and its office answers
     /// copied onto the replacement (duplicate mode).
     func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange]
+    /// The office's approval limits per role and currency (Approvals.swift); a role and
+    /// currency without a row has `ApprovalRule`'s defaults.
+    func approvalLimits() throws -> [ApprovalLimit]
+    /// Sets one role's limits in one currency, replacing what was set.
+    func setApprovalLimit(_ limit: ApprovalLimit, now: Int64) throws
 }
 
 extension HubStorage {
@@ -158,6 +163,7 @@ public final class SQLiteHubStorage: HubStorage {
             """),
         Migration("hub v6 office users and their tokens (admin API, office web page)", OfficeUsersSchema.v6),
         Migration("hub v7 device lifecycle: technicians, device states, key escrow, offline policy, lifecycle events", lifecycleSchema),
+        Migration("hub v8 approval limits per role and currency", ApprovalLimitsSchema.sqlite),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written

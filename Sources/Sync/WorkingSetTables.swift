@@ -79,6 +79,10 @@ public enum WorkingSetTables {
         table(17, "sync_errors", key: 1, [.init("id", .text), .init("change_id", .text), .init("entity", .text),
                                           .init("entity_id", .text), .init("field", .text), .init("device_value", .optionalText),
                                           .init("hub_value", .optionalText), .init("reason", .text), .init("at", .integer, .delta)]),
+        // The office's approval limits per role and currency (issue 17): the device says before
+        // saving what will need approval, and by whom.
+        table(18, "approval_limits", key: 2, [.init("role", .text), .init("currency", .text),
+                                              .init("max_discount_basis_points", .integer), .init("max_total_minor", .optionalInteger)]),
     ]
 
     public static let byID: [UInt8: Table] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
