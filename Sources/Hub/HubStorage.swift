@@ -164,6 +164,11 @@ public final class SQLiteHubStorage: HubStorage {
         Migration("hub v6 office users and their tokens (admin API, office web page)", OfficeUsersSchema.v6),
         Migration("hub v7 device lifecycle: technicians, device states, key escrow, offline policy, lifecycle events", lifecycleSchema),
         Migration("hub v8 approval limits per role and currency", ApprovalLimitsSchema.sqlite),
+        // The ERP import keeps open items in erp_open_items (v4); devices download them under
+        // the wire table's name, so a download stays a SELECT.
+        Migration("hub v9 open items travel to the devices (payment reminders)", """
+            CREATE VIEW open_items AS SELECT customer_id, ref, issued_on, due_on, amount_minor, currency FROM erp_open_items;
+            """),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written

@@ -83,6 +83,9 @@ public enum WorkingSetTables {
         // saving what will need approval, and by whom.
         table(18, "approval_limits", key: 2, [.init("role", .text), .init("currency", .text),
                                               .init("max_discount_basis_points", .integer), .init("max_total_minor", .optionalInteger)]),
+        // The ERP's open items of the customers in scope, for payment reminders (issue 17).
+        table(19, "open_items", key: 2, [.init("customer_id", .text), .init("ref", .text), .init("issued_on", .optionalText),
+                                         .init("due_on", .text), .init("amount_minor", .integer), .init("currency", .text)]),
     ]
 
     public static let byID: [UInt8: Table] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
