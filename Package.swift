@@ -94,7 +94,7 @@ let package = Package(
         // The hub: storage behind a protocol (SQLite embedded by default) and the sync server.
         .target(name: "Hub", dependencies: ["Field", "Store", "Postgres", "Seal", "Sync", "Transport"], swiftSettings: strict),
         // The back office's HTTP face: the JSON admin API and the server-rendered office web page.
-        .target(name: "HubAdmin", dependencies: ["Hub", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
+        .target(name: "HubAdmin", dependencies: ["Hub", "Field", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
         .executableTarget(
             name: "satchel-hub",
             dependencies: ["Hub", "HubAdmin", "Field", "Sync", "Seal", "Transport", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],

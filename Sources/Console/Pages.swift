@@ -4,7 +4,8 @@ import Field
 // MARK: Route (the first page)
 
 /// Today's route with each stop's status: `.` not visited yet, `v` visited, `O` ordered,
-/// `$` money collected; a red `!` marks overdue debt (a payment to remind the customer of).
+/// `$` money collected; a red `!` marks overdue debt (a payment to remind the customer of), a
+/// yellow `~` an open item falling due within a week.
 final class RoutePage: Page {
     var stops: [DayPlan.Stop] = []
     var list = ListView()
@@ -37,8 +38,11 @@ final class RoutePage: Page {
         }
         let lines = stops.map { stop -> (String, Style) in
             let mark = stop.paymentsToday > 0 ? "$" : stop.ordersToday > 0 ? "O" : stop.visitOutcome != nil ? "v" : "."
-            let warn = stop.overdueMinor > 0 ? "!" : " "
-            return ("\(stop.position)\(mark)\(warn)\(stop.name)", stop.overdueMinor > 0 ? Style(colour: .red) : .plain)
+            // Payment reminders: `!` overdue (the office's balance or an open item past its due
+            // date), `~` an open item due within a week.
+            let overdue = stop.overdueMinor > 0 || !stop.reminders.overdue.isEmpty
+            let warn = overdue ? "!" : stop.reminders.dueSoon.isEmpty ? " " : "~"
+            return ("\(stop.position)\(mark)\(warn)\(stop.name)", overdue ? Style(colour: .red) : warn == "~" ? Style(colour: .yellow) : .plain)
         }
         list.draw(&screen, rows: body, lines: lines)
     }
@@ -224,6 +228,15 @@ final class CustomerPage: Page {
         if !card.talkingPoints.isEmpty {
             lines.append(("Talk about:", .strong))
             for point in card.talkingPoints { lines += wrap("- " + point, width: width).map { ($0, .plain) } }
+        }
+        let reminders = card.openItems.filter { $0.overdue || $0.dueSoon }
+        if !reminders.isEmpty {
+            lines.append(("Remind to pay:", .strong))
+            for item in reminders {
+                lines.append(("\(Money.format(item.amountMinor, item.currency)) \(item.overdue ? "\(item.daysOverdue)d late" : item.daysOverdue == 0 ? "today" : "in \(-item.daysOverdue)d")",
+                              item.overdue ? Style(colour: .red, bold: true) : Style(colour: .yellow)))
+                lines += wrap("  " + item.ref, width: width).map { ($0, .plain) }
+            }
         }
         if !card.recentPayments.isEmpty {
             lines.append(("Payments here:", .strong))

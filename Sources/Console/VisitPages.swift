@@ -166,7 +166,9 @@ final class QuotePage: Page {
             var text: [(String, Style)]
             if let problem {
                 text = wrap(problem, width: screen.columns).map { ($0, Style(colour: .red)) }
-            } else if let reason = Capture.quoteHoldReason(discountBasisPoints: discountBasisPoints) {
+            } else if let reason = Capture.quoteHoldReason(
+                discountBasisPoints: discountBasisPoints, totalMinor: Capture.quoteTotal(grossMinor: preview?.totalMinor ?? 0, discountBasisPoints: discountBasisPoints),
+                currency: card.currency, rule: (try? Capture(app.device).approvalRule()) ?? ApprovalRule()) {
                 text = wrap("NEEDS APPROVAL: " + reason, width: screen.columns).map { ($0, Style(colour: .yellow, bold: true)) }
             } else {
                 text = [("No approval needed", Style(colour: .green))]

@@ -11,9 +11,6 @@ public final class Capture {
     public let limits: MoneyLimits
     var database: Database { device.database }
 
-    /// Discounts above this (in basis points) wait for a supervisor's approval.
-    public static let maximumRepDiscountBasisPoints: Int64 = 1_000
-
     public init(_ device: DeviceDatabase, limits: MoneyLimits = .standard) {
         self.device = device
         self.limits = limits
@@ -81,7 +78,7 @@ public final class Capture {
                 order.lines.append(line)
                 order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
             }
-            if confirm { decideApproval(&order, customer: customer, now: now) }
+            if confirm { decideApproval(&order, customer: customer, rule: try approvalRule(), now: now) }
             let changeID = try save(.order(order), action: confirm ? "confirmed" : "created", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
@@ -108,7 +105,7 @@ public final class Capture {
                     order.lines.append(line)
                     order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
                 }
-                if !lines.isEmpty { decideApproval(&order, customer: customer, now: now) }
+                if !lines.isEmpty { decideApproval(&order, customer: customer, rule: try approvalRule(), now: now) }
                 return order
             }
         }
@@ -166,7 +163,7 @@ public final class Capture {
             }
             let now = device.clock.nowMilliseconds()
             let customer = try customerTerms(order.customerId)
-            decideApproval(&order, customer: customer, now: now)
+            decideApproval(&order, customer: customer, rule: try approvalRule(), now: now)
             let changeID = try save(.order(order), action: "confirmed", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
@@ -262,9 +259,11 @@ public final class Capture {
     /// The arrears rule (docs/rep-guide.md#orders-held-for-approval): an order is held when the
     /// customer still has overdue debt after the payments collected since the office's last
     /// balance, or when it would take the customer's exposure (balance - collected + open
-    /// orders + this order) over the credit limit. The order is saved either way; held ones
-    /// wait for a supervisor instead of going to the warehouse.
-    func decideApproval(_ order: inout OrderDocument, customer: CustomerTerms, now: Int64) {
+    /// orders + this order) over the credit limit, or when its value is over the rep's limit
+    /// (`approval_limits`, from the office). The order is saved either way; held ones wait for
+    /// the level the limits name (the supervisor, or the sales manager for a larger value)
+    /// instead of going to the warehouse, and the reason says who.
+    func decideApproval(_ order: inout OrderDocument, customer: CustomerTerms, rule: ApprovalRule, now: Int64) {
         var reasons: [String] = []
         let overdue = customer.overdueMinor - customer.collectedSinceBalanceMinor
         if overdue > 0 {
@@ -273,6 +272,14 @@ public final class Capture {
         let exposure = customer.balanceMinor - customer.collectedSinceBalanceMinor + customer.openOrdersMinor + order.totalMinor
         if exposure > customer.creditLimitMinor {
             reasons.append("order takes exposure to \(Money.format(exposure, customer.currency)), over the credit limit of \(Money.format(customer.creditLimitMinor, customer.currency))")
+        }
+        let held = !reasons.isEmpty
+        if let overLimit = rule.overRepLimit(discountBasisPoints: 0, totalMinor: order.totalMinor, currency: order.currency, what: "order") {
+            reasons.append(overLimit)
+        }
+        if !reasons.isEmpty {
+            let level = rule.level(discountBasisPoints: 0, totalMinor: order.totalMinor, currency: order.currency, held: held)
+            reasons[reasons.count - 1] += "; approval by \(level.spoken)"
         }
         order.state = .confirmed
         order.confirmedAt = now
@@ -457,14 +464,55 @@ public final class Capture {
         }
     }
 
-    /// A quote at the customer's default price level less a discount; discounts above
-    /// `maximumRepDiscountBasisPoints` wait for a supervisor.
-    /// Why a quote with this discount waits for a supervisor, or nil when a rep may grant it:
-    /// the rule `createQuote` applies, for the console to show before saving.
-    public static func quoteHoldReason(discountBasisPoints: Int64) -> String? {
-        guard discountBasisPoints > maximumRepDiscountBasisPoints else { return nil }
-        return "discount \(Percent.format(discountBasisPoints)) is over the \(Percent.format(maximumRepDiscountBasisPoints)) a rep may grant"
+    /// The office's approval limits as the last download brought them (none yet: the defaults).
+    public func approvalRule() throws -> ApprovalRule {
+        try device.guarded {
+            ApprovalRule(limits: try database.query(
+                "SELECT role, currency, max_discount_basis_points, max_total_minor FROM approval_limits ORDER BY role, currency") {
+                ApprovalLimit(role: ApprovalLevel(rawValue: $0.text(0)) ?? .office, currency: $0.text(1),
+                              maxDiscountBasisPoints: $0.int64(2), maxTotalMinor: $0.optionalInt64(3))
+            })
+        }
     }
+
+    /// Why a quote with this discount and value (after the discount) waits for approval, and by
+    /// whom, or nil when the rep may give it: the rule `createQuote` applies, for the console to
+    /// show before saving.
+    public static func quoteHoldReason(discountBasisPoints: Int64, totalMinor: Int64, currency: String, rule: ApprovalRule) -> String? {
+        guard let reason = rule.overRepLimit(discountBasisPoints: discountBasisPoints, totalMinor: totalMinor, currency: currency, what: "quote") else {
+            return nil
+        }
+        let level = rule.level(discountBasisPoints: discountBasisPoints, totalMinor: totalMinor, currency: currency)
+        return reason + "; approval by \(level.spoken)"
+    }
+
+    /// The net total of a quote: the gross less the discount, rounded half up.
+    public static func quoteTotal(grossMinor: Int64, discountBasisPoints: Int64) -> Int64 {
+        grossMinor - (grossMinor * discountBasisPoints + 5_000) / 10_000
+    }
+
+    /// The quote `createQuote` would save, priced, with the approval it would need and by whom,
+    /// without writing anything (`satchel quote new --check`, the console before saving).
+    public func previewQuote(customerID: String, lines: [OrderLineRequest], discountBasisPoints: Int64) throws -> QuoteDocument {
+        guard (0...10_000).contains(discountBasisPoints) else {
+            throw FieldError.invalidInput(what: "discount", value: "\(discountBasisPoints) bp", reason: "must be between 0% and 100%")
+        }
+        let priced = try previewOrder(customerID: customerID, lines: lines)
+        var quote = QuoteDocument(id: "", customerId: customerID, currency: priced.currency, discountBasisPoints: discountBasisPoints,
+                                  totalMinor: Self.quoteTotal(grossMinor: priced.totalMinor, discountBasisPoints: discountBasisPoints),
+                                  approval: .none, holdReason: nil, at: priced.createdAt,
+                                  lines: priced.lines.map { QuoteLine(lineNo: $0.lineNo, partNumber: $0.partNumber, quantity: $0.baseQuantity,
+                                                                      unitPriceMinor: $0.unitPriceMinor, amountMinor: $0.amountMinor) })
+        if let reason = Self.quoteHoldReason(discountBasisPoints: discountBasisPoints, totalMinor: quote.totalMinor, currency: quote.currency,
+                                             rule: try approvalRule()) {
+            quote.approval = .pending
+            quote.holdReason = reason
+        }
+        return quote
+    }
+
+    /// A quote at the customer's default price level less a discount; one over the rep's limits
+    /// (discount or value) waits for the level that covers it.
 
     public func createQuote(customerID: String, lines: [OrderLineRequest], discountBasisPoints: Int64) throws -> Acknowledged<QuoteDocument> {
         guard (0...10_000).contains(discountBasisPoints) else {
@@ -484,8 +532,9 @@ public final class Capture {
                                              unitPriceMinor: line.unitPriceMinor, amountMinor: line.amountMinor))
                 gross = try limits.documentTotal(gross, adding: line.amountMinor, currency: customer.currency, what: "quote")
             }
-            quote.totalMinor = gross - (gross * discountBasisPoints + 5_000) / 10_000
-            if let reason = Self.quoteHoldReason(discountBasisPoints: discountBasisPoints) {
+            quote.totalMinor = Self.quoteTotal(grossMinor: gross, discountBasisPoints: discountBasisPoints)
+            if let reason = Self.quoteHoldReason(discountBasisPoints: discountBasisPoints, totalMinor: quote.totalMinor,
+                                                 currency: customer.currency, rule: try approvalRule()) {
                 quote.approval = .pending
                 quote.holdReason = reason
             }

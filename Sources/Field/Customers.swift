@@ -72,6 +72,8 @@ public struct Customers {
         public var openDocuments: Int64
         /// The newest payments on this device (so a rep can find the one to void).
         public var recentPayments: [DevicePayment] = []
+        /// The ERP's open items, oldest due date first: payment reminders (overdue, due soon, later).
+        public var openItems: [PaymentReminders.Item] = []
     }
 
     public enum SQL {
@@ -133,6 +135,8 @@ public struct Customers {
                 DevicePayment(id: row.text(0), amountMinor: row.int64(1), currency: row.text(2), receipt: row.text(3),
                               collectedAt: row.int64(4), voidedBy: row.optionalText(5))
             }
+            card.openItems = try PaymentReminders(device).items(customerID: customerID,
+                                                                today: CalendarDay.string(fromMilliseconds: device.clock.nowMilliseconds()))
             card.topParts = try database.query(SQL.topParts, [.text(customerID)]) { row in
                 TopPart(partNumber: row.text(0), name: row.text(1), quantity: row.int64(2), amountMinor: row.int64(3))
             }

@@ -17,6 +17,8 @@ public struct DayPlan {
         public var visitOutcome: String?
         public var ordersToday: Int64
         public var paymentsToday: Int64
+        /// The ERP's open items there: overdue, and due within `PaymentReminders.upcomingDays`.
+        public var reminders = PaymentReminders.Summary()
     }
 
     public struct Summary: Sendable, Equatable {
@@ -37,7 +39,9 @@ public struct DayPlan {
 
     public func route(day: String) throws -> [Stop] {
         let start = CalendarDay.startOfDay(containing: device.clock.nowMilliseconds())
+        let reminders = PaymentReminders(device)
         return try device.guarded {
+            // The reminders as of the route's day: the day the rep stands at the customer's.
             try device.database.query("""
                 SELECT s.position, c.id, c.name, c.discipline, c.overdue_minor, c.currency,
                        (SELECT v.outcome FROM visits v WHERE v.customer_id = c.id AND v.at >= ?2 ORDER BY v.at DESC LIMIT 1),
@@ -49,6 +53,10 @@ public struct DayPlan {
                 Stop(position: row.int64(0), customerId: row.text(1), name: row.text(2),
                      discipline: Customers.Discipline(rawValue: row.text(3)) ?? .disloyal, overdueMinor: row.int64(4), currency: row.text(5),
                      visitOutcome: row.optionalText(6), ordersToday: row.int64(7), paymentsToday: row.int64(8))
+            }.map { stop in
+                var stop = stop
+                stop.reminders = try reminders.summary(customerID: stop.customerId, today: day)
+                return stop
             }
         }
     }

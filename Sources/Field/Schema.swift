@@ -18,6 +18,8 @@ public enum FieldSchema {
         Migration("payment voids, receipt numbers looked up", v3),
         Migration("van sellers: a role of their own", v4),
         Migration("id space epochs: every restore moves the device\'s ids on", v5),
+        Migration("approval limits per role: the device says before saving who must approve", v6),
+        Migration("open items with due dates: payment reminders", v7),
     ]
 
     static let v1 = """
@@ -363,5 +365,32 @@ extension FieldSchema {
     /// existed, so their ids keep their form; a restore moves it on before any id is issued.
     static let v5 = """
     ALTER TABLE device ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1 CHECK (epoch > 0);
+    """
+
+    /// The office's approval limits (hub `approvals limit set`), every role's, so the device can
+    /// name who a held document goes to. A role or currency without a row has the defaults of
+    /// `ApprovalRule`.
+    static let v6 = """
+    CREATE TABLE approval_limits (
+        role                       TEXT NOT NULL CHECK (role IN ('rep','supervisor','sales_manager')),
+        currency                   TEXT NOT NULL CHECK (length(currency) = 3),
+        max_discount_basis_points  INTEGER NOT NULL CHECK (max_discount_basis_points BETWEEN 0 AND 10000),
+        max_total_minor            INTEGER CHECK (max_total_minor IS NULL OR max_total_minor >= 0),
+        PRIMARY KEY (role, currency)
+    ) WITHOUT ROWID;
+    """
+
+    /// The customers' open items (unpaid invoices) from the ERP, for payment reminders: read only
+    /// on the device, replaced by each download.
+    static let v7 = """
+    CREATE TABLE open_items (
+        customer_id   TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+        ref           TEXT NOT NULL CHECK (length(ref) BETWEEN 1 AND 64),
+        issued_on     TEXT CHECK (issued_on IS NULL OR issued_on GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+        due_on        TEXT NOT NULL CHECK (due_on GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+        amount_minor  INTEGER NOT NULL,
+        currency      TEXT NOT NULL CHECK (length(currency) = 3),
+        PRIMARY KEY (customer_id, ref)
+    ) WITHOUT ROWID;
     """
 }

@@ -1,4 +1,4 @@
-import Field
+public import Field
 public import Foundation
 public import Seal
 import Store
@@ -35,6 +35,11 @@ public protocol HubStorage: AnyObject {
     /// The replaced device's documents as it uploaded them, oldest first, and its office answers
     /// copied onto the replacement (duplicate mode).
     func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange]
+    /// The office's approval limits per role and currency (Approvals.swift); a role and
+    /// currency without a row has `ApprovalRule`'s defaults.
+    func approvalLimits() throws -> [ApprovalLimit]
+    /// Sets one role's limits in one currency, replacing what was set.
+    func setApprovalLimit(_ limit: ApprovalLimit, now: Int64) throws
 }
 
 extension HubStorage {
@@ -164,6 +169,12 @@ public final class SQLiteHubStorage: HubStorage {
         Migration("hub v8 downloads remember the pull they continue", """
             ALTER TABLE downloads ADD COLUMN continues_pull TEXT;
             ALTER TABLE downloads ADD COLUMN continues_applied INTEGER;
+            """),
+        Migration("hub v9 approval limits per role and currency", ApprovalLimitsSchema.sqlite),
+        // The ERP import keeps open items in erp_open_items (v4); devices download them under
+        // the wire table's name, so a download stays a SELECT.
+        Migration("hub v10 open items travel to the devices (payment reminders)", """
+            CREATE VIEW open_items AS SELECT customer_id, ref, issued_on, due_on, amount_minor, currency FROM erp_open_items;
             """),
     ]
 

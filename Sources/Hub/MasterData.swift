@@ -7,7 +7,7 @@ public import Sync
 enum MasterDataSchema {
     /// The wire tables that are plain master data (an ERP extract replaces them whole); the
     /// others are the sign-in table (`reps`) and per-device tables the hub writes itself.
-    static let importedTables = WorkingSetTables.all.filter { !["reps", "document_states", "sync_errors"].contains($0.name) }
+    static let importedTables = WorkingSetTables.all.filter { !["reps", "document_states", "sync_errors", "approval_limits", "open_items"].contains($0.name) }
 
     /// `reps` already exists (sign-in); the rest is one table per wire table, plus the hub-only
     /// columns the scope needs (a rep's channel) and the per-device tables of downloads.
@@ -183,7 +183,7 @@ struct DownloadPlanner {
         case "products", "product_units", "prices", "display_type_materials": return "WHERE part_number IN (SELECT part_number FROM scope_products)"
         case "stock": return "WHERE part_number IN (SELECT part_number FROM scope_products) AND location IN ('warehouse', 'van:' || ?1, 'van:' || ?2)"
         case "customers": return "WHERE id IN (SELECT id FROM scope_customers)"
-        case "customer_price_levels", "equipment": return "WHERE customer_id IN (SELECT id FROM scope_customers)"
+        case "customer_price_levels", "equipment", "open_items": return "WHERE customer_id IN (SELECT id FROM scope_customers)"
         case "display_types": return "WHERE ?1 IS NOT NULL"
         case "routes": return "WHERE id IN (SELECT id FROM scope_routes)"
         // A stop whose customer the budget left out would point at nothing on the device.
@@ -192,6 +192,8 @@ struct DownloadPlanner {
         case "history_lines": return "WHERE ref IN (SELECT ref FROM history_orders WHERE customer_id IN (SELECT id FROM scope_customers) AND day >= ?4)"
         case "document_states": return "WHERE device_id = ?1 AND updated_at >= ?5"
         case "sync_errors": return "WHERE device_id = ?1 AND at >= ?5"
+        // Every role's limits: the rep's say what needs approval, the others by whom.
+        case "approval_limits": return "WHERE ?1 IS NOT NULL"
         default: return "WHERE 0"
         }
     }

@@ -39,6 +39,13 @@ public struct OfficeDocument: Codable, Equatable, Sendable {
     public var lastAction: String
     public var changes: Int
     public var receivedAt: Int64
+    /// What the approval rule reads (orders and quotes): total, currency, discount, the
+    /// device's hold reason, and the level that must decide (ApprovalRule), when pending.
+    public var totalMinor: Int64? = nil
+    public var currency: String? = nil
+    public var discountBasisPoints: Int64? = nil
+    public var holdReason: String? = nil
+    public var needs: String? = nil
 }
 
 public struct MissedSync: Codable, Equatable, Sendable {
@@ -108,7 +115,11 @@ extension SQLiteHubStorage {
                        CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.customer_id') END,
                        coalesce(s.state, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.state') END),
                        coalesce(s.approval, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.approval') END),
-                       c.action, l.changes, c.received_at
+                       c.action, l.changes, c.received_at,
+                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.total_minor') END,
+                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.currency') END,
+                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.discount_basis_points') END,
+                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.hold_reason') END
                 FROM latest l JOIN device_changes c ON c.rowid = l.last
                 LEFT JOIN devices d ON d.id = l.device_id
                 LEFT JOIN document_states s ON s.device_id = l.device_id AND s.entity = l.entity AND s.entity_id = l.entity_id
@@ -119,7 +130,9 @@ extension SQLiteHubStorage {
                 """, [DatabaseValue(filter.rep), DatabaseValue(filter.state), DatabaseValue(filter.entity), DatabaseValue(filter.from),
                       DatabaseValue(filter.until), .integer(Int64(filter.limit))]) {
                 OfficeDocument(device: $0.text(0), rep: $0.optionalText(1), entity: $0.text(2), id: $0.text(3), customer: $0.optionalText(4),
-                               state: $0.optionalText(5), approval: $0.optionalText(6), lastAction: $0.text(7), changes: $0.int(8), receivedAt: $0.int64(9))
+                               state: $0.optionalText(5), approval: $0.optionalText(6), lastAction: $0.text(7), changes: $0.int(8), receivedAt: $0.int64(9),
+                               totalMinor: $0.optionalInt64(10), currency: $0.optionalText(11), discountBasisPoints: $0.optionalInt64(12),
+                               holdReason: $0.optionalText(13))
             }
         }
     }

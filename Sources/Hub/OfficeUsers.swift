@@ -196,6 +196,9 @@ extension SQLiteHubStorage {
         if let reason, reason.count > 500 { throw HubError.invalid("reason: at most 500 characters (\(reason.count) given)") }
         try write {
             do {
+                // The limits as they are now, read in the decision's transaction: a user whose
+                // role's limits are below the document's discount or value changes nothing.
+                try ApprovalRule(limits: try approvalLimits()).check(user, may: document)
                 try putDocumentState(device: document.device, entity: document.entity, entityId: document.id, state: state, approval: approval, now: now)
                 try database.execute("""
                     INSERT INTO office_decisions(user_name, device_id, entity, entity_id, decision, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)

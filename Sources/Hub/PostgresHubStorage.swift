@@ -87,6 +87,7 @@ public final class PostgresHubStorage: HubStorage {
             """ + SQLiteHubStorage.historyTables.map { table, what in
                 "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION satchel_append_only('\(what)');"
             }.joined(separator: "\n")),
+        ("hub v4 approval limits per role and currency", ApprovalLimitsSchema.postgres),
     ]
 
     /// Brings the schema up to date, one migration a transaction with its row in satchel_schema,

@@ -1,3 +1,4 @@
+import Field
 import Foundation
 public import Hub
 
@@ -88,10 +89,36 @@ public struct OfficeDesk: Sendable {
         }
     }
 
-    /// The approval queue: orders and quotes waiting for an approval, oldest first.
-    public func approvals(for user: OfficeUser) throws(Refusal) -> [OfficeDocument] {
+    /// The approval queue: orders and quotes waiting for an approval that the user may decide
+    /// (in the user's territory, within the role's limits), oldest first, each with the level
+    /// that must decide it. `everything` lists the whole territory's queue, also what waits for
+    /// a higher level.
+    public func approvals(for user: OfficeUser, everything: Bool = false) throws(Refusal) -> [OfficeDocument] {
         let pending = try documents(for: user, filter: DocumentFilter(limit: 5000))
-        return pending.filter { ($0.entity == "order" || $0.entity == "quote") && $0.approval == "pending" }.sorted { $0.receivedAt < $1.receivedAt }
+            .filter { ($0.entity == "order" || $0.entity == "quote") && $0.approval == "pending" }
+        let rule = ApprovalRule(limits: try guarded { storage in try storage.approvalLimits() })
+        return pending.compactMap { document in
+            let needs = rule.level(of: document)
+            guard everything || needs <= user.role.approvalLevel else { return nil }
+            var routed = document
+            routed.needs = needs.rawValue
+            return routed
+        }.sorted { $0.receivedAt < $1.receivedAt }
+    }
+
+    /// The office users a pending document goes to: those of the lowest level at or above the
+    /// one it needs whose territory holds the rep (its supervisor, or the sales manager up the
+    /// hierarchy), else the back office.
+    public func approvers(of document: OfficeDocument) throws(Refusal) -> [String] {
+        let needs = document.needs.flatMap(ApprovalLevel.init(rawValue:)) ?? .supervisor
+        return try guarded { storage in
+            var byLevel: [ApprovalLevel: [String]] = [:]
+            for user in try storage.officeUsers() where user.role.approvalLevel >= needs {
+                let visible = try storage.visibleReps(for: user)
+                if visible == nil || (document.rep.map { visible!.contains($0) } ?? false) { byLevel[user.role.approvalLevel, default: []].append(user.name) }
+            }
+            return ApprovalLevel.allCases.lazy.compactMap { byLevel[$0] }.first ?? []
+        }
     }
 
     public func missedSyncs(for user: OfficeUser) throws(Refusal) -> [MissedSync] {
@@ -145,6 +172,8 @@ public struct OfficeDesk: Sendable {
             return try body(try openStorage())
         } catch let refusal as Refusal {
             throw refusal
+        } catch let refused as ApprovalRefused {
+            throw .forbidden(refused.description)
         } catch let error as HubError {
             switch error {
             case .notFound(let what): throw .notFound(what)

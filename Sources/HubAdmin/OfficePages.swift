@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Hub
 import Hummingbird
@@ -121,7 +122,10 @@ func approvalsTable(_ queue: [OfficeDocument], notice: String?) -> String {
         let key = "\(document.device)/\(document.entity)/\(document.id)"
         return """
             <tr id="\(html(key))"><td>\(html(document.entity))</td><td>\(html(document.id))</td><td>\(html(document.rep ?? "-"))</td>
-            <td>\(html(document.customer ?? "-"))</td><td>\(html(document.state ?? "-"))</td><td>\(readable(document.receivedAt))</td>
+            <td>\(html(document.customer ?? "-"))</td><td>\(html(document.state ?? "-"))</td>
+            <td>\(html(document.totalMinor.map { Money.format($0, document.currency ?? "") } ?? "-"))</td>
+            <td>\(html(document.discountBasisPoints.map(Percent.format) ?? "-"))</td><td>\(html(document.holdReason ?? "-"))</td>
+            <td>\(html(document.needs ?? "-"))</td><td>\(readable(document.receivedAt))</td>
             <td><form method="post" action="/office/decide" class="inline">
             <input type="hidden" name="device" value="\(html(document.device))"><input type="hidden" name="entity" value="\(html(document.entity))">
             <input type="hidden" name="id" value="\(html(document.id))">
@@ -130,7 +134,7 @@ func approvalsTable(_ queue: [OfficeDocument], notice: String?) -> String {
             <button type="submit" name="decision" value="reject">Reject</button></form></td></tr>
             """
     }
-    return done + "<table id=\"approvals\"><tr><th>Kind</th><th>Id</th><th>Rep</th><th>Customer</th><th>State</th><th>Received</th><th>Decision</th></tr>"
+    return done + "<table id=\"approvals\"><tr><th>Kind</th><th>Id</th><th>Rep</th><th>Customer</th><th>State</th><th>Value</th><th>Discount</th><th>Why held</th><th>Needs</th><th>Received</th><th>Decision</th></tr>"
         + rows.joined() + "</table>"
 }
 

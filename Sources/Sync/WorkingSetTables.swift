@@ -88,6 +88,13 @@ public enum WorkingSetTables {
         table(17, "sync_errors", key: 1, [.init("id", .text), .init("change_id", .text), .init("entity", .text),
                                           .init("entity_id", .text), .init("field", .text), .init("device_value", .optionalText),
                                           .init("hub_value", .optionalText), .init("reason", .text), .init("at", .integer)]),
+        // The office's approval limits per role and currency (issue 17): the device says before
+        // saving what will need approval, and by whom.
+        table(18, "approval_limits", key: 2, [.init("role", .text), .init("currency", .text),
+                                              .init("max_discount_basis_points", .integer), .init("max_total_minor", .optionalInteger)]),
+        // The ERP's open items of the customers in scope, for payment reminders (issue 17).
+        table(19, "open_items", key: 2, [.init("customer_id", .text), .init("ref", .text), .init("issued_on", .optionalText),
+                                         .init("due_on", .text), .init("amount_minor", .integer), .init("currency", .text)]),
     ]
 
     public static let byID: [UInt8: Table] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })

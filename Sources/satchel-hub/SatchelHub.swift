@@ -12,7 +12,7 @@ struct SatchelHub: AsyncParsableCommand {
         commandName: "satchel-hub",
         abstract: "The central gateway the handhelds sync with (embedded SQLite by default).",
         discussion: "Exit codes: 0 ok, 64 usage, 65 bad input, 66 not found, 74 storage.",
-        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, TechnicianCommand.self, MasterCommand.self, ERPCommand.self, DocumentCommand.self, SyncErrorsCommand.self, DevicesQuery.self, RepsQuery.self, DocumentsQuery.self, MissedSyncsQuery.self, Serve.self, Audit.self, UserCommand.self, AdminServe.self])
+        subcommands: [Key.self, RepCommand.self, DeviceCommand.self, TechnicianCommand.self, MasterCommand.self, ERPCommand.self, DocumentCommand.self, SyncErrorsCommand.self, DevicesQuery.self, RepsQuery.self, DocumentsQuery.self, MissedSyncsQuery.self, Serve.self, Audit.self, UserCommand.self, AdminServe.self, ApprovalsCommand.self])
 }
 
 struct DatabaseOption: ParsableArguments {

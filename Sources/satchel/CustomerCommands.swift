@@ -49,6 +49,14 @@ struct CustomerCommand: ParsableCommand {
                         print("  \(CalendarDay.minute(fromMilliseconds: payment.collectedAt))  \(payment.id)  \(Money.format(payment.amountMinor, TerminalText.safe(payment.currency)))\(receipt)\(voided)")
                     }
                 }
+                if !card.openItems.isEmpty {
+                    print("Payments due (the ERP's open items):")
+                    for item in card.openItems {
+                        let mark = item.overdue ? "OVERDUE " : item.dueSoon ? "DUE SOON" : "        "
+                        let line = "  \(mark)  \(TerminalText.safe(item.ref))  \(Money.format(item.amountMinor, TerminalText.safe(item.currency)))  \(TerminalText.safe(item.when))"
+                        print(item.overdue ? Colour.paint(line, "red") : item.dueSoon ? Colour.paint(line, "yellow") : line)
+                    }
+                }
                 if card.openDocuments > 0 { print("Open orders on this device: \(card.openDocuments)") }
             }
         }

@@ -152,9 +152,19 @@ struct QuoteRecord: ParsableCommand {
     @Option(help: "Customer id.") var customer: String
     @Option(name: .customLong("line"), help: "PART:QTY or PART:QTY:UNIT; repeat.") var lines: [String] = []
     @Option(parsing: .unconditional, help: "Discount in percent, e.g. 7.5.") var discount: String = "0"
+    @Flag(help: "Only price it and say whether it will need approval, and by whom; nothing is saved.") var check = false
 
     func run() throws {
         try capturing(home, .quotes) { device in
+            if check {
+                let quote = try Capture(device).previewQuote(customerID: customer, lines: try OrderCommand.parseLines(lines),
+                                                             discountBasisPoints: try Percent.parseBasisPoints(discount))
+                return {
+                    if output.json { return try printJSON(quote) }
+                    print("Quote (not saved): \(Money.format(quote.totalMinor, TerminalText.safe(quote.currency))) after \(Percent.format(quote.discountBasisPoints)) discount")
+                    print(quote.approval == .pending ? Colour.paint("WILL NEED APPROVAL: \(TerminalText.safe(quote.holdReason ?? ""))", "yellow") : "No approval needed")
+                }
+            }
             let saved = try Capture(device).createQuote(
                 customerID: customer, lines: try OrderCommand.parseLines(lines), discountBasisPoints: try Percent.parseBasisPoints(discount))
             let quote = saved.document

@@ -36,12 +36,21 @@ struct OrderCommand: ParsableCommand {
         @Option(name: .customLong("line"), help: "A line as PART:QTY or PART:QTY:UNIT; repeat for more lines.") var lines: [String] = []
         @Option(help: "A note for the office.") var note: String = ""
         @Flag(help: "Confirm the order at once.") var confirm = false
+        @Flag(help: "Only price it and say whether confirming it will hold it for approval, and for whom; nothing is saved.") var check = false
 
         func run() throws {
             try capturing(home, .orders) { device in
                 let requests = try OrderCommand.parseLines(lines)
                 if let level, PriceLevel(rawValue: level) == nil {
                     throw FieldError.invalidInput(what: "price level", value: level, reason: "use customer, dealer or promo")
+                }
+                if check {
+                    let order = try Capture(device).previewOrder(customerID: customer, priceLevel: level, lines: requests)
+                    return {
+                        if output.json { return try printJSON(order) }
+                        print("Order (not saved): \(order.lines.count) lines, total \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))")
+                        print(order.approval == .pending ? Colour.paint("WILL BE HELD FOR APPROVAL: \(TerminalText.safe(order.holdReason ?? ""))", "yellow") : "No approval needed")
+                    }
                 }
                 let saved = try Capture(device).createOrder(customerID: customer, priceLevel: level, lines: requests, confirm: confirm, note: note)
                 return { try OrderCommand.report(saved, json: output.json, verb: "saved") }

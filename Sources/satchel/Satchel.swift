@@ -151,16 +151,28 @@ struct Route: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @Option(help: "Day as YYYY-MM-DD (default: today).") var day: String?
 
-    struct Stop: Encodable { var position: Int64; var customerId: String; var name: String }
+    struct Stop: Encodable {
+        var position: Int64; var customerId: String; var name: String
+        /// Payment reminders there: overdue, and due within a week (the ERP's open items).
+        var payments: PaymentReminders.Summary
+    }
 
     func run() throws {
         try reportingErrors {
             let database = try home.open()
             let day = self.day ?? CalendarDay.string(fromMilliseconds: database.clock.nowMilliseconds())
-            let stops = try WorkingSet(database).route(day: day).map { Stop(position: $0.position, customerId: $0.customerID, name: $0.name) }
+            let reminders = PaymentReminders(database)
+            let stops = try WorkingSet(database).route(day: day).map {
+                Stop(position: $0.position, customerId: $0.customerID, name: $0.name, payments: try reminders.summary(customerID: $0.customerID, today: day))
+            }
             if output.json { return try printJSON(stops) }
             if stops.isEmpty { print("No route for \(day).") }
-            for stop in stops { print("\(stop.position). \(TerminalText.safe(stop.customerId))  \(TerminalText.safe(stop.name))") }
+            for stop in stops {
+                var reminder = ""
+                if !stop.payments.overdue.isEmpty { reminder += "  OVERDUE " + stop.payments.overdue.map(\.formatted).joined(separator: ", ") }
+                if !stop.payments.dueSoon.isEmpty { reminder += "  due soon " + stop.payments.dueSoon.map(\.formatted).joined(separator: ", ") }
+                print("\(stop.position). \(TerminalText.safe(stop.customerId))  \(TerminalText.safe(stop.name))\(TerminalText.safe(reminder))")
+            }
         }
     }
 }

@@ -75,7 +75,7 @@ struct ConsoleScreensTests {
         let after = try console.waitFor("WAITS FOR APPROVAL")
         let quote = try #require(try database.first("SELECT id, approval, hold_reason, discount_basis_points FROM quotes") { ($0.text(0), $0.text(1), $0.text(2), $0.int64(3)) })
         #expect(quote.1 == "pending" && quote.3 == 1_250)
-        #expect(quote.2 == "discount 12.50% is over the 10.00% a rep may grant")
+        #expect(quote.2 == "discount 12.50% is over the 10.00% a rep may grant; approval by the supervisor")
         #expect(after.contains("SAVED \(quote.0)"))
         try console.keys("Escape")
         try console.waitFor("Limit")

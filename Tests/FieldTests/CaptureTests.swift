@@ -117,7 +117,7 @@ struct CaptureTests {
         let fixture = try Fixture()
         let held = try fixture.capture.createOrder(customerID: "CBG1", lines: [.init(partNumber: "P2", quantity: 1)], confirm: true).document
         #expect(held.approval == .pending)
-        #expect(held.holdReason == "customer has 300.00 BGN overdue (20 days)")
+        #expect(held.holdReason == "customer has 300.00 BGN overdue (20 days); approval by the supervisor")
         _ = try fixture.capture.recordPayment(customerID: "CBG1", amountMinor: 300_00, method: .cash, receipt: "KP/1")
         let cleared = try fixture.capture.createOrder(customerID: "CBG1", lines: [.init(partNumber: "P2", quantity: 1)], confirm: true).document
         #expect(cleared.approval == .none && cleared.holdReason == nil)
@@ -128,7 +128,7 @@ struct CaptureTests {
         let fixture = try Fixture()
         let held = try fixture.capture.createOrder(customerID: "CRU1", lines: [.init(partNumber: "P1", quantity: 1)], confirm: true).document
         #expect(held.approval == .pending)
-        #expect(held.holdReason == "order takes exposure to 200.00 RUB, over the credit limit of 100.00 RUB")
+        #expect(held.holdReason == "order takes exposure to 200.00 RUB, over the credit limit of 100.00 RUB; approval by the supervisor")
         let within = try fixture.capture.createOrder(customerID: "CPL1", lines: [.init(partNumber: "P1", quantity: 799)], confirm: true).document
         #expect(within.approval == .none)  // 2 000 + 7 990 <= 10 000
         let over = try fixture.capture.createOrder(customerID: "CPL1", lines: [.init(partNumber: "P1", quantity: 2)], confirm: true).document
@@ -185,7 +185,7 @@ struct CaptureTests {
         #expect(complaint.document.state == "open")
         let quote = try fixture.capture.createQuote(customerID: "CPL1", lines: [.init(partNumber: "P1", quantity: 10)], discountBasisPoints: 1_250).document
         #expect(quote.totalMinor == 87_50)
-        #expect(quote.approval == .pending && quote.holdReason == "discount 12.50% is over the 10.00% a rep may grant")
+        #expect(quote.approval == .pending && quote.holdReason == "discount 12.50% is over the 10.00% a rep may grant; approval by the supervisor")
         #expect(try fixture.capture.recordMaintenance(equipmentID: "EQ1", kind: .cleaning, note: "Чистка кондензатора").document.equipmentId == "EQ1")
     }
 

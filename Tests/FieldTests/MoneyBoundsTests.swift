@@ -23,7 +23,7 @@ struct MoneyBoundsTests {
             #expect(error?.exitCode == 65)
         }
         #expect(try fixture.snapshot() == before)
-        #expect(try order(fixture, "CBG1").holdReason == "customer has 300.00 BGN overdue (20 days)")
+        #expect(try order(fixture, "CBG1").holdReason == "customer has 300.00 BGN overdue (20 days); approval by the supervisor")
         #expect(try order(fixture, "CRU1", part: "P1").approval == .pending)  // still over its 100.00 RUB limit
     }
 
@@ -85,7 +85,7 @@ struct MoneyBoundsTests {
             [$0.text(0), $0.text(1), $0.text(2), $0.text(3)]
         }
         #expect(journaled == ["payment_void", void.id, "voided", saved.changeId])
-        #expect(try order(fixture, "CBG1").holdReason == "customer has 300.00 BGN overdue (20 days)")
+        #expect(try order(fixture, "CBG1").holdReason == "customer has 300.00 BGN overdue (20 days); approval by the supervisor")
         let card = try Customers(fixture.device).card("CBG1")
         #expect(card.collectedSinceBalanceMinor == 0)
         #expect(card.recentPayments.first?.voidedBy == void.id)
@@ -103,9 +103,9 @@ struct MoneyBoundsTests {
         fixture.clock.set(1_794_900_000_000)  // before CBG1's balance_as_of: the office's 300.00 overdue already counts it
         let payment = try fixture.capture.recordPayment(customerID: "CBG1", amountMinor: 300_00, method: .cash, receipt: "KP/2").document
         fixture.clock.set(1_795_428_000_000)
-        #expect(try order(fixture, "CBG1").holdReason == "customer has 300.00 BGN overdue (20 days)")
+        #expect(try order(fixture, "CBG1").holdReason == "customer has 300.00 BGN overdue (20 days); approval by the supervisor")
         _ = try fixture.capture.voidPayment(payment.id, reason: "Czek bez pokrycia — чек без покритие")
-        #expect(try order(fixture, "CBG1").holdReason == "customer has 600.00 BGN overdue (20 days)")
+        #expect(try order(fixture, "CBG1").holdReason == "customer has 600.00 BGN overdue (20 days); approval by the supervisor")
         #expect(try Customers(fixture.device).card("CBG1").collectedSinceBalanceMinor == -300_00)
     }
 
