@@ -13,7 +13,7 @@ struct CardLockSeamTests {
         let directory = TemporaryDirectory("card-lock")
         let lock = CardLock(path: directory.path + "/card.lock")
         var runs = 0
-        let log = try SystemCalls.withFaults([.init("open", .interrupted, times: 2), .init("flock", .interrupted, times: 2), .onCall(3, of: "flock", .wouldBlock)]) {
+        let log = try SystemCalls.withFaults([.init("open", .interrupted, times: 2), .init("flock", .interrupted, times: 2), .init("flock", .wouldBlock, times: 1)]) {
             try lock.withLock(timeoutSeconds: 2) { runs += 1 }
         }
         #expect(runs == 1)
