@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "Backup", dependencies: ["Field", "Store", "Journal", "Seal"], swiftSettings: strict),
         // Orchestration on the device: capture ("saved"), card mirroring, snapshot triggers, battery, restore,
         // the device configuration, sync over TCP or the modem (Modem: the connect sequence).
-        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Modem", "Seal", "Sync", "Transport"], swiftSettings: strict),
+        .target(name: "Agent", dependencies: ["Backup", "Field", "Store", "Journal", "Modem", "Seal", "Sync", "Transport", "SystemCalls"], swiftSettings: strict),
         // The rep's full-screen console (`satchel console`): its own termios/ANSI layer, pages, capture through Agent.
         .target(name: "Console", dependencies: ["Agent", "Backup", "Field", "Journal", "Sync"], swiftSettings: strict),
         // The field-sales domain on top of Store.

@@ -2,6 +2,7 @@ import Field
 import Journal
 public import Modem
 public import Sync
+import SystemCalls
 import Transport
 
 /// How a sync reaches the hub.
@@ -49,6 +50,8 @@ final class CountingStream: ByteStream {
         self.inner = inner
         self.counted = counted
     }
+
+    var endCause: Errno? { inner.endCause }
 
     func write(_ bytes: [UInt8], deadline: Deadline) throws(StreamError) {
         try inner.write(bytes, deadline: deadline)
@@ -130,7 +133,7 @@ extension DeviceAgent {
         switch link {
         case .network:
             let stream: FileDescriptorStream
-            do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link("\(error)") }
+            do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link(LinkError(.connect, error)) }
             defer { stream.close() }
             return try body(stream, address)
         case .modem(let modem):

@@ -574,8 +574,9 @@ public final class DeviceAgent {
     static func report(for error: BackupError, path: String) -> CardReport {
         if case .fileSystem(let failure) = error {
             switch failure.kind {
-            case .noSpace: return CardReport(state: .full, path: path, message: "the card is full; capturing to internal storage only")
-            case .readOnly, .permission: return CardReport(state: .readOnly, path: path, message: "the card is read-only; capturing to internal storage only")
+            // The failure itself goes into the message: the technician needs the path and errno.
+            case .noSpace: return CardReport(state: .full, path: path, message: "the card is full (\(failure)); capturing to internal storage only")
+            case .readOnly, .permission: return CardReport(state: .readOnly, path: path, message: "the card is read-only (\(failure)); capturing to internal storage only")
             case .notFound, .io: return CardReport(state: .failing, path: path, message: "the card failed or was removed (\(failure)); capturing to internal storage only")
             default: break
             }

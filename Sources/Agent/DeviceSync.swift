@@ -25,7 +25,8 @@ public struct DeviceSync {
         case noDeviceKey(home: String)
         /// The hub holds a batch under this id with other content: nothing was stored or marked sent.
         case batchConflict(String)
-        case link(String)
+        /// The link to the hub failed; the cause is kept (LinkError), for the message and for tests.
+        case link(LinkError)
         case sync(SyncFailure)
         case storage(String)
         /// The download held a row this handheld's schema refuses (DeviceDownload.RowRefused).
@@ -158,7 +159,7 @@ public struct DeviceSync {
     public func run(_ mode: SyncMode, _ device: DeviceDatabase, password: String, address: String? = nil, timeoutSeconds: Double = 120) throws -> Report {
         let hubAddress = try self.hubAddress(address)
         let stream: FileDescriptorStream
-        do { stream = try TCP.connect(hubAddress, deadline: .after(seconds: timeoutSeconds)) } catch { throw Failure.link("\(error)") }
+        do { stream = try TCP.connect(hubAddress, deadline: .after(seconds: timeoutSeconds)) } catch { throw Failure.link(LinkError(.connect, error)) }
         defer { stream.close() }
         return try run(mode, device, password: password, over: stream, hub: hubAddress, timeoutSeconds: timeoutSeconds)
     }
@@ -285,7 +286,7 @@ public struct DeviceSync {
         } catch let error as FieldError {
             throw error
         } catch {
-            throw Failure.link("\(error)")
+            throw Failure.link(LinkError(.session, error))
         }
     }
 }

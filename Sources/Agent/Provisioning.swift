@@ -105,7 +105,7 @@ extension DeviceAgent {
         var assignment: SignedAssignment?
         if let credential = request.credential {
             let stream: FileDescriptorStream
-            do { stream = try TCP.connect(request.hub, deadline: .after(seconds: timeoutSeconds)) } catch { throw DeviceSync.Failure.link("\(error)") }
+            do { stream = try TCP.connect(request.hub, deadline: .after(seconds: timeoutSeconds)) } catch { throw DeviceSync.Failure.link(LinkError(.connect, error)) }
             defer { stream.close() }
             let outcome: ProvisionClient.Outcome
             do {
@@ -123,7 +123,7 @@ extension DeviceAgent {
             } catch let error as SealError {
                 throw error
             } catch {
-                throw DeviceSync.Failure.link("\(error)")
+                throw DeviceSync.Failure.link(LinkError(.session, error))
             }
             guard let verified = outcome.assignment.verified(by: outcome.assignment.signer), verified.device == device, verified.rep == rep else {
                 throw LifecycleError.provisioningRefused("the hub's answer does not verify or names another device; nothing was written")

@@ -98,14 +98,9 @@ public enum IdentityFiles {
             try local.createFile(temporary)
             try local.write(temporary, at: 0, bytes)
             try local.sync(temporary)
-            guard rename(temporary, path) == 0 else {
-                let code = errno
-                try? local.remove(temporary)
-                throw BackupError.fileSystem(FileSystemError(code == ENOSPC ? .noSpace : code == EROFS ? .readOnly : .other(code),
-                                                             operation: "rename", path: path))
-            }
+            try local.rename(temporary, to: path)  // through the shim; the catch below removes the temporary
             try local.syncDirectory(Paths.directory(of: path))
-        } catch let error as FileSystemError {
+        } catch {
             try? local.remove(temporary)
             throw BackupError.fileSystem(error)
         }
@@ -175,7 +170,7 @@ public struct CardSyncIdentity {
                 done.append("restored \(path) from the card")
             case .failure:
                 let aside = path + ".damaged-" + String(now)
-                guard rename(path, aside) == 0 else { throw BackupError.restoreFailed("cannot move the damaged \(path) aside (errno \(errno))") }
+                do { try PosixFileSystem().rename(path, to: aside) } catch { throw BackupError.restoreFailed("cannot move the damaged \(path) aside (\(error))") }
                 try IdentityFiles.writeAtomically(path, bytes)
                 done.append("restored \(path) from the card (the damaged one is kept as \(aside))")
             }

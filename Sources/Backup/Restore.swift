@@ -188,7 +188,7 @@ public enum Restore {
     /// nil when `target` is missing, damaged (now, or marked so once) or not a Satchel database (a
     /// restore is what it needs); otherwise what it holds that `rebuilt` lacks.
     static func previewIfHealthy(_ target: String, rebuilt: Database) throws -> RestorePreview? {
-        guard access(target, F_OK) == 0 else { return nil }
+        guard PosixFileSystem().exists(target) else { return nil }
         // Damage SQLite reported once (the marker beside it) makes it damaged even where a
         // quick_check now passes.
         if DamageMarker(home: Paths.directory(of: target)).finding(for: target) != nil { return nil }
@@ -249,17 +249,18 @@ public enum Restore {
     /// are atomic on the internal file system, and the directory is fsynced after them.
     static func swap(_ building: String, into target: String, clock: any WallClock) throws -> String? {
         var movedAside: String?
-        if access(target, F_OK) == 0 || access(target + "-wal", F_OK) == 0 {
+        let local = PosixFileSystem()
+        if local.exists(target) || local.exists(target + "-wal") {
             let aside = target + ".replaced-" + String(clock.nowMilliseconds())
-            for suffix in ["", "-wal", "-shm"] where access(target + suffix, F_OK) == 0 {
-                guard rename(target + suffix, aside + suffix) == 0 else {
-                    throw BackupError.restoreFailed("cannot move \(target + suffix) aside (errno \(errno))")
+            for suffix in ["", "-wal", "-shm"] where local.exists(target + suffix) {
+                do { try local.rename(target + suffix, to: aside + suffix) } catch {
+                    throw BackupError.restoreFailed("cannot move \(target + suffix) aside (\(error))")
                 }
             }
             movedAside = aside
         }
-        guard rename(building, target) == 0 else { throw BackupError.restoreFailed("cannot move the rebuilt database into place (errno \(errno))") }
-        try PosixFileSystem().syncDirectory(Paths.directory(of: target))
+        do { try local.rename(building, to: target) } catch { throw BackupError.restoreFailed("cannot move the rebuilt database into place (\(error))") }
+        try local.syncDirectory(Paths.directory(of: target))
         return movedAside
     }
 }

@@ -29,21 +29,16 @@ public enum LittleEndian {
         bytes.append(UInt8(truncatingIfNeeded: value >> 8))
     }
 
-    public static func uint32<C: Collection>(_ bytes: C, at offset: C.Index) -> UInt32 where C.Element == UInt8 {
-        var value: UInt32 = 0
-        var index = offset
-        for shift in stride(from: 0, to: 32, by: 8) {
-            value |= UInt32(bytes[index]) << UInt32(shift)
-            index = bytes.index(after: index)
-        }
-        return value
-    }
+    public static func uint32<C: Collection>(_ bytes: C, at offset: C.Index) -> UInt32 where C.Element == UInt8 { littleEndian(bytes, at: offset) }
 
-    public static func uint64<C: Collection>(_ bytes: C, at offset: C.Index) -> UInt64 where C.Element == UInt8 {
-        var value: UInt64 = 0
+    public static func uint64<C: Collection>(_ bytes: C, at offset: C.Index) -> UInt64 where C.Element == UInt8 { littleEndian(bytes, at: offset) }
+
+    /// An unsigned integer of any width from its little-endian bytes at `offset`.
+    static func littleEndian<T: FixedWidthInteger & UnsignedInteger, C: Collection>(_ bytes: C, at offset: C.Index) -> T where C.Element == UInt8 {
+        var value: T = 0
         var index = offset
-        for shift in stride(from: 0, to: 64, by: 8) {
-            value |= UInt64(bytes[index]) << UInt64(shift)
+        for shift in stride(from: 0, to: T.bitWidth, by: 8) {
+            value |= T(bytes[index]) << T(shift)
             index = bytes.index(after: index)
         }
         return value

@@ -1,3 +1,5 @@
+public import SystemCalls
+
 /// The file operations the journal and the backups need, as a protocol: the one seam where
 /// tests put a file system that tears writes, loses unsynced data, reorders it, loses directory
 /// entries, fills up, turns read-only or fails with EIO, because a real card cannot be made to
@@ -133,11 +135,20 @@ public struct FileSystemError: Error, Equatable, CustomStringConvertible, Sendab
     public let kind: Kind
     public let operation: String
     public let path: String
+    /// The errno the system gave, when it was the system (a test file system's faults have none):
+    /// kept so the message names the exact cause (EDQUOT or EFBIG, not only "no space").
+    public let errno: Errno?
 
-    public init(_ kind: Kind, operation: String, path: String) {
+    public init(_ kind: Kind, operation: String, path: String, errno: Errno? = nil) {
         self.kind = kind
         self.operation = operation
         self.path = path
+        self.errno = errno
+    }
+
+    /// Equal by what the agent acts on (kind, operation, path); the errno is detail for people.
+    public static func == (a: FileSystemError, b: FileSystemError) -> Bool {
+        a.kind == b.kind && a.operation == b.operation && a.path == b.path
     }
 
     public var description: String {
@@ -153,7 +164,8 @@ public struct FileSystemError: Error, Equatable, CustomStringConvertible, Sendab
         case .other(let code): reason = "errno \(code)"
         case .tooLarge(let limit): reason = "larger than the \(limit) bytes its format allows (damaged, or not a Satchel file)"
         }
-        return "\(operation) \(path): \(reason)"
+        if let errno, case .other = kind { return "\(operation) \(path): \(errno)" }
+        return "\(operation) \(path): \(reason)\(errno.map { " (errno \($0.rawValue))" } ?? "")"
     }
 }
 

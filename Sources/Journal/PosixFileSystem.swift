@@ -22,7 +22,7 @@ public final class PosixFileSystem: FileSystem {
         case ENOTDIR: kind = .notADirectory
         default: kind = .other(error.rawValue)
         }
-        return FileSystemError(kind, operation: operation, path: path)
+        return FileSystemError(kind, operation: operation, path: path, errno: error)
     }
 
     public func openFile(_ path: String, _ mode: OpenMode) throws(FileSystemError) -> any OpenFile {

@@ -1,3 +1,4 @@
+public import SystemCalls
 public import Transport
 
 /// An open data session (after `CONNECT`): a `ByteStream`, so sync uses it without knowing it
@@ -127,4 +128,6 @@ public final class DataSession: ByteStream {
     }
 
     public func close() { hangUp() }
+
+    public var endCause: Errno? { modem.channel.port.endCause }
 }

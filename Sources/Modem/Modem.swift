@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 import Transport
 
 /// The board's power key: a sysfs GPIO value file pulsed high then low.
@@ -159,9 +160,7 @@ func isAlnum(_ byte: UInt8) -> Bool { (byte >= 0x30 && byte <= 0x39) || (byte >=
 /// Sleeps; only for guard times and the power-key pulse (every other wait reads the port).
 func pause(_ seconds: Double) {
     guard seconds > 0 else { return }
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    SystemCalls.sleep(nanoseconds: UInt64(seconds * 1e9))
 }
 
 /// One modem: the AT channel plus the rules (PIN safety, registration, sessions, recovery).
@@ -611,10 +610,13 @@ public final class Modem {
 }
 
 func writeGPIO(_ path: String, _ value: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CLOEXEC)
-    guard fd >= 0 else { return false }
-    defer { _ = close(fd) }
-    let bytes = Array(value.utf8)
-    return write(fd, bytes, bytes.count) == bytes.count
+    guard let fd = try? SystemCalls.open(path, O_WRONLY) else { return false }
+    do throws(Errno) {
+        do { try SystemCalls.writeAll(fd, Array(value.utf8)) } catch { try? SystemCalls.close(fd); throw error }
+        try SystemCalls.close(fd)  // sysfs reports a refused value at write or close
+        return true
+    } catch {
+        return false
+    }
 }
 

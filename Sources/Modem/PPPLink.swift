@@ -67,9 +67,9 @@ public final class PPPLink {
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, pppd, &actions, &attributes, argv, environ)
-        close(pipeEnds[1])
+        try? SystemCalls.close(pipeEnds[1])  // the parent never writes: nothing to lose
         guard spawned == 0 else {
-            close(pipeEnds[0])
+            try? SystemCalls.close(pipeEnds[0])
             removeOptions(optionsPath)
             throw ModemError.system("starting \(pppd)", errno: spawned)
         }
@@ -206,9 +206,9 @@ public final class PPPLink {
             Self.removeOptions(optionsPath)
         }
         guard !exited else { return }
-        kill(pid, SIGTERM)
+        try? SystemCalls.signal(pid, SIGTERM)  // ESRCH: it ended already, and reap says so
         if reap(within: grace) != nil { return }
-        kill(pid, SIGKILL)
+        try? SystemCalls.signal(pid, SIGKILL)
         reap(within: killGrace)
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 
 /// One command of a profile's script: `open = ?AT+CIICR -> ok @85`.
 public struct ScriptStep: Equatable, Sendable {
@@ -326,15 +327,12 @@ public struct HardwareDirectory: Sendable {
 
 /// Reads a file of at most 64 KiB (profiles, GPIO values); nil when it cannot.
 func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { _ = close(fd) }
+    guard let fd = try? SystemCalls.open(path, O_RDONLY) else { return nil }
+    defer { try? SystemCalls.close(fd) }  // read only: a failed close loses nothing
     var bytes: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while bytes.count < 65_536 {
-        let count = read(fd, &buffer, buffer.count)
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
+        guard let count = try? buffer.withUnsafeMutableBytes({ raw in try SystemCalls.read(fd, into: raw) }), count > 0 else { break }
         bytes += buffer[0..<count]
     }
     return String(decoding: bytes, as: UTF8.self)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+public import SystemCalls
 public import Transport
 
 /// Line settings for the modem's port.
@@ -53,8 +54,7 @@ public final class UUCPLock {
         var name = real.hasPrefix("/dev/") ? String(real.dropFirst(5)) : real
         name = String(name.map { $0 == "/" ? "_" : $0 })
         path = directory + "/LCK.." + name
-        var info = stat()
-        if stat(real, &info) == 0 {
+        if let info = try? SystemCalls.status(ofPath: real) {  // try? flattens: nil for no such file too
             devicePath = directory + "/LK." + Self.threeDigits(Self.major(info.st_dev)) + "." + Self.threeDigits(Self.major(info.st_rdev)) + "." + Self.threeDigits(Self.minor(info.st_rdev))
         } else {
             devicePath = nil
@@ -71,11 +71,7 @@ public final class UUCPLock {
     }
 
     /// The device node behind symlinks, nil when it cannot be resolved.
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
+    static func realPath(_ path: String) -> String? { try? SystemCalls.realPath(path) }
 
     // Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31 (<sys/sysmacros.h>).
     static func major(_ device: dev_t) -> UInt64 { (UInt64(device) >> 8) & 0xfff | (UInt64(device) >> 32) & ~UInt64(0xfff) }
@@ -88,36 +84,37 @@ public final class UUCPLock {
 
     private static func take(_ path: String, device: String) throws(ModemError) {
         for _ in 0..<2 {
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                var text = String(getpid())
-                while text.utf8.count < 10 { text = " " + text }
-                text += "\n"
-                let written = text.withCString { write(fd, $0, strlen($0)) }
-                _ = Glibc.close(fd)
-                if written != text.utf8.count { unlink(path); throw ModemError.lockFailed(path, errno: EIO) }
-                return
+            let fd: Int32
+            do { fd = try SystemCalls.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644) } catch {
+                guard error == .exists else { throw ModemError.lockFailed(path, errno: error.rawValue) }
+                let owner = Self.owner(path)
+                if let owner, owner == getpid() || Self.isAlive(owner) { throw ModemError.portInUse(device, pid: owner) }
+                // Stale: the process that wrote it is gone (or the file is garbage). Break it.
+                do { try SystemCalls.unlink(path) } catch where error != .noEntry { throw ModemError.lockFailed(path, errno: error.rawValue) } catch {}
+                continue
             }
-            let failure = errno
-            guard failure == EEXIST else { throw ModemError.lockFailed(path, errno: failure) }
-            let owner = Self.owner(path)
-            if let owner, owner == getpid() || kill(owner, 0) == 0 || errno == EPERM {
-                throw ModemError.portInUse(device, pid: owner)
+            var text = String(getpid())
+            while text.utf8.count < 10 { text = " " + text }
+            text += "\n"
+            // A lock half written (a full /var/lock) or not closed cleanly is no lock: removed, and said.
+            do throws(Errno) {
+                do { try SystemCalls.writeAll(fd, Array(text.utf8)) } catch { try? SystemCalls.close(fd); throw error }
+                try SystemCalls.close(fd)
+            } catch {
+                try? SystemCalls.unlink(path)
+                throw ModemError.lockFailed(path, errno: error.rawValue)
             }
-            // Stale: the process that wrote it is gone (or the file is garbage). Break it.
-            if unlink(path) != 0 && errno != ENOENT { throw ModemError.lockFailed(path, errno: errno) }
+            return
         }
         throw ModemError.portInUse(device, pid: nil)
     }
 
     /// The pid in a lock file (HDB text, or the old 4-byte binary form), nil if unreadable.
     static func owner(_ path: String) -> Int32? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { _ = Glibc.close(fd) }
+        guard let fd = try? SystemCalls.open(path, O_RDONLY) else { return nil }
+        defer { try? SystemCalls.close(fd) }  // read only: nothing a failed close could lose
         var bytes = [UInt8](repeating: 0, count: 64)
-        let count = read(fd, &bytes, bytes.count)
-        guard count > 0 else { return nil }
+        guard let count = try? bytes.withUnsafeMutableBytes({ raw in try SystemCalls.read(fd, into: raw) }), count > 0 else { return nil }
         if let pid = Int32(trimmed(Substring(String(decoding: bytes[0..<count], as: UTF8.self)).split(separator: "\n").first ?? "")), pid > 0 {
             return pid
         }
@@ -128,8 +125,13 @@ public final class UUCPLock {
         return nil
     }
 
+    /// Whether `pid` runs (kill with signal 0; EPERM: it runs as another user).
+    static func isAlive(_ pid: Int32) -> Bool {
+        do { try SystemCalls.signal(pid, 0); return true } catch { return error == Errno(EPERM) }
+    }
+
     public func release() {
-        for file in held.reversed() where Self.owner(file) == getpid() { unlink(file) }
+        for file in held.reversed() where Self.owner(file) == getpid() { try? SystemCalls.unlink(file) }
         held = []
     }
 
@@ -149,12 +151,13 @@ public final class SerialPort: ByteStream {
     public init(path: String, settings: SerialSettings = SerialSettings(), lockDirectory: String? = "/var/lock") throws(ModemError) {
         self.path = path
         self.settings = settings
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { throw ModemError.portNotFound(path) }
-            if errno == EACCES { throw ModemError.permissionDenied(path) }
-            throw ModemError.system("stat \(path)", errno: errno)
+        let found: stat?
+        do { found = try SystemCalls.status(ofPath: path) } catch {
+            if error == Errno(ENOTDIR) { throw ModemError.portNotFound(path) }
+            if error == Errno(EACCES) { throw ModemError.permissionDenied(path) }
+            throw ModemError.system("stat \(path)", errno: error.rawValue)
         }
+        guard let info = found else { throw ModemError.portNotFound(path) }
         guard info.st_mode & S_IFMT == S_IFCHR else { throw ModemError.notASerialDevice(path) }
         // Unix98 pty slaves have majors 136-143 (Documentation/admin-guide/devices.txt).
         let major = (info.st_rdev >> 8) & 0xfff
@@ -162,9 +165,9 @@ public final class SerialPort: ByteStream {
         guard let speed = SerialSettings.speed(settings.baud) else { throw ModemError.profile("unsupported baud rate \(settings.baud)") }
         if let lockDirectory { lock = try UUCPLock(device: path, directory: lockDirectory) }
 
-        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else {
-            let failure = errno
+        let fd: Int32
+        do { fd = try SystemCalls.open(path, O_RDWR | O_NOCTTY | O_NONBLOCK) } catch {
+            let failure = error.rawValue
             lock?.release()
             switch failure {
             case EACCES, EPERM: throw ModemError.permissionDenied(path)
@@ -174,29 +177,31 @@ public final class SerialPort: ByteStream {
             }
         }
         stream = FileDescriptorStream(fd: fd, name: path)
-        guard isatty(fd) == 1 else {
-            lock?.release()
-            throw ModemError.notASerialDevice(path)
-        }
-        // TIOCEXCL: no second open (except by root) while we hold it. Not on a pty: the
-        // simulator keeps its own end open, and the flag would outlive our process there.
-        if !isPseudoTerminal && ioctl(fd, UInt(TIOCEXCL)) != 0 {
-            let failure = errno
-            lock?.release()
-            throw failure == EBUSY ? ModemError.portInUse(path, pid: nil) : ModemError.system("TIOCEXCL \(path)", errno: failure)
-        }
+        // From here on a failure closes the descriptor (the stream) and releases the lock.
         do throws(ModemError) {
+            let terminal: Bool
+            do { terminal = try SystemCalls.isTerminal(fd) } catch { throw ModemError.system("isatty \(path)", errno: error.rawValue) }
+            guard terminal else { throw ModemError.notASerialDevice(path) }
+            // TIOCEXCL: no second open (except by root) while we hold it. Not on a pty: the
+            // simulator keeps its own end open, and the flag would outlive our process there.
+            if !isPseudoTerminal {
+                do { try SystemCalls.ioctl(fd, UInt(TIOCEXCL)) } catch {
+                    throw error == Errno(EBUSY) ? ModemError.portInUse(path, pid: nil) : ModemError.system("TIOCEXCL \(path)", errno: error.rawValue)
+                }
+            }
             try configure(fd: fd, speed: speed)
+            do { try SystemCalls.flushTerminal(fd, TCIOFLUSH) } catch { throw ModemError.system("tcflush \(path)", errno: error.rawValue) }
         } catch {
+            stream.close()
             lock?.release()
+            lock = nil
             throw error
         }
-        tcflush(fd, TCIOFLUSH)
     }
 
     private func configure(fd: Int32, speed: speed_t) throws(ModemError) {
-        var wanted = termios()
-        guard tcgetattr(fd, &wanted) == 0 else { throw ModemError.system("tcgetattr \(path)", errno: errno) }
+        var wanted: termios
+        do { wanted = try SystemCalls.terminalAttributes(fd) } catch { throw ModemError.system("tcgetattr \(path)", errno: error.rawValue) }
         cfmakeraw(&wanted)
         wanted.c_cflag |= tcflag_t(CLOCAL | CREAD | HUPCL)
         if settings.rtsCts { wanted.c_cflag |= tcflag_t(CRTSCTS) } else { wanted.c_cflag &= ~tcflag_t(CRTSCTS) }
@@ -209,11 +214,11 @@ public final class SerialPort: ByteStream {
         }
         cfsetispeed(&wanted, speed)
         cfsetospeed(&wanted, speed)
-        guard tcsetattr(fd, TCSANOW, &wanted) == 0 else { throw ModemError.system("tcsetattr \(path)", errno: errno) }
+        do { try SystemCalls.setTerminalAttributes(fd, wanted) } catch { throw ModemError.system("tcsetattr \(path)", errno: error.rawValue) }
         // tcsetattr succeeds if *any* change took; read back what the driver really set
         // (ModemManager's mm-port-serial.c does the same).
-        var actual = termios()
-        guard tcgetattr(fd, &actual) == 0 else { throw ModemError.system("tcgetattr \(path)", errno: errno) }
+        var actual: termios
+        do { actual = try SystemCalls.terminalAttributes(fd) } catch { throw ModemError.system("tcgetattr \(path)", errno: error.rawValue) }
         let rawFlags = tcflag_t(ICANON | ECHO | ISIG | IEXTEN)
         var ok = actual.c_lflag & rawFlags == 0 && actual.c_iflag & tcflag_t(ICRNL | IXON) == 0
             && actual.c_cflag & tcflag_t(CSIZE) == tcflag_t(CS8) && actual.c_cflag & tcflag_t(PARENB) == 0
@@ -225,31 +230,40 @@ public final class SerialPort: ByteStream {
 
     public var fd: Int32 { stream.fd }
 
+    public var endCause: Errno? { stream.endCause }
+
     /// Raises or drops DTR. False where the line has no DTR (a pty answers ENOTTY).
     @discardableResult
     public func setDTR(_ up: Bool) -> Bool {
         var bits = TIOCM_DTR
-        return ioctl(stream.fd, UInt(up ? TIOCMBIS : TIOCMBIC), &bits) == 0
+        return (try? SystemCalls.ioctl(stream.fd, UInt(up ? TIOCMBIS : TIOCMBIC), &bits)) != nil
     }
 
     /// Data carrier detect (DCD), nil where the line cannot tell (a pty).
     public func carrierDetect() -> Bool? {
         var bits: Int32 = 0
-        guard !isPseudoTerminal, ioctl(stream.fd, UInt(TIOCMGET), &bits) == 0 else { return nil }
+        guard !isPseudoTerminal, (try? SystemCalls.ioctl(stream.fd, UInt(TIOCMGET), &bits)) != nil else { return nil }
         return bits & TIOCM_CAR != 0
     }
 
-    public func flushInput() { tcflush(stream.fd, TCIFLUSH) }
+    /// Drops unread input (stale answers before a new command); a port that cannot is about to
+    /// fail its next read anyway, which reports the cause.
+    public func flushInput() { try? SystemCalls.flushTerminal(stream.fd, TCIFLUSH) }
 
     public func write(_ bytes: [UInt8], deadline: Deadline) throws(StreamError) { try stream.write(bytes, deadline: deadline) }
 
     public func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] { try stream.read(maxCount: maxCount, deadline: deadline) }
 
-    public func close() {
-        if stream.fd >= 0 && !isPseudoTerminal { _ = ioctl(stream.fd, UInt(TIOCNXCL)) }
-        stream.close()
+    public func close() { _ = closeReportingError() }
+
+    /// Closes the port and says what close(2) reported (nil: closed cleanly, or closed already).
+    /// The lock is released either way: the descriptor is gone even when close fails.
+    public func closeReportingError() -> Errno? {
+        if stream.fd >= 0 && !isPseudoTerminal { try? SystemCalls.ioctl(stream.fd, UInt(TIOCNXCL)) }
+        let failure = stream.closeReportingError()
         lock?.release()
         lock = nil
+        return failure
     }
 
     deinit { close() }

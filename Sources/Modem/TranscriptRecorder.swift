@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 
 /// Records what a modem answered, in the corpus's transcript format
 /// (hardware/modems/transcripts/README.md), so `satchel-sim modem replay` plays it back and a
@@ -86,20 +87,22 @@ public final class TranscriptRecorder {
     /// Writes the transcript to a new file (never over an existing one).
     public func write(to path: String, report: ProbeReport?, note: String) throws(ModemError) {
         let bytes = Array(text(report: report, note: note).utf8)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ModemError.system("cannot create the recording \(path)", errno: errno) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else {
-                let failure = errno
-                _ = close(fd)
-                throw ModemError.system("writing the recording \(path)", errno: failure)
-            }
-            offset += written
+        let fd: Int32
+        do { fd = try SystemCalls.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600) } catch {
+            throw ModemError.system("cannot create the recording \(path)", errno: error.rawValue)
         }
-        guard fsync(fd) == 0, close(fd) == 0 else { throw ModemError.system("writing the recording \(path)", errno: errno) }
+        do throws(Errno) {
+            do {
+                try SystemCalls.writeAll(fd, bytes)
+                try SystemCalls.fsync(fd)
+            } catch {
+                try? SystemCalls.close(fd)
+                throw error
+            }
+            try SystemCalls.close(fd)  // where a full card's deferred write error surfaces
+        } catch {
+            throw ModemError.system("writing the recording \(path)", errno: error.rawValue)
+        }
     }
 
     /// `+CPIN: SIM PIN` -> `+CPIN: {cpin}`: the replayer fills in its SIM's state.

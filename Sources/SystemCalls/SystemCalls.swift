@@ -143,6 +143,67 @@ public enum SystemCalls {
         return String(cString: bytes)
     }
 
+    /// Writes all of `bytes` to a blocking descriptor (a lock file, a recording): write(2) may
+    /// take fewer bytes than asked (a full card, a signal after part of it), so it loops.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = try bytes[offset...].withUnsafeBytes { raw in Result { () throws(Errno) in try write(fd, raw) } }.get()
+            if written == 0 { throw .ioError }  // no progress on a regular file: treat as a failed write
+            offset += written
+        }
+    }
+
+    /// realpath(3): the path with every symlink resolved.
+    public static func realPath(_ path: String) throws(Errno) -> String {
+        if let fault = injected("realpath") { throw fault }
+        guard let resolved = Glibc.realpath(path, nil) else { throw Errno(errno) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// flock(2); a lock held elsewhere with LOCK_NB is `.wouldBlock`.
+    public static func flock(_ fd: Int32, _ operation: Int32) throws(Errno) {
+        _ = try retrying("flock") { lockFile(fd, operation) }
+    }
+
+    // MARK: Terminals
+
+    /// ioctl(2) without an argument (TIOCEXCL, TIOCNXCL).
+    public static func ioctl(_ fd: Int32, _ request: UInt) throws(Errno) {
+        _ = try retrying("ioctl") { Glibc.ioctl(fd, request) }
+    }
+
+    /// ioctl(2) with an int argument read or written by the driver (TIOCMBIS, TIOCMGET).
+    public static func ioctl(_ fd: Int32, _ request: UInt, _ value: inout Int32) throws(Errno) {
+        _ = try retrying("ioctl") { Glibc.ioctl(fd, request, &value) }
+    }
+
+    /// isatty(3): false for "not a terminal" (ENOTTY, EINVAL); a bad descriptor throws.
+    public static func isTerminal(_ fd: Int32) throws(Errno) -> Bool {
+        if let fault = injected("isatty") { throw fault }
+        if Glibc.isatty(fd) == 1 { return true }
+        let code = errno
+        if code == ENOTTY || code == EINVAL { return false }
+        throw Errno(code)
+    }
+
+    public static func terminalAttributes(_ fd: Int32) throws(Errno) -> termios {
+        var settings = termios()
+        _ = try retrying("tcgetattr") { Glibc.tcgetattr(fd, &settings) }
+        return settings
+    }
+
+    public static func setTerminalAttributes(_ fd: Int32, _ settings: termios) throws(Errno) {
+        var settings = settings
+        _ = try retrying("tcsetattr") { Glibc.tcsetattr(fd, TCSANOW, &settings) }
+    }
+
+    /// tcflush(3): drops what is queued (TCIFLUSH input, TCIOFLUSH both).
+    public static func flushTerminal(_ fd: Int32, _ queue: Int32) throws(Errno) {
+        _ = try retrying("tcflush") { Glibc.tcflush(fd, queue) }
+    }
+
     // MARK: Descriptors, sockets, processes
 
     /// poll(2) on one descriptor: the events that happened, or 0 when `milliseconds` passed.
@@ -244,6 +305,18 @@ public enum SystemCalls {
         }
     }
 
+    /// kill(2); `signal` 0 only asks whether `pid` exists (EPERM: it does, owned by someone else).
+    public static func signal(_ pid: pid_t, _ signal: Int32) throws(Errno) {
+        _ = try retrying("kill") { Glibc.kill(pid, signal) }
+    }
+
+    /// Sleeps `nanoseconds`, the rest again after a signal (nanosleep's remaining time).
+    public static func sleep(nanoseconds: UInt64) {
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+
     public static func monotonicNanoseconds() -> UInt64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
@@ -340,4 +413,5 @@ public enum SystemCalls {
 
 // The C functions named like their structs, called from outside the enum where the names resolve.
 private func statPath(_ path: String, _ info: inout stat) -> Int32 { stat(path, &info) }
+private func lockFile(_ fd: Int32, _ operation: Int32) -> Int32 { flock(fd, operation) }
 private func statFileSystem(_ path: String, _ info: inout statvfs) -> Int32 { statvfs(path, &info) }

@@ -13,16 +13,25 @@ public protocol ByteStream: AnyObject {
     /// Reads between 1 and `maxCount` bytes; an empty result means the peer closed the stream.
     func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8]
     func close()
+    /// Why the stream ended, when the system said (a reset socket, a pty whose modem went away):
+    /// reads report the end as an empty read, and this keeps the errno behind it for the error
+    /// a caller then raises. nil: ended cleanly (or not ended).
+    var endCause: Errno? { get }
 }
 
 extension ByteStream {
+    public var endCause: Errno? { nil }
+
     /// Reads exactly `count` bytes, or throws `.closed` if the stream ends first.
     public func read(exactly count: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         while bytes.count < count {
             let chunk = try read(maxCount: count - bytes.count, deadline: deadline)
-            guard !chunk.isEmpty else { throw StreamError.closed(what: "peer closed after \(bytes.count) of \(count) bytes") }
+            guard !chunk.isEmpty else {
+                let cause = endCause.map { " (\($0))" } ?? ""
+                throw StreamError.closed(what: "peer closed after \(bytes.count) of \(count) bytes\(cause)")
+            }
             bytes += chunk
         }
         return bytes
@@ -50,6 +59,7 @@ public final class FileDescriptorStream: ByteStream {
     /// Sockets are written with send(MSG_NOSIGNAL): a peer that vanished must be an error to
     /// handle, not a SIGPIPE that kills the hub or the agent.
     private let isSocket: Bool
+    public private(set) var endCause: Errno?
 
     /// Takes ownership of `fd` and makes it non-blocking.
     public init(fd: Int32, name: String) {
@@ -125,6 +135,7 @@ public final class FileDescriptorStream: ByteStream {
             } catch where error == .wouldBlock || error.rawValue == EWOULDBLOCK {
             } catch where error == .ioError || error == .connectionReset {
                 // A pty whose other side closed reads EIO: for us that is the end of the stream.
+                endCause = error
                 return []
             } catch {
                 throw StreamError.system(what: "read \(name)", errno: error.rawValue)

@@ -297,51 +297,58 @@ func readSecretLine(prompt: String) throws(ModemError) -> String {
     return line
 }
 
-/// Just enough JSON for the modem reports (no Codable: it keeps the agent small).
-indirect enum JSONValue {
+/// A modem report's values, in the order the plain output lists them. `--json` goes through the
+/// CLI's one JSON writer (FieldJSON's encoder and TerminalText's escaping, as `printJSON`): this
+/// is only the shape of the values, with no serialiser of its own.
+indirect enum JSONValue: Encodable {
     case string(String), int(Int), number(Double), bool(Bool), null, object([(String, JSONValue)]), array([JSONValue])
 
     static func optionalString(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
     static func optionalInt(_ value: Int?) -> JSONValue { value.map { .int($0) } ?? .null }
 
+    /// The report as one line of JSON (keys sorted), escaped for a terminal.
     var text: String {
-        switch self {
-        case .string(let value): return Self.quote(value)
-        case .int(let value): return String(value)
-        case .number(let value): return String(Double(Int((value * 1000).rounded())) / 1000)
-        case .bool(let value): return value ? "true" : "false"
-        case .null: return "null"
-        case .object(let fields): return "{" + fields.map { Self.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
-        case .array(let values): return "[" + values.map(\.text).joined(separator: ",") + "]"
-        }
+        (try? FieldJSON.payload(self)).map(TerminalText.escapingJSON) ?? "null"
     }
 
     var plain: String {
         switch self {
         case .string(let value): return value
         case .null: return "-"
-        default: return text
+        case .int(let value): return String(value)
+        case .number(let value): return String(Self.milli(value))
+        case .bool(let value): return value ? "true" : "false"
+        case .object, .array: return text
         }
     }
 
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || TerminalText.needsEscape(scalar, multiline: false) {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+    /// Seconds to the millisecond: more digits only say how fast the clock ticks.
+    static func milli(_ value: Double) -> Double { Double(Int((value * 1000).rounded())) / 1000 }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .object(let fields):
+            var container = encoder.container(keyedBy: Key.self)
+            for (key, value) in fields { try container.encode(value, forKey: Key(stringValue: key)) }
+        case .array(let values):
+            var container = encoder.unkeyedContainer()
+            for value in values { try container.encode(value) }
+        default:
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .string(let value): try container.encode(value)
+            case .int(let value): try container.encode(value)
+            case .number(let value): try container.encode(Self.milli(value))
+            case .bool(let value): try container.encode(value)
+            default: try container.encodeNil()
             }
         }
-        return out + "\""
     }
 }

@@ -6,6 +6,7 @@ import SatchelTesting
 import SimulatorKit
 import Store
 import Testing
+import Transport
 
 /// A real hub process and the real satchel, over loopback TCP.
 @Suite("satchel sync against a running satchel-hub", .serialized)
@@ -87,6 +88,20 @@ struct SyncEndToEndTests {
         try #require(try ChildProcess.run(satchel, ["visit", "--customer", customer, "--outcome", "order"], environment: environment, timeoutSeconds: 30).succeeded)
         let offline = try ChildProcess.run(satchel, ["sync"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 60)
         #expect(offline.status == 69 && offline.stderr.contains("no connection to the hub"))
+        #expect(offline.stderr.contains("Connection refused (errno 111)"), "\(offline.stderr)")
+        // A hub that accepts and then resets the connection (a dying process, a NAT dropping the
+        // flow): the rep's message names the reset and its errno, not just "stream closed".
+        let resetting = try TCPListener("127.0.0.1:0")
+        let resetter = Thread {
+            guard let client = try? resetting.accept(deadline: .after(seconds: 30)) else { return }
+            _ = try? client.read(maxCount: 4096, deadline: .after(seconds: 10))  // the device's first handshake frame
+            var abort = linger(l_onoff: 1, l_linger: 0)  // close with RST instead of FIN
+            setsockopt(client.fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+            client.close()
+        }
+        resetter.start()
+        let reset = try ChildProcess.run(satchel, ["sync", "--hub", "127.0.0.1:\(resetting.port)"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 60)
+        #expect(reset.status == 69 && reset.stderr.contains("Connection reset by peer (errno 104)"), "\(reset.stderr)")
         let status = try ChildProcess.run(satchel, ["status", "--json"], environment: environment, timeoutSeconds: 30)
         #expect((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["unsynced_changes"] as? Int == 1)
 
