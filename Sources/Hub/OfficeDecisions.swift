@@ -103,7 +103,7 @@ extension SQLiteHubStorage {
 
     /// A rep's territory, catalogue channel and role; `channel` `.some(nil)` means every product.
     /// A supervisor's handheld carries the routes and customers of the whole territory below it.
-    public func setRepScope(rep: String, territory: String?, channel: String??, role: String? = nil) throws {
+    public func setRepScope(rep: String, territory: String?, channel: String??, role: String?) throws {
         try guarded {
             try writeTransaction {
                 guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(Displayed.text(rep))") }
@@ -123,9 +123,7 @@ extension SQLiteHubStorage {
                     try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
                 }
                 if let role {
-                    guard ["rep", "merchandiser", "technician", "supervisor", "van_seller"].contains(role) else {
-                        throw HubError.invalid("role \(role) is not one of rep, merchandiser, technician, supervisor, van_seller")
-                    }
+                    try MasterDataSchema.requireRole(role)
                     try database.execute("UPDATE reps SET role = ? WHERE id = ?", [.text(role), .text(rep)])
                 }
             }

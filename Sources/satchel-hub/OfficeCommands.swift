@@ -17,7 +17,7 @@ struct MasterCommand: ParsableCommand {
         func run() throws {
             try hubErrors {
                 guard FileManager.default.isReadableFile(atPath: from) else { throw HubError.notFound("extract \(from) (no such readable file)") }
-                try database.open().importMasterData(from: from, assignTo: assignTo)
+                try database.openStorage().importMasterData(from: from, assignTo: assignTo)
             }
             print("Imported master data from \(from)")
         }
