@@ -44,6 +44,11 @@ public protocol HubStorage: AnyObject {
     /// The rep's territory, catalogue channel (`.some(nil)`: every product) and role, each only
     /// when given; one the master data does not have is refused by name and nothing changes.
     func setRepScope(rep: String, territory: String?, channel: String??, role: String?) throws
+    /// The office's decision on one of a device's documents (accepted, rejected, approved...):
+    /// it travels down with the next full sync and wins over the device's value.
+    func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws
+    /// The device's changes that lost to the office's value, oldest first.
+    func syncErrors(device: String) throws -> [SyncErrorRecord]
 }
 
 extension HubStorage {

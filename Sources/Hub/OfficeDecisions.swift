@@ -2,6 +2,15 @@ import Field
 import Store
 import Sync
 
+/// A device's change that lost to the office's value, as `sync-errors` lists it.
+public struct SyncErrorRecord: Codable, Equatable, Sendable {
+    public var changeId: String
+    public var entityId: String
+    public var field: String
+    public var deviceValue: String?
+    public var hubValue: String?
+}
+
 /// What the office decides for the handhelds: document states (the office owns a document's
 /// state once it has decided on it, document_states) and what a rep's handhelds carry. A device
 /// change that moves the state along the lifecycle from there is taken; one that does not (an
@@ -84,13 +93,7 @@ extension SQLiteHubStorage {
         }
     }
 
-    public struct SyncErrorRecord: Codable, Equatable, Sendable {
-        public var changeId: String
-        public var entityId: String
-        public var field: String
-        public var deviceValue: String?
-        public var hubValue: String?
-    }
+    public typealias SyncErrorRecord = Hub.SyncErrorRecord
 
     public func syncErrors(device: String) throws -> [SyncErrorRecord] {
         try guarded {

@@ -147,6 +147,37 @@ extension PostgresHubStorage {
         }
     }
 
+    // MARK: Office decisions (the rules: OfficeDecisions.swift)
+
+    public func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
+        try guarded {
+            try requireDevice(device)
+            if entity == "order", OrderState(rawValue: state) == nil {
+                throw HubError.invalid("order state \(state) is not one of \(OrderState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            try connection.execute("""
+                INSERT INTO document_states(device_id, entity, entity_id, state, approval, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (device_id, entity, entity_id) DO UPDATE SET state = excluded.state, approval = excluded.approval, updated_at = excluded.updated_at
+                """, [.text(device), .text(entity), .text(entityId), .text(state), PostgresValue(approval), .integer(now)])
+        }
+    }
+
+    public func syncErrors(device: String) throws -> [SyncErrorRecord] {
+        try guarded {
+            try requireDevice(device)
+            return try connection.query("SELECT change_id, entity_id, field, device_value, hub_value FROM sync_errors WHERE device_id = $1 ORDER BY at, id COLLATE \"C\"",
+                                        [.text(device)]) {
+                SyncErrorRecord(changeId: $0.text(0), entityId: $0.text(1), field: $0.text(2), deviceValue: $0.optionalText(3), hubValue: $0.optionalText(4))
+            }
+        }
+    }
+
+    func requireDevice(_ device: String) throws {
+        guard try connection.first("SELECT 1 FROM devices WHERE id = $1", [.text(device)], row: { _ in true }) != nil else {
+            throw HubError.notFound("device \(Displayed.text(device))")
+        }
+    }
+
     /// Rows of a working-set table in one statement: one array parameter per column.
     func insert(_ rows: [WorkingSetRow], into table: WorkingSetTables.Table) throws {
         guard !rows.isEmpty else { return }

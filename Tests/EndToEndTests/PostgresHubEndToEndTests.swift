@@ -37,7 +37,7 @@ struct PostgresHubEndToEndTests {
         try ChildProcess.run(hubBinary, arguments, stdin: stdin, timeoutSeconds: 60)
     }
 
-    @Test("init loads the working set, an order captured goes up once with a full sync, and the next full sync downloads nothing")
+    @Test("init loads the working set, an order captured goes up once with a full sync, the next downloads nothing, a changed price and the office's answer come down")
     func initCaptureFullSync() throws {
         let scratch = try Scratch()
         let pg = ["--postgres", scratch.url]
@@ -87,6 +87,14 @@ struct PostgresHubEndToEndTests {
         try #require(changed.succeeded, "\(changed.stderr)")
         let third = try #require(try JSONSerialization.jsonObject(with: Data(changed.stdout.utf8)) as? [String: Any])
         #expect((third["downloaded"] as? Int ?? 0) >= 1, "\(changed.stdout)")
+        // The office accepts the order (document set --postgres): the answer comes down and stands.
+        let orderID = try onDevice.text("SELECT id FROM orders ORDER BY id LIMIT 1")
+        let accepted = try hub(["document", "set", "--device", "D7", "--id", orderID, "--state", "accepted"] + pg)
+        try #require(accepted.succeeded, "\(accepted.stderr)")
+        let answered = try ChildProcess.run(satchel, ["sync", "--mode", "full"], environment: environment, stdin: password + "\n", timeoutSeconds: 60)
+        try #require(answered.succeeded, "\(answered.stderr)")
+        #expect(try Store.Database(path: home + "/satchel.db").text("SELECT state FROM orders WHERE id = ?", [.text(orderID)]) == "accepted")
+        #expect(try hub(["sync-errors", "--device", "D7", "--json"] + pg).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
         let audit = try hub(["audit", "--limit", "10"] + pg)
         #expect(audit.succeeded && !audit.stdout.contains("failed"), "\(audit.stdout)")
     }

@@ -23,8 +23,6 @@ struct DownloadTests {
         let directory = TemporaryDirectory("download")
         let store: TestStore
         var storage: any HubStorage { store.storage }
-        /// The SQLite backend, for the office's decisions and queries (not on PostgreSQL yet).
-        var sqlite: SQLiteHubStorage { store.storage as! SQLiteHubStorage }
         let server: SyncServer
         let deviceKey = X25519.KeyPair.generate()
         let device: DeviceDatabase
@@ -275,19 +273,19 @@ struct DownloadTests {
         #expect(try count(setup.device, "working_set_retained") == 0)
     }
 
-    @Test("the office rejects an order the rep then asks the invoice for: the office wins, the rep's value is kept as a sync error on both ends")
-    func officeWinsConflict() throws {
-        let setup = try Setup()
+    @Test("the office rejects an order the rep then asks the invoice for: the office wins, the rep's value is kept as a sync error on both ends", arguments: Backend.allCases)
+    func officeWinsConflict(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         let capture = Capture(setup.device)
         let order = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10003", quantity: 4)], confirm: true).document.id
         _ = try setup.sync(.full)                                   // the order goes up
-        try setup.sqlite.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now)
+        try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now)
         _ = try setup.sync(.full)                                   // "accepted" comes down
         #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "accepted")
         // Offline, the rep asks for the invoice; meanwhile the office rejects the order.
         _ = try capture.advanceOrder(order, to: .invoiceRequested)
-        try setup.sqlite.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "rejected", approval: nil, now: DownloadTests.now + 1)
+        try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "rejected", approval: nil, now: DownloadTests.now + 1)
         let result = try setup.sync(.full)
         #expect(result.receipt?.stored == 1)                        // the rep's change is on the hub, not dropped
         #expect(result.mismatched == [])
@@ -296,20 +294,20 @@ struct DownloadTests {
         #expect(errors.count == 1)
         #expect(errors.first?.deviceValue == "invoice_requested")
         #expect(errors.first?.hubValue == "rejected")
-        #expect(try setup.sqlite.syncErrors(device: "BG03").map(\.deviceValue) == ["invoice_requested"])
+        #expect(try setup.storage.syncErrors(device: "BG03").map(\.deviceValue) == ["invoice_requested"])
         #expect(try DeviceStatus.read(setup.device).syncErrors == 1)
         // A move the lifecycle allows from the office's state is simply taken.
-        try setup.sqlite.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now + 2)
+        try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now + 2)
         _ = try setup.sync(.full)
         _ = try capture.advanceOrder(order, to: .invoiceRequested)
         _ = try setup.sync(.full)
-        #expect(try setup.sqlite.syncErrors(device: "BG03").count == 1)
+        #expect(try setup.storage.syncErrors(device: "BG03").count == 1)
         #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
     }
 
-    @Test("the office accepts an order before the device has uploaded it: the same sync takes it up and brings accepted down, no sync error")
-    func officeAnswersBeforeTheUpload() throws {
-        let setup = try Setup()
+    @Test("the office accepts an order before the device has uploaded it: the same sync takes it up and brings accepted down, no sync error", arguments: Backend.allCases)
+    func officeAnswersBeforeTheUpload(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         let capture = Capture(setup.device)
         let confirmed = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10003", quantity: 4)], confirm: true).document.id
@@ -318,12 +316,12 @@ struct DownloadTests {
         _ = try capture.addLines(orderID: draft, lines: [OrderLineRequest(partNumber: "PN-10005", quantity: 1)])
         _ = try capture.confirmOrder(draft)
         for order in [confirmed, draft] {
-            try setup.sqlite.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now)
+            try setup.storage.setDocumentState(device: "BG03", entity: "order", entityId: order, state: "accepted", approval: nil, now: DownloadTests.now)
         }
         let result = try setup.sync(.full)
         #expect(result.receipt?.stored == 4)
         #expect(result.mismatched == [])
-        #expect(try setup.sqlite.syncErrors(device: "BG03").isEmpty)
+        #expect(try setup.storage.syncErrors(device: "BG03").isEmpty)
         #expect(try SyncErrorEntry.all(setup.device).isEmpty)
         #expect(try DeviceStatus.read(setup.device).syncErrors == 0)
         for order in [confirmed, draft] {
@@ -409,7 +407,7 @@ struct DownloadTests {
         }
         #expect(try customers() == count)
         #expect(try setup.storage.changeCount(device: nil) == before)
-        #expect(throws: HubError.notFound("device NOPE")) { try setup.sqlite.syncErrors(device: "NOPE") }
+        #expect(throws: HubError.notFound("device NOPE")) { try setup.storage.syncErrors(device: "NOPE") }
     }
 
     @Test("the TABLE example of docs/protocol.md §6 is what the encoder writes")
