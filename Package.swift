@@ -147,6 +147,6 @@ let package = Package(
         .testTarget(name: "ConsoleTests", dependencies: ["Console"], swiftSettings: strict),
         .testTarget(name: "FieldTests", dependencies: ["Field", "Store", "SatchelTesting"], swiftSettings: strict),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal", "ModemSimulator", "Sync", "Deflate", "Transport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["SimulatorKit", "Field", "Store", "SatchelTesting", "Hub", "Seal", "ModemSimulator", "Sync", "Deflate", "Transport", "Postgres"], swiftSettings: strict),
     ]
 )

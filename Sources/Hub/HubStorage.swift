@@ -21,7 +21,9 @@ public protocol HubStorage: AnyObject {
     /// Stores a batch and its receipt (with the batch's content hash) in one transaction; a batch
     /// seen before with the same content gets its stored receipt back and changes nothing. A known
     /// batch id, or a known change id, with other content throws `BatchConflict` and stores nothing.
-    func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt
+    /// `contentHash`: `Batch.contentHash(received:)` of the BATCH body as it arrived (the session
+    /// has those bytes; re-encoding the batch to hash it cost most of the hub's ingest time).
+    func commit(_ batch: Batch, contentHash: [UInt8], device: String, now: Int64) throws -> Receipt
     /// What the hub holds of the device: its highest epoch, and the highest sequence in `epoch`.
     func holding(device: String, epoch: Int64) throws -> HubHolding
     func audit(_ entry: AuditEntry) throws
@@ -40,9 +42,33 @@ public protocol HubStorage: AnyObject {
     func approvalLimits() throws -> [ApprovalLimit]
     /// Sets one role's limits in one currency, replacing what was set.
     func setApprovalLimit(_ limit: ApprovalLimit, now: Int64) throws
+    /// Replaces the master data with the working-set tables of an SQLite extract (a seeded device
+    /// database, or an ERP extract in the same shape), in one transaction, after every row was
+    /// checked against the handhelds' schema; `assignTo`: every customer of it goes to that rep.
+    func importMasterData(from path: String, assignTo rep: String?) throws
+    /// The rep's territory, catalogue channel (`.some(nil)`: every product) and role, each only
+    /// when given; one the master data does not have is refused by name and nothing changes.
+    func setRepScope(rep: String, territory: String?, channel: String??, role: String?) throws
+    /// The office's decision on one of a device's documents (accepted, rejected, approved...):
+    /// it travels down with the next full sync and wins over the device's value.
+    func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws
+    /// The device's changes that lost to the office's value, oldest first.
+    func syncErrors(device: String) throws -> [SyncErrorRecord]
 }
 
 extension HubStorage {
+    /// A batch made here rather than received (tools, tests, the simulator): hashed as its
+    /// canonical encoding, which is what a device sends.
+    public func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt {
+        try commit(batch, contentHash: batch.contentHash, device: device, now: now)
+    }
+
+    public func importMasterData(from path: String) throws { try importMasterData(from: path, assignTo: nil) }
+
+    public func setRepScope(rep: String, territory: String?, channel: String??) throws {
+        try setRepScope(rep: rep, territory: territory, channel: channel, role: nil)
+    }
+
     /// A new handheld that replaces none.
     public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64) throws {
         try addDevice(id: id, rep: rep, publicKey: publicKey, now: now, replaces: nil)
@@ -350,15 +376,14 @@ public final class SQLiteHubStorage: HubStorage {
         try write { try database.execute("UPDATE reps SET failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(rep)]) }
     }
 
-    public func commit(_ batch: Batch, device: String, now: Int64) throws -> Receipt {
-        let hash = batch.contentHash
-        return try guarded {
+    public func commit(_ batch: Batch, contentHash hash: [UInt8], device: String, now: Int64) throws -> Receipt {
+        try guarded {
             try writeTransaction {
                 if let stored = try database.first(
                     "SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = ? AND batch_id = ?", [.text(device), .text(batch.id)],
                     row: { (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), ($0.isNull(3) ? nil : $0.blob(3))) }) {
                     if let storedHash = stored.1 {
-                        guard storedHash == hash else {
+                        guard batch.sameContent(storedHash: storedHash, receivedHash: hash) else {
                             throw BatchConflict(batch: batch.id, detail: "content hash \(Hex.encode(Array(hash.prefix(8)))) differs from the stored \(Hex.encode(Array(storedHash.prefix(8))))")
                         }
                     } else {
@@ -551,7 +576,7 @@ public final class SQLiteHubStorage: HubStorage {
     /// a row a handheld's schema refuses is refused whole, every such row named
     /// (DeviceSchemaCheck), and nothing changes: one bad row would otherwise stop every device
     /// whose scope holds it.
-    public func importMasterData(from path: String, assignTo rep: String? = nil) throws {
+    public func importMasterData(from path: String, assignTo rep: String?) throws {
         try guarded {
             let extract: Database
             do {
@@ -589,19 +614,7 @@ public final class SQLiteHubStorage: HubStorage {
             let rows = try WorkingSetTables.all.map { table in
                 table.name == "reps" ? reps : imported.contains(table.name) ? try table.rows(in: extract) : []
             }
-            let check = try DeviceSchemaCheck()
-            var refusals: [DeviceSchemaCheck.Refusal] = []
-            for (table, tableRows) in zip(WorkingSetTables.all, rows) { refusals += try check.rowRefusals(table, tableRows) }
-            refusals += DeviceSchemaCheck.foreignKeyRefusals(rows, refused: refusals, cascade: false)
-            if !refusals.isEmpty {
-                let shown = refusals.prefix(20).map { "  \($0)" }.joined(separator: "\n")
-                let more = refusals.count > 20 ? "\n  ... and \(refusals.count - 20) more" : ""
-                throw HubError.invalid("""
-                    extract \(path) refused, nothing imported: \(refusals.count) row\(refusals.count == 1 ? "" : "s") the handhelds' schema would refuse
-                    \(shown)\(more)
-                    Fix \(refusals.count == 1 ? "it" : "them") in the ERP extract and import it again.
-                    """)
-            }
+            try MasterDataSchema.refuseRowsHandheldsRefuse(extract: path, rows: rows)
             try writeTransaction {
                 for table in MasterDataSchema.importedTables {
                     try database.execute("DELETE FROM main.\(table.name)")

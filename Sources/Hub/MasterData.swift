@@ -72,6 +72,33 @@ enum MasterDataSchema {
     }()
 }
 
+extension MasterDataSchema {
+    static let roles = ["rep", "merchandiser", "technician", "supervisor", "van_seller"]
+
+    static func requireRole(_ role: String) throws {
+        guard roles.contains(role) else { throw HubError.invalid("role \(role) is not one of \(roles.joined(separator: ", "))") }
+    }
+
+    /// An extract holding a row a handheld's schema refuses is refused whole, every such row
+    /// named (DeviceSchemaCheck), before anything changes, on either backend: one bad row would
+    /// otherwise stop every device whose scope holds it. `rows`: one list per WorkingSetTables table.
+    static func refuseRowsHandheldsRefuse(extract path: String, rows: [[WorkingSetRow]]) throws {
+        let check = try DeviceSchemaCheck()
+        var refusals: [DeviceSchemaCheck.Refusal] = []
+        for (table, tableRows) in zip(WorkingSetTables.all, rows) { refusals += try check.rowRefusals(table, tableRows) }
+        refusals += DeviceSchemaCheck.foreignKeyRefusals(rows, refused: refusals, cascade: false)
+        if !refusals.isEmpty {
+            let shown = refusals.prefix(20).map { "  \($0)" }.joined(separator: "\n")
+            let more = refusals.count > 20 ? "\n  ... and \(refusals.count - 20) more" : ""
+            throw HubError.invalid("""
+                extract \(path) refused, nothing imported: \(refusals.count) row\(refusals.count == 1 ? "" : "s") the handhelds' schema would refuse
+                \(shown)\(more)
+                Fix \(refusals.count == 1 ? "it" : "them") in the ERP extract and import it again.
+                """)
+        }
+    }
+}
+
 /// What belongs on a rep's handheld, and how much of it.
 public struct ScopePolicy: Sendable, Equatable {
     /// Routes from today for this many days, and their customers.
@@ -203,11 +230,26 @@ struct DownloadPlanner {
         let historyStart = try database.text("SELECT date(?, '-\(policy.historyDays) day')", [.text(today)])
         let parameters: [DatabaseValue] = [.text(device.id), .text(device.rep), .text(today), .text(historyStart),
                                            .integer(now - Int64(policy.recentDays) * 86_400_000)]
+        let scope = try WorkingSetTables.all.map { try $0.rows(in: database, where: Self.condition($0.name), parameters) }
+        return try Self.assemble(pull: pull, reset: reset, scope: scope) { table in
+            var shadow: [[UInt8]: UInt64] = [:]
+            for (key, hash) in try database.query("SELECT key, hash FROM device_shadow WHERE device_id = ? AND tbl = ?",
+                                                  [.text(device.id), .integer(Int64(table.id))], row: { ($0.blob(0), UInt64(bitPattern: $0.int64(1))) }) {
+                shadow[key] = hash
+            }
+            return shadow
+        }
+    }
+
+    /// The backend-independent half of a plan: from the rows in scope (one list per table of
+    /// `WorkingSetTables.all`, in key order) and what the device's shadow holds of each table,
+    /// the purges, upserts, checksums and rows held back. Both backends plan through here.
+    static func assemble(pull: String, reset: Bool, scope: [[WorkingSetRow]],
+                         shadowOf: (WorkingSetTables.Table) throws -> [[UInt8]: UInt64]) throws -> Plan {
         var purges: [[Plan.Entry]] = []
         var upserts: [Plan.Entry] = []
         var checksums: [TableChecksum] = []
         var catalogue = Catalogue(parts: [String]())
-        let scope = try WorkingSetTables.all.map { try $0.rows(in: database, where: Self.condition($0.name), parameters) }
         let hashes = zip(WorkingSetTables.all, scope).map { table, rows in rows.map { RowHash.of(table: table.id, $0) } }
         // The import refuses rows a handheld's schema refuses, but a hub file may hold some from
         // before, or from the office's own tables: those rows (and what points at them) are held
@@ -220,13 +262,7 @@ struct DownloadPlanner {
         for (index, table) in WorkingSetTables.all.enumerated() {
             let kept = scope[index].indices.filter { refused.isEmpty || !refused.contains([table.id] + table.key(of: scope[index][$0])) }
             let rows = kept.map { scope[index][$0] }
-            var shadow: [[UInt8]: UInt64] = [:]
-            if !reset {
-                for (key, hash) in try database.query("SELECT key, hash FROM device_shadow WHERE device_id = ? AND tbl = ?",
-                                                      [.text(device.id), .integer(Int64(table.id))], row: { ($0.blob(0), UInt64(bitPattern: $0.int64(1))) }) {
-                    shadow[key] = hash
-                }
-            }
+            var shadow = reset ? [:] : try shadowOf(table)
             var checksum = TableChecksum(table: table.id)
             for (row, hash) in zip(rows, kept.map { hashes[index][$0] }) {
                 checksum.add(hash)

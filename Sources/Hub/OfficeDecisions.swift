@@ -2,6 +2,15 @@ import Field
 import Store
 import Sync
 
+/// A device's change that lost to the office's value, as `sync-errors` lists it.
+public struct SyncErrorRecord: Codable, Equatable, Sendable {
+    public var changeId: String
+    public var entityId: String
+    public var field: String
+    public var deviceValue: String?
+    public var hubValue: String?
+}
+
 /// What the office decides for the handhelds: document states (the office owns a document's
 /// state once it has decided on it, document_states) and what a rep's handhelds carry. A device
 /// change that moves the state along the lifecycle from there is taken; one that does not (an
@@ -84,13 +93,7 @@ extension SQLiteHubStorage {
         }
     }
 
-    public struct SyncErrorRecord: Codable, Equatable, Sendable {
-        public var changeId: String
-        public var entityId: String
-        public var field: String
-        public var deviceValue: String?
-        public var hubValue: String?
-    }
+    public typealias SyncErrorRecord = Hub.SyncErrorRecord
 
     public func syncErrors(device: String) throws -> [SyncErrorRecord] {
         try guarded {
@@ -103,7 +106,7 @@ extension SQLiteHubStorage {
 
     /// A rep's territory, catalogue channel and role; `channel` `.some(nil)` means every product.
     /// A supervisor's handheld carries the routes and customers of the whole territory below it.
-    public func setRepScope(rep: String, territory: String?, channel: String??, role: String? = nil) throws {
+    public func setRepScope(rep: String, territory: String?, channel: String??, role: String?) throws {
         try guarded {
             try writeTransaction {
                 guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(Displayed.text(rep))") }
@@ -123,9 +126,7 @@ extension SQLiteHubStorage {
                     try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
                 }
                 if let role {
-                    guard ["rep", "merchandiser", "technician", "supervisor", "van_seller"].contains(role) else {
-                        throw HubError.invalid("role \(role) is not one of rep, merchandiser, technician, supervisor, van_seller")
-                    }
+                    try MasterDataSchema.requireRole(role)
                     try database.execute("UPDATE reps SET role = ? WHERE id = ?", [.text(role), .text(rep)])
                 }
             }

@@ -17,7 +17,7 @@ struct MasterCommand: ParsableCommand {
         func run() throws {
             try hubErrors {
                 guard FileManager.default.isReadableFile(atPath: from) else { throw HubError.notFound("extract \(from) (no such readable file)") }
-                try database.open().importMasterData(from: from, assignTo: assignTo)
+                try database.openStorage().importMasterData(from: from, assignTo: assignTo)
             }
             print("Imported master data from \(from)")
         }
@@ -39,7 +39,7 @@ struct DocumentCommand: ParsableCommand {
 
         func run() throws {
             try hubErrors {
-                try database.open().setDocumentState(device: device, entity: entity, entityId: id, state: state, approval: approval,
+                try database.openStorage().setDocumentState(device: device, entity: entity, entityId: id, state: state, approval: approval,
                                                      now: SyncServer.systemNow())
             }
             print("\(entity) \(id) of \(device): \(state)")
@@ -54,7 +54,7 @@ struct SyncErrorsCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let errors = try hubErrors { try database.open().syncErrors(device: device) }
+        let errors = try hubErrors { try database.openStorage().syncErrors(device: device) }
         if json { return try printJSON(errors) }
         for error in errors {
             // What the device sent: never raw to the terminal.

@@ -34,7 +34,7 @@ struct DatabaseOption: ParsableArguments {
     }
 
     /// The SQLite hub, for the office commands that have no PostgreSQL implementation yet
-    /// (master data, scope, ERP exchange, office queries): with --postgres they say so and change nothing.
+    /// (scope, ERP exchange, office queries and decisions, users, lifecycle): with --postgres they say so and change nothing.
     func open(for command: String = "this command") throws -> SQLiteHubStorage {
         if postgres != nil {
             throw hubFailure(HubError.invalid("\(command) is not available on the PostgreSQL hub yet (issue 15); nothing was changed. Run it on an SQLite hub (--db FILE)"))
@@ -134,7 +134,7 @@ struct RepCommand: ParsableCommand {
         func run() throws {
             guard territory != nil || channel != nil || role != nil else { throw ValidationError("give --territory, --channel, --role or several") }
             try hubErrors {
-                try database.open().setRepScope(rep: rep, territory: territory, channel: channel.map { $0 == "all" ? nil : $0 }, role: role)
+                try database.openStorage().setRepScope(rep: rep, territory: territory, channel: channel.map { $0 == "all" ? nil : $0 }, role: role)
             }
             print("Scope of \(rep): territory \(territory ?? "(unchanged)"), channel \(channel ?? "(unchanged)"), role \(role ?? "(unchanged)")")
         }

@@ -18,9 +18,10 @@ struct SyncEndToEndTests {
     final class RunningHub {
         let process = Process()
         let address: String
-        init(binary: String, database: String) throws {
+        /// `backend`: the storage options (`--db FILE` when nil, `--postgres URL` say).
+        init(binary: String, database: String, backend: [String]? = nil) throws {
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:0"]
+            process.arguments = ["serve"] + (backend ?? ["--db", database]) + ["--listen", "127.0.0.1:0"]
             let output = Pipe()
             process.standardOutput = output
             try process.run()

@@ -43,6 +43,49 @@ struct BatchContentTests {
         #expect(throws: HubError.self) { try storage.commit(Batch(id: "X-9-9", changes: [Self.order("Y~2-000009", seq: 9, total: 1)]), device: "X", now: 6) }
     }
 
+    /// The hub hashes a BATCH body as it arrived instead of re-encoding it (issue 15). The same
+    /// batch as other bytes (here its name table in another order, as another wire layout might
+    /// send it) is still a replay of the stored receipt, and other content still conflicts.
+    @Test("the received bytes' hash: the same content as other bytes is a replay, other content a conflict", arguments: Backend.allCases)
+    func receivedBytesHash(backend: Backend) throws {
+        let store = try backend.makeHub()
+        let storage = store.storage
+        let change = Self.order("X-000001", seq: 1, total: 2770)
+        let batch = Batch(id: "X-1-1", changes: [change])
+        let body = batch.encode()
+        #expect(Batch.contentHash(received: body) == batch.contentHash)
+        let receipt = try storage.commit(try Batch.decode(body), contentHash: Batch.contentHash(received: body), device: "X", now: 1)
+        #expect(receipt.stored == 1)
+
+        var prefix = WireWriter(), swapped = WireWriter()
+        for (writer, names) in [(0, ["order", "confirmed"]), (1, ["confirmed", "order"])] {
+            var w = WireWriter()
+            w.string(batch.id); w.varint(1); w.varint(2)
+            for name in names { w.string(name) }
+            w.int(change.seq); w.int(change.at)
+            if writer == 0 { prefix = w } else { swapped = w }
+        }
+        #expect(Array(body[prefix.bytes.count..<prefix.bytes.count + 2]) == [0, 1])
+        let other = swapped.bytes + [1, 0] + Array(body[(prefix.bytes.count + 2)...])
+        #expect(other != body)
+        #expect(try Batch.decode(other) == batch)
+        #expect(try storage.commit(try Batch.decode(other), contentHash: Batch.contentHash(received: other), device: "X", now: 2) == receipt)
+        #expect(try storage.changeCount(device: "X") == 1)
+
+        // Text with the characters an array literal escapes arrives as it was sent.
+        var quoted = SampleDocuments.order("X-000002", customer: "CPL000042", note: #"cudzysłów " i \ ukośnik — "кавычки""#)
+        quoted.totalMinor = 5
+        let withQuotes = Batch(id: "X-2-2", changes: [SyncChange(seq: 2, changeId: "X-000002", at: 2, entity: "order", entityId: "X-000002",
+                                                                 action: "confirmed", payload: SampleDocuments.payload(.order(quoted)))])
+        #expect(try storage.commit(withQuotes, device: "X", now: 2).stored == 1)
+        #expect(try store.text("SELECT payload FROM device_changes WHERE change_id = 'X-000002'") == (try Document.order(quoted).json()))
+
+        let reissued = Batch(id: "X-1-1", changes: [Self.order("X-000001", seq: 1, total: 254850)]).encode()
+        #expect(throws: BatchConflict.self) {
+            try storage.commit(try Batch.decode(reissued), contentHash: Batch.contentHash(received: reissued), device: "X", now: 3)
+        }
+    }
+
     @Test("over a session: the device hears batchConflict, the audit records the cause, and a faithful replay still gets its receipt", arguments: Backend.allCases)
     func sessionRefusesAndAudits(backend: Backend) throws {
         let hub = try FastSyncTests.Hub(backend)

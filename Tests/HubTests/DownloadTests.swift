@@ -10,8 +10,9 @@ import Sync
 import Testing
 import Transport
 
-/// Downloads end to end in one process: the hub's SQLite backend with master data imported
-/// the way an ERP extract arrives, a real device database, the real channel over a socket pair.
+/// Downloads end to end in one process: the hub (SQLite, or PostgreSQL where a test takes a
+/// `Backend`) with master data imported the way an ERP extract arrives, a real device database,
+/// the real channel over a socket pair.
 @Suite("Downloads: init, full, resume, checksums", .serialized)
 struct DownloadTests {
     static let cost = PasswordHash.Cost(opsLimit: 1, memLimit: 64 * 1024)  // tests only
@@ -20,19 +21,25 @@ struct DownloadTests {
 
     final class Setup: @unchecked Sendable {
         let directory = TemporaryDirectory("download")
-        let storage: SQLiteHubStorage
+        let store: TestStore
+        var storage: any HubStorage { store.storage }
         let server: SyncServer
         let deviceKey = X25519.KeyPair.generate()
         let device: DeviceDatabase
         let erp: DeviceDatabase
         var hubPath: String { directory.path + "/hub.db" }
 
-        init(customers: Int = 60, products: Int = 150) throws {
+        init(customers: Int = 60, products: Int = 150, backend: Backend = .sqlite) throws {
             let hubPath = directory.path + "/hub.db"
-            storage = try SQLiteHubStorage(path: hubPath)
-            server = SyncServer(clock: { DownloadTests.now }) { try SQLiteHubStorage(path: hubPath) }
-            try storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: DownloadTests.cost))
-            try storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
+            if backend == .sqlite {
+                store = TestStore(storage: try SQLiteHubStorage(path: hubPath), open: { try SQLiteHubStorage(path: hubPath) }, keep: directory, url: hubPath)
+            } else {
+                store = try backend.makeHub()
+            }
+            let open = store.open
+            server = SyncServer(clock: { DownloadTests.now }, makeStorage: open)
+            try store.storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: DownloadTests.cost))
+            try store.storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
             // The ERP extract: a database in the working-set shape, imported whole.
             erp = try DeviceDatabase.create(home: directory.path + "/erp", deviceID: "ERP", repID: "R07", clock: ManualClock(DownloadTests.now))
             try WorkingSet(erp).apply { writer in
@@ -65,7 +72,7 @@ struct DownloadTests {
                 try writer.route(id: "RT-2026-11-24", repID: "R07", day: "2026-11-24", customerIDs: (10..<20).map { "CBG\(100_000 + $0)" })
                 try writer.route(id: "RT-2026-10-01", repID: "R07", day: "2026-10-01", customerIDs: ["CBG100059"])  // the past: out of scope
             }
-            try storage.importMasterData(from: erp.path)
+            try store.storage.importMasterData(from: erp.path)
             device = try DeviceDatabase.create(home: directory.path + "/device", deviceID: "BG03", repID: "R07", clock: ManualClock(DownloadTests.now))
         }
 
@@ -96,7 +103,8 @@ struct DownloadTests {
         }
 
         func hub(_ sql: String, _ values: [DatabaseValue] = []) throws {
-            try Database(path: hubPath).execute(sql, values)
+            guard values.isEmpty || store.storage is SQLiteHubStorage else { throw HubError.invalid("SQL values on the SQLite backend only") }
+            if values.isEmpty { try store.execute(sql) } else { try Database(path: hubPath).execute(sql, values) }
         }
     }
 
@@ -104,9 +112,9 @@ struct DownloadTests {
         try device.database.int64("SELECT count(*) FROM \(table)")
     }
 
-    @Test("init loads exactly the scope: today's and tomorrow's routes, the territory, stock of this van, history of 90 days")
-    func initLoadsScope() throws {
-        let setup = try Setup()
+    @Test("init loads exactly the scope: today's and tomorrow's routes, the territory, stock of this van, history of 90 days", arguments: Backend.allCases)
+    func initLoadsScope(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         let result = try setup.sync(.initialise)
         #expect(result.mismatched == [])
         #expect(result.downloaded > 0)
@@ -128,9 +136,9 @@ struct DownloadTests {
         #expect(again.mismatched == [])
     }
 
-    @Test("a device that keeps at most 25 customers gets the 25 most needed: every stop of its routes first; the rest leave when the budget shrinks")
-    func budgetKeepsTheMostNeeded() throws {
-        let setup = try Setup()
+    @Test("a device that keeps at most 25 customers gets the 25 most needed: every stop of its routes first; the rest leave when the budget shrinks", arguments: Backend.allCases)
+    func budgetKeepsTheMostNeeded(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         let result = try setup.sync(.initialise, budgets: ["customers": 25, "products": 6_000])
         #expect(result.mismatched == [])
         #expect(try count(setup.device, "customers") == 25)
@@ -143,9 +151,9 @@ struct DownloadTests {
         #expect(try count(setup.device, "route_stops") == 15)
     }
 
-    @Test("a rep moved to the trade channel keeps only trade products and the parts its customers' history names; the rest is purged")
-    func channelScope() throws {
-        let setup = try Setup()
+    @Test("a rep moved to the trade channel keeps only trade products and the parts its customers' history names; the rest is purged", arguments: Backend.allCases)
+    func channelScope(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         try setup.hub("UPDATE products SET channel = 'trade' WHERE part_number < 'PN-10020'")
         try setup.storage.setRepScope(rep: "R07", territory: nil, channel: "trade")
@@ -157,9 +165,9 @@ struct DownloadTests {
         #expect(try count(setup.device, "stock WHERE part_number NOT IN (SELECT part_number FROM products)") == 0)
     }
 
-    @Test("a supervisor over Bulgaria gets the routes of the reps below and the customers of every territory under BG")
-    func supervisorSeesTheArea() throws {
-        let setup = try Setup()
+    @Test("a supervisor over Bulgaria gets the routes of the reps below and the customers of every territory under BG", arguments: Backend.allCases)
+    func supervisorSeesTheArea(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         try setup.storage.addRep(id: "R08", name: "Мария Петрова", passwordHash: PasswordHash.hash(password: "другая-парола", cost: DownloadTests.cost))
         try setup.hub("UPDATE reps SET territory_id = 'BG-SOF' WHERE id = 'R08'")
         try setup.hub("INSERT INTO routes(id, rep_id, day) VALUES ('RT-R08', 'R08', '2026-11-25')")
@@ -175,9 +183,9 @@ struct DownloadTests {
         #expect(throws: HubError.self) { try setup.storage.setRepScope(rep: "R07", territory: nil, channel: nil, role: "boss") }
     }
 
-    @Test("full sends only what changed: three prices, one stock figure, a new route, the purge of an old one")
-    func fullSendsChanges() throws {
-        let setup = try Setup()
+    @Test("full sends only what changed: three prices, one stock figure, a new route, the purge of an old one", arguments: Backend.allCases)
+    func fullSendsChanges(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         try setup.hub("UPDATE prices SET price_minor = price_minor + 10 WHERE part_number IN ('PN-10001', 'PN-10002', 'PN-10003') AND level = 'customer'")
         try setup.hub("UPDATE stock SET quantity = 99 WHERE location = 'van:BG03' AND part_number = 'PN-10004'")
@@ -196,10 +204,19 @@ struct DownloadTests {
 
     @Test("a download dropped at random bytes resumes after the last whole frame: no row applied twice, same end state", arguments: [1, 2, 3])
     func resumeAfterDrops(seed: UInt64) throws {
-        let reference = try Setup(customers: 400, products: 1_500)
+        try resumeAfterDrops(seed: seed, backend: .sqlite)
+    }
+
+    @Test("on PostgreSQL too: a dropped download resumes after the last whole frame, same end state")
+    func resumeAfterDropsOnPostgres() throws {
+        try resumeAfterDrops(seed: 4, backend: .postgres)
+    }
+
+    func resumeAfterDrops(seed: UInt64, backend: Backend) throws {
+        let reference = try Setup(customers: 400, products: 1_500, backend: backend)
         let undisturbed = try reference.sync(.initialise)
         let linkBytes = UInt64(undisturbed.bytesSent + undisturbed.bytesReceived)
-        let setup = try Setup(customers: 400, products: 1_500)
+        let setup = try Setup(customers: 400, products: 1_500, backend: backend)
         var random = DroppedLinkTests.SplitMix(seed: seed)
         var applied = 0, attempts = 0, drops = 0
         while attempts < 300 {
@@ -225,9 +242,9 @@ struct DownloadTests {
         #expect(try DeviceDownload(setup.device).checksums() == DeviceDownload(reference.device).checksums())
     }
 
-    @Test("a row the device lost is found by the checksum; the next sync starts the working set over and it matches again")
-    func checksumMismatchResets() throws {
-        let setup = try Setup()
+    @Test("a row the device lost is found by the checksum; the next sync starts the working set over and it matches again", arguments: Backend.allCases)
+    func checksumMismatchResets(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         try setup.device.database.execute("DELETE FROM stock WHERE part_number = 'PN-10005'")
         try setup.hub("UPDATE prices SET price_minor = 1 WHERE part_number = 'PN-10006' AND level = 'promo'")  // something to download
@@ -239,9 +256,9 @@ struct DownloadTests {
         #expect(try count(setup.device, "stock") == 300)
     }
 
-    @Test("a customer an unsent order points at leaves the scope: the row stays on the device, out of the checksums")
-    func referencedRowIsRetained() throws {
-        let setup = try Setup()
+    @Test("a customer an unsent order points at leaves the scope: the row stays on the device, out of the checksums", arguments: Backend.allCases)
+    func referencedRowIsRetained(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         let order = try Capture(setup.device).createOrder(customerID: "CBG100030", lines: [OrderLineRequest(partNumber: "PN-10001", quantity: 2)], confirm: true)
         try setup.hub("UPDATE customers SET territory_id = 'PL-MAZ' WHERE id = 'CBG100030'")
@@ -256,9 +273,9 @@ struct DownloadTests {
         #expect(try count(setup.device, "working_set_retained") == 0)
     }
 
-    @Test("the office rejects an order the rep then asks the invoice for: the office wins, the rep's value is kept as a sync error on both ends")
-    func officeWinsConflict() throws {
-        let setup = try Setup()
+    @Test("the office rejects an order the rep then asks the invoice for: the office wins, the rep's value is kept as a sync error on both ends", arguments: Backend.allCases)
+    func officeWinsConflict(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         let capture = Capture(setup.device)
         let order = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10003", quantity: 4)], confirm: true).document.id
@@ -288,9 +305,9 @@ struct DownloadTests {
         #expect(try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(order)]) == "invoice_requested")
     }
 
-    @Test("the office accepts an order before the device has uploaded it: the same sync takes it up and brings accepted down, no sync error")
-    func officeAnswersBeforeTheUpload() throws {
-        let setup = try Setup()
+    @Test("the office accepts an order before the device has uploaded it: the same sync takes it up and brings accepted down, no sync error", arguments: Backend.allCases)
+    func officeAnswersBeforeTheUpload(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
         _ = try setup.sync(.initialise)
         let capture = Capture(setup.device)
         let confirmed = try capture.createOrder(customerID: "CBG100001", lines: [OrderLineRequest(partNumber: "PN-10003", quantity: 4)], confirm: true).document.id
