@@ -140,8 +140,12 @@ struct DeviceKeySealTests {
         #expect(short.status == 65 && !FileManager.default.fileExists(atPath: device.home + "/satchel.db"), "\(short.status) \(short.stderr)")
     }
 
+    /// Eight digits no sealed byte stream will show by chance: the scan for it after unlock means something.
+    static let simPIN = "73921548"
+
     func simulatedModem(attempts: Int) throws -> SimulatedModem {
         var config = SimulatedModemConfig()
+        config.pin = Self.simPIN
         config.dialect = .simcom
         config.pinAttempts = attempts
         config.timeScale = 0.01
@@ -173,13 +177,15 @@ struct DeviceKeySealTests {
             let wrong = try unlock(password + "\n0000\n")
             #expect(wrong.succeeded && wrong.stdout.contains("unlocked") && wrong.stderr.contains("rejected"), "\(wrong.stdout) \(wrong.stderr)")
             #expect(modem.stats.pinCommands == 1, "a wrong PIN was sent \(modem.stats.pinCommands) times")
-            let right = try unlock(password + "\n1234\n")
+            let right = try unlock(password + "\n" + Self.simPIN + "\n")
             #expect(right.succeeded && right.stdout.contains("SIM unlocked (2 attempts were left)"), "\(right.stdout) \(right.stderr)")
             #expect(modem.stats.pinCommands == 2)
             // The SIM is ready now: no PIN asked, none sent.
             let ready = try unlock(password + "\n")
             #expect(ready.succeeded && ready.stdout.contains("SIM is ready"), "\(ready.stdout) \(ready.stderr)")
             #expect(modem.stats.pinCommands == 2)
+            // The PIN is written nowhere: not in the data directory, not beside the session key.
+            #expect(holding(device.home, Array(Self.simPIN.utf8)).isEmpty && holding(device.runtime, Array(Self.simPIN.utf8)).isEmpty)
             // A wrong app password never reaches the modem.
             let wrongPassword = try unlock("zła\n1234\n")
             #expect(wrongPassword.status == 77)
@@ -190,7 +196,7 @@ struct DeviceKeySealTests {
             let modem = try simulatedModem(attempts: 1)
             defer { modem.stop() }
             try #require(try run(device, ["config", "set", "modem_port", modem.path]).succeeded)
-            let floor = try unlock(password + "\n1234\n")
+            let floor = try unlock(password + "\n" + Self.simPIN + "\n")
             #expect(floor.succeeded && floor.stderr.contains("PIN not sent: 1 attempt left"), "\(floor.stdout) \(floor.stderr)")
             #expect(modem.stats.pinCommands == 0 && modem.stats.pinSentAtOrBelowFloor == 0)
             #expect(try run(device, ["status"]).succeeded, "the device is unlocked")
