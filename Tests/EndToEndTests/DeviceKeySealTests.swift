@@ -140,6 +140,53 @@ struct DeviceKeySealTests {
         #expect(short.status == 65 && !FileManager.default.fileExists(atPath: device.home + "/satchel.db"), "\(short.status) \(short.stderr)")
     }
 
+    /// Every file under `root` with its bytes, for "nothing changed".
+    func tree(_ root: String) -> [String: Data] {
+        var found: [String: Data] = [:]
+        for path in files(root) {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                found[path] = FileManager.default.contents(atPath: path) ?? Data()
+            }
+        }
+        return found
+    }
+
+    @Test("a card from another device (same device id, another key) in an unlocked handheld with an app password: captures warn and never write to it, restore without or with a wrong passphrase is refused; the card and the data directory are byte-identical")
+    func cardOfAnotherDevice() throws {
+        let directory = TemporaryDirectory("e2e-foreign-card")
+        let first = try seeded(directory)
+        let second = Device(home: directory.path + "/second", runtime: first.runtime + "-second", customer: first.customer, customerName: first.customerName)
+        defer {
+            try? FileManager.default.removeItem(atPath: first.runtime)
+            try? FileManager.default.removeItem(atPath: second.runtime)
+        }
+        let seededSecond = try ChildProcess.run(sim, ["seed", "--home", second.home, "--customers", "20", "--products", "20", "--seed", "5", "--json"], timeoutSeconds: 120)
+        try #require(seededSecond.succeeded, "\(seededSecond.stderr)")
+        let card = directory.path + "/card"
+        try FileManager.default.createDirectory(atPath: card, withIntermediateDirectories: true)
+        for device in [first, second] {
+            try #require(try run(device, ["password", "set"], stdin: password + "\n" + password + "\n").succeeded)
+        }
+        try #require(try run(first, ["card", "init", "--card", card], stdin: passphrase + "\n").succeeded)
+        try #require(try run(first, ["order", "new", "--customer", first.customer, "--line", "PN-10000:1", "--confirm"]).succeeded)
+
+        // The first handheld's card in the second one.
+        try #require(try run(second, ["config", "set", "card", card]).succeeded)
+        let cardBefore = tree(card)
+        let captured = try run(second, ["order", "new", "--customer", second.customer, "--line", "PN-10000:2", "--confirm"])
+        #expect(captured.succeeded && captured.stderr.contains("not yet on the card"), "\(captured.status) \(captured.stderr)")
+        #expect(tree(card) == cardBefore, "the second handheld wrote to another device's card")
+
+        let homeBefore = tree(second.home)
+        let noPassphrase = try run(second, ["restore", "--force"])
+        #expect(noPassphrase.status == 65 && noPassphrase.stderr.contains("does not open"), "\(noPassphrase.status) \(noPassphrase.stderr)")
+        let wrongPassphrase = try run(second, ["restore", "--force", "--passphrase-stdin"], stdin: "nie to hasło zapasowe\n")
+        #expect(wrongPassphrase.status == 65, "\(wrongPassphrase.status) \(wrongPassphrase.stderr)")
+        #expect(tree(card) == cardBefore && tree(second.home) == homeBefore, "a refused restore changed something")
+        #expect(files(card).allSatisfy { FileManager.default.contents(atPath: $0)?.range(of: Data(first.customerName.utf8)) == nil })
+    }
+
     /// Eight digits no sealed byte stream will show by chance: the scan for it after unlock means something.
     static let simPIN = "73921548"
 
