@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Store
 public import Journal
 public import Seal
 #if canImport(Glibc)
@@ -230,7 +231,7 @@ public struct CardSyncIdentity {
 /// per data directory, like the page key of the database (`PageEncryption.register`).
 public enum SealedDeviceKey {
     static let header = "satchel-sealed-device-key 1\n"
-    static let registry = SealingKeys()
+    static let registry = Registry<SecretBytes>()
 
     public static func register(home: String, key: SecretBytes) { registry.set(normalized(home), key) }
     public static func unregister(home: String) { registry.set(normalized(home), nil) }
@@ -275,22 +276,5 @@ public enum SealedDeviceKey {
         guard let key = key(home: home), let bytes = try IdentityFiles.bytes(path), bytes.count == IdentityFiles.keyBytes else { return false }
         try IdentityFiles.writeAtomically(path, try seal(bytes, key: key, path: path))
         return true
-    }
-}
-
-/// Data directory → sealing key, behind a lock (tests and the console use several threads).
-final class SealingKeys: @unchecked Sendable {
-    private var keys: [String: SecretBytes] = [:]
-    private var lock = pthread_mutex_t()
-    init() { pthread_mutex_init(&lock, nil) }
-    func get(_ home: String) -> SecretBytes? {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return keys[home]
-    }
-    func set(_ home: String, _ key: SecretBytes?) {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        keys[home] = key
     }
 }

@@ -17,23 +17,10 @@ struct DeviceKeySealTests {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/hardware"
     }
 
-    struct Device {
-        let home: String
-        let runtime: String
-        let customer: String
-        let customerName: String
-        var environment: [String: String] { ["SATCHEL_HOME": home, "SATCHEL_RUNTIME_DIR": runtime] }
-    }
+    typealias Device = AppPasswordTests.Device
 
-    func seeded(_ directory: TemporaryDirectory) throws -> Device {
-        let home = directory.path + "/device"
-        let seeded = try ChildProcess.run(sim, ["seed", "--home", home, "--customers", "20", "--products", "20", "--seed", "5", "--json"], timeoutSeconds: 120)
-        try #require(seeded.succeeded, "satchel-sim seed failed: \(seeded.stderr)")
-        let database = try Database(path: home + "/satchel.db")
-        let (customer, name) = try #require(try database.first("SELECT id, name FROM customers WHERE overdue_minor = 0 AND currency = 'PLN' ORDER BY id LIMIT 1") { ($0.text(0), $0.text(1)) })
-        let runtime = "/dev/shm/satchel-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        return Device(home: home, runtime: runtime, customer: customer, customerName: name)
-    }
+    /// A seeded plain device and its own runtime directory on tmpfs, as `AppPasswordTests` makes them.
+    func seeded(_ directory: TemporaryDirectory) throws -> Device { try AppPasswordTests().seeded(directory) }
 
     func run(_ device: Device, _ arguments: [String], stdin: String? = nil, extra: [String: String] = [:]) throws -> ChildProcess.Result {
         try ChildProcess.run(satchel, arguments, environment: device.environment.merging(extra) { $1 }, stdin: stdin, timeoutSeconds: 120)
@@ -161,7 +148,7 @@ struct DeviceKeySealTests {
             try? FileManager.default.removeItem(atPath: first.runtime)
             try? FileManager.default.removeItem(atPath: second.runtime)
         }
-        let seededSecond = try ChildProcess.run(sim, ["seed", "--home", second.home, "--customers", "20", "--products", "20", "--seed", "5", "--json"], timeoutSeconds: 120)
+        let seededSecond = try ChildProcess.run(sim, ["seed", "--home", second.home, "--customers", "30", "--products", "40", "--seed", "3", "--json"], timeoutSeconds: 120)
         try #require(seededSecond.succeeded, "\(seededSecond.stderr)")
         let card = directory.path + "/card"
         try FileManager.default.createDirectory(atPath: card, withIntermediateDirectories: true)
