@@ -85,6 +85,9 @@ extension DeviceAgent {
         if let bytes = try? IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice), bytes.count == DataKey.bytes {
             return DataKey(SecretBytes(bytes))
         }
+        // Only the marker a restore left says the key was held in memory; anything else (a file
+        // that is not SQLite at all, another device's) is for the database checks to name.
+        guard (try? local.read(configuration.keyFile, max: FileSystemLimits.smallFile)) == Self.cardKeyMarker else { return nil }
         throw DeviceLockError.restoredKeyGone(home: configuration.home)
     }
 
