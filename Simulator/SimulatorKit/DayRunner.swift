@@ -143,6 +143,12 @@ public struct DayRunner {
             overdue = Dictionary(try erp.database.query("SELECT id, overdue_minor FROM customers") { ($0.text(0), $0.int64(1)) }, uniquingKeysWith: { first, _ in first })
         }
         _ = try satchel(["init", "--device", deviceID, "--rep", "R01"], "init")
+        // A copy of the sync key as init made it, outside the device and the card, for the
+        // plaintext scan (`EncryptionBench.scannedDay`) to look for.
+        if let key = FileManager.default.contents(atPath: home + "/device.key") {
+            mkdir(root + "/witness", 0o700)
+            _ = FileManager.default.createFile(atPath: root + "/witness/device.key", contents: key, attributes: [.posixPermissions: 0o600])
+        }
         if let appPassword = options.appPassword {
             _ = try satchel(["password", "set"], stdin: appPassword + "\n" + appPassword + "\n", "password set")
         }

@@ -13,9 +13,10 @@ public enum PlaintextScan {
         public var needle: String
     }
 
-    public static func scan(_ directories: [String], needles: [String]) -> [Finding] {
+    /// `secrets`: binary needles (the device's sync key), named in a finding by their label only.
+    public static func scan(_ directories: [String], needles: [String], secrets: [(label: String, bytes: [UInt8])] = []) -> [Finding] {
         var findings: [Finding] = []
-        let patterns = needles.filter { !$0.isEmpty }.map { ($0, Data($0.utf8)) }
+        let patterns = needles.filter { !$0.isEmpty }.map { ($0, Data($0.utf8)) } + secrets.filter { !$0.bytes.isEmpty }.map { ($0.label, Data($0.bytes)) }
         for directory in directories {
             guard let walker = FileManager.default.enumerator(atPath: directory) else { continue }
             for case let relative as String in walker {
@@ -214,12 +215,16 @@ public struct EncryptionBench {
         guard report.problems.isEmpty, report.lost == 0 else {
             throw DayRunner.Failure.setup("the day had problems: \(report.problems.prefix(3).joined(separator: "; "))")
         }
+        // The device's sync key as `satchel init` made it (DayRunner keeps a copy outside the
+        // scanned directories): neither its bytes nor their hex may be anywhere, device.key included.
+        let deviceKey = (FileManager.default.contents(atPath: root + "/witness/device.key")).map { Array($0) } ?? []
+        guard deviceKey.count == 32 else { throw DayRunner.Failure.setup("no copy of the device key in \(root)/witness: the scan would miss it") }
         let needles = try PlaintextScan.needles(erpDatabase: root + "/hub/erp/satchel.db",
-                                                secrets: ["hasło-synchronizacji", "day passphrase \(seed)"] + (appPassword.map { [$0] } ?? []))
+                                                secrets: ["hasło-synchronizacji", "day passphrase \(seed)", Hex.encode(deviceKey)] + (appPassword.map { [$0] } ?? []))
         let directories = [root + "/device", root + "/card"]
         let files = directories.reduce(0) { count, directory in
             count + ((FileManager.default.enumerator(atPath: directory)?.allObjects.count) ?? 0)
         }
-        return (PlaintextScan.scan(directories, needles: needles), needles.count, files)
+        return (PlaintextScan.scan(directories, needles: needles, secrets: [("device.key bytes", deviceKey)]), needles.count + 1, files)
     }
 }

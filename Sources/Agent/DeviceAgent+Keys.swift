@@ -22,10 +22,26 @@ extension DeviceAgent {
     public func unlock(password: String) throws {
         let key = try deviceLock.unlock(password: password)
         try sealDatabaseIfPlain(with: key)
+        try sealIdentity(with: key)
     }
 
     /// Locks the device: the session ends; the next command asks for the password.
-    public func lock() { deviceLock.lock() }
+    public func lock() {
+        deviceLock.lock()
+        SealedDeviceKey.unregister(home: configuration.home)
+    }
+
+    /// The device key's sealing key into this process (`SealedDeviceKey`), and a plain
+    /// `device.key` (from before app passwords, or written by provision or restore before the
+    /// key was held) sealed now. The first time in a process, the sealed configuration is
+    /// checked again: its seal needs the device key, which a locked handheld cannot read.
+    func sealIdentity(with key: DataKey) throws {
+        let home = configuration.home
+        let first = SealedDeviceKey.key(home: home) == nil
+        SealedDeviceKey.register(home: home, key: key.subkey("satchel device key v1"))
+        try SealedDeviceKey.sealIfPlain(home: home)
+        if first { _ = try DeviceSettings.load(home: home) }
+    }
 
     /// `satchel password set`: the first app password. An existing plain database (a device
     /// from before app passwords) is encrypted under the new data key, and a plaintext backup
@@ -36,6 +52,7 @@ extension DeviceAgent {
             try IdentityFiles.writeAtomically(configuration.keyFile, Self.cardKeyMarker)
         }
         try sealDatabaseIfPlain(with: key)
+        try sealIdentity(with: key)
     }
 
     public func changePassword(current: String, new: String) throws {
@@ -50,20 +67,28 @@ extension DeviceAgent {
     /// is sealed with it; nil on a device without an app password. Throws `locked`.
     @discardableResult
     func activateDataKey() throws -> DataKey? {
-        guard let key = try deviceLock.unlockedKey() ?? restoredWithoutPassword() else { return nil }
+        guard let key = try deviceLock.unlockedKey() ?? (try restoredWithoutPassword()) else { return nil }
         if PageEncryption.registered(for: Paths.join(configuration.home, DeviceDatabase.fileName)) == nil {
             try key.pageEncryption().register(directory: configuration.home)
         }
+        try sealIdentity(with: key)
         return key
     }
 
     /// A sealed database restored from the card onto a device without `data.key` (internal
-    /// storage lost): its key is the backup key `restore` wrote to `card.key` from the
-    /// passphrase, until `satchel password set` seals it under a new app password.
-    func restoredWithoutPassword() -> DataKey? {
-        guard !deviceLock.hasPassword, PageEncryption.looksSealed(Paths.join(configuration.home, DeviceDatabase.fileName)),
-              let bytes = try? IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice), bytes.count == DataKey.bytes else { return nil }
-        return DataKey(SecretBytes(bytes))
+    /// storage lost): its key is the one `restore` unwrapped from the passphrase, held in the
+    /// tmpfs session only (`keepRestoredKey`) until `satchel password set` seals it under a new
+    /// app password. (A `card.key` holding it, from a restore before that, still works.)
+    func restoredWithoutPassword() throws -> DataKey? {
+        guard !deviceLock.hasPassword, PageEncryption.looksSealed(Paths.join(configuration.home, DeviceDatabase.fileName)) else { return nil }
+        if let key = try deviceLock.session.read(idleMinutes: configuration.settings.idleLockMinutes, touch: true) { return key }
+        if let bytes = try? IdentityFiles.readKey(configuration.keyFile, advice: Self.cardKeyAdvice), bytes.count == DataKey.bytes {
+            return DataKey(SecretBytes(bytes))
+        }
+        // Only the marker a restore left says the key was held in memory; anything else (a file
+        // that is not SQLite at all, another device's) is for the database checks to name.
+        guard (try? local.read(configuration.keyFile, max: FileSystemLimits.smallFile)) == Self.cardKeyMarker else { return nil }
+        throw DeviceLockError.restoredKeyGone(home: configuration.home)
     }
 
     /// Seals every database in the data directory with the page key of `backupKey` (the data

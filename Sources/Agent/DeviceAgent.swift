@@ -630,8 +630,10 @@ public final class DeviceAgent {
     /// wipe, from the passphrase.
     /// `force`: replace a database that opens too (refused otherwise, listing what it would drop).
     /// `advancingEpoch`: false only for a read-only copy (upload mode's recovered card).
+    /// `appPassword`: on a handheld without one, the key unwrapped from the passphrase is
+    /// sealed under it at once (`keepRestoredKey`), so it never sits in the data directory.
     public func restore(passphrase: String?, device requested: String? = nil, force: Bool = false,
-                        advancingEpoch: Bool = true) throws -> RestoreReport {
+                        advancingEpoch: Bool = true, appPassword: String? = nil) throws -> RestoreReport {
         guard let root = configuration.cardRoot else { throw AgentError.cardUnavailable(CardReport(state: .notConfigured)) }
         guard (try? card.listDirectory(root)) != nil else { throw BackupError.cardMissing(path: root) }
         let devices = CardLayout.devices(on: root, fileSystem: card)
@@ -641,24 +643,60 @@ public final class DeviceAgent {
         let layout = CardLayout(root: root, device: deviceID)
         let identity = try readIdentity(layout)
         let key: BackupKey
+        var unwrapped = false
         if let local = try localKeyForRestore(passphraseGiven: passphrase != nil), keyCheck(local) == identity.keyCheck {
             key = local
         } else if let passphrase {
             key = try BackupKey.unwrap(identity, passphrase: passphrase, path: layout.identityFile)
-            try? local.createDirectory(configuration.home)
-            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
+            unwrapped = true
+            if let appPassword, !deviceLock.hasPassword { try DeviceLock.checkAcceptable(appPassword) }
         } else {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }
         try? local.createDirectory(configuration.home)
         // A snapshot of a device with an app password holds sealed pages: the backup key is the
         // data key, so its page key opens them, and the rebuilt database lands sealed.
-        return try withPageKey(from: key) {
+        var report = try withPageKey(from: key) {
             try cardLock.withLock {
                 try Restore.run(home: configuration.home, layout: layout, key: key, identity: identity, card: card, clock: clock,
                                 force: force, advancingEpoch: advancingEpoch)
             }
         }
+        if unwrapped, let line = try keepRestoredKey(key, appPassword: appPassword) { report.identity.append(line) }
+        return report
+    }
+
+    /// Where the key a restore unwrapped from the passphrase is kept, never in plaintext on
+    /// internal storage when the restored data is sealed:
+    /// - an app password given: `data.key` sealed under it, the session started (unlocked);
+    /// - a sealed database and no app password: the tmpfs session only (`SessionKeyFile`), until
+    ///   `satchel password set` seals it; a reboot (or the idle lock) before then means
+    ///   restoring again with the passphrase, the card still has everything;
+    /// - a plain database on a handheld without an app password: `card.key`, as before app
+    ///   passwords (that handheld keeps nothing sealed).
+    /// Returns the line for the restore report, if any.
+    func keepRestoredKey(_ key: BackupKey, appPassword: String?) throws -> String? {
+        let dataKey = DataKey(SecretBytes(key.bytes))
+        if deviceLock.hasPassword {
+            // Another card's key than data.key's: kept beside it as before (the card is read with it).
+            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
+            return nil
+        }
+        if let appPassword {
+            _ = try deviceLock.setPassword(appPassword, key: dataKey)
+            try IdentityFiles.writeAtomically(configuration.keyFile, Self.cardKeyMarker)
+            try sealDatabaseIfPlain(with: dataKey)
+            try sealIdentity(with: dataKey)
+            return "the data key is sealed under the app password given; the device is unlocked"
+        }
+        guard PageEncryption.looksSealed(Paths.join(configuration.home, DeviceDatabase.fileName)) else {
+            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
+            return nil
+        }
+        try deviceLock.session.write(dataKey)
+        try IdentityFiles.writeAtomically(configuration.keyFile, Self.cardKeyMarker)
+        try sealIdentity(with: dataKey)
+        return "the data key is held in memory only (not in the data directory): set the app password now (`satchel password set`); after a reboot before that, restore again with the passphrase"
     }
 
     // MARK: Writes stopped (critical battery)

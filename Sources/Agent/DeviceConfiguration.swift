@@ -135,8 +135,9 @@ public struct DeviceSettings: Equatable, Sendable {
     /// the directory. A power cut leaves the old file or the new one, never a mix.
     public func write(home: String) throws {
         for (key, value) in values { try Self.validate(key: key, value: value) }
+        let seal = try Self.resealing(text: text, home: home)
         try DurableFile.replace(Self.path(home: home), with: Array(text.utf8))
-        try Self.reseal(text: text, home: home)
+        try Self.reseal(seal, home: home)
     }
 
     /// `path` made absolute against the working directory: the configuration outlives the shell

@@ -49,6 +49,9 @@ public enum DeviceLockError: Error, CustomStringConvertible, Equatable {
     case runtimeDirectoryUnsafe(path: String, reason: String)
     /// The plain database could not be sealed (it is left as it was).
     case sealingFailed(path: String, detail: String)
+    /// A sealed database restored without an app password, whose key (kept in memory only)
+    /// is gone: a reboot or the idle lock came before `satchel password set`.
+    case restoredKeyGone(home: String)
 
     public var description: String {
         switch self {
@@ -70,13 +73,15 @@ public enum DeviceLockError: Error, CustomStringConvertible, Equatable {
             return "will not keep the unlocked key in \(path): \(reason). Set SATCHEL_RUNTIME_DIR (or XDG_RUNTIME_DIR) to a private directory on tmpfs"
         case .sealingFailed(let path, let detail):
             return "could not encrypt \(path): \(detail); the database was left as it was"
+        case .restoredKeyGone(let home):
+            return "the database in \(home) was restored from the card without an app password, and its key was kept in memory only, which is gone now (a reboot, or the idle lock): restore again with the backup passphrase (`satchel restore --passphrase-stdin --app-password-stdin`)"
         }
     }
 
     /// Satchel.swift's codes: 77 locked or refused, 69 the data cannot be read here, 78 damaged key file, 65 bad input.
     public var exitCode: Int32 {
         switch self {
-        case .locked, .wrongPassword, .runtimeDirectoryUnsafe, .noPassword, .passwordAlreadySet: return 77
+        case .locked, .wrongPassword, .runtimeDirectoryUnsafe, .noPassword, .passwordAlreadySet, .restoredKeyGone: return 77
         case .keysDestroyed: return 69
         case .keyFileDamaged: return 78
         case .unacceptablePassword: return 65

@@ -56,6 +56,12 @@ public struct DeviceLock {
 
     var session: SessionKeyFile { SessionKeyFile(home: home, nowMilliseconds: nowMilliseconds) }
 
+    /// The session key file when there is one (whatever its age): what a wipe destroys.
+    var sessionPath: String? {
+        let path = session.path
+        return access(path, F_OK) == 0 ? path : nil
+    }
+
     /// The unlocked data key, nil when no password is set (a plain device, as before).
     /// Refreshes the idle timer.
     public func unlockedKey() throws -> DataKey? {
@@ -97,7 +103,9 @@ public struct DeviceLock {
 
     /// Sets the first app password (a new data key, or the card's backup key when the device
     /// already has one: the card stays readable) and unlocks.
-    public func setPassword(_ password: String) throws -> DataKey {
+    /// `key`: the key to seal (a restore's); else the one a restore left in the session, else
+    /// the card's plaintext backup key, else a new one.
+    public func setPassword(_ password: String, key given: DataKey? = nil) throws -> DataKey {
         try refuseIfDestroyed()
         guard access(keyPath, F_OK) != 0 else { throw DeviceLockError.passwordAlreadySet(home: home) }
         try Self.checkAcceptable(password)
@@ -105,7 +113,11 @@ public struct DeviceLock {
         _ = try session.checkedDirectory(creating: true)
         let cardKeyPath = Paths.join(home, IdentityFiles.cardKeyName)
         let key: DataKey
-        if let existing = try IdentityFiles.readKey(cardKeyPath, advice: DeviceAgent.cardKeyAdvice) {
+        if let given {
+            key = given
+        } else if let restored = try session.read(idleMinutes: settings.idleLockMinutes, touch: false) {
+            key = restored
+        } else if let existing = try IdentityFiles.readKey(cardKeyPath, advice: DeviceAgent.cardKeyAdvice) {
             key = DataKey(SecretBytes(existing))
         } else {
             key = DataKey.generate()

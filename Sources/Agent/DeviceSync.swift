@@ -67,6 +67,7 @@ public struct DeviceSync {
     /// damaged one is refused with what to do (`IdentityFiles`), so no read can turn the device
     /// into a new one the hub does not know.
     public func keyPair() throws -> X25519.KeyPair {
+        try agent.activateDataKey()  // a sealed device.key opens only with the data key
         guard let bytes = try IdentityFiles.readDeviceKey(home: home) else { throw Failure.noDeviceKey(home: home) }
         return try X25519.KeyPair(secretKey: SecretBytes(bytes))
     }
@@ -74,9 +75,10 @@ public struct DeviceSync {
     /// The key pair, made now if the device has none (never over a damaged one, which is refused).
     @discardableResult
     public func makeKeyPair() throws -> X25519.KeyPair {
+        try agent.activateDataKey()
         if let bytes = try IdentityFiles.readDeviceKey(home: home) { return try X25519.KeyPair(secretKey: SecretBytes(bytes)) }
         let pair = X25519.KeyPair.generate()
-        try IdentityFiles.writeAtomically(IdentityFiles.deviceKeyPath(home: home), pair.secretKey.withUnsafeBytes { Array($0) })
+        try IdentityFiles.writeDeviceKey(home: home, pair.secretKey.withUnsafeBytes { Array($0) })
         return pair
     }
 
@@ -244,9 +246,10 @@ public struct DeviceSync {
         let recoveredHome = Paths.join(recoveredRoot, oldDevice ?? "card")
         do { try local.createDirectory(recoveredRoot) } catch { throw Failure.storage("\(error)") }
         // A copy to read from, made afresh each time; nobody issues ids from it, so its epoch stays.
-        _ = try DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot))
-            .restore(passphrase: passphrase, device: oldDevice, force: true, advancingEpoch: false)
-        let old = try DeviceDatabase.open(home: recoveredHome)
+        let recovered = DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot))
+        _ = try recovered.restore(passphrase: passphrase, device: oldDevice, force: true, advancingEpoch: false)
+        // Through the agent: a sealed copy opens with the key the restore kept in memory.
+        let old = try recovered.openUnchecked()
         let oldID = try old.deviceID()
         let sentByOld = try old.uploadedThroughSeq()
         let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)

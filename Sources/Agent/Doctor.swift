@@ -294,23 +294,37 @@ extension DeviceAgent {
         return (port, settings.modemProfile ?? board?.modemProfile)
     }
 
-    func modemFindings(_ options: DoctorModemOptions) -> [DoctorFinding] {
+    /// This handheld's modem (device.conf, else its board), opened, started, its profile chosen,
+    /// every wait bounded by `options`, never power-cycled; nil when none is configured. The
+    /// caller closes it.
+    func openConfiguredModem(_ options: DoctorModemOptions) throws(ModemError) -> (modem: Modem, port: String)? {
         let directory = HardwareDirectory.locate(override: options.hardware)
-        guard let (port, profileName) = modemPortAndProfile(directory) else { return [] }
+        guard let (port, profileName) = modemPortAndProfile(directory) else { return nil }
         var config = ModemConfig()
         config.commandTimeout = options.commandTimeout
         config.probeTimeout = options.probeTimeout
         config.simBusyTimeout = min(config.simBusyTimeout, options.probeTimeout / 3)
-        config.powerKey = nil // the doctor never power-cycles the modem
+        config.powerKey = nil // never power-cycled here
         var profile = ModemProfile.builtInGeneric
         if let profileName, let named = try? directory?.modem(profileName) { profile = named }
-        let report: ProbeReport
+        let modem = try Modem.open(port: port, profile: profile, config: config, lockDirectory: options.lockDirectory)
         do {
-            let modem = try Modem.open(port: port, profile: profile, config: config, lockDirectory: options.lockDirectory)
-            defer { modem.close() }
             if let directory { modem.adoptVendorCodes(from: directory) }
             try modem.start()
             if profileName != nil { modem.use(requested: profile, by: "device.conf") } else { _ = try modem.chooseProfile(in: directory) }
+        } catch {
+            modem.close()
+            throw error
+        }
+        return (modem, port)
+    }
+
+    func modemFindings(_ options: DoctorModemOptions) -> [DoctorFinding] {
+        guard let port = modemPortAndProfile(HardwareDirectory.locate(override: options.hardware))?.port else { return [] }
+        let report: ProbeReport
+        do {
+            guard let (modem, _) = try openConfiguredModem(options) else { return [] }
+            defer { modem.close() }
             report = try modem.probe()
         } catch {
             return [DoctorFinding("modem", .problem, "\(port): \(error)", next: modemAdvice(error))]

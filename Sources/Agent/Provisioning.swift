@@ -141,7 +141,7 @@ extension DeviceAgent {
         }
         let database = try existing ?? DeviceDatabase.create(home: home, deviceID: device, repID: rep, clock: clock)
         if storedKey == nil {
-            try IdentityFiles.writeAtomically(IdentityFiles.deviceKeyPath(home: home), pair.secretKey.withUnsafeBytes { Array($0) })
+            try IdentityFiles.writeDeviceKey(home: home, pair.secretKey.withUnsafeBytes { Array($0) })
         }
         if let assignment {
             if request.replace { try database.write { try database.setSyncState(ContactPolicy.signerKey, nil) } }

@@ -23,6 +23,11 @@ extension DeviceSettings {
         let local = PosixFileSystem()
         let sealPath = sealPath(home: home)
         guard local.exists(sealPath) else { return }
+        // A locked handheld's device key is sealed under the data key: the seal is checked as
+        // soon as the key is there (`DeviceAgent.activateDataKey`, before any data is read).
+        // The settings read before that (attempts, idle lock) guard only the password prompt;
+        // someone who can edit files here can copy data.key and guess offline anyway.
+        do { _ = try IdentityFiles.readDeviceKey(home: home) } catch BackupError.identityLocked { return }
         let stored = (try? local.read(sealPath, max: FileSystemLimits.smallFile)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
         guard let expected = try seal(of: bytes, home: home), expected == stored.trimmingCharacters(in: "\n") else {
             throw AgentError.configurationDamaged(path: path(home: home), line: 0, reason: """
@@ -39,9 +44,16 @@ extension DeviceSettings {
         try DurableFile.replace(Self.sealPath(home: home), with: Array((seal + "\n").utf8))
     }
 
+    /// Before a write: the seal the new content will need, when the file is sealed (nil: it is
+    /// not). Computed first, so a locked handheld refuses the write before anything changed.
+    static func resealing(text: String, home: String) throws -> String? {
+        guard PosixFileSystem().exists(sealPath(home: home)) else { return nil }
+        return try seal(of: Array(text.utf8), home: home)
+    }
+
     /// After a write: an existing seal follows the new content.
-    static func reseal(text: String, home: String) throws {
-        guard PosixFileSystem().exists(sealPath(home: home)), let seal = try seal(of: Array(text.utf8), home: home) else { return }
+    static func reseal(_ seal: String?, home: String) throws {
+        guard let seal else { return }
         try DurableFile.replace(sealPath(home: home), with: Array((seal + "\n").utf8))
     }
 }

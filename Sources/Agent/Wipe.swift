@@ -2,6 +2,7 @@ import Backup
 import Field
 import Journal
 import Seal
+import Store
 import Sync
 #if canImport(Glibc)
 import Glibc
@@ -63,6 +64,11 @@ extension DeviceAgent {
             }
         }
         for file in keyFiles where Self.shred(file) { report.destroyedKeys.append(file) }
+        // The unlocked data key on tmpfs (`SessionKeyFile`) is a key file too: with it, the
+        // sealed database and card would still open until the next reboot.
+        if let session = deviceLock.sessionPath, Self.shred(session) { report.destroyedKeys.append(session) }
+        SealedDeviceKey.unregister(home: configuration.home)
+        PageEncryption.unregister(directory: configuration.home)
         for file in databaseFiles where unlink(file) == 0 { report.removed.append(file) }
         // Sealed with the destroyed device key, the configuration's seal can never check again;
         // the hub pin names a hub this handheld no longer has an identity for.

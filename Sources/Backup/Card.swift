@@ -76,6 +76,8 @@ public enum BackupError: Error, CustomStringConvertible, Equatable {
     case database(String)
     /// An identity or configuration file in the data directory that is there but not whole.
     case identityFileDamaged(path: String, detail: String, advice: String)
+    /// An identity file sealed under the data key, read while the device is locked.
+    case identityLocked(path: String)
     /// The card's record of the id-space epoch is there but does not open.
     case epochUnreadable(path: String, detail: String)
     /// A restore could not record the new epoch on the card, so it did not replace anything.
@@ -101,6 +103,7 @@ public enum BackupError: Error, CustomStringConvertible, Equatable {
         case .restoreFailed(let detail): return "restore failed, nothing was replaced: \(detail)"
         case .database(let detail): return "database: \(detail)"
         case .identityFileDamaged(let path, let detail, let advice): return "\(path) is damaged (\(detail)); \(advice)"
+        case .identityLocked(let path): return "\(path) is sealed under the device data key and the device is locked: unlock it with `satchel unlock` (the app password), then run the command again"
         case .epochUnreadable(let path, let detail):
             return "the card's record of this device's id epoch in \(path) does not open (\(detail)): without it a restore could hand out ids again; nothing was replaced. Check the card, or call support"
         case .epochNotRecorded(let path, let detail):
@@ -202,6 +205,7 @@ extension BackupError {
         case .fileSystem, .journal, .epochNotRecorded: return 74
         case .restoreFailed, .database: return 70
         case .restoreWouldDrop: return 73
+        case .identityLocked: return 77  // as DeviceLockError.locked
         }
     }
 }

@@ -1,6 +1,7 @@
 import FoundationEssentials
+import Store
 public import Journal
-import Seal
+public import Seal
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -56,8 +57,29 @@ public enum IdentityFiles {
         return bytes
     }
 
+    /// The device's X25519 secret: plain (32 bytes) on a handheld without an app password, else
+    /// sealed under the data key (`SealedDeviceKey`), which only an unlocked process has.
     public static func readDeviceKey(home: String) throws -> [UInt8]? {
-        try readKey(deviceKeyPath(home: home), advice: deviceKeyAdvice)
+        let path = deviceKeyPath(home: home)
+        guard let bytes = try bytes(path) else { return nil }
+        if bytes.count == keyBytes { return bytes }
+        guard SealedDeviceKey.looksSealed(bytes) else {
+            throw BackupError.identityFileDamaged(path: path, detail: "\(bytes.count) bytes, neither a key (\(keyBytes)) nor a sealed one", advice: deviceKeyAdvice)
+        }
+        guard let key = SealedDeviceKey.key(home: home) else { throw BackupError.identityLocked(path: path) }
+        return try SealedDeviceKey.open(bytes, key: key, path: path)
+    }
+
+    /// Writes the device key: sealed when this process holds the data key of `home` (an
+    /// unlocked handheld with an app password), plain otherwise (a handheld without one: its
+    /// first `satchel password set` or unlock seals it, `SealedDeviceKey.sealIfPlain`).
+    public static func writeDeviceKey(home: String, _ key: [UInt8]) throws {
+        let path = deviceKeyPath(home: home)
+        if let sealing = SealedDeviceKey.key(home: home) {
+            try writeAtomically(path, try SealedDeviceKey.seal(key, key: sealing, path: path))
+        } else {
+            try writeAtomically(path, key)
+        }
     }
 
     public static let deviceKeyAdvice = "it was left as it is. If the card holds this device's backup, `satchel restore --force` brings the key back from it; "
@@ -160,29 +182,94 @@ public struct CardSyncIdentity {
     public func restore(into home: String, now: Int64) throws -> [String] {
         guard let record = try read() else { return [] }
         var done: [String] = []
-        func put(_ path: String, _ bytes: [UInt8], state: Result<Bool, any Error>) throws {
-            switch state {
-            case .success(true):
-                if (try? IdentityFiles.bytes(path)) ?? nil != bytes { done.append("kept \(path): it differs from the card's copy") }
+        // `current`: what the file holds now (a sealed device key opened), nil when absent.
+        func put(_ path: String, _ bytes: [UInt8], current: Result<[UInt8]?, any Error>, write: ([UInt8]) throws -> Void) throws {
+            switch current {
+            case .success(let held?):
+                if held != bytes { done.append("kept \(path): it differs from the card's copy") }
                 return
-            case .success(false):
-                try IdentityFiles.writeAtomically(path, bytes)
+            case .success(nil):
+                try write(bytes)
                 done.append("restored \(path) from the card")
+            case .failure(BackupError.identityLocked):
+                // Sealed under the data key of a locked handheld: whole, only not readable now.
+                done.append("kept \(path): sealed, and the device is locked")
             case .failure:
                 let aside = path + ".damaged-" + String(now)
                 do { try PosixFileSystem().rename(path, to: aside) } catch { throw BackupError.restoreFailed("cannot move the damaged \(path) aside (\(error))") }
-                try IdentityFiles.writeAtomically(path, bytes)
+                try write(bytes)
                 done.append("restored \(path) from the card (the damaged one is kept as \(aside))")
             }
         }
         if let key = record.deviceKeyBytes {
-            let path = IdentityFiles.deviceKeyPath(home: home)
-            try put(path, key, state: Result { try IdentityFiles.readDeviceKey(home: home) != nil })
+            try put(IdentityFiles.deviceKeyPath(home: home), key, current: Result { try IdentityFiles.readDeviceKey(home: home) },
+                    write: { try IdentityFiles.writeDeviceKey(home: home, $0) })
         }
         if let pin = record.hubPin {
             let path = IdentityFiles.hubPinPath(home: home)
-            try put(path, pin.fileBytes, state: Result { try IdentityFiles.readHubPin(home: home) != nil })
+            try put(path, pin.fileBytes, current: Result { try IdentityFiles.readHubPin(home: home)?.fileBytes },
+                    write: { try IdentityFiles.writeAtomically(path, $0) })
         }
         return done
+    }
+}
+
+/// `device.key` sealed under the device data key, so the data directory of a locked handheld
+/// holds no usable sync key (issue 14: "nothing usable in the data directory without the
+/// password"). Two text lines:
+///
+///     satchel-sealed-device-key 1
+///     sealed <24-byte nonce, then XChaCha20-Poly1305 of the 32-byte key, hex>
+///
+/// The first line and the file's name are the additional data. The sealing key (a subkey of the
+/// data key, `DeviceAgent.activateDataKey` registers it) lives in this process's memory only,
+/// per data directory, like the page key of the database (`PageEncryption.register`).
+public enum SealedDeviceKey {
+    static let header = "satchel-sealed-device-key 1\n"
+    static let registry = Registry<SecretBytes>()
+
+    public static func register(home: String, key: SecretBytes) { registry.set(normalized(home), key) }
+    public static func unregister(home: String) { registry.set(normalized(home), nil) }
+    public static func key(home: String) -> SecretBytes? { registry.get(normalized(home)) }
+
+    static func normalized(_ home: String) -> String {
+        var value = home
+        while value.count > 1 && value.hasSuffix("/") { value.removeLast() }
+        return value
+    }
+
+    static func additionalData(_ path: String) -> [UInt8] { Array((header + Paths.name(of: path)).utf8) }
+
+    public static func looksSealed(_ bytes: [UInt8]) -> Bool { bytes.starts(with: Array(header.utf8)) }
+
+    static func seal(_ plain: [UInt8], key: SecretBytes, path: String) throws -> [UInt8] {
+        let nonce = AEAD.randomNonce()
+        let sealed = nonce + (try AEAD.seal(plain, additionalData: additionalData(path), nonce: nonce, key: key))
+        return Array((header + "sealed \(Hex.encode(sealed))\n").utf8)
+    }
+
+    static func open(_ bytes: [UInt8], key: SecretBytes, path: String) throws -> [UInt8] {
+        func damaged(_ detail: String) -> BackupError { .identityFileDamaged(path: path, detail: detail, advice: IdentityFiles.deviceKeyAdvice) }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count == 3, lines[2].isEmpty, lines[1].hasPrefix("sealed "),
+              let sealed = try? Hex.decode(String(lines[1].dropFirst(7))),
+              sealed.count == AEAD.nonceBytes + IdentityFiles.keyBytes + AEAD.tagBytes else {
+            throw damaged("not the two lines of a sealed device key")
+        }
+        guard let plain = try? AEAD.open(Array(sealed.dropFirst(AEAD.nonceBytes)), additionalData: additionalData(path),
+                                         nonce: Array(sealed.prefix(AEAD.nonceBytes)), key: key), plain.count == IdentityFiles.keyBytes else {
+            throw damaged("it does not open under this device's data key (changed, or another device's)")
+        }
+        return plain
+    }
+
+    /// Seals a plain `device.key` in place (a handheld from before app passwords, or a key
+    /// written while no data key was held); true when it did. Nothing to do without the data key.
+    @discardableResult
+    public static func sealIfPlain(home: String) throws -> Bool {
+        let path = IdentityFiles.deviceKeyPath(home: home)
+        guard let key = key(home: home), let bytes = try IdentityFiles.bytes(path), bytes.count == IdentityFiles.keyBytes else { return false }
+        try IdentityFiles.writeAtomically(path, try seal(bytes, key: key, path: path))
+        return true
     }
 }

@@ -115,7 +115,7 @@ public final class PageEncryption: @unchecked Sendable {
         return value.isEmpty ? "." : value
     }
 
-    private static let registry = Registry()
+    private static let registry = Registry<PageEncryption>()
 
     private static let serial = SerialCounter()
     private static func nextSerial() -> Int { serial.next() }
@@ -175,17 +175,18 @@ final class SerialCounter: @unchecked Sendable {
     }
 }
 
-/// Directory → key, behind a lock (the hub and tests open databases from several threads).
-final class Registry: @unchecked Sendable {
-    private var keys: [String: PageEncryption] = [:]
+/// Directory → key, behind a lock (the hub and tests open databases from several threads):
+/// the page keys here, the device key's sealing key in Backup (`SealedDeviceKey`).
+public final class Registry<Value>: @unchecked Sendable {
+    private var keys: [String: Value] = [:]
     private var lock = pthread_mutex_t()
-    init() { pthread_mutex_init(&lock, nil) }
-    func get(_ directory: String) -> PageEncryption? {
+    public init() { pthread_mutex_init(&lock, nil) }
+    public func get(_ directory: String) -> Value? {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         return keys[directory]
     }
-    func set(_ directory: String, _ key: PageEncryption?) {
+    public func set(_ directory: String, _ key: Value?) {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         keys[directory] = key

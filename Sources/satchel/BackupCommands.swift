@@ -66,7 +66,9 @@ struct RestoreCommand: ParsableCommand {
         commandName: "restore",
         abstract: "Rebuild the database from the card: newest valid snapshot plus the journal. The old database is moved aside, never deleted.",
         discussion: """
-            On a wiped handheld the backup key is gone too: give the backup passphrase on standard input (--passphrase-stdin). \
+            On a wiped handheld the backup key is gone too: give the backup passphrase on standard input (--passphrase-stdin), \
+            and with --app-password-stdin a new app password on the next line, which seals the key at once (without one, the key \
+            of a sealed backup is kept in memory only until `satchel password set`). \
             The device's sync key and hub pin come back from the card with the database. A database that opens and is not \
             damaged is replaced only with --force: without it, restore lists the documents and changes the card lacks and \
             changes nothing (exit 73). Every restore moves the device's ids into a new epoch (recorded on the card first), \
@@ -77,6 +79,8 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "Card to restore from (default: --card / $SATCHEL_CARD).") var from: String?
     @Option(help: "Device whose backup to restore, when the card holds several.") var device: String?
     @Flag(help: "Read the backup passphrase from standard input.") var passphraseStdin = false
+    @Flag(help: "Then read a new app password (the next line): on a handheld without one, the key the passphrase unwraps is sealed under it at once.")
+    var appPasswordStdin = false
     @Flag(help: "Replace a database that opens and is not damaged, dropping what the card lacks (listed first by a restore without it).") var force = false
 
     func run() throws {
@@ -84,7 +88,8 @@ struct RestoreCommand: ParsableCommand {
             var configuration = try home.agent().configuration
             if let from { configuration.cardRoot = from }
             let passphrase = passphraseStdin ? try readSecret("backup passphrase") : nil
-            let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device, force: force)
+            let appPassword = appPasswordStdin ? try readSecret("new app password") : nil
+            let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device, force: force, appPassword: appPassword)
             if output.json { return try printJSON(report) }
             print("Restored \(report.database): snapshot \(report.snapshotGeneration.map { "#\($0)" } ?? "none"), \(report.replayed) journal entries replayed, through change \(report.lastSequence)")
             for skipped in report.skipped { print("  skipped \(TerminalText.safe(skipped, multiline: true))") }

@@ -10,14 +10,33 @@ struct Unlock: ParsableCommand {
         discussion: """
             Wrong passwords wait longer each time; after password_attempts of them in a row (device.conf, default 10)
             the keys are destroyed and the device needs a technician. Exit 77 locked or wrong password, 69 keys destroyed.
+            When the handheld has a modem (modem_port, or its board's) and its SIM asks for the PIN, the PIN is asked next
+            (the following line of standard input) and sent once, never with one attempt left or fewer; the SIM's answer
+            is reported, and the device stays unlocked whatever it is.
             """)
     @OptionGroup var options: HomeOptions
+    @Option(help: "Directory of the modem port's UUCP lock file.") var lockDir: String = "/var/lock"
+    @Option(help: "Seconds for the whole modem probe.") var modemTimeout: Double = 15
+
+    func validate() throws {
+        guard modemTimeout > 0 && modemTimeout <= 120 else { throw ValidationError("--modem-timeout must be between 0 and 120 seconds") }
+    }
 
     func run() throws {
         try reportingErrors {
             let agent = try options.agent()
             try agent.unlock(password: try readSecret("app password"))
             print("unlocked")
+            var modem = DoctorModemOptions()
+            modem.lockDirectory = lockDir.isEmpty ? nil : lockDir
+            modem.probeTimeout = modemTimeout
+            modem.hardware = Environment.value("SATCHEL_HARDWARE")
+            let sim = agent.unlockSIM(modem: modem) { readSecretInput(prompt: "SIM PIN: ") }
+            switch sim {
+            case .noModem: break
+            case .ready, .unlocked: print(TerminalText.safe(sim.message))
+            case .notGiven, .problem: printNotice(sim.message)
+            }
         }
     }
 }

@@ -210,8 +210,13 @@ struct AppPasswordTests {
         let locked = try EncryptionBench.scannedDay(root: directory.path + "/locked", options: options, appPassword: password)
         #expect(locked.needles > 50 && locked.files > 5)
         #expect(locked.findings.isEmpty, "\(locked.findings.prefix(5))")
+        // The scan covers the identity files too: the sealed device key, the hub pin, the sealed configuration.
+        for name in ["device.key", "hub.pin", "device.conf", "data.key", "card.key"] {
+            #expect(FileManager.default.fileExists(atPath: directory.path + "/locked/device/" + name), "\(name) was not there to scan")
+        }
         let plain = try EncryptionBench.scannedDay(root: directory.path + "/plain", options: options, appPassword: nil)
         #expect(plain.findings.count > 50, "the control: without the password the scan finds the plaintext")
+        #expect(plain.findings.contains { $0.needle == "device.key bytes" && $0.file.hasSuffix("/device.key") }, "the control: a plain device.key is found")
     }
 }
 

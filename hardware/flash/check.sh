@@ -17,7 +17,11 @@ mkdir "$target"
 failures=0
 fail() { printf 'flash check: FAILED: %s\n' "$1" >&2; failures=$((failures + 1)); }
 
-sh "$here/flash.sh" --target "$target" --board rugged-h1 --modem quectel-ec21 --card /media/card --satchel "$satchel" >/dev/null
+sh "$here/flash.sh" --target "$target" --board rugged-h1 --modem quectel-ec21 --card /media/card --satchel "$satchel" >"$work/flashed"
+# The steps it names: with a card, card init comes before provision (provision escrows the key
+# card init makes). (Every board profile has a card_mount, so every flash names card init.)
+grep -q 'next, on the handheld: satchel init, satchel card init, satchel provision, satchel doctor$' "$work/flashed" \
+    || fail "the next steps do not put card init before provision: $(cat "$work/flashed")"
 
 mode() { stat -c %a "$1" 2>/dev/null || echo missing; }
 expect_mode() { [ "$(mode "$target/$1")" = "$2" ] || fail "$1: mode $(mode "$target/$1"), expected $2"; }

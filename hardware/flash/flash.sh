@@ -23,7 +23,9 @@
 #   etc/udev/rules.d/99-satchel-modem.rules            0644
 #   var/lib/satchel/                                   0700
 #   var/lib/satchel/device.conf                        0600 (board, modem profile, card)
-# Then: boot the handheld, `satchel init`, `satchel provision`, `satchel card init`, `satchel doctor`
+# Then: boot the handheld, `satchel init`, `satchel card init` (where the handheld has a card: --card
+# or the board's card_mount), `satchel provision`, `satchel doctor`. The card first: provision
+# escrows the backup key at the hub and seals the identity onto the card, both made by card init.
 # (docs/technician-guide.md, "Flashing a handheld").
 set -eu
 
@@ -109,4 +111,12 @@ chmod 0600 "$config"
 mv -f "$config" "$data/device.conf"
 
 printf 'flash: %s prepared for board %s%s\n' "$target" "$board" "${modem:+, modem $modem}"
-printf 'flash: next, on the handheld: satchel init, satchel provision, satchel card init, satchel doctor\n'
+# The steps on the handheld, in order: the card (when there is one) before provision, which
+# escrows the key card init makes and seals the identity onto the card.
+has_card=$card
+[ -n "$has_card" ] || has_card=$(sed -n 's/^card_mount *= *//p' "$hardware/boards/$board.board" | head -n 1)
+if [ -n "$has_card" ]; then
+    printf 'flash: next, on the handheld: satchel init, satchel card init, satchel provision, satchel doctor\n'
+else
+    printf 'flash: next, on the handheld: satchel init, satchel provision, satchel doctor\n'
+fi
