@@ -33,7 +33,8 @@ public struct Hello: Equatable, Sendable {
     /// 2: BATCH bodies as columns (docs/protocol.md §6) and the second preset dictionary.
     /// 3: document payloads in the binary document codec instead of JSON, and the third
     /// preset dictionary (`SyncDictionary.v3`).
-    public static let version: UInt64 = 3
+    /// 4: BATCH payloads as columns of the codec's fields (`DocumentColumns`).
+    public static let version: UInt64 = 4
     public var version: UInt64 = Hello.version
     public var device: String
     public var mode: SyncMode
@@ -125,8 +126,9 @@ public struct SyncChange: Equatable, Sendable {
 
 /// BATCH (docs/protocol.md §6): the change records as columns. Sequences and instants as
 /// differences, entity and action names through a small table, change and entity ids as
-/// prefix + number, and the document payloads in the device's binary document codec, each as
-/// it was journaled.
+/// prefix + number, and the document payloads (the device's binary document codec, as
+/// journaled) taken apart into one column per field of the codec's layout (`DocumentColumns`),
+/// rebuilt byte for byte on the other side.
 public struct Batch: Equatable, Sendable {
     public var id: String
     public var changes: [SyncChange]
@@ -171,9 +173,18 @@ public struct Batch: Equatable, Sendable {
     }
 
     public func encode() -> [UInt8] {
-        var writer = WireWriter()
-        writer.string(id)
-        writer.varint(UInt64(changes.count))
+        var out = DocumentColumns.Output()
+        encode(into: &out, payloadsWhole: false)
+        return out.writer.bytes
+    }
+
+    /// The envelope's columns, then the payloads: whole, one after another (the canonical
+    /// form `contentHash` covers), or as `DocumentColumns` lay them out (what travels).
+    func encode(into out: inout DocumentColumns.Output, payloadsWhole: Bool) {
+        out.column("batch id and count") { writer in
+            writer.string(id)
+            writer.varint(UInt64(changes.count))
+        }
         var names: [String] = [], nameIndex: [ByteKey: Int] = [:]
         func index(_ name: String) -> UInt64 {
             if let found = nameIndex[ByteKey(name)] { return UInt64(found) }
@@ -182,23 +193,42 @@ public struct Batch: Equatable, Sendable {
             return UInt64(names.count - 1)
         }
         let entities = changes.map { index($0.entity) }, actions = changes.map { index($0.action) }
-        writer.varint(UInt64(names.count))
-        for name in names { writer.string(name) }
-        for step in steps(changes.map(\.seq)) { writer.int(step) }
-        for step in steps(changes.map(\.at)) { writer.int(step) }
-        for value in entities { writer.varint(value) }
-        for value in actions { writer.varint(value) }
-        TextColumn.write(changes.map(\.changeId), into: &writer)
-        TextColumn.write(changes.map(\.entityId), into: &writer)
-        for change in changes { writer.data(change.payload) }
-        return writer.bytes
+        out.column("name table") { writer in
+            writer.varint(UInt64(names.count))
+            for name in names { writer.string(name) }
+        }
+        out.column("change seq") { writer in for step in steps(changes.map(\.seq)) { writer.int(step) } }
+        out.column("change at") { writer in for step in steps(changes.map(\.at)) { writer.int(step) } }
+        out.column("change entity") { writer in for value in entities { writer.varint(value) } }
+        out.column("change action") { writer in for value in actions { writer.varint(value) } }
+        out.column("change id") { TextColumn.write(changes.map(\.changeId), into: &$0) }
+        out.column("change entity id") { TextColumn.write(changes.map(\.entityId), into: &$0) }
+        if payloadsWhole {
+            out.column("payloads") { writer in for change in changes { writer.data(change.payload) } }
+        } else {
+            DocumentColumns.write(changes.map(\.payload), context: .init(ints: [changes.map(\.at)], texts: [changes.map(\.entityId)]), into: &out)
+        }
     }
 
+    /// Each column of `encode()`'s bytes by name, for the per-column breakdown
+    /// (`satchel-sim bench sync --columns`): which bytes of a body are which field's.
+    public func columnSpans() -> [(name: String, range: Range<Int>)] {
+        var out = DocumentColumns.Output()
+        out.recording = true
+        encode(into: &out, payloadsWhole: false)
+        return out.spans
+    }
 
-    /// BLAKE2b-256 of the batch's canonical bytes (its encoding, which is a function of the id and
-    /// the changes alone): what the hub keeps with the receipt, so a known batch id that comes
-    /// back with other content is told apart from a replay.
-    public var contentHash: [UInt8] { Blake2b.hash(encode(), outputLength: 32) }
+    /// BLAKE2b-256 of the batch's canonical bytes: the envelope's columns and every payload
+    /// whole (version 3's body), a function of the id and the changes alone and not of how
+    /// the columns of version 4 chose to code them. The hub keeps it with the receipt, so a
+    /// known batch id that comes back with other content is told apart from a replay, and a
+    /// batch retried across the version 4 upgrade still matches the receipt kept for it.
+    public var contentHash: [UInt8] {
+        var out = DocumentColumns.Output()
+        encode(into: &out, payloadsWhole: true)
+        return Blake2b.hash(out.writer.bytes, outputLength: 32)
+    }
 
     /// Each payload is bounded by `maxPayloadBytes` and by what is left of the body, so what a
     /// batch makes the hub hold is bounded by its size.
@@ -227,8 +257,7 @@ public struct Batch: Equatable, Sendable {
         for _ in 0..<count { actions.append(try name(try reader.varint())) }
         let ids = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
         let entityIDs = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
-        var payloads: [[UInt8]] = []
-        for _ in 0..<count { payloads.append(try reader.data(limit: maxPayloadBytes)) }
+        let payloads = try DocumentColumns.read(count, context: .init(ints: [ats], texts: [entityIDs]), from: &reader)
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])

@@ -164,7 +164,7 @@ struct BatchTests {
         }
     }
 
-    /// A valid body with `count` changes; `payloads` writes what follows the id columns.
+    /// A valid body with `count` changes, each payload whole; `payloads` writes what follows the payload forms.
     static func body(count: Int = 1, payloads: (inout WireWriter) -> Void = { $0.data([1, 2, 3]) }) -> [UInt8] {
         var writer = WireWriter()
         writer.string("B-1")
@@ -185,6 +185,7 @@ struct BatchTests {
             writer.varint(1)
             for _ in 0..<count { writer.int(1) }
         }
+        for _ in 0..<count { writer.varint(0) }        // payload forms: whole
         payloads(&writer)
         return writer.bytes
     }
@@ -196,7 +197,7 @@ struct BatchTests {
         writer.int(1); writer.int(1_000); writer.varint(0); writer.varint(1)
         column(&writer)
         writer.varint(TextColumn.literal); writer.string("I-1")
-        writer.data([1, 2, 3])
+        writer.varint(0); writer.data([1, 2, 3])
         return writer.bytes
     }
 
