@@ -41,6 +41,27 @@ public enum DocumentColumns {
 
     enum TextCoding: UInt64 {
         case plain = 0, sameAs
+        /// The last text seen in this column with the same key (the text columns named), or,
+        /// for a key not seen yet, the text before in the column.
+        case keyed
+        /// The column's distinct texts once, sorted by their bytes (so identifiers from one
+        /// counter differ by small steps), then each row's position in that table: one byte
+        /// each for up to 256 distinct texts. Parts drawn from a catalogue come back often.
+        case dictionary
+    }
+
+    /// What `keyed` predicts for each of `rows`, given the column's actual values so far (the
+    /// decoder calls it row by row with what it has rebuilt).
+    struct TextPrediction {
+        let columns: [[Int]]
+        var last: [Key: String] = [:]
+        var previous = ""
+        init(_ columns: [[Int]]) { self.columns = columns }
+        func predict(_ row: Int) -> String { last[Key(columns, row)] ?? previous }
+        mutating func saw(_ value: String, at row: Int) {
+            last[Key(columns, row)] = value
+            previous = value
+        }
     }
 
     /// Whether Sync can lay a kind out as columns (every layout of today's registry: a kind
@@ -74,43 +95,156 @@ public enum DocumentColumns {
         }
     }
 
-    static func write(_ payloads: [[UInt8]], context: Context, into out: inout Output) {
-        var forms: [UInt64] = [], groups: [DocumentKind: [(index: Int, values: [DocumentCodec.Value])]] = [:]
+    /// Payload forms: travels whole, a document of the kind its change's entity names (the
+    /// usual case, so the column is all ones), or `kind code + 1`.
+    static let whole: UInt64 = 0, namedByEntity: UInt64 = 1
+
+    /// The top-level text columns a kind's documents may be predicted from beyond the envelope:
+    /// for each text field of its layout, that field's value in the nearest earlier change of a
+    /// kind decoded before it (a lower code) whose layout has a text field of that name, "" when
+    /// none has. A visit's customer is the order's just before it at the same stop, a payment's
+    /// the visit's.
+    static func earlierFields(_ kind: DocumentKind, indexes: [Int], decoded: [(kind: DocumentKind, values: [DocumentCodec.Value])?]) -> [[String]] {
+        DocumentCodec.layout(of: kind).filter { if case .text = $0.type { return true } else { return false } }.map { field in
+            var latest = "", column: [String] = [], next = 0
+            for (change, document) in decoded.enumerated() {
+                if next < indexes.count, indexes[next] == change {
+                    column.append(latest)
+                    next += 1
+                }
+                guard let document, document.kind.rawValue < kind.rawValue,
+                      let position = DocumentCodec.layout(of: document.kind).firstIndex(where: { $0.name == field.name && $0.type == field.type }),
+                      case .text(let text) = document.values[position] else { continue }
+                latest = text
+            }
+            return column
+        }
+    }
+
+    static func write(_ payloads: [[UInt8]], entities: [String], context: Context, into out: inout Output) {
+        var forms: [UInt64] = [], groups: [DocumentKind: [Int]] = [:]
+        var decoded: [(kind: DocumentKind, values: [DocumentCodec.Value])?] = []
         for (index, payload) in payloads.enumerated() {
             if let (kind, values) = try? DocumentCodec.values(payload), columnable(DocumentCodec.layout(of: kind)),
                DocumentCodec.encode(kind, values: values) == payload {
-                forms.append(UInt64(kind.rawValue))
-                groups[kind, default: []].append((index, values))
+                forms.append(DocumentKind(entity: entities[index]) == kind ? namedByEntity : UInt64(kind.rawValue) + 1)
+                groups[kind, default: []].append(index)
+                decoded.append((kind, values))
             } else {
-                forms.append(0)
+                forms.append(whole)
+                decoded.append(nil)
             }
         }
         out.column("payload form") { writer in for form in forms { writer.varint(form) } }
         out.column("whole payloads") { writer in
-            for (index, form) in forms.enumerated() where form == 0 { writer.data(payloads[index]) }
+            for (index, form) in forms.enumerated() where form == whole { writer.data(payloads[index]) }
         }
         for kind in DocumentKind.allCases {
-            guard let documents = groups[kind] else { continue }
-            let rows = documents.map(\.values)
-            let local = Context(ints: context.ints.map { column in documents.map { column[$0.index] } },
-                                texts: context.texts.map { column in documents.map { column[$0.index] } })
+            guard let indexes = groups[kind] else { continue }
+            let rows = indexes.map { decoded[$0]?.values ?? [] }
+            let local = Context(ints: context.ints.map { column in indexes.map { column[$0] } },
+                                texts: context.texts.map { column in indexes.map { column[$0] } }
+                                    + earlierFields(kind, indexes: indexes, decoded: decoded))
             writeGroup(DocumentCodec.layout(of: kind), rows: rows, parents: nil, context: local, path: kind.entity, into: &out)
         }
     }
 
-    /// Processing order: list fields first, then the rest, each in layout order.
+    /// Processing order: text fields, then list fields, then the rest, each in layout order:
+    /// a list's items can be predicted from their document's text (a part's price from the
+    /// order's currency and price level), the document's numbers from its items' sums.
     static func order(_ fields: [DocumentCodec.Field]) -> [Int] {
-        let lists = fields.indices.filter { if case .list = fields[$0].type { return true } else { return false } }
-        return lists + fields.indices.filter { !lists.contains($0) }
+        func rank(_ type: DocumentCodec.FieldType) -> Int {
+            switch type {
+            case .text, .optional(.text): return 0
+            case .list: return 1
+            default: return 2
+            }
+        }
+        return [0, 1, 2].flatMap { group in fields.indices.filter { rank(fields[$0].type) == group } }
     }
 
-    static func sums(of fields: [DocumentCodec.Field], items: [[DocumentCodec.Value]], parents: [Int], rows: Int) -> [[Int64]] {
-        fields.indices.filter { fields[$0].type == .int }.map { field in
-            var sums = [Int64](repeating: 0, count: rows)
-            for (item, parent) in zip(items, parents) { if case .int(let value) = item[field] { sums[parent] &+= value } }
-            return sums
+    /// Text columns as small integers (equal bytes, equal number), for keys.
+    static func interned(_ column: [String]) -> [Int] {
+        var ids: [ByteKey: Int] = [:]
+        return column.map { text in
+            let key = ByteKey(text)
+            if let id = ids[key] { return id }
+            ids[key] = ids.count
+            return ids.count - 1
         }
     }
+
+    /// A row's key over up to three text columns.
+    struct Key: Hashable {
+        var a: Int, b: Int, c: Int
+        init(_ columns: [[Int]], _ row: Int) {
+            a = columns[0][row]
+            b = columns.count > 1 ? columns[1][row] : -1
+            c = columns.count > 2 ? columns[2][row] : -1
+        }
+    }
+
+    /// The sets of one to three text columns a keyed prediction may use.
+    static func keySets(_ count: Int) -> [[Int]] {
+        var sets: [[Int]] = []
+        for a in 0..<count {
+            sets.append([a])
+            for b in (a + 1)..<max(a + 1, count) {
+                sets.append([a, b])
+                for c in (b + 1)..<max(b + 1, count) { sets.append([a, b, c]) }
+            }
+        }
+        return sets
+    }
+
+    static let maxKeyColumns = 3
+
+    /// Per document, the sum of each number field of its list's items.
+    static func sums(of fields: [DocumentCodec.Field], lists: [[[DocumentCodec.Value]]]) -> [[Int64]] {
+        fields.indices.filter { fields[$0].type == .int }.map { field in
+            lists.map { list in list.reduce(Int64(0)) { sum, item in if case .int(let value) = item[field] { return sum &+ value } else { return sum } } }
+        }
+    }
+
+    /// For each row, the row before it with the same id (the layout's first field, when it is
+    /// text): the document's earlier version in this batch (a draft, then its lines added, then
+    /// confirmed), whose list items the later version copies instead of sending again.
+    static func earlierVersions(_ fields: [DocumentCodec.Field], _ ids: [DocumentCodec.Value]) -> [Int?] {
+        guard case .text = fields.first?.type else { return ids.map { _ in nil } }
+        var last: [ByteKey: Int] = [:]
+        return ids.enumerated().map { row, id in
+            guard case .text(let text) = id else { return nil }
+            defer { last[ByteKey(text)] = row }
+            return last[ByteKey(text)]
+        }
+    }
+
+    /// Equal to the byte (Swift's `==` holds canonically equivalent text equal).
+    static func identical(_ a: [DocumentCodec.Value], _ b: [DocumentCodec.Value]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { pair in
+            switch pair {
+            case (.text(let x), .text(let y)): return ByteKey(x) == ByteKey(y)
+            case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { identical($0, $1) }
+            case (.text, _), (_, .text), (.list, _), (_, .list): return false
+            default: return pair.0 == pair.1
+            }
+        }
+    }
+
+    /// How `list` is made from `before`: for each item, how many items of `before` to skip before
+    /// the one it copies (always forward, at most `maxSkip`), or nil for an item sent in the columns.
+    static func edits(from before: [[DocumentCodec.Value]], to list: [[DocumentCodec.Value]]) -> [Int?] {
+        var position = 0
+        return list.map { item in
+            for skip in 0...maxSkip where position + skip < before.count && identical(before[position + skip], item) {
+                defer { position += skip + 1 }
+                return skip
+            }
+            return nil
+        }
+    }
+
+    static let maxSkip = 8
 
     static func writeGroup(_ fields: [DocumentCodec.Field], rows: [[DocumentCodec.Value]], parents: [Int]?, context: Context,
                            path: String, into out: inout Output) {
@@ -120,17 +254,29 @@ public enum DocumentColumns {
             let column = rows.map { $0[index] }
             switch field.type {
             case .list(_, _, let itemFields):
-                var items: [[DocumentCodec.Value]] = [], itemParents: [Int] = []
-                out.column(name + " count") { writer in
-                    for (row, value) in column.enumerated() {
-                        guard case .list(let list) = value else { writer.varint(0); continue }
-                        writer.varint(UInt64(list.count))
-                        items += list
-                        itemParents += repeatElement(row, count: list.count)
+                let lists = column.map { if case .list(let list) = $0 { return list } else { return [] } }
+                let earlier = earlierVersions(fields, rows.map { $0.first ?? .absent })
+                var fresh: [[DocumentCodec.Value]] = [], freshParents: [Int] = []
+                out.column(name + " count") { writer in for list in lists { writer.varint(UInt64(list.count)) } }
+                out.column(name + " from earlier version") { writer in
+                    for (row, list) in lists.enumerated() {
+                        guard let before = earlier[row] else {
+                            fresh += list
+                            freshParents += repeatElement(row, count: list.count)
+                            continue
+                        }
+                        for (item, skip) in zip(list, edits(from: lists[before], to: list)) {
+                            writer.varint(skip.map { UInt64($0) + 1 } ?? 0)
+                            if skip == nil {
+                                fresh.append(item)
+                                freshParents.append(row)
+                            }
+                        }
                     }
                 }
-                writeGroup(itemFields, rows: items, parents: itemParents, context: Context(ints: [], texts: []), path: name, into: &out)
-                ints += sums(of: itemFields, items: items, parents: itemParents, rows: rows.count)
+                let broadcast = Context(ints: [], texts: texts.map { column in freshParents.map { column[$0] } })
+                writeGroup(itemFields, rows: fresh, parents: freshParents, context: broadcast, path: name, into: &out)
+                ints += sums(of: itemFields, lists: lists)
             case .int, .code:
                 let values = column.map { if case .int(let value) = $0 { return value } else { return 0 } }
                 out.column(name) { writeInts(values, rows: Array(values.indices), parents: parents, ints: ints, texts: texts, into: &$0) }
@@ -155,12 +301,10 @@ public enum DocumentColumns {
 
     /// `values` sit at `rows` of the group; `ints` and `texts` are the group's full columns so far.
     static func writeInts(_ values: [Int64], rows: [Int], parents: [Int]?, ints: [[Int64]], texts: [[String]], into writer: inout WireWriter) {
-        var best: (arguments: [UInt64], residuals: [Int64]) = ([IntCoding.raw.rawValue], values)
-        var bestBits = estimatedBits(values)
-        func consider(_ arguments: [UInt64], _ residuals: [Int64]) {
-            let bits = estimatedBits(residuals)
-            if bits < bestBits { best = (arguments, residuals); bestBits = bits }
-        }
+        // Every prediction ranked by its estimate; the best few (and raw) by what they deflate to.
+        var candidates: [(arguments: [UInt64], residuals: [Int64], bits: Int)] = []
+        func consider(_ arguments: [UInt64], _ residuals: [Int64]) { candidates.append((arguments, residuals, estimatedBits(residuals))) }
+        consider([IntCoding.raw.rawValue], values)
         consider([IntCoding.step.rawValue], steps(values))
         if let parents {
             var previous: (parent: Int, value: Int64)? = nil
@@ -177,34 +321,82 @@ public enum DocumentColumns {
                 consider([IntCoding.product.rawValue, UInt64(j), UInt64(k)], zip(values, rows).map { $0 &- ints[j][$1] &* ints[k][$1] })
             }
         }
-        for (t, keys) in texts.enumerated() {
-            var last: [ByteKey: Int64] = [:]
-            consider([IntCoding.keyed.rawValue, UInt64(t)], zip(values, rows).map { value, row in
-                let key = ByteKey(keys[row])
+        let ids = texts.map(interned)
+        for set in keySets(texts.count) {
+            var last: [Key: Int64] = [:]
+            let columns = set.map { ids[$0] }
+            consider([IntCoding.keyed.rawValue, UInt64(set.count)] + set.map(UInt64.init), zip(values, rows).map { value, row in
+                let key = Key(columns, row)
                 defer { last[key] = value }
                 return value &- (last[key] ?? 0)
             })
         }
-        for argument in best.arguments { writer.varint(argument) }
-        for residual in best.residuals { writer.int(residual) }
+        let shortlist = [candidates[0]] + candidates.dropFirst().sorted { $0.bits < $1.bits }.prefix(shortlisted)
+        var best: (bytes: [UInt8], size: Int)? = nil
+        for candidate in shortlist {
+            var out = WireWriter()
+            for argument in candidate.arguments { out.varint(argument) }
+            for residual in candidate.residuals { out.int(residual) }
+            let size = deflatedSize(out.bytes)
+            if size < best?.size ?? Int.max { best = (out.bytes, size) }
+        }
+        writer.raw(best?.bytes ?? [])
     }
 
+    /// How many codings of a column, besides raw, are tried by deflating them.
+    static let shortlisted = 4
+
     static func writeTexts(_ values: [String], rows: [Int], texts: [[String]], into writer: inout WireWriter) {
-        var best: (reference: Int, matches: Int)? = nil
+        // Predictions that get more than half of the rows right, the best few by how many, then
+        // those and plain by what they deflate to.
+        var candidates: [(arguments: [UInt64], same: [Bool], matches: Int)] = []
+        func consider(_ arguments: [UInt64], _ predicted: (Int, Int) -> String) {
+            var same: [Bool] = []
+            same.reserveCapacity(values.count)
+            for (index, row) in rows.enumerated() { same.append(ByteKey(values[index]) == ByteKey(predicted(index, row))) }
+            let matches = same.filter { $0 }.count
+            if matches * 2 > values.count { candidates.append((arguments, same, matches)) }
+        }
         for (j, reference) in texts.enumerated() {
-            let matches = zip(values, rows).filter { ByteKey($0) == ByteKey(reference[$1]) }.count
-            if matches * 2 > values.count, matches > (best?.matches ?? 0) { best = (j, matches) }
+            consider([TextCoding.sameAs.rawValue, UInt64(j)]) { reference[$1] }
         }
-        guard let best else {
-            writer.varint(TextCoding.plain.rawValue)
-            return TextColumn.write(values, into: &writer)
+        let ids = texts.map(interned)
+        for set in keySets(texts.count) where set.count < maxKeyColumns {
+            var prediction = TextPrediction(set.map { ids[$0] })
+            consider([TextCoding.keyed.rawValue, UInt64(set.count)] + set.map(UInt64.init)) { index, row in
+                defer { prediction.saw(values[index], at: row) }
+                return prediction.predict(row)
+            }
         }
-        writer.varint(TextCoding.sameAs.rawValue)
-        writer.varint(UInt64(best.reference))
-        let same = zip(values, rows).map { ByteKey($0) == ByteKey(texts[best.reference][$1]) }
-        writer.varint(UInt64(values.count - best.matches))
-        if best.matches < values.count { for flag in same { writer.varint(flag ? 0 : 1) } }
-        TextColumn.write(zip(values, same).filter { !$1 }.map(\.0), into: &writer)
+        var plain = WireWriter()
+        plain.varint(TextCoding.plain.rawValue)
+        TextColumn.write(values, into: &plain)
+        var best = (bytes: plain.bytes, size: deflatedSize(plain.bytes))
+        if !values.isEmpty {
+            let table = Array(Set(values.map(ByteKey.init))).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+            var position: [ByteKey: Int] = [:]
+            for (index, key) in table.enumerated() { position[key] = index }
+            var out = WireWriter()
+            out.varint(TextCoding.dictionary.rawValue)
+            out.varint(UInt64(table.count))
+            TextColumn.write(table.map { String(decoding: $0.bytes, as: UTF8.self) }, into: &out)
+            for value in values {
+                let index = position[ByteKey(value)] ?? 0
+                if table.count <= 256 { out.byte(UInt8(index)) } else { out.varint(UInt64(index)) }
+            }
+            let size = deflatedSize(out.bytes)
+            if size < best.size { best = (out.bytes, size) }
+        }
+        for candidate in candidates.sorted(by: { $0.matches > $1.matches }).prefix(shortlisted) {
+            var out = WireWriter()
+            for argument in candidate.arguments { out.varint(argument) }
+            out.varint(UInt64(values.count - candidate.matches))
+            if candidate.matches < values.count { for flag in candidate.same { out.varint(flag ? 0 : 1) } }
+            TextColumn.write(zip(values, candidate.same).filter { !$1 }.map(\.0), into: &out)
+            let size = deflatedSize(out.bytes)
+            if size < best.size { best = (out.bytes, size) }
+        }
+        writer.raw(best.bytes)
     }
 
     // MARK: Reading
@@ -215,13 +407,22 @@ public enum DocumentColumns {
         var rebuiltBytes = DocumentColumns.maxRebuiltBytes
     }
 
-    static func read(_ count: Int, context: Context, from reader: inout WireReader) throws(WireReader.Failure) -> [[UInt8]] {
+    static func read(_ count: Int, entities: [String], context: Context, from reader: inout WireReader) throws(WireReader.Failure) -> [[UInt8]] {
+        // Per change: 0 whole, else the kind's code.
         var forms: [UInt8] = []
-        for _ in 0..<count {
+        for index in 0..<count {
             let form = try reader.varint()
-            guard form == 0 || (form <= 255 && DocumentKind(rawValue: UInt8(form)) != nil) else { throw .tooLarge(what: "payload form", value: form) }
-            forms.append(UInt8(form))
+            switch form {
+            case whole: forms.append(0)
+            case namedByEntity:
+                guard let kind = DocumentKind(entity: entities[index]) else { throw .tooLarge(what: "payload form of a change of no document kind", value: form) }
+                forms.append(kind.rawValue)
+            default:
+                guard form <= 256, DocumentKind(rawValue: UInt8(form - 1)) != nil else { throw .tooLarge(what: "payload form", value: form) }
+                forms.append(UInt8(form - 1))
+            }
         }
+        var decoded = [(kind: DocumentKind, values: [DocumentCodec.Value])?](repeating: nil, count: count)
         var payloads = [[UInt8]](repeating: [], count: count)
         var budget = Budget(items: reader.bytes.count - reader.offset)
         for (index, form) in forms.enumerated() where form == 0 {
@@ -235,7 +436,8 @@ public enum DocumentColumns {
             let fields = DocumentCodec.layout(of: kind)
             guard columnable(fields) else { throw .tooLarge(what: "columns of kind", value: UInt64(kind.rawValue)) }
             let local = Context(ints: context.ints.map { column in indexes.map { column[$0] } },
-                                texts: context.texts.map { column in indexes.map { column[$0] } })
+                                texts: context.texts.map { column in indexes.map { column[$0] } }
+                                    + earlierFields(kind, indexes: indexes, decoded: decoded))
             budget.items = reader.bytes.count - reader.offset
             let rows = try readGroup(fields, count: indexes.count, parents: nil, context: local, budget: &budget, from: &reader)
             for (row, index) in zip(rows, indexes) {
@@ -244,6 +446,7 @@ public enum DocumentColumns {
                 budget.rebuiltBytes -= payload.count
                 guard budget.rebuiltBytes >= 0 else { throw .tooLarge(what: "rebuilt payload bytes", value: UInt64(maxRebuiltBytes - budget.rebuiltBytes)) }
                 payloads[index] = payload
+                decoded[index] = (kind, row)
             }
         }
         return payloads
@@ -257,24 +460,56 @@ public enum DocumentColumns {
             let field = fields[index]
             switch field.type {
             case .list(let limit, _, let itemFields):
-                var counts: [Int] = [], itemParents: [Int] = [], total = 0
-                for row in 0..<count {
+                var counts: [Int] = [], total = 0
+                for _ in 0..<count {
                     let items = try reader.count("\(field.name) count", limit: limit)
                     total += items
-                    // Every item costs at least one byte of the body in its columns.
+                    // Every item costs at least one byte of the body (an edit, or its columns).
                     guard total <= budget.items else { throw .tooLarge(what: "\(field.name) items", value: UInt64(total)) }
                     counts.append(items)
-                    itemParents += repeatElement(row, count: items)
                 }
                 budget.items -= total
-                let items = try readGroup(itemFields, count: total, parents: itemParents, context: Context(ints: [], texts: []),
-                                          budget: &budget, from: &reader)
-                var start = 0
-                columns[index] = counts.map { size in
-                    defer { start += size }
-                    return .list(Array(items[start..<(start + size)]))
+                let earlier = earlierVersions(fields, (0..<count).map { columns[0].isEmpty ? .absent : columns[0][$0] })
+                var ops: [[Int?]] = [], freshParents: [Int] = []
+                for row in 0..<count {
+                    guard let before = earlier[row] else {
+                        ops.append([Int?](repeating: nil, count: counts[row]))
+                        freshParents += repeatElement(row, count: counts[row])
+                        continue
+                    }
+                    var position = 0, rowOps: [Int?] = []
+                    for _ in 0..<counts[row] {
+                        let op = try reader.varint()
+                        if op == 0 {
+                            rowOps.append(nil)
+                            freshParents.append(row)
+                        } else {
+                            // Skip `op - 1` items of the earlier version, copy the next one.
+                            guard op - 1 < UInt64(max(0, counts[before] - position)) else { throw .tooLarge(what: "\(field.name) edit", value: op) }
+                            position += Int(op - 1)
+                            rowOps.append(position)
+                            position += 1
+                        }
+                    }
+                    ops.append(rowOps)
                 }
-                ints += sums(of: itemFields, items: items, parents: itemParents, rows: count)
+                let broadcast = Context(ints: [], texts: texts.map { column in freshParents.map { column[$0] } })
+                let fresh = try readGroup(itemFields, count: freshParents.count, parents: freshParents, context: broadcast, budget: &budget, from: &reader)
+                var lists: [[[DocumentCodec.Value]]] = [], next = 0
+                for row in 0..<count {
+                    var list: [[DocumentCodec.Value]] = []
+                    for op in ops[row] {
+                        if let op, let before = earlier[row] {
+                            list.append(lists[before][op])
+                        } else {
+                            list.append(fresh[next])
+                            next += 1
+                        }
+                    }
+                    lists.append(list)
+                }
+                columns[index] = lists.map { .list($0) }
+                ints += sums(of: itemFields, lists: lists)
             case .int:
                 let values = try readInts(field.name, rows: Array(0..<count), parents: parents, ints: ints, texts: texts, from: &reader)
                 columns[index] = values.map { .int($0) }
@@ -330,13 +565,17 @@ public enum DocumentColumns {
         switch coding {
         case .difference: arguments = [try reference(try reader.varint(), in: ints.count, name)]
         case .product: arguments = [try reference(try reader.varint(), in: ints.count, name), try reference(try reader.varint(), in: ints.count, name)]
-        case .keyed: arguments = [try reference(try reader.varint(), in: texts.count, name)]
+        case .keyed:
+            let count = try reader.varint()
+            guard count >= 1, count <= UInt64(maxKeyColumns) else { throw .tooLarge(what: "\(name) key columns", value: count) }
+            for _ in 0..<count { arguments.append(try reference(try reader.varint(), in: texts.count, name)) }
         default: break
         }
+        let keyColumns = coding == .keyed ? arguments.map { interned(texts[$0]) } : []
         var values: [Int64] = []
         values.reserveCapacity(rows.count)
         var previous: Int64 = 0, previousParent = -1
-        var last: [ByteKey: Int64] = [:]
+        var last: [Key: Int64] = [:]
         for row in rows {
             let residual = try reader.int()
             let value: Int64
@@ -350,7 +589,7 @@ public enum DocumentColumns {
             case .difference: value = ints[arguments[0]][row] &+ residual
             case .product: value = ints[arguments[0]][row] &* ints[arguments[1]][row] &+ residual
             case .keyed:
-                let key = ByteKey(texts[arguments[0]][row])
+                let key = Key(keyColumns, row)
                 value = (last[key] ?? 0) &+ residual
                 last[key] = value
             }
@@ -364,8 +603,31 @@ public enum DocumentColumns {
                           from reader: inout WireReader) throws(WireReader.Failure) -> [String] {
         let tag = try reader.varint()
         guard let coding = TextCoding(rawValue: tag) else { throw .tooLarge(what: "\(name) coding", value: tag) }
-        guard coding == .sameAs else { return try TextColumn.read(rows.count, maxBytes: limit, from: &reader) }
-        let source = try reference(try reader.varint(), in: texts.count, name)
+        if coding == .plain { return try TextColumn.read(rows.count, maxBytes: limit, from: &reader) }
+        if coding == .dictionary {
+            let size = try reader.count("\(name) table size", limit: rows.count)
+            guard size > 0 || rows.isEmpty else { throw .tooLarge(what: "\(name) table size", value: 0) }
+            let table = try TextColumn.read(size, maxBytes: limit, from: &reader)
+            var values: [String] = []
+            values.reserveCapacity(rows.count)
+            for _ in rows {
+                let index = size <= 256 ? UInt64(try reader.byte()) : try reader.varint()
+                guard index < UInt64(size) else { throw .tooLarge(what: "\(name) table index", value: index) }
+                values.append(table[Int(index)])
+            }
+            return values
+        }
+        var source = 0
+        var prediction = TextPrediction([])
+        if coding == .sameAs {
+            source = try reference(try reader.varint(), in: texts.count, name)
+        } else {
+            let count = try reader.varint()
+            guard count >= 1, count < UInt64(maxKeyColumns) else { throw .tooLarge(what: "\(name) key columns", value: count) }
+            var columns: [[Int]] = []
+            for _ in 0..<count { columns.append(interned(texts[try reference(try reader.varint(), in: texts.count, name)])) }
+            prediction = TextPrediction(columns)
+        }
         let exceptions = try reader.count("\(name) exceptions", limit: rows.count)
         var differs = [Bool](repeating: false, count: rows.count)
         if exceptions > 0 {
@@ -380,9 +642,16 @@ public enum DocumentColumns {
         }
         var own = try TextColumn.read(exceptions, maxBytes: limit, from: &reader).makeIterator()
         var values: [String] = []
+        values.reserveCapacity(rows.count)
         for (index, row) in rows.enumerated() {
-            let value = differs[index] ? own.next() ?? "" : texts[source][row]
+            let value: String
+            if differs[index] {
+                value = own.next() ?? ""
+            } else {
+                value = coding == .sameAs ? texts[source][row] : prediction.predict(row)
+            }
             guard value.utf8.count <= limit else { throw .tooLarge(what: "\(name) bytes", value: UInt64(value.utf8.count)) }
+            if coding == .keyed { prediction.saw(value, at: row) }
             values.append(value)
         }
         return values

@@ -195,7 +195,7 @@ public struct Batch: Equatable, Sendable {
         let entities = changes.map { index($0.entity) }, actions = changes.map { index($0.action) }
         out.column("name table") { writer in
             writer.varint(UInt64(names.count))
-            for name in names { writer.string(name) }
+            for name in names { Self.writeName(name, into: &writer) }
         }
         out.column("change seq") { writer in for step in steps(changes.map(\.seq)) { writer.int(step) } }
         out.column("change at") { writer in for step in steps(changes.map(\.at)) { writer.int(step) } }
@@ -206,7 +206,7 @@ public struct Batch: Equatable, Sendable {
         if payloadsWhole {
             out.column("payloads") { writer in for change in changes { writer.data(change.payload) } }
         } else {
-            DocumentColumns.write(changes.map(\.payload), context: .init(ints: [changes.map(\.at)], texts: [changes.map(\.entityId)]), into: &out)
+            DocumentColumns.write(changes.map(\.payload), entities: changes.map(\.entity), context: .init(ints: [changes.map(\.at)], texts: [changes.map(\.entityId)]), into: &out)
         }
     }
 
@@ -230,6 +230,24 @@ public struct Batch: Equatable, Sendable {
         return Blake2b.hash(out.writer.bytes, outputLength: 32)
     }
 
+    /// A name of the name table: 0 and the name, or `k + 1` for the registry's k-th name
+    /// (`SyncDictionary.documentNames`), which both sides know.
+    static func writeName(_ name: String, into writer: inout WireWriter) {
+        if let known = SyncDictionary.documentNames.firstIndex(where: { ByteKey($0) == ByteKey(name) }) {
+            writer.varint(UInt64(known) + 1)
+        } else {
+            writer.varint(0)
+            writer.string(name)
+        }
+    }
+
+    static func readName(from reader: inout WireReader) throws(WireReader.Failure) -> String {
+        let code = try reader.varint()
+        guard code > 0 else { return try reader.string(limit: nameBytes) }
+        guard code <= UInt64(SyncDictionary.documentNames.count) else { throw .tooLarge(what: "known name", value: code) }
+        return SyncDictionary.documentNames[Int(code - 1)]
+    }
+
     /// Each payload is bounded by `maxPayloadBytes` and by what is left of the body, so what a
     /// batch makes the hub hold is bounded by its size.
     public static func decode(_ bytes: [UInt8]) throws -> Batch {
@@ -238,7 +256,7 @@ public struct Batch: Equatable, Sendable {
         let count = try reader.count("batch size", limit: maxChanges)
         let nameCount = try reader.count("name table size", limit: maxNames)
         var names: [String] = []
-        for _ in 0..<nameCount { names.append(try reader.string(limit: nameBytes)) }
+        for _ in 0..<nameCount { names.append(try readName(from: &reader)) }
         func name(_ index: UInt64) throws(WireReader.Failure) -> String {
             guard index < UInt64(names.count) else { throw .tooLarge(what: "name index", value: index) }
             return names[Int(index)]
@@ -257,7 +275,7 @@ public struct Batch: Equatable, Sendable {
         for _ in 0..<count { actions.append(try name(try reader.varint())) }
         let ids = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
         let entityIDs = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
-        let payloads = try DocumentColumns.read(count, context: .init(ints: [ats], texts: [entityIDs]), from: &reader)
+        let payloads = try DocumentColumns.read(count, entities: entities, context: .init(ints: [ats], texts: [entityIDs]), from: &reader)
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])

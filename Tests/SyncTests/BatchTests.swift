@@ -170,8 +170,8 @@ struct BatchTests {
         writer.string("B-1")
         writer.varint(UInt64(count))
         writer.varint(2)
-        writer.string("order")
-        writer.string("confirmed")
+        writer.varint(0); writer.string("order")       // names: in full (the registry's could be by index)
+        writer.varint(0); writer.string("confirmed")
         for _ in 0..<count { writer.int(1) }           // seqs
         for _ in 0..<count { writer.int(1_000) }       // instants
         for _ in 0..<count { writer.varint(0) }        // entity
@@ -193,7 +193,7 @@ struct BatchTests {
     /// The id columns of `body` with a string column of one entry `column` in place of change ids.
     static func bodyWithChangeIDs(_ column: (inout WireWriter) -> Void) -> [UInt8] {
         var writer = WireWriter()
-        writer.string("B-1"); writer.varint(1); writer.varint(2); writer.string("order"); writer.string("confirmed")
+        writer.string("B-1"); writer.varint(1); writer.varint(2); writer.varint(0); writer.string("order"); writer.varint(0); writer.string("confirmed")
         writer.int(1); writer.int(1_000); writer.varint(0); writer.varint(1)
         column(&writer)
         writer.varint(TextColumn.literal); writer.string("I-1")

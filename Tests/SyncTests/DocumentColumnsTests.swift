@@ -187,21 +187,21 @@ struct DocumentColumnsTests {
         var body = BatchTests.body(count: 1) { _ in }
         body.removeLast()  // the whole-payload form
         var writer = WireWriter()
-        writer.varint(UInt64(DocumentKind.visit.rawValue))
+        writer.varint(UInt64(DocumentKind.visit.rawValue) + 1)  // a visit, though the change names an order
         columns(&writer)
         return body + writer.bytes
     }
 
-    /// A visit's columns in layout order (id, customer id, at, outcome, note), each plain.
+    /// A visit's columns in the order they travel (texts first: id, customer id, note; then at, outcome), each plain.
     static func visitColumns(outcomeCoding: [UInt64] = [0], outcome: Int64 = 0, idCoding: [UInt64] = [0]) -> (inout WireWriter) -> Void {
         { writer in
             for argument in idCoding { writer.varint(argument) }
             if idCoding == [0] { writer.varint(TextColumn.literal); writer.string("V-1") } else if idCoding.count == 2 { writer.varint(0) }
             writer.varint(0); writer.varint(TextColumn.literal); writer.string("CPL1")
+            writer.varint(0); writer.varint(TextColumn.literal); writer.string("ok")
             writer.varint(0); writer.int(5)
             for argument in outcomeCoding { writer.varint(argument) }
             writer.int(outcome)
-            writer.varint(0); writer.varint(TextColumn.literal); writer.string("ok")
         }
     }
 
@@ -214,9 +214,10 @@ struct DocumentColumnsTests {
         ("a step within a list for a document's own field", visitBody(visitColumns(outcomeCoding: [2]))),
         ("a difference to a column that does not exist", visitBody(visitColumns(outcomeCoding: [3, 7]))),
         ("a product of columns that do not exist", visitBody(visitColumns(outcomeCoding: [4, 0, 9]))),
-        ("keyed by a text column that does not exist", visitBody(visitColumns(outcomeCoding: [5, 4]))),
+        ("keyed by a text column that does not exist", visitBody(visitColumns(outcomeCoding: [5, 1, 40]))),
+        ("keyed by four text columns", visitBody(visitColumns(outcomeCoding: [5, 4, 0, 0, 0, 0]))),
         ("an unknown text coding", visitBody(visitColumns(idCoding: [7]))),
-        ("the same as a text column that does not exist", visitBody(visitColumns(idCoding: [1, 5]))),
+        ("the same as a text column that does not exist", visitBody(visitColumns(idCoding: [1, 40]))),
         ("an order claiming more lines than the body has bytes", visitBodyOrder { $0.varint(5_000) }),
         ("an order claiming 2^64 - 1 lines", visitBodyOrder { $0.varint(UInt64.max) }),
         ("an order's columns cut short", visitBodyOrder { $0.varint(1); $0.varint(0) }),
@@ -227,7 +228,7 @@ struct DocumentColumnsTests {
         var body = BatchTests.body(count: 1) { _ in }
         body.removeLast()
         var writer = WireWriter()
-        writer.varint(UInt64(DocumentKind.order.rawValue))
+        writer.varint(DocumentColumns.namedByEntity)
         lines(&writer)
         return body + writer.bytes
     }
