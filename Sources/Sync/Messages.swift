@@ -366,7 +366,8 @@ extension SyncDictionary {
     /// that recur inside documents in the codec's form (a varint length, then the text).
     public static let v3: [UInt8] = v2 + documentWords
 
-    /// Every entity and action of Field's `DocumentKind` (a Hub test holds the two lists equal).
+    /// Every entity and action of Field's `DocumentKind` (a test holds the two lists equal).
+    /// Since version 4 a BATCH's name table names these by position: append, never reorder.
     public static let documentNames = [
         "order", "created", "confirmed", "lines_added", "line_removed", "cancelled", "sent", "accepted", "rejected",
         "invoice_requested", "settled", "visit", "recorded", "payment", "collected", "payment_void", "voided",
