@@ -184,14 +184,25 @@ public enum DocumentColumns {
         }
     }
 
-    /// The sets of one to three text columns a keyed prediction may use.
-    static func keySets(_ count: Int) -> [[Int]] {
+    /// The text columns (interned) worth keying by: not constant (that key is the step
+    /// prediction) and not splitting the rows as an earlier one does (the same prediction). The
+    /// encoder tries only these, which keeps its search small; the decoder takes any.
+    static func keyCandidates(_ ids: [[Int]]) -> [Int] {
+        var kept: [Int] = []
+        for (index, column) in ids.enumerated() where column.contains(where: { $0 != column.first }) {
+            if !kept.contains(where: { ids[$0] == column }) { kept.append(index) }
+        }
+        return kept
+    }
+
+    /// The sets of one to three of `columns` a keyed prediction may use.
+    static func keySets(_ columns: [Int]) -> [[Int]] {
         var sets: [[Int]] = []
-        for a in 0..<count {
+        for (i, a) in columns.enumerated() {
             sets.append([a])
-            for b in (a + 1)..<max(a + 1, count) {
+            for (j, b) in columns.enumerated() where j > i {
                 sets.append([a, b])
-                for c in (b + 1)..<max(b + 1, count) { sets.append([a, b, c]) }
+                for (k, c) in columns.enumerated() where k > j { sets.append([a, b, c]) }
             }
         }
         return sets
@@ -322,7 +333,7 @@ public enum DocumentColumns {
             }
         }
         let ids = texts.map(interned)
-        for set in keySets(texts.count) {
+        for set in keySets(keyCandidates(ids)) {
             var last: [Key: Int64] = [:]
             let columns = set.map { ids[$0] }
             consider([IntCoding.keyed.rawValue, UInt64(set.count)] + set.map(UInt64.init), zip(values, rows).map { value, row in
@@ -361,7 +372,7 @@ public enum DocumentColumns {
             consider([TextCoding.sameAs.rawValue, UInt64(j)]) { reference[$1] }
         }
         let ids = texts.map(interned)
-        for set in keySets(texts.count) where set.count < maxKeyColumns {
+        for set in keySets(keyCandidates(ids)) where set.count < maxKeyColumns {
             var prediction = TextPrediction(set.map { ids[$0] })
             consider([TextCoding.keyed.rawValue, UInt64(set.count)] + set.map(UInt64.init)) { index, row in
                 defer { prediction.saw(values[index], at: row) }
