@@ -83,12 +83,8 @@ extension DocumentCodec {
 
     /// Reads a document's fields through its kind's layout, with the typed reader's bounds.
     public static func values(_ bytes: [UInt8]) throws(Failure) -> (kind: DocumentKind, values: [Value]) {
-        guard bytes.count <= Limits.documentBytes else { throw .tooLarge(field: "document bytes", value: UInt64(bytes.count), limit: Limits.documentBytes) }
-        var input = Reader(bytes: bytes)
-        let version = try input.byte("codec version")
-        guard version == Self.version else { throw .unsupportedVersion(version) }
-        let code = try input.byte("document kind")
-        guard let kind = DocumentKind(rawValue: code) else { throw .unknownKind(code) }
+        let (start, kind) = try header(bytes)
+        var input = start
         let values = try read(layout(of: kind), from: &input)
         guard input.offset == bytes.count else { throw .trailingBytes(bytes.count - input.offset) }
         return (kind, values)
