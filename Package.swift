@@ -75,7 +75,7 @@ let package = Package(
 
         // Sync with the hub: the Noise channel, framing, message bodies and the working-set tables
         // (Store for their rows: the same SQL reads them on the hub and on the device).
-        .target(name: "Sync", dependencies: ["Seal", "Transport", "Deflate", "Store"], swiftSettings: strict),
+        .target(name: "Sync", dependencies: ["Seal", "Transport", "Deflate", "Store", "Field"], swiftSettings: strict),
         // Power-loss safety: encrypted card journal, snapshots, restore.
         .target(name: "Backup", dependencies: ["Field", "Store", "Journal", "Seal"], swiftSettings: strict),
         // Orchestration on the device: capture ("saved"), card mirroring, snapshot triggers, battery, restore,

@@ -148,10 +148,42 @@ public struct SyncBench {
                               "ratios: every byte on the socket (handshake included) / gzip -6 of JSON lines of the rows that crossed, one stream per direction"])
     }
 
+    /// Which columns of the day's BATCH bodies cost the uplink's bytes (`bench sync --columns`):
+    /// for each column (summed over the sessions and seeds), its bytes before deflate and what
+    /// it adds to the deflated body (the body compressed as the channel does, level 9 with the
+    /// preset dictionary, with and without the column's bytes). Biggest first.
+    public static func columnBreakdown(short: Bool) throws -> [(column: String, raw: Int, deflated: Int)] {
+        var batches: [Batch] = []
+        for seed in short ? [seeds[0]] : seeds {
+            var plan = short ? shortWorkingSet : workingSet
+            plan.seed = seed
+            _ = try realisticDay(plan: plan, resumedInit: nil, batchSent: { batches.append($0) })
+        }
+        func deflated(_ bytes: [UInt8]) throws -> Int {
+            try Deflater(level: 9, format: .raw, dictionary: SyncDictionary.v3).compress(bytes, flush: .sync).count
+        }
+        var totals: [String: (raw: Int, deflated: Int)] = [:], order: [String] = []
+        for batch in batches {
+            let body = batch.encode()
+            let whole = try deflated(body)
+            totals["(whole bodies)", default: (0, 0)].raw += body.count
+            totals["(whole bodies)", default: (0, 0)].deflated += whole
+            for span in batch.columnSpans() {
+                let without = Array(body[..<span.range.lowerBound] + body[span.range.upperBound...])
+                if totals[span.name] == nil { order.append(span.name) }
+                totals[span.name, default: (0, 0)].raw += span.range.count
+                totals[span.name, default: (0, 0)].deflated += whole - (try deflated(without))
+            }
+        }
+        return (["(whole bodies)"] + order).map { ($0, totals[$0]?.raw ?? 0, totals[$0]?.deflated ?? 0) }
+            .sorted { $0.deflated > $1.deflated }
+    }
+
     static func ratio(_ ours: Int, _ theirs: Int) -> Double { theirs == 0 ? .infinity : (Double(ours) / Double(theirs) * 1000).rounded() / 1000 }
 
     /// One seed's day, measured session by session.
-    static func realisticDay(plan: Seeder.Plan, resumedInit: (((received: Int, baseline: Int, matched: Bool, largestFrame: Int)) -> Void)?) throws -> Day {
+    static func realisticDay(plan: Seeder.Plan, resumedInit: (((received: Int, baseline: Int, matched: Bool, largestFrame: Int)) -> Void)?,
+                             batchSent: (Batch) -> Void = { _ in }) throws -> Day {
         let root = try DayRunner.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let hubPath = root + "/hub.db"
@@ -170,6 +202,7 @@ public struct SyncBench {
             let uploaded = try handheld.uploadedThroughSeq()
             let entries = try handheld.changes(after: uploaded)
             let batch = entries.isEmpty ? nil : Batch(id: "\(device)-\(mode)-\(uploaded)", changes: entries.map(\.syncChange))
+            if let batch { batchSent(batch) }
             download.lines = []
             let result = try server.inProcessSession { deviceEnd in
                 try SyncClient.run(deviceEnd, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: device, password: password,

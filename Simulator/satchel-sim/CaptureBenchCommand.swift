@@ -52,6 +52,7 @@ struct SyncBenchCommand: ParsableCommand {
             """)
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Only the wire part (no modem, no satchel process); only its goals are checked.") var wireOnly = false
+    @Flag(help: "Only print which columns of the day's BATCH bodies cost the uplink's bytes (a debugging aid: no figures, no goals).") var columns = false
     @Option(help: "Path of the satchel executable (default: next to satchel-sim, or $SATCHEL_BIN).") var satchel: String?
     @Option(help: "Hardware directory (default: the source tree's hardware/).") var hardware: String?
     @OptionGroup var checking: BenchCheckOptions
@@ -87,6 +88,13 @@ struct SyncBenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if columns {
+            print("column                                     raw B  deflated B (what it adds)")
+            for row in try SyncBench.columnBreakdown(short: checking.short) {
+                print(row.column.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%9d %11d", row.raw, row.deflated))
+            }
+            return
+        }
         let goals = wireOnly ? SyncBench.Result.goals : Report.goals
         let plan = try checking.plan(for: goals)
         let wire = try SyncBench.run(short: checking.short)

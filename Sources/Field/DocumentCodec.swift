@@ -203,12 +203,8 @@ public enum DocumentCodec {
     /// Decodes one document; with `entity`, refuses a document of another kind (a journal entry
     /// names its entity apart from the payload, and the two must agree).
     public static func decode(_ bytes: [UInt8], entity: String? = nil) throws(Failure) -> Document {
-        guard bytes.count <= Limits.documentBytes else { throw .tooLarge(field: "document bytes", value: UInt64(bytes.count), limit: Limits.documentBytes) }
-        var input = Reader(bytes: bytes)
-        let version = try input.byte("codec version")
-        guard version == Self.version else { throw .unsupportedVersion(version) }
-        let code = try input.byte("document kind")
-        guard let kind = DocumentKind(rawValue: code) else { throw .unknownKind(code) }
+        let (start, kind) = try header(bytes)
+        var input = start
         if let entity, entity != kind.entity { throw .kindMismatch(entity: entity, found: kind.entity) }
         let document: Document
         switch kind {
@@ -278,6 +274,17 @@ public enum DocumentCodec {
         }
         guard input.offset == bytes.count else { throw .trailingBytes(bytes.count - input.offset) }
         return document
+    }
+
+    /// A reader past the version and kind bytes, once the size, version and kind are checked.
+    static func header(_ bytes: [UInt8]) throws(Failure) -> (Reader, DocumentKind) {
+        guard bytes.count <= Limits.documentBytes else { throw .tooLarge(field: "document bytes", value: UInt64(bytes.count), limit: Limits.documentBytes) }
+        var input = Reader(bytes: bytes)
+        let version = try input.byte("codec version")
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        let code = try input.byte("document kind")
+        guard let kind = DocumentKind(rawValue: code) else { throw .unknownKind(code) }
+        return (input, kind)
     }
 
     // MARK: Writing and reading the parts

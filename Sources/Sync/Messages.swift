@@ -33,7 +33,7 @@ public struct Hello: Equatable, Sendable {
     /// 2: BATCH bodies as columns (docs/protocol.md §6) and the second preset dictionary.
     /// 3: document payloads in the binary document codec instead of JSON, and the third
     /// preset dictionary (`SyncDictionary.v3`).
-    /// 4: TABLE columns in their own layouts (`TableColumns`: presence flags, integers scaled
+    /// 4: BATCH payloads as columns of the codec's fields (`DocumentColumns`); TABLE columns in their own layouts (`TableColumns`: presence flags, integers scaled
     /// and as values or steps, text as text columns, prices as shares of the list price).
     public static let version: UInt64 = 4
     public var version: UInt64 = Hello.version
@@ -127,8 +127,9 @@ public struct SyncChange: Equatable, Sendable {
 
 /// BATCH (docs/protocol.md §6): the change records as columns. Sequences and instants as
 /// differences, entity and action names through a small table, change and entity ids as
-/// prefix + number, and the document payloads in the device's binary document codec, each as
-/// it was journaled.
+/// prefix + number, and the document payloads (the device's binary document codec, as
+/// journaled) taken apart into one column per field of the codec's layout (`DocumentColumns`),
+/// rebuilt byte for byte on the other side.
 public struct Batch: Equatable, Sendable {
     public var id: String
     public var changes: [SyncChange]
@@ -173,9 +174,18 @@ public struct Batch: Equatable, Sendable {
     }
 
     public func encode() -> [UInt8] {
-        var writer = WireWriter()
-        writer.string(id)
-        writer.varint(UInt64(changes.count))
+        var out = DocumentColumns.Output()
+        encode(into: &out, payloadsWhole: false)
+        return out.writer.bytes
+    }
+
+    /// The envelope's columns, then the payloads: whole, one after another (the canonical
+    /// form `contentHash` covers), or as `DocumentColumns` lay them out (what travels).
+    func encode(into out: inout DocumentColumns.Output, payloadsWhole: Bool) {
+        out.column("batch id and count") { writer in
+            writer.string(id)
+            writer.varint(UInt64(changes.count))
+        }
         var names: [String] = [], nameIndex: [ByteKey: Int] = [:]
         func index(_ name: String) -> UInt64 {
             if let found = nameIndex[ByteKey(name)] { return UInt64(found) }
@@ -184,28 +194,66 @@ public struct Batch: Equatable, Sendable {
             return UInt64(names.count - 1)
         }
         let entities = changes.map { index($0.entity) }, actions = changes.map { index($0.action) }
-        writer.varint(UInt64(names.count))
-        for name in names { writer.string(name) }
-        for step in steps(changes.map(\.seq)) { writer.int(step) }
-        for step in steps(changes.map(\.at)) { writer.int(step) }
-        for value in entities { writer.varint(value) }
-        for value in actions { writer.varint(value) }
-        TextColumn.write(changes.map(\.changeId), into: &writer)
-        TextColumn.write(changes.map(\.entityId), into: &writer)
-        for change in changes { writer.data(change.payload) }
-        return writer.bytes
+        out.column("name table") { writer in
+            writer.varint(UInt64(names.count))
+            for name in names { Self.writeName(name, into: &writer) }
+        }
+        out.column("change seq") { writer in for step in steps(changes.map(\.seq)) { writer.int(step) } }
+        out.column("change at") { writer in for step in steps(changes.map(\.at)) { writer.int(step) } }
+        out.column("change entity") { writer in for value in entities { writer.varint(value) } }
+        out.column("change action") { writer in for value in actions { writer.varint(value) } }
+        out.column("change id") { TextColumn.write(changes.map(\.changeId), into: &$0) }
+        out.column("change entity id") { TextColumn.write(changes.map(\.entityId), into: &$0) }
+        if payloadsWhole {
+            out.column("payloads") { writer in for change in changes { writer.data(change.payload) } }
+        } else {
+            DocumentColumns.write(changes.map(\.payload), entities: changes.map(\.entity), context: .init(ints: [changes.map(\.at)], texts: [changes.map(\.entityId)]), into: &out)
+        }
     }
 
+    /// Each column of `encode()`'s bytes by name, for the per-column breakdown
+    /// (`satchel-sim bench sync --columns`): which bytes of a body are which field's.
+    public func columnSpans() -> [(name: String, range: Range<Int>)] {
+        var out = DocumentColumns.Output()
+        out.recording = true
+        encode(into: &out, payloadsWhole: false)
+        return out.spans
+    }
 
-    /// BLAKE2b-256 of the batch's canonical bytes (its encoding, which is a function of the id and
-    /// the changes alone): what the hub keeps with the receipt, so a known batch id that comes
-    /// back with other content is told apart from a replay.
-    public var contentHash: [UInt8] { Blake2b.hash(encode(), outputLength: 32) }
+    /// BLAKE2b-256 of the batch's canonical bytes: the envelope's columns and every payload
+    /// whole (version 3's body), a function of the id and the changes alone and not of how
+    /// the columns of version 4 chose to code them. The hub keeps it with the receipt, so a
+    /// known batch id that comes back with other content is told apart from a replay, and a
+    /// batch retried across the version 4 upgrade still matches the receipt kept for it.
+    public var contentHash: [UInt8] {
+        var out = DocumentColumns.Output()
+        encode(into: &out, payloadsWhole: true)
+        return Blake2b.hash(out.writer.bytes, outputLength: 32)
+    }
+
+    /// A name of the name table: 0 and the name, or `k + 1` for the registry's k-th name
+    /// (`SyncDictionary.documentNames`), which both sides know.
+    static func writeName(_ name: String, into writer: inout WireWriter) {
+        if let known = SyncDictionary.documentNames.firstIndex(where: { ByteKey($0) == ByteKey(name) }) {
+            writer.varint(UInt64(known) + 1)
+        } else {
+            writer.varint(0)
+            writer.string(name)
+        }
+    }
+
+    static func readName(from reader: inout WireReader) throws(WireReader.Failure) -> String {
+        let code = try reader.varint()
+        guard code > 0 else { return try reader.string(limit: nameBytes) }
+        guard code <= UInt64(SyncDictionary.documentNames.count) else { throw .tooLarge(what: "known name", value: code) }
+        return SyncDictionary.documentNames[Int(code - 1)]
+    }
 
     /// BLAKE2b-256 of a BATCH body as received, which `decode` accepted: the hub hashes these
-    /// bytes rather than re-encoding the batch. A device's encoder is deterministic, so a retried
-    /// batch with the same content arrives as the same bytes and the same hash; for the current
-    /// encoder this equals `contentHash`.
+    /// bytes rather than re-encoding the batch. A device's encoder is deterministic (version 4's
+    /// column choices included), so a retried batch with the same content arrives as the same
+    /// bytes and the same hash. It is not `contentHash` (the canonical version 3 form), which
+    /// receipts stored by hubs before this change hold: `sameContent` accepts either.
     public static func contentHash(received body: [UInt8]) -> [UInt8] { Blake2b.hash(body, outputLength: 32) }
 
     /// Whether a stored receipt's hash is this batch's content: the received bytes' hash, or,
@@ -224,7 +272,7 @@ public struct Batch: Equatable, Sendable {
         let count = try reader.count("batch size", limit: maxChanges)
         let nameCount = try reader.count("name table size", limit: maxNames)
         var names: [String] = []
-        for _ in 0..<nameCount { names.append(try reader.string(limit: nameBytes)) }
+        for _ in 0..<nameCount { names.append(try readName(from: &reader)) }
         func name(_ index: UInt64) throws(WireReader.Failure) -> String {
             guard index < UInt64(names.count) else { throw .tooLarge(what: "name index", value: index) }
             return names[Int(index)]
@@ -243,8 +291,7 @@ public struct Batch: Equatable, Sendable {
         for _ in 0..<count { actions.append(try name(try reader.varint())) }
         let ids = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
         let entityIDs = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
-        var payloads: [[UInt8]] = []
-        for _ in 0..<count { payloads.append(try reader.data(limit: maxPayloadBytes)) }
+        let payloads = try DocumentColumns.read(count, entities: entities, context: .init(ints: [ats], texts: [entityIDs]), from: &reader)
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])
@@ -335,7 +382,8 @@ extension SyncDictionary {
     /// that recur inside documents in the codec's form (a varint length, then the text).
     public static let v3: [UInt8] = v2 + documentWords
 
-    /// Every entity and action of Field's `DocumentKind` (a Hub test holds the two lists equal).
+    /// Every entity and action of Field's `DocumentKind` (a test holds the two lists equal).
+    /// Since version 4 a BATCH's name table names these by position: append, never reorder.
     public static let documentNames = [
         "order", "created", "confirmed", "lines_added", "line_removed", "cancelled", "sent", "accepted", "rejected",
         "invoice_requested", "settled", "visit", "recorded", "payment", "collected", "payment_void", "voided",

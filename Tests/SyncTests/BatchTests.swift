@@ -164,14 +164,14 @@ struct BatchTests {
         }
     }
 
-    /// A valid body with `count` changes; `payloads` writes what follows the id columns.
+    /// A valid body with `count` changes, each payload whole; `payloads` writes what follows the payload forms.
     static func body(count: Int = 1, payloads: (inout WireWriter) -> Void = { $0.data([1, 2, 3]) }) -> [UInt8] {
         var writer = WireWriter()
         writer.string("B-1")
         writer.varint(UInt64(count))
         writer.varint(2)
-        writer.string("order")
-        writer.string("confirmed")
+        writer.varint(0); writer.string("order")       // names: in full (the registry's could be by index)
+        writer.varint(0); writer.string("confirmed")
         for _ in 0..<count { writer.int(1) }           // seqs
         for _ in 0..<count { writer.int(1_000) }       // instants
         for _ in 0..<count { writer.varint(0) }        // entity
@@ -185,6 +185,7 @@ struct BatchTests {
             writer.varint(1)
             for _ in 0..<count { writer.int(1) }
         }
+        for _ in 0..<count { writer.varint(0) }        // payload forms: whole
         payloads(&writer)
         return writer.bytes
     }
@@ -192,11 +193,11 @@ struct BatchTests {
     /// The id columns of `body` with a string column of one entry `column` in place of change ids.
     static func bodyWithChangeIDs(_ column: (inout WireWriter) -> Void) -> [UInt8] {
         var writer = WireWriter()
-        writer.string("B-1"); writer.varint(1); writer.varint(2); writer.string("order"); writer.string("confirmed")
+        writer.string("B-1"); writer.varint(1); writer.varint(2); writer.varint(0); writer.string("order"); writer.varint(0); writer.string("confirmed")
         writer.int(1); writer.int(1_000); writer.varint(0); writer.varint(1)
         column(&writer)
         writer.varint(TextColumn.literal); writer.string("I-1")
-        writer.data([1, 2, 3])
+        writer.varint(0); writer.data([1, 2, 3])
         return writer.bytes
     }
 
@@ -260,6 +261,7 @@ struct DocumentRegistryTests {
             #expect(names.contains(kind.entity), "\(kind.entity)")
             for action in kind.actions { #expect(names.contains(action), "\(kind.entity) \(action)") }
         }
+        // Version 4 still presets the version 3 dictionary, and its name table names these by index.
         #expect(Hello.version == 4)
     }
 }

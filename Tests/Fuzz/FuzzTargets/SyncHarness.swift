@@ -134,8 +134,15 @@ enum SyncHarness {
             SyncChange(seq: 43, changeId: "SOF02-43", at: 1_795_428_120_000, entity: "visit", entityId: "SOF02-v3", action: "recorded",
                        payload: Array("not a document at all — текст".utf8)),
         ]
+        // One order drafted, its lines added, then confirmed: later versions copy the earlier one's lines.
+        let versions = [(OrderState.draft, 2, "created"), (.draft, 4, "lines_added"), (.confirmed, 4, "confirmed")].enumerated().map { index, version in
+            SyncChange(seq: Int64(50 + index), changeId: "WAW07-\(50 + index)", at: 1_795_428_000_000 + Int64(index) * 240_000, entity: "order",
+                       entityId: "WAW07-o50", action: version.2,
+                       payload: SampleDocuments.payload(.order(SampleDocuments.order("WAW07-o50", state: version.0, lines: version.1))))
+        }
         return [
             (name: "orders-and-visits", bytes: Batch(id: "WAW07-1-6", changes: changes).encode()),
+            (name: "draft-versions", bytes: Batch(id: "WAW07-50-52", changes: versions).encode()),
             (name: "mixed-forms", bytes: Batch(id: "SOF02-41-43", changes: mixed).encode()),
             (name: "empty", bytes: Batch(id: "WAW07-0-0", changes: []).encode()),
         ]
