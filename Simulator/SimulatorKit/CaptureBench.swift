@@ -94,6 +94,7 @@ public struct CaptureBench {
 
         let (oursSeconds, rawSeconds) = try captureRace(root: root, orders: options.orders)
         let withCard = try captureWithCardRace(root: root, orders: options.orders)
+        notes.append(withCard.note)
         let (oursCard, rawCard, historyLines) = try cardRace(root: root, reads: options.cards)
 
         let satchelBytes = strippedSize(options.satchelPath, root: root, notes: &notes)
@@ -226,7 +227,7 @@ public struct CaptureBench {
     /// the acknowledgement when one is due (every 25 changes, the device's default) is not part
     /// of "saved" and not timed, but it runs as on a device: each one lets the journal drop the
     /// segments it covers, and the append's cost depends on how much journal the card holds.
-    static func captureWithCardRace(root: String, orders: Int) throws -> (ours: Double, raw: Double, bytesPerOrder: Double) {
+    static func captureWithCardRace(root: String, orders: Int) throws -> (ours: Double, raw: Double, bytesPerOrder: Double, note: String) {
         let today = CalendarDay.string(fromMilliseconds: SystemClock().nowMilliseconds())
         let plan = Seeder.Plan(customers: 200, products: 300, seed: 11, historyOrdersPerCustomer: 0, routeStops: 1...1, today: today)
         let home = root + "/ours-card"
@@ -255,19 +256,40 @@ public struct CaptureBench {
         defer { close(descriptor) }
 
         // One saved order on our side, timed to its acknowledgement, which must say the card has
-        // it; what the card grew by then is what the raw side writes for the same order.
-        func saveOurs(_ customer: String, _ lines: [OrderLineRequest]) throws -> (seconds: Double, appended: Int) {
+        // it; what the card grew by then is what the raw side writes for the same order. What
+        // this process wrote after the acknowledgement (a snapshot, when one was due) is counted
+        // too, so the raw side can write as much at the same point, untimed (below).
+        func saveOurs(_ customer: String, _ lines: [OrderLineRequest]) throws -> (seconds: Double, appended: Int, writtenAfter: Int) {
             let before = directoryBytes(card.path)
-            var seconds = 0.0, appended = 0
+            var seconds = 0.0, appended = 0, writtenAtAcknowledgement = 0
             let start = ChildProcess.monotonicSeconds()
             let saved = try agent.capture(.orders, in: oursDevice, { _ in try capture.createOrder(customerID: customer, lines: lines, confirm: true) }) { _ in
                 seconds = ChildProcess.monotonicSeconds() - start
                 appended = directoryBytes(card.path) - before
+                writtenAtAcknowledgement = try bytesWrittenByThisProcess()
             }
             guard saved.onCard else {
                 throw DayRunner.Failure.setup("the card append failed during the race: \(saved.warning ?? "\(saved.card.state)")")
             }
-            return (seconds, appended)
+            return (seconds, appended, try bytesWrittenByThisProcess() - writtenAtAcknowledgement)
+        }
+        // The raw side's counterpart of a snapshot's writes: as many bytes written to a new file
+        // on the same file system, fsynced, the file then removed, as the snapshot did.
+        func writeLikeSnapshot(_ bytes: Int) throws {
+            let scratch = root + "/raw-file/snapshot-like.tmp"
+            let fd = open(scratch, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            guard fd >= 0 else { throw DayRunner.Failure.setup("cannot open \(scratch): errno \(errno)") }
+            defer { close(fd); unlink(scratch) }
+            let chunk = [UInt8](repeating: 0xA5, count: 64 * 1024)
+            var left = bytes
+            while left > 0 {
+                let count = min(left, chunk.count)
+                guard chunk.withUnsafeBytes({ write(fd, $0.baseAddress, count) }) == count else {
+                    throw DayRunner.Failure.setup("write to \(scratch) failed: errno \(errno)")
+                }
+                left -= count
+            }
+            guard fsync(fd) == 0 else { throw DayRunner.Failure.setup("fsync of \(scratch) failed: errno \(errno)") }
         }
         func saveRaw(_ customer: String, _ lines: [OrderLineRequest], payload: [UInt8], bytes: [UInt8]) throws {
             try raw.capture(customer: customer, lines: lines, payload: payload)
@@ -279,25 +301,56 @@ public struct CaptureBench {
             try capture.createOrder(customerID: work[0].0, lines: work[0].1, confirm: true) }).value.document))
         try saveRaw(work[0].0, work[0].1, payload: samplePayload, bytes: [UInt8](repeating: 0x5A, count: 2_000))
 
-        var ours = 0.0, rawTime = 0.0, appendedTotal = 0
-        var index = 1
+        // Fairness: the snapshots our side takes after an acknowledgement (untimed) write the
+        // database's size to the same file system, and their writes could slow the next timed
+        // fsync; so after the raw capture at the same position the raw side writes and fsyncs as
+        // many bytes, also untimed. Each capture is timed alone, and the notes give the median of
+        // the captures right after such writes against the others, on each side.
+        var ours = 0.0, rawTime = 0.0, appendedTotal = 0, snapshots = 0, snapshotBytes = 0
+        var oursAfterWrites: [Double] = [], oursOther: [Double] = [], rawAfterWrites: [Double] = [], rawOther: [Double] = []
+        var index = 1, oursWroteBefore = false, rawWroteBefore = false
         while index < work.count {
             let slice = work[index..<min(index + 10, work.count)]
-            var appended: [Int] = []
+            var appended: [Int] = [], writtenAfter: [Int] = []
             for (customer, lines) in slice {
                 let saved = try saveOurs(customer, lines)
                 ours += saved.seconds
+                if oursWroteBefore { oursAfterWrites.append(saved.seconds) } else { oursOther.append(saved.seconds) }
+                oursWroteBefore = saved.writtenAfter > 0
                 appended.append(saved.appended)
+                writtenAfter.append(saved.writtenAfter)
+                if saved.writtenAfter > 0 { snapshots += 1; snapshotBytes += saved.writtenAfter }
             }
             appendedTotal += appended.reduce(0, +)
-            let start = ChildProcess.monotonicSeconds()
-            for ((customer, lines), bytes) in zip(slice, appended) {
+            for ((customer, lines), (bytes, after)) in zip(slice, zip(appended, writtenAfter)) {
+                let start = ChildProcess.monotonicSeconds()
                 try saveRaw(customer, lines, payload: samplePayload, bytes: [UInt8](repeating: 0x5A, count: bytes))
+                let seconds = ChildProcess.monotonicSeconds() - start
+                rawTime += seconds
+                if rawWroteBefore { rawAfterWrites.append(seconds) } else { rawOther.append(seconds) }
+                rawWroteBefore = after > 0
+                if after > 0 { try writeLikeSnapshot(after) }
             }
-            rawTime += ChildProcess.monotonicSeconds() - start
             index += 10
         }
-        return (ours, rawTime, Double(appendedTotal) / Double(orders))
+        func median(_ values: [Double]) -> String {
+            values.isEmpty ? "none" : String(format: "%.2f ms", values.sorted()[values.count / 2] * 1000)
+        }
+        let note = "ratio_with_card: \(snapshots) snapshots after acknowledgements (\(snapshotBytes / max(1, snapshots)) bytes written each, untimed), "
+            + "the raw side writing and fsyncing as many at the same points; median capture right after those writes / otherwise: "
+            + "ours \(median(oursAfterWrites)) (\(oursAfterWrites.count)) / \(median(oursOther)) (\(oursOther.count)), "
+            + "raw \(median(rawAfterWrites)) (\(rawAfterWrites.count)) / \(median(rawOther)) (\(rawOther.count))"
+        return (ours, rawTime, Double(appendedTotal) / Double(orders), note)
+    }
+
+    /// Bytes this process has handed to write(2) and its kin so far (`wchar` in /proc/self/io):
+    /// what a snapshot wrote, counted around it.
+    static func bytesWrittenByThisProcess() throws -> Int {
+        let text = try String(contentsOfFile: "/proc/self/io", encoding: .utf8)
+        for line in text.split(separator: "\n") where line.hasPrefix("wchar:") {
+            if let value = Int(line.dropFirst("wchar:".count).trimmingCharacters(in: .whitespaces)) { return value }
+        }
+        throw DayRunner.Failure.setup("/proc/self/io has no wchar line")
     }
 
     /// Bytes in every regular file under `path`.

@@ -349,10 +349,20 @@ public final class DeviceAgent {
             guard hasLocalKey else { return .failure(CardReport(state: .notConfigured)) }
             return .failure(CardReport(state: .absent, message: "this device backs up to a card (its key is \(configuration.keyFile)) but no card mount point is configured: `satchel config set card /media/card` (the card's mount point)"))
         }
+        let layout = CardLayout(root: root, device: device)
+        // The card this process attached last, while its card.json and the device's card.key are
+        // the very files read then (one stat each instead of listing the mount point and reading
+        // and decoding both): a card pulled, swapped or re-initialised, or a key replaced, fails
+        // the comparison and is attached again from scratch below.
+        let identityPrint = card.fingerprint(layout.identityFile), keyPrint = local.fingerprint(configuration.keyFile)
+        if let lastAttached, lastAttached.attached.layout.root == root, lastAttached.attached.layout.device == device, let identityPrint, let keyPrint,
+           lastAttached.identity == identityPrint, lastAttached.key == keyPrint {
+            return .success(lastAttached.attached)
+        }
+        lastAttached = nil
         guard (try? card.listDirectory(root)) != nil else {
             return .failure(CardReport(state: .absent, path: root, message: "no card mounted at \(root)"))
         }
-        let layout = CardLayout(root: root, device: device)
         guard card.exists(layout.identityFile) else {
             let others = CardLayout.devices(on: root, fileSystem: card).filter { $0 != device }
             if !others.isEmpty {
@@ -388,8 +398,15 @@ public final class DeviceAgent {
         guard keyCheck(key) == identity.keyCheck else {
             return .failure(CardReport(state: .foreign, path: root, message: "this device's backup key does not open the card's backup"))
         }
-        return .success(Attached(layout: layout, key: key, identity: identity))
+        let attached = Attached(layout: layout, key: key, identity: identity)
+        // The fingerprints were taken before the reads: a file changed since differs next time.
+        if let identityPrint, let keyPrint { lastAttached = (attached, identityPrint, keyPrint) }
+        return .success(attached)
     }
+
+    /// The card `attach` found last and the fingerprints of the two files it read to find it
+    /// (nil until then, after a failed attach, and on a file system that gives no fingerprints).
+    private var lastAttached: (attached: Attached, identity: FileFingerprint, key: FileFingerprint)?
 
     func readIdentity(_ layout: CardLayout) throws -> CardIdentity {
         let bytes: [UInt8]
@@ -565,11 +582,29 @@ public final class DeviceAgent {
             report.state = .behind
             report.message = report.message ?? "\(behind) acknowledged change\(behind == 1 ? " is" : "s are") not on the card yet: the next capture or `satchel backup` copies \(behind == 1 ? "it" : "them")"
         }
-        let pointer = (try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers())?.first
+        let pointer = newestPointer(attached)
         report.snapshotGeneration = pointer?.generation
         report.snapshotCoversSeq = pointer?.coversSequence
         return report
     }
+
+    /// The newest snapshot pointer on the card, read again only when either pointer slot is not
+    /// the file read last time (a snapshot by this or another process rewrites one).
+    private func newestPointer(_ attached: Attached) -> SnapshotPointer? {
+        let slots = (0..<2).map { card.fingerprint(attached.layout.pointerSlot($0)) }
+        if let lastPointer, lastPointer.root == attached.layout.root, lastPointer.device == attached.layout.device,
+           !slots.contains(nil), lastPointer.slots == slots {
+            return lastPointer.pointer
+        }
+        lastPointer = nil
+        guard let pointers = try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers() else { return nil }
+        // Fingerprints taken before the read, so a slot rewritten meanwhile differs next time; a
+        // missing slot (a card with one snapshot so far) has none, and is read again each time.
+        if !slots.contains(nil) { lastPointer = (attached.layout.root, attached.layout.device, slots, pointers.first) }
+        return pointers.first
+    }
+
+    private var lastPointer: (root: String, device: String, slots: [FileFingerprint?], pointer: SnapshotPointer?)?
 
     static func report(for error: BackupError, path: String) -> CardReport {
         if case .fileSystem(let failure) = error {

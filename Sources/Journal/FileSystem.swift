@@ -31,6 +31,11 @@ public protocol FileSystem: AnyObject {
     func freeBytes(_ path: String) -> Int64?
     /// Removes an empty directory (after a failed set-up); a missing one is not an error.
     func removeDirectory(_ path: String) throws(FileSystemError)
+    /// What tells this version of the file from any other at `path` in one `stat`, or nil when
+    /// there is no file there or the file system cannot say (the default: a test file system).
+    /// A caller that keeps what it read compares fingerprints and reads again on any difference
+    /// or on nil, so nil costs a re-read, never a stale answer.
+    func fingerprint(_ path: String) -> FileFingerprint?
 
     // One-shot calls through a file opened for them (implemented below; a test file system may
     // keep its own).
@@ -111,6 +116,8 @@ extension FileSystem {
 
     public func exists(_ path: String) -> Bool { ((try? fileSize(path)) ?? nil) != nil }
 
+    public func fingerprint(_ path: String) -> FileFingerprint? { nil }
+
     /// Creates (or replaces) a small file and makes it and its directory entry durable, through
     /// one descriptor from the write to the fsync.
     public func writeDurably(_ path: String, _ bytes: [UInt8]) throws(FileSystemError) {
@@ -121,6 +128,23 @@ extension FileSystem {
             try file.sync()
         }
         try syncDirectory(Paths.directory(of: path))
+    }
+}
+
+/// A file's identity and version as `stat` reports them: the file system it is on (another card
+/// in the slot, or an empty mount point, differs here or has no file), its inode (a file replaced
+/// by rename differs), size and modification and change times to the nanosecond (a file
+/// rewritten in place differs in at least one on any file system that keeps them).
+public struct FileFingerprint: Equatable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int64
+    public var modifiedNanoseconds: Int64
+    public var changedNanoseconds: Int64
+
+    public init(device: UInt64, inode: UInt64, size: Int64, modifiedNanoseconds: Int64, changedNanoseconds: Int64) {
+        self.device = device; self.inode = inode; self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds; self.changedNanoseconds = changedNanoseconds
     }
 }
 

@@ -66,6 +66,13 @@ public final class PosixFileSystem: FileSystem {
         do { return try SystemCalls.status(ofPath: path).map { Int64($0.st_size) } } catch { throw Self.fail("stat", path, error) }
     }
 
+    public func fingerprint(_ path: String) -> FileFingerprint? {
+        guard let info = (try? SystemCalls.status(ofPath: path)) ?? nil, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return FileFingerprint(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                               modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                               changedNanoseconds: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
+    }
+
     public func rename(_ from: String, to: String) throws(FileSystemError) {
         do { try SystemCalls.rename(from, to) } catch { throw Self.fail("rename to \(to)", from, error) }
     }
