@@ -120,7 +120,7 @@ caption() {
         equipment) echo "**Equipment check**: what was done and a note (saved on a technician's handheld; a rep's says why not)." ;;
         summary) echo "**Day summary**: orders, cash collected by currency, visits, unsent." ;;
         sync) echo "**Sync**: mode, link, the bytes, and the result." ;;
-        status) echo "**Status**: unsent changes, last sync, card, battery." ;;
+        status) echo "**Status**: unsent changes, last sync, card, battery, signal." ;;
     esac
 }
 block="$work/block.md"

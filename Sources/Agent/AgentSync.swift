@@ -142,6 +142,8 @@ extension DeviceAgent {
             defer { device.close() }
             try device.requireReadySIM()
             _ = try device.waitForRegistration()
+            // One AT+CSQ while the modem is still in command mode, for status to show later.
+            recordSignal(try? device.signal())
             let opened = try device.openStream(SessionRequest(apn: modem.apn, user: modem.user, password: modem.password, host: host, port: port),
                                                pppd: modem.pppd, optionsParent: configuration.home,
                                                pppTimeout: modem.pppTimeout)

@@ -92,8 +92,9 @@ final class VisitPage: Page {
     }
 }
 
-/// What the rep must know about the device: unsent changes, the card, the battery, whether
-/// writing is stopped, the last sync.
+/// What the rep must know about the device: unsent changes, the card, the battery, the signal
+/// (the last reading the agent recorded; the page never asks the modem), whether writing is
+/// stopped, the last sync.
 final class StatusPage: Page {
     var rows: [(String, Style)] = []
     init(app: ConsoleApp) { reappear(app: app) }
@@ -127,6 +128,7 @@ final class StatusPage: Page {
         } else {
             rows.append(("Battery: not read", .plain))
         }
+        rows.append(("Signal: \(SignalReading.describe(app.agent.lastSignal(), now: app.device.clock.nowMilliseconds()))", .plain))
     }
 
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {

@@ -436,10 +436,15 @@ public final class Modem {
         return result
     }
 
+    /// The signal now in dBm (AT+CSQ), nil while the modem says it is not known (99).
+    public func signal() throws(ModemError) -> Int? {
+        try answered("AT+CSQ").flatMap { ATParse.csqDBm($0) }
+    }
+
     public func network() throws(ModemError) -> NetworkStatus {
         var status = NetworkStatus()
         status.registrations = try registration()
-        status.rssiDBm = try answered("AT+CSQ").flatMap { ATParse.csqDBm($0) }
+        status.rssiDBm = try signal()
         if let lines = try answered("AT+COPS?"), let op = ATParse.cops(lines) {
             status.operatorName = op.name
             status.technology = op.technology
@@ -506,7 +511,7 @@ public final class Modem {
         network.registrations = ask("registration") { () throws(ModemError) -> [String: RegistrationStatus]? in try registration() } ?? [:]
         func noted(_ what: String) -> Bool { unknown.contains { $0.hasPrefix(what + ":") } }
         if network.registrations.isEmpty && !noted("registration") { unknown.append("registration: " + profile.registrationPrefixes.map { why("AT\($0)?") }.joined(separator: "; ")) }
-        network.rssiDBm = ask("signal") { () throws(ModemError) -> Int? in try answered("AT+CSQ").flatMap { ATParse.csqDBm($0) } }
+        network.rssiDBm = ask("signal") { () throws(ModemError) -> Int? in try signal() }
         if let op = ask("operator", { () throws(ModemError) -> Operator? in try answered("AT+COPS?").flatMap { ATParse.cops($0) } }) {
             network.operatorName = op.name
             network.technology = op.technology

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Field
 import Modem
@@ -26,6 +27,7 @@ struct ModemCommand: ParsableCommand {
             abstract: "Identify the modem and report SIM, PIN attempts, registration and signal, which profile was chosen and why, and what could not be learned.")
         @OptionGroup var modem: ModemOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var home: HomeOptions
         @Option(help: "Write what the modem answered to this new file as a transcript (PINs, PUKs, IMSI, ICCID and the IMEI's serial masked) that `satchel-sim modem replay` plays back.")
         var record: String?
 
@@ -49,6 +51,8 @@ struct ModemCommand: ParsableCommand {
                 report = try device.probe()
                 guard let report else { return }
                 let network = report.network
+                // Kept for `satchel status` when this is a device (its data directory initialised).
+                (try? home.agent())?.recordSignal(network.rssiDBm)
                 let fields: [(String, JSONValue)] = [
                     ("port", .string(port)), ("profile", .string(report.profile)),
                     ("profile_basis", .optionalString(report.choice?.kind)), ("profile_fallback", .bool(report.choice?.isFallback ?? false)),
@@ -112,6 +116,7 @@ struct ModemCommand: ParsableCommand {
             abstract: "Wait for registration, open a data session to HOST:PORT, optionally send a test payload, hang up and report.")
         @OptionGroup var modem: ModemOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var home: HomeOptions
         @Option(help: "Access point name.") var apn: String
         @Option(help: "APN user name (private APNs).") var user: String = ""
         @Flag(help: "Read the APN password from standard input.") var passwordStdin = false
@@ -137,6 +142,7 @@ struct ModemCommand: ParsableCommand {
                 let started = Deadline.now
                 _ = try device.waitForRegistration()
                 let network = (try? device.network()) ?? NetworkStatus()
+                (try? home.agent())?.recordSignal(network.rssiDBm)
                 let opened = try device.openStream(SessionRequest(apn: apn, user: user, password: password, host: host, port: port),
                                                    pppd: modem.pppd, optionsParent: pppdOptionsDirectory, pppTimeout: modem.pppTimeout)
                 let session = opened.stream

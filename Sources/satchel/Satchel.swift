@@ -100,7 +100,9 @@ struct Status: ParsableCommand {
             let status = try DeviceStatus.read(device)
             let card = agent.cardReport(device)
             let writing = agent.writing()
-            if output.json { return try printJSON(StatusWithCard(status: status, card: card, writing: writing)) }
+            // The last reading the agent recorded; status never asks the modem (read-only, fast).
+            let signal = agent.lastSignal()
+            if output.json { return try printJSON(StatusWithCard(status: status, card: card, writing: writing, signal: signal)) }
             if writing.stopped {
                 let next = writing.resumesOnNextWrite ? "the battery allows it again: the next command that writes resumes" : "plug in the charger; the next command that writes resumes once it charges"
                 print("WRITING STOPPED: \(writing.reason ?? "stopped"); \(next)")
@@ -115,6 +117,7 @@ struct Status: ParsableCommand {
             print("Database: \(status.databaseBytes) bytes, schema \(status.schemaVersion), SQLite \(status.sqliteVersion)")
             print("Card: \(describe(card))")
             if let battery = writing.battery { print("Battery: \(battery.percent)%\(battery.charging ? ", charging" : "")\(battery.level == .normal ? "" : " (\(battery.level.rawValue))")") }
+            print("Signal: \(SignalReading.describe(signal, now: device.clock.nowMilliseconds()))")
             print(syncReminder(lastSyncAt: status.lastSyncAt, now: device.clock.nowMilliseconds()))
         }
     }
@@ -129,20 +132,23 @@ func syncReminder(lastSyncAt: Int64?, now: Int64) -> String {
 }
 
 /// `status --json`: the device's counts with the card's state beside them under `"card"`,
-/// and whether writing is stopped (critical battery) under `"writing"`.
+/// whether writing is stopped (critical battery) under `"writing"`, and the modem's last
+/// recorded signal under `"signal"` (`{"dbm", "at"}`, null when none was read yet).
 struct StatusWithCard: Encodable {
     var status: DeviceStatus
     var card: CardReport
     var writing: DeviceAgent.Writing
+    var signal: SignalReading?
 
     func encode(to encoder: any Encoder) throws {
         try status.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(card, forKey: .card)
         try container.encode(writing, forKey: .writing)
+        try container.encode(signal, forKey: .signal)
     }
 
-    enum Key: String, CodingKey { case card, writing }
+    enum Key: String, CodingKey { case card, writing, signal }
 }
 
 struct Route: ParsableCommand {

@@ -166,5 +166,10 @@ struct SyncEndToEndTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
         #expect(report["uploaded"] as? Int == 3)
         #expect(try SQLiteHubStorage(path: database).changeCount(device: "SIM1") == 3)
+        // The sync read the signal while the modem was in command mode (+CSQ: 15: -83 dBm);
+        // status shows that reading without asking the modem.
+        let status = try ChildProcess.run(satchel, ["status", "--json"], environment: environment, timeoutSeconds: 30)
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any], "\(status.stderr)")
+        #expect((shown["signal"] as? [String: Any])?["dbm"] as? Int == -83, "\(shown["signal"] ?? "missing")")
     }
 }
