@@ -424,6 +424,11 @@ struct ERPImporter {
 
     mutating func rep(_ record: Record) throws {
         let id = record.values["id"]!, role = record.values["role"] ?? "rep"
+        // The handheld takes its rep id into every document id and refuses one it cannot use
+        // there (`satchel init --rep`): such a rep could never sync, so the file is refused here.
+        do { try DeviceDatabase.validateIdentifier(id, what: "rep id") } catch {
+            return try problem(record.line, record.element, "rep id \(TerminalText.safe(id)) is one a handheld refuses: use 1 to 32 letters, digits, '_' or '.' (it becomes part of every document id)")
+        }
         let values: WorkingSetRow = [.text(id), .text(record.values["name"]!), DatabaseValue(record.values["territory"]), .text(role)]
         if try database.first("SELECT 1 FROM reps WHERE id = ?", [.text(id)], row: { _ in true }) != nil {
             try database.execute("UPDATE reps SET name = ?2, territory_id = ?3, role = ?4 WHERE id = ?1", values)

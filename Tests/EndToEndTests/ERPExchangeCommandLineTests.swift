@@ -32,7 +32,7 @@ struct ERPExchangeCommandLineTests {
         let good = try hub(["erp", "import", "--db", database, Self.docs + "/erp-sample.xml"])
         #expect(good.succeeded, "\(good.stderr)")
         #expect(good.stdout.contains("customers 3"))
-        #expect(good.stdout.contains("New reps without a sync password (set one: satchel-hub rep password --rep ID): rep-kowalska, sup-nowak, rep-petrova"))
+        #expect(good.stdout.contains("New reps without a sync password (set one: satchel-hub rep password --rep ID): rep_kowalska, sup_nowak, rep_petrova"))
 
         let bad = directory.file("bad.xml")
         writeFile(bad, Array("""
@@ -57,8 +57,8 @@ struct ERPExchangeCommandLineTests {
         let database = directory.file("hub.db")
         do {
             let storage = try SQLiteHubStorage(path: database)
-            try storage.addRep(id: "rep-petrova", name: "Мария Петрова", passwordHash: "")
-            try storage.addDevice(id: "H07", rep: "rep-petrova", publicKey: Array(repeating: 9, count: 32), now: 1, replaces: nil)
+            try storage.addRep(id: "rep_petrova", name: "Мария Петрова", passwordHash: "")
+            try storage.addDevice(id: "H07", rep: "rep_petrova", publicKey: Array(repeating: 9, count: 32), now: 1, replaces: nil)
             let order = DocumentCodec.encode(.order(SampleDocuments.order("H07-1", customer: "CBG000001", note: "Доставка в петък")))
             let void = DocumentCodec.encode(.paymentVoid(SampleDocuments.paymentVoid("H07-2", payment: "H07-0", customer: "CBG000001")))
             _ = try storage.commit(Batch(id: "B1", changes: [

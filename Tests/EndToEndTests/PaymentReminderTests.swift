@@ -27,20 +27,18 @@ struct PaymentReminderTests {
             try #require(run.succeeded, "satchel \(arguments): \(run.stderr)")
             return run
         }
-        // The sample's rep ids have a hyphen, which a device's rep id may not (it becomes part of
-        // every document id): the same file with the rep renamed.
         let sample = try String(contentsOfFile: docs + "/erp-sample.xml", encoding: .utf8)
         // Its route is moved to today: the hub sends routes from today on.
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX"); formatter.timeZone = TimeZone(identifier: "UTC"); formatter.dateFormat = "yyyy-MM-dd"
         let today = formatter.string(from: Date())
-        try sample.replacingOccurrences(of: "rep-kowalska", with: "kowalska").replacingOccurrences(of: "day=\"2026-12-01\"", with: "day=\"\(today)\"").write(toFile: directory.path + "/erp.xml", atomically: true, encoding: .utf8)
+        try sample.replacingOccurrences(of: "day=\"2026-12-01\"", with: "day=\"\(today)\"").write(toFile: directory.path + "/erp.xml", atomically: true, encoding: .utf8)
         _ = try hub(["erp", "import", "--db", database, directory.path + "/erp.xml"])
-        _ = try hub(["rep", "password", "--db", database, "--rep", "kowalska"], stdin: "hasło-sync\n")
-        _ = try device(["init", "--device", "PL01", "--rep", "kowalska"])
+        _ = try hub(["rep", "password", "--db", database, "--rep", "rep_kowalska"], stdin: "hasło-sync\n")
+        _ = try device(["init", "--device", "PL01", "--rep", "rep_kowalska"])
         let keys = try device(["keys", "--json"])
         let deviceKey = try #require((try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [String: Any])?["public_key"] as? String)
-        _ = try hub(["device", "add", "--db", database, "--device", "PL01", "--rep", "kowalska", "--key", deviceKey])
+        _ = try hub(["device", "add", "--db", database, "--device", "PL01", "--rep", "rep_kowalska", "--key", deviceKey])
         let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let server = try OfficeWebTests.Listening(hubBinary, ["serve", "--db", database, "--listen", "127.0.0.1:0"], marker: "satchel-hub listening on")
         defer { server.stop() }

@@ -53,20 +53,25 @@ struct BatchContentTests {
         let change = Self.order("X-000001", seq: 1, total: 2770)
         let batch = Batch(id: "X-1-1", changes: [change])
         let body = batch.encode()
-        #expect(Batch.contentHash(received: body) == batch.contentHash)
+        // Not the canonical form's hash, which receipts of earlier hubs hold (`sameContent`).
+        #expect(Batch.contentHash(received: body) != batch.contentHash)
         let receipt = try storage.commit(try Batch.decode(body), contentHash: Batch.contentHash(received: body), device: "X", now: 1)
         #expect(receipt.stored == 1)
 
-        var prefix = WireWriter(), swapped = WireWriter()
-        for (writer, names) in [(0, ["order", "confirmed"]), (1, ["confirmed", "order"])] {
-            var w = WireWriter()
-            w.string(batch.id); w.varint(1); w.varint(2)
-            for name in names { w.string(name) }
-            w.int(change.seq); w.int(change.at)
-            if writer == 0 { prefix = w } else { swapped = w }
-        }
-        #expect(Array(body[prefix.bytes.count..<prefix.bytes.count + 2]) == [0, 1])
-        let other = swapped.bytes + [1, 0] + Array(body[(prefix.bytes.count + 2)...])
+        // Version 4's name table names the registry's names by index (one byte each here), and
+        // the entity and action columns point into it: the table's two names swapped, and both
+        // columns with them, is the same batch as other bytes.
+        var head = WireWriter()
+        head.string(batch.id); head.varint(1)
+        let table = head.bytes.count
+        var times = WireWriter()
+        times.int(change.seq); times.int(change.at)
+        let columns = table + 3 + times.bytes.count
+        #expect(body[table] == 2 && body[table + 1] < 0x80 && body[table + 2] < 0x80)
+        #expect(Array(body[columns..<columns + 2]) == [0, 1])
+        var other = body
+        other.swapAt(table + 1, table + 2)
+        other[columns] = 1; other[columns + 1] = 0
         #expect(other != body)
         #expect(try Batch.decode(other) == batch)
         #expect(try storage.commit(try Batch.decode(other), contentHash: Batch.contentHash(received: other), device: "X", now: 2) == receipt)
@@ -84,6 +89,15 @@ struct BatchContentTests {
         #expect(throws: BatchConflict.self) {
             try storage.commit(try Batch.decode(reissued), contentHash: Batch.contentHash(received: reissued), device: "X", now: 3)
         }
+
+        // A receipt an earlier hub stored holds the canonical form's hash; the retry that arrives
+        // as version 4 bytes is still its replay, and other content under that id still conflicts.
+        let older = Batch(id: "X-3-3", changes: [Self.order("X-000003", seq: 3, total: 990)])
+        let olderReceipt = try storage.commit(older, contentHash: older.contentHash, device: "X", now: 3)
+        let olderBody = older.encode()
+        #expect(try storage.commit(try Batch.decode(olderBody), contentHash: Batch.contentHash(received: olderBody), device: "X", now: 4) == olderReceipt)
+        let altered = Batch(id: "X-3-3", changes: [Self.order("X-000003", seq: 3, total: 991)])
+        #expect(throws: BatchConflict.self) { try storage.commit(altered, contentHash: Batch.contentHash(received: altered.encode()), device: "X", now: 5) }
     }
 
     @Test("over a session: the device hears batchConflict, the audit records the cause, and a faithful replay still gets its receipt", arguments: Backend.allCases)

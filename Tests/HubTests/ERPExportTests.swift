@@ -16,8 +16,8 @@ struct ERPExportTests {
         var seq: Int64 = 0
         init() throws {
             storage = try SQLiteHubStorage(path: directory.file("hub.db"))
-            try storage.addRep(id: "rep-kowalska", name: "Zofia Kowalska", passwordHash: "")
-            try storage.addDevice(id: "H01", rep: "rep-kowalska", publicKey: Array(repeating: 7, count: 32), now: 1, replaces: nil)
+            try storage.addRep(id: "rep_kowalska", name: "Zofia Kowalska", passwordHash: "")
+            try storage.addDevice(id: "H01", rep: "rep_kowalska", publicKey: Array(repeating: 7, count: 32), now: 1, replaces: nil)
         }
 
         func send(_ documents: [(action: String, document: Document)]) throws {
@@ -54,7 +54,7 @@ struct ERPExportTests {
                       ("recorded", Self.visit("H01-3"))])
         let (first, text) = try hub.export()
         #expect(first.after == 0 && first.documents == 3)
-        #expect(text.contains(#"<document position="1" change-id="H01-1" device="H01" rep="rep-kowalska" seq="1""#))
+        #expect(text.contains(#"<document position="1" change-id="H01-1" device="H01" rep="rep_kowalska" seq="1""#))
         #expect(text.contains(#"entity="order" id="H01-1" action="confirmed">"#))
         #expect(text.contains(#"<fields approval="none" confirmed-at="1796000000000" created-at="1796000000000" currency="PLN" customer-id="CPL000001" id="H01-1" note="Dostawa &lt;rano&gt; &amp; &quot;szybko&quot;\#u{FFFD}" price-level="customer" state="confirmed" total-minor="11998"/>"#))
         #expect(text.contains(#"<item name="line" amount-minor="11998" base-quantity="2" line-no="1" part-number="PN-PL-0001" quantity="2" unit="szt" unit-price-minor="5999"/>"#))

@@ -75,14 +75,14 @@ struct ERPImportTests {
         let hub = try Hub()
         let summary = try hub.storage.importERP(path: Self.sample)
         #expect(summary.rows["customers"] == 3)
-        #expect(summary.addedReps == ["rep-kowalska", "sup-nowak", "rep-petrova"])
+        #expect(summary.addedReps == ["rep_kowalska", "sup_nowak", "rep_petrova"])
         #expect(try hub.rows("SELECT name, credit_limit_minor, balance_minor, overdue_minor, overdue_days, discipline, balance_as_of FROM customers WHERE id = 'CPL000001'")
                 == [[.text("Sklep „Pod Lipą” Łęczyca"), .integer(500000), .integer(123450), .integer(23450), .integer(12), .text("hesitant"), .integer(1_795_996_800_000)]])
         #expect(try hub.rows("SELECT ref, due_on, amount_minor, currency FROM erp_open_items WHERE customer_id = 'CRU000001'")
                 == [[.text("СЧ-000123"), .text("2026-12-05"), .integer(1500000), .text("RUB")]])
         #expect(try hub.rows("SELECT name FROM products WHERE part_number = 'PN-RU-0100'") == [[.text("Чай «Ёлочка» 100 пакетиков")]])
         #expect(try hub.rows("SELECT unit, factor FROM product_units WHERE part_number = 'PN-BG-0077'") == [[.text("кашон"), .integer(12)]])
-        #expect(try hub.rows("SELECT territory_id, role, password_hash FROM reps WHERE id = 'sup-nowak'") == [[.text("PL"), .text("supervisor"), .text("")]])
+        #expect(try hub.rows("SELECT territory_id, role, password_hash FROM reps WHERE id = 'sup_nowak'") == [[.text("PL"), .text("supervisor"), .text("")]])
         #expect(try hub.rows("SELECT count(*) FROM route_stops") == [[.integer(2)]])
     }
 
@@ -90,11 +90,11 @@ struct ERPImportTests {
     func stockIsAnUpsert() throws {
         let hub = try Hub()
         _ = try hub.storage.importERP(path: Self.sample)
-        let file = hub.write("stock.xml", Self.exchange(#"<stock><item part-number="PN-PL-0001" quantity="7"/><item location="van:rep-petrova" part-number="PN-BG-0077" quantity="3"/></stock>"#))
+        let file = hub.write("stock.xml", Self.exchange(#"<stock><item part-number="PN-PL-0001" quantity="7"/><item location="van:rep_petrova" part-number="PN-BG-0077" quantity="3"/></stock>"#))
         _ = try hub.storage.importERP(path: file)
         #expect(try hub.rows("SELECT location, part_number, quantity FROM stock ORDER BY 1, 2") == [
-            [.text("van:rep-kowalska"), .text("PN-PL-0001"), .integer(6)],
-            [.text("van:rep-petrova"), .text("PN-BG-0077"), .integer(3)],
+            [.text("van:rep_kowalska"), .text("PN-PL-0001"), .integer(6)],
+            [.text("van:rep_petrova"), .text("PN-BG-0077"), .integer(3)],
             [.text("warehouse"), .text("PN-BG-0077"), .integer(48)],
             [.text("warehouse"), .text("PN-PL-0001"), .integer(7)],
             [.text("warehouse"), .text("PN-RU-0100"), .integer(0)],
@@ -172,7 +172,7 @@ struct ERPImportTests {
               <customer id="CBG000001" name="Магазин „Здравец“" currency="BGN"/>
             </customers>
             <stock><item part-number="PN-PL-0001" quantity="-5"/><item part-number="PN-XX-9999" quantity="1"/></stock>
-            <routes><route id="R1" rep="rep-petrova" day="2026-12-02"><stop position="1" customer="CBG999999"/></route></routes>
+            <routes><route id="R1" rep="rep_petrova" day="2026-12-02"><stop position="1" customer="CBG999999"/></route></routes>
             """
         let why = try hub.refusal(hub.write("bad.xml", Self.exchange(body)))
         #expect(why.contains("6 problems"))
@@ -204,6 +204,16 @@ struct ERPImportTests {
         _ = try hub.storage.importERP(path: Self.sample)
         let why = try hub.refusal(hub.write("check.xml", Self.exchange(Self.currencies + #"<customers><customer id="CPL9" name="Żabka" currency="PLN" discipline="zła"/></customers>"#)))
         #expect(why.contains("line 3, <customer>: a handheld would refuse this row: customers id 'CPL9', column discipline = 'zła': CHECK constraint failed"))
+    }
+
+    @Test("a rep id a handheld refuses (a hyphen: it becomes part of every document id) is refused at import, naming it; nothing changes")
+    func repIdTheHandheldRefuses() throws {
+        let hub = try Hub()
+        _ = try hub.storage.importERP(path: Self.sample)
+        let before = try hub.rows("SELECT id, name FROM reps ORDER BY id")
+        let why = try hub.refusal(hub.write("reps.xml", Self.exchange(#"<reps><rep id="rep-wiśniewska" name="Anna Wiśniewska"/><rep id="rep_ivanov" name="Иван Иванов"/></reps>"#)))
+        #expect(why.contains("line 3, <rep>: rep id rep-wiśniewska is one a handheld refuses"), "\(why)")
+        #expect(try hub.rows("SELECT id, name FROM reps ORDER BY id") == before)
     }
 
     @Test("a truncated file is refused, saying where it ends; dropping products that kept stock points at is refused naming the kept row")
