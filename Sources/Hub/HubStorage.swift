@@ -21,8 +21,9 @@ public protocol HubStorage: AnyObject {
     /// Stores a batch and its receipt (with the batch's content hash) in one transaction; a batch
     /// seen before with the same content gets its stored receipt back and changes nothing. A known
     /// batch id, or a known change id, with other content throws `BatchConflict` and stores nothing.
-    /// `contentHash`: `Batch.contentHash(received:)` of the BATCH body as it arrived (the session
-    /// has those bytes; re-encoding the batch to hash it cost most of the hub's ingest time).
+    /// `contentHash`: `Batch.contentHash`, over the batch's canonical form, not the bytes as they
+    /// arrived: version 4's column layout may send the same batch as other bytes (a device updated
+    /// between an upload and its retry), and that retry must still be a replay.
     func commit(_ batch: Batch, contentHash: [UInt8], device: String, now: Int64) throws -> Receipt
     /// What the hub holds of the device: its highest epoch, and the highest sequence in `epoch`.
     func holding(device: String, epoch: Int64) throws -> HubHolding
@@ -383,7 +384,7 @@ public final class SQLiteHubStorage: HubStorage {
                     "SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = ? AND batch_id = ?", [.text(device), .text(batch.id)],
                     row: { (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), ($0.isNull(3) ? nil : $0.blob(3))) }) {
                     if let storedHash = stored.1 {
-                        guard batch.sameContent(storedHash: storedHash, receivedHash: hash) else {
+                        guard storedHash == hash else {
                             throw BatchConflict(batch: batch.id, detail: "content hash \(Hex.encode(Array(hash.prefix(8)))) differs from the stored \(Hex.encode(Array(storedHash.prefix(8))))")
                         }
                     } else {

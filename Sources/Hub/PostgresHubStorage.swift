@@ -227,7 +227,7 @@ public final class PostgresHubStorage: HubStorage {
                 if let stored = try connection.first(
                     "SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = $1 AND batch_id = $2", [.text(device), .text(batch.id)],
                     row: { (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), $0.isNull(3) ? nil : $0.bytes(3)) }) {
-                    guard let storedHash = stored.1, batch.sameContent(storedHash: storedHash, receivedHash: hash) else {
+                    guard let storedHash = stored.1, storedHash == hash else {
                         throw BatchConflict(batch: batch.id, detail: "content hash \(Hex.encode(Array(hash.prefix(8)))) differs from the stored \(Hex.encode(Array((stored.1 ?? []).prefix(8))))")
                     }
                     return stored.0

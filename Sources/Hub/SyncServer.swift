@@ -136,7 +136,7 @@ public final class SyncServer: @unchecked Sendable {
                     let owner = mode == .upload ? try replaced() : device.id
                     let receipt: Receipt
                     do {
-                        receipt = try storage.commit(batch, contentHash: Batch.contentHash(received: message.body), device: owner, now: now())
+                        receipt = try storage.commit(batch, device: owner, now: now())
                     } catch HubError.invalid(let why) {
                         // Nothing of the batch was stored; the device hears why (a card from the
                         // wrong device, a change that is not its own).

@@ -222,7 +222,16 @@ public enum SyncClient {
         }
         let result = try AuthResult.decode(auth)
         guard result.status == .ok else { throw SyncFailure.authentication(result) }
-        if let sendFailure { throw sendFailure }
+        if let sendFailure {
+            // Signed in, and the send still failed: a hub that refused a batch answers ERROR and
+            // closes while the rest of the flight is on its way. That answer, when it came, is
+            // the cause the device must hear; else the failed send is.
+            if let message = try? channel.receive(deadline: deadline), message.type == MessageType.error.rawValue,
+               let error = try? ErrorMessage.decode(message.body) {
+                throw SyncFailure.hubError(code: error.code, message: error.message)
+            }
+            throw sendFailure
+        }
         var outcome = SyncResult(receipt: nil, bytesSent: 0, bytesReceived: 0, roundTrips: 1)
         outcome.held = result.held
         outcome.assignment = result.assignment

@@ -249,21 +249,6 @@ public struct Batch: Equatable, Sendable {
         return SyncDictionary.documentNames[Int(code - 1)]
     }
 
-    /// BLAKE2b-256 of a BATCH body as received, which `decode` accepted: the hub hashes these
-    /// bytes rather than re-encoding the batch. A device's encoder is deterministic (version 4's
-    /// column choices included), so a retried batch with the same content arrives as the same
-    /// bytes and the same hash. It is not `contentHash` (the canonical version 3 form), which
-    /// receipts stored by hubs before this change hold: `sameContent` accepts either.
-    public static func contentHash(received body: [UInt8]) -> [UInt8] { Blake2b.hash(body, outputLength: 32) }
-
-    /// Whether a stored receipt's hash is this batch's content: the received bytes' hash, or,
-    /// should a later wire layout send the same batch as other bytes (a device updated between
-    /// the upload and its retry), the canonical encoding's hash. Decoding is a function of the
-    /// bytes, so bytes of other content can match neither; the re-encode runs only on a mismatch.
-    public func sameContent(storedHash: [UInt8], receivedHash: [UInt8]) -> Bool {
-        storedHash == receivedHash || storedHash == contentHash
-    }
-
     /// Each payload is bounded by `maxPayloadBytes` and by what is left of the body, so what a
     /// batch makes the hub hold is bounded by its size.
     public static func decode(_ bytes: [UInt8]) throws -> Batch {

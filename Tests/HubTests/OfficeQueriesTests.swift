@@ -16,7 +16,7 @@ struct OfficeQueriesTests {
         let storage: SQLiteHubStorage
         init() throws {
             storage = try SQLiteHubStorage(path: directory.file("hub.db"))
-            for (rep, name, device, key) in [("rep_kowalska", "Zofia Kowalska", "H01", UInt8(1)), ("rep_petrova", "Мария Петрова", "H02", 2),
+            for (rep, name, device, key) in [("rep-kowalska", "Zofia Kowalska", "H01", UInt8(1)), ("rep-petrova", "Мария Петрова", "H02", 2),
                                              ("rep-smirnov", "Иван Смирнов", "H03", 3), ("rep-nowak", "Łukasz Nowak", "H04", 4)] {
                 try storage.addRep(id: rep, name: name, passwordHash: "$argon2id$x")
                 try storage.addDevice(id: device, rep: rep, publicKey: Array(repeating: key, count: 32), now: 1, replaces: nil)
@@ -33,11 +33,11 @@ struct OfficeQueriesTests {
     @Test("missed syncs: a rep whose last successful sync is 30 hours old is listed with why the last attempt failed, one who never synced is listed, one who synced 2 hours ago and one whose only handheld is revoked are not")
     func missedSyncsFollowTheCompanyRule() throws {
         let hub = try Hub()
-        try hub.sync("H01", "rep_kowalska", at: Self.now - 2 * Self.hour)
-        try hub.sync("H02", "rep_petrova", at: Self.now - 30 * Self.hour)
-        try hub.sync("H02", "rep_petrova", at: Self.now - 1 * Self.hour, result: "failed", error: "deadline: no answer from the hub within 60 s (GPRS lost)")
+        try hub.sync("H01", "rep-kowalska", at: Self.now - 2 * Self.hour)
+        try hub.sync("H02", "rep-petrova", at: Self.now - 30 * Self.hour)
+        try hub.sync("H02", "rep-petrova", at: Self.now - 1 * Self.hour, result: "failed", error: "deadline: no answer from the hub within 60 s (GPRS lost)")
         let missed = try hub.storage.missedSyncs(now: Self.now)
-        #expect(missed.map(\.rep) == ["rep_petrova", "rep-smirnov"])
+        #expect(missed.map(\.rep) == ["rep-petrova", "rep-smirnov"])
         #expect(missed[0].lastSuccessfulSync == Self.now - 30 * Self.hour)
         #expect(missed[0].lastError == "deadline: no answer from the hub within 60 s (GPRS lost)")
         #expect(missed[1].lastSuccessfulSync == nil && missed[1].devices == ["H03"])
@@ -48,14 +48,14 @@ struct OfficeQueriesTests {
     @Test("devices and reps carry their last successful sync and the last failure's cause")
     func devicesAndReps() throws {
         let hub = try Hub()
-        try hub.sync("H01", "rep_kowalska", at: Self.now - 2 * Self.hour)
-        try hub.sync("H01", "rep_kowalska", at: Self.now - 1 * Self.hour, result: "refused", error: "wrong sync password")
+        try hub.sync("H01", "rep-kowalska", at: Self.now - 2 * Self.hour)
+        try hub.sync("H01", "rep-kowalska", at: Self.now - 1 * Self.hour, result: "refused", error: "wrong sync password")
         let devices = try hub.storage.officeDevices()
         #expect(devices.first { $0.id == "H01" }?.lastSuccessfulSync == Self.now - 2 * Self.hour)
         #expect(devices.first { $0.id == "H01" }?.lastError == "wrong sync password")
         #expect(devices.first { $0.id == "H04" }?.revoked == true)
         let reps = try hub.storage.officeReps()
-        #expect(reps.first { $0.id == "rep_kowalska" }?.lastSuccessfulSync == Self.now - 2 * Self.hour)
+        #expect(reps.first { $0.id == "rep-kowalska" }?.lastSuccessfulSync == Self.now - 2 * Self.hour)
         #expect(reps.first { $0.id == "rep-nowak" }?.devices == 0)
     }
 
@@ -74,7 +74,7 @@ struct OfficeQueriesTests {
         let all = try hub.storage.officeDocuments(DocumentFilter())
         #expect(all.map(\.id) == ["H02-1", "H01-1"])
         #expect(all[1].changes == 2 && all[1].state == "accepted" && all[1].lastAction == "confirmed" && all[1].customer == "CPL000001")
-        #expect(try hub.storage.officeDocuments(DocumentFilter(rep: "rep_kowalska")).map(\.id) == ["H01-1"])
+        #expect(try hub.storage.officeDocuments(DocumentFilter(rep: "rep-kowalska")).map(\.id) == ["H01-1"])
         #expect(try hub.storage.officeDocuments(DocumentFilter(state: "accepted")).map(\.id) == ["H01-1"])
         #expect(try hub.storage.officeDocuments(DocumentFilter(from: Self.now - Self.hour)).map(\.id) == ["H02-1"])
     }
