@@ -243,6 +243,13 @@ struct DeviceKeySealTests {
         let wrongPassphrase = try run(second, ["restore", "--force", "--passphrase-stdin"], stdin: "nie to hasło zapasowe\n")
         #expect(wrongPassphrase.status == 65, "\(wrongPassphrase.status) \(wrongPassphrase.stderr)")
         #expect(tree(card) == cardBefore && tree(second.home) == homeBefore, "a refused restore changed something")
+        // The right passphrase: the card's key is not the second handheld's data key, so keeping it would
+        // put it in plaintext beside data.key: refused, nothing changed, the first's key nowhere in the second.
+        let firstKey = try sessionKey(first)
+        let rightPassphrase = try run(second, ["restore", "--force", "--passphrase-stdin"], stdin: passphrase + "\n")
+        #expect(rightPassphrase.status == 77 && rightPassphrase.stderr.contains("not under this device's data key"), "\(rightPassphrase.status) \(rightPassphrase.stderr)")
+        #expect(tree(card) == cardBefore && tree(second.home) == homeBefore, "a refused restore changed something")
+        #expect(holdingKey(second.home, firstKey).isEmpty, "\(holdingKey(second.home, firstKey))")
         #expect(files(card).allSatisfy { FileManager.default.contents(atPath: $0)?.range(of: Data(first.customerName.utf8)) == nil })
     }
 
