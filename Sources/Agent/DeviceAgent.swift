@@ -666,7 +666,10 @@ public final class DeviceAgent {
     /// `force`: replace a database that opens too (refused otherwise, listing what it would drop).
     /// `advancingEpoch`: false only for a read-only copy (upload mode's recovered card).
     /// `appPassword`: on a handheld without one, the key unwrapped from the passphrase is
-    /// sealed under it at once (`keepRestoredKey`), so it never sits in the data directory.
+    /// sealed under it at once (`keepRestoredKey`), so it never sits in the data directory; on a
+    /// handheld with one, its current password (it unlocks). There a passphrase restore is
+    /// refused when the device is locked, its keys were destroyed, or the card's key is not the
+    /// data key: no second key is ever kept in plaintext beside `data.key`.
     public func restore(passphrase: String?, device requested: String? = nil, force: Bool = false,
                         advancingEpoch: Bool = true, appPassword: String? = nil) throws -> RestoreReport {
         guard let root = configuration.cardRoot else { throw AgentError.cardUnavailable(CardReport(state: .notConfigured)) }
@@ -677,6 +680,16 @@ public final class DeviceAgent {
         }
         let layout = CardLayout(root: root, device: deviceID)
         let identity = try readIdentity(layout)
+        // On a device that has (or had) an app password, a key from the passphrase may be kept
+        // only as the data key under that password (issue 14: nothing usable in the data
+        // directory without it); whatever cannot be is refused here, before anything changes.
+        if deviceLock.hasPassword {
+            if deviceLock.state == .destroyed { throw DeviceLockError.restoreOverDestroyedKeys(home: configuration.home) }
+            // --app-password-stdin is the device's current password then: it unlocks (a wrong
+            // one counts as at `satchel unlock`).
+            if let appPassword { try unlock(password: appPassword) }
+            if passphrase != nil && deviceLock.state == .locked { throw DeviceLockError.restoreNeedsAppPassword(home: configuration.home) }
+        }
         let key: BackupKey
         var unwrapped = false
         if let local = try localKeyForRestore(passphraseGiven: passphrase != nil), keyCheck(local) == identity.keyCheck {
@@ -684,7 +697,14 @@ public final class DeviceAgent {
         } else if let passphrase {
             key = try BackupKey.unwrap(identity, passphrase: passphrase, path: layout.identityFile)
             unwrapped = true
-            if let appPassword, !deviceLock.hasPassword { try DeviceLock.checkAcceptable(appPassword) }
+            if deviceLock.hasPassword {
+                guard let dataKey = try deviceLock.unlockedKey() else { throw DeviceLockError.restoreNeedsAppPassword(home: configuration.home) }
+                guard dataKey.backupKey.check == key.check else {
+                    throw DeviceLockError.restoreKeyNotDataKey(home: configuration.home, cardCheck: key.check, dataCheck: dataKey.backupKey.check)
+                }
+            } else if let appPassword {
+                try DeviceLock.checkAcceptable(appPassword)
+            }
         } else {
             throw BackupError.wrongKey(path: layout.identityFile + " (no backup key on this device: give the passphrase)")
         }
@@ -703,6 +723,7 @@ public final class DeviceAgent {
 
     /// Where the key a restore unwrapped from the passphrase is kept, never in plaintext on
     /// internal storage when the restored data is sealed:
+    /// - an app password set: it is the data key (`restore` checked), sealed in `data.key` already;
     /// - an app password given: `data.key` sealed under it, the session started (unlocked);
     /// - a sealed database and no app password: the tmpfs session only (`SessionKeyFile`), until
     ///   `satchel password set` seals it; a reboot (or the idle lock) before then means
@@ -713,8 +734,8 @@ public final class DeviceAgent {
     func keepRestoredKey(_ key: BackupKey, appPassword: String?) throws -> String? {
         let dataKey = DataKey(SecretBytes(key.bytes))
         if deviceLock.hasPassword {
-            // Another card's key than data.key's: kept beside it as before (the card is read with it).
-            try IdentityFiles.writeAtomically(configuration.keyFile, key.bytes)
+            // `restore` let only the data key itself through: card.key says so and holds no key.
+            try IdentityFiles.writeAtomically(configuration.keyFile, Self.cardKeyMarker)
             return nil
         }
         if let appPassword {

@@ -52,6 +52,14 @@ public enum DeviceLockError: Error, CustomStringConvertible, Equatable {
     /// A sealed database restored without an app password, whose key (kept in memory only)
     /// is gone: a reboot or the idle lock came before `satchel password set`.
     case restoredKeyGone(home: String)
+    /// A passphrase restore on a locked device with an app password: the key it unwraps may be
+    /// kept only under that password, which was not given.
+    case restoreNeedsAppPassword(home: String)
+    /// A restore onto a data directory whose keys were destroyed: it is restored into a fresh one.
+    case restoreOverDestroyedKeys(home: String)
+    /// The card's backup key is not this device's data key: keeping it would mean a second key,
+    /// in plaintext, beside `data.key`.
+    case restoreKeyNotDataKey(home: String, cardCheck: String, dataCheck: String)
 
     public var description: String {
         switch self {
@@ -75,13 +83,20 @@ public enum DeviceLockError: Error, CustomStringConvertible, Equatable {
             return "could not encrypt \(path): \(detail); the database was left as it was"
         case .restoredKeyGone(let home):
             return "the database in \(home) was restored from the card without an app password, and its key was kept in memory only, which is gone now (a reboot, or the idle lock): restore again with the backup passphrase (`satchel restore --passphrase-stdin --app-password-stdin`)"
+        case .restoreNeedsAppPassword(let home):
+            return "this device has an app password and is locked (\(home)): nothing was restored. Give the app password on the line after the backup passphrase (`satchel restore --passphrase-stdin --app-password-stdin`), or `satchel unlock` first: the card's key is kept only under the app password, never in the data directory"
+        case .restoreOverDestroyedKeys(let home):
+            return "the keys of this device were destroyed (\(home)/keys-destroyed): nothing was restored. Move the data directory aside and restore into an empty one with the rep's new app password (`satchel restore --passphrase-stdin --app-password-stdin`), or replace the device with the key the hub holds in escrow (technician guide: Device replacement)"
+        case .restoreKeyNotDataKey(let home, let cardCheck, let dataCheck):
+            return "the card's backup (key check \(cardCheck)) is not under this device's data key (check \(dataCheck), \(home)): nothing was restored, since its key would have to sit beside data.key in plaintext. If it is another handheld's card, restore it there; to make this handheld that one, move the data directory aside and restore into an empty one (`satchel restore --passphrase-stdin --app-password-stdin`)"
         }
     }
 
     /// Satchel.swift's codes: 77 locked or refused, 69 the data cannot be read here, 78 damaged key file, 65 bad input.
     public var exitCode: Int32 {
         switch self {
-        case .locked, .wrongPassword, .runtimeDirectoryUnsafe, .noPassword, .passwordAlreadySet, .restoredKeyGone: return 77
+        case .locked, .wrongPassword, .runtimeDirectoryUnsafe, .noPassword, .passwordAlreadySet, .restoredKeyGone, .restoreNeedsAppPassword, .restoreOverDestroyedKeys,
+             .restoreKeyNotDataKey: return 77
         case .keysDestroyed: return 69
         case .keyFileDamaged: return 78
         case .unacceptablePassword: return 65

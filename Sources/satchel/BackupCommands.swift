@@ -68,7 +68,10 @@ struct RestoreCommand: ParsableCommand {
         discussion: """
             On a wiped handheld the backup key is gone too: give the backup passphrase on standard input (--passphrase-stdin), \
             and with --app-password-stdin a new app password on the next line, which seals the key at once (without one, the key \
-            of a sealed backup is kept in memory only until `satchel password set`). \
+            of a sealed backup is kept in memory only until `satchel password set`). On a handheld with an app password, \
+            --app-password-stdin is its current one: a passphrase restore there needs it (or `satchel unlock` first) and is \
+            refused when the card's key is not the device's data key or the keys were destroyed (restore into an empty data \
+            directory then): no key is ever kept in plaintext beside data.key. \
             The device's sync key and hub pin come back from the card with the database. A database that opens and is not \
             damaged is replaced only with --force: without it, restore lists the documents and changes the card lacks and \
             changes nothing (exit 73). Every restore moves the device's ids into a new epoch (recorded on the card first), \
@@ -79,7 +82,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "Card to restore from (default: --card / $SATCHEL_CARD).") var from: String?
     @Option(help: "Device whose backup to restore, when the card holds several.") var device: String?
     @Flag(help: "Read the backup passphrase from standard input.") var passphraseStdin = false
-    @Flag(help: "Then read a new app password (the next line): on a handheld without one, the key the passphrase unwraps is sealed under it at once.")
+    @Flag(help: "Then read the app password (the next line): on a handheld without one a new one, which seals the key the passphrase unwraps at once; on a handheld with one its current one, which unlocks it.")
     var appPasswordStdin = false
     @Flag(help: "Replace a database that opens and is not damaged, dropping what the card lacks (listed first by a restore without it).") var force = false
 
@@ -88,7 +91,7 @@ struct RestoreCommand: ParsableCommand {
             var configuration = try home.agent().configuration
             if let from { configuration.cardRoot = from }
             let passphrase = passphraseStdin ? try readSecret("backup passphrase") : nil
-            let appPassword = appPasswordStdin ? try readSecret("new app password") : nil
+            let appPassword = appPasswordStdin ? try readSecret("app password") : nil
             let report = try DeviceAgent(configuration).restore(passphrase: passphrase, device: device, force: force, appPassword: appPassword)
             if output.json { return try printJSON(report) }
             print("Restored \(report.database): snapshot \(report.snapshotGeneration.map { "#\($0)" } ?? "none"), \(report.replayed) journal entries replayed, through change \(report.lastSequence)")

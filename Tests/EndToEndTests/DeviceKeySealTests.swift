@@ -127,6 +127,78 @@ struct DeviceKeySealTests {
         #expect(short.status == 65 && !FileManager.default.fileExists(atPath: device.home + "/satchel.db"), "\(short.status) \(short.stderr)")
     }
 
+    /// The unlocked data key: the 32-byte session file on tmpfs (`SessionKeyFile`), the one place it may be.
+    func sessionKey(_ device: Device) throws -> [UInt8] {
+        let sessions = files(device.runtime).filter { ($0 as NSString).lastPathComponent.hasPrefix("session-") && bytes($0).count == 32 }
+        return bytes(try #require(sessions.first, "no session key under \(device.runtime)"))
+    }
+
+    /// Files under `home` holding `key` raw or as hex (either case).
+    func holdingKey(_ home: String, _ key: [UInt8]) -> [String] {
+        let hex = key.map { String(format: "%02x", $0) }.joined()
+        return holding(home, key) + holding(home, Array(hex.utf8)) + holding(home, Array(hex.uppercased().utf8))
+    }
+
+    @Test("a passphrase restore on a handheld that has or had an app password never writes the key to the data directory: unlocked it keeps card.key a marker; locked it needs the app password (refused without, nothing changed); after keys-destroyed it is refused, and restoring into an empty data directory as the technician guide says works, sealed")
+    func passphraseRestoreOnAPasswordDevice() throws {
+        let directory = TemporaryDirectory("e2e-restore-password-device")
+        let device = try seeded(directory)
+        defer { try? FileManager.default.removeItem(atPath: device.runtime) }
+        let card = directory.path + "/card"
+        try FileManager.default.createDirectory(atPath: card, withIntermediateDirectories: true)
+        try #require(try run(device, ["password", "set"], stdin: password + "\n" + password + "\n").succeeded)
+        try #require(try run(device, ["card", "init", "--card", card], stdin: passphrase + "\n").succeeded)
+        try #require(try run(device, ["order", "new", "--customer", device.customer, "--line", "PN-10000:3", "--confirm"]).succeeded)
+        let dataKey = try sessionKey(device)
+        #expect(holdingKey(device.home, dataKey).isEmpty, "the control: the key is not in the data directory before any restore")
+        let cardKey = device.home + "/card.key"
+
+        // Unlocked, card.key lost: the passphrase's key is the data key; card.key becomes the marker again.
+        try FileManager.default.removeItem(atPath: cardKey)
+        let unlocked = try run(device, ["restore", "--force", "--passphrase-stdin"], stdin: passphrase + "\n")
+        try #require(unlocked.succeeded, "\(unlocked.status) \(unlocked.stderr)")
+        #expect(holdingKey(device.home, dataKey).isEmpty, "the key in plaintext after an unlocked restore: \(holdingKey(device.home, dataKey))")
+        #expect(bytes(cardKey).count != 32)
+        #expect(try run(device, ["order", "list", "--json"]).stdout.contains(device.customer))
+
+        // Locked, card.key lost: refused without the app password, the data directory as it was.
+        try FileManager.default.removeItem(atPath: cardKey)
+        _ = try run(device, ["lock"])
+        let before = tree(device.home)
+        let locked = try run(device, ["restore", "--force", "--passphrase-stdin"], stdin: passphrase + "\n")
+        #expect(locked.status == 77 && locked.stderr.contains("--app-password-stdin"), "\(locked.status) \(locked.stderr)")
+        #expect(tree(device.home) == before, "a refused restore changed the data directory")
+        #expect(holdingKey(device.home, dataKey).isEmpty, "\(holdingKey(device.home, dataKey))")
+        // With the device's app password on the next line: restored, unlocked, the key still only under the password.
+        let withPassword = try run(device, ["restore", "--force", "--passphrase-stdin", "--app-password-stdin"], stdin: passphrase + "\n" + password + "\n")
+        try #require(withPassword.succeeded, "\(withPassword.status) \(withPassword.stderr)")
+        #expect(holdingKey(device.home, dataKey).isEmpty, "the key in plaintext after a restore with the app password: \(holdingKey(device.home, dataKey))")
+        #expect(try run(device, ["order", "list", "--json"]).stdout.contains(device.customer))
+
+        // Keys destroyed (three wrong passwords), card.key gone with the rest: refused, nothing written.
+        try #require(try run(device, ["config", "set", "password_attempts", "3"]).succeeded)
+        _ = try run(device, ["lock"])
+        for _ in 0..<3 { _ = try run(device, ["unlock"], stdin: "nie to hasło\n") }
+        try #require(FileManager.default.fileExists(atPath: device.home + "/keys-destroyed"))
+        try? FileManager.default.removeItem(atPath: cardKey)
+        let destroyedBefore = tree(device.home)
+        for stdin in [passphrase + "\n", passphrase + "\n" + password + "\n"] {
+            let flags = stdin.hasSuffix(password + "\n") ? ["--app-password-stdin"] : []
+            let destroyed = try run(device, ["restore", "--force", "--passphrase-stdin"] + flags, stdin: stdin)
+            #expect(destroyed.status == 77 && destroyed.stderr.contains("Move the data directory aside"), "\(destroyed.status) \(destroyed.stderr)")
+            #expect(tree(device.home) == destroyedBefore, "a refused restore changed the data directory")
+            #expect(holdingKey(device.home, dataKey).isEmpty, "the key in plaintext on a keys-destroyed device: \(holdingKey(device.home, dataKey))")
+        }
+        // The technician guide's way: the data directory aside, restored into an empty one, sealed under the new password.
+        try FileManager.default.moveItem(atPath: device.home, toPath: directory.path + "/device.destroyed")
+        let newPassword = "nowe hasło 2026"
+        let fresh = try run(device, ["restore", "--from", card, "--passphrase-stdin", "--app-password-stdin"], stdin: passphrase + "\n" + newPassword + "\n")
+        try #require(fresh.succeeded, "\(fresh.status) \(fresh.stderr)")
+        #expect(holdingKey(device.home, dataKey).isEmpty, "\(holdingKey(device.home, dataKey))")
+        #expect(holdingKey(directory.path + "/device.destroyed", dataKey).isEmpty)
+        #expect(try run(device, ["order", "list", "--json"]).stdout.contains(device.customer))
+    }
+
     /// Every file under `root` with its bytes, for "nothing changed".
     func tree(_ root: String) -> [String: Data] {
         var found: [String: Data] = [:]
@@ -171,6 +243,13 @@ struct DeviceKeySealTests {
         let wrongPassphrase = try run(second, ["restore", "--force", "--passphrase-stdin"], stdin: "nie to hasło zapasowe\n")
         #expect(wrongPassphrase.status == 65, "\(wrongPassphrase.status) \(wrongPassphrase.stderr)")
         #expect(tree(card) == cardBefore && tree(second.home) == homeBefore, "a refused restore changed something")
+        // The right passphrase: the card's key is not the second handheld's data key, so keeping it would
+        // put it in plaintext beside data.key: refused, nothing changed, the first's key nowhere in the second.
+        let firstKey = try sessionKey(first)
+        let rightPassphrase = try run(second, ["restore", "--force", "--passphrase-stdin"], stdin: passphrase + "\n")
+        #expect(rightPassphrase.status == 77 && rightPassphrase.stderr.contains("not under this device's data key"), "\(rightPassphrase.status) \(rightPassphrase.stderr)")
+        #expect(tree(card) == cardBefore && tree(second.home) == homeBefore, "a refused restore changed something")
+        #expect(holdingKey(second.home, firstKey).isEmpty, "\(holdingKey(second.home, firstKey))")
         #expect(files(card).allSatisfy { FileManager.default.contents(atPath: $0)?.range(of: Data(first.customerName.utf8)) == nil })
     }
 
