@@ -498,17 +498,20 @@ public final class DeviceAgent {
         }
     }
 
+    /// Removes a directory and everything below it, files first, each directory fsynced before
+    /// it goes; what cannot be removed is left (best effort: callers report what matters).
+    static func removeTree(_ path: String, on fileSystem: any FileSystem) {
+        for name in (try? fileSystem.listDirectory(path)) ?? [] {
+            let child = Paths.join(path, name)
+            if (try? fileSystem.listDirectory(child)) != nil { removeTree(child, on: fileSystem) } else { try? fileSystem.remove(child) }
+        }
+        try? fileSystem.syncDirectory(path)
+        try? fileSystem.removeDirectory(path)
+    }
+
     /// Removes this device's backup directory from the card, files first (after a failed init).
     func removeBackup(_ layout: CardLayout, removingSatchelDirectory: Bool) {
-        func removeTree(_ path: String) {
-            for name in (try? card.listDirectory(path)) ?? [] {
-                let child = Paths.join(path, name)
-                if (try? card.listDirectory(child)) != nil { removeTree(child) } else { try? card.remove(child) }
-            }
-            try? card.syncDirectory(path)
-            try? card.removeDirectory(path)
-        }
-        removeTree(layout.deviceDirectory)
+        Self.removeTree(layout.deviceDirectory, on: card)
         if removingSatchelDirectory { try? card.removeDirectory(layout.satchelDirectory) }
         try? card.syncDirectory(layout.root)
     }

@@ -245,16 +245,26 @@ public struct DeviceSync {
         let recoveredRoot = Paths.join(agent.configuration.home, "recovered")
         let recoveredHome = Paths.join(recoveredRoot, oldDevice ?? "card")
         do { try local.createDirectory(recoveredRoot) } catch { throw Failure.storage("\(error)") }
-        // A copy to read from, made afresh each time; nobody issues ids from it, so its epoch stays.
+        // A copy to read from, made afresh each time and gone once its changes are read: it holds
+        // the old device's key (`card.key`, in plaintext for an escrowed key or a plain card) and
+        // its database, which must not stay in this handheld's data directory.
+        defer {
+            for name in [IdentityFiles.cardKeyName, "data.key"] { _ = DeviceAgent.shred(Paths.join(recoveredHome, name)) }
+            DeviceAgent.removeTree(recoveredHome, on: local)
+        }
+        // Nobody issues ids from the copy, so its epoch stays.
         let recovered = DeviceAgent(AgentConfiguration(home: recoveredHome, cardRoot: cardRoot))
         _ = try recovered.restore(passphrase: passphrase, device: oldDevice, force: true, advancingEpoch: false)
-        // Through the agent: a sealed copy opens with the key the restore kept in memory.
-        let old = try recovered.openUnchecked()
-        let oldID = try old.deviceID()
-        let sentByOld = try old.uploadedThroughSeq()
-        let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)
-        let prefix = ClientID.prefix(device: oldID, epoch: try old.epoch()) + "-recovered"
-        return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: prefix))
+        return try {
+            // Through the agent: a sealed copy opens with the key the restore kept in memory.
+            // (In a closure so the copy's database is closed before the defer removes it.)
+            let old = try recovered.openUnchecked()
+            let oldID = try old.deviceID()
+            let sentByOld = try old.uploadedThroughSeq()
+            let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)
+            let prefix = ClientID.prefix(device: oldID, epoch: try old.epoch()) + "-recovered"
+            return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: prefix))
+        }()
     }
 
     /// Upload mode, second half: the recovered changes go up under the old device's identity.

@@ -243,6 +243,8 @@ struct DeviceLifecycleEndToEndTests {
         let uploaded = try json(upload)
         #expect(uploaded["recovered_from"] as? String == "WAW07")
         #expect(uploaded["duplicates"] as? Int == 0)
+        // The released key was written for the copy of WAW07 that was read; copy and key are gone.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: newHome + "/recovered")) ?? []).isEmpty)
         let orders = { try Database(path: office.database).int64("SELECT count(DISTINCT entity_id) FROM device_changes WHERE device_id = 'WAW07' AND entity = 'order'") }
         let duplicated = { try Database(path: office.database).int64("""
             SELECT count(*) FROM (SELECT 1 FROM device_changes WHERE device_id = 'WAW07' GROUP BY entity, entity_id, action, payload HAVING count(*) > 1)

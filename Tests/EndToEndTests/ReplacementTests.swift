@@ -78,6 +78,8 @@ struct ReplacementTests {
         let uploaded = try json(upload)
         #expect(uploaded["uploaded"] as? Int == 2)
         #expect(uploaded["recovered_from"] as? String == "OLD1")
+        // The old device rebuilt to read its changes (its key and database) is gone again.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: newHome + "/recovered")) ?? []).isEmpty)
         let hub = try SQLiteHubStorage(path: database)
         #expect(try hub.changeCount(device: "OLD1") == 7)
         #expect(try hub.changeCount(device: "NEW1") == 0)
