@@ -36,6 +36,76 @@ struct ConsoleScreensTests {
 
     func count(_ home: String, _ sql: String) throws -> Int64 { try Database(path: home + "/satchel.db").int64(sql) }
 
+    /// The SGR parameters (colours, reverse) set anywhere on the line of `styled` that shows `text`.
+    func styles(_ styled: String, lineWith text: String) -> Set<Int> {
+        guard let line = styled.split(separator: "\n").first(where: { $0.contains(text) }) else { return [] }
+        var found = Set<Int>()
+        var rest = Substring(line)
+        while let start = rest.range(of: "\u{1B}[") {
+            rest = rest[start.upperBound...]
+            guard let end = rest.firstIndex(where: { $0.isLetter }) else { break }
+            if rest[end] == "m" { found.formUnion(rest[..<end].split(separator: ";").compactMap { Int($0) }) }
+            rest = rest[rest.index(after: end)...]
+        }
+        return found
+    }
+
+    @Test("payment reminders on 32x16: the route marks the Polish stop's overdue open item with a red !, the Bulgarian's due in 3 days with a yellow ~, the Russian's due in 3 weeks with nothing; the cards say how much in which currency and when")
+    func paymentReminders() throws {
+        let directory = TemporaryDirectory("console-reminders")
+        let visit = try visits.seeded(directory)
+        let database = try Database(path: visit.home + "/satchel.db")
+        // The seeded route is today's (the console's day); its first three stops get the open
+        // items as a download would write them, dated from that day.
+        let day = try database.text("SELECT day FROM routes ORDER BY day DESC LIMIT 1")
+        let stops = try database.query("SELECT customer_id FROM route_stops WHERE route_id = (SELECT id FROM routes WHERE day = ?) ORDER BY position LIMIT 3",
+                                       [.text(day)]) { $0.text(0) }
+        try #require(stops.count == 3)
+        let customers = [("Hurtownia Żółw Łódź", "PLN", "FV/2026/11/0042", Int64(234_50), -5),
+                         ("Склад Щастие ЕООД", "BGN", "ФК-0000123", Int64(1_200_00), 3),
+                         ("Магазин Ёлочка", "RUB", "СЧ-000777", Int64(15_000_00), 21)]
+        for (customer, (name, currency, ref, minor, days)) in zip(stops, customers) {
+            // No office balance overdue and no address or talking points: the marks come from
+            // the open items alone and the card stays short. (Opened from the route, so the
+            // folded name the search uses is left as it was.)
+            try database.execute("UPDATE customers SET name = ?, currency = ?, overdue_minor = 0, overdue_days = 0, address = '', talking_points = '' WHERE id = ?",
+                                 [.text(name), .text(currency), .text(customer)])
+            try database.execute("INSERT INTO open_items(customer_id, ref, issued_on, due_on, amount_minor, currency) VALUES (?, ?, date(?, '-30 days'), date(?, ? || ' days'), ?, ?)",
+                                 [.text(customer), .text(ref), .text(day), .text(day), .text("\(days)"), .integer(minor), .text(currency)])
+        }
+        let console = try ConsoleSession(directory, command: "\(satchel) console --home \(visit.home)")
+        let route = try console.waitFor("3. Магазин Ёлочка")
+        #expect(route.contains("1.!Hurtownia Żółw Łódź") && route.contains("2.~Склад Щастие ЕООД"), "\(route)")
+        // capture-pane ends each of the pane's rows with a newline.
+        let lines = route.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count <= 16 && lines.allSatisfy { $0.count <= 32 }, "\(route)")
+        let styled = try console.styledScreen()
+        #expect(styles(styled, lineWith: "Hurtownia").contains(31), "red ! wanted: \(styled.debugDescription)")
+        #expect(styles(styled, lineWith: "Склад").contains(33), "yellow ~ wanted: \(styled.debugDescription)")
+        #expect(styles(styled, lineWith: "Ёлочка").isDisjoint(with: [31, 33]), "no colour wanted: \(styled.debugDescription)")
+
+        // Each card, scrolled to its end (Down clamps there): the amount with its currency and when it falls due.
+        func card(_ name: String, shows wanted: [String]) throws -> String {
+            try console.keys("Enter")
+            try console.waitFor("Limit")
+            try console.tmux(["send-keys", "-t", "visit"] + Array(repeating: "Down", count: 20))
+            let shown = try console.waitUntilSettled("\(name)'s card with \(wanted)") { screen in screen.hasPrefix(name) && wanted.allSatisfy { screen.contains($0) } }
+            let lines = shown.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count <= 16 && lines.allSatisfy { $0.count <= 32 }, "\(shown)")
+            try console.keys("Escape")
+            try console.waitFor("3. Магазин Ёлочка")
+            try console.keys("Down")
+            return shown
+        }
+        let polish = try card("Hurtownia Żółw Łódź", shows: ["Remind to pay:", "234.50 PLN 5d late", "FV/2026/11/0042"])
+        #expect(!polish.contains("ФК-0000123") && !polish.contains("СЧ-000777"), "\(polish)")
+        let bulgarian = try card("Склад Щастие ЕООД", shows: ["Remind to pay:", "1200.00 BGN in 3d", "ФК-0000123"])
+        #expect(!bulgarian.contains("d late"), "\(bulgarian)")
+        // Due in three weeks: not a reminder yet, so no section at all (the settled screen is the card's end).
+        let russian = try card("Магазин Ёлочка", shows: [])
+        #expect(!russian.contains("Remind to pay") && !russian.contains("15000.00 RUB") && !russian.contains("СЧ-000777"), "\(russian)")
+    }
+
     @Test("a complaint in Bulgarian, a quote held for its discount with the reason on the screen before saving, an equipment check refused to a rep and saved for a technician")
     func complaintQuoteEquipment() throws {
         let directory = TemporaryDirectory("console-screens")
