@@ -213,6 +213,10 @@ final class CustomerPage: Page {
         if credit.overdueMinor > 0 {
             lines.append(("Overdue \(money(credit.overdueMinor))", Style(colour: .red, bold: true)))
             lines.append(("  \(credit.overdueDays) days", Style(colour: .red)))
+        } else if card.openItems.contains(where: \.overdue) {
+            // The office's figure can lag the ERP's open items: an item past its due date is
+            // overdue whatever the balance says (its amounts are under "Remind to pay").
+            lines.append(("Overdue: see below", Style(colour: .red, bold: true)))
         } else {
             lines.append(("Nothing overdue", .plain))
         }
