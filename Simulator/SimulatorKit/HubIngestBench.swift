@@ -64,7 +64,7 @@ public struct HubIngestBench: BenchReport {
         }
 
         // The BATCH bodies as the devices send them; the hub's side starts from these bytes as a
-        // session does: decode, hash the body as received, commit.
+        // session does: decode, hash the batch's canonical form (`commit(_:device:now:)`), commit.
         let bodies = batches.map { $0.encode() }
         let storage = try PostgresHubStorage(url: url)
         let plain = try PostgresConnection(url: url)
