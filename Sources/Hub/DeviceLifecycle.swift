@@ -104,42 +104,83 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
             """
         }
         .joined(separator: "\n")
+}
 
+extension PostgresHubStorage: DeviceLifecycleStore {
+    /// SQLite's lifecycle migration in PostgreSQL's types; events and escrow deposits append-only.
+    static let lifecycleSchema = """
+        CREATE TABLE lifecycle_keys (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1), signing_secret BYTEA NOT NULL, escrow_secret BYTEA NOT NULL
+        );
+        CREATE TABLE lifecycle_policy (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            lock_after_days INTEGER NOT NULL CHECK (lock_after_days >= 0),
+            wipe_after_days INTEGER NOT NULL CHECK (wipe_after_days >= 0),
+            changed_at BIGINT NOT NULL
+        );
+        CREATE TABLE technicians (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, credential_hash TEXT NOT NULL, added_at BIGINT NOT NULL,
+            expires_at BIGINT, revoked_at BIGINT
+        );
+        CREATE TABLE device_lifecycle (
+            device_id TEXT PRIMARY KEY REFERENCES devices(id),
+            state TEXT NOT NULL CHECK (state IN ('active', 'lost', 'retired')), changed_at BIGINT NOT NULL
+        );
+        CREATE TABLE device_escrow (
+            id BIGSERIAL PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id), sealed_key BYTEA NOT NULL,
+            key_check TEXT NOT NULL, deposited_at BIGINT NOT NULL
+        );
+        CREATE TABLE lifecycle_events (
+            id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, device_id TEXT, technician_id TEXT, event TEXT NOT NULL, detail TEXT NOT NULL
+        );
+        CREATE TRIGGER lifecycle_events_append_only BEFORE UPDATE OR DELETE ON lifecycle_events
+            FOR EACH ROW EXECUTE FUNCTION satchel_append_only('the device lifecycle events');
+        CREATE TRIGGER device_escrow_append_only BEFORE UPDATE OR DELETE ON device_escrow
+            FOR EACH ROW EXECUTE FUNCTION satchel_append_only('the escrowed device keys');
+        """
+}
+
+/// Written once for both backends (HubSQL.swift): the rules of a device's life are the same
+/// whichever database keeps them.
+extension DeviceLifecycleStore where Self: HubSQL & HubStorage {
     public func lifecycleKeys() throws -> LifecycleKeys {
-        try guarded {
-            try database.transaction(.immediate) {
-                if let keys = try database.first("SELECT signing_secret, escrow_secret FROM lifecycle_keys", row: { ($0.blob(0), $0.blob(1)) }) {
-                    return LifecycleKeys(signing: try Signature.KeyPair(secretKey: SecretBytes(keys.0)), escrow: try X25519.KeyPair(secretKey: SecretBytes(keys.1)))
-                }
+        func stored() throws -> LifecycleKeys? {
+            guard let keys = try firstRow("SELECT signing_secret, escrow_secret FROM lifecycle_keys", row: { ($0.bytes(0), $0.bytes(1)) }) else { return nil }
+            return LifecycleKeys(signing: try Signature.KeyPair(secretKey: SecretBytes(keys.0)), escrow: try X25519.KeyPair(secretKey: SecretBytes(keys.1)))
+        }
+        return try storageErrors {
+            if let keys = try stored() { return keys }
+            return try inWriteTransaction {
+                // Two hub processes making them at once (PostgreSQL): one pair wins, both use it.
                 let keys = LifecycleKeys(signing: try Signature.KeyPair.generate(), escrow: X25519.KeyPair.generate())
-                try database.execute("INSERT INTO lifecycle_keys(singleton, signing_secret, escrow_secret) VALUES (1, ?, ?)",
-                                     [.blob(keys.signing.secretKey.withUnsafeBytes { Array($0) }), .blob(keys.escrow.secretKey.withUnsafeBytes { Array($0) })])
-                return keys
+                try run("INSERT INTO lifecycle_keys(singleton, signing_secret, escrow_secret) VALUES (1, ?, ?) ON CONFLICT (singleton) DO NOTHING",
+                        [.bytes(keys.signing.secretKey.withUnsafeBytes { Array($0) }), .bytes(keys.escrow.secretKey.withUnsafeBytes { Array($0) })])
+                return try stored() ?? keys
             }
         }
     }
 
     public func lifecycleState(device: String) throws -> DeviceLifecycleState {
-        try guarded {
-            let state = try database.first("SELECT state FROM device_lifecycle WHERE device_id = ?", [.text(device)]) { $0.text(0) }
+        try storageErrors {
+            let state = try firstRow("SELECT state FROM device_lifecycle WHERE device_id = ?", [.text(device)]) { $0.text(0) }
             return state.flatMap(DeviceLifecycleState.init(rawValue:)) ?? .active
         }
     }
 
     public func assignment(device: String, now: Int64) throws -> DeviceAssignment {
-        try guarded {
-            guard let row = try database.first("SELECT d.rep_id, r.role FROM devices d JOIN reps r ON r.id = d.rep_id WHERE d.id = ?", [.text(device)],
+        try storageErrors {
+            guard let row = try firstRow("SELECT d.rep_id, r.role FROM devices d JOIN reps r ON r.id = d.rep_id WHERE d.id = ?", [.text(device)],
                                                row: { (rep: $0.text(0), role: $0.text(1)) }) else {
                 throw HubError.notFound("device \(Displayed.text(device))")
             }
-            let policy = try database.first("SELECT lock_after_days, wipe_after_days FROM lifecycle_policy", row: { ($0.int(0), $0.int(1)) }) ?? (0, 0)
+            let policy = try firstRow("SELECT lock_after_days, wipe_after_days FROM lifecycle_policy", row: { ($0.int(0), $0.int(1)) }) ?? (0, 0)
             return DeviceAssignment(device: device, rep: row.rep, role: row.role, lockAfterDays: policy.0, wipeAfterDays: policy.1, issuedAt: now)
         }
     }
 
     func event(_ event: String, device: String?, technician: String? = nil, detail: String, now: Int64) throws {
-        try database.execute("INSERT INTO lifecycle_events(at, device_id, technician_id, event, detail) VALUES (?, ?, ?, ?, ?)",
-                             [.integer(now), DatabaseValue(device), DatabaseValue(technician), .text(event), .text(detail)])
+        try run("INSERT INTO lifecycle_events(at, device_id, technician_id, event, detail) VALUES (?, ?, ?, ?, ?)",
+                             [.integer(now), HubSQLValue(device), HubSQLValue(technician), .text(event), .text(detail)])
     }
 
     /// The technician a credential (`ID.SECRET`, as `technician add` printed it) belongs to, when
@@ -147,7 +188,7 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
     func technician(credential: String, now: Int64, for purpose: String) throws -> String {
         let id = credential.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
         let refusal: String
-        if let row = try database.first("SELECT credential_hash, expires_at, revoked_at FROM technicians WHERE id = ?", [.text(id)],
+        if let row = try firstRow("SELECT credential_hash, expires_at, revoked_at FROM technicians WHERE id = ?", [.text(id)],
                                         row: { (hash: $0.text(0), expires: $0.optionalInt64(1), revoked: $0.optionalInt64(2)) }) {
             if !PasswordHash.verify(row.hash, password: credential) {
                 refusal = "the technician credential of \(Displayed.text(id)) does not check: type it again as `satchel-hub technician add` printed it"
@@ -166,14 +207,14 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
     }
 
     public func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64) throws {
-        let technician = try guarded { try self.technician(credential: registration.credential, now: now, for: "provisioning \(device)") }
+        let technician = try storageErrors { try self.technician(credential: registration.credential, now: now, for: "provisioning \(device)") }
         func refuse(_ why: String) throws -> Never {
-            try guarded { try event("provisioning refused", device: device, technician: technician, detail: why, now: now) }
+            try storageErrors { try event("provisioning refused", device: device, technician: technician, detail: why, now: now) }
             throw LifecycleRefusal(description: why)
         }
-        let existing = try guarded {
-            try database.first("SELECT rep_id, public_key, revoked FROM devices WHERE id = ?", [.text(device)],
-                               row: { (rep: $0.text(0), key: $0.blob(1), revoked: $0.int64(2) != 0) })
+        let existing = try storageErrors {
+            try firstRow("SELECT rep_id, public_key, revoked FROM devices WHERE id = ?", [.text(device)],
+                               row: { (rep: $0.text(0), key: $0.bytes(1), revoked: $0.flag(2)) })
         }
         if let existing {
             let state = try lifecycleState(device: device)
@@ -189,7 +230,7 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
             guard existing.rep == registration.rep else {
                 try refuse("device \(Displayed.text(device)) belongs to rep \(Displayed.text(existing.rep)), not \(Displayed.text(registration.rep)): a handheld moves to another rep with a new device id")
             }
-            try guarded { try event("provisioned again", device: device, technician: technician, detail: "rep \(existing.rep)", now: now) }
+            try storageErrors { try event("provisioned again", device: device, technician: technician, detail: "rep \(existing.rep)", now: now) }
             return
         }
         let replaces = registration.replaces.isEmpty ? nil : registration.replaces
@@ -198,15 +239,15 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
         } catch let error as HubError {
             try refuse(error.description)
         }
-        try guarded {
-            try database.transaction(.immediate) {
-                try database.execute("INSERT INTO device_lifecycle(device_id, state, changed_at) VALUES (?, 'active', ?) ON CONFLICT(device_id) DO NOTHING",
+        try storageErrors {
+            try inWriteTransaction {
+                try run("INSERT INTO device_lifecycle(device_id, state, changed_at) VALUES (?, 'active', ?) ON CONFLICT(device_id) DO NOTHING",
                                      [.text(device), .integer(now)])
                 try event("provisioned", device: device, technician: technician, detail: "rep \(registration.rep)" + (replaces.map { ", replacing \($0)" } ?? ""), now: now)
                 if let replaces {
-                    try database.execute("""
+                    try run("""
                         INSERT INTO device_lifecycle(device_id, state, changed_at) VALUES (?, 'retired', ?)
-                        ON CONFLICT(device_id) DO UPDATE SET state = CASE WHEN state = 'lost' THEN 'lost' ELSE 'retired' END, changed_at = excluded.changed_at
+                        ON CONFLICT(device_id) DO UPDATE SET state = CASE WHEN device_lifecycle.state = 'lost' THEN 'lost' ELSE 'retired' END, changed_at = excluded.changed_at
                         """, [.text(replaces), .integer(now)])
                     try event("retired", device: replaces, technician: technician, detail: "replaced by \(device)", now: now)
                 }
@@ -218,58 +259,58 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
         guard deposit.sealedKey.count == 32 + SealedBox.overhead else {
             throw LifecycleRefusal(description: "an escrow deposit holds one 32-byte key sealed to the hub's escrow key (\(32 + SealedBox.overhead) bytes), not \(deposit.sealedKey.count)")
         }
-        try guarded {
-            try database.transaction(.immediate) {
-                try database.execute("INSERT INTO device_escrow(device_id, sealed_key, key_check, deposited_at) VALUES (?, ?, ?, ?)",
-                                     [.text(device), .blob(deposit.sealedKey), .text(deposit.keyCheck), .integer(now)])
+        try storageErrors {
+            try inWriteTransaction {
+                try run("INSERT INTO device_escrow(device_id, sealed_key, key_check, deposited_at) VALUES (?, ?, ?, ?)",
+                                     [.text(device), .bytes(deposit.sealedKey), .text(deposit.keyCheck), .integer(now)])
                 try event("key escrowed", device: device, detail: "key check \(Displayed.text(deposit.keyCheck))", now: now)
             }
         }
     }
 
     public func markLost(device: String, now: Int64) throws {
-        try guarded {
-            try database.transaction(.immediate) {
-                guard try database.first("SELECT 1 FROM devices WHERE id = ?", [.text(device)], row: { _ in true }) != nil else {
+        try storageErrors {
+            try inWriteTransaction {
+                guard try firstRow("SELECT 1 FROM devices WHERE id = ?", [.text(device)], row: { _ in true }) != nil else {
                     throw HubError.notFound("device \(Displayed.text(device)) (satchel-hub devices lists them)")
                 }
-                try database.execute("""
+                try run("""
                     INSERT INTO device_lifecycle(device_id, state, changed_at) VALUES (?, 'lost', ?)
                     ON CONFLICT(device_id) DO UPDATE SET state = 'lost', changed_at = excluded.changed_at
                     """, [.text(device), .integer(now)])
-                try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(device)])
+                try run("UPDATE devices SET revoked = TRUE WHERE id = ?", [.text(device)])
                 try event("reported lost", device: device, detail: "refused from now on; told to destroy its keys at its next contact", now: now)
             }
         }
     }
 
     public func recordWipeOrder(device: String, during: String, now: Int64) throws {
-        try guarded { try event("wipe ordered", device: device, detail: "the device was refused \(during) and told to destroy its keys", now: now) }
+        try storageErrors { try event("wipe ordered", device: device, detail: "the device was refused \(during) and told to destroy its keys", now: now) }
     }
 
     public func releaseEscrow(of old: String, to new: String, credential: String, now: Int64) throws -> ReleasedKey {
-        let technician = try guarded { try self.technician(credential: credential, now: now, for: "releasing the key of \(old) to \(new)") }
+        let technician = try storageErrors { try self.technician(credential: credential, now: now, for: "releasing the key of \(old) to \(new)") }
         func refuse(_ why: String) throws -> Never {
-            try guarded { try event("escrow release refused", device: old, technician: technician, detail: why, now: now) }
+            try storageErrors { try event("escrow release refused", device: old, technician: technician, detail: why, now: now) }
             throw LifecycleRefusal(description: why)
         }
-        let replacement = try guarded {
-            try database.first("SELECT public_key, replaces, revoked FROM devices WHERE id = ?", [.text(new)],
-                               row: { (key: $0.blob(0), replaces: $0.optionalText(1), revoked: $0.int64(2) != 0) })
+        let replacement = try storageErrors {
+            try firstRow("SELECT public_key, replaces, revoked FROM devices WHERE id = ?", [.text(new)],
+                               row: { (key: $0.bytes(0), replaces: $0.optionalText(1), revoked: $0.flag(2)) })
         }
         guard let replacement else { try refuse("no device \(Displayed.text(new)) on the hub: provision the replacement first (satchel provision --replaces \(Displayed.text(old)))") }
         guard replacement.replaces == old, !replacement.revoked, try lifecycleState(device: new) == .active else {
             try refuse("device \(Displayed.text(new)) is not registered as the replacement of \(Displayed.text(old)): the hub releases a device's key only to the handheld that replaces it")
         }
-        guard let deposit = try guarded({
-            try database.first("SELECT sealed_key, key_check FROM device_escrow WHERE device_id = ? ORDER BY id DESC LIMIT 1", [.text(old)],
-                               row: { (sealed: $0.blob(0), check: $0.text(1)) })
+        guard let deposit = try storageErrors({
+            try firstRow("SELECT sealed_key, key_check FROM device_escrow WHERE device_id = ? ORDER BY id DESC LIMIT 1", [.text(old)],
+                               row: { (sealed: $0.bytes(0), check: $0.text(1)) })
         }) else {
             try refuse("the hub holds no escrowed key of \(Displayed.text(old)) (it was provisioned without one): open its card with the backup passphrase instead")
         }
         let key = try SealedBox.open(deposit.sealed, with: try lifecycleKeys().escrow)
         let resealed = try key.withUnsafeBytes { try SealedBox.seal(Array($0), to: replacement.key) }
-        try guarded { try event("escrow released", device: old, technician: technician, detail: "sealed to \(new)'s key; key check \(deposit.check)", now: now) }
+        try storageErrors { try event("escrow released", device: old, technician: technician, detail: "sealed to \(new)'s key; key check \(deposit.check)", now: now) }
         return ReleasedKey(sealedKey: Hex.encode(resealed), keyCheck: deposit.check)
     }
 
@@ -279,13 +320,13 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
         }
         let credential = id + "." + Hex.encode(Random.bytes(16))
         let hash = try PasswordHash.hash(password: credential, cost: .interactive)
-        try guarded {
-            try database.transaction(.immediate) {
-                guard try database.first("SELECT 1 FROM technicians WHERE id = ?", [.text(id)], row: { _ in true }) == nil else {
+        try storageErrors {
+            try inWriteTransaction {
+                guard try firstRow("SELECT 1 FROM technicians WHERE id = ?", [.text(id)], row: { _ in true }) == nil else {
                     throw HubError.invalid("technician \(Displayed.text(id)) exists already; nothing was changed (a lost credential: revoke it and add a new technician id)")
                 }
-                try database.execute("INSERT INTO technicians(id, name, credential_hash, added_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                                     [.text(id), .text(name), .text(hash), .integer(now), DatabaseValue(expiresAt)])
+                try run("INSERT INTO technicians(id, name, credential_hash, added_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                                     [.text(id), .text(name), .text(hash), .integer(now), HubSQLValue(expiresAt)])
                 try event("technician added", device: nil, technician: id, detail: expiresAt.map { "expires at \($0)" } ?? "no expiry", now: now)
             }
         }
@@ -293,10 +334,9 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
     }
 
     public func revokeTechnician(id: String, now: Int64) throws {
-        try guarded {
-            try database.transaction(.immediate) {
-                try database.execute("UPDATE technicians SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [.integer(now), .text(id)])
-                guard database.changes == 1 else { throw HubError.notFound("technician \(Displayed.text(id)) (or revoked already)") }
+        try storageErrors {
+            try inWriteTransaction {
+                guard try run("UPDATE technicians SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [.integer(now), .text(id)]) == 1 else { throw HubError.notFound("technician \(Displayed.text(id)) (or revoked already)") }
                 try event("technician revoked", device: nil, technician: id, detail: "its credential is refused from now on", now: now)
             }
         }
@@ -309,9 +349,9 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
         guard wipeAfterDays == 0 || (lockAfterDays > 0 && wipeAfterDays > lockAfterDays) else {
             throw HubError.invalid("--wipe-after-days (\(wipeAfterDays)) must be later than --lock-after-days (\(lockAfterDays)): a device locks before it wipes")
         }
-        try guarded {
-            try database.transaction(.immediate) {
-                try database.execute("""
+        try storageErrors {
+            try inWriteTransaction {
+                try run("""
                     INSERT INTO lifecycle_policy(singleton, lock_after_days, wipe_after_days, changed_at) VALUES (1, ?, ?, ?)
                     ON CONFLICT(singleton) DO UPDATE SET lock_after_days = excluded.lock_after_days, wipe_after_days = excluded.wipe_after_days, changed_at = excluded.changed_at
                     """, [.integer(Int64(lockAfterDays)), .integer(Int64(wipeAfterDays)), .integer(now)])
@@ -321,10 +361,10 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
     }
 
     public func lifecycleEvents(device: String?, limit: Int) throws -> [LifecycleEvent] {
-        try guarded {
-            try database.query("""
-                SELECT at, device_id, technician_id, event, detail FROM lifecycle_events WHERE ?1 IS NULL OR device_id = ?1 ORDER BY id DESC LIMIT ?2
-                """, [DatabaseValue(device), .integer(Int64(limit))]) {
+        try storageErrors {
+            try rows("""
+                SELECT at, device_id, technician_id, event, detail FROM lifecycle_events WHERE CAST(? AS TEXT) IS NULL OR device_id = ? ORDER BY id DESC LIMIT ?
+                """, [HubSQLValue(device), HubSQLValue(device), .integer(Int64(limit))]) {
                 LifecycleEvent(at: $0.int64(0), device: $0.optionalText(1), technician: $0.optionalText(2), event: $0.text(3), detail: $0.text(4))
             }
         }

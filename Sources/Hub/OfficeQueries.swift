@@ -72,9 +72,6 @@ public struct DocumentFilter: Sendable {
 }
 
 extension SQLiteHubStorage {
-    /// The company rule: a rep syncs successfully at least once in this many hours.
-    public static let syncRuleHours = 24
-
     public func officeDevices() throws -> [OfficeDevice] {
         try guarded {
             try database.query("""
@@ -139,7 +136,7 @@ extension SQLiteHubStorage {
 
     /// Reps with a handheld in service and no successful sync in the last `hours` (the audit log
     /// says; a rep who never synced is listed with none), with why their last attempt failed.
-    public func missedSyncs(now: Int64, hours: Int = SQLiteHubStorage.syncRuleHours) throws -> [MissedSync] {
+    public func missedSyncs(now: Int64, hours: Int = SyncRule.hours) throws -> [MissedSync] {
         try guarded {
             let since = now - Int64(hours) * 3_600_000
             return try database.query("""

@@ -77,40 +77,106 @@ enum OfficeUsersSchema {
         """
 }
 
-extension SQLiteHubStorage {
-    /// The prefix every office token starts with, so one found in a log or a paste is recognisable.
-    static let officeTokenPrefix = "sto_"
+/// The rules of office users that do not depend on the backend: both SQLite and PostgreSQL check
+/// a user, a token and a decision through these, so they refuse the same things alike.
+extension OfficeUser {
+    /// The user as stored: the name trimmed and on one line, a territory exactly for the roles
+    /// that answer for one. Whether the territory exists is the backend's to check.
+    func validated() throws -> OfficeUser {
+        let name = self.name.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 64, name.allSatisfy({ !$0.isNewline && $0 != "\u{0}" }) else {
+            throw HubError.invalid("office user name \(Displayed.text(self.name)): 1 to 64 characters on one line")
+        }
+        switch role {
+        case .supervisor, .salesManager:
+            guard territory != nil else {
+                throw HubError.invalid("office user \(name): a \(role.rawValue) answers for a territory: give --territory")
+            }
+        case .office, .admin:
+            guard territory == nil else {
+                throw HubError.invalid("office user \(name): role \(role.rawValue) sees every territory; leave out --territory")
+            }
+        }
+        return OfficeUser(name: name, role: role, territory: territory)
+    }
 
+    static func unknownTerritory(_ territory: String) -> HubError {
+        .notFound("territory \(Displayed.text(territory)) (import the ERP's territories first: satchel-hub erp import)")
+    }
+
+    static func exists(_ name: String) -> HubError {
+        .invalid("office user \(name) exists already (give --replace to change its role or territory)")
+    }
+
+    static func unknown(_ name: String) -> HubError {
+        .notFound("office user \(Displayed.text(name)) (add it: satchel-hub user add)")
+    }
+}
+
+/// Office tokens: random, recognisable by their prefix, kept by the hub only as a hash.
+enum OfficeToken {
+    /// The prefix every office token starts with, so one found in a log or a paste is recognisable.
+    static let prefix = "sto_"
+
+    /// A new token valid for `days` days (1 to 366).
+    static func issue(days: Int, now: Int64) throws -> IssuedOfficeToken {
+        guard (1...366).contains(days) else { throw HubError.invalid("token lifetime \(days) days: give 1 to 366") }
+        return IssuedOfficeToken(token: prefix + Hex.encode(Random.bytes(32)), expiresAt: now + Int64(days) * 86_400_000)
+    }
+
+    static func hash(_ token: String) -> [UInt8] {
+        Blake2b.hash(Array("satchel office token v1\u{0}".utf8) + Array(token.utf8), outputLength: 32)
+    }
+
+    /// Why a token is refused before any lookup (none, or not the shape the hub issues), or nil.
+    static func refusal(ofShape token: String?) -> OfficeTokenRefusal? {
+        guard let token, !token.isEmpty else { return .missing }
+        guard token.hasPrefix(prefix), token.utf8.count == prefix.utf8.count + 64,
+              (try? Hex.decode(String(token.dropFirst(prefix.count)))) != nil else { return .malformed }
+        return nil
+    }
+
+    /// The verdict on a token whose hash found `row` (the user and the token's expiry), or none.
+    static func verdict(_ row: (OfficeUser, Int64)?, now: Int64) -> Result<OfficeUser, OfficeTokenRefusal> {
+        guard let (user, expiresAt) = row else { return .failure(.unknown) }
+        guard now < expiresAt else { return .failure(.expired(user: user.name, at: expiresAt)) }
+        return .success(user)
+    }
+}
+
+extension OfficeDecision {
+    /// The document's state and approval after this decision; only orders and quotes wait for one.
+    func outcome(for document: OfficeDocument, reason: String?) throws -> (state: String, approval: String) {
+        if let reason, reason.count > 500 { throw HubError.invalid("reason: at most 500 characters (\(reason.count) given)") }
+        switch (document.entity, self) {
+        case ("quote", .approve): return ("approved", "approved")
+        case ("quote", .reject): return ("rejected", "rejected")
+        case ("order", .approve): return (document.state ?? OrderState.confirmed.rawValue, "approved")
+        case ("order", .reject): return (OrderState.rejected.rawValue, "rejected")
+        default:
+            throw HubError.invalid("\(document.entity) \(Displayed.text(document.id)): only orders and quotes wait for approval")
+        }
+    }
+}
+
+extension SQLiteHubStorage {
     /// Adds (or, with `replace`, changes) an office user. A supervisor or sales manager needs a
     /// territory the hub knows; office and admin have none.
     public func addOfficeUser(_ user: OfficeUser, replace: Bool = false, now: Int64) throws {
-        let name = user.name.trimmingCharacters(in: .whitespaces)
-        guard !name.isEmpty, name.count <= 64, name.allSatisfy({ !$0.isNewline && $0 != "\u{0}" }) else {
-            throw HubError.invalid("office user name \(Displayed.text(user.name)): 1 to 64 characters on one line")
-        }
-        switch user.role {
-        case .supervisor, .salesManager:
-            guard let territory = user.territory else {
-                throw HubError.invalid("office user \(name): a \(user.role.rawValue) answers for a territory: give --territory")
-            }
+        let user = try user.validated()
+        if let territory = user.territory {
             guard try guarded({ try database.int64("SELECT count(*) FROM territories WHERE id = ?", [.text(territory)]) }) == 1 else {
-                throw HubError.notFound("territory \(Displayed.text(territory)) (import the ERP's territories first: satchel-hub erp import)")
-            }
-        case .office, .admin:
-            guard user.territory == nil else {
-                throw HubError.invalid("office user \(name): role \(user.role.rawValue) sees every territory; leave out --territory")
+                throw OfficeUser.unknownTerritory(territory)
             }
         }
         try write {
             do {
-                let exists = try database.int64("SELECT count(*) FROM office_users WHERE name = ?", [.text(name)]) == 1
-                if exists && !replace {
-                    throw HubError.invalid("office user \(name) exists already (give --replace to change its role or territory)")
-                }
+                let exists = try database.int64("SELECT count(*) FROM office_users WHERE name = ?", [.text(user.name)]) == 1
+                if exists && !replace { throw OfficeUser.exists(user.name) }
                 try database.execute("""
                     INSERT INTO office_users(name, role, territory_id, added_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET role = excluded.role, territory_id = excluded.territory_id
-                    """, [.text(name), .text(user.role.rawValue), DatabaseValue(user.territory), .integer(now)])
+                    """, [.text(user.name), .text(user.role.rawValue), DatabaseValue(user.territory), .integer(now)])
             }
         }
     }
@@ -126,17 +192,15 @@ extension SQLiteHubStorage {
     /// A new token for the user, valid for `days` days. Earlier tokens stay valid until they
     /// expire or `revokeOfficeTokens` ends them.
     public func issueOfficeToken(user name: String, days: Int, now: Int64) throws -> IssuedOfficeToken {
-        guard (1...366).contains(days) else { throw HubError.invalid("token lifetime \(days) days: give 1 to 366") }
+        let issued = try OfficeToken.issue(days: days, now: now)
         guard try guarded({ try database.int64("SELECT count(*) FROM office_users WHERE name = ?", [.text(name)]) }) == 1 else {
-            throw HubError.notFound("office user \(Displayed.text(name)) (add it: satchel-hub user add)")
+            throw OfficeUser.unknown(name)
         }
-        let token = Self.officeTokenPrefix + Hex.encode(Random.bytes(32))
-        let expiresAt = now + Int64(days) * 86_400_000
         try write {
             try database.execute("INSERT INTO office_tokens(token_hash, user_name, issued_at, expires_at) VALUES (?, ?, ?, ?)",
-                                 [.blob(Self.officeTokenHash(token)), .text(name), .integer(now), .integer(expiresAt)])
+                                 [.blob(OfficeToken.hash(issued.token)), .text(name), .integer(now), .integer(issued.expiresAt)])
         }
-        return IssuedOfficeToken(token: token, expiresAt: expiresAt)
+        return issued
     }
 
     /// Ends every token of the user at once (a lost laptop, someone leaving).
@@ -151,20 +215,17 @@ extension SQLiteHubStorage {
 
     /// The user a token belongs to, or why it is refused.
     public func officeUser(token: String?, now: Int64) throws -> Result<OfficeUser, OfficeTokenRefusal> {
-        guard let token, !token.isEmpty else { return .failure(.missing) }
-        guard token.hasPrefix(Self.officeTokenPrefix), token.utf8.count == Self.officeTokenPrefix.utf8.count + 64,
-              (try? Hex.decode(String(token.dropFirst(Self.officeTokenPrefix.count)))) != nil else { return .failure(.malformed) }
+        if let refusal = OfficeToken.refusal(ofShape: token) { return .failure(refusal) }
+        guard let token else { return .failure(.missing) }
         let rows = try guarded {
             try database.query("""
                 SELECT u.name, u.role, u.territory_id, t.expires_at FROM office_tokens t JOIN office_users u ON u.name = t.user_name
                 WHERE t.token_hash = ?
-                """, [.blob(Self.officeTokenHash(token))]) {
+                """, [.blob(OfficeToken.hash(token))]) {
                 (OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2)), $0.int64(3))
             }
         }
-        guard let (user, expiresAt) = rows.first else { return .failure(.unknown) }
-        guard now < expiresAt else { return .failure(.expired(user: user.name, at: expiresAt)) }
-        return .success(user)
+        return OfficeToken.verdict(rows.first, now: now)
     }
 
     /// The reps a user sees: nil for the whole fleet, else the reps of the user's territory and
@@ -184,16 +245,7 @@ extension SQLiteHubStorage {
     /// An approval or rejection by an office user: the document's state as the device will get
     /// it on its next full sync, and the decision in the append-only log, in one transaction.
     public func decide(_ decision: OfficeDecision, on document: OfficeDocument, by user: OfficeUser, reason: String?, now: Int64) throws {
-        let (state, approval): (String, String)
-        switch (document.entity, decision) {
-        case ("quote", .approve): (state, approval) = ("approved", "approved")
-        case ("quote", .reject): (state, approval) = ("rejected", "rejected")
-        case ("order", .approve): (state, approval) = (document.state ?? OrderState.confirmed.rawValue, "approved")
-        case ("order", .reject): (state, approval) = (OrderState.rejected.rawValue, "rejected")
-        default:
-            throw HubError.invalid("\(document.entity) \(Displayed.text(document.id)): only orders and quotes wait for approval")
-        }
-        if let reason, reason.count > 500 { throw HubError.invalid("reason: at most 500 characters (\(reason.count) given)") }
+        let (state, approval) = try decision.outcome(for: document, reason: reason)
         try write {
             do {
                 // The limits as they are now, read in the decision's transaction: a user whose
@@ -208,7 +260,4 @@ extension SQLiteHubStorage {
         }
     }
 
-    static func officeTokenHash(_ token: String) -> [UInt8] {
-        Blake2b.hash(Array("satchel office token v1\u{0}".utf8) + Array(token.utf8), outputLength: 32)
-    }
 }

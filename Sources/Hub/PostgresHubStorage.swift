@@ -38,8 +38,8 @@ public final class PostgresHubStorage: HubStorage {
 
     /// The SQLite schema's tables in PostgreSQL's types, one version a migration (their own
     /// numbering: v1 holds SQLite's v1, v5 and the reps' and devices' v2 columns; v4 the master
-    /// data of SQLite's v2); `satchel_schema` records each one applied. Not here yet: SQLite's
-    /// v4 (ERP exchange), v6 (office users) and v7 (device lifecycle).
+    /// data of SQLite's v2, v7 SQLite's v6 office users, v8 its v7 device lifecycle);
+    /// `satchel_schema` records each one applied. Not here yet: SQLite's v4 (ERP exchange).
     static let migrations: [(name: String, sql: String)] = [
         ("hub v1 sign-in, devices, changes, receipts, audit", """
             CREATE TABLE hub_key (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), secret BYTEA NOT NULL, public BYTEA NOT NULL);
@@ -92,6 +92,8 @@ public final class PostgresHubStorage: HubStorage {
         ("hub v4 master data, device shadows, downloads", masterDataSchema),
         ("hub v5 approval limits per role and currency", ApprovalLimitsSchema.postgres),
         ("hub v6 open items for the devices' payment reminders", openItemsSchema),
+        ("hub v7 office users, tokens and decisions", PostgresOfficeSchema.users),
+        ("hub v8 device lifecycle: technicians, states, escrow, offline policy", lifecycleSchema),
     ]
 
     /// Brings the schema up to date, one migration a transaction with its row in satchel_schema,

@@ -5,9 +5,9 @@ public import Hub
 /// What the back office may ask and do, for one signed-in user, independent of HTTP: the admin
 /// API and the office web page both call it, so they see exactly the same fleet and refuse the
 /// same things. Each call opens the hub's storage for itself (a SQLite connection is cheap and
-/// not shared between threads), and every list is cut to what the user's territory allows.
+/// not shared between threads; a PostgreSQL one per request as each sync session has), and every list is cut to what the user's territory allows.
 public struct OfficeDesk: Sendable {
-    public typealias OpenStorage = @Sendable () throws -> SQLiteHubStorage
+    public typealias OpenStorage = @Sendable () throws -> any OfficeStore
     let openStorage: OpenStorage
     let now: @Sendable () -> Int64
 
@@ -167,7 +167,7 @@ public struct OfficeDesk: Sendable {
         }
     }
 
-    func guarded<T>(_ body: (SQLiteHubStorage) throws -> T) throws(Refusal) -> T {
+    func guarded<T>(_ body: (any OfficeStore) throws -> T) throws(Refusal) -> T {
         do {
             return try body(try openStorage())
         } catch let refusal as Refusal {

@@ -139,7 +139,7 @@ func approvalsTable(_ queue: [OfficeDocument], notice: String?) -> String {
 }
 
 func missedTable(_ missed: [MissedSync]) -> String {
-    guard !missed.isEmpty else { return "<p>Every rep synced within the last \(SQLiteHubStorage.syncRuleHours) hours.</p>" }
+    guard !missed.isEmpty else { return "<p>Every rep synced within the last \(SyncRule.hours) hours.</p>" }
     return "<table id=\"missed\"><tr><th>Rep</th><th>Name</th><th>Devices</th><th>Last successful sync</th><th>Last error</th></tr>" + missed.map {
         "<tr><td>\(html($0.rep))</td><td>\(html($0.name))</td><td>\(html($0.devices.joined(separator: ", ")))</td>"
             + "<td class=\"late\">\($0.lastSuccessfulSync.map(readable) ?? "never")</td><td>\(html($0.lastError ?? "-"))</td></tr>"

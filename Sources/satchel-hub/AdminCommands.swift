@@ -25,7 +25,7 @@ struct UserCommand: ParsableCommand {
                 throw ValidationError("--role \(role): one of \(OfficeUser.Role.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             try hubErrors {
-                try database.open().addOfficeUser(OfficeUser(name: name, role: role, territory: territory), replace: replace, now: SyncServer.systemNow())
+                try database.openOffice().addOfficeUser(OfficeUser(name: name, role: role, territory: territory), replace: replace, now: SyncServer.systemNow())
             }
             print("Office user \(TerminalText.safe(name)): \(role.rawValue)\(territory.map { " of " + TerminalText.safe($0) } ?? "")")
         }
@@ -39,7 +39,7 @@ struct UserCommand: ParsableCommand {
         @Option(help: "Days until it expires (1 to 366).") var days: Int = 30
 
         func run() throws {
-            let issued = try hubErrors { try database.open().issueOfficeToken(user: name, days: days, now: SyncServer.systemNow()) }
+            let issued = try hubErrors { try database.openOffice().issueOfficeToken(user: name, days: days, now: SyncServer.systemNow()) }
             print(issued.token)
             FileHandle.standardError.write(Data("satchel-hub: token for \(TerminalText.safe(name)), valid until \(readableTime(issued.expiresAt)); it is not shown again\n".utf8))
         }
@@ -51,7 +51,7 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "The user's name.") var name: String
 
         func run() throws {
-            let count = try hubErrors { try database.open().revokeOfficeTokens(user: name) }
+            let count = try hubErrors { try database.openOffice().revokeOfficeTokens(user: name) }
             print("Revoked \(count) token\(count == 1 ? "" : "s") of \(TerminalText.safe(name))")
         }
     }
@@ -62,7 +62,7 @@ struct UserCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let users = try hubErrors { try database.open().officeUsers() }
+            let users = try hubErrors { try database.openOffice().officeUsers() }
             if json { return try printJSON(users) }
             for user in users {
                 print("\(TerminalText.safe(user.name))  \(user.role.rawValue)  \(TerminalText.safe(user.territory ?? "all territories"))")
@@ -78,14 +78,13 @@ struct AdminServe: AsyncParsableCommand {
     @Option(help: "host:port to listen on (port 0 picks one and prints it).") var listen: String = "127.0.0.1:7480"
 
     func run() async throws {
-        _ = try database.open()
+        _ = try database.openOffice()
         let parts = listen.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
             throw ValidationError("--listen \(listen): give HOST:PORT, e.g. 127.0.0.1:7480")
         }
-        let path = database.db
         let host = String(parts[0])
-        let desk = OfficeDesk(openStorage: { try SQLiteHubStorage(path: path) })
+        let desk = OfficeDesk(openStorage: database.connectOffice)
         try await AdminServer(desk: desk, host: host, port: port).run { bound in
             print("satchel-hub admin listening on \(host):\(bound)")
             fflush(nil)

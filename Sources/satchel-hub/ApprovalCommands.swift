@@ -20,7 +20,7 @@ struct ApprovalsCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let desk = OfficeDesk(openStorage: { [database] in try database.open(for: "approvals") })
+            let desk = OfficeDesk(openStorage: { [database] in try database.openOffice() })
             let queue = try deskErrors {
                 let who = try user.map { try officeUser($0, database) } ?? OfficeUser(name: "office", role: .office, territory: nil)
                 return try desk.approvals(for: who, everything: user == nil).map { ($0, try desk.approvers(of: $0)) }
@@ -45,10 +45,10 @@ struct ApprovalsCommand: ParsableCommand {
         @Option(help: "The device that sent it, when the id alone is not enough.") var device: String?
 
         func decide(_ decision: OfficeDecision) throws {
-            let desk = OfficeDesk(openStorage: { [database] in try database.open(for: "approvals") })
+            let desk = OfficeDesk(openStorage: { [database] in try database.openOffice() })
             let decided = try deskErrors {
                 let who = try officeUser(user, database)
-                let storage = try database.open(for: "approvals")
+                let storage = try database.openOffice()
                 let matches = try storage.officeDocuments(DocumentFilter(limit: 1_000_000))
                     .filter { ($0.entity == "quote" || $0.entity == "order") && $0.id == id && (device == nil || $0.device == device) }
                 guard let document = matches.first else { throw OfficeDesk.Refusal.notFound("quote or order \(id)\(device.map { " of device \($0)" } ?? "") (the hub has not received it)") }
@@ -120,7 +120,7 @@ struct ApprovalsCommand: ParsableCommand {
 
 /// The office user of that name, or not found.
 func officeUser(_ name: String, _ database: DatabaseOption) throws -> OfficeUser {
-    guard let user = try database.open(for: "approvals").officeUsers().first(where: { $0.name == name }) else {
+    guard let user = try database.openOffice().officeUsers().first(where: { $0.name == name }) else {
         throw OfficeDesk.Refusal.notFound("office user \(name) (add it: satchel-hub user add)")
     }
     return user

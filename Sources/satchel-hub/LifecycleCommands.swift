@@ -31,7 +31,7 @@ struct TechnicianCommand: ParsableCommand {
             guard expiresDays >= 0 else { throw ValidationError("--expires-days: 0 (no expiry) or more") }
             let now = nowMilliseconds()
             let credential = try lifecycleErrors {
-                try database.open().addTechnician(id: id, name: name, expiresAt: expiresDays == 0 ? nil : now + Int64(expiresDays) * 86_400_000, now: now)
+                try database.openOffice().addTechnician(id: id, name: name, expiresAt: expiresDays == 0 ? nil : now + Int64(expiresDays) * 86_400_000, now: now)
             }
             print("Added technician \(TerminalText.safe(id)) (\(TerminalText.safe(name)))\(expiresDays == 0 ? "" : ", valid \(expiresDays) days")")
             print("Credential (shown once, give it to the technician): \(credential)")
@@ -44,7 +44,7 @@ struct TechnicianCommand: ParsableCommand {
         @Option var id: String
 
         func run() throws {
-            try lifecycleErrors { try database.open().revokeTechnician(id: id, now: nowMilliseconds()) }
+            try lifecycleErrors { try database.openOffice().revokeTechnician(id: id, now: nowMilliseconds()) }
             print("Revoked technician \(TerminalText.safe(id))")
         }
     }
@@ -58,7 +58,7 @@ extension DeviceCommand {
         @Argument(help: "The device id.") var device: String
 
         func run() throws {
-            try lifecycleErrors { try database.open().markLost(device: device, now: nowMilliseconds()) }
+            try lifecycleErrors { try database.openOffice().markLost(device: device, now: nowMilliseconds()) }
             print("Device \(TerminalText.safe(device)) reported lost: refused from now on; it wipes itself at its next contact with the hub")
         }
     }
@@ -71,7 +71,7 @@ extension DeviceCommand {
         @Option(help: "Days without a sync before it wipes itself (0: never; later than the lock).") var wipeAfterDays: Int
 
         func run() throws {
-            try lifecycleErrors { try database.open().setOfflinePolicy(lockAfterDays: lockAfterDays, wipeAfterDays: wipeAfterDays, now: nowMilliseconds()) }
+            try lifecycleErrors { try database.openOffice().setOfflinePolicy(lockAfterDays: lockAfterDays, wipeAfterDays: wipeAfterDays, now: nowMilliseconds()) }
             print("Offline policy: lock after \(lockAfterDays) days, wipe after \(wipeAfterDays) days without a sync (0: never); handhelds get it at their next sync")
         }
     }
@@ -87,7 +87,7 @@ extension DeviceCommand {
 
         func run() throws {
             let credential = try readSecretLine("technician credential")
-            let released = try lifecycleErrors { try database.open().releaseEscrow(of: device, to: to, credential: credential, now: nowMilliseconds()) }
+            let released = try lifecycleErrors { try database.openOffice().releaseEscrow(of: device, to: to, credential: credential, now: nowMilliseconds()) }
             if json { return try printJSON(released) }
             print(released.sealedKey)
             FileHandle.standardError.write(Data("satchel-hub: the key of \(TerminalText.safe(device)) (key check \(released.keyCheck)) is sealed to \(TerminalText.safe(to)): only that handheld opens it\n".utf8))
@@ -102,7 +102,7 @@ extension DeviceCommand {
         @Flag var json = false
 
         func run() throws {
-            let events = try lifecycleErrors { try database.open().lifecycleEvents(device: device, limit: limit) }
+            let events = try lifecycleErrors { try database.openOffice().lifecycleEvents(device: device, limit: limit) }
             if json { return try printJSON(events) }
             let safe = { (text: String?) in TerminalText.safe(text ?? "-") }
             for event in events {

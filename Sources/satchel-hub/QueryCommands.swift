@@ -31,7 +31,7 @@ struct DevicesQuery: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let devices = try hubErrors { try database.open().officeDevices() }
+        let devices = try hubErrors { try database.openOffice().officeDevices() }
         if json { return try printJSON(devices) }
         for device in devices {
             var line = "\(safe(device.id))  rep \(safe(device.rep))  last ok sync \(readableTime(device.lastSuccessfulSync))"
@@ -51,7 +51,7 @@ struct RepsQuery: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let reps = try hubErrors { try database.open().officeReps() }
+        let reps = try hubErrors { try database.openOffice().officeReps() }
         if json { return try printJSON(reps) }
         for rep in reps {
             print("\(safe(rep.id))  \(safe(rep.name))  \(rep.role)  territory \(safe(rep.territory))  \(rep.devices) device\(rep.devices == 1 ? "" : "s")  last ok sync \(readableTime(rep.lastSuccessfulSync))\(rep.hasPassword ? "" : "  NO SYNC PASSWORD (satchel-hub rep password)")")
@@ -73,7 +73,7 @@ struct DocumentsQuery: ParsableCommand {
     func run() throws {
         let filter = DocumentFilter(rep: rep, state: state, entity: entity, from: try from.map { try dayStart($0, option: "--from") },
                                     until: try to.map { try dayStart($0, option: "--to") + 86_400_000 }, limit: limit)
-        let documents = try hubErrors { try database.open().officeDocuments(filter) }
+        let documents = try hubErrors { try database.openOffice().officeDocuments(filter) }
         if json { return try printJSON(documents) }
         for document in documents {
             print("\(readableTime(document.receivedAt))  \(safe(document.entity)) \(safe(document.id))  rep \(safe(document.rep))  customer \(safe(document.customer))  state \(safe(document.state))\(document.approval.map { "  approval \(safe($0))" } ?? "")  last \(safe(document.lastAction))")
@@ -86,12 +86,12 @@ struct MissedSyncsQuery: ParsableCommand {
         commandName: "missed-syncs",
         abstract: "Reps with a handheld in service and no successful sync in the last 24 hours (the company rule), with why the last attempt failed.")
     @OptionGroup var database: DatabaseOption
-    @Option(help: "The rule's window in hours.") var hours: Int = SQLiteHubStorage.syncRuleHours
+    @Option(help: "The rule's window in hours.") var hours: Int = SyncRule.hours
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         guard hours > 0 else { throw ValidationError("--hours is at least 1") }
-        let missed = try hubErrors { try database.open().missedSyncs(now: SyncServer.systemNow(), hours: hours) }
+        let missed = try hubErrors { try database.openOffice().missedSyncs(now: SyncServer.systemNow(), hours: hours) }
         if json { return try printJSON(missed) }
         if missed.isEmpty { print("Every rep with a handheld synced in the last \(hours) hours.") }
         for rep in missed {

@@ -33,12 +33,31 @@ struct DatabaseOption: ParsableArguments {
         return { try SQLiteHubStorage(path: path) }
     }
 
+    /// The back office's storage (office queries, users and decisions, device lifecycle), on
+    /// whichever backend the options select.
+    func openOffice() throws -> any OfficeStore & DeviceLifecycleStore {
+        if let postgres { return try hubErrors { try PostgresHubStorage(url: postgres) } }
+        return try openSQLite()
+    }
+
+    /// A new back-office connection per request (the admin API, the office web page).
+    var connectOffice: @Sendable () throws -> any OfficeStore & DeviceLifecycleStore {
+        if let postgres { return { try PostgresHubStorage(url: postgres) } }
+        let path = db
+        return { try SQLiteHubStorage(path: path) }
+    }
+
     /// The SQLite hub, for the office commands that have no PostgreSQL implementation yet
-    /// (scope, ERP exchange, office queries and decisions, users, lifecycle): with --postgres they say so and change nothing.
+    /// (the ERP exchange): with --postgres they say so and change nothing.
     func open(for command: String = "this command") throws -> SQLiteHubStorage {
         if postgres != nil {
             throw hubFailure(HubError.invalid("\(command) is not available on the PostgreSQL hub yet (issue 15); nothing was changed. Run it on an SQLite hub (--db FILE)"))
         }
+        return try openSQLite()
+    }
+
+    /// The SQLite file, made owner-only if it was not (it holds the hub's key), with a warning.
+    private func openSQLite() throws -> SQLiteHubStorage {
         let storage = try hubErrors { try SQLiteHubStorage(path: db) }
         if let mode = storage.tightenedFrom {
             FileHandle.standardError.write(Data("""

@@ -98,4 +98,33 @@ struct PostgresHubEndToEndTests {
         let audit = try hub(["audit", "--limit", "10"] + pg)
         #expect(audit.succeeded && !audit.stdout.contains("failed"), "\(audit.stdout)")
     }
+
+    @Test("the back office on --postgres: technicians, a lost device, devices and missed syncs, an office user's token and the admin API, each a real satchel-hub process")
+    func backOfficeCommands() throws {
+        let scratch = try Scratch()
+        let pg = ["--postgres", scratch.url]
+        try #require(try hub(["rep", "add", "--rep", "R02", "--name", "Zofia Łęcka"] + pg, stdin: "hasło-sync\n").succeeded)
+        try #require(try hub(["device", "add", "--device", "D9", "--rep", "R02", "--key", String(repeating: "ab", count: 32)] + pg).succeeded)
+        let technician = try hub(["technician", "add", "--id", "T7", "--name", "Пётр Иванов"] + pg)
+        #expect(technician.succeeded && technician.stdout.contains("T7."), "\(technician.stderr)")
+        let missed = try hub(["missed-syncs", "--json"] + pg)
+        #expect(missed.succeeded && missed.stdout.contains("R02"), "\(missed.stderr)")
+        try #require(try hub(["user", "add", "biuro", "--role", "office"] + pg).succeeded)
+        let refused = try hub(["user", "add", "Anna", "--role", "supervisor", "--territory", "NOPE"] + pg)
+        #expect(refused.status == 66 && refused.stderr.contains("territory NOPE"))
+        let token = try hub(["user", "token", "biuro"] + pg).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.hasPrefix("sto_"))
+        let admin = try OfficeWebTests.Listening(hubBinary, ["admin", "--listen", "127.0.0.1:0"] + pg, marker: "admin listening on")
+        defer { admin.stop() }
+        let web = OfficeWebTests()
+        #expect(try web.http(admin.address, "GET", "/api/v1/devices").status == 401)
+        let devices = try web.http(admin.address, "GET", "/api/v1/devices", token: token)
+        #expect(devices.status == 200 && devices.body.contains("D9"), "\(devices.status) \(devices.body.prefix(300))")
+        let lost = try hub(["device", "lost", "D9"] + pg)
+        #expect(lost.succeeded, "\(lost.stderr)")
+        let events = try hub(["device", "events", "--device", "D9", "--json"] + pg)
+        #expect(events.succeeded && events.stdout.contains("reported lost"), "\(events.stderr)")
+        let listed = try hub(["devices", "--json"] + pg)
+        #expect(listed.succeeded && listed.stdout.contains("\"revoked\":true"), "\(listed.stdout.prefix(300))")
+    }
 }

@@ -11,11 +11,14 @@ struct OfficeQueriesTests {
     static let hour: Int64 = 3_600_000
     static let now: Int64 = 1_796_000_000_000
 
+    /// The same questions on both backends (issue 15: everything the hub does goes through the
+    /// protocol, and the same tests run against SQLite and PostgreSQL).
     final class Hub {
-        let directory = TemporaryDirectory("office")
-        let storage: SQLiteHubStorage
-        init() throws {
-            storage = try SQLiteHubStorage(path: directory.file("hub.db"))
+        let store: TestStore
+        let storage: any OfficeStore
+        init(_ backend: Backend) throws {
+            store = try backend.makeHub()
+            storage = try #require(store.storage as? any OfficeStore)
             for (rep, name, device, key) in [("rep-kowalska", "Zofia Kowalska", "H01", UInt8(1)), ("rep-petrova", "Мария Петрова", "H02", 2),
                                              ("rep-smirnov", "Иван Смирнов", "H03", 3), ("rep-nowak", "Łukasz Nowak", "H04", 4)] {
                 try storage.addRep(id: rep, name: name, passwordHash: "$argon2id$x")
@@ -30,9 +33,9 @@ struct OfficeQueriesTests {
         }
     }
 
-    @Test("missed syncs: a rep whose last successful sync is 30 hours old is listed with why the last attempt failed, one who never synced is listed, one who synced 2 hours ago and one whose only handheld is revoked are not")
-    func missedSyncsFollowTheCompanyRule() throws {
-        let hub = try Hub()
+    @Test("missed syncs: a rep whose last successful sync is 30 hours old is listed with why the last attempt failed, one who never synced is listed, one who synced 2 hours ago and one whose only handheld is revoked are not", arguments: Backend.allCases)
+    func missedSyncsFollowTheCompanyRule(backend: Backend) throws {
+        let hub = try Hub(backend)
         try hub.sync("H01", "rep-kowalska", at: Self.now - 2 * Self.hour)
         try hub.sync("H02", "rep-petrova", at: Self.now - 30 * Self.hour)
         try hub.sync("H02", "rep-petrova", at: Self.now - 1 * Self.hour, result: "failed", error: "deadline: no answer from the hub within 60 s (GPRS lost)")
@@ -45,9 +48,9 @@ struct OfficeQueriesTests {
         #expect(try hub.storage.missedSyncs(now: Self.now - 8 * Self.hour).map(\.rep) == ["rep-smirnov"])
     }
 
-    @Test("devices and reps carry their last successful sync and the last failure's cause")
-    func devicesAndReps() throws {
-        let hub = try Hub()
+    @Test("devices and reps carry their last successful sync and the last failure's cause", arguments: Backend.allCases)
+    func devicesAndReps(backend: Backend) throws {
+        let hub = try Hub(backend)
         try hub.sync("H01", "rep-kowalska", at: Self.now - 2 * Self.hour)
         try hub.sync("H01", "rep-kowalska", at: Self.now - 1 * Self.hour, result: "refused", error: "wrong sync password")
         let devices = try hub.storage.officeDevices()
@@ -59,9 +62,9 @@ struct OfficeQueriesTests {
         #expect(reps.first { $0.id == "rep-nowak" }?.devices == 0)
     }
 
-    @Test("documents received: one line per document with its changes folded, the office's state over the device's, filtered by rep, state and day")
-    func documentsByRepStateAndDay() throws {
-        let hub = try Hub()
+    @Test("documents received: one line per document with its changes folded, the office's state over the device's, filtered by rep, state and day", arguments: Backend.allCases)
+    func documentsByRepStateAndDay(backend: Backend) throws {
+        let hub = try Hub(backend)
         let order = { (state: OrderState) in SampleDocuments.payload(.order(SampleDocuments.order("H01-1", customer: "CPL000001", state: state))) }
         _ = try hub.storage.commit(Batch(id: "B1", changes: [
             SyncChange(seq: 1, changeId: "H01-1", at: 1, entity: "order", entityId: "H01-1", action: "created", payload: order(.draft)),

@@ -1,0 +1,201 @@
+import Field
+import Foundation
+import Postgres
+import Seal
+
+/// The back office on PostgreSQL: the same questions and rules as on SQLite (OfficeQueries.swift,
+/// OfficeUsers.swift; the rules without SQL are shared there), in PostgreSQL's SQL.
+enum PostgresOfficeSchema {
+    /// SQLite's v6: office users, their tokens (kept as hashes) and the append-only decisions.
+    static let users = """
+        CREATE TABLE office_users (
+            name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('supervisor', 'sales_manager', 'office', 'admin')),
+            territory_id TEXT, added_at BIGINT NOT NULL,
+            CHECK ((role IN ('supervisor', 'sales_manager')) = (territory_id IS NOT NULL))
+        );
+        CREATE TABLE office_tokens (
+            token_hash BYTEA PRIMARY KEY, user_name TEXT NOT NULL REFERENCES office_users(name),
+            issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL
+        );
+        CREATE TABLE office_decisions (
+            id BIGSERIAL PRIMARY KEY, user_name TEXT NOT NULL, device_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL,
+            decision TEXT NOT NULL, reason TEXT, at BIGINT NOT NULL
+        );
+        CREATE TRIGGER office_decisions_append_only BEFORE UPDATE OR DELETE ON office_decisions
+            FOR EACH ROW EXECUTE FUNCTION satchel_append_only('the office decisions');
+        """
+}
+
+extension PostgresHubStorage: OfficeStore {
+    public func officeDevices() throws -> [OfficeDevice] {
+        try guarded {
+            try connection.query("""
+                SELECT d.id, d.rep_id, d.revoked, d.replaces, d.added_at,
+                       (SELECT max(ended_at) FROM audit WHERE device_id = d.id AND result = 'ok'),
+                       l.started_at, l.result, l.error
+                FROM devices d LEFT JOIN audit l ON l.id = (SELECT max(id) FROM audit WHERE device_id = d.id)
+                ORDER BY d.id COLLATE "C"
+                """) {
+                OfficeDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.bool(2), replaces: $0.optionalText(3), addedAt: $0.int64(4),
+                             lastSuccessfulSync: $0.optionalInt64(5), lastAttempt: $0.optionalInt64(6), lastResult: $0.optionalText(7), lastError: $0.optionalText(8))
+            }
+        }
+    }
+
+    public func officeReps() throws -> [OfficeRep] {
+        try guarded {
+            try connection.query("""
+                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND NOT revoked),
+                       r.password_hash <> '', (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok')
+                FROM reps r ORDER BY r.id COLLATE "C"
+                """) {
+                OfficeRep(id: $0.text(0), name: $0.text(1), territory: $0.optionalText(2), role: $0.text(3), devices: $0.int(4),
+                          hasPassword: $0.bool(5), lastSuccessfulSync: $0.optionalInt64(6))
+            }
+        }
+    }
+
+    /// As on SQLite: a document's latest change (the device's highest epoch and sequence) with
+    /// the count of its changes; the office's state and approval over the device's. The hub keeps
+    /// each document as the office's JSON (`Document.json`), read here as jsonb: on PostgreSQL
+    /// every row was rendered so by `commit`, from a payload that decoded as its kind (SQLite's
+    /// file may hold rows from before the codec, hence its json_valid).
+    public func officeDocuments(_ filter: DocumentFilter) throws -> [OfficeDocument] {
+        try guarded {
+            try connection.query("""
+                WITH latest AS (
+                    SELECT DISTINCT ON (c.device_id, c.entity, c.entity_id)
+                           c.device_id, c.entity, c.entity_id, c.action, c.received_at, c.epoch, c.seq,
+                           c.payload::jsonb AS body,
+                           count(*) OVER (PARTITION BY c.device_id, c.entity, c.entity_id) AS changes
+                    FROM device_changes c
+                    ORDER BY c.device_id, c.entity, c.entity_id, c.epoch DESC, c.seq DESC
+                )
+                SELECT l.device_id, d.rep_id, l.entity, l.entity_id, l.body ->> 'customer_id',
+                       coalesce(s.state, l.body ->> 'state'), coalesce(s.approval, l.body ->> 'approval'),
+                       l.action, l.changes, l.received_at, (l.body ->> 'total_minor')::bigint, l.body ->> 'currency',
+                       (l.body ->> 'discount_basis_points')::bigint, l.body ->> 'hold_reason'
+                FROM latest l
+                LEFT JOIN devices d ON d.id = l.device_id
+                LEFT JOIN document_states s ON s.device_id = l.device_id AND s.entity = l.entity AND s.entity_id = l.entity_id
+                WHERE ($1::text IS NULL OR d.rep_id = $1) AND ($3::text IS NULL OR l.entity = $3)
+                  AND ($4::bigint IS NULL OR l.received_at >= $4) AND ($5::bigint IS NULL OR l.received_at < $5)
+                  AND ($2::text IS NULL OR coalesce(s.state, l.body ->> 'state') = $2)
+                ORDER BY l.received_at DESC, l.epoch DESC, l.seq DESC, l.device_id COLLATE "C" LIMIT $6
+                """, [PostgresValue(filter.rep), PostgresValue(filter.state), PostgresValue(filter.entity), PostgresValue(filter.from),
+                      PostgresValue(filter.until), .integer(Int64(filter.limit))]) {
+                OfficeDocument(device: $0.text(0), rep: $0.optionalText(1), entity: $0.text(2), id: $0.text(3), customer: $0.optionalText(4),
+                               state: $0.optionalText(5), approval: $0.optionalText(6), lastAction: $0.text(7), changes: $0.int(8), receivedAt: $0.int64(9),
+                               totalMinor: $0.optionalInt64(10), currency: $0.optionalText(11), discountBasisPoints: $0.optionalInt64(12),
+                               holdReason: $0.optionalText(13))
+            }
+        }
+    }
+
+    public func missedSyncs(now: Int64, hours: Int = SyncRule.hours) throws -> [MissedSync] {
+        try guarded {
+            let since = now - Int64(hours) * 3_600_000
+            return try connection.query("""
+                SELECT r.id, r.name, (SELECT string_agg(id, ',' ORDER BY id COLLATE "C") FROM devices WHERE rep_id = r.id AND NOT revoked),
+                       (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok'),
+                       l.started_at, CASE WHEN l.result <> 'ok' THEN coalesce(l.error, l.result) END
+                FROM reps r
+                LEFT JOIN audit l ON l.id = (SELECT max(a.id) FROM audit a WHERE a.rep_id = r.id OR a.device_id IN (SELECT id FROM devices WHERE rep_id = r.id))
+                WHERE EXISTS (SELECT 1 FROM devices WHERE rep_id = r.id AND NOT revoked)
+                  AND NOT EXISTS (SELECT 1 FROM audit WHERE rep_id = r.id AND result = 'ok' AND ended_at >= $1)
+                ORDER BY r.id COLLATE "C"
+                """, [.integer(since)]) {
+                MissedSync(rep: $0.text(0), name: $0.text(1), devices: $0.text(2).split(separator: ",").map(String.init),
+                           lastSuccessfulSync: $0.optionalInt64(3), lastAttempt: $0.optionalInt64(4), lastError: $0.optionalText(5))
+            }
+        }
+    }
+
+    public func addOfficeUser(_ user: OfficeUser, replace: Bool = false, now: Int64) throws {
+        let user = try user.validated()
+        try guarded {
+            if let territory = user.territory,
+               try connection.first("SELECT 1 FROM territories WHERE id = $1", [.text(territory)], row: { _ in true }) == nil {
+                throw OfficeUser.unknownTerritory(territory)
+            }
+            try connection.transaction {
+                try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 16))", [.text(user.name)])
+                let exists = try connection.first("SELECT 1 FROM office_users WHERE name = $1", [.text(user.name)], row: { _ in true }) != nil
+                if exists && !replace { throw OfficeUser.exists(user.name) }
+                try connection.execute("""
+                    INSERT INTO office_users(name, role, territory_id, added_at) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (name) DO UPDATE SET role = excluded.role, territory_id = excluded.territory_id
+                    """, [.text(user.name), .text(user.role.rawValue), PostgresValue(user.territory), .integer(now)])
+            }
+        }
+    }
+
+    public func officeUsers() throws -> [OfficeUser] {
+        try guarded {
+            try connection.query("SELECT name, role, territory_id FROM office_users ORDER BY name COLLATE \"C\"") {
+                OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2))
+            }
+        }
+    }
+
+    public func issueOfficeToken(user name: String, days: Int, now: Int64) throws -> IssuedOfficeToken {
+        let issued = try OfficeToken.issue(days: days, now: now)
+        try guarded {
+            guard try connection.first("SELECT 1 FROM office_users WHERE name = $1", [.text(name)], row: { _ in true }) != nil else {
+                throw OfficeUser.unknown(name)
+            }
+            try connection.execute("INSERT INTO office_tokens(token_hash, user_name, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+                                   [.bytes(OfficeToken.hash(issued.token)), .text(name), .integer(now), .integer(issued.expiresAt)])
+        }
+        return issued
+    }
+
+    @discardableResult
+    public func revokeOfficeTokens(user name: String) throws -> Int {
+        try guarded { try connection.execute("DELETE FROM office_tokens WHERE user_name = $1", [.text(name)]).affected }
+    }
+
+    public func officeUser(token: String?, now: Int64) throws -> Result<OfficeUser, OfficeTokenRefusal> {
+        if let refusal = OfficeToken.refusal(ofShape: token) { return .failure(refusal) }
+        guard let token else { return .failure(.missing) }
+        let row = try guarded {
+            try connection.first("""
+                SELECT u.name, u.role, u.territory_id, t.expires_at FROM office_tokens t JOIN office_users u ON u.name = t.user_name
+                WHERE t.token_hash = $1
+                """, [.bytes(OfficeToken.hash(token))]) {
+                (OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2)), $0.int64(3))
+            }
+        }
+        return OfficeToken.verdict(row, now: now)
+    }
+
+    public func visibleReps(for user: OfficeUser) throws -> Set<String>? {
+        guard let territory = user.territory else { return nil }
+        return Set(try guarded {
+            try connection.query("""
+                WITH RECURSIVE scope(id) AS (
+                    SELECT $1::text COLLATE "C" UNION SELECT t.id FROM territories t JOIN scope s ON t.parent_id = s.id
+                )
+                SELECT r.id FROM reps r WHERE r.territory_id IN (SELECT id FROM scope)
+                """, [.text(territory)]) { $0.text(0) }
+        })
+    }
+
+    public func decide(_ decision: OfficeDecision, on document: OfficeDocument, by user: OfficeUser, reason: String?, now: Int64) throws {
+        let (state, approval) = try decision.outcome(for: document, reason: reason)
+        try guarded {
+            try connection.transaction {
+                // One decision on a document at a time, whichever process the office reached.
+                try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 17))",
+                                       [.text(document.device + "\u{0}" + document.entity + "\u{0}" + document.id)])
+                // The limits as they are now, read in the decision's transaction.
+                try ApprovalRule(limits: try approvalLimits()).check(user, may: document)
+                try setDocumentState(device: document.device, entity: document.entity, entityId: document.id, state: state, approval: approval, now: now)
+                try connection.execute("""
+                    INSERT INTO office_decisions(user_name, device_id, entity, entity_id, decision, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    """, [.text(user.name), .text(document.device), .text(document.entity), .text(document.id), .text(decision.rawValue),
+                          PostgresValue(reason), .integer(now)])
+            }
+        }
+    }
+}
