@@ -99,10 +99,11 @@ extension ApprovalRule {
     }
 }
 
-extension SQLiteHubStorage {
+/// Written once for both backends (HubSQL.swift).
+extension HubSQL {
     public func approvalLimits() throws -> [ApprovalLimit] {
-        try guarded {
-            try database.query("SELECT role, currency, max_discount_basis_points, max_total_minor FROM approval_limits ORDER BY role, currency") {
+        try storageErrors {
+            try rows("SELECT role, currency, max_discount_basis_points, max_total_minor FROM approval_limits ORDER BY role, currency", []) {
                 ApprovalLimit(role: ApprovalLevel(rawValue: $0.text(0)) ?? .office, currency: $0.text(1),
                               maxDiscountBasisPoints: $0.int64(2), maxTotalMinor: $0.optionalInt64(3))
             }
@@ -113,36 +114,15 @@ extension SQLiteHubStorage {
     /// next download; documents already waiting are routed by the new limits at once.
     public func setApprovalLimit(_ limit: ApprovalLimit, now: Int64) throws {
         let limit = try limit.validated()
-        try write {
-            try database.execute("""
-                INSERT INTO approval_limits(role, currency, max_discount_basis_points, max_total_minor, updated_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(role, currency) DO UPDATE SET max_discount_basis_points = excluded.max_discount_basis_points,
-                    max_total_minor = excluded.max_total_minor, updated_at = excluded.updated_at
-                """, [.text(limit.role.rawValue), .text(limit.currency), .integer(limit.maxDiscountBasisPoints),
-                      DatabaseValue(limit.maxTotalMinor), .integer(now)])
-        }
-    }
-}
-
-extension PostgresHubStorage {
-    public func approvalLimits() throws -> [ApprovalLimit] {
-        try guarded {
-            try connection.query("SELECT role, currency, max_discount_basis_points, max_total_minor FROM approval_limits ORDER BY role, currency") {
-                ApprovalLimit(role: ApprovalLevel(rawValue: $0.text(0)) ?? .office, currency: $0.text(1),
-                              maxDiscountBasisPoints: $0.int64(2), maxTotalMinor: $0.optionalInt64(3))
+        try storageErrors {
+            try inWriteTransaction {
+                try run("""
+                    INSERT INTO approval_limits(role, currency, max_discount_basis_points, max_total_minor, updated_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(role, currency) DO UPDATE SET max_discount_basis_points = excluded.max_discount_basis_points,
+                        max_total_minor = excluded.max_total_minor, updated_at = excluded.updated_at
+                    """, [.text(limit.role.rawValue), .text(limit.currency), .integer(limit.maxDiscountBasisPoints),
+                          HubSQLValue(limit.maxTotalMinor), .integer(now)])
             }
-        }
-    }
-
-    public func setApprovalLimit(_ limit: ApprovalLimit, now: Int64) throws {
-        let limit = try limit.validated()
-        try guarded {
-            try connection.execute("""
-                INSERT INTO approval_limits(role, currency, max_discount_basis_points, max_total_minor, updated_at) VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT(role, currency) DO UPDATE SET max_discount_basis_points = excluded.max_discount_basis_points,
-                    max_total_minor = excluded.max_total_minor, updated_at = excluded.updated_at
-                """, [.text(limit.role.rawValue), .text(limit.currency), .integer(limit.maxDiscountBasisPoints),
-                      PostgresValue(limit.maxTotalMinor), .integer(now)])
         }
     }
 }

@@ -93,17 +93,10 @@ extension SQLiteHubStorage: DeviceLifecycleStore {
         CREATE TABLE lifecycle_events (
             id INTEGER PRIMARY KEY, at INTEGER NOT NULL, device_id TEXT, technician_id TEXT, event TEXT NOT NULL, detail TEXT NOT NULL
         );
-        """ + ["lifecycle_events": "the device lifecycle events", "device_escrow": "the escrowed device keys"]
-        .sorted { $0.key < $1.key }
-        .map { table, what in
-            """
-            CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
-            BEGIN SELECT RAISE(ABORT, '\(what) are append-only (\(table)): rows cannot be edited'); END;
-            CREATE TRIGGER \(table)_append_only_delete BEFORE DELETE ON \(table)
-            BEGIN SELECT RAISE(ABORT, '\(what) are append-only (\(table)): rows cannot be deleted'); END;
-            """
-        }
-        .joined(separator: "\n")
+        """ + appendOnly(lifecycleHistory)
+
+    /// A device's history: every lifecycle event and escrow deposit, never edited.
+    static let lifecycleHistory = ["lifecycle_events": "the device lifecycle events", "device_escrow": "the escrowed device keys"].sorted { $0.key < $1.key }
 }
 
 extension PostgresHubStorage: DeviceLifecycleStore {
@@ -133,11 +126,7 @@ extension PostgresHubStorage: DeviceLifecycleStore {
         CREATE TABLE lifecycle_events (
             id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, device_id TEXT, technician_id TEXT, event TEXT NOT NULL, detail TEXT NOT NULL
         );
-        CREATE TRIGGER lifecycle_events_append_only BEFORE UPDATE OR DELETE ON lifecycle_events
-            FOR EACH ROW EXECUTE FUNCTION satchel_append_only('the device lifecycle events');
-        CREATE TRIGGER device_escrow_append_only BEFORE UPDATE OR DELETE ON device_escrow
-            FOR EACH ROW EXECUTE FUNCTION satchel_append_only('the escrowed device keys');
-        """
+        """ + appendOnly(SQLiteHubStorage.lifecycleHistory)
 }
 
 /// Written once for both backends (HubSQL.swift): the rules of a device's life are the same

@@ -212,8 +212,11 @@ public final class SQLiteHubStorage: HubStorage {
     /// this code's or an `sqlite3` shell's, and the statement's transaction is rolled back.
     static let historyTables = ["audit": "the audit log entries", "receipts": "the receipts", "device_changes": "the changes devices sent"]
         .sorted { $0.key < $1.key }
-    static let historyAppendOnly = historyTables
-        .map { table, what in
+    static let historyAppendOnly = appendOnly(historyTables)
+
+    /// Triggers that refuse every UPDATE and DELETE of each table, naming what it holds.
+    static func appendOnly(_ tables: [(key: String, value: String)]) -> String {
+        tables.map { table, what in
             """
             CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
             BEGIN SELECT RAISE(ABORT, '\(what) are append-only (\(table)): rows cannot be edited'); END;
@@ -222,6 +225,7 @@ public final class SQLiteHubStorage: HubStorage {
             """
         }
         .joined(separator: "\n")
+    }
 
     /// What the file's permission bits were when this opening found others allowed to read or
     /// write it (they are owner-only now); nil when they already were.

@@ -70,11 +70,8 @@ enum OfficeUsersSchema {
             id INTEGER PRIMARY KEY, user_name TEXT NOT NULL, device_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL,
             decision TEXT NOT NULL, reason TEXT, at INTEGER NOT NULL
         );
-        CREATE TRIGGER office_decisions_append_only_update BEFORE UPDATE ON office_decisions
-        BEGIN SELECT RAISE(ABORT, 'the office decisions are append-only (office_decisions): rows cannot be edited'); END;
-        CREATE TRIGGER office_decisions_append_only_delete BEFORE DELETE ON office_decisions
-        BEGIN SELECT RAISE(ABORT, 'the office decisions are append-only (office_decisions): rows cannot be deleted'); END;
-        """
+        """ + SQLiteHubStorage.appendOnly(history)
+    static let history = [(key: "office_decisions", value: "the office decisions")]
 }
 
 /// The rules of office users that do not depend on the backend: both SQLite and PostgreSQL check

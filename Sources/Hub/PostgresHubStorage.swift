@@ -86,15 +86,20 @@ public final class PostgresHubStorage: HubStorage {
                 RAISE EXCEPTION '% are append-only (%): rows cannot be %', TG_ARGV[0], TG_TABLE_NAME,
                     CASE TG_OP WHEN 'UPDATE' THEN 'edited' ELSE 'deleted' END;
             END $$;
-            """ + SQLiteHubStorage.historyTables.map { table, what in
-                "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION satchel_append_only('\(what)');"
-            }.joined(separator: "\n")),
+            """ + appendOnly(SQLiteHubStorage.historyTables)),
         ("hub v4 master data, device shadows, downloads", masterDataSchema),
         ("hub v5 approval limits per role and currency", ApprovalLimitsSchema.postgres),
         ("hub v6 open items for the devices' payment reminders", openItemsSchema),
         ("hub v7 office users, tokens and decisions", PostgresOfficeSchema.users),
         ("hub v8 device lifecycle: technicians, states, escrow, offline policy", lifecycleSchema),
     ]
+
+    /// Triggers (v3's function) that refuse every UPDATE and DELETE of each table.
+    static func appendOnly(_ tables: [(key: String, value: String)]) -> String {
+        tables.map { table, what in
+            "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION satchel_append_only('\(what)');"
+        }.joined(separator: "\n")
+    }
 
     /// Brings the schema up to date, one migration a transaction with its row in satchel_schema,
     /// under an advisory lock: hub processes starting together migrate once.

@@ -21,9 +21,7 @@ enum PostgresOfficeSchema {
             id BIGSERIAL PRIMARY KEY, user_name TEXT NOT NULL, device_id TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL,
             decision TEXT NOT NULL, reason TEXT, at BIGINT NOT NULL
         );
-        CREATE TRIGGER office_decisions_append_only BEFORE UPDATE OR DELETE ON office_decisions
-            FOR EACH ROW EXECUTE FUNCTION satchel_append_only('the office decisions');
-        """
+        """ + PostgresHubStorage.appendOnly(OfficeUsersSchema.history)
 }
 
 extension PostgresHubStorage: OfficeStore {
