@@ -213,8 +213,9 @@ final class ConsoleApp {
         }
     }
 
-    /// The password was right: open the database if it was not yet, and go on where the rep was.
-    func unlocked(afterSave: Bool) {
+    /// The password was right: open the database if it was not yet, and go on where the rep was;
+    /// `sim`: what the SIM answered at this unlock, said after it (nil: nothing to say).
+    func unlocked(afterSave: Bool, sim: (text: String, style: Style)? = nil) {
         if device == nil {
             do {
                 device = try agent.open()
@@ -223,9 +224,11 @@ final class ConsoleApp {
             }
             message = nil
             start()
+            // What the last session left unsaved (`start`) stays first, in its colour.
+            if let sim { say((message.map { $0.text + ". " } ?? "") + sim.text, message?.style ?? sim.style) }
         } else {
             pop()
-            say(afterSave ? "Unlocked: save again" : "Unlocked")
+            say((afterSave ? "Unlocked: save again" : "Unlocked") + (sim.map { ". " + $0.text } ?? ""), sim?.style ?? .plain)
         }
     }
 

@@ -239,6 +239,8 @@ final class CustomerPage: Page {
             for item in reminders {
                 lines.append(("\(Money.format(item.amountMinor, item.currency)) \(item.overdue ? "\(item.daysOverdue)d late" : item.daysOverdue == 0 ? "today" : "in \(-item.daysOverdue)d")",
                               item.overdue ? Style(colour: .red, bold: true) : Style(colour: .yellow)))
+                // Its own line: "5d late" says how long, the date is what the customer's books show.
+                lines.append(("  due \(item.dueOn)", item.overdue ? Style(colour: .red) : .plain))
                 lines += wrap("  " + item.ref, width: width).map { ($0, .plain) }
             }
         }

@@ -1,4 +1,4 @@
-import Agent
+public import Agent
 import Field
 import Sync
 
@@ -530,12 +530,19 @@ public struct ConsoleLock {
     public var delayAfterNextFailureMilliseconds: () -> Int64
     /// The session used now: restarts its idle timer (`idle_lock_minutes`).
     public var touch: () -> Void
+    /// The SIM PIN at unlock, the agent's (`DeviceAgent.unlockSIM`, whose safety rules apply:
+    /// state and attempts read first, never sent at the attempts floor, at most once): called once
+    /// the password is right with nil, which sends nothing and says whether the SIM asks
+    /// (`.notGiven`), then with the PIN the rep typed. Without a modem: `.noModem`.
+    public var unlockSIM: (_ pin: String?) -> SIMAtUnlock
     public init(isLocked: @escaping () -> Bool, unlock: @escaping (String) throws -> Void,
-                delayAfterNextFailureMilliseconds: @escaping () -> Int64 = { 0 }, touch: @escaping () -> Void = {}) {
+                delayAfterNextFailureMilliseconds: @escaping () -> Int64 = { 0 }, touch: @escaping () -> Void = {},
+                unlockSIM: @escaping (_ pin: String?) -> SIMAtUnlock = { _ in .noModem }) {
         self.isLocked = isLocked
         self.unlock = unlock
         self.delayAfterNextFailureMilliseconds = delayAfterNextFailureMilliseconds
         self.touch = touch
+        self.unlockSIM = unlockSIM
     }
 }
 
@@ -543,11 +550,16 @@ public struct ConsoleLock {
 /// itself meanwhile (idle): the password, hidden; a wrong one says how many tries are left and
 /// how long the next wrong one will wait. While the password is checked the screen says so, and
 /// for how long at most: the wait after a wrong one grows, and the keypad is not read meanwhile.
+/// Once it is right, when the handheld's SIM asks for its PIN (and has more attempts left than
+/// the floor), the page asks for the PIN, hidden the same way; Esc skips it (nothing sent). The
+/// device is unlocked whatever the SIM answers, as with `satchel unlock`; what it answered is said.
 final class UnlockPage: Page {
     let lock: ConsoleLock
     var password = TextField(maximum: 64)
     var problem: String?
     var checking: String?
+    /// Set once the password was right and the SIM asks for its PIN: the attempts it has left.
+    var simAttemptsLeft: Int?? = nil
     /// Brought up by a save that found the device locked: once unlocked, the rep saves again.
     let afterSave: Bool
     init(lock: ConsoleLock, afterSave: Bool = false) {
@@ -555,10 +567,15 @@ final class UnlockPage: Page {
         self.afterSave = afterSave
     }
     var title: String { "Satchel locked" }
-    var hints: String { "type password Ent unlock" }
+    var hints: String { simAttemptsLeft == nil ? "type password Ent unlock" : "type PIN Ent send Esc skip" }
+    var statisticsLabel: String { simAttemptsLeft == nil ? title : "SIM PIN" }
 
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
-        screen.line(body.lowerBound, "App password:")
+        var label = "App password:"
+        if let left = simAttemptsLeft {
+            label = "SIM PIN" + (left.map { " (\($0) attempt\($0 == 1 ? "" : "s") left)" } ?? "") + ":"
+        }
+        screen.line(body.lowerBound, label)
         screen.put(body.lowerBound + 1, 0, String(repeating: "*", count: min(password.text.count, screen.columns - 1)), .strong)
         if checking == nil { screen.put(body.lowerBound + 1, min(password.text.count, screen.columns - 1), "_", Style(reverse: true)) }
         let text: (String, Style)? = checking.map { ($0, Style(colour: .yellow, bold: true)) } ?? problem.map { ($0, Style(colour: .red, bold: true)) }
@@ -570,6 +587,7 @@ final class UnlockPage: Page {
     }
 
     func handle(_ key: Key, app: ConsoleApp) {
+        if simAttemptsLeft != nil { return handleSIMPIN(key, app: app) }
         if password.handle(key, allowed: { !$0.isWhitespace || $0 == " " }) { return }
         guard key == .enter, !password.text.isEmpty else { return }
         let typed = password.text
@@ -582,11 +600,51 @@ final class UnlockPage: Page {
         do {
             try lock.unlock(typed)
             problem = nil
-            app.unlocked(afterSave: afterSave)
         } catch {
             let next = lock.delayAfterNextFailureMilliseconds()
             problem = "\(error)" + (next > 0 && lock.isLocked() ? ". Next wrong one: wait \(seconds(next)) s" : "")
+            return
         }
+        // The SIM asked, nothing sent: the modem's probe is bounded (`DoctorModemOptions`), said meanwhile.
+        checking = "Asking the SIM..."
+        app.redraw()
+        checking = nil
+        let sim = lock.unlockSIM(nil)
+        if case .notGiven(let left) = sim {
+            simAttemptsLeft = .some(left)
+            return
+        }
+        finish(sim, app: app)
+    }
+
+    func handleSIMPIN(_ key: Key, app: ConsoleApp) {
+        if password.handle(key, allowed: { $0.isASCII && $0.isNumber }) { return }
+        switch key {
+        case .escape:
+            password = TextField(maximum: 64)
+            finish(.notGiven(attemptsLeft: simAttemptsLeft ?? nil), app: app)
+        case .enter where !password.text.isEmpty:
+            let typed = password.text
+            checking = "Sending the SIM PIN..."
+            app.redraw()
+            checking = nil
+            password = TextField(maximum: 64)
+            finish(lock.unlockSIM(typed), app: app)
+        default:
+            return
+        }
+    }
+
+    /// Unlocked, whatever the SIM said: the route (or the page under this one), and the SIM's answer.
+    private func finish(_ sim: SIMAtUnlock, app: ConsoleApp) {
+        simAttemptsLeft = nil
+        let said: (String, Style)?
+        switch sim {
+        case .noModem, .ready: said = nil
+        case .unlocked: said = (sim.message, Style(colour: .green, bold: true))
+        case .notGiven, .problem: said = (sim.message, Style(colour: .red, bold: true))
+        }
+        app.unlocked(afterSave: afterSave, sim: said)
     }
 
     /// 250 ms as "0.25", 2000 as "2".

@@ -156,17 +156,34 @@ public final class Capture {
     /// Confirms a draft: from now on its lines are frozen and it waits for sync.
     public func confirmOrder(_ orderID: String) throws -> Acknowledged<OrderDocument> {
         try device.write {
-            var order = try Orders(device).load(orderID)
-            guard order.state == .draft else { throw FieldError.invalidTransition(id: orderID, from: order.state.rawValue, to: "confirmed") }
-            guard !order.lines.isEmpty else {
-                throw FieldError.invalidInput(what: "order", value: orderID, reason: "has no lines; add one with `satchel order add-line \(orderID) PART:QTY`")
-            }
             let now = device.clock.nowMilliseconds()
-            let customer = try customerTerms(order.customerId)
-            decideApproval(&order, customer: customer, rule: try approvalRule(), now: now)
+            let order = try confirmedDraft(orderID, now: now)
             let changeID = try save(.order(order), action: "confirmed", at: now)
             return Acknowledged(document: order, changeId: changeID)
         }
+    }
+
+    /// The order `confirmOrder` would save, with the credit rule and the rep's limits applied
+    /// (held for approval, and why and by whom), without writing anything: `satchel order
+    /// confirm --check`. Throws as `confirmOrder` would for an unknown order, one that is not a
+    /// draft or one without lines.
+    public func previewConfirm(_ orderID: String) throws -> OrderDocument {
+        try device.guarded {
+            try database.transaction(.deferred) {
+                try confirmedDraft(orderID, now: device.clock.nowMilliseconds())
+            }
+        }
+    }
+
+    /// The draft `orderID` as confirming it makes it, not saved: one rule for the confirm and its preview.
+    private func confirmedDraft(_ orderID: String, now: Int64) throws -> OrderDocument {
+        var order = try Orders(device).load(orderID)
+        guard order.state == .draft else { throw FieldError.invalidTransition(id: orderID, from: order.state.rawValue, to: "confirmed") }
+        guard !order.lines.isEmpty else {
+            throw FieldError.invalidInput(what: "order", value: orderID, reason: "has no lines; add one with `satchel order add-line \(orderID) PART:QTY`")
+        }
+        decideApproval(&order, customer: try customerTerms(order.customerId), rule: try approvalRule(), now: now)
+        return order
     }
 
     /// Moves an order along its lifecycle (sync records `sent`, the office's answers, and the

@@ -22,6 +22,14 @@ struct OrderCommand: ParsableCommand {
         if order.approval == .pending { print(Colour.paint("HELD FOR APPROVAL: \(TerminalText.safe(order.holdReason ?? ""))", "yellow")) }
     }
 
+    /// What `--check` prints: the order as confirming it would make it, nothing saved.
+    static func reportCheck(_ order: OrderDocument, json: Bool, draft: String? = nil) throws {
+        if json { return try printJSON(order) }
+        let which = draft.map { "Order \(TerminalText.safe($0)) (not confirmed)" } ?? "Order (not saved)"
+        print("\(which): \(order.lines.count) lines, total \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))")
+        print(order.approval == .pending ? Colour.paint("WILL BE HELD FOR APPROVAL: \(TerminalText.safe(order.holdReason ?? ""))", "yellow") : "No approval needed")
+    }
+
     static func parseLines(_ texts: [String]) throws -> [OrderLineRequest] {
         try texts.enumerated().map { try OrderLineRequest.parse($0.element, position: $0.offset + 1) }
     }
@@ -46,11 +54,7 @@ struct OrderCommand: ParsableCommand {
                 }
                 if check {
                     let order = try Capture(device).previewOrder(customerID: customer, priceLevel: level, lines: requests)
-                    return {
-                        if output.json { return try printJSON(order) }
-                        print("Order (not saved): \(order.lines.count) lines, total \(Money.format(order.totalMinor, TerminalText.safe(order.currency)))")
-                        print(order.approval == .pending ? Colour.paint("WILL BE HELD FOR APPROVAL: \(TerminalText.safe(order.holdReason ?? ""))", "yellow") : "No approval needed")
-                    }
+                    return { try OrderCommand.reportCheck(order, json: output.json) }
                 }
                 let saved = try Capture(device).createOrder(customerID: customer, priceLevel: level, lines: requests, confirm: confirm, note: note)
                 return { try OrderCommand.report(saved, json: output.json, verb: "saved") }
@@ -109,9 +113,14 @@ struct OrderCommand: ParsableCommand {
         @OptionGroup var home: HomeOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "Order id.") var order: String
+        @Flag(help: "Only say whether confirming it will hold it for approval, and for whom; nothing is saved.") var check = false
 
         func run() throws {
             try capturing(home, .orders) { device in
+                if check {
+                    let preview = try Capture(device).previewConfirm(order)
+                    return { try OrderCommand.reportCheck(preview, json: output.json, draft: order) }
+                }
                 let saved = try Capture(device).confirmOrder(order)
                 return { try OrderCommand.report(saved, json: output.json, verb: "confirmed") }
             }

@@ -72,6 +72,13 @@ struct ApprovalHierarchyTests {
         #expect(orderCheck.stdout.contains("WILL BE HELD FOR APPROVAL") && orderCheck.stdout.contains("is over the 1.00 PLN a rep may confirm")
                 && orderCheck.stdout.contains("approval by the supervisor"), "\(orderCheck.stdout)")
         #expect((json(try satchelRun(["quote", "list", "--json"]).stdout) as? [Any])?.isEmpty == true)
+        // A draft's confirm, checked: the same rule names the approver, and the draft stays a draft.
+        let draft = try #require((json(try satchelRun(["order", "new", "--customer", "CPL100001", "--line", "PN-10000:2", "--json"]).stdout) as? [String: Any])?["id"] as? String)
+        let confirmCheck = try satchelRun(["order", "confirm", draft, "--check"])
+        #expect(confirmCheck.stdout.contains("not confirmed") && confirmCheck.stdout.contains("WILL BE HELD FOR APPROVAL")
+                && confirmCheck.stdout.contains("is over the 1.00 PLN a rep may confirm") && confirmCheck.stdout.contains("approval by the supervisor"), "\(confirmCheck.stdout)")
+        #expect((json(try satchelRun(["order", "show", draft, "--json"]).stdout) as? [String: Any])?["state"] as? String == "draft")
+        try #require(try satchelRun(["order", "cancel", draft]).succeeded)
 
         // Saved: two quotes and a held order, each naming its approver.
         func saved(_ arguments: [String]) throws -> (id: String, reason: String) {

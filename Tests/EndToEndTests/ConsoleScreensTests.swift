@@ -97,12 +97,19 @@ struct ConsoleScreensTests {
             try console.keys("Down")
             return (top, shown)
         }
-        let polish = try card("Hurtownia Żółw Łódź", shows: ["Remind to pay:", "234.50 PLN 5d late", "FV/2026/11/0042"])
+        let polishDue = try database.text("SELECT date(?, '-5 days')", [.text(day)])
+        let bulgarianDue = try database.text("SELECT date(?, '3 days')", [.text(day)])
+        let polish = try card("Hurtownia Żółw Łódź", shows: ["Remind to pay:", "234.50 PLN 5d late", "  due \(polishDue)", "FV/2026/11/0042"])
+        // The due date on its own line, under the amount and above the invoice.
+        let polishLines = polish.end.split(separator: "\n").map(String.init)
+        let amountRow = try #require(polishLines.firstIndex { $0.hasPrefix("234.50 PLN 5d late") }, "\(polish.end)")
+        #expect(polishLines.count > amountRow + 2 && polishLines[amountRow + 1].hasPrefix("  due \(polishDue)")
+                && polishLines[amountRow + 2].contains("FV/2026/11/0042"), "\(polish.end)")
         #expect(!polish.end.contains("ФК-0000123") && !polish.end.contains("СЧ-000777"), "\(polish.end)")
         // The office's overdue figure is 0 here, but an open item is 5 days late: the card's top
         // must not tell the rep there is nothing overdue.
         #expect(!polish.top.contains("Nothing overdue") && polish.top.contains("Overdue: see below"), "\(polish.top)")
-        let bulgarian = try card("Склад Щастие ЕООД", shows: ["Remind to pay:", "1200.00 BGN in 3d", "ФК-0000123"])
+        let bulgarian = try card("Склад Щастие ЕООД", shows: ["Remind to pay:", "1200.00 BGN in 3d", "  due \(bulgarianDue)", "ФК-0000123"])
         #expect(!bulgarian.end.contains("d late"), "\(bulgarian.end)")
         #expect(bulgarian.top.contains("Nothing overdue"), "\(bulgarian.top)")
         // Due in three weeks: not a reminder yet, so no section at all (the settled screen is the card's end).

@@ -1,4 +1,5 @@
 import Foundation
+import ModemSimulator
 import SatchelTesting
 import SimulatorKit
 import Testing
@@ -104,5 +105,101 @@ struct ConsoleUnlockTests {
         try console.keys("Enter")
         screen = try console.waitFor("Unlocked")
         #expect(screen.contains("zz_") && !screen.contains("zzq"), "\(screen)")
+    }
+
+    /// A locked console on a handheld whose modem (the simulated one, on a pty) has a SIM
+    /// asking for its PIN with `attempts` left.
+    func lockedConsoleWithModem(_ directory: TemporaryDirectory, attempts: Int) throws -> (console: ConsoleSession, modem: SimulatedModem, device: AppPasswordTests.Device) {
+        let device = try AppPasswordTests().seeded(directory)
+        let lockDirectory = directory.path + "/lock"
+        try FileManager.default.createDirectory(atPath: lockDirectory, withIntermediateDirectories: true)
+        func run(_ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
+            try ChildProcess.run(satchel, arguments, environment: device.environment, stdin: stdin, timeoutSeconds: 120)
+        }
+        try #require(try run(["password", "set"], stdin: password + "\n" + password + "\n").succeeded)
+        let modem = try DeviceKeySealTests().simulatedModem(attempts: attempts)
+        try #require(try run(["config", "set", "modem_port", modem.path]).succeeded)
+        try #require(try run(["config", "set", "modem_profile", "simcom-sim800"]).succeeded)
+        try #require(try run(["lock"]).succeeded)
+        let console = try ConsoleSession(directory, command: "env SATCHEL_HOME=\(device.home) SATCHEL_RUNTIME_DIR=\(device.runtime) SATCHEL_HARDWARE=\(DeviceKeySealTests().hardware) \(satchel) console --lock-dir \(lockDirectory)")
+        return (console, modem, device)
+    }
+
+    @Test("the SIM PIN at unlock, simulated modem on a pty: after the right password the console asks for it, hidden; a wrong one is sent once and said, the device unlocked anyway; at the next unlock the right one unlocks the SIM; a ready SIM is not asked")
+    func simPINAfterThePassword() throws {
+        let directory = TemporaryDirectory("e2e-console-sim-pin")
+        let (console, modem, device) = try lockedConsoleWithModem(directory, attempts: 3)
+        defer { modem.stop(); try? FileManager.default.removeItem(atPath: device.runtime) }
+        try console.waitFor("App password:")
+        try console.type(password)
+        try console.keys("Enter")
+        var screen = try waitFor(console, "SIM PIN (3 attempts left):")
+        #expect(modem.stats.pinCommands == 0, "asked, nothing sent yet")
+        #expect(!screen.contains("Route"), "the PIN page before the route:\n\(screen)")
+        // A wrong PIN, shown as stars only: sent once, the SIM's refusal said over the route.
+        try console.type("0000")
+        try waitFor(console, "****_")
+        #expect(!(try console.screen()).contains("0000"))
+        try console.keys("Enter")
+        screen = try waitFor(console, "the SIM rejected the PIN")
+        #expect(screen.contains("Route") && flat(screen).contains("2 attempts left"), "\(screen)")
+        #expect(modem.stats.pinCommands == 1 && modem.stats.wrongPins == 1)
+
+        // Locked again: password, then the PIN page with what the SIM has left; the right PIN unlocks it.
+        try #require(try ChildProcess.run(satchel, ["lock"], environment: device.environment, timeoutSeconds: 60).succeeded)
+        try console.waitFor("App password:", seconds: 15)
+        try console.type(password)
+        try console.keys("Enter")
+        try waitFor(console, "SIM PIN (2 attempts left):")
+        try console.type(DeviceKeySealTests.simPIN)
+        try console.keys("Enter")
+        screen = try waitFor(console, "SIM unlocked (2 attempts were left)")
+        #expect(!screen.contains(DeviceKeySealTests.simPIN), "\(screen)")
+        #expect(modem.stats.pinCommands == 2)
+
+        // The SIM is ready now: the password alone unlocks, no PIN asked, none sent.
+        try #require(try ChildProcess.run(satchel, ["lock"], environment: device.environment, timeoutSeconds: 60).succeeded)
+        try console.waitFor("App password:", seconds: 15)
+        try console.type(password)
+        try console.keys("Enter")
+        screen = try waitFor(console, "Unlocked")
+        #expect(!flat(screen).contains("SIM PIN"), "\(screen)")
+        #expect(modem.stats.pinCommands == 2)
+    }
+
+    @Test("the SIM PIN at unlock at the attempts floor: with 2 attempts a wrong PIN leaves 1, and at the next unlock the console does not ask or send, says why, and opens the route; Esc skips the PIN, nothing sent")
+    func simPINAttemptsFloor() throws {
+        let directory = TemporaryDirectory("e2e-console-sim-floor")
+        let (console, modem, device) = try lockedConsoleWithModem(directory, attempts: 2)
+        defer { modem.stop(); try? FileManager.default.removeItem(atPath: device.runtime) }
+        try console.waitFor("App password:")
+        try console.type(password)
+        try console.keys("Enter")
+        try waitFor(console, "SIM PIN (2 attempts left):")
+        // Esc: nothing sent, said so; the route.
+        try console.keys("Escape")
+        var screen = try waitFor(console, "none given, nothing sent")
+        #expect(screen.contains("Route"), "\(screen)")
+        #expect(modem.stats.pinCommands == 0)
+
+        try #require(try ChildProcess.run(satchel, ["lock"], environment: device.environment, timeoutSeconds: 60).succeeded)
+        try console.waitFor("App password:", seconds: 15)
+        try console.type(password)
+        try console.keys("Enter")
+        try waitFor(console, "SIM PIN (2 attempts left):")
+        try console.type("1111")
+        try console.keys("Enter")
+        try waitFor(console, "the SIM rejected the PIN")
+        #expect(modem.stats.pinCommands == 1)
+
+        // One attempt left: at the floor the PIN is not even asked; the device unlocks.
+        try #require(try ChildProcess.run(satchel, ["lock"], environment: device.environment, timeoutSeconds: 60).succeeded)
+        try console.waitFor("App password:", seconds: 15)
+        try console.type(password)
+        try console.keys("Enter")
+        screen = try waitFor(console, "PIN not sent: 1 attempt left")
+        #expect(screen.contains("Route") && !flat(screen).contains("SIM PIN ("), "\(screen)")
+        #expect(modem.stats.pinCommands == 1 && modem.stats.pinSentAtOrBelowFloor == 0)
+        #expect(try ChildProcess.run(satchel, ["status"], environment: device.environment, timeoutSeconds: 60).succeeded, "the device is unlocked")
     }
 }

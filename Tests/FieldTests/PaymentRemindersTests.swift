@@ -83,6 +83,14 @@ struct DeviceApprovalLimitsTests {
         // Value: 150.00 PLN is over the rep's 100.00, within the supervisor's 1 000.00; 1 500.00 goes to the sales manager.
         let order = try fixture.capture.createOrder(customerID: "CPL1", lines: [.init(partNumber: "P1", quantity: 15)], confirm: true).document
         #expect(order.approval == .pending && order.holdReason == "order value 150.00 PLN is over the 100.00 PLN a rep may confirm; approval by the supervisor")
+        // A draft's confirm, previewed: the reason confirming it gives, and nothing written.
+        let draft = try fixture.capture.createOrder(customerID: "CPL1", lines: [.init(partNumber: "P1", quantity: 15)], confirm: false).document
+        let beforeCheck = try fixture.snapshot()
+        let checked = try fixture.capture.previewConfirm(draft.id)
+        #expect(checked.approval == .pending && checked.holdReason?.hasSuffix("a rep may confirm; approval by the supervisor") == true, "\(checked.holdReason ?? "")")
+        #expect(try fixture.snapshot() == beforeCheck && Orders(fixture.device).load(draft.id).state == .draft)
+        #expect(try fixture.capture.confirmOrder(draft.id).document.holdReason == checked.holdReason)
+        #expect(throws: FieldError.self) { try fixture.capture.previewConfirm(draft.id) }
         let big = try fixture.capture.previewOrder(customerID: "CPL1", lines: [.init(partNumber: "P1", quantity: 150)])
         #expect(big.holdReason?.hasSuffix("approval by the sales manager") == true, "\(big.holdReason ?? "")")
         // Limits in another currency leave BGN at the defaults: arrears alone go to the supervisor.
