@@ -156,33 +156,37 @@ extension OfficeDecision {
     }
 }
 
-extension SQLiteHubStorage {
+/// Office users and their tokens, written once for both backends (HubSQL.swift).
+extension HubSQL {
     /// Adds (or, with `replace`, changes) an office user. A supervisor or sales manager needs a
     /// territory the hub knows; office and admin have none.
     public func addOfficeUser(_ user: OfficeUser, replace: Bool = false, now: Int64) throws {
         let user = try user.validated()
-        if let territory = user.territory {
-            guard try guarded({ try database.int64("SELECT count(*) FROM territories WHERE id = ?", [.text(territory)]) }) == 1 else {
+        try storageErrors {
+            if let territory = user.territory, try firstRow("SELECT 1 FROM territories WHERE id = ?", [.text(territory)], row: { _ in true }) == nil {
                 throw OfficeUser.unknownTerritory(territory)
             }
-        }
-        try write {
-            do {
-                let exists = try database.int64("SELECT count(*) FROM office_users WHERE name = ?", [.text(user.name)]) == 1
-                if exists && !replace { throw OfficeUser.exists(user.name) }
-                try database.execute("""
-                    INSERT INTO office_users(name, role, territory_id, added_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET role = excluded.role, territory_id = excluded.territory_id
-                    """, [.text(user.name), .text(user.role.rawValue), DatabaseValue(user.territory), .integer(now)])
+            let values: [HubSQLValue] = [.text(user.name), .text(user.role.rawValue), HubSQLValue(user.territory), .integer(now)]
+            try inWriteTransaction {
+                if replace {
+                    try run("""
+                        INSERT INTO office_users(name, role, territory_id, added_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET role = excluded.role, territory_id = excluded.territory_id
+                        """, values)
+                } else if try run("INSERT INTO office_users(name, role, territory_id, added_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING", values) == 0 {
+                    // Two offices adding one name at once: one adds it, the other is told it exists.
+                    throw OfficeUser.exists(user.name)
+                }
             }
         }
     }
 
     public func officeUsers() throws -> [OfficeUser] {
-        try guarded {
-            try database.query("SELECT name, role, territory_id FROM office_users ORDER BY name") {
+        try storageErrors {
+            // Names in byte order on both backends, as SQLite's BINARY sorts them.
+            try rows("SELECT name, role, territory_id FROM office_users", []) {
                 OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2))
-            }
+            }.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
         }
     }
 
@@ -190,12 +194,14 @@ extension SQLiteHubStorage {
     /// expire or `revokeOfficeTokens` ends them.
     public func issueOfficeToken(user name: String, days: Int, now: Int64) throws -> IssuedOfficeToken {
         let issued = try OfficeToken.issue(days: days, now: now)
-        guard try guarded({ try database.int64("SELECT count(*) FROM office_users WHERE name = ?", [.text(name)]) }) == 1 else {
-            throw OfficeUser.unknown(name)
-        }
-        try write {
-            try database.execute("INSERT INTO office_tokens(token_hash, user_name, issued_at, expires_at) VALUES (?, ?, ?, ?)",
-                                 [.blob(OfficeToken.hash(issued.token)), .text(name), .integer(now), .integer(issued.expiresAt)])
+        try storageErrors {
+            guard try firstRow("SELECT 1 FROM office_users WHERE name = ?", [.text(name)], row: { _ in true }) != nil else {
+                throw OfficeUser.unknown(name)
+            }
+            try inWriteTransaction {
+                try run("INSERT INTO office_tokens(token_hash, user_name, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                        [.bytes(OfficeToken.hash(issued.token)), .text(name), .integer(now), .integer(issued.expiresAt)])
+            }
         }
         return issued
     }
@@ -203,28 +209,26 @@ extension SQLiteHubStorage {
     /// Ends every token of the user at once (a lost laptop, someone leaving).
     @discardableResult
     public func revokeOfficeTokens(user name: String) throws -> Int {
-        try write {
-            let count = try database.int64("SELECT count(*) FROM office_tokens WHERE user_name = ?", [.text(name)])
-            try database.execute("DELETE FROM office_tokens WHERE user_name = ?", [.text(name)])
-            return Int(count)
-        }
+        try storageErrors { try inWriteTransaction { try run("DELETE FROM office_tokens WHERE user_name = ?", [.text(name)]) } }
     }
 
     /// The user a token belongs to, or why it is refused.
     public func officeUser(token: String?, now: Int64) throws -> Result<OfficeUser, OfficeTokenRefusal> {
         if let refusal = OfficeToken.refusal(ofShape: token) { return .failure(refusal) }
         guard let token else { return .failure(.missing) }
-        let rows = try guarded {
-            try database.query("""
+        let row = try storageErrors {
+            try firstRow("""
                 SELECT u.name, u.role, u.territory_id, t.expires_at FROM office_tokens t JOIN office_users u ON u.name = t.user_name
                 WHERE t.token_hash = ?
-                """, [.blob(OfficeToken.hash(token))]) {
+                """, [.bytes(OfficeToken.hash(token))]) {
                 (OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2)), $0.int64(3))
             }
         }
-        return OfficeToken.verdict(rows.first, now: now)
+        return OfficeToken.verdict(row, now: now)
     }
+}
 
+extension SQLiteHubStorage {
     /// The reps a user sees: nil for the whole fleet, else the reps of the user's territory and
     /// of every territory under it.
     public func visibleReps(for user: OfficeUser) throws -> Set<String>? {

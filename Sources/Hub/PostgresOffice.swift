@@ -109,64 +109,6 @@ extension PostgresHubStorage: OfficeStore {
         }
     }
 
-    public func addOfficeUser(_ user: OfficeUser, replace: Bool = false, now: Int64) throws {
-        let user = try user.validated()
-        try guarded {
-            if let territory = user.territory,
-               try connection.first("SELECT 1 FROM territories WHERE id = $1", [.text(territory)], row: { _ in true }) == nil {
-                throw OfficeUser.unknownTerritory(territory)
-            }
-            try connection.transaction {
-                try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 16))", [.text(user.name)])
-                let exists = try connection.first("SELECT 1 FROM office_users WHERE name = $1", [.text(user.name)], row: { _ in true }) != nil
-                if exists && !replace { throw OfficeUser.exists(user.name) }
-                try connection.execute("""
-                    INSERT INTO office_users(name, role, territory_id, added_at) VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (name) DO UPDATE SET role = excluded.role, territory_id = excluded.territory_id
-                    """, [.text(user.name), .text(user.role.rawValue), PostgresValue(user.territory), .integer(now)])
-            }
-        }
-    }
-
-    public func officeUsers() throws -> [OfficeUser] {
-        try guarded {
-            try connection.query("SELECT name, role, territory_id FROM office_users ORDER BY name COLLATE \"C\"") {
-                OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2))
-            }
-        }
-    }
-
-    public func issueOfficeToken(user name: String, days: Int, now: Int64) throws -> IssuedOfficeToken {
-        let issued = try OfficeToken.issue(days: days, now: now)
-        try guarded {
-            guard try connection.first("SELECT 1 FROM office_users WHERE name = $1", [.text(name)], row: { _ in true }) != nil else {
-                throw OfficeUser.unknown(name)
-            }
-            try connection.execute("INSERT INTO office_tokens(token_hash, user_name, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-                                   [.bytes(OfficeToken.hash(issued.token)), .text(name), .integer(now), .integer(issued.expiresAt)])
-        }
-        return issued
-    }
-
-    @discardableResult
-    public func revokeOfficeTokens(user name: String) throws -> Int {
-        try guarded { try connection.execute("DELETE FROM office_tokens WHERE user_name = $1", [.text(name)]).affected }
-    }
-
-    public func officeUser(token: String?, now: Int64) throws -> Result<OfficeUser, OfficeTokenRefusal> {
-        if let refusal = OfficeToken.refusal(ofShape: token) { return .failure(refusal) }
-        guard let token else { return .failure(.missing) }
-        let row = try guarded {
-            try connection.first("""
-                SELECT u.name, u.role, u.territory_id, t.expires_at FROM office_tokens t JOIN office_users u ON u.name = t.user_name
-                WHERE t.token_hash = $1
-                """, [.bytes(OfficeToken.hash(token))]) {
-                (OfficeUser(name: $0.text(0), role: OfficeUser.Role(rawValue: $0.text(1)) ?? .supervisor, territory: $0.optionalText(2)), $0.int64(3))
-            }
-        }
-        return OfficeToken.verdict(row, now: now)
-    }
-
     public func visibleReps(for user: OfficeUser) throws -> Set<String>? {
         guard let territory = user.territory else { return nil }
         return Set(try guarded {
