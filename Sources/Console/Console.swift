@@ -364,6 +364,17 @@ func wrap(_ text: String, width: Int) -> [String] {
 }
 
 /// Text padded or cut to exactly `width` characters (columns of a list).
+/// A page's load on `reappear`: what went wrong is kept for the page to show in red instead
+/// of its rows, and a load that works clears an earlier failure.
+func load(into loadError: inout String?, _ body: () throws -> Void) {
+    do {
+        try body()
+        loadError = nil
+    } catch {
+        loadError = "\(error)"
+    }
+}
+
 func fit(_ text: String, _ width: Int) -> String {
     guard width > 0 else { return "" }
     if text.count <= width { return text + String(repeating: " ", count: width - text.count) }

@@ -188,12 +188,7 @@ final class OrderPage: Page {
             }
             app.push(ReviewPage(order: self, preview: preview))
         case .escape:
-            if lines.isEmpty { return app.pop() }
-            app.push(ConfirmPage(question: "Discard this order of \(lines.count) lines? Nothing was saved.") { app in
-                app.pop()
-                app.noteUnsaved(nil)
-                app.say("Order discarded, nothing saved")
-            })
+            ConfirmPage.discard("order", lines: lines.count, app: app)
         default: break
         }
     }

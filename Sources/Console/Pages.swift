@@ -17,11 +17,8 @@ final class RoutePage: Page {
     var hints: String { "Ent open 0 menu 2 find" }
 
     func reappear(app: ConsoleApp) {
-        do {
+        load(into: &loadError) {
             stops = try DayPlan(app.device).route(day: app.today)
-            loadError = nil
-        } catch {
-            loadError = "\(error)"
         }
         list.selected = min(list.selected, max(stops.count - 1, 0))
     }
@@ -109,6 +106,17 @@ final class ConfirmPage: Page {
     var title: String { "Confirm" }
     var hints: String { "Ent yes  Esc no" }
 
+    /// Esc on an order or a quote being entered: leaves at once when it has no lines, else
+    /// asks first, and a yes drops the unsaved note so the next start does not report it.
+    static func discard(_ what: String, lines: Int, app: ConsoleApp) {
+        if lines == 0 { return app.pop() }
+        app.push(ConfirmPage(question: "Discard this \(what) of \(lines) lines? Nothing was saved.") { app in
+            app.pop()
+            app.noteUnsaved(nil)
+            app.say("\(what.prefix(1).uppercased())\(what.dropFirst()) discarded, nothing saved")
+        })
+    }
+
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
         for (offset, line) in wrap(question, width: screen.columns).prefix(body.count).enumerated() {
             screen.line(body.lowerBound + offset, line, .strong)
@@ -195,12 +203,9 @@ final class CustomerPage: Page {
     var hints: String { "1 order 2 pay 3 visit 0 more" }
 
     func reappear(app: ConsoleApp) {
-        do {
+        load(into: &loadError) {
             card = try Customers(app.device).card(customerID)
             credit = try Capture(app.device).creditPosition(customerID: customerID)
-            loadError = nil
-        } catch {
-            loadError = "\(error)"
         }
     }
 

@@ -250,12 +250,7 @@ final class QuotePage: Page {
             app.push(QuoteShowPage(quote: saved.value.document, name: card.name))
             app.saved(saved, saved.value.document.id)
         case .escape:
-            if lines.isEmpty { return app.pop() }
-            app.push(ConfirmPage(question: "Discard this quote of \(lines.count) lines? Nothing was saved.") { app in
-                app.pop()
-                app.noteUnsaved(nil)
-                app.say("Quote discarded, nothing saved")
-            })
+            ConfirmPage.discard("quote", lines: lines.count, app: app)
         default: break
         }
     }
@@ -305,11 +300,8 @@ final class QuoteListPage: Page {
     var hints: String { "Ent show Esc back" }
 
     func reappear(app: ConsoleApp) {
-        do {
+        load(into: &loadError) {
             rows = try DocumentLists(app.device).quotes(day: app.today).rows
-            loadError = nil
-        } catch {
-            loadError = "\(error)"
         }
     }
 
@@ -357,11 +349,8 @@ final class EquipmentPage: Page {
     var hints: String { "Ent check Esc back" }
 
     func reappear(app: ConsoleApp) {
-        do {
+        load(into: &loadError) {
             items = try EquipmentList(app.device).at(customerID: customerID)
-            loadError = nil
-        } catch {
-            loadError = "\(error)"
         }
     }
 
