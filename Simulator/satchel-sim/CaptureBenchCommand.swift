@@ -53,6 +53,7 @@ struct SyncBenchCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Only the wire part (no modem, no satchel process); only its goals are checked.") var wireOnly = false
     @Flag(help: "Only print which columns of the day's BATCH bodies cost the uplink's bytes (a debugging aid: no figures, no goals).") var columns = false
+    @Flag(help: "Only print where the day's downlink bytes go: per session and message type, per table of the full sync, per part of a TABLE body (a debugging aid: no figures, no goals).") var downlink = false
     @Option(help: "Path of the satchel executable (default: next to satchel-sim, or $SATCHEL_BIN).") var satchel: String?
     @Option(help: "Hardware directory (default: the source tree's hardware/).") var hardware: String?
     @OptionGroup var checking: BenchCheckOptions
@@ -95,6 +96,10 @@ struct SyncBenchCommand: ParsableCommand {
             }
             return
         }
+        if downlink {
+            printDownlinkBreakdown(try SyncBench.downlinkBreakdown(short: checking.short))
+            return
+        }
         let goals = wireOnly ? SyncBench.Result.goals : Report.goals
         let plan = try checking.plan(for: goals)
         let wire = try SyncBench.run(short: checking.short)
@@ -113,6 +118,25 @@ struct SyncBenchCommand: ParsableCommand {
             report.notes += initial.notes
         }
         try checking.finish(report, goals: goals, plan: plan, command: "bench sync", json: json)
+    }
+}
+
+extension SyncBenchCommand {
+    func printDownlinkBreakdown(_ report: SyncBench.DownlinkReport) {
+        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+        print("session       down B  handshake B  baseline B  by message type")
+        for session in report.sessions {
+            print(pad(session.mode, 10) + String(format: "%9d %12d %11d  ", session.down, session.handshake, session.baseline)
+                  + session.byType.map { "\($0.type) \($0.bytes)" }.joined(separator: ", "))
+        }
+        print("\nfull sync, table            frames   rows   link B  baseline B")
+        for table in report.tables {
+            print(pad(table.table, 26) + String(format: "%7d %6d %8d %11d", table.frames, table.rows, table.wire, table.baseline))
+        }
+        print("\nfull sync, table / part of the body                raw B  deflated B (what it adds; frame deflated alone)")
+        for part in report.parts {
+            print(pad(part.table + " / " + part.part, 48) + String(format: "%8d %11d", part.raw, part.deflated))
+        }
     }
 }
 
