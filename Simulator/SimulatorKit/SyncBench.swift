@@ -183,7 +183,7 @@ public struct SyncBench {
 
     /// One seed's day, measured session by session.
     static func realisticDay(plan: Seeder.Plan, resumedInit: (((received: Int, baseline: Int, matched: Bool, largestFrame: Int)) -> Void)?,
-                             batchSent: (Batch) -> Void = { _ in }) throws -> Day {
+                             batchSent: (Batch) -> Void = { _ in }, downlinkSeen: (DownlinkSession) -> Void = { _ in }) throws -> Day {
         let root = try DayRunner.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let hubPath = root + "/hub.db"
@@ -204,12 +204,16 @@ public struct SyncBench {
             let batch = entries.isEmpty ? nil : Batch(id: "\(device)-\(mode)-\(uploaded)", changes: entries.map(\.syncChange))
             if let batch { batchSent(batch) }
             download.lines = []
+            download.frames = []
             let result = try server.inProcessSession { deviceEnd in
-                try SyncClient.run(deviceEnd, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: device, password: password,
+                let link = CountingStream(deviceEnd, dropAfter: .max)
+                download.link = link
+                return try SyncClient.run(link, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: device, password: password,
                                    mode: mode, batch: batch, pull: mode == .fast ? nil : try download.inner.pullRequest(reset: mode == .initialise),
                                    sink: mode == .fast ? nil : download, deadline: .after(seconds: 300))
             }
             checksumsMatch = checksumsMatch && result.mismatched.isEmpty
+            downlinkSeen(DownlinkSession(mode: mode, result: result, frames: download.frames, baselineLines: download.lines))
             let up = try entries.map(uplinkLine).joined()
             return Session(oursUp: result.bytesSent, oursDown: result.bytesReceived,
                            gzipJSONUp: try Deflate.compress(Array(up.utf8), level: 6, format: .gzip).count,
@@ -305,12 +309,19 @@ public struct SyncBench {
     final class RecordingDownload: DownloadSink {
         let inner: DeviceDownload
         var lines: [String] = []
+        /// Each TABLE frame as it arrived, the catalogue it was decoded against and the bytes
+        /// the link had carried through it (`bench sync --downlink`).
+        var frames: [DownlinkFrame] = []
+        var link: CountingStream?
         init(_ inner: DeviceDownload) { self.inner = inner }
         func begin(_ header: DownloadHeader) throws { try inner.begin(header) }
         func catalogue() throws -> Catalogue { try inner.catalogue() }
         func finish(_ done: DownloadDone) throws -> [String] { try inner.finish(done) }
         func documents(_ batch: Batch) throws -> Int { try inner.documents(batch) }
         func apply(_ frame: TableFrame) throws {
+            let catalogue = try inner.catalogue()
+            let linesBefore = lines.count
+            defer { frames.append(DownlinkFrame(frame: frame, catalogue: catalogue, receivedThrough: link?.received ?? 0, lines: linesBefore..<lines.count)) }
             try inner.apply(frame)
             let columns = Array(frame.columns)
             for row in frame.rows {

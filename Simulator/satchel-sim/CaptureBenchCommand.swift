@@ -48,11 +48,14 @@ struct SyncBenchCommand: ParsableCommand {
             executable under /usr/bin/time.
             Goals (--check): day_ratio_up <= 0.4, day_ratio_down <= 0.4, init_ratio <= 0.4 (medians of the seeds), sync_errors <= 0,
             round_trips <= 3, init_resumed_frames_again <= 1, checksums_match, time_ratio <= 1.25, init_time_ratio <= 1.2,
-            init_peak_rss_mb <= 32. With --wire-only, only the wire part's goals are checked.
+            init_peak_rss_mb <= 32; apply_cpu_ratio <= 2 (the device's CPU to apply and verify a full sync of 100 changed rows on a
+            47,000-row working set against a 5,000-row one; in-process, so it runs with --wire-only too), apply_checksums_match.
+            With --wire-only, only the wire and device-CPU goals are checked.
             """)
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Only the wire part (no modem, no satchel process); only its goals are checked.") var wireOnly = false
     @Flag(help: "Only print which columns of the day's BATCH bodies cost the uplink's bytes (a debugging aid: no figures, no goals).") var columns = false
+    @Flag(help: "Only print where the day's downlink bytes go: per session and message type, per table of the full sync, per part of a TABLE body (a debugging aid: no figures, no goals).") var downlink = false
     @Option(help: "Path of the satchel executable (default: next to satchel-sim, or $SATCHEL_BIN).") var satchel: String?
     @Option(help: "Hardware directory (default: the source tree's hardware/).") var hardware: String?
     @OptionGroup var checking: BenchCheckOptions
@@ -66,9 +69,13 @@ struct SyncBenchCommand: ParsableCommand {
         var initTimeRatio: Double?
         var roundTrips: Int
         var initPeakRssMb: Double?
+        /// Issue 16: device CPU for a 100-row full sync, 47,000-row working set / 5,000-row one.
+        var applyCpuRatio: Double?
         var wire: SyncBench.Result
         var fullOverGPRS: SyncGPRSBench.Result?
         var initOverEDGE: SyncInitBench.Result?
+        /// The device's CPU to apply and verify a full sync of 100 changed rows, small and large working set.
+        var deviceApply: SyncApplyBench.Result?
         var notes: [String] = []
 
         static let modemGoals: [BenchGoal] = [
@@ -76,13 +83,15 @@ struct SyncBenchCommand: ParsableCommand {
             BenchGoal("init_time_ratio", .atMost(1.2), origin: "issue 16", shortMargin: 0.1),
             BenchGoal("init_peak_rss_mb", .atMost(32), origin: "issue 6"),
         ]
-        static var goals: [BenchGoal] { SyncBench.Result.goals + modemGoals }
+        static var goals: [BenchGoal] { SyncBench.Result.goals + SyncApplyBench.Result.goals + modemGoals }
+        static var wireOnlyGoals: [BenchGoal] { SyncBench.Result.goals + SyncApplyBench.Result.goals }
 
         var figures: [String: Double] {
             var figures = wire.figures
             figures["time_ratio"] = timeRatio
             figures["init_time_ratio"] = initTimeRatio
             figures["init_peak_rss_mb"] = initPeakRssMb
+            for (name, value) in deviceApply?.figures ?? [:] { figures[name] = value }
             return figures
         }
     }
@@ -95,10 +104,16 @@ struct SyncBenchCommand: ParsableCommand {
             }
             return
         }
-        let goals = wireOnly ? SyncBench.Result.goals : Report.goals
+        if downlink {
+            printDownlinkBreakdown(try SyncBench.downlinkBreakdown(short: checking.short))
+            return
+        }
+        let goals = wireOnly ? Report.wireOnlyGoals : Report.goals
         let plan = try checking.plan(for: goals)
         let wire = try SyncBench.run(short: checking.short)
         var report = Report(dayRatioUp: wire.dayRatioUp, dayRatioDown: wire.dayRatioDown, initRatio: wire.initRatio, roundTrips: wire.roundTrips, wire: wire)
+        report.deviceApply = try SyncApplyBench.run(short: checking.short)
+        report.applyCpuRatio = report.deviceApply?.applyCPURatio
         if wireOnly {
             report.notes.append("--wire-only: the GPRS and EDGE parts did not run; their goals are not checked")
         } else {
@@ -113,6 +128,25 @@ struct SyncBenchCommand: ParsableCommand {
             report.notes += initial.notes
         }
         try checking.finish(report, goals: goals, plan: plan, command: "bench sync", json: json)
+    }
+}
+
+extension SyncBenchCommand {
+    func printDownlinkBreakdown(_ report: SyncBench.DownlinkReport) {
+        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+        print("session       down B  handshake B  baseline B  by message type")
+        for session in report.sessions {
+            print(pad(session.mode, 10) + String(format: "%9d %12d %11d  ", session.down, session.handshake, session.baseline)
+                  + session.byType.map { "\($0.type) \($0.bytes)" }.joined(separator: ", "))
+        }
+        print("\nfull sync, table            frames   rows   link B  baseline B")
+        for table in report.tables {
+            print(pad(table.table, 26) + String(format: "%7d %6d %8d %11d", table.frames, table.rows, table.wire, table.baseline))
+        }
+        print("\nfull sync, table / part of the body                raw B  deflated B (what it adds; frame deflated alone)")
+        for part in report.parts {
+            print(pad(part.table + " / " + part.part, 48) + String(format: "%8d %11d", part.raw, part.deflated))
+        }
     }
 }
 

@@ -48,7 +48,13 @@ public final class DeviceDownload: DownloadSink {
 
     public func begin(_ header: DownloadHeader) throws {
         try device.write {
-            if header.reset { try clearWorkingSet() }
+            if header.reset {
+                // Every row left is kept only for a document: the sums start again from zero.
+                let checksums = WorkingSetChecksums(database)
+                try checksums.accounting { try clearWorkingSet() }
+                checksums.cleared()
+                try checksums.save()
+            }
             try device.setSyncState("download_pull", header.pull)
             try device.setSyncState("download_applied", "0")
             try device.setSyncState("download_complete", "0")
@@ -71,17 +77,35 @@ public final class DeviceDownload: DownloadSink {
 
     /// Deletes one row; a row something on the device still points at (a document, or a row
     /// kept for one) is kept and marked retained instead. Returns whether it was deleted.
+    /// With `checksums`, the row's hash leaves its table's sum (deleted or retained, it no longer
+    /// counts), and a delete that cascaded into other tables marks those stale.
     @discardableResult
-    func purge(_ table: WorkingSetTables.Table, key: WorkingSetRow) throws -> Bool {
+    func purge(_ table: WorkingSetTables.Table, key: WorkingSetRow, checksums: WorkingSetChecksums? = nil) throws -> Bool {
         let condition = table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND ")
+        if let checksums {
+            let retained = try database.int64("SELECT EXISTS (SELECT 1 FROM working_set_retained WHERE tbl = ? AND key = ?)",
+                                              [.integer(Int64(table.id)), .blob(table.key(of: key))]) == 1
+            if !retained, let held = try heldRow(table, key: key) { try checksums.remove(table, RowHash.of(table: table.id, held)) }
+        }
         do {
+            let before = try database.int64("SELECT total_changes()")
             try database.execute("DELETE FROM \(table.name) WHERE \(condition)", key)
+            // total_changes counts the rows a foreign key's ON DELETE CASCADE removed too.
+            if let checksums, try database.int64("SELECT total_changes()") - before > 1 {
+                for dependent in try WorkingSetChecksums.dependents(of: table, in: database) { checksums.markStale(dependent) }
+            }
             return true
         } catch let error as StoreError where error.kind == .constraint {
             try database.execute("INSERT INTO working_set_retained(tbl, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                  [.integer(Int64(table.id)), .blob(table.key(of: key))])
             return false
         }
+    }
+
+    /// The row this device holds under `key`, in wire order, if any.
+    func heldRow(_ table: WorkingSetTables.Table, key: WorkingSetRow) throws -> WorkingSetRow? {
+        let condition = table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND ")
+        return try table.rows(in: database, where: "WHERE \(condition)", key).first
     }
 
     public func catalogue() throws -> Catalogue {
@@ -148,9 +172,11 @@ public final class DeviceDownload: DownloadSink {
         try device.write {
             let applied = Int(try device.syncState("download_applied") ?? "") ?? -1
             guard applied == frame.firstPosition else { throw Failure.outOfOrder(expected: applied, got: frame.firstPosition, table: table.name) }
+            let checksums = WorkingSetChecksums(database)
+            try checksums.accounting {
             switch frame.phase {
             case .purge:
-                for key in frame.rows { try purge(table, key: key) }
+                for key in frame.rows { try purge(table, key: key, checksums: checksums) }
             case .upsert:
                 // Foreign keys are checked row by row, so a refusal names its row; only a table
                 // pointing at itself (territories: parents and children share a frame) waits for
@@ -161,7 +187,25 @@ public final class DeviceDownload: DownloadSink {
                 if selfReferencing { try database.execute("PRAGMA defer_foreign_keys = ON") }
                 let statement = try database.statement(Self.upsertSQL(table))
                 let folded = FieldSchema.foldedNameTables.contains(table.name)
+                // The sum takes the new rows and loses the ones they replace; a replaced row kept
+                // only for a document was not counted (and is the hub's again from here on).
+                var retained = try retainedKeys(table)
+                let stale = try checksums.state(table).stale
+                let held = try database.statement("SELECT \(table.columnList) FROM \(table.name) WHERE "
+                                                  + table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND "))
                 for row in frame.rows {
+                    if !stale {
+                        let key = Array(row[..<table.keyCount])
+                        try held.bind(key)
+                        if try held.step() {
+                            let old = (0..<Int32(table.columns.count)).map { held.value($0) }
+                            if retained.isEmpty || retained.remove(table.key(of: key)) == nil {
+                                try checksums.remove(table, RowHash.of(table: table.id, old))
+                            }
+                        }
+                        held.reset()
+                        try checksums.add(table, RowHash.of(table: table.id, row))
+                    }
                     var values = row
                     if folded, case .text(let name) = row[1] { values.append(.text(SearchFolding.fold(name))) }
                     do {
@@ -183,6 +227,8 @@ public final class DeviceDownload: DownloadSink {
                     for row in frame.rows { try forget.run([.integer(Int64(table.id)), .blob(table.key(of: row))]) }
                 }
             }
+            }
+            try checksums.save()
             try device.setSyncState("download_applied", String(applied + frame.rows.count))
         }
         if table == WorkingSetTables.products { cachedCatalogue = nil }
@@ -197,18 +243,38 @@ public final class DeviceDownload: DownloadSink {
             + "ON CONFLICT(\(table.keyList)) \(conflict)"
     }
 
+    /// Compares the sums the device kept with the hub's: a table marked stale, and one whose
+    /// kept sum differs, is summed again whole first, so only a table that really differs asks
+    /// for a reset. Work in proportion to what changed, unless something did not go through
+    /// the download.
     public func finish(_ done: DownloadDone) throws -> [String] {
-        let mine = try checksums()
-        var mismatched: [String] = []
-        for expected in done.tables {
-            guard let table = WorkingSetTables.byID[expected.table] else { continue }
-            if mine[expected.table] != expected { mismatched.append(table.name) }
-        }
         try device.write {
+            let checksums = WorkingSetChecksums(database)
+            var mismatched: [String] = []
+            for expected in done.tables {
+                guard let table = WorkingSetTables.byID[expected.table] else { continue }
+                var (mine, stale) = try checksums.state(table)
+                if stale || mine != expected { mine = try checksums.recompute(table) }
+                if mine != expected { mismatched.append(table.name) }
+            }
+            try checksums.save()
             try device.setSyncState("download_complete", "1")
             try device.setSyncState("download_reset", mismatched.isEmpty ? "0" : "1")
+            return mismatched
         }
-        return mismatched
+    }
+
+    /// The sums the device keeps (what `finish` compares), for every table that is not stale.
+    public func keptChecksums() throws -> [UInt8: TableChecksum] {
+        try device.guarded {
+            let checksums = WorkingSetChecksums(database)
+            var result: [UInt8: TableChecksum] = [:]
+            for table in WorkingSetTables.all {
+                let state = try checksums.state(table)
+                if !state.stale { result[table.id] = state.checksum }
+            }
+            return result
+        }
     }
 
     /// What the device holds per table, as the hub computes it: rows and the sum of their
@@ -252,8 +318,9 @@ extension DeviceDownload {
                     skippedDocuments += 1   // a kind of document or a payload this satchel cannot read
                 }
             }
-            // The office's answers arrived before the documents they are about: apply them now.
-            try database.execute("UPDATE document_states SET state = state")
+            // The office's answers arrived before the documents they are about: apply them now
+            // (the states themselves stay as they are, and so does their sum).
+            try WorkingSetChecksums(database).accounting { try database.execute("UPDATE document_states SET state = state") }
             return stored
         }
     }
@@ -266,15 +333,20 @@ extension DeviceDownload {
     public func releaseRetained() throws -> Int {
         try device.write {
             var released = 0
+            let checksums = WorkingSetChecksums(database)
             let rows = try database.query("SELECT tbl, key FROM working_set_retained") { ($0.int64(0), $0.blob(1)) }
-            for (id, key) in rows {
-                guard let table = WorkingSetTables.byID[UInt8(truncatingIfNeeded: id)], let values = try? table.keyValues(key) else { continue }
-                // A row still referenced stays retained (purge keeps it marked).
-                if try purge(table, key: values) {
-                    try database.execute("DELETE FROM working_set_retained WHERE tbl = ? AND key = ?", [.integer(id), .blob(key)])
-                    released += 1
+            try checksums.accounting {
+                for (id, key) in rows {
+                    guard let table = WorkingSetTables.byID[UInt8(truncatingIfNeeded: id)], let values = try? table.keyValues(key) else { continue }
+                    // A row still referenced stays retained (purge keeps it marked). A retained
+                    // row is not in the sums, so only a cascade changes them.
+                    if try purge(table, key: values, checksums: checksums) {
+                        try database.execute("DELETE FROM working_set_retained WHERE tbl = ? AND key = ?", [.integer(id), .blob(key)])
+                        released += 1
+                    }
                 }
             }
+            try checksums.save()
             return released
         }
     }

@@ -131,6 +131,9 @@ public final class SyncChannel {
 
     /// The largest frame received so far, header included (what a resumed download may repeat).
     public private(set) var largestFrameReceived = 0
+    /// Bytes received per message type, frame header and tag included (the handshake is not a
+    /// message and is not here): where a session's downlink goes, for `bench sync --downlink`.
+    public private(set) var bytesReceivedByType: [UInt8: Int] = [:]
 
     public func receive(deadline: Deadline) throws -> Message {
         let frame = try Self.readFrame(stream, deadline: deadline)
@@ -140,6 +143,7 @@ public final class SyncChannel {
         let plain: [UInt8]
         do { plain = try receive.decrypt(frame) } catch { throw Failure.decryption }
         guard plain.count >= 2 else { throw Failure.malformed("\(plain.count)-byte message") }
+        bytesReceivedByType[plain[0], default: 0] += frame.count + Self.headerBytes
         let body = Array(plain[2...])
         guard plain[1] & 1 == 1 else { return Message(type: plain[0], body: body) }
         do {

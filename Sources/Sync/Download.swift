@@ -201,18 +201,37 @@ public struct TableFrame: Equatable, Sendable {
     }
 
     public func encode(catalogue: Catalogue?) throws -> [UInt8] {
+        var spans: [(name: String, range: Range<Int>)]? = nil
+        return try encode(catalogue: catalogue, spans: &spans)
+    }
+
+    /// Each part of `encode(catalogue:)`'s bytes by name (`header`, `checksum`, then each
+    /// column, key columns as `key <name>`), for the downlink breakdown (`satchel-sim bench sync
+    /// --downlink`): which bytes of a frame are which column's.
+    public func columnSpans(catalogue: Catalogue?) throws -> [(name: String, range: Range<Int>)] {
+        var spans: [(name: String, range: Range<Int>)]? = []
+        _ = try encode(catalogue: catalogue, spans: &spans)
+        return spans ?? []
+    }
+
+    func encode(catalogue: Catalogue?, spans: inout [(name: String, range: Range<Int>)]?) throws -> [UInt8] {
         var writer = WireWriter()
         writer.varint(UInt64(table.id))
         writer.varint(phase.rawValue)
         writer.varint(UInt64(firstPosition))
         writer.varint(UInt64(rows.count))
         writer.varint(UInt64(columns.count))
+        spans?.append(("header", 0..<writer.bytes.count))
         var checksum: UInt64 = 0
         for row in rows { checksum &+= Self.hash(table: table, phase: phase, row) }
+        var start = writer.bytes.count
         writer.raw(Self.littleEndian(checksum))
+        spans?.append(("checksum", start..<writer.bytes.count))
         let catalogue = phase == .upsert ? catalogue : nil
         for (index, column) in columns.enumerated() {
+            start = writer.bytes.count
             try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue, into: &writer)
+            spans?.append((index < table.keyCount ? "key \(column.name)" : column.name, start..<writer.bytes.count))
         }
         return writer.bytes
     }

@@ -151,6 +151,9 @@ public struct SyncResult: Equatable, Sendable {
     public var documents: Int = 0
     /// The largest frame received, header included.
     public var largestFrame: Int = 0
+    /// Bytes received per message type (`SyncChannel.bytesReceivedByType`); the handshake's are
+    /// `bytesReceived` minus their sum.
+    public var bytesReceivedByType: [UInt8: Int] = [:]
     /// The hub's signed assignment of the device, when it sent one (`AuthResult.assignment`).
     public var assignment: SignedAssignment? = nil
     /// What the hub held of this device when the session began.
@@ -274,6 +277,7 @@ public enum SyncClient {
                     outcome.bytesSent = channel.bytesSent
                     outcome.bytesReceived = channel.bytesReceived
                     outcome.largestFrame = channel.largestFrameReceived
+                    outcome.bytesReceivedByType = channel.bytesReceivedByType
                     return outcome
                 case .error:
                     let error = try ErrorMessage.decode(message.body)
@@ -285,6 +289,7 @@ public enum SyncClient {
         }
         outcome.bytesSent = channel.bytesSent
         outcome.bytesReceived = channel.bytesReceived
+        outcome.bytesReceivedByType = channel.bytesReceivedByType
         return outcome
     }
 
