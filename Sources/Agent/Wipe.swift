@@ -4,6 +4,7 @@ import Journal
 import Seal
 import Store
 import Sync
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -69,16 +70,16 @@ extension DeviceAgent {
         if let session = deviceLock.sessionPath, Self.shred(session) { report.destroyedKeys.append(session) }
         SealedDeviceKey.unregister(home: configuration.home)
         PageEncryption.unregister(directory: configuration.home)
-        for file in databaseFiles where unlink(file) == 0 { report.removed.append(file) }
+        for file in databaseFiles where Self.remove(file) { report.removed.append(file) }
         // Sealed with the destroyed device key, the configuration's seal can never check again;
         // the hub pin names a hub this handheld no longer has an identity for.
-        for file in [DeviceSettings.sealPath(home: configuration.home), IdentityFiles.hubPinPath(home: configuration.home)] where unlink(file) == 0 {
+        for file in [DeviceSettings.sealPath(home: configuration.home), IdentityFiles.hubPinPath(home: configuration.home)] where Self.remove(file) {
             report.removed.append(file)
         }
         if let entries = try? local.listDirectory(configuration.home) {
             for name in entries where name.hasPrefix("satchel.db.replaced-") || name.hasPrefix("satchel.db.damaged-") {
                 let path = Paths.join(configuration.home, name)
-                if unlink(path) == 0 { report.removed.append(path) }
+                if Self.remove(path) { report.removed.append(path) }
             }
         }
         return report
@@ -87,18 +88,28 @@ extension DeviceAgent {
     /// Overwrites a file with random bytes (fsynced), then removes it. True when it existed.
     /// (On flash the old blocks may survive the overwrite: that is why what matters is that
     /// everything else is encrypted under these keys.)
+    /// Every call goes through the syscall seam (EINTR retried there). The overwrite is best
+    /// effort: a failing open, write or fsync (EIO on a dying card) still removes the file, since a
+    /// key that is gone from its directory is what the wipe must reach; only a failed unlink
+    /// leaves it, and then the file is not reported as destroyed.
     static func shred(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
-        if fd >= 0 {
-            let noise = Random.bytes(max(1, Int(info.st_size)))
-            _ = noise.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-            _ = fsync(fd)
-            Glibc.close(fd)
+        let size: Int
+        do {
+            guard let info = try SystemCalls.status(ofPath: path) else { return false }
+            size = Int(clamping: info.st_size)
+        } catch {
+            size = 0  // could not stat it (EIO): still try to overwrite its first bytes and remove it
         }
-        return unlink(path) == 0
+        if let fd = try? SystemCalls.open(path, O_WRONLY) {
+            try? SystemCalls.writeAll(fd, Random.bytes(max(1, size)))
+            try? SystemCalls.fsync(fd)
+            try? SystemCalls.close(fd)
+        }
+        return remove(path)
     }
+
+    /// unlink(2) through the seam: true when the file was there and is gone.
+    static func remove(_ path: String) -> Bool { (try? SystemCalls.unlink(path)) != nil }
 
     /// Refuses every command on a wiped handheld, finishing an interrupted wipe first.
     func refuseIfWiped() throws {

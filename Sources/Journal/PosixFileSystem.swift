@@ -92,7 +92,8 @@ public final class PosixFileSystem: FileSystem {
 
     public func isWritable(_ path: String) -> Bool {
         guard let info = try? SystemCalls.fileSystemStatus(path) else { return false }
-        return (info.f_flag & UInt(ST_RDONLY)) == 0 && access(path, W_OK) == 0
+        // A failure to ask (EIO from a failing card) is "not writable": the caller reports the card.
+        return (info.f_flag & UInt(ST_RDONLY)) == 0 && (try? SystemCalls.access(path, W_OK)) == true
     }
 }
 
@@ -119,21 +120,26 @@ final class PosixOpenFile: OpenFile {
 
     func read(at offset: Int64, count: Int) throws(FileSystemError) -> [UInt8] {
         let fd = try open()
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let got: Int
-            do {
-                got = try bytes.withUnsafeMutableBytes { buffer in
-                    Result { () throws(Errno) in try SystemCalls.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + Int64(done)) }
-                }.get()
-            } catch {
-                throw fail("read", error)
+        // Not zero-filled first: `count` is a format's bound (a whole segment), usually far more
+        // than the file holds, and clearing it was most of a capture's CPU (callgrind: 1.46 M
+        // instructions of memset per `satchel order new`). Only the bytes read are kept.
+        var failure: Errno?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let got: Int
+                do throws(Errno) {
+                    got = try SystemCalls.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[done...]), at: offset + Int64(done))
+                } catch {
+                    failure = error
+                    break
+                }
+                if got == 0 { break }
+                done += got
             }
-            if got == 0 { break }
-            done += got
+            initialized = failure == nil ? done : 0
         }
-        if done < count { bytes.removeLast(count - done) }
+        if let failure { throw fail("read", failure) }
         return bytes
     }
 

@@ -38,7 +38,7 @@ public final class PPPLink {
     /// 0600), starts pppd on them and waits until the link has an IP address. On any failure pppd
     /// is stopped and the options removed before this throws.
     public static func start(options: String, parentDirectory: String, pppd: String = defaultPPPD, timeout: Double) throws(ModemError) -> PPPLink {
-        guard access(pppd, X_OK) == 0 else { throw ModemError.pppdMissing(path: pppd) }
+        guard (try? SystemCalls.access(pppd, X_OK)) == true else { throw ModemError.pppdMissing(path: pppd) }
         let optionsPath = try writeOptions(options, parentDirectory: parentDirectory)
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else {

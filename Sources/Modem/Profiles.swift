@@ -263,7 +263,7 @@ public struct HardwareDirectory: Sendable {
         for start in [executableDirectory, currentDirectory()].compactMap({ $0 }) {
             if let checkout = checkoutHardware(above: start) { candidates.append((checkout, "the source checkout")) }
         }
-        for (candidate, how) in candidates where access(candidate + "/modems", R_OK) == 0 {
+        for (candidate, how) in candidates where (try? SystemCalls.access(candidate + "/modems", R_OK)) == true {
             return HardwareDirectory(path: candidate, foundBy: how)
         }
         return nil
@@ -279,7 +279,7 @@ public struct HardwareDirectory: Sendable {
     static func checkoutHardware(above start: String) -> String? {
         var directory = start
         for _ in 0..<8 {
-            if access(directory + "/Package.swift", R_OK) == 0 && access(directory + "/hardware/modems", R_OK) == 0 {
+            if (try? SystemCalls.access(directory + "/Package.swift", R_OK)) == true && (try? SystemCalls.access(directory + "/hardware/modems", R_OK)) == true {
                 return directory + "/hardware"
             }
             guard let slash = directory.lastIndex(of: "/"), directory != "/" else { return nil }

@@ -29,8 +29,10 @@ public final class SyncChannel {
         case stream(StreamError)
         case handshake(Noise.Failure)
         case decryption
-        case malformed(String)
-        case inflate(String)
+        /// A decrypted message shorter than its type and flags bytes.
+        case shortMessage(bytes: Int)
+        /// A compressed body the inflater refused (damaged, or over the limits); `type` is the message's.
+        case inflate(type: UInt8, cause: DeflateError)
 
         public var description: String {
             switch self {
@@ -39,8 +41,8 @@ public final class SyncChannel {
             case .stream(let error): return "link: \(error)"
             case .handshake(let error): return error.description
             case .decryption: return "a frame does not decrypt: damaged, replayed, reordered, or from another session"
-            case .malformed(let why): return "malformed message: \(why)"
-            case .inflate(let why): return "compressed body refused: \(why)"
+            case .shortMessage(let bytes): return "malformed message: \(bytes) bytes, needs at least 2 (type and flags); the peer is broken or not a satchel hub"
+            case .inflate(let type, let cause): return "compressed body of message type \(type) refused: \(cause) (a damaged link or a peer over this side's limits)"
             }
         }
     }
@@ -142,14 +144,14 @@ public final class SyncChannel {
         framesReceived += 1
         let plain: [UInt8]
         do { plain = try receive.decrypt(frame) } catch { throw Failure.decryption }
-        guard plain.count >= 2 else { throw Failure.malformed("\(plain.count)-byte message") }
+        guard plain.count >= 2 else { throw Failure.shortMessage(bytes: plain.count) }
         bytesReceivedByType[plain[0], default: 0] += frame.count + Self.headerBytes
         let body = Array(plain[2...])
         guard plain[1] & 1 == 1 else { return Message(type: plain[0], body: body) }
-        do {
+        do throws(DeflateError) {
             return Message(type: plain[0], body: try inflater.decompress(body))
         } catch {
-            throw Failure.inflate("\(error)")
+            throw Failure.inflate(type: plain[0], cause: error)
         }
     }
 

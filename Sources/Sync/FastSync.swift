@@ -115,11 +115,36 @@ public struct HubHolding: Equatable, Sendable, Codable {
     }
 }
 
+/// A message the session did not expect at that point: the hub runs another protocol version,
+/// or is broken. Each case names what came and what the session waited for.
+public enum UnexpectedMessage: Equatable, Sendable, CustomStringConvertible {
+    /// A RECEIPT for another batch than the one sent.
+    case receiptForOtherBatch(received: String, sent: String)
+    /// A DONE naming another pull than the download's header.
+    case doneForOtherPull(received: String, downloading: String)
+    /// A message of `type` inside a download (TABLE, BATCH, DONE or ERROR are what come there).
+    case duringDownload(type: UInt8)
+    /// A message of `type` where `expected` was due.
+    case wrongType(UInt8, expected: MessageType)
+
+    public var description: String {
+        switch self {
+        case .receiptForOtherBatch(let received, let sent): return "receipt for batch \(received) instead of \(sent)"
+        case .doneForOtherPull(let received, let downloading): return "DONE for pull \(received) inside pull \(downloading)"
+        case .duringDownload(let type): return "message type \(type) during a download"
+        case .wrongType(let type, let expected): return "message type \(type), expected \(expected) (\(expected.rawValue))"
+        }
+    }
+}
+
 public enum SyncFailure: Error, Equatable, CustomStringConvertible {
     case refused(Welcome.Status)
     case authentication(AuthResult)
+    /// The hub's ERROR message: its code and its text (the hub's words, shown as they came).
     case hubError(code: SyncErrorCode, message: String)
-    case unexpected(String)
+    case unexpected(UnexpectedMessage)
+    /// A pull was asked for without a sink for the download (a caller's bug, found before any byte is read).
+    case pullWithoutSink
 
     public var description: String {
         switch self {
@@ -130,7 +155,8 @@ public enum SyncFailure: Error, Equatable, CustomStringConvertible {
             return "sync password locked after too many wrong attempts; call the office"
         case .authentication(let result): return "wrong sync password (\(result.attemptsLeft) attempts left before it locks)"
         case .hubError(let code, let message): return "hub error \(code.rawValue): \(message)"
-        case .unexpected(let what): return "unexpected message from the hub: \(what)"
+        case .unexpected(let what): return "unexpected message from the hub: \(what); update satchel or the hub so both speak the same protocol"
+        case .pullWithoutSink: return "a pull needs somewhere to put the download (this satchel is broken: report it)"
         }
     }
 }
@@ -240,13 +266,13 @@ public enum SyncClient {
         outcome.assignment = result.assignment
         for batch in batches {
             let receipt = try Receipt.decode(try expect(.receipt, from: channel, deadline: deadline))
-            guard receipt.batchId == batch.id else { throw SyncFailure.unexpected("receipt for \(receipt.batchId) instead of \(batch.id)") }
+            guard receipt.batchId == batch.id else { throw SyncFailure.unexpected(.receiptForOtherBatch(received: receipt.batchId, sent: batch.id)) }
             outcome.receipt = Receipt(batchId: receipt.batchId, stored: (outcome.receipt?.stored ?? 0) + receipt.stored,
                                       duplicates: (outcome.receipt?.duplicates ?? 0) + receipt.duplicates,
                                       throughSeq: max(outcome.receipt?.throughSeq ?? 0, receipt.throughSeq))
         }
         if pull != nil {
-            guard let sink else { throw SyncFailure.unexpected("a pull needs somewhere to put the download") }
+            guard let sink else { throw SyncFailure.pullWithoutSink }
             let header = try DownloadHeader.decode(try expect(.download, from: channel, deadline: deadline))
             outcome.pull = header.pull
             try sink.begin(header)
@@ -269,7 +295,7 @@ public enum SyncClient {
                     outcome.documents += try sink.documents(try Batch.decode(message.body))
                 case .done:
                     let done = try DownloadDone.decode(message.body)
-                    guard done.pull == header.pull else { throw SyncFailure.unexpected("DONE for pull \(done.pull) inside pull \(header.pull)") }
+                    guard done.pull == header.pull else { throw SyncFailure.unexpected(.doneForOtherPull(received: done.pull, downloading: header.pull)) }
                     outcome.mismatched = try sink.finish(done)
                     try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: header.pull, applied: header.rows).encode()),
                                      deadline: deadline)
@@ -283,7 +309,7 @@ public enum SyncClient {
                     let error = try ErrorMessage.decode(message.body)
                     throw SyncFailure.hubError(code: error.code, message: error.message)
                 default:
-                    throw SyncFailure.unexpected("type \(message.type) during a download")
+                    throw SyncFailure.unexpected(.duringDownload(type: message.type))
                 }
             }
         }
@@ -299,7 +325,7 @@ public enum SyncClient {
             let error = try ErrorMessage.decode(message.body)
             throw SyncFailure.hubError(code: error.code, message: error.message)
         }
-        guard message.type == type.rawValue else { throw SyncFailure.unexpected("type \(message.type), expected \(type)") }
+        guard message.type == type.rawValue else { throw SyncFailure.unexpected(.wrongType(message.type, expected: type)) }
         return message.body
     }
 }

@@ -18,18 +18,69 @@ public enum Noise {
     static let tagLength = 16
     public static let maxMessageLength = 65_535
 
+    /// What a handshake or transport message was when it failed to decrypt.
+    public enum Stage: Sendable, Equatable, CustomStringConvertible {
+        case transportMessage
+        case deviceStaticKey
+        case firstPayload
+        case secondPayload
+
+        public var description: String {
+            switch self {
+            case .transportMessage: return "a transport message"
+            case .deviceStaticKey: return "the device's static key (message 1)"
+            case .firstPayload: return "message 1's payload"
+            case .secondPayload: return "message 2's payload (is this the pinned hub?)"
+            }
+        }
+    }
+
+    /// A call this side made out of the handshake's order (a bug in the caller, not the peer).
+    public enum Misuse: Sendable, Equatable, CustomStringConvertible {
+        /// 2^64 - 1 messages on one key: the session must end.
+        case nonceExhausted
+        case initiatorWithoutResponderKey
+        case firstWrittenByInitiatorOnly
+        case firstReadByResponderOnly
+        case secondFollowsFirst
+        case secondReadAfterFirstSent
+        case handshakeNotFinished
+
+        public var description: String {
+            switch self {
+            case .nonceExhausted: return "the nonce is exhausted (start a new session)"
+            case .initiatorWithoutResponderKey: return "the initiator needs the responder's static key"
+            case .firstWrittenByInitiatorOnly: return "message 1 is the initiator's first"
+            case .firstReadByResponderOnly: return "message 1 is read by the responder first"
+            case .secondFollowsFirst: return "message 2 follows message 1"
+            case .secondReadAfterFirstSent: return "message 2 is read after sending message 1"
+            case .handshakeNotFinished: return "the handshake is not finished"
+            }
+        }
+    }
+
+    /// The primitive that failed under the handshake or a transport cipher.
+    public enum Operation: String, Sendable, Equatable {
+        case encrypt = "encryption"
+        case keyAgreement = "X25519 key agreement"
+    }
+
     public enum Failure: Error, Equatable, CustomStringConvertible {
-        case decryptFailed(stage: String)
-        case malformed(String)
-        case wrongState(String)
-        case crypto(String)
+        /// The peer's bytes do not authenticate at `stage`.
+        case decryptFailed(stage: Stage)
+        /// Handshake message `message` (1 or 2) has a length outside `allowed`.
+        case malformed(message: Int, bytes: Int, allowed: ClosedRange<Int>)
+        case wrongState(Misuse)
+        /// libsodium refused `operation`; `cause` is its error.
+        case crypto(Operation, cause: SealError)
 
         public var description: String {
             switch self {
             case .decryptFailed(let stage): return "handshake: \(stage) does not decrypt (wrong keys, a hub that is not the pinned one, or damaged bytes)"
-            case .malformed(let why): return "handshake message malformed: \(why)"
-            case .wrongState(let why): return "handshake used out of order: \(why)"
-            case .crypto(let why): return "handshake crypto failed: \(why)"
+            case .malformed(let message, let bytes, let allowed):
+                return "handshake message \(message) malformed: it is \(bytes) bytes, needs \(allowed.lowerBound) to \(allowed.upperBound) (a peer that does not speak \(Noise.protocolName), or a damaged link)"
+            case .wrongState(let misuse): return "handshake used out of order: \(misuse)"
+            case .crypto(let operation, let cause): return "handshake crypto failed in \(operation.rawValue): \(cause)"
             }
         }
     }
@@ -77,18 +128,18 @@ public final class NoiseCipher {
 
     public func encrypt(_ plaintext: [UInt8], additionalData: [UInt8] = []) throws -> [UInt8] {
         guard let key else { return plaintext }
-        guard nonce < UInt64.max else { throw Noise.Failure.wrongState("nonce exhausted") }
+        guard nonce < UInt64.max else { throw Noise.Failure.wrongState(.nonceExhausted) }
         defer { nonce += 1 }
-        do {
+        do throws(SealError) {
             return try ChaChaPolyIETF.seal(plaintext, additionalData: additionalData, nonce: ChaChaPolyIETF.nonce(counter: nonce), key: key)
         } catch {
-            throw Noise.Failure.crypto("\(error)")
+            throw Noise.Failure.crypto(.encrypt, cause: error)
         }
     }
 
-    public func decrypt(_ ciphertext: [UInt8], additionalData: [UInt8] = [], stage: String = "transport message") throws -> [UInt8] {
+    public func decrypt(_ ciphertext: [UInt8], additionalData: [UInt8] = [], stage: Noise.Stage = .transportMessage) throws -> [UInt8] {
         guard let key else { return ciphertext }
-        guard nonce < UInt64.max else { throw Noise.Failure.wrongState("nonce exhausted") }
+        guard nonce < UInt64.max else { throw Noise.Failure.wrongState(.nonceExhausted) }
         do {
             let plaintext = try ChaChaPolyIETF.open(ciphertext, additionalData: additionalData, nonce: ChaChaPolyIETF.nonce(counter: nonce), key: key)
             nonce += 1  // only on success: a forged message must not move the counter
@@ -128,7 +179,7 @@ public final class NoiseHandshake {
         // Pre-message pattern "<- s": both sides hash the responder's static key.
         switch role {
         case .initiator:
-            guard let remoteStatic, remoteStatic.count == 32 else { throw Noise.Failure.wrongState("the initiator needs the responder's static key") }
+            guard let remoteStatic, remoteStatic.count == 32 else { throw Noise.Failure.wrongState(.initiatorWithoutResponderKey) }
             self.remoteStatic = remoteStatic
             mixHash(remoteStatic)
         case .responder:
@@ -151,20 +202,20 @@ public final class NoiseHandshake {
         return ciphertext
     }
 
-    private func decryptAndHash(_ ciphertext: [UInt8], stage: String) throws -> [UInt8] {
+    private func decryptAndHash(_ ciphertext: [UInt8], stage: Noise.Stage) throws -> [UInt8] {
         let plaintext = try cipher.decrypt(ciphertext, additionalData: handshakeHash, stage: stage)
         mixHash(ciphertext)
         return plaintext
     }
 
     private func dh(_ secret: SecretBytes, _ peer: [UInt8]) throws -> SecretBytes {
-        do { return try X25519.sharedSecret(secret: secret, public: peer) } catch { throw Noise.Failure.crypto("\(error)") }
+        do throws(SealError) { return try X25519.sharedSecret(secret: secret, public: peer) } catch { throw Noise.Failure.crypto(.keyAgreement, cause: error) }
     }
 
     // MARK: Message 1: -> e, es, s, ss
 
     public func writeFirst(payload: [UInt8]) throws -> [UInt8] {
-        guard role == .initiator, step == 0, let remoteStatic else { throw Noise.Failure.wrongState("message 1 is the initiator's first") }
+        guard role == .initiator, step == 0, let remoteStatic else { throw Noise.Failure.wrongState(.firstWrittenByInitiatorOnly) }
         let ephemeral = self.ephemeral ?? X25519.KeyPair.generate()
         self.ephemeral = ephemeral
         mixHash(ephemeral.publicKey)
@@ -177,19 +228,19 @@ public final class NoiseHandshake {
     }
 
     public func readFirst(_ message: [UInt8]) throws -> [UInt8] {
-        guard role == .responder, step == 0 else { throw Noise.Failure.wrongState("message 1 is read by the responder first") }
+        guard role == .responder, step == 0 else { throw Noise.Failure.wrongState(.firstReadByResponderOnly) }
         let minimum = 32 + 32 + Noise.tagLength + Noise.tagLength
         guard message.count >= minimum, message.count <= Noise.maxMessageLength else {
-            throw Noise.Failure.malformed("message 1 is \(message.count) bytes, needs \(minimum) to \(Noise.maxMessageLength)")
+            throw Noise.Failure.malformed(message: 1, bytes: message.count, allowed: minimum...Noise.maxMessageLength)
         }
         let remoteEphemeral = Array(message[0..<32])
         self.remoteEphemeral = remoteEphemeral
         mixHash(remoteEphemeral)
         mixKey(try dh(staticKey.secretKey, remoteEphemeral))
-        let remoteStatic = try decryptAndHash(Array(message[32..<80]), stage: "the device's static key")
+        let remoteStatic = try decryptAndHash(Array(message[32..<80]), stage: .deviceStaticKey)
         self.remoteStatic = remoteStatic
         mixKey(try dh(staticKey.secretKey, remoteStatic))
-        let payload = try decryptAndHash(Array(message[80...]), stage: "message 1 payload")
+        let payload = try decryptAndHash(Array(message[80...]), stage: .firstPayload)
         step = 1
         return payload
     }
@@ -197,7 +248,7 @@ public final class NoiseHandshake {
     // MARK: Message 2: <- e, ee, se
 
     public func writeSecond(payload: [UInt8]) throws -> [UInt8] {
-        guard role == .responder, step == 1, let remoteEphemeral, let remoteStatic else { throw Noise.Failure.wrongState("message 2 follows message 1") }
+        guard role == .responder, step == 1, let remoteEphemeral, let remoteStatic else { throw Noise.Failure.wrongState(.secondFollowsFirst) }
         let ephemeral = self.ephemeral ?? X25519.KeyPair.generate()
         self.ephemeral = ephemeral
         mixHash(ephemeral.publicKey)
@@ -209,23 +260,24 @@ public final class NoiseHandshake {
     }
 
     public func readSecond(_ message: [UInt8]) throws -> [UInt8] {
-        guard role == .initiator, step == 1, let ephemeral else { throw Noise.Failure.wrongState("message 2 is read after sending message 1") }
-        guard message.count >= 32 + Noise.tagLength, message.count <= Noise.maxMessageLength else {
-            throw Noise.Failure.malformed("message 2 is \(message.count) bytes")
+        guard role == .initiator, step == 1, let ephemeral else { throw Noise.Failure.wrongState(.secondReadAfterFirstSent) }
+        let minimum = 32 + Noise.tagLength
+        guard message.count >= minimum, message.count <= Noise.maxMessageLength else {
+            throw Noise.Failure.malformed(message: 2, bytes: message.count, allowed: minimum...Noise.maxMessageLength)
         }
         let remoteEphemeral = Array(message[0..<32])
         self.remoteEphemeral = remoteEphemeral
         mixHash(remoteEphemeral)
         mixKey(try dh(ephemeral.secretKey, remoteEphemeral))
         mixKey(try dh(staticKey.secretKey, remoteEphemeral))
-        let payload = try decryptAndHash(Array(message[32...]), stage: "message 2 payload (is this the pinned hub?)")
+        let payload = try decryptAndHash(Array(message[32...]), stage: .secondPayload)
         step = 2
         return payload
     }
 
     /// Split(): the two transport ciphers, (sending, receiving) from this side's point of view.
     public func transport() throws -> (send: NoiseCipher, receive: NoiseCipher) {
-        guard step == 2 else { throw Noise.Failure.wrongState("the handshake is not finished") }
+        guard step == 2 else { throw Noise.Failure.wrongState(.handshakeNotFinished) }
         let (first, second) = Noise.hkdf(chainingKey: chainingKey, [])
         let initiatorToResponder = NoiseCipher(key: first), responderToInitiator = NoiseCipher(key: second)
         return role == .initiator ? (initiatorToResponder, responderToInitiator) : (responderToInitiator, initiatorToResponder)

@@ -107,6 +107,19 @@ public enum SystemCalls {
         _ = try retrying("unlink") { Glibc.unlink(path) }
     }
 
+    /// access(2): whether this process may use `path` as `mode` asks (R_OK, W_OK, X_OK, F_OK).
+    /// A plain "no" (EACCES, EROFS, ENOENT, ENOTDIR) is false; any other failure (EIO on a failing
+    /// card, ENOMEM) is thrown, so a caller can tell "not allowed" from "could not ask".
+    public static func access(_ path: String, _ mode: Int32) throws(Errno) -> Bool {
+        do {
+            _ = try retrying("access") { Glibc.access(path, mode) }
+        } catch {
+            if [EACCES, EROFS, ENOENT, ENOTDIR].contains(error.rawValue) { return false }
+            throw error
+        }
+        return true
+    }
+
     public static func rmdir(_ path: String) throws(Errno) {
         _ = try retrying("rmdir") { Glibc.rmdir(path) }
     }

@@ -30,7 +30,7 @@ struct SyncFuzzTests {
         let thrown: any Error = switch variant {
         case 0: Foreign.internalInvariant
         case 1: DeflateError.streamBroken           // the wrong layer's error type
-        default: SyncFailure.unexpected("decoder state") // a session error, not a body refusal
+        default: SyncFailure.unexpected(.duringDownload(type: 99)) // a session error, not a body refusal
         }
         // The real decoders, except BATCH bodies (kind 1), which answer with the foreign error.
         let result = try SyncFuzz.run(inputs: 5_000, seed: 3) { kind, bytes in

@@ -61,7 +61,25 @@ struct NoiseTests {
         let device = try NoiseHandshake(role: .initiator, staticKey: .generate(), remoteStatic: impostor.publicKey, prologue: [])
         let hub = try NoiseHandshake(role: .responder, staticKey: .generate(), prologue: [])
         let first = try device.writeFirst(payload: Array("sync".utf8))
-        #expect(throws: Noise.Failure.decryptFailed(stage: "the device's static key")) { try hub.readFirst(first) }
+        #expect(throws: Noise.Failure.decryptFailed(stage: .deviceStaticKey)) { try hub.readFirst(first) }
+    }
+
+    @Test("a short message 1 is refused with its length and the lengths allowed; a call out of order names the step")
+    func typedRefusals() throws {
+        let hub = try NoiseHandshake(role: .responder, staticKey: .generate(), prologue: [])
+        let error = #expect(throws: Noise.Failure.self) { try hub.readFirst([UInt8](repeating: 0, count: 10)) }
+        #expect(error == .malformed(message: 1, bytes: 10, allowed: 96...Noise.maxMessageLength))
+        #expect(error?.description.contains("handshake message 1 malformed: it is 10 bytes, needs 96 to 65535") == true, "\(String(describing: error))")
+        #expect(throws: Noise.Failure.wrongState(.secondFollowsFirst)) { try hub.writeSecond(payload: []) }
+        #expect(throws: Noise.Failure.wrongState(.handshakeNotFinished)) { try hub.transport() }
+        #expect(Noise.Failure.wrongState(.secondFollowsFirst).description == "handshake used out of order: message 2 follows message 1")
+    }
+
+    @Test("an unexpected hub message says what came, what was due and what to do")
+    func unexpectedMessageText() {
+        let failure = SyncFailure.unexpected(.wrongType(7, expected: .receipt))
+        #expect(failure.description == "unexpected message from the hub: message type 7, expected receipt (6); update satchel or the hub so both speak the same protocol")
+        #expect(SyncFailure.unexpected(.receiptForOtherBatch(received: "b2", sent: "b1")).description.contains("receipt for batch b2 instead of b1"))
     }
 
     @Test("a flipped bit anywhere in message 1 or 2 is refused", arguments: [0, 31, 40, 79, 90])
