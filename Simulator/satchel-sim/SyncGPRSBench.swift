@@ -39,6 +39,11 @@ struct SyncGPRSBench: ParsableCommand {
         var physicalLimitSeconds: Double
         /// wall / physical limit; goal <= 1.25.
         var timeRatio: Double
+        /// The simulated modem's context activation and TCP connect beyond one round trip (not in the limit).
+        var modemSetUpSeconds: Double
+        /// The limit plus that set-up, and wall / it: reported, not gated (docs/benchmarks.md).
+        var physicalLimitWithSetUpSeconds: Double
+        var timeRatioWithSetUp: Double
         var notes: [String] = []
 
         static var goals: [BenchGoal] { SyncBenchCommand.Report.modemGoals.filter { $0.figure == "time_ratio" } }
@@ -79,7 +84,8 @@ struct SyncGPRSBench: ParsableCommand {
         _ = try OfficeDay.answer(hub.storage, device: SyncBench.device, orders: orders, seed: workingSet.seed, now: SystemClock().nowMilliseconds())
         _ = try OfficeDay.eveningChange(hubPath: hub.storage.path, prices: 300, stockRows: 1_000, seed: workingSet.seed)
 
-        let modem = try SimulatedModem(config: SyncInitBench.registeredModem(link: .gprs))
+        let modemConfig = SyncInitBench.registeredModem(link: .gprs)
+        let modem = try SimulatedModem(config: modemConfig)
         modem.start()
         defer { modem.stop() }
         let started = ChildProcess.monotonicSeconds()
@@ -97,9 +103,12 @@ struct SyncGPRSBench: ParsableCommand {
         let link = LinkProfile.gprs
         let roundTrips = SyncInitBench.roundTripsNeeded
         let limit = Double(stats.bytesUp) / link.upBytesPerSecond + Double(stats.bytesDown) / link.bytesPerSecond + Double(roundTrips) * link.roundTripSeconds
+        let setUp = SyncInitBench.dataSessionSetUpSeconds(modemConfig)
         return Result(seed: workingSet.seed, changesUp: report["uploaded"] as? Int, rowsDown: report["downloaded"] as? Int,
                       bytesUp: stats.bytesUp, bytesDown: stats.bytesDown, roundTrips: roundTrips, wallSeconds: (wall * 1000).rounded() / 1000,
                       sessionSeconds: report["seconds"] as? Double, outsideSessionSeconds: (report["seconds"] as? Double).map { ((wall - $0) * 1000).rounded() / 1000 }, physicalLimitSeconds: (limit * 1000).rounded() / 1000,
-                      timeRatio: (wall / limit * 1000).rounded() / 1000, notes: notes)
+                      timeRatio: (wall / limit * 1000).rounded() / 1000,
+                      modemSetUpSeconds: SyncInitBench.rounded(setUp), physicalLimitWithSetUpSeconds: SyncInitBench.rounded(limit + setUp),
+                      timeRatioWithSetUp: SyncInitBench.rounded(wall / (limit + setUp)), notes: notes)
     }
 }
