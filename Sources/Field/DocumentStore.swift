@@ -88,13 +88,14 @@ struct DocumentStore {
             [.text(request.id), .text(request.customerId), .text(request.typeCode), .integer(request.widthCm), .integer(request.heightCm),
              DatabaseValue(request.depthCm), .text(request.note), .text(request.state), .integer(request.at)])
         for material in request.materials {
-            try database.execute("""
-                INSERT INTO stock(location, part_number, quantity, reserved) VALUES (?, ?, 0, ?)
-                ON CONFLICT(location, part_number) DO UPDATE SET reserved = reserved + excluded.reserved
-                """, [.text(material.location), .text(material.partNumber), .integer(material.quantity)])
+            // Only a row the hub sent is raised: a part with no stock row here takes its open
+            // reservations when the hub sends one (schema v9's trigger), so the device never holds
+            // a stock row the hub does not have (the download's checksums would disagree).
             try database.execute(
                 "INSERT INTO display_reservations(request_id, part_number, location, quantity, short_quantity) VALUES (?, ?, ?, ?, ?)",
                 [.text(request.id), .text(material.partNumber), .text(material.location), .integer(material.quantity), .integer(material.shortQuantity)])
+            try database.execute("UPDATE stock SET reserved = reserved + ? WHERE location = ? AND part_number = ?",
+                                 [.integer(material.quantity), .text(material.location), .text(material.partNumber)])
         }
     }
 

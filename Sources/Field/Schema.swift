@@ -21,6 +21,7 @@ public enum FieldSchema {
         Migration("approval limits per role: the device says before saving who must approve", v6),
         Migration("open items with due dates: payment reminders", v7),
         Migration("working-set checksums kept as downloads write, stale when anything else writes", v8),
+        Migration("reserved stock follows the open reservations: a stock row the hub sends later takes them on", v9),
     ]
 
     static let v1 = """
@@ -527,5 +528,26 @@ extension FieldSchema {
     BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (19, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
     CREATE TRIGGER open_items_checksum_update AFTER UPDATE OF customer_id, ref, issued_on, due_on, amount_minor, currency ON open_items WHEN (SELECT applying FROM working_set_checksum_writer) = 0
     BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (19, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
+    """
+}
+
+extension FieldSchema {
+    /// `stock.reserved` is what this device's open display requests hold at that location: the
+    /// reservations themselves are in `display_reservations`. A reservation used to insert a
+    /// stock row of its own when the hub had sent none for that part and location; the hub does
+    /// not have that row, so every download's check disagreed and the working set was loaded
+    /// again each evening (the stock table reset, its reservations forgotten with it). Now a
+    /// reservation only raises `reserved` on a row the hub sent, and a stock row that arrives
+    /// later (the warehouse restocked, or a reset loading every row again) takes on the open
+    /// reservations at once through this trigger. A stock row made by a reservation before this
+    /// version is found by the next download's check and goes with that one reset.
+    static let v9 = """
+    CREATE INDEX display_reservations_by_stock ON display_reservations(location, part_number);
+    CREATE TRIGGER stock_takes_open_reservations AFTER INSERT ON stock
+    BEGIN
+        UPDATE stock SET reserved = (SELECT COALESCE(SUM(r.quantity), 0) FROM display_reservations r
+                                     WHERE r.location = NEW.location AND r.part_number = NEW.part_number)
+        WHERE location = NEW.location AND part_number = NEW.part_number;
+    END;
     """
 }

@@ -256,6 +256,49 @@ struct DownloadTests {
         #expect(try count(setup.device, "stock") == 300)
     }
 
+    @Test("a display request reserving a material the van or warehouse holds no stock row for: the next full sync checks out, no reload, the reservation stays", arguments: Backend.allCases)
+    func reservationWithoutStockRow(backend: Backend) throws {
+        let setup = try Setup(backend: backend)
+        try WorkingSet(setup.erp).apply { writer in
+            try writer.displayType(.init(code: "WALL", name: "Ścianka „Витоша“", materials: [(partNumber: "PN-10009", fixedQuantity: 2, perSquareMetreMilli: 0)]))
+        }
+        try setup.erp.database.execute("DELETE FROM stock WHERE part_number = 'PN-10009' AND location = 'warehouse'")
+        try setup.storage.importMasterData(from: setup.erp.path)
+        #expect(try setup.sync(.initialise).mismatched == [])
+        let request = try Capture(setup.device).requestDisplay(customerID: "CBG100001", typeCode: "WALL", widthCm: 100, heightCm: 100, note: "Przy kasie, обект 2")
+        #expect(request.document.materials == [MaterialReservation(partNumber: "PN-10009", location: "warehouse", quantity: 2, shortQuantity: 2)])
+        try setup.hub("UPDATE prices SET price_minor = 1 WHERE part_number = 'PN-10006' AND level = 'promo'")  // something to download
+        let result = try setup.sync(.full)
+        #expect(result.mismatched == [])
+        #expect(try !DeviceDownload(setup.device).state().resetRequested)
+        // No stock row of the device's own: the reservation waits in display_reservations.
+        #expect(try count(setup.device, "stock WHERE location = 'warehouse' AND part_number = 'PN-10009'") == 0)
+        #expect(try count(setup.device, "display_reservations WHERE part_number = 'PN-10009'") == 1)
+        // The warehouse gets the part: the hub's row arrives, the reservation still counts against it.
+        try setup.hub("INSERT INTO stock(location, part_number, quantity) VALUES ('warehouse', 'PN-10009', 5)")
+        #expect(try setup.sync(.full).mismatched == [])
+        #expect(try setup.device.database.int64("SELECT quantity - reserved FROM stock WHERE location = 'warehouse' AND part_number = 'PN-10009'") == 3)
+        #expect(try setup.sync(.full).mismatched == [])
+    }
+
+    @Test("a reset loads every stock row again: the open reservations still count against them")
+    func resetKeepsReservations() throws {
+        let setup = try Setup()
+        try WorkingSet(setup.erp).apply { writer in
+            try writer.displayType(.init(code: "WALL", name: "Стенд „Берёзка“", materials: [(partNumber: "PN-10009", fixedQuantity: 2, perSquareMetreMilli: 0)]))
+        }
+        try setup.storage.importMasterData(from: setup.erp.path)
+        _ = try setup.sync(.initialise)
+        let available = "SELECT quantity - reserved FROM stock WHERE location = 'warehouse' AND part_number = 'PN-10009'"
+        let before = try setup.device.database.int64(available)
+        _ = try Capture(setup.device).requestDisplay(customerID: "CBG100002", typeCode: "WALL", widthCm: 80, heightCm: 120, note: "Witryna, стенд")
+        #expect(try setup.device.database.int64(available) == before - 2)
+        try setup.device.database.execute("DELETE FROM stock WHERE part_number = 'PN-10005'")  // drift: the check finds it
+        #expect(try setup.sync(.full).mismatched == ["stock"])
+        #expect(try setup.sync(.full).mismatched == [])  // the reset
+        #expect(try setup.device.database.int64(available) == before - 2)
+    }
+
     @Test("a customer an unsent order points at leaves the scope: the row stays on the device, out of the checksums", arguments: Backend.allCases)
     func referencedRowIsRetained(backend: Backend) throws {
         let setup = try Setup(backend: backend)
