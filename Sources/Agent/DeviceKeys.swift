@@ -3,11 +3,6 @@ public import Field
 import Journal
 public import Seal
 public import Store
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The device data key: 32 random bytes, the root of everything this handheld keeps at rest
 /// (docs/architecture.md, "Security: a lost device leaks nothing"). Subkeys by purpose

@@ -434,6 +434,31 @@ struct ListView {
     }
 }
 
+/// Items named "digit label", chosen by their digit or by Enter on the highlighted one: the
+/// menu and a customer's actions.
+struct DigitMenu {
+    enum Outcome { case moved, chosen(Character), back }
+
+    let items: [String]
+    var list = ListView()
+    static let hints = "digit/Ent choose Esc back"
+
+    func draw(_ screen: inout ScreenBuffer, rows: Range<Int>) {
+        list.draw(&screen, rows: rows, lines: items.map { ($0, .plain) })
+    }
+
+    /// A key moves the highlight (or does nothing: `.moved`), chooses an item's digit, or goes back.
+    mutating func handle(_ key: Key) -> Outcome {
+        if list.handle(key, count: items.count) { return .moved }
+        switch key {
+        case .enter: return items[list.selected].first.map { .chosen($0) } ?? .moved
+        case .character(let digit) where items.contains(where: { $0.first == digit }): return .chosen(digit)
+        case .escape: return .back
+        default: return .moved
+        }
+    }
+}
+
 /// A one-line text field: printable characters, Backspace.
 struct TextField {
     var text = ""

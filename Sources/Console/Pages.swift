@@ -63,23 +63,18 @@ final class RoutePage: Page {
 // MARK: Menu
 
 final class MenuPage: Page {
-    var list = ListView()
-    let items = ["1 Route", "2 Find customer", "3 Find product", "4 Status", "5 Day summary", "6 Sync", "7 Quotes today", "9 Quit"]
+    var menu = DigitMenu(items: ["1 Route", "2 Find customer", "3 Find product", "4 Status", "5 Day summary", "6 Sync", "7 Quotes today", "9 Quit"])
     var title: String { "Menu" }
-    var hints: String { "digit/Ent choose Esc back" }
+    var hints: String { DigitMenu.hints }
 
-    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
-        list.draw(&screen, rows: body, lines: items.map { ($0, .plain) })
-    }
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) { menu.draw(&screen, rows: body) }
 
     func handle(_ key: Key, app: ConsoleApp) {
-        if list.handle(key, count: items.count) { return }
-        var choice: Character?
-        switch key {
-        case .enter: choice = items[list.selected].first
-        case .character(let character): choice = character
-        case .escape: app.pop()
-        default: break
+        let choice: Character
+        switch menu.handle(key) {
+        case .moved: return
+        case .back: return app.pop()
+        case .chosen(let digit): choice = digit
         }
         switch choice {
         case "1": app.pop()

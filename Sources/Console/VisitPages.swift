@@ -7,27 +7,22 @@ import Sync
 /// Every action at the customer, by digit (the card's hints name only the first three).
 final class CustomerActionsPage: Page {
     let customer: CustomerPage
-    var list = ListView()
-    let items = ["1 Order", "2 Payment", "3 Visit outcome", "4 Display request", "5 Complaint", "6 Quote", "7 Equipment check"]
+    var menu = DigitMenu(items: ["1 Order", "2 Payment", "3 Visit outcome", "4 Display request", "5 Complaint", "6 Quote", "7 Equipment check"])
     init(customer: CustomerPage) { self.customer = customer }
     var title: String { "Actions" }
-    var hints: String { "digit/Ent choose Esc back" }
+    var hints: String { DigitMenu.hints }
 
-    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {
-        list.draw(&screen, rows: body, lines: items.map { ($0, .plain) })
-    }
+    func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) { menu.draw(&screen, rows: body) }
 
+    /// A chosen action closes this page and does what its digit does on the customer's card.
     func handle(_ key: Key, app: ConsoleApp) {
-        if list.handle(key, count: items.count) { return }
-        var choice: Character?
-        switch key {
-        case .enter: choice = items[list.selected].first
-        case .character(let character) where ("1"..."7").contains(character): choice = character
-        case .escape: return app.pop()
-        default: return
+        switch menu.handle(key) {
+        case .moved: return
+        case .back: app.pop()
+        case .chosen(let digit):
+            app.pop()
+            customer.handle(.character(digit), app: app)
         }
-        app.pop()
-        if let choice { customer.handle(.character(choice), app: app) }
     }
 }
 

@@ -26,9 +26,9 @@ public final class Deflater {
     public let format: DeflateFormat
     /// True once `.finish` has ended the stream.
     public private(set) var finished = false
-    private var broken = false
-    private let stream: UnsafeMutablePointer<z_stream>
-    private let scratch: UnsafeMutableBufferPointer<UInt8>
+    private let context: ZlibContext
+    private var stream: UnsafeMutablePointer<z_stream> { context.stream }
+    private var scratch: UnsafeMutableBufferPointer<UInt8> { context.scratch }
 
     /// - Parameter dictionary: bytes likely to recur (the schema's vocabulary); they prime the
     ///   window so even the first small frame compresses. Not available with gzip.
@@ -39,58 +39,19 @@ public final class Deflater {
         if dictionary != nil && format == .gzip {
             throw .invalidArgument("gzip cannot carry a preset dictionary; use .raw or .zlib")
         }
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let code = satchel_deflateInit2(stream, level, Z_DEFLATED, format.windowBits, 8, Z_DEFAULT_STRATEGY)
-        guard code == Z_OK else {
-            let message = zlibMessage(stream)
-            stream.deallocate()
-            throw .zlibFailure(operation: "deflateInit2", code: code, message: message)
-        }
-        if let dictionary {
-            let code = dictionary.withUnsafeBufferPointer {
-                deflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
-            }
-            guard code == Z_OK else {
-                let message = zlibMessage(stream)
-                deflateEnd(stream)
-                stream.deallocate()
-                throw .zlibFailure(operation: "deflateSetDictionary", code: code, message: message)
-            }
-        }
-        self.stream = stream
+        context = try ZlibContext(
+            .init(name: "deflate", initialize: { satchel_deflateInit2($0, level, Z_DEFLATED, format.windowBits, 8, Z_DEFAULT_STRATEGY) },
+                  setDictionary: { deflateSetDictionary($0, $1, $2) }, end: { deflateEnd($0) }),
+            dictionary: dictionary)
         self.format = format
-        self.scratch = .allocate(capacity: scratchSize)
-    }
-
-    deinit {
-        deflateEnd(stream)
-        stream.deallocate()
-        scratch.deallocate()
     }
 
     /// Compresses `input` and returns what zlib emitted. With `.sync` (the default) that is the
     /// whole frame; with `.none` it may be less, and the rest comes with a later call.
     public func compress(_ input: [UInt8], flush: Flush = .sync) throws(DeflateError) -> [UInt8] {
-        guard !broken else { throw .streamBroken }
+        guard !context.broken else { throw .streamBroken }
         guard !finished else { throw .streamFinished }
-        guard input.count <= maxInputPerCall else {
-            throw .invalidArgument("\(input.count) bytes in one call; split the input below 2 GiB")
-        }
-        do throws(DeflateError) {
-            return try input.withUnsafeBufferPointer { (input) throws(DeflateError) -> [UInt8] in
-                stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-                stream.pointee.avail_in = uInt(input.count)
-                defer {
-                    stream.pointee.next_in = nil
-                    stream.pointee.avail_in = 0
-                }
-                return try drain(flush: flush)
-            }
-        } catch {
-            broken = true
-            throw error
-        }
+        return try context.feeding(input) { () throws(DeflateError) in try drain(flush: flush) }
     }
 
     /// Calls deflate until it stops filling the whole scratch buffer, as zlib's zpipe.c does.

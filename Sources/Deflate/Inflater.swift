@@ -11,9 +11,9 @@ public final class Inflater {
     /// of sync-flushed frames never ends; gzip and zlib files do.
     public private(set) var finished = false
     private let dictionary: [UInt8]?
-    private var broken = false
-    private let stream: UnsafeMutablePointer<z_stream>
-    private let scratch: UnsafeMutableBufferPointer<UInt8>
+    private let context: ZlibContext
+    private var stream: UnsafeMutablePointer<z_stream> { context.stream }
+    private var scratch: UnsafeMutableBufferPointer<UInt8> { context.scratch }
 
     /// - Parameter dictionary: the same bytes the compressor was primed with. A raw stream has no
     ///   id for it, so a wrong dictionary there shows up as corrupt data or wrong bytes; the sync
@@ -22,64 +22,25 @@ public final class Inflater {
         if dictionary != nil && format == .gzip {
             throw .invalidArgument("gzip cannot carry a preset dictionary; use .raw or .zlib")
         }
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let code = satchel_inflateInit2(stream, format.windowBits)
-        guard code == Z_OK else {
-            let message = zlibMessage(stream)
-            stream.deallocate()
-            throw .zlibFailure(operation: "inflateInit2", code: code, message: message)
-        }
         // A raw stream cannot ask for its dictionary, so it must be in the window from the start.
-        if let dictionary, format == .raw {
-            let code = dictionary.withUnsafeBufferPointer {
-                inflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
-            }
-            guard code == Z_OK else {
-                let message = zlibMessage(stream)
-                inflateEnd(stream)
-                stream.deallocate()
-                throw .zlibFailure(operation: "inflateSetDictionary", code: code, message: message)
-            }
-        }
-        self.stream = stream
+        context = try ZlibContext(
+            .init(name: "inflate", initialize: { satchel_inflateInit2($0, format.windowBits) },
+                  setDictionary: { inflateSetDictionary($0, $1, $2) }, end: { inflateEnd($0) }),
+            dictionary: format == .raw ? dictionary : nil)
         self.format = format
         self.dictionary = dictionary
         self.limits = limits
-        self.scratch = .allocate(capacity: scratchSize)
-    }
-
-    deinit {
-        inflateEnd(stream)
-        stream.deallocate()
-        scratch.deallocate()
     }
 
     /// Decompresses one chunk (for example one sync-flushed frame) and returns all the output it
     /// yields. After any error the context is unusable: the session should be dropped.
     public func decompress(_ input: [UInt8]) throws(DeflateError) -> [UInt8] {
-        guard !broken else { throw .streamBroken }
+        guard !context.broken else { throw .streamBroken }
         if finished {
             if input.isEmpty { return [] }
             throw .streamFinished
         }
-        guard input.count <= maxInputPerCall else {
-            throw .invalidArgument("\(input.count) bytes in one call; split the input below 2 GiB")
-        }
-        do throws(DeflateError) {
-            return try input.withUnsafeBufferPointer { (input) throws(DeflateError) -> [UInt8] in
-                stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-                stream.pointee.avail_in = uInt(input.count)
-                defer {
-                    stream.pointee.next_in = nil
-                    stream.pointee.avail_in = 0
-                }
-                return try drain(inputCount: input.count)
-            }
-        } catch {
-            broken = true
-            throw error
-        }
+        return try context.feeding(input) { () throws(DeflateError) in try drain(inputCount: input.count) }
     }
 
     private func drain(inputCount: Int) throws(DeflateError) -> [UInt8] {

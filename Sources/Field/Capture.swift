@@ -62,24 +62,11 @@ public final class Capture {
         }
         try checkText(note, what: "note", maximum: 2_000)
         return try device.write {
-            let customer = try customerTerms(customerID)
-            let level = priceLevel ?? customer.defaultLevel
-            guard customer.levels.contains(level) else {
-                throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
-            }
-            let now = device.clock.nowMilliseconds()
-            let today = CalendarDay.string(fromMilliseconds: now)
-            let id = try device.nextID()
-            var order = OrderDocument(
-                id: id, customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
-                currency: customer.currency, totalMinor: 0, note: note, createdAt: now, confirmedAt: nil, lines: [])
-            for (index, request) in lines.enumerated() {
-                let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
-                order.lines.append(line)
-                order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
-            }
-            if confirm { decideApproval(&order, customer: customer, rule: try approvalRule(), now: now) }
-            let changeID = try save(.order(order), action: confirm ? "confirmed" : "created", at: now)
+            let draft = try pricedDraft(customerID: customerID, priceLevel: priceLevel, lines: lines, note: note)
+            var order = draft.order
+            order.id = try device.nextID()
+            if confirm { decideApproval(&order, customer: draft.customer, rule: try approvalRule(), now: draft.now) }
+            let changeID = try save(.order(order), action: confirm ? "confirmed" : "created", at: draft.now)
             return Acknowledged(document: order, changeId: changeID)
         }
     }
@@ -90,22 +77,9 @@ public final class Capture {
     public func previewOrder(customerID: String, priceLevel: String? = nil, lines: [OrderLineRequest]) throws -> OrderDocument {
         try device.guarded {
             try database.transaction(.deferred) {
-                let customer = try customerTerms(customerID)
-                let level = priceLevel ?? customer.defaultLevel
-                guard customer.levels.contains(level) else {
-                    throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
-                }
-                let now = device.clock.nowMilliseconds()
-                let today = CalendarDay.string(fromMilliseconds: now)
-                var order = OrderDocument(
-                    id: "", customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
-                    currency: customer.currency, totalMinor: 0, note: "", createdAt: now, confirmedAt: nil, lines: [])
-                for (index, request) in lines.enumerated() {
-                    let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
-                    order.lines.append(line)
-                    order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
-                }
-                if !lines.isEmpty { decideApproval(&order, customer: customer, rule: try approvalRule(), now: now) }
+                let draft = try pricedDraft(customerID: customerID, priceLevel: priceLevel, lines: lines, note: "")
+                var order = draft.order
+                if !lines.isEmpty { decideApproval(&order, customer: draft.customer, rule: try approvalRule(), now: draft.now) }
                 return order
             }
         }
@@ -247,6 +221,30 @@ public final class Capture {
     private func save(_ document: Document, action: String, at now: Int64) throws -> String {
         try DocumentStore(database: database).write(document)
         return try device.appendChange(document, action: action, at: now)
+    }
+
+    /// A draft order (no id yet) for the customer at `priceLevel` (the customer's default when
+    /// nil), its lines priced and totalled as of now, inside the caller's transaction: what
+    /// `createOrder` saves and `previewOrder` shows are priced alike. Throws for a level the
+    /// customer does not have and for a bad line.
+    private func pricedDraft(customerID: String, priceLevel: String?, lines: [OrderLineRequest], note: String)
+        throws -> (order: OrderDocument, customer: CustomerTerms, now: Int64) {
+        let customer = try customerTerms(customerID)
+        let level = priceLevel ?? customer.defaultLevel
+        guard customer.levels.contains(level) else {
+            throw FieldError.priceLevelUnavailable(customer: customerID, level: level, available: customer.levels)
+        }
+        let now = device.clock.nowMilliseconds()
+        let today = CalendarDay.string(fromMilliseconds: now)
+        var order = OrderDocument(
+            id: "", customerId: customerID, state: .draft, approval: .none, holdReason: nil, priceLevel: level,
+            currency: customer.currency, totalMinor: 0, note: note, createdAt: now, confirmedAt: nil, lines: [])
+        for (index, request) in lines.enumerated() {
+            let line = try price(request, lineNo: Int64(index + 1), level: level, currency: customer.currency, today: today)
+            order.lines.append(line)
+            order.totalMinor = try limits.documentTotal(order.totalMinor, adding: line.amountMinor, currency: order.currency, what: "order")
+        }
+        return (order, customer, now)
     }
 
     struct CustomerTerms {

@@ -414,121 +414,44 @@ extension FieldSchema {
         applying  INTEGER NOT NULL CHECK (applying IN (0, 1))
     );
     INSERT INTO working_set_checksum_writer(id, applying) VALUES (1, 0);
-    CREATE TRIGGER territories_checksum_insert AFTER INSERT ON territories WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (1, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER territories_checksum_delete AFTER DELETE ON territories WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (1, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER territories_checksum_update AFTER UPDATE OF id, name, parent_id ON territories WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (1, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER reps_checksum_insert AFTER INSERT ON reps WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (2, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER reps_checksum_delete AFTER DELETE ON reps WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (2, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER reps_checksum_update AFTER UPDATE OF id, name, territory_id, role ON reps WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (2, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER products_checksum_insert AFTER INSERT ON products WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (3, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER products_checksum_delete AFTER DELETE ON products WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (3, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER products_checksum_update AFTER UPDATE OF part_number, name, base_unit, channel ON products WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (3, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER product_units_checksum_insert AFTER INSERT ON product_units WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (4, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER product_units_checksum_delete AFTER DELETE ON product_units WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (4, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER product_units_checksum_update AFTER UPDATE OF part_number, unit, factor ON product_units WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (4, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER customers_checksum_insert AFTER INSERT ON customers WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (5, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER customers_checksum_delete AFTER DELETE ON customers WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (5, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER customers_checksum_update AFTER UPDATE OF id, name, address, territory_id, currency, credit_limit_minor, balance_minor, overdue_minor, overdue_days, balance_as_of, discipline, default_level, talking_points ON customers WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (5, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER customer_price_levels_checksum_insert AFTER INSERT ON customer_price_levels WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (6, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER customer_price_levels_checksum_delete AFTER DELETE ON customer_price_levels WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (6, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER customer_price_levels_checksum_update AFTER UPDATE OF customer_id, level ON customer_price_levels WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (6, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER prices_checksum_insert AFTER INSERT ON prices WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (7, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER prices_checksum_delete AFTER DELETE ON prices WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (7, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER prices_checksum_update AFTER UPDATE OF part_number, level, currency, price_minor, valid_until ON prices WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (7, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER stock_checksum_insert AFTER INSERT ON stock WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (8, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER stock_checksum_delete AFTER DELETE ON stock WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (8, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER stock_checksum_update AFTER UPDATE OF location, part_number, quantity ON stock WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (8, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER display_types_checksum_insert AFTER INSERT ON display_types WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (9, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER display_types_checksum_delete AFTER DELETE ON display_types WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (9, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER display_types_checksum_update AFTER UPDATE OF code, name ON display_types WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (9, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER display_type_materials_checksum_insert AFTER INSERT ON display_type_materials WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (10, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER display_type_materials_checksum_delete AFTER DELETE ON display_type_materials WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (10, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER display_type_materials_checksum_update AFTER UPDATE OF type_code, part_number, fixed_quantity, per_square_metre_milli ON display_type_materials WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (10, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER routes_checksum_insert AFTER INSERT ON routes WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (11, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER routes_checksum_delete AFTER DELETE ON routes WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (11, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER routes_checksum_update AFTER UPDATE OF id, rep_id, day ON routes WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (11, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER route_stops_checksum_insert AFTER INSERT ON route_stops WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (12, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER route_stops_checksum_delete AFTER DELETE ON route_stops WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (12, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER route_stops_checksum_update AFTER UPDATE OF route_id, position, customer_id ON route_stops WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (12, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER history_orders_checksum_insert AFTER INSERT ON history_orders WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (13, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER history_orders_checksum_delete AFTER DELETE ON history_orders WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (13, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER history_orders_checksum_update AFTER UPDATE OF ref, customer_id, day, total_minor, currency, paid_late ON history_orders WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (13, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER history_lines_checksum_insert AFTER INSERT ON history_lines WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (14, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER history_lines_checksum_delete AFTER DELETE ON history_lines WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (14, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER history_lines_checksum_update AFTER UPDATE OF ref, line_no, customer_id, part_number, quantity, amount_minor ON history_lines WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (14, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER equipment_checksum_insert AFTER INSERT ON equipment WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (15, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER equipment_checksum_delete AFTER DELETE ON equipment WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (15, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER equipment_checksum_update AFTER UPDATE OF id, customer_id, kind, serial, placed_on ON equipment WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (15, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER document_states_checksum_insert AFTER INSERT ON document_states WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (16, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER document_states_checksum_delete AFTER DELETE ON document_states WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (16, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER document_states_checksum_update AFTER UPDATE OF entity, entity_id, state, approval, updated_at ON document_states WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (16, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER sync_errors_checksum_insert AFTER INSERT ON sync_errors WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (17, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER sync_errors_checksum_delete AFTER DELETE ON sync_errors WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (17, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER sync_errors_checksum_update AFTER UPDATE OF id, change_id, entity, entity_id, field, device_value, hub_value, reason, at ON sync_errors WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (17, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER approval_limits_checksum_insert AFTER INSERT ON approval_limits WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (18, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER approval_limits_checksum_delete AFTER DELETE ON approval_limits WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (18, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER approval_limits_checksum_update AFTER UPDATE OF role, currency, max_discount_basis_points, max_total_minor ON approval_limits WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (18, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER open_items_checksum_insert AFTER INSERT ON open_items WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (19, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER open_items_checksum_delete AFTER DELETE ON open_items WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (19, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    CREATE TRIGGER open_items_checksum_update AFTER UPDATE OF customer_id, ref, issued_on, due_on, amount_minor, currency ON open_items WHEN (SELECT applying FROM working_set_checksum_writer) = 0
-    BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (19, 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;
-    """
+
+    """ + checksumTriggers(v8ChecksummedTables)
+
+    /// v8's working-set tables, in `tbl` order from 1, and the columns whose update marks each
+    /// stale. As the migration made them: a later change to a table leaves this list alone.
+    static let v8ChecksummedTables: [(table: String, columns: String)] = [
+        ("territories", "id, name, parent_id"),
+        ("reps", "id, name, territory_id, role"),
+        ("products", "part_number, name, base_unit, channel"),
+        ("product_units", "part_number, unit, factor"),
+        ("customers", "id, name, address, territory_id, currency, credit_limit_minor, balance_minor, overdue_minor, overdue_days, balance_as_of, discipline, default_level, talking_points"),
+        ("customer_price_levels", "customer_id, level"),
+        ("prices", "part_number, level, currency, price_minor, valid_until"),
+        ("stock", "location, part_number, quantity"),
+        ("display_types", "code, name"),
+        ("display_type_materials", "type_code, part_number, fixed_quantity, per_square_metre_milli"),
+        ("routes", "id, rep_id, day"),
+        ("route_stops", "route_id, position, customer_id"),
+        ("history_orders", "ref, customer_id, day, total_minor, currency, paid_late"),
+        ("history_lines", "ref, line_no, customer_id, part_number, quantity, amount_minor"),
+        ("equipment", "id, customer_id, kind, serial, placed_on"),
+        ("document_states", "entity, entity_id, state, approval, updated_at"),
+        ("sync_errors", "id, change_id, entity, entity_id, field, device_value, hub_value, reason, at"),
+        ("approval_limits", "role, currency, max_discount_basis_points, max_total_minor"),
+        ("open_items", "customer_id, ref, issued_on, due_on, amount_minor, currency"),
+    ]
+
+    /// The triggers that mark a table's checksum stale when anything but the download writes it
+    /// (insert, delete, or an update of `columns`); `tbl` is the table's position from 1.
+    static func checksumTriggers(_ tables: [(table: String, columns: String)]) -> String {
+        tables.enumerated().map { index, entry in
+            let stale = "BEGIN INSERT INTO working_set_checksums(tbl, rows, sum, stale) VALUES (\(index + 1), 0, 0, 1) ON CONFLICT(tbl) DO UPDATE SET stale = 1; END;"
+            return ["INSERT", "DELETE", "UPDATE OF \(entry.columns)"].map { event in
+                let name = event.prefix { $0 != " " }.lowercased()
+                return "CREATE TRIGGER \(entry.table)_checksum_\(name) AFTER \(event) ON \(entry.table) WHEN (SELECT applying FROM working_set_checksum_writer) = 0\n\(stale)"
+            }.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
 }
 
 extension FieldSchema {

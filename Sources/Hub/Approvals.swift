@@ -13,26 +13,21 @@ enum ApprovalLimitsSchema {
     /// The hub's table: the wire table's columns (WorkingSetTables "approval_limits") and when each
     /// was set. Every role's limits travel to every device: the rep's say what needs approval,
     /// the others say by whom.
-    static let sqlite = """
+    static let sqlite = table(.sqlite) + " WITHOUT ROWID;"
+    static let postgres = table(.postgres) + ";"
+
+    static func table(_ types: HubColumnTypes) -> String {
+        """
         CREATE TABLE approval_limits (
             role TEXT NOT NULL CHECK (role IN ('rep', 'supervisor', 'sales_manager')),
             currency TEXT NOT NULL CHECK (length(currency) = 3),
-            max_discount_basis_points INTEGER NOT NULL CHECK (max_discount_basis_points BETWEEN 0 AND 10000),
-            max_total_minor INTEGER CHECK (max_total_minor IS NULL OR max_total_minor >= 0),
-            updated_at INTEGER NOT NULL,
+            max_discount_basis_points \(types.bigint) NOT NULL CHECK (max_discount_basis_points BETWEEN 0 AND 10000),
+            max_total_minor \(types.bigint) CHECK (max_total_minor IS NULL OR max_total_minor >= 0),
+            updated_at \(types.bigint) NOT NULL,
             PRIMARY KEY (role, currency)
-        ) WITHOUT ROWID;
+        )
         """
-    static let postgres = """
-        CREATE TABLE approval_limits (
-            role TEXT NOT NULL CHECK (role IN ('rep', 'supervisor', 'sales_manager')),
-            currency TEXT NOT NULL CHECK (length(currency) = 3),
-            max_discount_basis_points BIGINT NOT NULL CHECK (max_discount_basis_points BETWEEN 0 AND 10000),
-            max_total_minor BIGINT CHECK (max_total_minor IS NULL OR max_total_minor >= 0),
-            updated_at BIGINT NOT NULL,
-            PRIMARY KEY (role, currency)
-        );
-        """
+    }
 }
 
 extension ApprovalLimit {

@@ -65,68 +65,49 @@ public struct LifecycleRefusal: Error, CustomStringConvertible, Equatable {
     public var description: String
 }
 
-extension SQLiteHubStorage: DeviceLifecycleStore {
-    /// The hub migration that adds devices' lifecycle. Events and escrow deposits are history:
-    /// append-only by trigger, as the audit log is; a device's current state is one row.
-    static let lifecycleSchema = """
+/// The hub migration that adds devices' lifecycle, one text for both backends in each one's
+/// types. Events and escrow deposits are history: append-only by trigger, as the audit log is;
+/// a device's current state is one row.
+enum LifecycleSchema {
+    static func tables(_ types: HubColumnTypes) -> String {
+        """
         CREATE TABLE lifecycle_keys (
-            singleton INTEGER PRIMARY KEY CHECK (singleton = 1), signing_secret BLOB NOT NULL, escrow_secret BLOB NOT NULL
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1), signing_secret \(types.bytes) NOT NULL, escrow_secret \(types.bytes) NOT NULL
         );
         CREATE TABLE lifecycle_policy (
             singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
             lock_after_days INTEGER NOT NULL CHECK (lock_after_days >= 0),
             wipe_after_days INTEGER NOT NULL CHECK (wipe_after_days >= 0),
-            changed_at INTEGER NOT NULL
+            changed_at \(types.bigint) NOT NULL
         );
         CREATE TABLE technicians (
-            id TEXT PRIMARY KEY, name TEXT NOT NULL, credential_hash TEXT NOT NULL, added_at INTEGER NOT NULL,
-            expires_at INTEGER, revoked_at INTEGER
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, credential_hash TEXT NOT NULL, added_at \(types.bigint) NOT NULL,
+            expires_at \(types.bigint), revoked_at \(types.bigint)
         );
         CREATE TABLE device_lifecycle (
             device_id TEXT PRIMARY KEY REFERENCES devices(id),
-            state TEXT NOT NULL CHECK (state IN ('active', 'lost', 'retired')), changed_at INTEGER NOT NULL
+            state TEXT NOT NULL CHECK (state IN ('active', 'lost', 'retired')), changed_at \(types.bigint) NOT NULL
         );
         CREATE TABLE device_escrow (
-            id INTEGER PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id), sealed_key BLOB NOT NULL,
-            key_check TEXT NOT NULL, deposited_at INTEGER NOT NULL
+            id \(types.rowKey), device_id TEXT NOT NULL REFERENCES devices(id), sealed_key \(types.bytes) NOT NULL,
+            key_check TEXT NOT NULL, deposited_at \(types.bigint) NOT NULL
         );
         CREATE TABLE lifecycle_events (
-            id INTEGER PRIMARY KEY, at INTEGER NOT NULL, device_id TEXT, technician_id TEXT, event TEXT NOT NULL, detail TEXT NOT NULL
+            id \(types.rowKey), at \(types.bigint) NOT NULL, device_id TEXT, technician_id TEXT, event TEXT NOT NULL, detail TEXT NOT NULL
         );
-        """ + appendOnly(lifecycleHistory)
+        """
+    }
 
     /// A device's history: every lifecycle event and escrow deposit, never edited.
-    static let lifecycleHistory = ["lifecycle_events": "the device lifecycle events", "device_escrow": "the escrowed device keys"].sorted { $0.key < $1.key }
+    static let history = ["lifecycle_events": "the device lifecycle events", "device_escrow": "the escrowed device keys"].sorted { $0.key < $1.key }
+}
+
+extension SQLiteHubStorage: DeviceLifecycleStore {
+    static let lifecycleSchema = LifecycleSchema.tables(.sqlite) + appendOnly(LifecycleSchema.history)
 }
 
 extension PostgresHubStorage: DeviceLifecycleStore {
-    /// SQLite's lifecycle migration in PostgreSQL's types; events and escrow deposits append-only.
-    static let lifecycleSchema = """
-        CREATE TABLE lifecycle_keys (
-            singleton INTEGER PRIMARY KEY CHECK (singleton = 1), signing_secret BYTEA NOT NULL, escrow_secret BYTEA NOT NULL
-        );
-        CREATE TABLE lifecycle_policy (
-            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-            lock_after_days INTEGER NOT NULL CHECK (lock_after_days >= 0),
-            wipe_after_days INTEGER NOT NULL CHECK (wipe_after_days >= 0),
-            changed_at BIGINT NOT NULL
-        );
-        CREATE TABLE technicians (
-            id TEXT PRIMARY KEY, name TEXT NOT NULL, credential_hash TEXT NOT NULL, added_at BIGINT NOT NULL,
-            expires_at BIGINT, revoked_at BIGINT
-        );
-        CREATE TABLE device_lifecycle (
-            device_id TEXT PRIMARY KEY REFERENCES devices(id),
-            state TEXT NOT NULL CHECK (state IN ('active', 'lost', 'retired')), changed_at BIGINT NOT NULL
-        );
-        CREATE TABLE device_escrow (
-            id BIGSERIAL PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id), sealed_key BYTEA NOT NULL,
-            key_check TEXT NOT NULL, deposited_at BIGINT NOT NULL
-        );
-        CREATE TABLE lifecycle_events (
-            id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, device_id TEXT, technician_id TEXT, event TEXT NOT NULL, detail TEXT NOT NULL
-        );
-        """ + appendOnly(SQLiteHubStorage.lifecycleHistory)
+    static let lifecycleSchema = LifecycleSchema.tables(.postgres) + appendOnly(LifecycleSchema.history)
 }
 
 /// Written once for both backends (HubSQL.swift): the rules of a device's life are the same
@@ -167,6 +148,13 @@ extension DeviceLifecycleStore where Self: HubSQL & HubStorage {
         }
     }
 
+    /// Records a refused request in the lifecycle log and gives the refusal to throw; nothing
+    /// else of the request is done.
+    func refusal(_ event: String, device: String?, technician: String?, _ why: String, now: Int64) throws -> LifecycleRefusal {
+        try storageErrors { try self.event(event, device: device, technician: technician, detail: why, now: now) }
+        return LifecycleRefusal(description: why)
+    }
+
     func event(_ event: String, device: String?, technician: String? = nil, detail: String, now: Int64) throws {
         try run("INSERT INTO lifecycle_events(at, device_id, technician_id, event, detail) VALUES (?, ?, ?, ?, ?)",
                              [.integer(now), HubSQLValue(device), HubSQLValue(technician), .text(event), .text(detail)])
@@ -197,10 +185,7 @@ extension DeviceLifecycleStore where Self: HubSQL & HubStorage {
 
     public func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64) throws {
         let technician = try storageErrors { try self.technician(credential: registration.credential, now: now, for: "provisioning \(device)") }
-        func refuse(_ why: String) throws -> Never {
-            try storageErrors { try event("provisioning refused", device: device, technician: technician, detail: why, now: now) }
-            throw LifecycleRefusal(description: why)
-        }
+        func refuse(_ why: String) throws -> Never { throw try refusal("provisioning refused", device: device, technician: technician, why, now: now) }
         let existing = try storageErrors {
             try firstRow("SELECT rep_id, public_key, revoked FROM devices WHERE id = ?", [.text(device)],
                                row: { (rep: $0.text(0), key: $0.bytes(1), revoked: $0.flag(2)) })
@@ -279,10 +264,7 @@ extension DeviceLifecycleStore where Self: HubSQL & HubStorage {
 
     public func releaseEscrow(of old: String, to new: String, credential: String, now: Int64) throws -> ReleasedKey {
         let technician = try storageErrors { try self.technician(credential: credential, now: now, for: "releasing the key of \(old) to \(new)") }
-        func refuse(_ why: String) throws -> Never {
-            try storageErrors { try event("escrow release refused", device: old, technician: technician, detail: why, now: now) }
-            throw LifecycleRefusal(description: why)
-        }
+        func refuse(_ why: String) throws -> Never { throw try refusal("escrow release refused", device: old, technician: technician, why, now: now) }
         let replacement = try storageErrors {
             try firstRow("SELECT public_key, replaces, revoked FROM devices WHERE id = ?", [.text(new)],
                                row: { (key: $0.bytes(0), replaces: $0.optionalText(1), revoked: $0.flag(2)) })

@@ -2,7 +2,8 @@ import Foundation
 import Postgres
 import Store
 
-/// The few SQL calls that hub code written once for both backends needs (DeviceLifecycle.swift):
+/// The few SQL calls that hub code written once for both backends needs (HubStorageShared.swift,
+/// DeviceLifecycle.swift):
 /// parameters as `?` in order, the types both backends share, one write transaction. The SQL
 /// itself must read the same on SQLite and PostgreSQL: `CAST(? AS TEXT)` where PostgreSQL must
 /// know a parameter's type, `TRUE`/`FALSE` for flags, no `?` inside a literal. Public only
@@ -13,8 +14,16 @@ public protocol HubSQL {
     /// Runs a statement; returns the rows it changed.
     @discardableResult
     func run(_ sql: String, _ parameters: [HubSQLValue]) throws -> Int
+    /// One statement as a write of its own, its errors as `HubError.storage` (SQLite's after this
+    /// process's other writers; on PostgreSQL a statement commits alone); returns the rows it changed.
+    @discardableResult
+    func runWrite(_ sql: String, _ parameters: [HubSQLValue]) throws -> Int
     /// A write transaction (SQLite's after this process's other writers, SQLiteWriter.swift).
     func inWriteTransaction<T>(_ body: () throws -> T) throws -> T
+    /// Inside a write transaction: registrations of devices one at a time, so two of one id or
+    /// key cannot both pass the check for an existing one (SQLite's write transaction is
+    /// exclusive already; PostgreSQL's run side by side and take a table lock).
+    func lockDeviceRegistrations() throws
     /// The backend's errors as `HubError.storage`.
     func storageErrors<T>(_ body: () throws -> T) throws -> T
 }
@@ -76,6 +85,8 @@ extension SQLiteHubStorage: HubSQL {
         return Int(database.changes)
     }
 
+    public func runWrite(_ sql: String, _ parameters: [HubSQLValue]) throws -> Int { try write { try run(sql, parameters) } }
+    public func lockDeviceRegistrations() throws {}
     public func inWriteTransaction<T>(_ body: () throws -> T) throws -> T { try writeTransaction(body) }
     public func storageErrors<T>(_ body: () throws -> T) throws -> T { try guarded(body) }
 }
@@ -89,6 +100,8 @@ extension PostgresHubStorage: HubSQL {
         try connection.execute(Self.numbered(sql), parameters.map(\.postgres)).affected
     }
 
+    public func runWrite(_ sql: String, _ parameters: [HubSQLValue]) throws -> Int { try guarded { try run(sql, parameters) } }
+    public func lockDeviceRegistrations() throws { try connection.execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE") }
     public func inWriteTransaction<T>(_ body: () throws -> T) throws -> T { try connection.transaction { try body() } }
     public func storageErrors<T>(_ body: () throws -> T) throws -> T { try guarded(body) }
 
@@ -127,4 +140,15 @@ extension HubSQLValue {
         case .bytes(let value): return .bytes(value)
         }
     }
+}
+
+/// The column types that differ between the hub's two backends, so a table is written once
+/// (LifecycleSchema, ApprovalLimitsSchema): SQLite's INTEGER holds 64 bits where PostgreSQL
+/// needs BIGINT, bytes are BLOB or BYTEA, and a row id is SQLite's rowid or a BIGSERIAL.
+enum HubColumnTypes {
+    case sqlite, postgres
+
+    var bigint: String { self == .sqlite ? "INTEGER" : "BIGINT" }
+    var bytes: String { self == .sqlite ? "BLOB" : "BYTEA" }
+    var rowKey: String { self == .sqlite ? "INTEGER PRIMARY KEY" : "BIGSERIAL PRIMARY KEY" }
 }

@@ -249,11 +249,7 @@ public final class SQLiteHubStorage: HubStorage {
             guard try database.applicationID == Int64(Self.applicationID) else {
                 throw HubError.invalid("\(path) is not a satchel-hub database")
             }
-            if try database.int64("SELECT count(*) FROM hub_key") == 0 {
-                let key = X25519.KeyPair.generate()
-                try database.execute("INSERT INTO hub_key(singleton, secret, public) VALUES (1, ?, ?)",
-                                     [.blob(key.secretKey.withUnsafeBytes { Array($0) }), .blob(key.publicKey)])
-            }
+            try createHubKeyIfNone()
         } catch let error as StoreError {
             throw HubError.storage(error.description)
         }
@@ -302,83 +298,8 @@ public final class SQLiteHubStorage: HubStorage {
         }
     }
 
-    public func hubKey() throws -> X25519.KeyPair {
-        try guarded {
-            guard let secret = try database.first("SELECT secret FROM hub_key", row: { $0.blob(0) }) else { throw HubError.notFound("hub key") }
-            return try X25519.KeyPair(secretKey: SecretBytes(secret))
-        }
-    }
-
     public func addRep(id: String, name: String, passwordHash: String) throws {
         try write { try database.execute("INSERT INTO reps(id, name, password_hash) VALUES (?, ?, ?)", [.text(id), .text(name), .text(passwordHash)]) }
-    }
-
-    public func setPassword(rep: String, passwordHash: String) throws {
-        try write {
-            try database.execute("UPDATE reps SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(passwordHash), .text(rep)])
-            guard database.changes == 1 else { throw HubError.notFound("rep \(rep)") }
-        }
-    }
-
-    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64, replaces: String? = nil) throws {
-        guard publicKey.count == 32 else { throw HubError.invalid("a device key is 32 bytes (64 hex digits), got \(publicKey.count)") }
-        try guarded {
-            guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep) (add it first: satchel-hub rep add)") }
-            try writeTransaction {
-                if let existing = try database.first("SELECT rep_id, revoked, hex(public_key) FROM devices WHERE id = ?", [.text(id)],
-                                                     row: { (rep: $0.text(0), revoked: $0.int64(1) != 0, key: $0.text(2).lowercased()) }) {
-                    throw HubError.invalid("""
-                        device \(id) is registered already (rep \(existing.rep)\(existing.revoked ? ", revoked" : ""), key \(existing.key.prefix(16))…); nothing was changed. \
-                        A handheld restored from its card keeps its key (satchel keys shows it); a new handheld gets a new id: \
-                        satchel-hub device add --device NEW --rep \(existing.rep) --key KEY --replaces \(id)
-                        """)
-                }
-                if let owner = try database.first("SELECT id FROM devices WHERE public_key = ?", [.blob(publicKey)], row: { $0.text(0) }) {
-                    throw HubError.invalid("this key is registered already, for device \(owner); nothing was changed. Each handheld has its own key (satchel keys on it)")
-                }
-                if let replaces {
-                    guard replaces != id else { throw HubError.invalid("a device cannot replace itself") }
-                    try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(replaces)])
-                    guard database.changes == 1 else { throw HubError.notFound("device \(replaces) (the one to replace)") }
-                }
-                try database.execute("INSERT INTO devices(id, rep_id, public_key, added_at, replaces) VALUES (?, ?, ?, ?, ?)",
-                                     [.text(id), .text(rep), .blob(publicKey), .integer(now), DatabaseValue(replaces)])
-            }
-        }
-    }
-
-    public func revokeDevice(id: String) throws {
-        try write {
-            try database.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [.text(id)])
-            guard database.changes == 1 else { throw HubError.notFound("device \(id)") }
-        }
-    }
-
-    public func device(publicKey: [UInt8]) throws -> HubDevice? {
-        try guarded {
-            try database.first("SELECT id, rep_id, revoked, replaces FROM devices WHERE public_key = ?", [.blob(publicKey)]) {
-                HubDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.int64(2) != 0, replaces: $0.optionalText(3))
-            }
-        }
-    }
-
-    public func rep(id: String) throws -> HubRep? {
-        try guarded {
-            try database.first("SELECT id, name, password_hash, failed_attempts, locked_until FROM reps WHERE id = ?", [.text(id)]) {
-                HubRep(id: $0.text(0), name: $0.text(1), passwordHash: $0.text(2), failedAttempts: $0.int(3), lockedUntil: $0.optionalInt64(4))
-            }
-        }
-    }
-
-    public func recordFailedLogin(rep: String, lockUntil: Int64?) throws {
-        try write {
-            try database.execute("UPDATE reps SET failed_attempts = failed_attempts + 1, locked_until = COALESCE(?, locked_until) WHERE id = ?",
-                                 [DatabaseValue(lockUntil), .text(rep)])
-        }
-    }
-
-    public func resetFailedLogins(rep: String) throws {
-        try write { try database.execute("UPDATE reps SET failed_attempts = 0, locked_until = NULL WHERE id = ?", [.text(rep)]) }
     }
 
     public func commit(_ batch: Batch, contentHash hash: [UInt8], device: String, now: Int64) throws -> Receipt {
@@ -439,44 +360,6 @@ public final class SQLiteHubStorage: HubStorage {
         }
     }
 
-    public func holding(device: String, epoch: Int64) throws -> HubHolding {
-        try guarded {
-            let highest = try database.int64("SELECT COALESCE(max(epoch), 1) FROM device_changes WHERE device_id = ?", [.text(device)])
-            let sequence = try database.int64("SELECT COALESCE(max(seq), 0) FROM device_changes WHERE device_id = ? AND epoch = ?",
-                                              [.text(device), .integer(epoch)])
-            return HubHolding(highestEpoch: highest, sequenceInEpoch: sequence)
-        }
-    }
-
-    public func audit(_ entry: AuditEntry) throws {
-        try write {
-            try database.execute("""
-                INSERT INTO audit(device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [DatabaseValue(entry.device), DatabaseValue(entry.rep), DatabaseValue(entry.mode), .integer(entry.startedAt), .integer(entry.endedAt),
-                      .integer(Int64(entry.bytesUp)), .integer(Int64(entry.bytesDown)), .integer(Int64(entry.recordsUp)), .integer(Int64(entry.recordsDown)),
-                      .text(entry.result), DatabaseValue(entry.error)])
-        }
-    }
-
-    public func auditLog(limit: Int) throws -> [AuditEntry] {
-        try guarded {
-            try database.query("""
-                SELECT device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error
-                FROM audit ORDER BY id DESC LIMIT ?
-                """, [.integer(Int64(limit))]) {
-                AuditEntry(device: $0.optionalText(0), rep: $0.optionalText(1), mode: $0.optionalText(2), startedAt: $0.int64(3), endedAt: $0.int64(4),
-                           bytesUp: $0.int(5), bytesDown: $0.int(6), recordsUp: $0.int(7), recordsDown: $0.int(8), result: $0.text(9), error: $0.optionalText(10))
-            }
-        }
-    }
-
-    public func changeCount(device: String?) throws -> Int64 {
-        try guarded {
-            try database.int64("SELECT count(*) FROM device_changes WHERE ?1 IS NULL OR device_id = ?1", [DatabaseValue(device)])
-        }
-    }
-
     public func startDownload(device: HubDevice, request: Pull, now: Int64, policy: ScopePolicy) throws -> PlannedDownload {
         try guarded {
             try writeTransaction {
@@ -533,30 +416,6 @@ public final class SQLiteHubStorage: HubStorage {
                                                     [.text(device), .text(ack.pull)], row: { $0.int(0) }) else { return }
                 try commitPlan(device: device, through: min(ack.applied, rows))
                 if ack.applied >= rows { try database.execute("UPDATE downloads SET committed = 1 WHERE device_id = ?", [.text(device)]) }
-            }
-        }
-    }
-
-    /// A document the new device has changed itself (its changes are on the hub: duplicate mode
-    /// uploads first) is its own from then on: neither the copy nor the office's answer on the
-    /// old device's copy overwrite it, however often the technician repeats the duplicate.
-    public func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange] {
-        try guarded {
-            try writeTransaction {
-                let notTheNewDevices = """
-                    NOT EXISTS (SELECT 1 FROM device_changes AS own WHERE own.device_id = ?2 AND own.entity = copied.entity AND own.entity_id = copied.entity_id)
-                    """
-                try database.execute("""
-                    INSERT INTO document_states(device_id, entity, entity_id, state, approval, updated_at)
-                    SELECT ?2, entity, entity_id, state, approval, ?3 FROM document_states AS copied WHERE device_id = ?1 AND \(notTheNewDevices)
-                    ON CONFLICT(device_id, entity, entity_id) DO UPDATE SET state = excluded.state, approval = excluded.approval
-                    """, [.text(old), .text(new), .integer(now)])
-                return try database.query(
-                    "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes AS copied WHERE device_id = ?1 AND \(notTheNewDevices) ORDER BY seq",
-                    [.text(old), .text(new)]) {
-                    SyncChange(seq: $0.int64(0), changeId: $0.text(1), at: $0.int64(2), entity: $0.text(3), entityId: $0.text(4),
-                               action: $0.text(5), payload: DocumentCodec.encode(try LegacyJournalPayload.document(entity: $0.text(3), json: $0.text(6))))
-                }
             }
         }
     }

@@ -39,28 +39,6 @@ extension SQLiteHubStorage {
     /// the codec read alike.
     func officeJSON(_ document: Document) throws -> String { try document.json() }
 
-    func reconcileDocumentState(_ change: SyncChange, document: Document, device: String, now: Int64) throws {
-        guard case .order(let order) = document else { return }
-        let state = order.state.rawValue
-        guard let office = try database.first("SELECT state FROM document_states WHERE device_id = ? AND entity = ? AND entity_id = ?",
-                                               [.text(device), .text(change.entity), .text(change.entityId)], row: { $0.text(0) }),
-              office != state else { return }
-        if let from = OrderState(rawValue: office), let to = OrderState(rawValue: state), from.canMove(to: to) {
-            try database.execute("UPDATE document_states SET state = ?, updated_at = ? WHERE device_id = ? AND entity = ? AND entity_id = ?",
-                                 [.text(state), .integer(now), .text(device), .text(change.entity), .text(change.entityId)])
-            return
-        }
-        // The office answered before this change reached it (it accepted an order the device
-        // uploads as confirmed): the device is only behind, not in conflict. The office's value
-        // stands and travels down; nothing for the rep to resolve.
-        if let from = OrderState(rawValue: state), let to = OrderState(rawValue: office), Self.lifecycle(from, reaches: to) { return }
-        try database.execute("""
-            INSERT INTO sync_errors(device_id, id, change_id, entity, entity_id, field, device_value, hub_value, reason, at)
-            VALUES (?, ?, ?, ?, ?, 'state', ?, ?, ?, ?) ON CONFLICT DO NOTHING
-            """, [.text(device), .text(change.changeId + "/state"), .text(change.changeId), .text(change.entity), .text(change.entityId),
-                  .text(state), .text(office), .text("the office had already set this \(change.entity) to \(office); its value stands"), .integer(now)])
-    }
-
     /// Whether the lifecycle leads from `from` to `to` in one or more moves.
     static func lifecycle(_ from: OrderState, reaches to: OrderState) -> Bool {
         var seen: Set<OrderState> = [from], frontier = [from]
@@ -102,42 +80,6 @@ extension SQLiteHubStorage {
                 SyncErrorRecord(changeId: $0.text(0), entityId: $0.text(1), field: $0.text(2), deviceValue: $0.optionalText(3), hubValue: $0.optionalText(4))
             }
         }
-    }
-
-    /// A rep's territory, catalogue channel and role; `channel` `.some(nil)` means every product.
-    /// A supervisor's handheld carries the routes and customers of the whole territory below it.
-    public func setRepScope(rep: String, territory: String?, channel: String??, role: String?) throws {
-        try guarded {
-            try writeTransaction {
-                guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(Displayed.text(rep))") }
-                // A territory or channel the master data does not have would put a row on every
-                // handheld of the rep that its schema refuses (a territory) or empty the catalogue
-                // (a channel): refused by name, nothing changed.
-                if let territory {
-                    guard try database.first("SELECT 1 FROM territories WHERE id = ?", [.text(territory)], row: { _ in true }) != nil else {
-                        throw HubError.notFound("territory \(Displayed.text(territory)) in the master data (known: \(try known("SELECT id FROM territories ORDER BY id")))")
-                    }
-                    try database.execute("UPDATE reps SET territory_id = ? WHERE id = ?", [.text(territory), .text(rep)])
-                }
-                if let channel {
-                    if let channel, try database.first("SELECT 1 FROM products WHERE channel = ?", [.text(channel)], row: { _ in true }) == nil {
-                        throw HubError.notFound("channel \(Displayed.text(channel)): no product of the master data is in it (channels: \(try known("SELECT DISTINCT channel FROM products ORDER BY channel")); 'all' for every product)")
-                    }
-                    try database.execute("UPDATE reps SET channel = ? WHERE id = ?", [DatabaseValue(channel), .text(rep)])
-                }
-                if let role {
-                    try MasterDataSchema.requireRole(role)
-                    try database.execute("UPDATE reps SET role = ? WHERE id = ?", [.text(role), .text(rep)])
-                }
-            }
-        }
-    }
-
-    /// The first few values a query lists, for an error that names what exists.
-    func known(_ sql: String) throws -> String {
-        let values = try database.query(sql + " LIMIT 11") { $0.text(0) }
-        if values.isEmpty { return "none: import the master data first, satchel-hub master import" }
-        return values.prefix(10).map(Displayed.text).joined(separator: ", ") + (values.count > 10 ? ", ..." : "")
     }
 
     func requireDevice(_ device: String) throws {

@@ -124,37 +124,6 @@ extension PostgresHubStorage {
         }
     }
 
-    /// As on SQLite (OfficeDecisions.swift): a territory or channel the master data lacks is
-    /// refused by name, nothing changed.
-    public func setRepScope(rep: String, territory: String?, channel: String??, role: String?) throws {
-        try guarded {
-            try connection.transaction {
-                guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(Displayed.text(rep))") }
-                func known(_ sql: String) throws -> String {
-                    let values = try connection.query(sql + " LIMIT 11") { $0.text(0) }
-                    if values.isEmpty { return "none: import the master data first, satchel-hub master import" }
-                    return values.prefix(10).map(Displayed.text).joined(separator: ", ") + (values.count > 10 ? ", ..." : "")
-                }
-                if let territory {
-                    guard try connection.first("SELECT 1 FROM territories WHERE id = $1", [.text(territory)], row: { _ in true }) != nil else {
-                        throw HubError.notFound("territory \(Displayed.text(territory)) in the master data (known: \(try known("SELECT id FROM territories ORDER BY id")))")
-                    }
-                    try connection.execute("UPDATE reps SET territory_id = $1 WHERE id = $2", [.text(territory), .text(rep)])
-                }
-                if let channel {
-                    if let channel, try connection.first("SELECT 1 FROM products WHERE channel = $1", [.text(channel)], row: { _ in true }) == nil {
-                        throw HubError.notFound("channel \(Displayed.text(channel)): no product of the master data is in it (channels: \(try known("SELECT DISTINCT channel FROM products ORDER BY channel")); 'all' for every product)")
-                    }
-                    try connection.execute("UPDATE reps SET channel = $1 WHERE id = $2", [PostgresValue(channel), .text(rep)])
-                }
-                if let role {
-                    try MasterDataSchema.requireRole(role)
-                    try connection.execute("UPDATE reps SET role = $1 WHERE id = $2", [.text(role), .text(rep)])
-                }
-            }
-        }
-    }
-
     // MARK: Office decisions (the rules: OfficeDecisions.swift)
 
     public func setDocumentState(device: String, entity: String, entityId: String, state: String, approval: String?, now: Int64) throws {
@@ -363,29 +332,6 @@ extension PostgresHubStorage {
                                                       [.text(device), .text(ack.pull)], row: { $0.int(0) }) else { return }
                 try commitPlan(device: device, through: min(ack.applied, rows))
                 if ack.applied >= rows { try connection.execute("UPDATE downloads SET committed = TRUE WHERE device_id = $1", [.text(device)]) }
-            }
-        }
-    }
-
-    /// As on SQLite: the replaced device's documents the new one has not changed itself, and the
-    /// office's answers on them copied onto the new device.
-    public func documentsForDuplicate(of old: String, to new: String, now: Int64) throws -> [SyncChange] {
-        try guarded {
-            try connection.transaction {
-                let notTheNewDevices = """
-                    NOT EXISTS (SELECT 1 FROM device_changes AS own WHERE own.device_id = $2 AND own.entity = copied.entity AND own.entity_id = copied.entity_id)
-                    """
-                try connection.execute("""
-                    INSERT INTO document_states(device_id, entity, entity_id, state, approval, updated_at)
-                    SELECT $2, entity, entity_id, state, approval, $3 FROM document_states AS copied WHERE device_id = $1 AND \(notTheNewDevices)
-                    ON CONFLICT (device_id, entity, entity_id) DO UPDATE SET state = excluded.state, approval = excluded.approval
-                    """, [.text(old), .text(new), .integer(now)])
-                return try connection.query(
-                    "SELECT seq, change_id, at, entity, entity_id, action, payload FROM device_changes AS copied WHERE device_id = $1 AND \(notTheNewDevices) ORDER BY seq",
-                    [.text(old), .text(new)]) {
-                    SyncChange(seq: $0.int64(0), changeId: $0.text(1), at: $0.int64(2), entity: $0.text(3), entityId: $0.text(4),
-                               action: $0.text(5), payload: DocumentCodec.encode(try LegacyJournalPayload.document(entity: $0.text(3), json: $0.text(6))))
-                }
             }
         }
     }

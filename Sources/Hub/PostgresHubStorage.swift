@@ -1,7 +1,7 @@
 import Field
 import Foundation
 import Postgres
-public import Seal
+import Seal
 public import Sync
 
 /// The production backend: one PostgreSQL database shared by any number of `satchel-hub serve`
@@ -23,12 +23,7 @@ public final class PostgresHubStorage: HubStorage {
         do {
             connection = try PostgresConnection(url: url)
             try Self.migrate(connection)
-            if try connection.int64("SELECT count(*) FROM hub_key") == 0 {
-                let key = X25519.KeyPair.generate()
-                // Two processes starting on a new database at once: one key wins, both use it.
-                try connection.execute("INSERT INTO hub_key(singleton, secret, public) VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
-                                       [.bytes(key.secretKey.withUnsafeBytes { Array($0) }), .bytes(key.publicKey)])
-            }
+            try createHubKeyIfNone()
         } catch let error as PostgresError {
             throw HubError.storage(error.description)
         }
@@ -128,13 +123,6 @@ public final class PostgresHubStorage: HubStorage {
 
     // MARK: Sign-in
 
-    public func hubKey() throws -> X25519.KeyPair {
-        try guarded {
-            guard let secret = try connection.first("SELECT secret FROM hub_key", row: { $0.bytes(0) }) else { throw HubError.notFound("hub key") }
-            return try X25519.KeyPair(secretKey: SecretBytes(secret))
-        }
-    }
-
     public func addRep(id: String, name: String, passwordHash: String) throws {
         try guarded {
             do {
@@ -143,78 +131,6 @@ public final class PostgresHubStorage: HubStorage {
                 throw HubError.invalid("rep \(id) exists already; nothing was changed (satchel-hub rep password sets a new password)")
             }
         }
-    }
-
-    public func setPassword(rep: String, passwordHash: String) throws {
-        try guarded {
-            let result = try connection.execute("UPDATE reps SET password_hash = $1, failed_attempts = 0, locked_until = NULL WHERE id = $2",
-                                                [.text(passwordHash), .text(rep)])
-            guard result.affected == 1 else { throw HubError.notFound("rep \(rep)") }
-        }
-    }
-
-    public func addDevice(id: String, rep: String, publicKey: [UInt8], now: Int64, replaces: String? = nil) throws {
-        guard publicKey.count == 32 else { throw HubError.invalid("a device key is 32 bytes (64 hex digits), got \(publicKey.count)") }
-        try guarded {
-            guard try self.rep(id: rep) != nil else { throw HubError.notFound("rep \(rep) (add it first: satchel-hub rep add)") }
-            try connection.transaction {
-                try connection.execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
-                if let existing = try connection.first("SELECT rep_id, revoked, encode(public_key, 'hex') FROM devices WHERE id = $1", [.text(id)],
-                                                       row: { (rep: $0.text(0), revoked: $0.bool(1), key: $0.text(2)) }) {
-                    throw HubError.invalid("""
-                        device \(id) is registered already (rep \(existing.rep)\(existing.revoked ? ", revoked" : ""), key \(existing.key.prefix(16))…); nothing was changed. \
-                        A handheld restored from its card keeps its key (satchel keys shows it); a new handheld gets a new id: \
-                        satchel-hub device add --device NEW --rep \(existing.rep) --key KEY --replaces \(id)
-                        """)
-                }
-                if let owner = try connection.first("SELECT id FROM devices WHERE public_key = $1", [.bytes(publicKey)], row: { $0.text(0) }) {
-                    throw HubError.invalid("this key is registered already, for device \(owner); nothing was changed. Each handheld has its own key (satchel keys on it)")
-                }
-                if let replaces {
-                    guard replaces != id else { throw HubError.invalid("a device cannot replace itself") }
-                    guard try connection.execute("UPDATE devices SET revoked = TRUE WHERE id = $1", [.text(replaces)]).affected == 1 else {
-                        throw HubError.notFound("device \(replaces) (the one to replace)")
-                    }
-                }
-                try connection.execute("INSERT INTO devices(id, rep_id, public_key, added_at, replaces) VALUES ($1, $2, $3, $4, $5)",
-                                       [.text(id), .text(rep), .bytes(publicKey), .integer(now), PostgresValue(replaces)])
-            }
-        }
-    }
-
-    public func revokeDevice(id: String) throws {
-        try guarded {
-            guard try connection.execute("UPDATE devices SET revoked = TRUE WHERE id = $1", [.text(id)]).affected == 1 else {
-                throw HubError.notFound("device \(id)")
-            }
-        }
-    }
-
-    public func device(publicKey: [UInt8]) throws -> HubDevice? {
-        try guarded {
-            try connection.first("SELECT id, rep_id, revoked, replaces FROM devices WHERE public_key = $1", [.bytes(publicKey)]) {
-                HubDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.bool(2), replaces: $0.optionalText(3))
-            }
-        }
-    }
-
-    public func rep(id: String) throws -> HubRep? {
-        try guarded {
-            try connection.first("SELECT id, name, password_hash, failed_attempts, locked_until FROM reps WHERE id = $1", [.text(id)]) {
-                HubRep(id: $0.text(0), name: $0.text(1), passwordHash: $0.text(2), failedAttempts: $0.int(3), lockedUntil: $0.optionalInt64(4))
-            }
-        }
-    }
-
-    public func recordFailedLogin(rep: String, lockUntil: Int64?) throws {
-        try guarded {
-            try connection.execute("UPDATE reps SET failed_attempts = failed_attempts + 1, locked_until = COALESCE($1, locked_until) WHERE id = $2",
-                                   [PostgresValue(lockUntil), .text(rep)])
-        }
-    }
-
-    public func resetFailedLogins(rep: String) throws {
-        try guarded { try connection.execute("UPDATE reps SET failed_attempts = 0, locked_until = NULL WHERE id = $1", [.text(rep)]) }
     }
 
     // MARK: Batches and receipts
@@ -286,67 +202,6 @@ public final class PostgresHubStorage: HubStorage {
         }
     }
 
-    /// The office's state of a document wins over a device's move it does not allow (as on SQLite:
-    /// OfficeDecisions.swift); the device's value goes into sync_errors.
-    func reconcileDocumentState(_ change: SyncChange, document: Document, device: String, now: Int64) throws {
-        guard case .order(let order) = document else { return }
-        let state = order.state.rawValue
-        guard let office = try connection.first("SELECT state FROM document_states WHERE device_id = $1 AND entity = $2 AND entity_id = $3",
-                                                [.text(device), .text(change.entity), .text(change.entityId)], row: { $0.text(0) }),
-              office != state else { return }
-        if let from = OrderState(rawValue: office), let to = OrderState(rawValue: state), from.canMove(to: to) {
-            try connection.execute("UPDATE document_states SET state = $1, updated_at = $2 WHERE device_id = $3 AND entity = $4 AND entity_id = $5",
-                                   [.text(state), .integer(now), .text(device), .text(change.entity), .text(change.entityId)])
-            return
-        }
-        // The office answered before this change reached it: the device is only behind (as on SQLite).
-        if let from = OrderState(rawValue: state), let to = OrderState(rawValue: office), SQLiteHubStorage.lifecycle(from, reaches: to) { return }
-        try connection.execute("""
-            INSERT INTO sync_errors(device_id, id, change_id, entity, entity_id, field, device_value, hub_value, reason, at)
-            VALUES ($1, $2, $3, $4, $5, 'state', $6, $7, $8, $9) ON CONFLICT DO NOTHING
-            """, [.text(device), .text(change.changeId + "/state"), .text(change.changeId), .text(change.entity), .text(change.entityId),
-                  .text(state), .text(office), .text("the office had already set this \(change.entity) to \(office); its value stands"), .integer(now)])
-    }
-
-    public func holding(device: String, epoch: Int64) throws -> HubHolding {
-        try guarded {
-            let highest = try connection.int64("SELECT COALESCE(max(epoch), 1) FROM device_changes WHERE device_id = $1", [.text(device)])
-            let sequence = try connection.int64("SELECT COALESCE(max(seq), 0) FROM device_changes WHERE device_id = $1 AND epoch = $2",
-                                                [.text(device), .integer(epoch)])
-            return HubHolding(highestEpoch: highest, sequenceInEpoch: sequence)
-        }
-    }
-
-    // MARK: Audit
-
-    public func audit(_ entry: AuditEntry) throws {
-        try guarded {
-            try connection.execute("""
-                INSERT INTO audit(device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                """, [PostgresValue(entry.device), PostgresValue(entry.rep), PostgresValue(entry.mode), .integer(entry.startedAt), .integer(entry.endedAt),
-                      .integer(Int64(entry.bytesUp)), .integer(Int64(entry.bytesDown)), .integer(Int64(entry.recordsUp)), .integer(Int64(entry.recordsDown)),
-                      .text(entry.result), PostgresValue(entry.error)])
-        }
-    }
-
-    public func auditLog(limit: Int) throws -> [AuditEntry] {
-        try guarded {
-            try connection.query("""
-                SELECT device_id, rep_id, mode, started_at, ended_at, bytes_up, bytes_down, records_up, records_down, result, error
-                FROM audit ORDER BY id DESC LIMIT $1
-                """, [.integer(Int64(limit))]) {
-                AuditEntry(device: $0.optionalText(0), rep: $0.optionalText(1), mode: $0.optionalText(2), startedAt: $0.int64(3), endedAt: $0.int64(4),
-                           bytesUp: $0.int(5), bytesDown: $0.int(6), recordsUp: $0.int(7), recordsDown: $0.int(8), result: $0.text(9), error: $0.optionalText(10))
-            }
-        }
-    }
-
-    public func changeCount(device: String?) throws -> Int64 {
-        try guarded {
-            try connection.int64("SELECT count(*) FROM device_changes WHERE $1::text IS NULL OR device_id = $1", [PostgresValue(device)])
-        }
-    }
 }
 
 /// PostgreSQL array literals for `unnest($n::text[])`: one parameter for a whole column.

@@ -211,6 +211,21 @@ private func encryptedFile(_ file: UnsafeMutablePointer<sqlite3_file>?) -> Unsaf
     UnsafeMutableRawPointer(file!).assumingMemoryBound(to: satchel_encrypted_file.self)
 }
 
+/// The plain file under an encrypted one and its methods, for the calls that pass straight
+/// through (locks, sync, size, shared memory): only reads and writes of pages are sealed.
+private func underlying(_ file: UnsafeMutablePointer<sqlite3_file>?) -> (file: UnsafeMutablePointer<sqlite3_file>, methods: UnsafePointer<sqlite3_io_methods>) {
+    let real = encryptedFile(file).pointee.real!
+    return (real, real.pointee.pMethods)
+}
+
+/// What reads and writes of a sealed file need: the plain file under it, the cipher and
+/// which kind of file it is (main database, journal, WAL).
+private func sealed(_ file: UnsafeMutablePointer<sqlite3_file>?)
+    -> (real: UnsafeMutablePointer<sqlite3_file>, encryption: PageEncryption, kind: PageEncryption.FileKind) {
+    let wrapper = encryptedFile(file)
+    return (wrapper.pointee.real!, cipher(of: wrapper), PageEncryption.FileKind(rawValue: wrapper.pointee.kind)!)
+}
+
 private func cipher(of file: UnsafeMutablePointer<satchel_encrypted_file>) -> PageEncryption {
     Unmanaged<PageEncryption>.fromOpaque(file.pointee.cipher).takeUnretainedValue()
 }
@@ -292,11 +307,8 @@ nonisolated(unsafe) private let encryptedMethods: UnsafeMutablePointer<sqlite3_i
         return code
     }
     methods.xRead = { file, buffer, amount, offset in
-        let wrapper = encryptedFile(file)
-        let real = wrapper.pointee.real!
-        let encryption = cipher(of: wrapper)
-        let kind = PageEncryption.FileKind(rawValue: wrapper.pointee.kind)!
-        switch layout(kind: wrapper.pointee.kind, amount: Int(amount), offset: offset) {
+        let (real, encryption, kind) = sealed(file)
+        switch layout(kind: kind.rawValue, amount: Int(amount), offset: offset) {
         case .plain:
             return real.pointee.pMethods.pointee.xRead(real, buffer, amount, offset)
         case .partial:
@@ -331,12 +343,9 @@ nonisolated(unsafe) private let encryptedMethods: UnsafeMutablePointer<sqlite3_i
         }
     }
     methods.xWrite = { file, buffer, amount, offset in
-        let wrapper = encryptedFile(file)
-        let real = wrapper.pointee.real!
-        let encryption = cipher(of: wrapper)
-        let kind = PageEncryption.FileKind(rawValue: wrapper.pointee.kind)!
+        let (real, encryption, kind) = sealed(file)
         let pageSize = PageEncryption.pageSize
-        switch layout(kind: wrapper.pointee.kind, amount: Int(amount), offset: offset) {
+        switch layout(kind: kind.rawValue, amount: Int(amount), offset: offset) {
         case .plain:
             return real.pointee.pMethods.pointee.xWrite(real, buffer, amount, offset)
         case .partial, .walFrame:
@@ -355,30 +364,12 @@ nonisolated(unsafe) private let encryptedMethods: UnsafeMutablePointer<sqlite3_i
             return real.pointee.pMethods.pointee.xWrite(real, scratch.baseAddress, amount, offset)
         }
     }
-    methods.xTruncate = { file, size in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xTruncate(real, size)
-    }
-    methods.xSync = { file, flags in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xSync(real, flags)
-    }
-    methods.xFileSize = { file, size in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xFileSize(real, size)
-    }
-    methods.xLock = { file, level in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xLock(real, level)
-    }
-    methods.xUnlock = { file, level in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xUnlock(real, level)
-    }
-    methods.xCheckReservedLock = { file, result in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xCheckReservedLock(real, result)
-    }
+    methods.xTruncate = { file, size in let real = underlying(file); return real.methods.pointee.xTruncate(real.file, size) }
+    methods.xSync = { file, flags in let real = underlying(file); return real.methods.pointee.xSync(real.file, flags) }
+    methods.xFileSize = { file, size in let real = underlying(file); return real.methods.pointee.xFileSize(real.file, size) }
+    methods.xLock = { file, level in let real = underlying(file); return real.methods.pointee.xLock(real.file, level) }
+    methods.xUnlock = { file, level in let real = underlying(file); return real.methods.pointee.xUnlock(real.file, level) }
+    methods.xCheckReservedLock = { file, result in let real = underlying(file); return real.methods.pointee.xCheckReservedLock(real.file, result) }
     methods.xFileControl = { file, operation, argument in
         let real = encryptedFile(file).pointee.real!
         // A memory map would hand SQLite the sealed bytes: never let one be set up.
@@ -388,30 +379,12 @@ nonisolated(unsafe) private let encryptedMethods: UnsafeMutablePointer<sqlite3_i
         }
         return real.pointee.pMethods.pointee.xFileControl(real, operation, argument)
     }
-    methods.xSectorSize = { file in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xSectorSize(real)
-    }
-    methods.xDeviceCharacteristics = { file in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xDeviceCharacteristics(real)
-    }
-    methods.xShmMap = { file, region, size, extend, pointer in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xShmMap(real, region, size, extend, pointer)
-    }
-    methods.xShmLock = { file, offset, count, flags in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xShmLock(real, offset, count, flags)
-    }
-    methods.xShmBarrier = { file in
-        let real = encryptedFile(file).pointee.real!
-        real.pointee.pMethods.pointee.xShmBarrier(real)
-    }
-    methods.xShmUnmap = { file, delete in
-        let real = encryptedFile(file).pointee.real!
-        return real.pointee.pMethods.pointee.xShmUnmap(real, delete)
-    }
+    methods.xSectorSize = { file in let real = underlying(file); return real.methods.pointee.xSectorSize(real.file) }
+    methods.xDeviceCharacteristics = { file in let real = underlying(file); return real.methods.pointee.xDeviceCharacteristics(real.file) }
+    methods.xShmMap = { file, region, size, extend, pointer in let real = underlying(file); return real.methods.pointee.xShmMap(real.file, region, size, extend, pointer) }
+    methods.xShmLock = { file, offset, count, flags in let real = underlying(file); return real.methods.pointee.xShmLock(real.file, offset, count, flags) }
+    methods.xShmBarrier = { file in let real = underlying(file); real.methods.pointee.xShmBarrier(real.file) }
+    methods.xShmUnmap = { file, delete in let real = underlying(file); return real.methods.pointee.xShmUnmap(real.file, delete) }
     let pointer = UnsafeMutablePointer<sqlite3_io_methods>.allocate(capacity: 1)
     pointer.initialize(to: methods)
     return pointer

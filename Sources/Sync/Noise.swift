@@ -216,9 +216,7 @@ public final class NoiseHandshake {
 
     public func writeFirst(payload: [UInt8]) throws -> [UInt8] {
         guard role == .initiator, step == 0, let remoteStatic else { throw Noise.Failure.wrongState(.firstWrittenByInitiatorOnly) }
-        let ephemeral = self.ephemeral ?? X25519.KeyPair.generate()
-        self.ephemeral = ephemeral
-        mixHash(ephemeral.publicKey)
+        let ephemeral = writeEphemeral()
         mixKey(try dh(ephemeral.secretKey, remoteStatic))
         let encryptedStatic = try encryptAndHash(staticKey.publicKey)
         mixKey(try dh(staticKey.secretKey, remoteStatic))
@@ -229,13 +227,7 @@ public final class NoiseHandshake {
 
     public func readFirst(_ message: [UInt8]) throws -> [UInt8] {
         guard role == .responder, step == 0 else { throw Noise.Failure.wrongState(.firstReadByResponderOnly) }
-        let minimum = 32 + 32 + Noise.tagLength + Noise.tagLength
-        guard message.count >= minimum, message.count <= Noise.maxMessageLength else {
-            throw Noise.Failure.malformed(message: 1, bytes: message.count, allowed: minimum...Noise.maxMessageLength)
-        }
-        let remoteEphemeral = Array(message[0..<32])
-        self.remoteEphemeral = remoteEphemeral
-        mixHash(remoteEphemeral)
+        let remoteEphemeral = try readEphemeral(message, number: 1, minimum: 32 + 32 + Noise.tagLength + Noise.tagLength)
         mixKey(try dh(staticKey.secretKey, remoteEphemeral))
         let remoteStatic = try decryptAndHash(Array(message[32..<80]), stage: .deviceStaticKey)
         self.remoteStatic = remoteStatic
@@ -249,9 +241,7 @@ public final class NoiseHandshake {
 
     public func writeSecond(payload: [UInt8]) throws -> [UInt8] {
         guard role == .responder, step == 1, let remoteEphemeral, let remoteStatic else { throw Noise.Failure.wrongState(.secondFollowsFirst) }
-        let ephemeral = self.ephemeral ?? X25519.KeyPair.generate()
-        self.ephemeral = ephemeral
-        mixHash(ephemeral.publicKey)
+        let ephemeral = writeEphemeral()
         mixKey(try dh(ephemeral.secretKey, remoteEphemeral))
         mixKey(try dh(ephemeral.secretKey, remoteStatic))
         let encryptedPayload = try encryptAndHash(payload)
@@ -261,18 +251,33 @@ public final class NoiseHandshake {
 
     public func readSecond(_ message: [UInt8]) throws -> [UInt8] {
         guard role == .initiator, step == 1, let ephemeral else { throw Noise.Failure.wrongState(.secondReadAfterFirstSent) }
-        let minimum = 32 + Noise.tagLength
-        guard message.count >= minimum, message.count <= Noise.maxMessageLength else {
-            throw Noise.Failure.malformed(message: 2, bytes: message.count, allowed: minimum...Noise.maxMessageLength)
-        }
-        let remoteEphemeral = Array(message[0..<32])
-        self.remoteEphemeral = remoteEphemeral
-        mixHash(remoteEphemeral)
+        let remoteEphemeral = try readEphemeral(message, number: 2, minimum: 32 + Noise.tagLength)
         mixKey(try dh(ephemeral.secretKey, remoteEphemeral))
         mixKey(try dh(staticKey.secretKey, remoteEphemeral))
         let payload = try decryptAndHash(Array(message[32...]), stage: .secondPayload)
         step = 2
         return payload
+    }
+
+    /// The token `e` written: this side's ephemeral key (a fixed one when a test gave it, else a
+    /// new one), mixed into the hash; it is the message's first 32 bytes.
+    private func writeEphemeral() -> X25519.KeyPair {
+        let ephemeral = self.ephemeral ?? X25519.KeyPair.generate()
+        self.ephemeral = ephemeral
+        mixHash(ephemeral.publicKey)
+        return ephemeral
+    }
+
+    /// The token `e` read: the message's length checked (`minimum` up to Noise's maximum), and
+    /// the peer's ephemeral key, its first 32 bytes, kept and mixed into the hash.
+    private func readEphemeral(_ message: [UInt8], number: Int, minimum: Int) throws -> [UInt8] {
+        guard message.count >= minimum, message.count <= Noise.maxMessageLength else {
+            throw Noise.Failure.malformed(message: number, bytes: message.count, allowed: minimum...Noise.maxMessageLength)
+        }
+        let remoteEphemeral = Array(message[0..<32])
+        self.remoteEphemeral = remoteEphemeral
+        mixHash(remoteEphemeral)
+        return remoteEphemeral
     }
 
     /// Split(): the two transport ciphers, (sending, receiving) from this side's point of view.

@@ -8,24 +8,25 @@ import Glibc
 import Musl
 #endif
 
-/// Runs a command body and turns a `FieldError` into its message on stderr and its
-/// documented exit code, so a failed command never looks like a crash or a success.
+/// An error of the device's modules that says what went wrong and where (`description`) and
+/// which documented exit code it ends the command with.
+protocol CommandFailure: Error, CustomStringConvertible {
+    var exitCode: Int32 { get }
+}
+
+extension FieldError: CommandFailure {}
+extension BackupError: CommandFailure {}
+extension AgentError: CommandFailure {}
+extension DeviceLockError: CommandFailure {}
+extension LifecycleError: CommandFailure {}
+
+/// Runs a command body and turns a `CommandFailure` (FieldError, BackupError, AgentError...)
+/// into its message on stderr and its documented exit code, so a failed command never looks
+/// like a crash or a success.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as FieldError {
-        printError(error.description)
-        throw ExitCode(error.exitCode)
-    } catch let error as BackupError {
-        printError(error.description)
-        throw ExitCode(error.exitCode)
-    } catch let error as AgentError {
-        printError(error.description)
-        throw ExitCode(error.exitCode)
-    } catch let error as DeviceLockError {
-        printError(error.description)
-        throw ExitCode(error.exitCode)
-    } catch let error as LifecycleError {
+    } catch let error as any CommandFailure {
         printError(error.description)
         throw ExitCode(error.exitCode)
     }
