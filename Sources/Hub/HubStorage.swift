@@ -203,6 +203,10 @@ public final class SQLiteHubStorage: HubStorage {
         Migration("hub v10 open items travel to the devices (payment reminders)", """
             CREATE VIEW open_items AS SELECT customer_id, ref, issued_on, due_on, amount_minor, currency FROM erp_open_items;
             """),
+        // What the office's queries read of each document, decoded once with the codec at ingest
+        // (DocumentSummaries.swift); the rows stored before are backfilled by the hub in Swift
+        // when it opens the file (completePendingBackfills), not by SQL reading their JSON.
+        Migration("hub v11 document summaries: the office's fields of each change, typed", DocumentSummaries.sqlite),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
@@ -249,6 +253,7 @@ public final class SQLiteHubStorage: HubStorage {
             guard try database.applicationID == Int64(Self.applicationID) else {
                 throw HubError.invalid("\(path) is not a satchel-hub database")
             }
+            try completePendingBackfills()
             try createHubKeyIfNone()
         } catch let error as StoreError {
             throw HubError.storage(error.description)
@@ -332,6 +337,7 @@ public final class SQLiteHubStorage: HubStorage {
                               .text(change.entityId), .text(change.action), .text(payload), .integer(now), .integer(id.epoch)])
                     if database.changes == 1 {
                         stored += 1
+                        try putSummary(changeId: change.changeId, DocumentSummary(document))
                         try reconcileDocumentState(change, document: document, device: device, now: now)
                     } else {
                         // Held already: a duplicate only if it is the same change.

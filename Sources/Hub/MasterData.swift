@@ -176,9 +176,8 @@ struct DownloadPlanner {
                 SELECT s.customer_id AS id, 0 AS rank, r.day AS day FROM route_stops s JOIN routes r ON r.id = s.route_id
                     WHERE s.route_id IN (SELECT id FROM scope_routes)
                 UNION ALL
-                SELECT json_extract(c.payload, '$.customer_id'), 1, '' FROM device_changes c
-                    WHERE c.device_id IN (SELECT id FROM devices WHERE rep_id = ?1) AND c.at >= ?3
-                      AND json_valid(c.payload) AND json_extract(c.payload, '$.customer_id') IS NOT NULL
+                SELECT m.customer_id, 1, '' FROM device_changes c JOIN document_summaries m ON m.change_id = c.change_id
+                    WHERE c.device_id IN (SELECT id FROM devices WHERE rep_id = ?1) AND c.at >= ?3 AND m.customer_id IS NOT NULL
                 UNION ALL
                 SELECT customer_id, 2, '' FROM rep_customers WHERE rep_id = ?1
                 UNION ALL

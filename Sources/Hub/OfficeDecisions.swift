@@ -34,9 +34,9 @@ extension SQLiteHubStorage {
         return document
     }
 
-    /// How device_changes keeps a document for the office's queries and the ERP export: the
-    /// JSON text devices sent before the codec (`Document.json`), so rows from before and after
-    /// the codec read alike.
+    /// How device_changes keeps a document for the ERP export and duplicate mode: the JSON text
+    /// devices sent before the codec (`Document.json`), so rows from before and after the codec
+    /// read alike. The office's queries read its summary instead (DocumentSummaries.swift).
     func officeJSON(_ document: Document) throws -> String { try document.json() }
 
     /// Whether the lifecycle leads from `from` to `to` in one or more moves.

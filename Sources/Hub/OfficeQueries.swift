@@ -100,7 +100,10 @@ extension SQLiteHubStorage {
         }
     }
 
-    /// Documents received, one line per document (its changes folded), newest first.
+    /// Documents received, one line per document (its changes folded), newest first. What the
+    /// document says (customer, state, totals) is its latest change's summary, decoded once at
+    /// ingest (DocumentSummaries.swift); a change without one (staged by hand) still lists, its
+    /// fields empty.
     public func officeDocuments(_ filter: DocumentFilter) throws -> [OfficeDocument] {
         try guarded {
             try database.query("""
@@ -108,21 +111,15 @@ extension SQLiteHubStorage {
                     SELECT c.device_id, c.entity, c.entity_id, count(*) AS changes, max(c.rowid) AS last FROM device_changes c
                     GROUP BY c.device_id, c.entity, c.entity_id
                 )
-                SELECT l.device_id, d.rep_id, l.entity, l.entity_id,
-                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.customer_id') END,
-                       coalesce(s.state, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.state') END),
-                       coalesce(s.approval, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.approval') END),
-                       c.action, l.changes, c.received_at,
-                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.total_minor') END,
-                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.currency') END,
-                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.discount_basis_points') END,
-                       CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.hold_reason') END
+                SELECT l.device_id, d.rep_id, l.entity, l.entity_id, m.customer_id, coalesce(s.state, m.state), coalesce(s.approval, m.approval),
+                       c.action, l.changes, c.received_at, m.total_minor, m.currency, m.discount_basis_points, m.hold_reason
                 FROM latest l JOIN device_changes c ON c.rowid = l.last
+                LEFT JOIN document_summaries m ON m.change_id = c.change_id
                 LEFT JOIN devices d ON d.id = l.device_id
                 LEFT JOIN document_states s ON s.device_id = l.device_id AND s.entity = l.entity AND s.entity_id = l.entity_id
                 WHERE (?1 IS NULL OR d.rep_id = ?1) AND (?3 IS NULL OR l.entity = ?3)
                   AND (?4 IS NULL OR c.received_at >= ?4) AND (?5 IS NULL OR c.received_at < ?5)
-                  AND (?2 IS NULL OR coalesce(s.state, CASE WHEN json_valid(c.payload) THEN json_extract(c.payload, '$.state') END) = ?2)
+                  AND (?2 IS NULL OR coalesce(s.state, m.state) = ?2)
                 ORDER BY c.received_at DESC, l.last DESC LIMIT ?6
                 """, [DatabaseValue(filter.rep), DatabaseValue(filter.state), DatabaseValue(filter.entity), DatabaseValue(filter.from),
                       DatabaseValue(filter.until), .integer(Int64(filter.limit))]) {

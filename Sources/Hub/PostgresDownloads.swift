@@ -271,15 +271,14 @@ extension PostgresHubStorage {
                 ($4::boolean AND rep_id IN (SELECT id FROM reps WHERE territory_id = ANY($5::text[]))))
             """, [rep, .text(today), .text(lastDay), .text(supervisor ? "true" : "false"), areaArray]) { $0.text(0) }
         let routeArray = PostgresValue.text(PostgresArray.text(routes))
-        // The hub renders every payload as JSON itself (officeJSON), so the cast cannot meet text that is not.
+        // The customers of the rep's recent documents: their summaries (decoded at ingest), not their JSON.
         let customers = try connection.query("""
             SELECT id FROM (
                 SELECT s.customer_id AS id, 0 AS rank, r.day AS day FROM route_stops s JOIN routes r ON r.id = s.route_id
                     WHERE s.route_id = ANY($2::text[])
                 UNION ALL
-                SELECT (c.payload::jsonb ->> 'customer_id') COLLATE "C", 1, '' FROM device_changes c
-                    WHERE c.device_id IN (SELECT id FROM devices WHERE rep_id = $1) AND c.at >= $3
-                      AND jsonb_typeof(c.payload::jsonb) = 'object' AND c.payload::jsonb ? 'customer_id'
+                SELECT m.customer_id COLLATE "C", 1, '' FROM device_changes c JOIN document_summaries m ON m.change_id = c.change_id
+                    WHERE c.device_id IN (SELECT id FROM devices WHERE rep_id = $1) AND c.at >= $3 AND m.customer_id IS NOT NULL
                 UNION ALL
                 SELECT customer_id COLLATE "C", 2, '' FROM rep_customers WHERE rep_id = $1
                 UNION ALL

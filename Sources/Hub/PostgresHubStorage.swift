@@ -87,6 +87,9 @@ public final class PostgresHubStorage: HubStorage {
         ("hub v6 open items for the devices' payment reminders", openItemsSchema),
         ("hub v7 office users, tokens and decisions", PostgresOfficeSchema.users),
         ("hub v8 device lifecycle: technicians, states, escrow, offline policy", lifecycleSchema),
+        // SQLite's v11; the rows stored before are backfilled in Swift in the migration's own
+        // transaction (migrate, completePendingBackfills).
+        ("hub v9 document summaries: the office's fields of each change, typed", DocumentSummaries.postgres),
     ]
 
     /// Triggers (v3's function) that refuse every UPDATE and DELETE of each table.
@@ -110,6 +113,8 @@ public final class PostgresHubStorage: HubStorage {
                 try connection.execute(script: migration.sql)
                 try connection.execute("INSERT INTO satchel_schema(version, name) VALUES ($1, $2)", [.integer(Int64(index + 1)), .text(migration.name)])
             }
+            // What a migration left for Swift to do (decoding documents), before anyone reads it.
+            try completePendingBackfills(connection)
         }
     }
 
@@ -161,16 +166,37 @@ public final class PostgresHubStorage: HubStorage {
                 // the hub keeps the office's JSON rendering of it (as on SQLite).
                 let documents = try changes.map(SQLiteHubStorage.document(of:))
                 let payloads = try documents.map { try $0.json() }
+                // Each inserted change's summary (DocumentSummaries.swift) goes in with it, in the
+                // same statement: no round trip more. A change id twice in a batch: its first.
+                let summaries = documents.map(DocumentSummary.init)
                 let inserted = Set(try connection.query("""
-                    INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
-                    SELECT c, $2::text, s, a, e, i, x, p, $3::bigint, ep
-                    FROM unnest($1::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS t(c, s, a, e, i, x, p, ep)
-                    ON CONFLICT (change_id) DO NOTHING RETURNING change_id
+                    WITH inserted AS (
+                        INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
+                        SELECT c, $2::text, s, a, e, i, x, p, $3::bigint, ep
+                        FROM unnest($1::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS t(c, s, a, e, i, x, p, ep)
+                        ON CONFLICT (change_id) DO NOTHING RETURNING change_id
+                    ), summarised AS (
+                        INSERT INTO document_summaries(change_id, customer_id, state, approval, total_minor, currency, discount_basis_points, hold_reason)
+                        SELECT DISTINCT ON (c) c, cu, st, ap, tm, cy, db, hr
+                        FROM unnest($1::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[], $17::text[])
+                             WITH ORDINALITY AS t(c, cu, st, ap, tm, cy, db, hr, n)
+                        WHERE c IN (SELECT change_id FROM inserted)
+                        ORDER BY c, n
+                        ON CONFLICT (change_id) DO UPDATE SET customer_id = excluded.customer_id, state = excluded.state, approval = excluded.approval,
+                            total_minor = excluded.total_minor, currency = excluded.currency, discount_basis_points = excluded.discount_basis_points,
+                            hold_reason = excluded.hold_reason, unreadable = NULL
+                    )
+                    SELECT change_id FROM inserted
                     """, [.text(PostgresArray.text(changes.map(\.changeId))), .text(device), .integer(now),
                           .text(PostgresArray.integers(changes.map(\.seq))), .text(PostgresArray.integers(changes.map(\.at))),
                           .text(PostgresArray.text(changes.map(\.entity))), .text(PostgresArray.text(changes.map(\.entityId))),
                           .text(PostgresArray.text(changes.map(\.action))), .text(PostgresArray.text(payloads)),
-                          .text(PostgresArray.integers(epochs))]) { $0.text(0) })
+                          .text(PostgresArray.integers(epochs)),
+                          .text(PostgresArray.optionalText(summaries.map(\.customer))), .text(PostgresArray.optionalText(summaries.map(\.state))),
+                          .text(PostgresArray.optionalText(summaries.map(\.approval))), .text(PostgresArray.optionalIntegers(summaries.map(\.totalMinor))),
+                          .text(PostgresArray.optionalText(summaries.map(\.currency))),
+                          .text(PostgresArray.optionalIntegers(summaries.map(\.discountBasisPoints))),
+                          .text(PostgresArray.optionalText(summaries.map(\.holdReason)))]) { $0.text(0) })
                 let held = changes.filter { !inserted.contains($0.changeId) }
                 if !held.isEmpty {
                     // Held already: a duplicate only if it is the same change.

@@ -54,31 +54,27 @@ extension PostgresHubStorage: OfficeStore {
     }
 
     /// As on SQLite: a document's latest change (the device's highest epoch and sequence) with
-    /// the count of its changes; the office's state and approval over the device's. The hub keeps
-    /// each document as the office's JSON (`Document.json`), read here as jsonb: on PostgreSQL
-    /// every row was rendered so by `commit`, from a payload that decoded as its kind (SQLite's
-    /// file may hold rows from before the codec, hence its json_valid).
+    /// the count of its changes and its summary (DocumentSummaries.swift: decoded once at
+    /// ingest, never read from the JSON here); the office's state and approval over the device's.
     public func officeDocuments(_ filter: DocumentFilter) throws -> [OfficeDocument] {
         try guarded {
             try connection.query("""
                 WITH latest AS (
                     SELECT DISTINCT ON (c.device_id, c.entity, c.entity_id)
-                           c.device_id, c.entity, c.entity_id, c.action, c.received_at, c.epoch, c.seq,
-                           c.payload::jsonb AS body,
+                           c.device_id, c.entity, c.entity_id, c.change_id, c.action, c.received_at, c.epoch, c.seq,
                            count(*) OVER (PARTITION BY c.device_id, c.entity, c.entity_id) AS changes
                     FROM device_changes c
                     ORDER BY c.device_id, c.entity, c.entity_id, c.epoch DESC, c.seq DESC
                 )
-                SELECT l.device_id, d.rep_id, l.entity, l.entity_id, l.body ->> 'customer_id',
-                       coalesce(s.state, l.body ->> 'state'), coalesce(s.approval, l.body ->> 'approval'),
-                       l.action, l.changes, l.received_at, (l.body ->> 'total_minor')::bigint, l.body ->> 'currency',
-                       (l.body ->> 'discount_basis_points')::bigint, l.body ->> 'hold_reason'
+                SELECT l.device_id, d.rep_id, l.entity, l.entity_id, m.customer_id, coalesce(s.state, m.state), coalesce(s.approval, m.approval),
+                       l.action, l.changes, l.received_at, m.total_minor, m.currency, m.discount_basis_points, m.hold_reason
                 FROM latest l
+                LEFT JOIN document_summaries m ON m.change_id = l.change_id
                 LEFT JOIN devices d ON d.id = l.device_id
                 LEFT JOIN document_states s ON s.device_id = l.device_id AND s.entity = l.entity AND s.entity_id = l.entity_id
                 WHERE ($1::text IS NULL OR d.rep_id = $1) AND ($3::text IS NULL OR l.entity = $3)
                   AND ($4::bigint IS NULL OR l.received_at >= $4) AND ($5::bigint IS NULL OR l.received_at < $5)
-                  AND ($2::text IS NULL OR coalesce(s.state, l.body ->> 'state') = $2)
+                  AND ($2::text IS NULL OR coalesce(s.state, m.state) = $2)
                 ORDER BY l.received_at DESC, l.epoch DESC, l.seq DESC, l.device_id COLLATE "C" LIMIT $6
                 """, [PostgresValue(filter.rep), PostgresValue(filter.state), PostgresValue(filter.entity), PostgresValue(filter.from),
                       PostgresValue(filter.until), .integer(Int64(filter.limit))]) {
