@@ -13,8 +13,6 @@ public final class DataSession: ByteStream {
     /// Bytes the scanner released beyond what the last read asked for (held-back bytes come
     /// back together with the next chunk): handed out first by the next read.
     private var surplus: [UInt8] = []
-    /// When bytes last went to the modem: the silence before `+++` counts from there.
-    private var lastWriteAt = Deadline.now
     /// How long bytes that might begin the end-of-session line wait for the rest of it: the
     /// modem sends that line in one go, so anything longer means they were data.
     static let holdSeconds = 0.2
@@ -29,7 +27,6 @@ public final class DataSession: ByteStream {
         guard !carrierLost else { throw StreamError.closed(what: "modem lost the carrier") }
         try modem.channel.port.write(bytes, deadline: deadline)
         bytesOut += bytes.count
-        lastWriteAt = .now
     }
 
     public func read(maxCount: Int, deadline: Deadline) throws(StreamError) -> [UInt8] {
@@ -98,15 +95,17 @@ public final class DataSession: ByteStream {
     /// escape is sent to a modem already back in command mode, where `+++` would sit on its
     /// command line and swallow the close script's first command until that command's timeout
     /// (10 s for `AT+CIPCLOSE`: the bench's init over EDGE lost them there). The silence counts
-    /// from our last write. After `+++` the modem's own answer ends the wait (it comes once the
-    /// modem's guard time has passed), within a deadline.
+    /// from here, not from our last write: write(2) returning does not mean the bytes have left
+    /// the UART, and the modem times the silence from the last byte it received. After `+++`
+    /// the modem's own answer ends the wait (it comes once its guard time has passed), within a
+    /// deadline.
     @discardableResult
     public func hangUp() -> Bool {
         guard !isClosed else { return true }
         var confirmed = true
         if !carrierLost {
             let guardTime = modem.guardSeconds
-            awaitCarrierLoss(until: Deadline(nanoseconds: lastWriteAt.nanoseconds + UInt64(max(0, guardTime) * 1e9)))
+            awaitCarrierLoss(until: .after(seconds: guardTime))
         }
         isClosed = true
         if !carrierLost {
