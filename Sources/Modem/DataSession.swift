@@ -89,23 +89,41 @@ public final class DataSession: ByteStream {
 
     /// Leaves data mode and runs the profile's `close` script. False when the modem did not
     /// confirm (the next command re-syncs, and the recovery ladder takes it from there).
+    ///
+    /// The guard time before `+++` is silence from our side, not a sleep: it is spent reading, so
+    /// a far end that closes meanwhile (SIMCom's `CLOSED`, `NO CARRIER`) is seen at once and no
+    /// escape is sent to a modem already back in command mode, where `+++` would sit on its
+    /// command line and swallow the close script's first command until that command's timeout
+    /// (10 s for `AT+CIPCLOSE`: the bench's init over EDGE lost them there). The silence counts
+    /// from here, not from our last write: write(2) returning does not mean the bytes have left
+    /// the UART, and the modem times the silence from the last byte it received. After `+++`
+    /// the modem's own answer ends the wait (it comes once its guard time has passed), within a
+    /// deadline.
     @discardableResult
     public func hangUp() -> Bool {
         guard !isClosed else { return true }
-        isClosed = true
         var confirmed = true
         if !carrierLost {
             let guardTime = modem.guardSeconds
-            pause(guardTime)
+            awaitCarrierLoss(until: .after(seconds: guardTime))
+        }
+        isClosed = true
+        if !carrierLost {
+            let guardTime = modem.guardSeconds
             do {
                 try modem.channel.port.write(Array("+++".utf8), deadline: .after(seconds: 1))
             } catch {
                 confirmed = false
             }
-            pause(guardTime)
             modem.channel.leaveDataMode()
-            confirmed = confirmed && awaitEscape(deadline: .after(seconds: max(1, modem.config.commandTimeout)))
-            if !confirmed { modem.channel.needsResync = true }
+            let answer = confirmed ? awaitEscape(deadline: .after(seconds: guardTime + max(1, modem.config.commandTimeout))) : nil
+            confirmed = answer != nil
+            if answer != .escaped {
+                // No answer, or the far end closed while `+++` was on its way: the modem may hold
+                // those bytes on its command line. End that line, and sync before the next command.
+                if answer != nil { try? modem.channel.port.write(Array("\r".utf8), deadline: .after(seconds: 1)) }
+                modem.channel.needsResync = true
+            }
         }
         for step in modem.profile.closeScript {
             _ = try? modem.channel.send(step.command([:]), timeout: step.timeout * modem.config.scriptTimeoutScale, expect: step.expect)
@@ -113,18 +131,37 @@ public final class DataSession: ByteStream {
         return confirmed
     }
 
-    /// Reads until `OK` (escaped) or `NO CARRIER`; data still in flight is discarded.
-    private func awaitEscape(deadline: Deadline) -> Bool {
+    /// Reads the data stream until `deadline` or until the modem reports the end of the session
+    /// (then `carrierLost` is set); data still arriving is discarded, the session is ending.
+    private func awaitCarrierLoss(until deadline: Deadline) {
+        while !carrierLost {
+            do {
+                _ = try readReleased(maxCount: 4096, deadline: deadline)
+            } catch {
+                return  // the deadline passed (or the port failed: the escape finds out)
+            }
+            if deadline.hasPassed { return }
+        }
+    }
+
+    enum EscapeAnswer { case escaped, farEndClosed }
+
+    /// Reads until `OK` (escaped) or `NO CARRIER`/`CLOSED` (the far end closed); data still in
+    /// flight is discarded. Nil when the deadline passes first.
+    private func awaitEscape(deadline: Deadline) -> EscapeAnswer? {
         var splitter = LineSplitter(maxLineBytes: 256)
         while !deadline.hasPassed {
-            guard let chunk = try? modem.channel.dataRead(maxCount: 512, deadline: deadline), !chunk.isEmpty else { return false }
+            guard let chunk = try? modem.channel.dataRead(maxCount: 512, deadline: deadline), !chunk.isEmpty else { return nil }
             for byte in chunk {
                 guard let line = splitter.push(byte) else { continue }
-                if let final = FinalResult.parse(line), final == .ok || final == .noCarrier { return true }
-                if line == "CLOSED" { return true }
+                if let final = FinalResult.parse(line) {
+                    if final == .ok { return .escaped }
+                    if final == .noCarrier { return .farEndClosed }
+                }
+                if line == "CLOSED" { return .farEndClosed }
             }
         }
-        return false
+        return nil
     }
 
     public func close() { hangUp() }

@@ -333,6 +333,31 @@ struct SessionTests {
         #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
     }
 
+    @Test("a far end that closes as the hang-up begins is seen during the guard time: no +++ reaches the modem in command mode, and the close script is answered, not timed out")
+    func farEndClosesDuringGuardTime() throws {
+        let source = try LoopbackServer(mode: .source(300))
+        defer { source.stop() }
+        let simulator = try RunningSimulator { $0.pin = nil; $0.link = .umts; $0.connectTo = source.address }
+        let modem = try openModem(simulator, profile: "simcom-sim800")
+        defer { modem.close() }
+        try modem.start()
+        _ = try modem.waitForRegistration()
+        let (host, port) = try SessionRequest.address(source.address)
+        let session = try modem.openSession(SessionRequest(apn: "internet", host: host, port: port))
+        #expect(try session.read(exactly: 300, deadline: .after(seconds: 5)).count == 300)
+        // The last word of the session (a sync's closing ACK): the far end closes on it, and the
+        // modem reports CLOSED while the hang-up waits out its guard time.
+        try session.write([0x06], deadline: .after(seconds: 5))
+        #expect(session.hangUp())
+        #expect(session.carrierLost, "the far end's CLOSED was read during the guard time")
+        let lines = modem.channel.transcript.lines
+        let close = try #require(lines.firstIndex(of: "> AT+CIPCLOSE"))
+        // Answered at once (ERROR: nothing left to close), not swallowed by a stray +++ and re-synced.
+        #expect(lines.indices.contains(close + 1) && lines[close + 1].hasPrefix("< "), "\(lines.suffix(from: close))")
+        #expect(!modem.channel.needsResync)
+        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+    }
+
     @Test("a session refused by the network fails with the step named")
     func sessionRefused() throws {
         let simulator = try RunningSimulator { $0.pin = nil }
