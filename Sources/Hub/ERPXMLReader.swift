@@ -291,6 +291,11 @@ final class ERPXMLReader {
                 return .text(try unescape(text, what: "the text of <\(open.last!.name)>"), line: textLine)
             }
             text = []
+            // Most of a file is elements: look past the comment, CDATA and declaration checks
+            // (each a comparison of several bytes) only when the byte after < asks for them.
+            try fill(atLeast: 2)
+            let second = position + 1 < buffer.count ? buffer[position + 1] : 0
+            if second != UInt8(ascii: "!") && second != UInt8(ascii: "?") { return try tag() }
             if try startsWith("<!--") {
                 try skip(4); _ = try until("-->", what: "a comment"); continue
             }
@@ -313,7 +318,25 @@ final class ERPXMLReader {
         }
     }
 
+    /// Where the bytes from the position stop satisfying `keep`, if that is inside the buffer
+    /// (nil: the buffer ends first, and the caller reads on byte by byte, refilling).
+    private func spanInBuffer(while keep: (UInt8) -> Bool) -> Int? {
+        buffer.withUnsafeBufferPointer { bytes in
+            var index = position
+            while index < bytes.count {
+                if !keep(bytes[index]) { return index }
+                index += 1
+            }
+            return nil
+        }
+    }
+
     private func name(what: @autoclosure () -> String) throws -> String {
+        if let end = spanInBuffer(while: Self.isNameByte), end > position {
+            let start = position
+            position = end
+            return try string(Array(buffer[start..<end]), what: "a name")
+        }
         var bytes: [UInt8] = []
         while let byte = try peek(), Self.isNameByte(byte) { bytes.append(byte); position += 1 }
         guard !bytes.isEmpty else { throw Failure(line: line, reason: "a name expected in \(what())") }
@@ -367,11 +390,18 @@ final class ERPXMLReader {
                 throw Failure(line: line, reason: "the value of \(TerminalText.safe(attribute)) in <\(TerminalText.safe(name))> is not quoted")
             }
             var raw: [UInt8] = []
+            // The value whole in the buffer, with no < in it: taken at once, its newlines counted.
+            if let end = spanInBuffer(while: { $0 != quote && $0 != UInt8(ascii: "<") }), buffer[end] == quote {
+                raw = Array(buffer[position..<end])
+                for byte in raw where byte == 0x0A { line += 1 }
+                position = end + 1
+            } else {
             while true {
                 guard let byte = try advance() else { throw truncated("inside the value of \(attribute) in <\(name)> of line \(tagLine)") }
                 if byte == quote { break }
                 if byte == UInt8(ascii: "<") { throw Failure(line: line, reason: "a < inside the value of \(TerminalText.safe(attribute)) in <\(TerminalText.safe(name))>: write it as &lt;") }
                 raw.append(byte)
+            }
             }
             if attributes.contains(where: { $0.0 == attribute }) {
                 throw Failure(line: tagLine, reason: "attribute \(TerminalText.safe(attribute)) appears twice in <\(TerminalText.safe(name))>")
