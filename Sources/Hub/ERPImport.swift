@@ -550,15 +550,22 @@ struct ERPImporter {
         case "reps":
             return  // written row by row as read (`rep`)
         case "stock":
-            let repeated = try database.query("""
-                SELECT c.erp_line, c.location, c.part_number FROM \(staged) c
-                WHERE EXISTS (SELECT 1 FROM temp.erp_stock_seen m WHERE \(keyMatch)) ORDER BY c.erp_line
-                """) { ($0.int(0), $0.value(1), $0.value(2)) }
-            for (line, location, part) in repeated {
-                try problem(line, element, "duplicate stock line for \(Displayed.value(part)) at \(Displayed.value(location))")
+            let remember = "INSERT INTO temp.erp_stock_seen(location, part_number) SELECT location, part_number FROM \(staged)"
+            do {
+                try database.execute(remember)
+            } catch let error as StoreError where error.kind == .constraint {
+                // The slow path, for a line an earlier chunk had: name each, then go on without them.
+                let repeated = try database.query("""
+                    SELECT c.erp_line, c.location, c.part_number FROM \(staged) c
+                    WHERE EXISTS (SELECT 1 FROM temp.erp_stock_seen m WHERE \(keyMatch)) ORDER BY c.erp_line
+                    """) { ($0.int(0), $0.value(1), $0.value(2)) }
+                guard !repeated.isEmpty else { throw error }
+                for (line, location, part) in repeated {
+                    try problem(line, element, "duplicate stock line for \(Displayed.value(part)) at \(Displayed.value(location))")
+                }
+                try database.execute("DELETE FROM \(staged) AS c WHERE EXISTS (SELECT 1 FROM temp.erp_stock_seen m WHERE \(keyMatch))")
+                try database.execute(remember)
             }
-            if !repeated.isEmpty { try database.execute("DELETE FROM \(staged) AS c WHERE EXISTS (SELECT 1 FROM temp.erp_stock_seen m WHERE \(keyMatch))") }
-            try database.execute("INSERT INTO temp.erp_stock_seen(location, part_number) SELECT location, part_number FROM \(staged)")
             try database.execute("""
                 INSERT INTO main.stock(\(columns)) SELECT \(columns) FROM \(staged) WHERE true
                 ON CONFLICT(location, part_number) DO UPDATE SET quantity = excluded.quantity
