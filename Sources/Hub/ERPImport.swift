@@ -12,10 +12,10 @@ import Sync
 /// are updated or added, never removed (their sign-in lives on the hub).
 ///
 /// All or nothing: the whole file goes in one transaction, every row checked as a handheld
-/// would store it (DeviceSchemaCheck, the device's own migrations) and every reference checked
-/// against the device schema's foreign keys; a file with any refused row is rolled back whole
-/// and the refusal names line, element and reason. Memory stays bounded: rows are checked in
-/// chunks and written as they are read.
+/// would store it (the device's own migrations, staged in `ERPStaging`) and every reference
+/// checked against the device schema's foreign keys; a file with any refused row is rolled back
+/// whole and the refusal names line, element and reason. Memory stays bounded: rows are staged
+/// in chunks, each chunk checked set by set and moved into the hub's tables as it fills.
 public struct ERPImportSummary: Codable, Equatable, Sendable {
     public var rows: [String: Int] = [:]
     public var encoding: String = ""
@@ -29,6 +29,16 @@ extension SQLiteHubStorage {
             do { reader = try ERPXMLReader(path: path) } catch let failure as ERPXMLReader.Failure {
                 throw HubError.invalid("ERP file \(path) refused, nothing imported: \(failure)\nFix the file and import it again.")
             }
+            // The staging copy's foreign keys are the device's, checked set by set against the
+            // hub's tables, never enforced inside the copy; the hub tables the import writes hold
+            // no foreign key of their own that it could break (reps are never deleted or renamed).
+            // PRAGMA foreign_keys does nothing inside a transaction, so it is set around it.
+            try ERPStaging.attach(to: database)
+            try database.execute("PRAGMA foreign_keys = OFF")
+            defer {
+                try? database.execute("PRAGMA foreign_keys = ON")
+                ERPStaging.detach(from: database)
+            }
             var importer = try ERPImporter(database: database, reader: reader)
             do {
                 return try writeTransaction {
@@ -37,9 +47,11 @@ extension SQLiteHubStorage {
                     return importer.summary
                 }
             } catch let failure as ERPXMLReader.Failure {
-                importer.problems.append(failure.description)
+                importer.problems.append(.init(line: failure.line, text: failure.description))
             } catch is ERPImporter.Refused {}
-            let shown = importer.problems.prefix(20).map { "  \($0)" }.joined(separator: "\n")
+            // In file order: a set-based check names its rows when their chunk is checked.
+            let problems = importer.problems.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element.text)
+            let shown = problems.prefix(20).map { "  \($0)" }.joined(separator: "\n")
             let more = importer.problems.count > 20 ? "\n  ... and more" : ""
             let count = importer.problems.count
             throw HubError.invalid("""
@@ -57,15 +69,20 @@ struct ERPImporter {
 
     let database: Database
     let reader: ERPXMLReader
-    var problems: [String] = []
+    /// What is wrong with the file, each with its line (`Int.max`: a row the hub kept).
+    struct Problem { var line: Int; var text: String }
+    var problems: [Problem] = []
     var summary = ERPImportSummary()
-    /// Rows waiting for the device schema's check, per table, with the line each came from.
-    var pending: [String: [(row: WorkingSetRow, line: Int, element: String)]] = [:]
-    var pendingCount = 0
-    var check: DeviceSchemaCheck
-    var checkedRows = 0
     var statements: [String: Statement] = [:]
-    var parentLookups: [String: Statement] = [:]
+    /// The prepared INSERT into each staging table, with the table and whether it folds names.
+    var stagingInserts: [String: (statement: Statement, table: WorkingSetTables.Table, folded: Bool)] = [:]
+    /// Staging tables holding rows of the current chunk, and how many rows that is.
+    var stagedTables: Set<String> = []
+    var stagedCount = 0
+    /// Keys of rows refused at staging, per table: a child pointing at one is not named again
+    /// (each row is refused for its own reason).
+    var refusedKeys: [String: Set<WorkingSetRow>] = [:]
+    static let chunkRows = 8_192
     var currencies: Set<String> = []
     var territoryLines: [String: Int] = [:]
     var replaced: Set<String> = []
@@ -86,7 +103,6 @@ struct ERPImporter {
     init(database: Database, reader: ERPXMLReader) throws {
         self.database = database
         self.reader = reader
-        check = try DeviceSchemaCheck()
         try database.execute("CREATE TEMP TABLE IF NOT EXISTS erp_stock_seen (location TEXT NOT NULL, part_number TEXT NOT NULL, PRIMARY KEY (location, part_number)) WITHOUT ROWID")
         try database.execute("DELETE FROM temp.erp_stock_seen")
         currencies = Set(try database.query("SELECT code FROM erp_currencies") { $0.text(0) })
@@ -94,7 +110,7 @@ struct ERPImporter {
     }
 
     mutating func problem(_ line: Int, _ element: String, _ reason: String) throws {
-        problems.append("line \(line), <\(element)>: \(reason)")
+        problems.append(Problem(line: line, text: "line \(line), <\(element)>: \(reason)"))
         if problems.count >= Self.maxProblems { throw Refused() }
     }
 
@@ -140,6 +156,7 @@ struct ERPImporter {
         while let event = try reader.next() {
             switch event {
             case .end:
+                try flushStaged()
                 if section == "territories" { try checkTerritoryParents() }
                 return
             case .text(_, let line): throw Failure(line: line, reason: "text inside <\(section)>: only <\(child)> elements belong there")
@@ -169,15 +186,23 @@ struct ERPImporter {
         }
     }
 
-    func attributeMap(_ element: String, _ attributes: [(String, String)], _ line: Int, allowed: Set<String>) throws -> [String: String] {
-        var values: [String: String] = [:]
-        for (name, value) in attributes {
-            guard allowed.contains(name) else {
-                throw Failure(line: line, reason: "unknown attribute \(TerminalText.safe(name)) in <\(element)>" + (allowed.isEmpty ? " (it has none)" : " (it has \(allowed.sorted().joined(separator: ", ")))"))
-            }
-            values[name] = value
+    /// An element's attributes, looked up by name in a list (an element has a handful: a
+    /// linear search costs less than hashing them into a dictionary per element).
+    struct Attributes {
+        let pairs: [(String, String)]
+        subscript(_ name: String) -> String? {
+            for (key, value) in pairs where key == name { return value }
+            return nil
         }
-        return values
+    }
+
+    func attributeMap(_ element: String, _ attributes: [(String, String)], _ line: Int, allowed: [String], also: [String] = []) throws -> Attributes {
+        for (name, _) in attributes where !allowed.contains(name) && !also.contains(name) {
+            let all = allowed + also
+            throw Failure(line: line, reason: "unknown attribute \(TerminalText.safe(name)) in <\(element)>" + (all.isEmpty ? " (it has none)" : " (it has \(all.sorted().joined(separator: ", ")))"))
+        }
+        // The reader refuses an attribute named twice, so the list has each name once.
+        return Attributes(pairs: attributes)
     }
 
     // MARK: Records
@@ -185,11 +210,11 @@ struct ERPImporter {
     struct Record {
         let element: String
         let line: Int
-        let values: [String: String]
+        let values: Attributes
     }
 
     mutating func record(_ element: String, _ attributes: [(String, String)], _ line: Int, required: [String], optional: [String]) throws -> Record? {
-        let values = try attributeMap(element, attributes, line, allowed: Set(required + optional))
+        let values = try attributeMap(element, attributes, line, allowed: required, also: optional)
         var missing = false
         for name in required where values[name]?.isEmpty ?? true {
             try problem(line, element, "\(name) is missing" + (name == "part-number" ? " (every product, unit, price and stock line needs its part number)" : ""))
@@ -369,15 +394,69 @@ struct ERPImporter {
 
     // MARK: Writing and checking rows
 
-    /// A working-set row: into the hub's table now (a duplicate key is refused here), into the
-    /// device schema's check with the next chunk, its references checked against the parents.
+    /// A working-set row: into its staging table, where the device schema judges it (a refusal
+    /// is named now, with its line); its references, a duplicate of an earlier chunk and the
+    /// move into the hub's table are the chunk's, set by set (`flushStaged`).
     mutating func row(_ tableName: String, _ values: WorkingSetRow, _ record: Record) throws {
-        let table = WorkingSetTables.named(tableName)!
-        if try !insertHubRow(tableName, table.columns.map(\.name), values, record) { return }
-        pending[tableName, default: []].append((values, record.line, record.element))
-        pendingCount += 1
-        if pendingCount >= 4_096 { try flushChecks() }
-        try checkReferences(table, values, record)
+        if try stage(tableName, values, record) { summary.rows[tableName, default: 0] += 1 }
+    }
+
+    /// Stages one row; false (and a problem named) when the device schema refuses it.
+    mutating func stage(_ tableName: String, _ values: WorkingSetRow, _ record: Record) throws -> Bool {
+        let insert: (statement: Statement, table: WorkingSetTables.Table, folded: Bool)
+        if let prepared = stagingInserts[tableName] { insert = prepared } else {
+            let table = WorkingSetTables.named(tableName)!
+            let folded = FieldSchema.foldedNameTables.contains(table.name)
+            let columns = table.columns.map(\.name) + (folded ? ["name_folded"] : []) + ["erp_line"]
+            insert = (try database.statement("INSERT INTO \(ERPStaging.schema).\(table.name)(\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"),
+                      table, folded)
+            stagingInserts[tableName] = insert
+        }
+        let table = insert.table, statement = insert.statement
+        // A value not of the column's kind: the TABLE encoder could not send the row at all.
+        if let index = table.columns.indices.first(where: { !DeviceSchemaCheck.fits(values[$0], table.columns[$0].kind) }) {
+            let column = table.columns[index]
+            let integer = column.kind == .integer || column.kind == .optionalInteger
+            try refuse(table, values, record, column: column.name,
+                       reason: "not \(integer ? "an integer" : "text")" + (column.kind == .integer || column.kind == .text ? " (NULL is not allowed here)" : ""))
+            return false
+        }
+        statement.reset()
+        var position: Int32 = 1
+        for value in values { try statement.bind(value, at: position); position += 1 }
+        if insert.folded {
+            if case .text(let name) = values[1] { try statement.bind(SearchFolding.fold(name), at: position) } else { try statement.bindNull(at: position) }
+            position += 1
+        }
+        try statement.bind(record.line, at: position)
+        do {
+            try statement.runBound()
+        } catch let error as StoreError where error.kind == .constraint {
+            if error.message.hasPrefix("UNIQUE constraint failed") {
+                let key = Array(values[..<table.keyCount])
+                if table.name == "stock" {
+                    try problem(record.line, record.element, "duplicate stock line for \(Displayed.value(values[1])) at \(Displayed.value(values[0]))")
+                } else {
+                    try problem(record.line, record.element, "duplicate key \(key.map(Displayed.value).joined(separator: ", ")): \(table.name) has it already (a key appears once per file)")
+                }
+                return false
+            }
+            try refuse(table, values, record, column: DeviceSchemaCheck.column(named: error.message, in: table), reason: error.message)
+            return false
+        }
+        stagedTables.insert(table.name)
+        stagedCount += 1
+        if stagedCount >= Self.chunkRows { try flushStaged() }
+        return true
+    }
+
+    /// A row the device schema refuses, in the words of `DeviceSchemaCheck.Refusal`.
+    mutating func refuse(_ table: WorkingSetTables.Table, _ values: WorkingSetRow, _ record: Record, column: String?, reason: String) throws {
+        let value = column.flatMap { name in table.columns.firstIndex { $0.name == name } }.map { values[$0] }
+        let key = Array(values[..<table.keyCount])
+        let refusal = DeviceSchemaCheck.Refusal(table: table, key: table.key(of: values), keyValues: key, column: column, value: value, reason: reason)
+        refusedKeys[table.name, default: []].insert(key)
+        try problem(record.line, record.element, "a handheld would refuse this row: \(refusal)")
     }
 
     /// Inserts one row into a hub table; false (and a problem named) when its key is there already.
@@ -401,25 +480,7 @@ struct ERPImporter {
 
     mutating func stock(_ record: Record, quantity: Int64) throws {
         let location = record.values["location"] ?? "warehouse", part = record.values["part-number"]!
-        let values: WorkingSetRow = [.text(location), .text(part), .integer(quantity)]
-        // A stock line appears once per file; the upsert replaces the hub's line for the same place.
-        do {
-            try database.execute("INSERT INTO temp.erp_stock_seen(location, part_number) VALUES (?, ?)", [.text(location), .text(part)])
-        } catch let error as StoreError where error.kind == .constraint {
-            try problem(record.line, record.element, "duplicate stock line for \(Displayed.value(.text(part))) at \(Displayed.value(.text(location)))")
-            return
-        }
-        let statement: Statement
-        if let prepared = statements["stock"] { statement = prepared } else {
-            statement = try database.statement("INSERT INTO stock(location, part_number, quantity) VALUES (?, ?, ?) ON CONFLICT(location, part_number) DO UPDATE SET quantity = excluded.quantity")
-            statements["stock"] = statement
-        }
-        try statement.run(values)
-        summary.rows["stock", default: 0] += 1
-        pending["stock", default: []].append((values, record.line, record.element))
-        pendingCount += 1
-        if pendingCount >= 4_096 { try flushChecks() }
-        try checkReferences(WorkingSetTables.named("stock")!, values, record)
+        try row("stock", [.text(location), .text(part), .integer(quantity)], record)
     }
 
     mutating func rep(_ record: Record) throws {
@@ -430,6 +491,8 @@ struct ERPImporter {
             return try problem(record.line, record.element, "rep id \(TerminalText.safe(id)) is one a handheld refuses: use 1 to 32 letters, digits, '_' or '.' (it becomes part of every document id)")
         }
         let values: WorkingSetRow = [.text(id), .text(record.values["name"]!), DatabaseValue(record.values["territory"]), .text(role)]
+        guard try stage("reps", values, record) else { return }
+        // Reps are few and updated in place (their sign-in lives on the hub): one row at a time.
         if try database.first("SELECT 1 FROM reps WHERE id = ?", [.text(id)], row: { _ in true }) != nil {
             try database.execute("UPDATE reps SET name = ?2, territory_id = ?3, role = ?4 WHERE id = ?1", values)
         } else {
@@ -439,29 +502,89 @@ struct ERPImporter {
             summary.addedReps.append(id)
         }
         summary.rows["reps", default: 0] += 1
-        pending["reps", default: []].append((values, record.line, record.element))
-        pendingCount += 1
-        try checkReferences(WorkingSetTables.named("reps")!, values, record)
     }
 
-    /// References to a parent of another table: the parent's section came earlier in the file
-    /// (or the row is nested in its parent), so the parent table is final when the row is read.
-    mutating func checkReferences(_ table: WorkingSetTables.Table, _ row: WorkingSetRow, _ record: Record) throws {
+    /// The staged chunk, table by table in `WorkingSetTables.all` order (a parent before its
+    /// children): its references checked against the hub's tables with one anti-join per
+    /// foreign key, its rows moved into the hub's table with one statement, then the staging
+    /// tables emptied. The parent's section came earlier in the file, or the row is nested in
+    /// its parent and the parent's table was moved first, so the parent table is final here.
+    mutating func flushStaged() throws {
+        guard stagedCount > 0 else { return }
+        let tables = ERPStaging.tables.filter { stagedTables.contains($0.name) }
+        for table in tables {
+            try checkStagedReferences(table)
+            try moveStaged(table)
+        }
+        for table in tables.reversed() { try database.execute("DELETE FROM \(ERPStaging.schema).\(table.name)") }
+        stagedTables = []
+        stagedCount = 0
+    }
+
+    mutating func checkStagedReferences(_ table: WorkingSetTables.Table) throws {
+        let element = ERPStaging.elements[table.name] ?? table.name
         for reference in DeviceSchemaCheck.references[table.name] ?? [] where reference.parent != table.name {
-            let values = reference.from.compactMap { name in table.columns.firstIndex { $0.name == name }.map { row[$0] } }
-            guard values.count == reference.from.count, !values.contains(.null) else { continue }
-            let key = "\(table.name)>\(reference.parent):\(reference.to.joined(separator: ","))"
-            let statement: Statement
-            if let prepared = parentLookups[key] { statement = prepared } else {
-                statement = try database.statement("SELECT 1 FROM \(reference.parent) WHERE \(reference.to.map { "\($0) = ?" }.joined(separator: " AND "))")
-                parentLookups[key] = statement
-            }
-            try statement.bind(values)
-            let found = try statement.step()
-            statement.reset()
-            if !found {
+            let present = reference.from.map { "c.\($0) IS NOT NULL" }.joined(separator: " AND ")
+            let match = zip(reference.from, reference.to).map { "p.\($1) = c.\($0)" }.joined(separator: " AND ")
+            let dangling = try database.query("""
+                SELECT c.erp_line, \(reference.from.map { "c.\($0)" }.joined(separator: ", ")) FROM \(ERPStaging.schema).\(table.name) c
+                WHERE \(present) AND NOT EXISTS (SELECT 1 FROM main.\(reference.parent) p WHERE \(match)) ORDER BY c.erp_line LIMIT \(Self.maxProblems)
+                """) { statement in (statement.int(0), (1...Int32(reference.from.count)).map { statement.value($0) }) }
+            for (line, values) in dangling {
+                if refusedKeys[reference.parent]?.contains(values) == true { continue }
                 let missing = zip(reference.to, values).map { "\($0) \(Displayed.value($1))" }.joined(separator: ", ")
-                try problem(record.line, record.element, "\(reference.parent) has no \(missing)" + (replaced.contains(reference.parent) ? " in this file" : " (this file has no <\(reference.parent.replacingOccurrences(of: "_", with: "-"))> section and the hub has none such)"))
+                try problem(line, element, "\(reference.parent) has no \(missing)" + (replaced.contains(reference.parent) ? " in this file" : " (this file has no <\(reference.parent.replacingOccurrences(of: "_", with: "-"))> section and the hub has none such)"))
+            }
+        }
+    }
+
+    /// Moves the staged rows of `table` into the hub's table. Stock is an upsert, its lines
+    /// once per file (`temp.erp_stock_seen` remembers earlier chunks'); a table the file replaces
+    /// holds only this file's earlier chunks, so a key found there is a duplicate in the file.
+    mutating func moveStaged(_ table: WorkingSetTables.Table) throws {
+        let staged = "\(ERPStaging.schema).\(table.name)"
+        let element = ERPStaging.elements[table.name] ?? table.name
+        let columns = table.columns.map(\.name).joined(separator: ", ")
+        let keyMatch = table.keyColumns.map { "m.\($0.name) = c.\($0.name)" }.joined(separator: " AND ")
+        switch table.name {
+        case "reps":
+            return  // written row by row as read (`rep`)
+        case "stock":
+            let remember = "INSERT INTO temp.erp_stock_seen(location, part_number) SELECT location, part_number FROM \(staged)"
+            do {
+                try database.execute(remember)
+            } catch let error as StoreError where error.kind == .constraint {
+                // The slow path, for a line an earlier chunk had: name each, then go on without them.
+                let repeated = try database.query("""
+                    SELECT c.erp_line, c.location, c.part_number FROM \(staged) c
+                    WHERE EXISTS (SELECT 1 FROM temp.erp_stock_seen m WHERE \(keyMatch)) ORDER BY c.erp_line
+                    """) { ($0.int(0), $0.value(1), $0.value(2)) }
+                guard !repeated.isEmpty else { throw error }
+                for (line, location, part) in repeated {
+                    try problem(line, element, "duplicate stock line for \(Displayed.value(part)) at \(Displayed.value(location))")
+                }
+                try database.execute("DELETE FROM \(staged) AS c WHERE EXISTS (SELECT 1 FROM temp.erp_stock_seen m WHERE \(keyMatch))")
+                try database.execute(remember)
+            }
+            try database.execute("""
+                INSERT INTO main.stock(\(columns)) SELECT \(columns) FROM \(staged) WHERE true
+                ON CONFLICT(location, part_number) DO UPDATE SET quantity = excluded.quantity
+                """)
+        default:
+            do {
+                try database.execute("INSERT INTO main.\(table.name)(\(columns)) SELECT \(columns) FROM \(staged)")
+            } catch let error as StoreError where error.kind == .constraint {
+                // The slow path, for a file that repeats a key of an earlier chunk: name each.
+                let repeated = try database.query("""
+                    SELECT c.erp_line, \(table.keyColumns.map { "c.\($0.name)" }.joined(separator: ", ")) FROM \(staged) c
+                    WHERE EXISTS (SELECT 1 FROM main.\(table.name) m WHERE \(keyMatch)) ORDER BY c.erp_line
+                    """) { statement in (statement.int(0), (1...Int32(table.keyCount)).map { statement.value($0) }) }
+                guard !repeated.isEmpty else { throw error }
+                for (line, key) in repeated {
+                    try problem(line, element, "duplicate key \(key.map(Displayed.value).joined(separator: ", ")): \(table.name) has it already (a key appears once per file)")
+                }
+                try database.execute("DELETE FROM \(staged) AS c WHERE EXISTS (SELECT 1 FROM main.\(table.name) m WHERE \(keyMatch))")
+                try database.execute("INSERT INTO main.\(table.name)(\(columns)) SELECT \(columns) FROM \(staged)")
             }
         }
     }
@@ -475,30 +598,10 @@ struct ERPImporter {
         }
     }
 
-    /// Runs the device schema's row check over the pending rows; a fresh check database per
-    /// chunk keeps memory bounded (duplicates across chunks are the hub table's key's job).
-    mutating func flushChecks() throws {
-        for (name, rows) in pending where !rows.isEmpty {
-            let table = WorkingSetTables.named(name)!
-            let refusals = try check.rowRefusals(table, rows.map(\.row), remember: false)
-            if refusals.isEmpty { continue }
-            var lines: [[UInt8]: (Int, String)] = [:]
-            for entry in rows { lines[table.key(of: entry.row)] = (entry.line, entry.element) }
-            for refusal in refusals {
-                let (line, element) = lines[refusal.key] ?? (0, name)
-                try problem(line, element, "a handheld would refuse this row: \(refusal)")
-            }
-        }
-        checkedRows += pendingCount
-        pending = [:]
-        pendingCount = 0
-        if checkedRows >= 50_000 { check = try DeviceSchemaCheck(); checkedRows = 0 }
-    }
-
     /// After the last section: the last chunk, then rows the hub kept (a section the file did not
     /// replace) that now point at a row the file dropped.
     mutating func finish() throws {
-        try flushChecks()
+        try flushStaged()
         guard problems.isEmpty else { return }
         for table in WorkingSetTables.all {
             for reference in DeviceSchemaCheck.references[table.name] ?? [] where replaced.contains(reference.parent) && !replaced.contains(table.name) {
@@ -510,7 +613,7 @@ struct ERPImporter {
                     """) { statement in (0..<Int32(table.keyCount)).map { statement.value($0) } }
                 for key in orphans {
                     let named = zip(table.keyColumns, key).map { "\($0.name) \(Displayed.value($1))" }.joined(separator: ", ")
-                    problems.append("\(table.name) \(named), kept from the hub's data (the file has no section for it), points at \(reference.parent) the file no longer has (\(reference.from.joined(separator: ", "))); add it to the file or send the \(table.name) section too")
+                    problems.append(Problem(line: Int.max, text: "\(table.name) \(named), kept from the hub's data (the file has no section for it), points at \(reference.parent) the file no longer has (\(reference.from.joined(separator: ", "))); add it to the file or send the \(table.name) section too"))
                 }
             }
         }

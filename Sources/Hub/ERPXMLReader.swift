@@ -223,7 +223,7 @@ final class ERPXMLReader {
         return Failure(line: line, reason: "the file ends \(`where`)\(inside): it is truncated; export it again")
     }
 
-    private func string(_ bytes: [UInt8], what: @autoclosure () -> String) throws -> String {
+    private func string(_ bytes: some Collection<UInt8>, what: @autoclosure () -> String) throws -> String {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Failure(line: line, reason: "\(what()) is not valid \(encoding.rawValue): the file is not in the encoding its declaration names")
         }
@@ -276,6 +276,11 @@ final class ERPXMLReader {
         var text: [UInt8] = []
         var textLine = line
         while true {
+            // Blank space up to the next tag (the newline and indent between elements): skipped
+            // at once, as the loop below would drop it anyway.
+            if text.isEmpty, let end = spanInBuffer(while: Self.isSpace), end > position, buffer[end] == UInt8(ascii: "<") {
+                skipInBuffer(to: end)
+            }
             guard let byte = try peek() else {
                 if let element = open.last { throw Failure(line: line, reason: "the file ends inside <\(element.name)> opened at line \(element.line): it is truncated; export it again") }
                 guard sawRoot else { throw Failure(line: line, reason: "the file holds no element: it is empty or truncated") }
@@ -291,6 +296,11 @@ final class ERPXMLReader {
                 return .text(try unescape(text, what: "the text of <\(open.last!.name)>"), line: textLine)
             }
             text = []
+            // Most of a file is elements: look past the comment, CDATA and declaration checks
+            // (each a comparison of several bytes) only when the byte after < asks for them.
+            try fill(atLeast: 2)
+            let second = position + 1 < buffer.count ? buffer[position + 1] : 0
+            if second != UInt8(ascii: "!") && second != UInt8(ascii: "?") { return try tag() }
             if try startsWith("<!--") {
                 try skip(4); _ = try until("-->", what: "a comment"); continue
             }
@@ -313,14 +323,43 @@ final class ERPXMLReader {
         }
     }
 
+    /// Where the bytes from the position stop satisfying `keep`, if that is inside the buffer
+    /// (nil: the buffer ends first, and the caller reads on byte by byte, refilling).
+    private func spanInBuffer(while keep: (UInt8) -> Bool) -> Int? {
+        buffer.withUnsafeBufferPointer { bytes in
+            var index = position
+            while index < bytes.count {
+                if !keep(bytes[index]) { return index }
+                index += 1
+            }
+            return nil
+        }
+    }
+
     private func name(what: @autoclosure () -> String) throws -> String {
+        if let end = spanInBuffer(while: Self.isNameByte), end > position {
+            let start = position
+            position = end
+            return try string(buffer[start..<end], what: "a name")
+        }
         var bytes: [UInt8] = []
         while let byte = try peek(), Self.isNameByte(byte) { bytes.append(byte); position += 1 }
         guard !bytes.isEmpty else { throw Failure(line: line, reason: "a name expected in \(what())") }
         return try string(bytes, what: "a name")
     }
 
-    private func skipSpace() throws { while let byte = try peek(), Self.isSpace(byte) { _ = try advance() } }
+    private func skipSpace() throws {
+        if let end = spanInBuffer(while: Self.isSpace) { skipInBuffer(to: end); return }
+        while let byte = try peek(), Self.isSpace(byte) { _ = try advance() }
+    }
+
+    /// Moves the position to `end` (inside the buffer), counting the newlines passed.
+    private func skipInBuffer(to end: Int) {
+        buffer.withUnsafeBufferPointer { bytes in
+            for index in position..<end where bytes[index] == 0x0A { line += 1 }
+        }
+        position = end
+    }
 
     private func tag() throws -> Event {
         let tagLine = line
@@ -367,11 +406,27 @@ final class ERPXMLReader {
                 throw Failure(line: line, reason: "the value of \(TerminalText.safe(attribute)) in <\(TerminalText.safe(name))> is not quoted")
             }
             var raw: [UInt8] = []
+            // The value whole in the buffer, with no < in it: taken at once, its newlines counted;
+            // without an & it needs no unescaping, and becomes a String straight from the buffer.
+            if let end = spanInBuffer(while: { $0 != quote && $0 != UInt8(ascii: "<") }), buffer[end] == quote {
+                let start = position
+                skipInBuffer(to: end)
+                position = end + 1
+                if !buffer[start..<end].contains(UInt8(ascii: "&")) {
+                    if attributes.contains(where: { $0.0 == attribute }) {
+                        throw Failure(line: tagLine, reason: "attribute \(TerminalText.safe(attribute)) appears twice in <\(TerminalText.safe(name))>")
+                    }
+                    attributes.append((attribute, try string(buffer[start..<end], what: "attribute \(attribute) of <\(name)>")))
+                    continue
+                }
+                raw = Array(buffer[start..<end])
+            } else {
             while true {
                 guard let byte = try advance() else { throw truncated("inside the value of \(attribute) in <\(name)> of line \(tagLine)") }
                 if byte == quote { break }
                 if byte == UInt8(ascii: "<") { throw Failure(line: line, reason: "a < inside the value of \(TerminalText.safe(attribute)) in <\(TerminalText.safe(name))>: write it as &lt;") }
                 raw.append(byte)
+            }
             }
             if attributes.contains(where: { $0.0 == attribute }) {
                 throw Failure(line: tagLine, reason: "attribute \(TerminalText.safe(attribute)) appears twice in <\(TerminalText.safe(name))>")

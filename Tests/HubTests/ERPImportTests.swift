@@ -226,4 +226,29 @@ struct ERPImportTests {
         let orphans = try hub.refusal(hub.write("drop.xml", Self.exchange(Self.currencies + Self.products)))
         #expect(orphans.contains("kept from the hub's data (the file has no section for it), points at products the file no longer has"))
     }
+
+    // The import checks its rows a chunk (8,192 staged rows) at a time; a key repeated in a later
+    // chunk is found by the set-based move into the hub's table, not by the staging table's key.
+    @Test("a product and a stock line repeated thousands of lines later (in another chunk of the check) are each named by line; nothing changes")
+    func duplicatesAcrossChunksNamed() throws {
+        let hub = try Hub()
+        let count = 9_000
+        var body = Self.currencies + "\n<products>\n"
+        for index in 0..<count { body += "<product part-number=\"PN-\(index)\" name=\"Кафе Родопа \(index)\"/>\n" }
+        body += "<product part-number=\"PN-0\" name=\"Kawa Żubr (znowu)\"/>\n</products>\n<stock>\n"
+        for index in 0..<count { body += "<item part-number=\"PN-\(index)\" quantity=\"\(index % 50)\"/>\n" }
+        body += "<item part-number=\"PN-0\" quantity=\"1\"/>\n</stock>"
+        let why = try hub.refusal(hub.write("repeated.xml", Self.exchange(body)))
+        #expect(why.contains("2 problems"), "\(why)")
+        #expect(why.contains("line \(5 + count), <product>: duplicate key 'PN-0': products has it already"), "\(why)")
+        #expect(why.contains("line \(8 + 2 * count), <item>: duplicate stock line for 'PN-0' at 'warehouse'"), "\(why)")
+        #expect(try hub.rows("SELECT count(*) FROM products") == [[.integer(0)]])
+
+        // Without the repeats the same file imports whole.
+        let fixed = body.replacingOccurrences(of: "<product part-number=\"PN-0\" name=\"Kawa Żubr (znowu)\"/>\n", with: "")
+            .replacingOccurrences(of: "<item part-number=\"PN-0\" quantity=\"1\"/>\n", with: "")
+        let summary = try hub.storage.importERP(path: hub.write("fixed.xml", Self.exchange(fixed)))
+        #expect(summary.rows["products"] == count)
+        #expect(try hub.rows("SELECT count(*), sum(quantity) FROM stock WHERE location = 'warehouse'") == [[.integer(Int64(count)), .integer(Int64((0..<count).reduce(0) { $0 + $1 % 50 }))]])
+    }
 }
