@@ -172,7 +172,9 @@ public final class SyncServer: @unchecked Sendable {
         defer {
             let entry = AuditEntry(device: device == "?" ? nil : device, rep: nil, mode: mode == "?" ? nil : mode, startedAt: startedAt, endedAt: now(),
                                    bytesUp: 0, bytesDown: 0, recordsUp: 0, recordsDown: 0, result: "refused", error: message)
-            try? makeStorage().audit(entry)
+            do { try makeStorage().audit(entry) } catch {
+                log("satchel-hub: the refusal of device \(TerminalText.safe(device)) is not in the audit log: \(TerminalText.safe("\(error)"))")
+            }
         }
         do {
             let key = try refusalKey()

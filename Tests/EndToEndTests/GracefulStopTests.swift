@@ -20,6 +20,8 @@ struct GracefulStopTests {
         let process = Process()
         let address: String
         let port: UInt16
+        /// `http://127.0.0.1:PORT/metrics` when started with --metrics.
+        let metricsURL: String?
         private let errorReader: Thread
 
         init(binary: String, arguments: [String]) throws {
@@ -40,12 +42,16 @@ struct GracefulStopTests {
             }
             var line = Data()
             let reading = output.fileHandleForReading
-            while !line.contains(UInt8(ascii: "\n")) {
+            // With --metrics, a second line says where the metrics are.
+            let lines = arguments.contains("--metrics") ? 2 : 1
+            while line.filter({ $0 == UInt8(ascii: "\n") }).count < lines {
                 let chunk = reading.availableData
                 if chunk.isEmpty { break }
                 line.append(chunk)
             }
-            let text = String(decoding: line, as: UTF8.self)
+            let printed = String(decoding: line, as: UTF8.self).split(separator: "\n")
+            let text = printed.first.map(String.init) ?? ""
+            metricsURL = printed.first { $0.contains("metrics on http://") }?.split(separator: " ").last.map(String.init)
             guard let found = text.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines), let colon = found.lastIndex(of: ":"),
                   let port = UInt16(found[found.index(after: colon)...]) else {
                 kill(process.processIdentifier, SIGKILL)
@@ -307,7 +313,7 @@ struct GracefulStopTests {
     @Test("at its session cap the hub says it is busy and when to come back; the device waits that long, tries again and gets in")
     func fullHubRefusesWithRetryAfter() throws {
         let setup = try setUp("busy")
-        let running = try HubProcess(binary: hubBinary, arguments: ["--db", setup.database, "--sessions", "1", "--retry-after", "1"])
+        let running = try HubProcess(binary: hubBinary, arguments: ["--db", setup.database, "--sessions", "1", "--retry-after", "1", "--metrics", "127.0.0.1:0"])
         // A connection that never says HELLO holds the one session.
         let holder = try TCP.connect(running.address, deadline: .after(seconds: 10))
 
@@ -318,6 +324,8 @@ struct GracefulStopTests {
         #expect(refused.stderr.components(separatedBy: "trying again in 1 s").count - 1 == 3, "\(refused.stderr)")
         #expect(running.stderr.components(separatedBy: "session refused: device SIM1, mode fast: the hub is full (1 sessions open), told to retry after 1 s").count - 1 == 4,
                 "\(running.stderr)")
+        // Read by another process while the hub serves: the hub's rows must survive it (the audit
+        // count below, after the hub stopped; SQLiteHubStorage.ownerOnly says why they did not).
         #expect(try SQLiteHubStorage(path: setup.database).changeCount(device: "SIM1") == 0)
 
         // The slot frees while the device waits: its next try gets in.
@@ -329,9 +337,31 @@ struct GracefulStopTests {
         #expect(json(synced.stdout)?["uploaded"] as? Int == 6, "\(synced.stdout)")
         #expect(synced.stderr.contains("the hub is busy"), "\(synced.stderr)")
         #expect(try SQLiteHubStorage(path: setup.database).changeCount(device: "SIM1") == 6)
+        // The metrics a Prometheus server scrapes from the process agree with its log.
+        let url = try #require(running.metricsURL)
+        let hostPort = String(url.dropFirst("http://".count).prefix { $0 != "/" })
+        let scrape = try TCP.connect(hostPort, deadline: .after(seconds: 10))
+        try scrape.write(Array("GET /metrics HTTP/1.1\r\nHost: \(hostPort)\r\n\r\n".utf8), deadline: .after(seconds: 10))
+        var answer: [UInt8] = []
+        while let chunk = try? scrape.read(maxCount: 65_536, deadline: .after(seconds: 10)), !chunk.isEmpty { answer += chunk }
+        scrape.close()
+        let scraped = String(decoding: answer, as: UTF8.self)
+        func value(_ sample: String) -> Int? {
+            scraped.split(separator: "\n").first { $0.hasPrefix(sample + " ") }.flatMap { Int($0.split(separator: " ").last ?? "") }
+        }
+        #expect(scraped.hasPrefix("HTTP/1.1 200 OK"), "\(scraped)")
+        #expect(value("satchel_hub_refusals_total") == running.stderr.components(separatedBy: "session refused: device SIM1").count - 1, "\(scraped)")
+        #expect(value("satchel_hub_sessions_total{result=\"ok\"}") == 1, "\(scraped)")
+        #expect(value("satchel_hub_sessions_total{result=\"failed\"}") == 1, "\(scraped)")  // the holder, which never said HELLO
+        #expect(value("satchel_hub_batches_total") == 1 && value("satchel_hub_records_up_total") == 6, "\(scraped)")
+        #expect(value("satchel_hub_sessions_open") == 0, "\(scraped)")
         kill(running.process.processIdentifier, SIGINT)
         #expect(running.waitForExit(seconds: 30) == 0, "\(running.stderr)")
         #expect(running.stderr.contains("satchel-hub: stopped (SIGINT)"), "\(running.stderr)")
+        let audit = try SQLiteHubStorage(path: setup.database).auditLog(limit: 50)
+        #expect(audit.filter { $0.result == "refused" && $0.error?.hasPrefix("hub busy: all 1 sync sessions are in use; retry after 1 s") == true }.count
+                == running.stderr.components(separatedBy: "session refused: device SIM1").count - 1, "\(audit)\n\(running.stderr)")
+
     }
 }
 

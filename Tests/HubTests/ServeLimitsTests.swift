@@ -79,9 +79,15 @@ struct ServeLimitsTests {
             return DeviceSync.busyRetryAfter(message) == 7 && message.contains("all 1 sync sessions are in use")
         }
         #expect(try hub.store.storage.changeCount(device: "BG03") == 0)
+        // Again: every refusal is in the audit log.
+        #expect(throws: SyncFailure.self) { _ = try hub.sync(batch: FastSyncTests.batch(1...4)) }
+        let audited = Deadline.after(seconds: 10)
+        while try hub.store.storage.auditLog(limit: 10).filter({ $0.result == "refused" }).count < 2 && !audited.hasPassed { usleep(10_000) }
+        #expect(try hub.store.storage.auditLog(limit: 10).filter { $0.result == "refused" && $0.device == "BG03" && $0.error?.hasPrefix("hub busy:") == true }.count == 2,
+                "\((try? hub.store.storage.auditLog(limit: 10)) ?? []) \(hub.lines)")
         #expect(hub.lines.contains { $0.hasPrefix("session refused: device BG03, mode fast: the hub is full (1 sessions open), told to retry after 7 s") },
                 "\(hub.lines)")
-        #expect(hub.server.metrics.prometheusText().contains("satchel_hub_refusals_total 1\n"))
+        #expect(hub.server.metrics.prometheusText().contains("satchel_hub_refusals_total 2\n"))
         // The slot frees, the same device gets in.
         holder.close()
         let freed = Deadline.after(seconds: 10)
