@@ -4,6 +4,11 @@ public import Modem
 public import Sync
 import SystemCalls
 import Transport
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// How a sync reaches the hub.
 public enum SyncLink {
@@ -110,23 +115,45 @@ extension DeviceAgent {
         let sync = DeviceSync(self)
         var state = SyncProgress(link: link.name, phase: .connecting)
         progress(state)
-        let report = try obeyingWipeOrders {
-            try connect(link, address: try sync.hubAddress(hub)) { opened, address in
-                state.phase = .exchanging
-                progress(state)
-                let stream = CountingStream(opened) { up, down in
-                    state.bytesUp = up
-                    state.bytesDown = down
+        // A hub at its session cap says when to come back (ERROR 13): the device waits that long
+        // and tries again, a few times and within its own timeout; past those it reports the
+        // refusal (exit 75) and the rep syncs later. Nothing was sent or marked meanwhile.
+        let started = Deadline.monotonicNanoseconds()
+        var busyAttempts = 0
+        let report = try obeyingWipeOrders { () throws -> DeviceSync.Report in
+            while true {
+                do {
+                    return try connect(link, address: try sync.hubAddress(hub)) { opened, address in
+                        state.phase = .exchanging
+                        progress(state)
+                        let stream = CountingStream(opened) { up, down in
+                            state.bytesUp = up
+                            state.bytesDown = down
+                            progress(state)
+                        }
+                        if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
+                        return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
+                    }
+                } catch DeviceSync.Failure.hubBusy(let seconds, let message) {
+                    busyAttempts += 1
+                    let elapsed = Double(Deadline.monotonicNanoseconds() - started) / 1e9
+                    guard busyAttempts <= Self.busyRetries, elapsed + Double(seconds) < timeoutSeconds else {
+                        throw DeviceSync.Failure.hubBusy(retryAfterSeconds: seconds, message: message)
+                    }
+                    notice("the hub is busy: trying again in \(seconds) s (\(busyAttempts) of \(Self.busyRetries))")
+                    state.phase = .connecting
                     progress(state)
+                    sleep(UInt32(seconds))
                 }
-                if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
-                return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
             }
         }
         let downloaded = report.pull != nil && (report.downloaded > 0 || report.documents > 0 || mode == .initialise || mode == .duplicate)
         if downloaded, mirror(device).isHealthy { _ = try? snapshot(device) }
         return report
     }
+
+    /// How many times a sync the hub refused as busy is tried again before it reports the refusal.
+    public static let busyRetries = 3
 
     /// Opens the link, runs `body` over it, and closes it (hangs the modem up) whatever happens.
     func connect<T>(_ link: SyncLink, address: String, _ body: (any ByteStream, String) throws -> T) throws -> T {

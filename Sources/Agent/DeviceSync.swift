@@ -31,6 +31,9 @@ public struct DeviceSync {
         case storage(String)
         /// The download held a row this handheld's schema refuses (DeviceDownload.RowRefused).
         case rowRefused(DeviceDownload.RowRefused)
+        /// The hub is at its session cap (ERROR 13, docs/protocol.md §9) and said when to come
+        /// back; nothing was sent or marked. `AgentSync.sync` waits that long and tries again.
+        case hubBusy(retryAfterSeconds: Int, message: String)
 
         public var description: String {
             switch self {
@@ -46,6 +49,8 @@ public struct DeviceSync {
             case .rowRefused(let refusal):
                 return "\(refusal.description). Nothing of its frame was applied; the hub has logged it (satchel-hub audit): "
                     + "the office fixes the row, then sync again"
+            case .hubBusy(let seconds, let message):
+                return "the hub is busy (\(message)); nothing was sent or marked as sent: sync again in \(seconds) s"
             }
         }
 
@@ -58,6 +63,7 @@ public struct DeviceSync {
             case .sync: return 69
             case .storage: return 74
             case .rowRefused: return 65
+            case .hubBusy: return 75
             }
         }
     }
@@ -292,6 +298,8 @@ public struct DeviceSync {
             return (result, (seconds * 1000).rounded() / 1000)
         } catch SyncFailure.hubError(code: .batchConflict, let message) {
             throw Failure.batchConflict(message)
+        } catch SyncFailure.hubError(_, let message) where Self.busyRetryAfter(message) != nil {
+            throw Failure.hubBusy(retryAfterSeconds: Self.busyRetryAfter(message) ?? 0, message: message)
         } catch let failure as SyncFailure {
             throw Failure.sync(failure)
         } catch let refusal as DeviceDownload.RowRefused {
@@ -301,6 +309,22 @@ public struct DeviceSync {
         } catch {
             throw Failure.link(LinkError(.session, error))
         }
+    }
+}
+
+extension DeviceSync {
+    /// The seconds a hub-busy ERROR (code 13, docs/protocol.md §9) asks the device to wait: its
+    /// message starts `hub busy:` and ends `retry after N s`. Read from the message because the
+    /// Sync module of this device may not know code 13 yet (it reads it as 8, message intact).
+    /// nil for any other message, and for a wait outside 1 to 3,600 seconds (a hub's message is
+    /// text from outside: a bogus figure is not obeyed).
+    public static func busyRetryAfter(_ message: String) -> Int? {
+        let words = message.split(separator: " ")
+        guard message.hasPrefix("hub busy:"), words.count >= 5, words[words.count - 1] == "s",
+              words[words.count - 3] == "after", words[words.count - 4] == "retry" else { return nil }
+        let figure = words[words.count - 2]
+        guard figure.count <= 4, figure.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int(figure), (1...3600).contains(seconds) else { return nil }
+        return seconds
     }
 }
 

@@ -264,17 +264,32 @@ public final class SQLiteHubStorage: HubStorage {
     /// here, before SQLite writes a byte (SQLite gives the -wal and -shm files the main file's
     /// mode), and an existing file, -wal or -shm that group or others may use is made owner-only.
     /// Returns the main file's old mode when it had to be tightened.
+    ///
+    /// An existing file is checked and changed by its path, never opened here: closing any
+    /// descriptor of the file releases every POSIX lock this process holds on it, SQLite's locks
+    /// of the connections already open included (each session opens one). Another process (a
+    /// `satchel-hub audit`, the admin server) then took itself for the file's last user, and its
+    /// close checkpointed and deleted the WAL under the serving hub: rows the hub had committed,
+    /// and a reader had seen, were gone after the hub stopped.
     static func ownerOnly(_ path: String) throws -> mode_t? {
-        let fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw HubError.storage("cannot open or create \(path): \(String(cString: strerror(errno))) (errno \(errno))")
-        }
-        defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw HubError.invalid("\(path) is not a regular file") }
+        if stat(path, &info) != 0 {
+            guard errno == ENOENT else {
+                throw HubError.storage("cannot read \(path): \(String(cString: strerror(errno))) (errno \(errno))")
+            }
+            // A new file: no connection has it open yet, so this open and close release no lock.
+            let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) } else if errno != EEXIST {
+                throw HubError.storage("cannot open or create \(path): \(String(cString: strerror(errno))) (errno \(errno))")
+            }
+            guard stat(path, &info) == 0 else {
+                throw HubError.storage("cannot read \(path): \(String(cString: strerror(errno))) (errno \(errno))")
+            }
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw HubError.invalid("\(path) is not a regular file") }
         var tightened: mode_t?
         if info.st_mode & 0o077 != 0 {
-            guard fchmod(fd, info.st_mode & 0o700) == 0 else {
+            guard chmod(path, info.st_mode & 0o700) == 0 else {
                 throw HubError.storage("\(path) is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))) and cannot be made owner-only: "
                                        + "\(String(cString: strerror(errno))); run satchel-hub as the file's owner, or chmod 600 it")
             }

@@ -1,3 +1,4 @@
+import Field
 import Foundation
 import Seal
 import Sync
@@ -12,36 +13,205 @@ public final class SyncServer: @unchecked Sendable {
     public static let lockMilliseconds: Int64 = 15 * 60 * 1000
     private let lock = NSLock()
     private var active = 0
+    /// The sockets of admitted sessions still open, by session number: what the drain deadline
+    /// cuts. A session leaves before its socket is closed (`SessionStream.close`), so a cut never
+    /// reaches a descriptor number the system has given to someone else.
+    private var open: [Int: FileDescriptorStream] = [:]
+    /// Sockets of devices being told the hub is busy (`refuseBusy`), cut at the stop too.
+    private var refusing: [Int: FileDescriptorStream] = [:]
+    private var nextSession = 0
+    private var cutSessions: Set<Int> = []
+    private var hubKeyForRefusals: X25519.KeyPair?
     public let maxSessions: Int
     public let policy: ScopePolicy
+    /// What a device refused at the session cap is told to wait before it tries again.
+    public let retryAfterSeconds: Int
+    /// Counters for the metrics endpoint (`HubMetrics.prometheusText`).
+    public let metrics = HubMetrics()
+    /// One line per session end and per refusal, for the technician (the serve command prints them).
+    let log: @Sendable (String) -> Void
     /// Unix milliseconds. The simulator moves it to run weeks of days in minutes.
     let clock: @Sendable () -> Int64
 
-    public init(maxSessions: Int = 64, sessionTimeout: Double = 120, policy: ScopePolicy = ScopePolicy(),
+    public init(maxSessions: Int = 64, sessionTimeout: Double = 120, policy: ScopePolicy = ScopePolicy(), retryAfterSeconds: Int = 30,
                 clock: @escaping @Sendable () -> Int64 = SyncServer.systemNow,
+                log: @escaping @Sendable (String) -> Void = { _ in },
                 makeStorage: @escaping @Sendable () throws -> any HubStorage) {
         self.makeStorage = makeStorage
         self.sessionTimeout = sessionTimeout
         self.maxSessions = maxSessions
         self.policy = policy
+        self.retryAfterSeconds = retryAfterSeconds
         self.clock = clock
+        self.log = log
     }
 
-    /// Accepts connections until `shouldStop` says so (checked every second).
+    /// Accepts connections until `shouldStop` says so (checked every second). Sessions under way
+    /// go on after it returns; `run` drains them.
     public func serve(_ listener: TCPListener, shouldStop: @escaping @Sendable () -> Bool = { false }) {
-        while !shouldStop() {
-            guard let connection = try? listener.accept(deadline: .after(seconds: 1)) else { continue }
-            let box = ConnectionBox(connection)
-            lock.lock()
-            let admitted = active < maxSessions
-            if admitted { active += 1 }
-            lock.unlock()
-            guard admitted else { connection.close(); continue }
+        _ = acceptUntilStopped(listener, wake: nil) { shouldStop() ? "stop" : nil }
+    }
+
+    /// The serve command: accepts until `stop` names a reason (a signal, say; `wake`, when given,
+    /// is a descriptor that becomes readable when it may, so the stop is seen at once), then stops
+    /// accepting (the port refuses connections from then on), lets the open sessions finish
+    /// within `drainSeconds`, cuts the rest, and says what happened. A cut session stores nothing
+    /// it had not committed: each batch is one transaction, and a device that got no RECEIPT
+    /// sends the same batch again, which the hub recognises.
+    public func run(_ listener: TCPListener, drainSeconds: Double, wake: Int32? = nil, stop: @escaping () -> String?) -> DrainReport {
+        let reason = acceptUntilStopped(listener, wake: wake, stop: stop)
+        // Linux takes a listening socket out of LISTEN on shutdown: connections waiting in the
+        // backlog are reset and new ones refused, while the descriptor stays ours until deinit.
+        shutdown(listener.fd, Int32(SHUT_RDWR))
+        lock.lock()
+        let openAtStop = active
+        for stream in refusing.values { shutdown(stream.fd, Int32(SHUT_RDWR)) }
+        lock.unlock()
+        log("satchel-hub: \(reason): no new sessions; \(openAtStop) open, waiting up to \(Self.seconds(drainSeconds)) s for them to finish")
+        let started = Deadline.monotonicNanoseconds()
+        let deadline = Deadline.after(seconds: drainSeconds)
+        while activeSessions > 0 && !deadline.hasPassed { usleep(20_000) }
+        lock.lock()
+        for (number, stream) in open {
+            cutSessions.insert(number)
+            shutdown(stream.fd, Int32(SHUT_RDWR))
+        }
+        let cut = cutSessions.count
+        lock.unlock()
+        // A cut session sees its link end at once; one inside a commit finishes that transaction
+        // first. Bounded, so a storage that hangs cannot keep the hub from stopping.
+        let grace = Deadline.after(seconds: 10)
+        while activeSessions > 0 && !grace.hasPassed { usleep(20_000) }
+        let report = DrainReport(reason: reason, openAtStop: openAtStop, finished: openAtStop - cut, cut: cut, stillRunning: activeSessions,
+                                 drainSeconds: drainSeconds, seconds: Double(Deadline.monotonicNanoseconds() - started) / 1e9)
+        log(report.description)
+        return report
+    }
+
+    /// Sessions admitted and not yet ended.
+    public var activeSessions: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return active
+    }
+
+    private func acceptUntilStopped(_ listener: TCPListener, wake: Int32?, stop: () -> String?) -> String {
+        while true {
+            if let reason = stop() { return reason }
+            var watched = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
+            if let wake { watched.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
+            guard poll(&watched, nfds_t(watched.count), 1000) > 0, watched[0].revents & Int16(POLLIN) != 0 else { continue }
+            // A connection and the stop together: the stop wins, the connection is refused.
+            if let reason = stop() { return reason }
+            guard let connection = try? listener.accept(deadline: .after(seconds: 0)) else { continue }
+            admit(connection)
+        }
+    }
+
+    /// A session of its own thread, or, at the cap, a clear refusal with a time to come back.
+    private func admit(_ connection: FileDescriptorStream) {
+        let box = ConnectionBox(connection)
+        lock.lock()
+        let number = nextSession
+        nextSession += 1
+        let admitted = active < maxSessions
+        let openNow = active
+        if admitted {
+            active += 1
+            open[number] = connection
+        }
+        // Refusing costs a handshake: a thread each, a bounded number of them.
+        let refuses = !admitted && refusing.count < max(4, maxSessions / 4)
+        if refuses { refusing[number] = connection }
+        lock.unlock()
+        metrics.accepted(admitted: admitted)
+        if admitted {
             Thread.detachNewThread { [self] in
-                handle(box.stream)
-                lock.lock(); active -= 1; lock.unlock()
+                handle(SessionStream(box.stream, number: number, server: self))
+                lock.lock()
+                active -= 1
+                lock.unlock()
+            }
+        } else if refuses {
+            Thread.detachNewThread { [self] in
+                refuseBusy(box.stream, openSessions: openNow)
+                lock.lock()
+                refusing[number] = nil
+                lock.unlock()
+                box.stream.close()
+            }
+        } else {
+            connection.close()
+            log("session refused: the hub is full (\(openNow) sessions open) and already refusing \(max(4, maxSessions / 4)) more; closed without a word")
+        }
+    }
+
+    /// Leaves the open sessions (under the lock, before the socket closes).
+    func forget(_ number: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        open[number] = nil
+        return cutSessions.contains(number)
+    }
+
+    func wasCut(_ number: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cutSessions.contains(number)
+    }
+
+    /// At the cap: the handshake (so the device hears it over its authenticated channel, not as a
+    /// dropped link), WELCOME ok, then ERROR 13 (hub busy) saying when to come back, before the
+    /// device's AUTH is even read: nothing it sends is looked at or stored. Docs: protocol.md §9.
+    func refuseBusy(_ connection: FileDescriptorStream, openSessions: Int) {
+        let deadline = Deadline.after(seconds: min(sessionTimeout, 15))
+        var device = "?", mode = "?"
+        let startedAt = now()
+        let message = HubBusy.message(open: openSessions, retryAfter: retryAfterSeconds)
+        // In the audit like every refusal (docs/protocol.md §9), on a connection of its own.
+        defer {
+            let entry = AuditEntry(device: device == "?" ? nil : device, rep: nil, mode: mode == "?" ? nil : mode, startedAt: startedAt, endedAt: now(),
+                                   bytesUp: 0, bytesDown: 0, recordsUp: 0, recordsDown: 0, result: "refused", error: message)
+            do { try makeStorage().audit(entry) } catch {
+                log("satchel-hub: the refusal of device \(TerminalText.safe(device)) is not in the audit log: \(TerminalText.safe("\(error)"))")
             }
         }
+        do {
+            let key = try refusalKey()
+            let channel = try SyncChannel.accept(connection, hubKey: key, dictionary: SyncDictionary.v3, deadline: deadline) { [self] _, helloBytes in
+                let hello = try Hello.decode(helloBytes)
+                device = hello.device
+                mode = hello.mode.name
+                return Welcome(status: .ok, session: Random.bytes(16), hubTime: now()).encode()
+            }
+            try channel.send(.init(type: MessageType.error.rawValue, body: HubBusy.errorBody(open: openSessions, retryAfter: retryAfterSeconds)), deadline: deadline)
+            shutdown(connection.fd, Int32(SHUT_WR))
+            // What the device sent in its first flight (AUTH, its batches) is read and dropped until
+            // it hangs up: closing over unread bytes would reset the link, and a reset can take the
+            // ERROR with it before the device reads it.
+            var drained = 0
+            while drained < 16 << 20, let chunk = try? connection.read(maxCount: 65_536, deadline: deadline), !chunk.isEmpty { drained += chunk.count }
+            log("session refused: device \(TerminalText.safe(device)), mode \(mode): the hub is full (\(openSessions) sessions open), told to retry after \(retryAfterSeconds) s")
+        } catch {
+            metrics.sessionFailed()
+            log("session refused: device \(TerminalText.safe(device)), mode \(mode): the hub is full (\(openSessions) sessions open); the refusal did not reach it: \(TerminalText.safe("\(error)"))")
+        }
+    }
+
+    private func refusalKey() throws -> X25519.KeyPair {
+        lock.lock()
+        let cached = hubKeyForRefusals
+        lock.unlock()
+        if let cached { return cached }
+        let key = try makeStorage().hubKey()
+        lock.lock()
+        hubKeyForRefusals = key
+        lock.unlock()
+        return key
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
     }
 
     final class ConnectionBox: @unchecked Sendable {
@@ -57,13 +227,23 @@ public final class SyncServer: @unchecked Sendable {
         defer { stream.close() }
         var entry = AuditEntry(device: nil, rep: nil, mode: nil, startedAt: now(), endedAt: 0, bytesUp: 0, bytesDown: 0,
                                recordsUp: 0, recordsDown: 0, result: "failed", error: nil)
+        let started = Deadline.monotonicNanoseconds()
+        metrics.sessionStarted()
         let storage: any HubStorage
         do { storage = try makeStorage() } catch {
+            entry.error = "the hub's storage would not open: \(error)"
+            sessionEnded(entry, stream: stream, started: started)
             return
         }
         defer {
             entry.endedAt = now()
+            if let session = stream as? SessionStream, session.wasCut {
+                entry.result = "failed"
+                entry.error = "cut: the hub was stopping and the drain deadline passed; nothing it had not acknowledged was kept, the device sends it again"
+                    + (entry.error.map { " (\($0))" } ?? "")
+            }
             try? storage.audit(entry)
+            sessionEnded(entry, stream: stream, started: started)
         }
         let deadline = Deadline.after(seconds: sessionTimeout)
         var openChannel: SyncChannel?
@@ -147,6 +327,7 @@ public final class SyncServer: @unchecked Sendable {
                         throw SessionRefusal.batchConflict(conflict)
                     }
                     entry.recordsUp += batch.changes.count
+                    metrics.batchCommitted()
                     try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
                 case .pull where [.full, .initialise, .duplicate].contains(mode) && !pulled:
                     pulled = true
@@ -208,6 +389,24 @@ public final class SyncServer: @unchecked Sendable {
         } catch {
             entry.error = "\(error)" + (entry.error.map { " (\($0))" } ?? "")
         }
+    }
+
+    /// The technician's line for a session that ended, and its count in the metrics.
+    private func sessionEnded(_ entry: AuditEntry, stream: any ByteStream, started: UInt64) {
+        let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
+        metrics.sessionEnded(entry, seconds: seconds, cut: (stream as? SessionStream)?.wasCut ?? false)
+        log(Self.logLine(entry, seconds: seconds))
+    }
+
+    /// `session end: device SIM1 (rep R01), mode fast, up 2113 B (6 records), down 388 B (0 records), 2.41 s, ok`,
+    /// then the error when there is one. Device ids and errors come from outside: made safe for a terminal.
+    public static func logLine(_ entry: AuditEntry, seconds: Double) -> String {
+        var line = "session end: device \(TerminalText.safe(entry.device ?? "?"))"
+        if let rep = entry.rep { line += " (rep \(TerminalText.safe(rep)))" }
+        line += ", mode \(TerminalText.safe(entry.mode ?? "?")), up \(entry.bytesUp) B (\(entry.recordsUp) records), down \(entry.bytesDown) B (\(entry.recordsDown) records)"
+        line += ", \(String(format: "%.2f", seconds)) s, \(entry.result)"
+        if let error = entry.error { line += ": \(TerminalText.safe(error))" }
+        return line
     }
 
     /// The device ended the session with an ERROR (a row its schema refused, say): its words,

@@ -196,27 +196,47 @@ struct DeviceCommand: ParsableCommand {
 }
 
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve device syncs.")
+    static let configuration = CommandConfiguration(
+        abstract: "Serve device syncs.",
+        discussion: """
+            SIGTERM or SIGINT stops it gracefully: no new sessions, the open ones get --drain-seconds to finish, \
+            the rest are cut (a device sends what was not acknowledged again), then it exits 0 saying how many \
+            finished and how many were cut. One line per session end goes to standard error.
+            """)
     @OptionGroup var database: DatabaseOption
     @Option(help: "host:port to listen on (port 0 picks one and prints it).") var listen: String = "127.0.0.1:7410"
-    @Option(help: "Sessions at once.") var sessions: Int = 64
+    @Option(help: "Sessions at once; a device beyond them is told the hub is busy and when to come back.") var sessions: Int = 64
+    @Option(help: "On SIGTERM/SIGINT: seconds the open sessions get to finish before they are cut.") var drainSeconds: Int = 30
+    @Option(help: "Seconds a device refused at the session cap is told to wait before it tries again (1-3600).") var retryAfter: Int = 30
+    @Option(help: ArgumentHelp("host:port of an HTTP endpoint serving GET /metrics (Prometheus text format); none by default.", valueName: "host:port"))
+    var metrics: String?
 
     func run() throws {
+        // First of all, before storage or any thread: from here on a stop signal is a request to
+        // drain, on whichever thread it lands (StopSignals says why not a blocked mask).
+        let stop = try hubErrors { try StopSignals.install() }
+        signal(SIGPIPE, SIG_IGN)  // a device that drops off mid-write is an error for its session, not for the hub
+        guard sessions >= 1 else { throw ValidationError("--sessions \(sessions): at least 1") }
+        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds \(drainSeconds): 0 or more") }
+        guard (1...3600).contains(retryAfter) else { throw ValidationError("--retry-after \(retryAfter): 1 to 3600 seconds") }
         let connect = database.connect
         _ = try database.openStorage()
         let listener: TCPListener
         do { listener = try TCPListener(listen) } catch { throw ValidationError("--listen \(listen): \(error)") }
+        let metricsListener: TCPListener?
+        do { metricsListener = try metrics.map { address throws(StreamError) in try TCPListener(address) } } catch {
+            throw ValidationError("--metrics \(metrics ?? ""): \(error)")
+        }
         let host = listen.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
-        // Whatever started us may have blocked these (a test runner, a shell script): the hub must
-        // always stop when asked.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        for signal in [SIGTERM, SIGINT] { sigaddset(&stopSignals, signal) }
-        sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
-        signal(SIGPIPE, SIG_IGN)  // a device that drops off mid-write is an error for its session, not for the hub
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let server = SyncServer(maxSessions: sessions, retryAfterSeconds: retryAfter, log: log, makeStorage: connect)
         print("satchel-hub listening on \(host):\(listener.port)")
+        if let metricsListener, let metrics {
+            let metricsHost = metrics.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
+            print("satchel-hub metrics on http://\(metricsHost):\(metricsListener.port)/metrics")
+        }
         fflush(nil)
-        SyncServer(maxSessions: sessions, makeStorage: connect).serve(listener)
+        server.serveUntilSignalled(listener, signals: stop, drainSeconds: Double(drainSeconds), metricsListener: metricsListener)
     }
 }
 
