@@ -592,22 +592,37 @@ public final class DeviceAgent {
     }
 
     /// The newest snapshot pointer on the card, read again only when either pointer slot is not
-    /// the file read last time (a snapshot by this or another process rewrites one).
+    /// the file read last time (a snapshot by this or another process rewrites one), or a slot
+    /// that was missing then is there now (the second snapshot writes the second slot).
     private func newestPointer(_ attached: Attached) -> SnapshotPointer? {
-        let slots = (0..<2).map { card.fingerprint(attached.layout.pointerSlot($0)) }
+        let slots = (0..<2).map { pointerSlotState(attached.layout.pointerSlot($0)) }
         if let lastPointer, lastPointer.root == attached.layout.root, lastPointer.device == attached.layout.device,
            !slots.contains(nil), lastPointer.slots == slots {
             return lastPointer.pointer
         }
         lastPointer = nil
         guard let pointers = try? Snapshots(layout: attached.layout, key: attached.key, card: card).pointers() else { return nil }
-        // Fingerprints taken before the read, so a slot rewritten meanwhile differs next time; a
-        // missing slot (a card with one snapshot so far) has none, and is read again each time.
+        // States taken before the read, so a slot written meanwhile differs next time.
         if !slots.contains(nil) { lastPointer = (attached.layout.root, attached.layout.device, slots, pointers.first) }
         return pointers.first
     }
 
-    private var lastPointer: (root: String, device: String, slots: [FileFingerprint?], pointer: SnapshotPointer?)?
+    /// What a pointer slot was when `newestPointer` last looked: the file it read, or no file.
+    enum PointerSlotState: Equatable {
+        case file(FileFingerprint)
+        case absent
+    }
+
+    /// A slot's state, or nil when it cannot be told (a file the file system gives no fingerprint
+    /// of, or a failure to look): then the pointer is read again each time, never kept. A card
+    /// with one snapshot so far has one slot absent; caching that (one `stat` that finds no file)
+    /// spares every capture reading the other slot again.
+    private func pointerSlotState(_ path: String) -> PointerSlotState? {
+        if let print = card.fingerprint(path) { return .file(print) }
+        do { return try card.fileSize(path) == nil ? .absent : nil } catch { return nil }
+    }
+
+    private var lastPointer: (root: String, device: String, slots: [PointerSlotState?], pointer: SnapshotPointer?)?
 
     static func report(for error: BackupError, path: String) -> CardReport {
         if case .fileSystem(let failure) = error {

@@ -97,4 +97,60 @@ struct CardSwapTests {
         let second = try agent.capture(.visits, in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder).document.id }
         #expect(second.onCard && second.card.snapshotGeneration == 2 && second.card.snapshotCoversSeq == first.sequence)
     }
+
+    @Test("while the card holds one snapshot, captures in one process read its pointer once, and the second snapshot's pointer at the next capture")
+    func pointerKeptWithOneSlotMissing() throws {
+        #expect(mkdir(mount, 0o700) == 0)
+        let files = SlotReadCounter()
+        var configuration = ours.configuration
+        configuration.cardRoot = mount
+        let agent = DeviceAgent(configuration, cardFileSystem: files, clock: ours.clock)
+        let device = try ours.open()
+        _ = try agent.initCard(device, passphrase: BackupFixture.passphrase)
+        let layout = CardLayout(root: mount, device: try device.deviceID())
+        // Generation 1 is in one slot; the other is missing until the second snapshot.
+        #expect(PosixFileSystem().exists(layout.pointerSlot(1)) && !PosixFileSystem().exists(layout.pointerSlot(0)))
+        func visit(_ note: String) throws -> DeviceAgent.Saved<String> {
+            try agent.capture(.visits, in: device) { try Capture($0).recordVisit(customerID: "C2", outcome: .noOrder, note: note).document.id }
+        }
+        let first = try visit("pierwsza — първа")
+        let readsAfterFirst = files.slotReads
+        for note in ["druga", "трета", "czwarta"] {
+            let saved = try visit(note)
+            #expect(saved.onCard && saved.card.snapshotGeneration == 1 && saved.card.snapshotCoversSeq == first.card.snapshotCoversSeq)
+        }
+        #expect(files.slotReads == readsAfterFirst, "the unchanged pointer was read again: \(files.slotReads - readsAfterFirst) reads")
+        // `satchel backup` in another process writes generation 2 into the missing slot.
+        let pointer = try self.agent(ours, card: mount).snapshot(try ours.open())
+        #expect(pointer.generation == 2 && PosixFileSystem().exists(layout.pointerSlot(0)))
+        let after = try visit("po kopii — след копието")
+        #expect(after.onCard && after.card.snapshotGeneration == 2 && after.card.snapshotCoversSeq == pointer.coversSequence)
+        #expect(files.slotReads > readsAfterFirst)
+    }
+}
+
+/// The real file system, counting the reads of the snapshot pointer slots.
+final class SlotReadCounter: FileSystem {
+    let posix = PosixFileSystem()
+    private(set) var slotReads = 0
+    private func count(_ path: String) { if path.hasSuffix("/pointer-a") || path.hasSuffix("/pointer-b") { slotReads += 1 } }
+
+    func createDirectory(_ path: String) throws(FileSystemError) { try posix.createDirectory(path) }
+    func listDirectory(_ path: String) throws(FileSystemError) -> [String] { try posix.listDirectory(path) }
+    func syncDirectory(_ path: String) throws(FileSystemError) { try posix.syncDirectory(path) }
+    func fileSize(_ path: String) throws(FileSystemError) -> Int64? { try posix.fileSize(path) }
+    func openFile(_ path: String, _ mode: OpenMode) throws(FileSystemError) -> any OpenFile {
+        if mode == .read { count(path) }
+        return try posix.openFile(path, mode)
+    }
+    func rename(_ from: String, to: String) throws(FileSystemError) { try posix.rename(from, to: to) }
+    func remove(_ path: String) throws(FileSystemError) { try posix.remove(path) }
+    func isWritable(_ path: String) -> Bool { posix.isWritable(path) }
+    func freeBytes(_ path: String) -> Int64? { posix.freeBytes(path) }
+    func removeDirectory(_ path: String) throws(FileSystemError) { try posix.removeDirectory(path) }
+    func fingerprint(_ path: String) -> FileFingerprint? { posix.fingerprint(path) }
+    func read(_ path: String, at offset: Int64, count bytes: Int) throws(FileSystemError) -> [UInt8] {
+        count(path)
+        return try posix.read(path, at: offset, count: bytes)
+    }
 }
