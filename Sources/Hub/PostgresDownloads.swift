@@ -253,24 +253,32 @@ extension PostgresHubStorage {
                 let pull = "\(device.id)-\(Hex.encode(Random.bytes(6)))"
                 let scope = try scopeRows(device: device, now: now, policy: policy, budgets: request.budgets)
                 let plan = try DownloadPlanner.assemble(pull: pull, reset: reset, scope: scope) { table in
-                    Dictionary(try connection.query("SELECT key, hash FROM device_shadow WHERE device_id = $1 AND tbl = $2",
-                                                    [.text(device.id), .integer(Int64(table.id))]) { ($0.bytes(0), UInt64(bitPattern: $0.int64(1))) },
+                    Dictionary(try connection.query("SELECT key, hash, held FROM device_shadow WHERE device_id = $1 AND tbl = $2",
+                                                    [.text(device.id), .integer(Int64(table.id))]) {
+                                   ($0.bytes(0), DownloadPlanner.ShadowRow(hash: UInt64(bitPattern: $0.int64(1)), held: $0.isNull(2) ? nil : $0.bytes(2)))
+                               },
                                uniquingKeysWith: { first, _ in first })
                 }
                 if !plan.entries.isEmpty {
                     try connection.execute("""
-                        INSERT INTO download_plan(device_id, position, tbl, key, hash)
-                        SELECT $1, ordinality - 1, t, decode(k, 'hex'), h FROM unnest($2::integer[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p(t, k, h, ordinality)
+                        INSERT INTO download_plan(device_id, position, tbl, key, hash, held)
+                        SELECT $1, ordinality - 1, t, decode(k, 'hex'), h, CASE WHEN v = '' THEN NULL ELSE decode(v, 'hex') END
+                        FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS p(t, k, h, v, ordinality)
                         """, [.text(device.id), .text(PostgresArray.integers(plan.entries.map { Int64($0.table.id) })),
                               .text(PostgresArray.text(plan.entries.map { Hex.encode($0.key) })),
-                              .text(PostgresArray.optionalIntegers(plan.entries.map { $0.phase == .purge ? nil : Int64(bitPattern: $0.hash) }))])
+                              .text(PostgresArray.optionalIntegers(plan.entries.map { $0.phase == .purge ? nil : Int64(bitPattern: $0.hash) })),
+                              // "" for none: a held blob is never empty (a table with held columns has at least one value).
+                              .text(PostgresArray.text(plan.entries.map { entry in
+                                  (entry.phase == .purge ? nil : entry.table.heldValues(of: entry.row)).map { Hex.encode($0) } ?? ""
+                              }))])
                 }
                 try connection.execute("""
                     INSERT INTO downloads(device_id, pull_id, rows, committed, created_at) VALUES ($1, $2, $3, FALSE, $4)
                     ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at
                     """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now)])
                 return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue,
+                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
+                                       catalogue: plan.catalogue,
                                        heldBack: plan.heldBack.map(\.description))
             }
         }
@@ -398,9 +406,9 @@ extension PostgresHubStorage {
             WHERE s.device_id = $1 AND p.device_id = $1 AND p.position < $2 AND p.hash IS NULL AND s.tbl = p.tbl AND s.key = p.key
             """, parameters)
         try connection.execute("""
-            INSERT INTO device_shadow(device_id, tbl, key, hash)
-            SELECT device_id, tbl, key, hash FROM download_plan WHERE device_id = $1 AND position < $2 AND hash IS NOT NULL
-            ON CONFLICT (device_id, tbl, key) DO UPDATE SET hash = excluded.hash
+            INSERT INTO device_shadow(device_id, tbl, key, hash, held)
+            SELECT device_id, tbl, key, hash, held FROM download_plan WHERE device_id = $1 AND position < $2 AND hash IS NOT NULL
+            ON CONFLICT (device_id, tbl, key) DO UPDATE SET hash = excluded.hash, held = excluded.held
             """, parameters)
         try connection.execute("DELETE FROM download_plan WHERE device_id = $1 AND position < $2", parameters)
     }
