@@ -234,8 +234,10 @@ extension PostgresHubStorage {
                 try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 15))", [.text(device.id)])
                 // A master-data import (which holds this lock exclusively) is seen whole or not at all.
                 try connection.execute("SELECT pg_advisory_xact_lock_shared(\(Self.masterDataLock))")
-                let previous = try connection.first("SELECT pull_id, rows, committed FROM downloads WHERE device_id = $1", [.text(device.id)]) {
-                    (pull: $0.text(0), rows: $0.int(1), committed: $0.bool(2))
+                let previous = try connection.first("SELECT pull_id, rows, committed, continues_pull, continues_applied FROM downloads WHERE device_id = $1",
+                                                    [.text(device.id)]) {
+                    (pull: $0.text(0), rows: $0.int(1), committed: $0.bool(2), continues: $0.isNull(3) ? nil : $0.text(3),
+                     continuesApplied: $0.isNull(4) ? nil : $0.int64(4))
                 }
                 var reset = request.reset
                 if !reset {
@@ -244,6 +246,11 @@ extension PostgresHubStorage {
                         reset = try connection.int64("SELECT count(*) FROM device_shadow WHERE device_id = $1", [.text(device.id)]) > 0
                     } else if let previous, previous.pull == request.lastPull {
                         if !previous.committed { try commitPlan(device: device.id, through: request.complete ? previous.rows : request.applied) }
+                    } else if let previous, !previous.committed, previous.continues == request.lastPull,
+                              previous.continuesApplied == Int64(request.applied) {
+                        // As on SQLite (hub v8): the plan made for this very request never reached
+                        // the device (the link dropped before its DOWNLOAD header, which since
+                        // protocol 5 shares a frame with the first TABLEs): plan again from the shadow.
                     } else {
                         reset = true
                     }
@@ -273,9 +280,12 @@ extension PostgresHubStorage {
                               }))])
                 }
                 try connection.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at) VALUES ($1, $2, $3, FALSE, $4)
-                    ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now)])
+                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES ($1, $2, $3, FALSE, $4, $5, $6)
+                    ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at,
+                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
+                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
+                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
+                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
                 return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
                                        done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
                                        catalogue: plan.catalogue,

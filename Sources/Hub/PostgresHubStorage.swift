@@ -92,10 +92,13 @@ public final class PostgresHubStorage: HubStorage {
         ("hub v6 open items for the devices' payment reminders", openItemsSchema),
         ("hub v7 office users, tokens and decisions", PostgresOfficeSchema.users),
         ("hub v8 device lifecycle: technicians, states, escrow, offline policy", lifecycleSchema),
-        // As SQLite's v11: the integers outside the key of each row the device holds (protocol 5).
-        ("hub v9 shadows keep the integers the device holds", """
+        // As SQLite's v11: the integers outside the key of each row the device holds (protocol 5);
+        // and SQLite's v8: a download remembers the pull it continues.
+        ("hub v9 shadows keep the integers the device holds; downloads remember the pull they continue", """
             ALTER TABLE device_shadow ADD COLUMN held BYTEA;
             ALTER TABLE download_plan ADD COLUMN held BYTEA;
+            ALTER TABLE downloads ADD COLUMN continues_pull TEXT;
+            ALTER TABLE downloads ADD COLUMN continues_applied BIGINT;
             """),
     ]
 

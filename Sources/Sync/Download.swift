@@ -272,7 +272,9 @@ public struct TableFrame: Equatable, Sendable {
         let held = phase == .upsert ? self.held : []
         for (index, column) in columns.enumerated() {
             let columnStart = body.bytes.count
-            usedHeld = try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue, held: held, into: &body) || usedHeld
+            // Keys never: the device reads them before it can look its rows up.
+            usedHeld = try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue,
+                                               held: index < table.keyCount ? [] : held, into: &body) || usedHeld
             columnSpans.append((index < table.keyCount ? "key \(column.name)" : column.name, columnStart..<body.bytes.count))
         }
         if phase == .upsert {
