@@ -116,6 +116,8 @@ public struct SyncApplyBench {
         func catalogue() throws -> Catalogue { try inner.catalogue() }
         func apply(_ frame: TableFrame) throws { try inner.apply(frame) }
         func documents(_ batch: Batch) throws -> Int { try inner.documents(batch) }
+        func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] { try inner.heldRows(table, keys: keys) }
+        func heldRowsDiffer() throws { try inner.heldRowsDiffer() }
         func finish(_ done: DownloadDone) throws -> [String] {
             defer { lastMilliseconds = ((SyncApplyBench.threadCPUMilliseconds() - started) * 10).rounded() / 10 }
             return try inner.finish(done)

@@ -318,6 +318,8 @@ public struct SyncBench {
         func catalogue() throws -> Catalogue { try inner.catalogue() }
         func finish(_ done: DownloadDone) throws -> [String] { try inner.finish(done) }
         func documents(_ batch: Batch) throws -> Int { try inner.documents(batch) }
+        func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] { try inner.heldRows(table, keys: keys) }
+        func heldRowsDiffer() throws { try inner.heldRowsDiffer() }
         func apply(_ frame: TableFrame) throws {
             let catalogue = try inner.catalogue()
             let linesBefore = lines.count

@@ -63,6 +63,26 @@ public final class DeviceDownload: DownloadSink {
         cachedCatalogue = nil
     }
 
+    /// The device's own rows under `keys` (a frame's held rows, protocol 5). A row of a table
+    /// written outside downloads may not be what the hub's shadow says: then the frame's
+    /// checksum refuses it and `heldRowsDiffer` asks for a reset.
+    public func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] {
+        try device.guarded {
+            let statement = try database.statement("SELECT \(table.columnList) FROM \(table.name) WHERE "
+                                                    + table.keyColumns.map { "\($0.name) = ?" }.joined(separator: " AND "))
+            let count = Int32(table.columns.count)
+            return try keys.map { key in
+                try statement.bind(key)
+                defer { statement.reset() }
+                return try statement.step() ? (0..<count).map { statement.value($0) } : nil
+            }
+        }
+    }
+
+    public func heldRowsDiffer() throws {
+        try device.write { try device.setSyncState("download_reset", "1") }
+    }
+
     /// Empties the working set for a reset; rows a document points at stay, marked retained, and
     /// so do the rows those point at (a kept customer's territory).
     func clearWorkingSet() throws {
@@ -256,6 +276,33 @@ public final class DeviceDownload: DownloadSink {
                 var (mine, stale) = try checksums.state(table)
                 if stale || mine != expected { mine = try checksums.recompute(table) }
                 if mine != expected { mismatched.append(table.name) }
+            }
+            // The tables the download did not write, checked together (protocol 5): stale ones
+            // summed again first; if the sum still differs, every one of them is, and the
+            // tables whose rows were written outside downloads are named as the likely cause
+            // (all of them when none was).
+            let listed = Set(done.tables.map(\.table))
+            let others = WorkingSetTables.all.filter { !listed.contains($0.id) }
+            func othersSum(recomputingAll: Bool, suspects: inout [String]) throws -> TableChecksum {
+                var total = TableChecksum(table: 0)
+                for table in others {
+                    var (mine, stale) = try checksums.state(table)
+                    if stale || recomputingAll {
+                        let summed = try checksums.recompute(table)
+                        if stale || summed != mine { suspects.append(table.name) }
+                        mine = summed
+                    }
+                    total.rows += mine.rows
+                    total.sum &+= mine.sum
+                }
+                return total
+            }
+            var suspects: [String] = []
+            if try othersSum(recomputingAll: false, suspects: &suspects) != done.others,
+               try othersSum(recomputingAll: true, suspects: &suspects) != done.others {
+                var named = Set<String>()
+                let culprits = suspects.filter { named.insert($0).inserted }
+                mismatched += culprits.isEmpty ? others.map(\.name) : culprits
             }
             try checksums.save()
             try device.setSyncState("download_complete", "1")

@@ -94,7 +94,7 @@ enum DocumentSummaries {
 
     static let columns = "change_id, customer_id, state, approval, total_minor, currency, discount_basis_points, hold_reason, unreadable"
 
-    /// SQLite's v11. No foreign key to device_changes: a summary is derived from its change and
+    /// SQLite's v12 (PostgreSQL's v10). No foreign key to device_changes: a summary is derived from its change and
     /// written in the change's transaction; a test or repair that stages device_changes by hand
     /// (dropping its append-only triggers) must not be stopped by it.
     static let sqlite = """
@@ -131,7 +131,7 @@ extension SQLiteHubStorage {
                   DatabaseValue(summary.holdReason), DatabaseValue(summary.unreadable)])
     }
 
-    /// The backfill v11 left pending, if it still is: a read on every opening, the work once.
+    /// The backfill v12 (PostgreSQL's v10) left pending, if it still is: a read on every opening, the work once.
     func completePendingBackfills() throws {
         guard try database.first("SELECT 1 FROM pending_backfills WHERE name = ?", [.text(DocumentSummaries.backfill)], row: { _ in true }) != nil else { return }
         try writeTransaction {

@@ -203,10 +203,17 @@ public final class SQLiteHubStorage: HubStorage {
         Migration("hub v10 open items travel to the devices (payment reminders)", """
             CREATE VIEW open_items AS SELECT customer_id, ref, issued_on, due_on, amount_minor, currency FROM erp_open_items;
             """),
+        // The values of each row's integer columns outside the key, as the device holds them
+        // (protocol 5): a download sends a changed count or price as the difference to them.
+        // NULL for rows shadowed before (they go as values until sent again).
+        Migration("hub v11 shadows keep the integers the device holds", """
+            ALTER TABLE device_shadow ADD COLUMN held BLOB;
+            ALTER TABLE download_plan ADD COLUMN held BLOB;
+            """),
         // What the office's queries read of each document, decoded once with the codec at ingest
         // (DocumentSummaries.swift); the rows stored before are backfilled by the hub in Swift
         // when it opens the file (completePendingBackfills), not by SQL reading their JSON.
-        Migration("hub v11 document summaries: the office's fields of each change, typed", DocumentSummaries.sqlite),
+        Migration("hub v12 document summaries: the office's fields of each change, typed", DocumentSummaries.sqlite),
     ]
 
     /// The hub's own history, what it acknowledged and what happened in each session, is written
@@ -411,10 +418,11 @@ public final class SQLiteHubStorage: HubStorage {
                 let pull = "\(device.id)-\(Hex.encode(Random.bytes(6)))"
                 let plan = try DownloadPlanner(database: database, policy: policy)
                     .plan(device: device, pull: pull, reset: reset, today: today, now: now, budgets: request.budgets)
-                let insert = try database.statement("INSERT INTO download_plan(device_id, position, tbl, key, hash) VALUES (?, ?, ?, ?, ?)")
+                let insert = try database.statement("INSERT INTO download_plan(device_id, position, tbl, key, hash, held) VALUES (?, ?, ?, ?, ?, ?)")
                 for (position, entry) in plan.entries.enumerated() {
+                    let held = entry.phase == .purge ? nil : entry.table.heldValues(of: entry.row)
                     try insert.run([.text(device.id), .integer(Int64(position)), .integer(Int64(entry.table.id)), .blob(entry.key),
-                                    entry.phase == .purge ? .null : .integer(Int64(bitPattern: entry.hash))])
+                                    entry.phase == .purge ? .null : .integer(Int64(bitPattern: entry.hash)), held.map { .blob($0) } ?? .null])
                 }
                 try database.execute("""
                     INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES (?, ?, ?, 0, ?, ?, ?)
@@ -424,7 +432,8 @@ public final class SQLiteHubStorage: HubStorage {
                           reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
                           reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
                 return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue,
+                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
+                                       catalogue: plan.catalogue,
                                        heldBack: plan.heldBack.map(\.description))
             }
         }
@@ -448,9 +457,9 @@ public final class SQLiteHubStorage: HubStorage {
                 (SELECT tbl, key FROM download_plan WHERE device_id = ?1 AND position < ?2 AND hash IS NULL)
             """, [.text(device), .integer(Int64(applied))])
         try database.execute("""
-            INSERT INTO device_shadow(device_id, tbl, key, hash)
-            SELECT device_id, tbl, key, hash FROM download_plan WHERE device_id = ?1 AND position < ?2 AND hash IS NOT NULL
-            ON CONFLICT(device_id, tbl, key) DO UPDATE SET hash = excluded.hash
+            INSERT INTO device_shadow(device_id, tbl, key, hash, held)
+            SELECT device_id, tbl, key, hash, held FROM download_plan WHERE device_id = ?1 AND position < ?2 AND hash IS NOT NULL
+            ON CONFLICT(device_id, tbl, key) DO UPDATE SET hash = excluded.hash, held = excluded.held
             """, [.text(device), .integer(Int64(applied))])
         try database.execute("DELETE FROM download_plan WHERE device_id = ? AND position < ?", [.text(device), .integer(Int64(applied))])
     }

@@ -129,6 +129,9 @@ struct DownloadPlanner {
             var row: WorkingSetRow
             var key: [UInt8]
             var hash: UInt64
+            /// The row the device holds under this key, as the shadow keeps it (its
+            /// `heldColumns`): what the frame's held differences are taken against.
+            var held: WorkingSetRow? = nil
         }
         /// Rows in send order: purges (tables in reverse), then upserts (tables in order).
         var entries: [Entry]
@@ -231,10 +234,11 @@ struct DownloadPlanner {
                                            .integer(now - Int64(policy.recentDays) * 86_400_000)]
         let scope = try WorkingSetTables.all.map { try $0.rows(in: database, where: Self.condition($0.name), parameters) }
         return try Self.assemble(pull: pull, reset: reset, scope: scope) { table in
-            var shadow: [[UInt8]: UInt64] = [:]
-            for (key, hash) in try database.query("SELECT key, hash FROM device_shadow WHERE device_id = ? AND tbl = ?",
-                                                  [.text(device.id), .integer(Int64(table.id))], row: { ($0.blob(0), UInt64(bitPattern: $0.int64(1))) }) {
-                shadow[key] = hash
+            var shadow: [[UInt8]: ShadowRow] = [:]
+            for (key, row) in try database.query("SELECT key, hash, held FROM device_shadow WHERE device_id = ? AND tbl = ?",
+                                                 [.text(device.id), .integer(Int64(table.id))],
+                                                 row: { ($0.blob(0), ShadowRow(hash: UInt64(bitPattern: $0.int64(1)), held: $0.isNull(2) ? nil : $0.blob(2))) }) {
+                shadow[key] = row
             }
             return shadow
         }
@@ -243,8 +247,15 @@ struct DownloadPlanner {
     /// The backend-independent half of a plan: from the rows in scope (one list per table of
     /// `WorkingSetTables.all`, in key order) and what the device's shadow holds of each table,
     /// the purges, upserts, checksums and rows held back. Both backends plan through here.
+    /// What the shadow keeps of a row the device holds: its hash, and the values of the table's
+    /// `heldColumns` (nil from a hub before protocol 5, or for a table without such columns).
+    struct ShadowRow {
+        var hash: UInt64
+        var held: [UInt8]?
+    }
+
     static func assemble(pull: String, reset: Bool, scope: [[WorkingSetRow]],
-                         shadowOf: (WorkingSetTables.Table) throws -> [[UInt8]: UInt64]) throws -> Plan {
+                         shadowOf: (WorkingSetTables.Table) throws -> [[UInt8]: ShadowRow]) throws -> Plan {
         var purges: [[Plan.Entry]] = []
         var upserts: [Plan.Entry] = []
         var checksums: [TableChecksum] = []
@@ -266,7 +277,12 @@ struct DownloadPlanner {
             for (row, hash) in zip(rows, kept.map { hashes[index][$0] }) {
                 checksum.add(hash)
                 let key = table.key(of: row)
-                if shadow.removeValue(forKey: key) != hash { upserts.append(.init(table: table, phase: .upsert, row: row, key: key, hash: hash)) }
+                let shadowed = shadow.removeValue(forKey: key)
+                if shadowed?.hash != hash {
+                    // A row the device holds goes as a change to it where the shadow kept its values.
+                    let held = try shadowed?.held.map { try table.heldRow($0) }
+                    upserts.append(.init(table: table, phase: .upsert, row: row, key: key, hash: hash, held: held))
+                }
             }
             purges.append(try shadow.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { key in
                 Plan.Entry(table: table, phase: .purge, row: try table.keyValues(key), key: key, hash: 0)
@@ -299,24 +315,26 @@ extension DownloadPlanner.Plan {
     func frames() -> [TableFrame] {
         var frames: [TableFrame] = []
         var current: TableFrame?
+        var held: [WorkingSetRow?] = []
         var bytes = 0
         for (position, entry) in entries.enumerated() {
             let size = entry.row.reduce(2) { total, value in
                 if case .text(let text) = value { return total + text.utf8.count + 1 }
                 return total + 4
             }
-            if var frame = current, frame.table == entry.table, frame.phase == entry.phase,
+            if let frame = current, frame.table == entry.table, frame.phase == entry.phase,
                frame.rows.count < TableFrame.maxRows, bytes + size <= TableFrame.targetBytes {
-                frame.rows.append(entry.row)
-                current = frame
+                current?.rows.append(entry.row)
+                held.append(entry.held)
                 bytes += size
             } else {
-                if let frame = current { frames.append(frame) }
+                if let frame = current { frames.append(TableFrame(table: frame.table, phase: frame.phase, firstPosition: frame.firstPosition, rows: frame.rows, held: held)) }
                 current = TableFrame(table: entry.table, phase: entry.phase, firstPosition: position, rows: [entry.row])
+                held = [entry.held]
                 bytes = size
             }
         }
-        if let frame = current { frames.append(frame) }
+        if let frame = current { frames.append(TableFrame(table: frame.table, phase: frame.phase, firstPosition: frame.firstPosition, rows: frame.rows, held: held)) }
         return frames
     }
 }

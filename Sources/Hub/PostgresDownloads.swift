@@ -203,8 +203,10 @@ extension PostgresHubStorage {
                 try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 15))", [.text(device.id)])
                 // A master-data import (which holds this lock exclusively) is seen whole or not at all.
                 try connection.execute("SELECT pg_advisory_xact_lock_shared(\(Self.masterDataLock))")
-                let previous = try connection.first("SELECT pull_id, rows, committed FROM downloads WHERE device_id = $1", [.text(device.id)]) {
-                    (pull: $0.text(0), rows: $0.int(1), committed: $0.bool(2))
+                let previous = try connection.first("SELECT pull_id, rows, committed, continues_pull, continues_applied FROM downloads WHERE device_id = $1",
+                                                    [.text(device.id)]) {
+                    (pull: $0.text(0), rows: $0.int(1), committed: $0.bool(2), continues: $0.isNull(3) ? nil : $0.text(3),
+                     continuesApplied: $0.isNull(4) ? nil : $0.int64(4))
                 }
                 var reset = request.reset
                 if !reset {
@@ -213,6 +215,11 @@ extension PostgresHubStorage {
                         reset = try connection.int64("SELECT count(*) FROM device_shadow WHERE device_id = $1", [.text(device.id)]) > 0
                     } else if let previous, previous.pull == request.lastPull {
                         if !previous.committed { try commitPlan(device: device.id, through: request.complete ? previous.rows : request.applied) }
+                    } else if let previous, !previous.committed, previous.continues == request.lastPull,
+                              previous.continuesApplied == Int64(request.applied) {
+                        // As on SQLite (hub v8): the plan made for this very request never reached
+                        // the device (the link dropped before its DOWNLOAD header, which since
+                        // protocol 5 shares a frame with the first TABLEs): plan again from the shadow.
                     } else {
                         reset = true
                     }
@@ -222,24 +229,35 @@ extension PostgresHubStorage {
                 let pull = "\(device.id)-\(Hex.encode(Random.bytes(6)))"
                 let scope = try scopeRows(device: device, now: now, policy: policy, budgets: request.budgets)
                 let plan = try DownloadPlanner.assemble(pull: pull, reset: reset, scope: scope) { table in
-                    Dictionary(try connection.query("SELECT key, hash FROM device_shadow WHERE device_id = $1 AND tbl = $2",
-                                                    [.text(device.id), .integer(Int64(table.id))]) { ($0.bytes(0), UInt64(bitPattern: $0.int64(1))) },
+                    Dictionary(try connection.query("SELECT key, hash, held FROM device_shadow WHERE device_id = $1 AND tbl = $2",
+                                                    [.text(device.id), .integer(Int64(table.id))]) {
+                                   ($0.bytes(0), DownloadPlanner.ShadowRow(hash: UInt64(bitPattern: $0.int64(1)), held: $0.isNull(2) ? nil : $0.bytes(2)))
+                               },
                                uniquingKeysWith: { first, _ in first })
                 }
                 if !plan.entries.isEmpty {
                     try connection.execute("""
-                        INSERT INTO download_plan(device_id, position, tbl, key, hash)
-                        SELECT $1, ordinality - 1, t, decode(k, 'hex'), h FROM unnest($2::integer[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p(t, k, h, ordinality)
+                        INSERT INTO download_plan(device_id, position, tbl, key, hash, held)
+                        SELECT $1, ordinality - 1, t, decode(k, 'hex'), h, CASE WHEN v = '' THEN NULL ELSE decode(v, 'hex') END
+                        FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS p(t, k, h, v, ordinality)
                         """, [.text(device.id), .text(PostgresArray.integers(plan.entries.map { Int64($0.table.id) })),
                               .text(PostgresArray.text(plan.entries.map { Hex.encode($0.key) })),
-                              .text(PostgresArray.optionalIntegers(plan.entries.map { $0.phase == .purge ? nil : Int64(bitPattern: $0.hash) }))])
+                              .text(PostgresArray.optionalIntegers(plan.entries.map { $0.phase == .purge ? nil : Int64(bitPattern: $0.hash) })),
+                              // "" for none: a held blob is never empty (a table with held columns has at least one value).
+                              .text(PostgresArray.text(plan.entries.map { entry in
+                                  (entry.phase == .purge ? nil : entry.table.heldValues(of: entry.row)).map { Hex.encode($0) } ?? ""
+                              }))])
                 }
                 try connection.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at) VALUES ($1, $2, $3, FALSE, $4)
-                    ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now)])
+                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES ($1, $2, $3, FALSE, $4, $5, $6)
+                    ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at,
+                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
+                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
+                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
+                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
                 return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, tables: plan.checksums), catalogue: plan.catalogue,
+                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
+                                       catalogue: plan.catalogue,
                                        heldBack: plan.heldBack.map(\.description))
             }
         }
@@ -343,9 +361,9 @@ extension PostgresHubStorage {
             WHERE s.device_id = $1 AND p.device_id = $1 AND p.position < $2 AND p.hash IS NULL AND s.tbl = p.tbl AND s.key = p.key
             """, parameters)
         try connection.execute("""
-            INSERT INTO device_shadow(device_id, tbl, key, hash)
-            SELECT device_id, tbl, key, hash FROM download_plan WHERE device_id = $1 AND position < $2 AND hash IS NOT NULL
-            ON CONFLICT (device_id, tbl, key) DO UPDATE SET hash = excluded.hash
+            INSERT INTO device_shadow(device_id, tbl, key, hash, held)
+            SELECT device_id, tbl, key, hash, held FROM download_plan WHERE device_id = $1 AND position < $2 AND hash IS NOT NULL
+            ON CONFLICT (device_id, tbl, key) DO UPDATE SET hash = excluded.hash, held = excluded.held
             """, parameters)
         try connection.execute("DELETE FROM download_plan WHERE device_id = $1 AND position < $2", parameters)
     }

@@ -87,9 +87,17 @@ public final class PostgresHubStorage: HubStorage {
         ("hub v6 open items for the devices' payment reminders", openItemsSchema),
         ("hub v7 office users, tokens and decisions", PostgresOfficeSchema.users),
         ("hub v8 device lifecycle: technicians, states, escrow, offline policy", lifecycleSchema),
-        // SQLite's v11; the rows stored before are backfilled in Swift in the migration's own
+        // As SQLite's v11: the integers outside the key of each row the device holds (protocol 5);
+        // and SQLite's v8: a download remembers the pull it continues.
+        ("hub v9 shadows keep the integers the device holds; downloads remember the pull they continue", """
+            ALTER TABLE device_shadow ADD COLUMN held BYTEA;
+            ALTER TABLE download_plan ADD COLUMN held BYTEA;
+            ALTER TABLE downloads ADD COLUMN continues_pull TEXT;
+            ALTER TABLE downloads ADD COLUMN continues_applied BIGINT;
+            """),
+        // SQLite's v12; the rows stored before are backfilled in Swift in the migration's own
         // transaction (migrate, completePendingBackfills).
-        ("hub v9 document summaries: the office's fields of each change, typed", DocumentSummaries.postgres),
+        ("hub v10 document summaries: the office's fields of each change, typed", DocumentSummaries.postgres),
     ]
 
     /// Triggers (v3's function) that refuse every UPDATE and DELETE of each table.

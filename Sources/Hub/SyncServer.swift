@@ -283,6 +283,9 @@ public final class SyncServer: @unchecked Sendable {
             }
             openChannel = channel
             defer {
+                // Whatever the session queued goes out before it ends (a fast sync's AUTH_RESULT
+                // and RECEIPT after the device's BYE).
+                try? channel.flush(deadline: deadline)
                 entry.bytesUp = channel.bytesReceived
                 entry.bytesDown = channel.bytesSent
             }
@@ -328,7 +331,7 @@ public final class SyncServer: @unchecked Sendable {
                     }
                     entry.recordsUp += batch.changes.count
                     metrics.batchCommitted()
-                    try channel.send(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
+                    try channel.queue(.init(type: MessageType.receipt.rawValue, body: receipt.encode()), deadline: deadline)
                 case .pull where [.full, .initialise, .duplicate].contains(mode) && !pulled:
                     pulled = true
                     try stillActive()
@@ -345,13 +348,14 @@ public final class SyncServer: @unchecked Sendable {
                             + (download.heldBack.count > 10 ? "; ..." : "")
                     }
                     do {
-                        try channel.send(.init(type: MessageType.download.rawValue, body: download.header.encode()), deadline: deadline)
+                        // One flight: small messages share frames (SyncChannel.queue), DONE sends them all.
+                        try channel.queue(.init(type: MessageType.download.rawValue, body: download.header.encode()), deadline: deadline)
                         for frame in download.frames {
-                            try channel.send(.init(type: MessageType.table.rawValue, body: try frame.encode(catalogue: download.catalogue)), deadline: deadline)
+                            try channel.queue(.init(type: MessageType.table.rawValue, body: try frame.encode(catalogue: download.catalogue)), deadline: deadline)
                         }
                         // The replaced device's documents after the working set they refer to.
                         for batch in Batch.chunks(documents, idPrefix: "\(device.id)-copy") {
-                            try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline)
+                            try channel.queue(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline)
                         }
                         try channel.send(.init(type: MessageType.done.rawValue, body: download.done.encode()), deadline: deadline)
                     } catch let failure as SyncChannel.Failure {
@@ -365,8 +369,12 @@ public final class SyncServer: @unchecked Sendable {
                         throw failure
                     }
                     entry.recordsDown += download.rows + documents.count
-                case .ack:
+                case .ack where pulled:
                     try storage.acknowledgeDownload(device: device.id, ack: try DownloadAck.decode(message.body))
+                    // ACK is the device's last word since protocol 5 (it sends no BYE after it);
+                    // one in a session that pulled nothing is out of order (below).
+                    entry.result = "ok"
+                    return
                 case .bye:
                     entry.result = "ok"
                     return
@@ -489,9 +497,10 @@ public final class SyncServer: @unchecked Sendable {
         // The role and the offline policy the device obeys, signed, with the hub's time now.
         let lifecycle = storage as? any DeviceLifecycleStore
         let assignment = try lifecycle.map { SignedAssignment.sign(try $0.assignment(device: device.id, now: now), with: try $0.lifecycleKeys().signing) }
-        try channel.send(.init(type: MessageType.authResult.rawValue,
-                               body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins, held: held, assignment: assignment).encode()),
-                         deadline: deadline)
+        // Queued: it goes out with the flight's RECEIPTs and download in one frame (protocol 5).
+        try channel.queue(.init(type: MessageType.authResult.rawValue,
+                                body: AuthResult(status: .ok, attemptsLeft: Self.maxFailedLogins, held: held, assignment: assignment).encode()),
+                          deadline: deadline)
         return true
     }
 }

@@ -76,13 +76,28 @@ public struct DownloadHeader: Equatable, Sendable {
     }
 }
 
-/// DONE body: pull id | per table: id, rows, checksum (u64 little-endian).
+/// DONE body: pull id | listed tables: count, then per table id, rows, checksum (u64 LE) |
+/// every other table as one: rows, checksum (u64 LE). Since protocol 5 the hub lists the tables
+/// the download wrote and sums the rest (row hashes carry their table's id, so the sum of the
+/// tables' sums is the sum over their rows): an evening's DONE lists two or three tables, not 19.
 public struct DownloadDone: Equatable, Sendable {
     public var pull: String
     public var tables: [TableChecksum]
+    /// What every table not in `tables` should hold together (table 0: none in particular).
+    public var others: TableChecksum
 
-    public init(pull: String, tables: [TableChecksum]) {
-        self.pull = pull; self.tables = tables
+    public init(pull: String, tables: [TableChecksum], others: TableChecksum = TableChecksum(table: 0)) {
+        self.pull = pull; self.tables = tables; self.others = others
+    }
+
+    /// The DONE of a plan: `written` (the tables its frames write) listed, the rest summed.
+    public init(pull: String, checksums: [TableChecksum], written: Set<UInt8>) {
+        var others = TableChecksum(table: 0)
+        for checksum in checksums where !written.contains(checksum.table) {
+            others.rows += checksum.rows
+            others.sum &+= checksum.sum
+        }
+        self.init(pull: pull, tables: checksums.filter { written.contains($0.table) }, others: others)
     }
 
     public func encode() -> [UInt8] {
@@ -94,6 +109,8 @@ public struct DownloadDone: Equatable, Sendable {
             writer.varint(UInt64(table.rows))
             writer.raw(TableFrame.littleEndian(table.sum))
         }
+        writer.varint(UInt64(others.rows))
+        writer.raw(TableFrame.littleEndian(others.sum))
         return writer.bytes
     }
 
@@ -102,13 +119,18 @@ public struct DownloadDone: Equatable, Sendable {
         let pull = try reader.string(limit: 128)
         let count = try reader.count("table count", limit: 255)
         var tables: [TableChecksum] = []
+        var seen = Set<Int>()
         for _ in 0..<count {
             let id = try reader.count("table", limit: 255)
+            // Listed twice, a table would be both checked and left out of the others' sum.
+            guard seen.insert(id).inserted else { throw WireReader.Failure.tooLarge(what: "DONE table \(id) listed twice", value: UInt64(id)) }
             let rows = try reader.count("rows", limit: 100_000_000)
             tables.append(TableChecksum(table: UInt8(id), rows: rows, sum: TableFrame.readLittleEndian(try reader.bytes(8))))
         }
+        let rows = try reader.count("other tables' rows", limit: 100_000_000)
+        let others = TableChecksum(table: 0, rows: rows, sum: TableFrame.readLittleEndian(try reader.bytes(8)))
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
-        return DownloadDone(pull: pull, tables: tables)
+        return DownloadDone(pull: pull, tables: tables, others: others)
     }
 }
 
@@ -152,8 +174,9 @@ public struct Catalogue: Sendable, Equatable {
 }
 
 /// TABLE body: table id | phase (0 purge, 1 upsert) | first plan position | row count |
-/// column count | checksum u64 LE | the columns one after another (purges: key columns only),
-/// each in its protocol-4 layout (`TableColumns`).
+/// column count | checksum u64 LE | (upserts, protocol 5) held flags: 0 none, or 1 and one flag
+/// per row (1: the device holds this row, as the hub's shadow knows it) | the columns one after
+/// another (purges: key columns only), each in its layout (`TableColumns`).
 /// The column count is the column header: both ends know the columns of a table by its id and
 /// the protocol version, and a frame whose count differs (a hub on another schema) is refused
 /// by name instead of misread.
@@ -164,15 +187,24 @@ public struct TableFrame: Equatable, Sendable {
     public var phase: Phase
     public var firstPosition: Int
     public var rows: [WorkingSetRow]
+    /// Per row, the row the device already holds as the hub knows it (nil: none), so integer
+    /// columns can travel as differences to it; empty when no row of the frame is held. Only
+    /// the table's `heldColumns` of a held row are read.
+    public var held: [WorkingSetRow?]
 
     public static let maxRows = 4_000
     /// Frames are cut at this many body bytes, well under the channel's 64 KiB frame once
     /// compressed (deflate never grows data by more than a few bytes per 16 KiB block).
     public static let targetBytes = 24 * 1024
 
-    public init(table: WorkingSetTables.Table, phase: Phase, firstPosition: Int, rows: [WorkingSetRow]) {
+    public init(table: WorkingSetTables.Table, phase: Phase, firstPosition: Int, rows: [WorkingSetRow], held: [WorkingSetRow?] = []) {
         self.table = table; self.phase = phase; self.firstPosition = firstPosition; self.rows = rows
+        self.held = held.count == rows.count && held.contains(where: { $0 != nil }) ? held : []
     }
+
+    /// What the device holds of the rows a frame flags as held: the table, and the key values
+    /// of each flagged row; answers per key the device's row, or nil for a row it does not hold.
+    public typealias HeldRows = (_ table: WorkingSetTables.Table, _ keys: [WorkingSetRow]) throws -> [WorkingSetRow?]
 
     public var columns: ArraySlice<WorkingSetTables.Column> { phase == .purge ? table.keyColumns : table.columns[...] }
 
@@ -187,6 +219,9 @@ public struct TableFrame: Equatable, Sendable {
         case checksum(table: String, firstPosition: Int)
         case positionOutOfCatalogue(table: String, position: Int)
         case columns(table: String, sent: Int, known: Int)
+        /// A row the frame flags as held that the device does not hold (its working set is not
+        /// what the hub's shadow says): the device starts the working set over.
+        case notHeld(table: String, position: Int)
 
         public var description: String {
             switch self {
@@ -194,6 +229,8 @@ public struct TableFrame: Equatable, Sendable {
             case .wrongType(let table, let column): return "\(table).\(column): value of the wrong type (hub data needs fixing)"
             case .checksum(let table, let first): return "TABLE frame \(table) at row \(first): checksum does not match its rows"
             case .positionOutOfCatalogue(let table, let position): return "TABLE frame \(table): catalogue position \(position) is past the device's catalogue"
+            case .notHeld(let table, let position):
+                return "TABLE frame \(table): plan row \(position) is sent as a change to a row this device does not hold; the next sync loads the working set again"
             case .columns(let table, let sent, let known):
                 return "TABLE frame \(table) has \(sent) columns, this satchel knows \(known): the hub runs another schema; update satchel or the hub"
             }
@@ -228,16 +265,46 @@ public struct TableFrame: Equatable, Sendable {
         writer.raw(Self.littleEndian(checksum))
         spans?.append(("checksum", start..<writer.bytes.count))
         let catalogue = phase == .upsert ? catalogue : nil
+        // The columns first, to know whether any took held differences: the flags go only then.
+        var body = WireWriter()
+        var columnSpans: [(name: String, range: Range<Int>)] = []
+        var usedHeld = false
+        let held = phase == .upsert ? self.held : []
         for (index, column) in columns.enumerated() {
-            start = writer.bytes.count
-            try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue, into: &writer)
-            spans?.append((index < table.keyCount ? "key \(column.name)" : column.name, start..<writer.bytes.count))
+            let columnStart = body.bytes.count
+            // Keys never: the device reads them before it can look its rows up.
+            usedHeld = try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue,
+                                               held: index < table.keyCount ? [] : held, into: &body) || usedHeld
+            columnSpans.append((index < table.keyCount ? "key \(column.name)" : column.name, columnStart..<body.bytes.count))
         }
+        if phase == .upsert {
+            start = writer.bytes.count
+            writer.varint(usedHeld ? 1 : 0)
+            if usedHeld { for row in held { writer.varint(row == nil ? 0 : 1) } }
+            spans?.append(("held flags", start..<writer.bytes.count))
+        }
+        if usedHeld {
+            writer.raw(body.bytes)
+        } else {
+            // No column took the differences: the same bytes as a frame without held rows.
+            body = WireWriter()
+            columnSpans = []
+            for (index, column) in columns.enumerated() {
+                let columnStart = body.bytes.count
+                try TableColumns.encode(column, at: index, of: rows, table: table, catalogue: catalogue, into: &body)
+                columnSpans.append((index < table.keyCount ? "key \(column.name)" : column.name, columnStart..<body.bytes.count))
+            }
+            writer.raw(body.bytes)
+        }
+        let offset = writer.bytes.count - body.bytes.count
+        for span in columnSpans { spans?.append((span.name, span.range.lowerBound + offset..<span.range.upperBound + offset)) }
         return writer.bytes
     }
 
-    /// Decodes and checks a frame. `catalogue` is the device's product list as it stands now.
-    public static func decode(_ bytes: [UInt8], catalogue: Catalogue?) throws -> TableFrame {
+    /// Decodes and checks a frame. `catalogue` is the device's product list as it stands now;
+    /// `heldRows` answers what the device holds of the rows the frame flags as held (a frame
+    /// that flags some is refused without it: `notHeld`).
+    public static func decode(_ bytes: [UInt8], catalogue: Catalogue?, heldRows: HeldRows? = nil) throws -> TableFrame {
         var reader = WireReader(bytes)
         let id = try reader.varint()
         guard id <= 255, let table = WorkingSetTables.byID[UInt8(id)] else { throw Failure.unknownTable(id) }
@@ -252,13 +319,39 @@ public struct TableFrame: Equatable, Sendable {
         }
         let checksum = readLittleEndian(try reader.bytes(8))
         let catalogue = phase == .upsert ? catalogue : nil
+        var flags: [Bool] = []
+        if phase == .upsert {
+            let mode = try reader.varint()
+            guard mode <= 1 else { throw WireReader.Failure.tooLarge(what: "\(table.name) held flags", value: mode) }
+            if mode == 1 {
+                flags.reserveCapacity(count)
+                for _ in 0..<count {
+                    let flag = try reader.varint()
+                    guard flag <= 1 else { throw WireReader.Failure.tooLarge(what: "\(table.name) held flag", value: flag) }
+                    flags.append(flag == 1)
+                }
+            }
+        }
         var rows = [WorkingSetRow](repeating: [], count: count)
         for index in rows.indices { rows[index].reserveCapacity(columnCount) }
-        for column in table.columns.prefix(columnCount) {
-            try TableColumns.decode(column, count: count, into: &rows, table: table, catalogue: catalogue, from: &reader)
+        var held: [WorkingSetRow?] = []
+        for (index, column) in table.columns.prefix(columnCount).enumerated() {
+            if index == table.keyCount, flags.contains(true) {
+                // The keys are in: ask the device for the rows it holds of the flagged ones.
+                let flagged = flags.indices.filter { flags[$0] }
+                guard let heldRows else { throw Failure.notHeld(table: table.name, position: first + flagged[0]) }
+                let found = try heldRows(table, flagged.map { rows[$0] })
+                guard found.count == flagged.count else { throw Failure.notHeld(table: table.name, position: first + flagged[0]) }
+                held = [WorkingSetRow?](repeating: nil, count: count)
+                for (row, device) in zip(flagged, found) {
+                    guard let device, device.count == table.columns.count else { throw Failure.notHeld(table: table.name, position: first + row) }
+                    held[row] = device
+                }
+            }
+            try TableColumns.decode(column, at: index, count: count, into: &rows, table: table, catalogue: catalogue, held: held, from: &reader)
         }
         guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
-        let frame = TableFrame(table: table, phase: phase, firstPosition: first, rows: rows)
+        let frame = TableFrame(table: table, phase: phase, firstPosition: first, rows: rows, held: held)
         var sum: UInt64 = 0
         for row in rows { sum &+= hash(table: table, phase: phase, row) }
         guard sum == checksum else { throw Failure.checksum(table: table.name, firstPosition: first) }

@@ -205,11 +205,24 @@ public protocol DownloadSink {
     /// Documents of the device this one replaces (duplicate mode), kept as history without
     /// entering this device's own journal. Returns how many were stored.
     func documents(_ batch: Batch) throws -> Int
+    /// The rows the device holds under `keys` (key values, in the table's key order), nil for
+    /// a key it holds no row under: what a frame's held differences add to (protocol 5).
+    func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?]
+    /// A frame's held rows did not add up to the rows the hub meant (the device's working set is
+    /// not what the hub's shadow says): the next pull asks to start the working set over.
+    func heldRowsDiffer() throws
+}
+
+extension DownloadSink {
+    /// A sink that keeps no working set holds nothing: a frame of held differences is refused.
+    public func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] { keys.map { _ in nil } }
+    public func heldRowsDiffer() throws {}
 }
 
 /// The device's side of a session (docs/protocol.md §7): handshake, then AUTH, BATCH and PULL
 /// (or BYE) pipelined in one flight; the hub answers AUTH_RESULT, RECEIPT and the download in
-/// one flight back; the device closes with ACK and BYE, which need no answer.
+/// one flight back; the device closes with BYE, or after a download with ACK (which ends the
+/// session since protocol 5), neither answered.
 public enum SyncClient {
     public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
                            mode: SyncMode = .fast, batch: Batch?, pull: Pull? = nil, sink: (any DownloadSink)? = nil,
@@ -233,8 +246,9 @@ public enum SyncClient {
         // failed send is only reported if that answer does not explain it.
         var sendFailure: (any Error)?
         do {
-            try channel.send(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
-            for batch in batches { try channel.send(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
+            // Queued: AUTH, the BATCHes and PULL (or BYE) share frames (protocol 5).
+            try channel.queue(.init(type: MessageType.auth.rawValue, body: Array(password.utf8)), deadline: deadline)
+            for batch in batches { try channel.queue(.init(type: MessageType.batch.rawValue, body: batch.encode()), deadline: deadline) }
             if let pull {
                 try channel.send(.init(type: MessageType.pull.rawValue, body: pull.encode()), deadline: deadline)
             } else {
@@ -280,7 +294,18 @@ public enum SyncClient {
                 let message = try channel.receive(deadline: deadline)
                 switch MessageType(rawValue: message.type) {
                 case .table:
-                    let frame = try TableFrame.decode(message.body, catalogue: try sink.catalogue())
+                    let frame: TableFrame
+                    do {
+                        frame = try TableFrame.decode(message.body, catalogue: try sink.catalogue(), heldRows: sink.heldRows)
+                    } catch let failure as TableFrame.Failure {
+                        // Held differences that do not add up (a row missing, or one that is not
+                        // what the hub's shadow says): this working set cannot be vouched for.
+                        switch failure {
+                        case .notHeld, .checksum: try sink.heldRowsDiffer()
+                        default: break
+                        }
+                        throw failure
+                    }
                     do {
                         try sink.apply(frame)
                     } catch let refusal as any DownloadRefusal {
@@ -297,9 +322,9 @@ public enum SyncClient {
                     let done = try DownloadDone.decode(message.body)
                     guard done.pull == header.pull else { throw SyncFailure.unexpected(.doneForOtherPull(received: done.pull, downloading: header.pull)) }
                     outcome.mismatched = try sink.finish(done)
+                    // ACK ends the session (protocol 5): no BYE after it.
                     try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: header.pull, applied: header.rows).encode()),
                                      deadline: deadline)
-                    try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
                     outcome.bytesSent = channel.bytesSent
                     outcome.bytesReceived = channel.bytesReceived
                     outcome.largestFrame = channel.largestFrameReceived

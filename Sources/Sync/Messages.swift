@@ -35,7 +35,9 @@ public struct Hello: Equatable, Sendable {
     /// preset dictionary (`SyncDictionary.v3`).
     /// 4: BATCH payloads as columns of the codec's fields (`DocumentColumns`); TABLE columns in their own layouts (`TableColumns`: presence flags, integers scaled
     /// and as values or steps, text as text columns, prices as shares of the list price).
-    public static let version: UInt64 = 4
+    /// 5: TABLE integers as differences to the rows the device holds (held flags, layout 2),
+    /// and ACK ends the session (no BYE after it).
+    public static let version: UInt64 = 5
     public var version: UInt64 = Hello.version
     public var device: String
     public var mode: SyncMode

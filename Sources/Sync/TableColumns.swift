@@ -10,7 +10,10 @@ import Store
 ///   whether the values or their steps from the row before follow (the encoder deflates both and
 ///   keeps the smaller: sorted keys and instants go as steps, random figures as they are), then
 ///   the zig-zag varints; a `.share` column is predicted from another row first (the residuals
-///   are what is scaled and stepped);
+///   are what is scaled and stepped). Since protocol 5 a third layout, held differences: each
+///   value of a row the device already holds (the frame's held flags) as its difference to the
+///   value the device holds, the others as they are, scaled; the evening's stock counts and
+///   price revisions are small changes to what the device has;
 /// - part numbers of an upsert: the catalogue position as a step from the previous row's
 ///   (0 escapes a literal part number the catalogue lacks), as in protocol 3;
 /// - all other text: a `TextColumn` (literals once, repeats by index, identifiers ending in
@@ -23,8 +26,11 @@ import Store
 enum TableColumns {
     static let textLimit = 16 * 1024
 
+    /// `held`: per row, the row the device holds (as the hub's shadow knows it), or nil; empty
+    /// when the frame has no held flags. Returns whether the column chose held differences.
+    @discardableResult
     static func encode(_ column: WorkingSetTables.Column, at index: Int, of rows: [WorkingSetRow], table: WorkingSetTables.Table,
-                       catalogue: Catalogue?, into writer: inout WireWriter) throws {
+                       catalogue: Catalogue?, held: [WorkingSetRow?] = [], into writer: inout WireWriter) throws -> Bool {
         let optional = column.kind == .optionalInteger || column.kind == .optionalText
         var present: [Int] = []
         present.reserveCapacity(rows.count)
@@ -46,10 +52,12 @@ enum TableColumns {
                 guard case .integer(let number) = rows[row][index] else { throw TableFrame.Failure.wrongType(table: table.name, column: column.name) }
                 numbers.append(number)
             }
+            let references = held.isEmpty ? [] : present.map { reference(held[$0], index) }
+            var predicted = numbers
             if case .share(let group, let by) = column.coding {
-                numbers = shareResiduals(numbers, rows: present.map { rows[$0] }, group: group, by: by, encoding: true)
+                predicted = shareResiduals(numbers, rows: present.map { rows[$0] }, group: group, by: by, encoding: true)
             }
-            try writeIntegers(numbers, into: &writer)
+            return try writeIntegers(predicted, held: numbers, references: references, into: &writer)
         case .text, .optionalText:
             var texts: [String] = []
             texts.reserveCapacity(present.count)
@@ -73,12 +81,21 @@ enum TableColumns {
                 TextColumn.write(texts, into: &writer)
             }
         }
+        return false
+    }
+
+    /// The value a held difference is taken against: the held row's integer in this column
+    /// (none when the row is not held, or holds NULL there).
+    static func reference(_ row: WorkingSetRow?, _ index: Int) -> Int64? {
+        guard let row, index < row.count, case .integer(let value) = row[index] else { return nil }
+        return value
     }
 
     /// Decodes one column and appends its value to each row. `rows` holds the columns before
     /// this one (a `.share` column reads its group from them).
-    static func decode(_ column: WorkingSetTables.Column, count: Int, into rows: inout [WorkingSetRow], table: WorkingSetTables.Table,
-                       catalogue: Catalogue?, from reader: inout WireReader) throws {
+    /// `held` as in `encode`: the device's own rows for the rows the frame flags as held.
+    static func decode(_ column: WorkingSetTables.Column, at index: Int, count: Int, into rows: inout [WorkingSetRow], table: WorkingSetTables.Table,
+                       catalogue: Catalogue?, held: [WorkingSetRow?] = [], from reader: inout WireReader) throws {
         var present: [Int] = []
         present.reserveCapacity(count)
         if column.kind == .optionalInteger || column.kind == .optionalText {
@@ -93,8 +110,9 @@ enum TableColumns {
         var values = [DatabaseValue](repeating: .null, count: count)
         switch column.kind {
         case .integer, .optionalInteger:
-            var numbers = try readIntegers(present.count, what: "\(table.name).\(column.name)", from: &reader)
-            if case .share(let group, let by) = column.coding {
+            let references = held.isEmpty ? [] : present.map { reference(held[$0], index) }
+            var (numbers, layout) = try readIntegers(present.count, what: "\(table.name).\(column.name)", references: references, from: &reader)
+            if case .share(let group, let by) = column.coding, layout != heldDifferences {
                 numbers = shareResiduals(numbers, rows: present.map { rows[$0] }, group: group, by: by, encoding: false)
             }
             for (row, number) in zip(present, numbers) { values[row] = .integer(number) }
@@ -126,43 +144,71 @@ enum TableColumns {
 
     // MARK: Integers
 
-    /// Divisor | 0 values or 1 steps | the zig-zag varints of value / divisor (or of the steps).
-    static func writeIntegers(_ numbers: [Int64], into writer: inout WireWriter) throws {
-        var divisor: UInt64 = 0
-        for number in numbers { divisor = gcd(divisor, number.magnitude) }
-        // All zero, or only Int64.min (whose magnitude has no positive Int64): no scaling.
-        if divisor == 0 || divisor > UInt64(Int64.max) { divisor = 1 }
-        let scaled = numbers.map { $0 / Int64(divisor) }
-        let differences = steps(scaled)
+    /// The integer layouts: 0 values, 1 steps, 2 held differences (protocol 5).
+    static let values: UInt64 = 0, stepsLayout: UInt64 = 1, heldDifferences: UInt64 = 2
+
+    /// Divisor | layout | the zig-zag varints of value / divisor (or of the steps, or of the held
+    /// differences). `predicted` is what layouts 0 and 1 carry (a `.share` column's residuals,
+    /// else the values); `held` the values themselves and `references` per value what the
+    /// device holds (empty: no held rows in the frame, layout 2 is not tried).
+    @discardableResult
+    static func writeIntegers(_ predicted: [Int64], held: [Int64] = [], references: [Int64?] = [], into writer: inout WireWriter) throws -> Bool {
+        func scaled(_ numbers: [Int64]) -> (divisor: UInt64, scaled: [Int64]) {
+            var divisor: UInt64 = 0
+            for number in numbers { divisor = gcd(divisor, number.magnitude) }
+            // All zero, or only Int64.min (whose magnitude has no positive Int64): no scaling.
+            if divisor == 0 || divisor > UInt64(Int64.max) { divisor = 1 }
+            return (divisor, numbers.map { $0 / Int64(divisor) })
+        }
+        let (divisor, values) = scaled(predicted)
         var plain = WireWriter(), stepped = WireWriter()
-        for value in scaled { plain.int(value) }
-        for value in differences { stepped.int(value) }
-        // Deflate decides: a frame is at most a few thousand values, so trying both is cheap, and
-        // it ranks the two the way the session's stream will (bit counts do not: a column of
+        for value in values { plain.int(value) }
+        for value in steps(values) { stepped.int(value) }
+        // Deflate decides: a frame is at most a few thousand values, so trying each is cheap, and
+        // it ranks them the way the session's stream will (bit counts do not: a column of
         // repeated random figures is cheaper plain, though its steps look no larger).
-        let useSteps = try numbers.count > 1 && deflatedSize(stepped.bytes) < deflatedSize(plain.bytes)
-        writer.varint(divisor)
-        writer.varint(useSteps ? 1 : 0)
-        writer.raw(useSteps ? stepped.bytes : plain.bytes)
+        var choice = (layout: Self.values, divisor: divisor, bytes: plain.bytes, size: try deflatedSize(plain.bytes))
+        if predicted.count > 1 {
+            let size = try deflatedSize(stepped.bytes)
+            if size < choice.size { choice = (stepsLayout, divisor, stepped.bytes, size) }
+        }
+        if references.count == held.count, references.contains(where: { $0 != nil }) {
+            let differences = zip(held, references).map { value, reference in reference.map { value &- $0 } ?? value }
+            let (heldDivisor, scaledDifferences) = scaled(differences)
+            var writer = WireWriter()
+            for value in scaledDifferences { writer.int(value) }
+            let size = try deflatedSize(writer.bytes)
+            if size < choice.size { choice = (heldDifferences, heldDivisor, writer.bytes, size) }
+        }
+        writer.varint(choice.divisor)
+        writer.varint(choice.layout)
+        writer.raw(choice.bytes)
+        return choice.layout == heldDifferences
     }
 
-    static func readIntegers(_ count: Int, what: String, from reader: inout WireReader) throws -> [Int64] {
+    /// The values and the layout they came in. Held differences add each value's reference
+    /// (wrapping: a hostile difference cannot trap; the frame's checksum refuses a wrong value).
+    static func readIntegers(_ count: Int, what: String, references: [Int64?] = [], from reader: inout WireReader) throws -> (numbers: [Int64], layout: UInt64) {
         let divisor = try reader.varint()
         guard divisor >= 1, divisor <= UInt64(Int64.max) else { throw WireReader.Failure.tooLarge(what: "\(what) divisor", value: divisor) }
         let mode = try reader.varint()
-        guard mode <= 1 else { throw WireReader.Failure.tooLarge(what: "\(what) integer layout", value: mode) }
+        guard mode <= heldDifferences else { throw WireReader.Failure.tooLarge(what: "\(what) integer layout", value: mode) }
         var numbers: [Int64] = []
         numbers.reserveCapacity(count)
         var previous: Int64 = 0
-        for _ in 0..<count {
+        for position in 0..<count {
             let residual = try reader.int()
-            let scaled = mode == 1 ? previous &+ residual : residual
+            let scaled = mode == stepsLayout ? previous &+ residual : residual
             previous = scaled
             let (number, overflow) = scaled.multipliedReportingOverflow(by: Int64(divisor))
             guard !overflow else { throw WireReader.Failure.tooLarge(what: "\(what) value", value: scaled.magnitude) }
-            numbers.append(number)
+            if mode == heldDifferences, position < references.count, let reference = references[position] {
+                numbers.append(number &+ reference)
+            } else {
+                numbers.append(number)
+            }
         }
-        return numbers
+        return (numbers, mode)
     }
 
     static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {

@@ -121,6 +121,32 @@ extension WorkingSetTables.Table {
         return values
     }
 
+    /// The columns a download may send as differences to the value the device holds (protocol
+    /// 5): the integer columns outside the key. The hub's shadow keeps their values per row.
+    public var heldColumns: [Int] {
+        columns.indices.filter { $0 >= keyCount && (columns[$0].kind == .integer || columns[$0].kind == .optionalInteger) }
+    }
+
+    /// The values of `heldColumns` of a row, as the hub's shadow keeps them (each tagged as
+    /// `RowHash` tags it); nil for a table without such columns.
+    public func heldValues(of row: WorkingSetRow) -> [UInt8]? {
+        let indices = heldColumns
+        guard !indices.isEmpty, row.count == columns.count else { return nil }
+        var writer = WireWriter()
+        for index in indices { RowHash.write(row[index], into: &writer) }
+        return writer.bytes
+    }
+
+    /// A row of this table's width holding the shadow's `heldValues` in their columns (NULL in
+    /// every other column): the reference a TABLE frame's held differences are taken against.
+    public func heldRow(_ values: [UInt8]) throws -> WorkingSetRow {
+        var row = WorkingSetRow(repeating: .null, count: columns.count)
+        var reader = WireReader(values)
+        for index in heldColumns { row[index] = try RowHash.read(&reader) }
+        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "held values trailing bytes", value: UInt64(values.count)) }
+        return row
+    }
+
     /// Reads the rows of this table, in key order, with the columns in wire order. `values` may
     /// hold more parameters than `condition` uses (one parameter list serves every table).
     public func rows(in database: Database, where condition: String = "", _ values: [DatabaseValue] = []) throws -> [WorkingSetRow] {

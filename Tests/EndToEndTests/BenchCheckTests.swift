@@ -86,13 +86,14 @@ struct BenchCheckTests {
 
     @Test("bench sync --wire-only --check exits 0 when its goals are met (the open ones named), and 1 naming the figure, value and goal when one is missed or not measured")
     func exitStatus() throws {
-        // Two ratio goals of issue 16 are not met yet in the short form: named open, their miss
-        // does not fail. The init's (init_ratio) is met since protocol 4's TABLE columns, and gates.
-        let open = ["--open-goal", "day_ratio_down", "--open-goal", "day_ratio_up"]
+        // Issue 16's ratio goals are met in the short form since protocol 5, and gate. A goal
+        // named open (here one tightened past its value) is reported missed without failing.
+        let open = ["--goal", "day_ratio_down<=0.01", "--open-goal", "day_ratio_down"]
         let met = try ChildProcess.run(sim, ["bench", "sync", "--wire-only", "--short", "--json", "--check"] + open, timeoutSeconds: 300)
         #expect(met.status == 0, "\(met.stderr)")
         #expect(met.stderr.contains("OPEN GOAL MISSED") && met.stderr.contains("day_ratio_down = 0."), "\(met.stderr)")
         #expect(met.stdout.contains(#""figure":"init_ratio","goal":"<= 0.4","origin":"issue 16","outcome":"met""#), "\(met.stdout)")
+        #expect(met.stdout.contains(#""figure":"day_ratio_up","goal":"<= 0.4","origin":"issue 16","outcome":"met""#), "\(met.stdout)")
         #expect(met.stdout.contains(#""figure":"sync_errors","goal":"<= 0","origin":"issue 16","outcome":"met""#), "\(met.stdout)")
 
         let failed = try ChildProcess.run(sim, ["bench", "sync", "--wire-only", "--short", "--json", "--check", "--goal", "day_ratio_up<=0.01", "--drop-figure", "round_trips"],

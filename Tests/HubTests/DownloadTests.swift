@@ -459,9 +459,10 @@ struct DownloadTests {
                                rows: [[.text("van:WAW07"), .text("PN-10001"), .integer(37)]])
         let body = try frame.encode(catalogue: Catalogue(parts: ["PN-10000", "PN-10001"]))
         #expect(Array(body.prefix(5)) == [0x08, 0x01, 0x00, 0x01, 0x03])
-        // Protocol 4: location as a text column (numbered: prefix `van:WAW`, 2 digits, 7), part
+        // Protocol 5: no held flags (0: the device holds none of the rows); then protocol 4's
+        // columns: location as a text column (numbered: prefix `van:WAW`, 2 digits, 7), part
         // position step +2 (zig-zag 4, + 1), quantity with divisor 37 and value 1.
-        #expect(Array(body.dropFirst(13)) == [0x01, 0x00, 0x07] + Array("van:WAW".utf8) + [0x02, 0x00, 0x0E, 0x05, 0x25, 0x00, 0x02])
+        #expect(Array(body.dropFirst(13)) == [0x00, 0x01, 0x00, 0x07] + Array("van:WAW".utf8) + [0x02, 0x00, 0x0E, 0x05, 0x25, 0x00, 0x02])
     }
 
     @Test("a hostile TABLE body is refused: unknown table, bad checksum, position past the catalogue, truncation at every byte")

@@ -110,6 +110,10 @@ struct ScaleOutTests {
         }
         #expect(try store.storage.changeCount(device: "BG03") == Int64(batches.count * 200))
         #expect(try store.text("SELECT count(*) FROM receipts") == String(batches.count))
+        // The hub writes a session's audit entry as the session ends, after its last answer went
+        // out (protocol 5 sends a fast sync's answers when the device's BYE is read): wait for it, 10 s at most.
+        let auditDeadline = Date().addingTimeInterval(10)
+        while try store.text("SELECT count(*) FROM audit WHERE result = 'ok'") != String(batches.count * 2), Date() < auditDeadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(try store.text("SELECT count(*) FROM audit WHERE result = 'ok'") == String(batches.count * 2))
     }
 

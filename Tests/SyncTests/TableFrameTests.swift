@@ -118,6 +118,82 @@ struct TableFrameTests {
         #expect(try TableFrame.decode(oddFrame.encode(catalogue: Self.catalogue), catalogue: Self.catalogue) == oddFrame)
     }
 
+    /// The device's rows as a `TableFrame.HeldRows` answer: by key, from `rows`, keys compared
+    /// by their bytes as SQLite compares them (Swift's `==` holds "é" and "e\u{301}" equal).
+    static func holding(_ rows: [WorkingSetRow]) -> TableFrame.HeldRows {
+        { table, keys in
+            keys.map { key in rows.first { table.key(of: $0) == table.key(of: key) } }
+        }
+    }
+
+    @Test("evening counts travel as differences to what the device holds (protocol 5): fewer bytes, the same rows, and the docs' example bytes")
+    func heldDifferences() throws {
+        let stock = WorkingSetTables.named("stock")!
+        let differences: [Int64] = [-6, 3, -1, 12, -4, 2, -30, 5, -2, 1, -9, 7]
+        let device: [WorkingSetRow] = differences.indices.map {
+            [.text("warehouse"), .text(Self.catalogue.parts[$0 * 5]), .integer(37 + Int64($0 * 7_919 % 4_000))]
+        }
+        let evening = zip(device, differences).map { row, difference -> WorkingSetRow in
+            guard case .integer(let count) = row[2] else { return row }
+            return [row[0], row[1], .integer(count + difference)]
+        }
+        let frame = TableFrame(table: stock, phase: .upsert, firstPosition: 9, rows: evening, held: device.map { Optional($0) })
+        let body = try frame.encode(catalogue: Self.catalogue)
+        #expect(try TableFrame.decode(body, catalogue: Self.catalogue, heldRows: Self.holding(device)) == frame)
+        // The counts cost a byte each instead of two (the flags, all 1, deflate to almost nothing).
+        let quantities = try #require(try frame.columnSpans(catalogue: Self.catalogue).first { $0.name == "quantity" })
+        let unheld = TableFrame(table: stock, phase: .upsert, firstPosition: 9, rows: evening)
+        let plainQuantities = try #require(try unheld.columnSpans(catalogue: Self.catalogue).first { $0.name == "quantity" })
+        #expect(quantities.range.count + 8 <= plainQuantities.range.count, "\(quantities.range.count) B with held differences, \(plainQuantities.range.count) B without")
+        // docs/protocol.md §6: held flags 01 and a 1 per row; the quantity column: divisor 1, layout 2, 31 − 37 → zig-zag 11.
+        #expect(Array(body[13...25]) == [0x01] + [UInt8](repeating: 0x01, count: 12))
+        #expect(Array(body[quantities.range].prefix(3)) == [0x01, 0x02, 0x0B])
+        // A device that does not hold a flagged row, or holds another count, refuses the frame.
+        #expect(throws: TableFrame.Failure.notHeld(table: "stock", position: 9 + 4)) {
+            try TableFrame.decode(body, catalogue: Self.catalogue, heldRows: Self.holding(device.enumerated().filter { $0.offset != 4 }.map(\.element)))
+        }
+        #expect(throws: TableFrame.Failure.notHeld(table: "stock", position: 9)) { try TableFrame.decode(body, catalogue: Self.catalogue) }
+        var moved = device
+        moved[3][2] = .integer(1)
+        #expect(throws: TableFrame.Failure.checksum(table: "stock", firstPosition: 9)) {
+            try TableFrame.decode(body, catalogue: Self.catalogue, heldRows: Self.holding(moved))
+        }
+        // A frame where only some rows are held still comes back exactly, and one whose held
+        // rows would not help sends no flags (protocol 4's bytes after the flag 0).
+        var some = device.map { Optional($0) }
+        some[0] = nil; some[7] = nil
+        let mixed = TableFrame(table: stock, phase: .upsert, firstPosition: 9, rows: evening, held: some)
+        #expect(try TableFrame.decode(mixed.encode(catalogue: Self.catalogue), catalogue: Self.catalogue, heldRows: Self.holding(device)).rows == evening)
+        let products = WorkingSetTables.products
+        let names: [WorkingSetRow] = [[.text("PN-10000"), .text("Klej do płytek 25 kg"), .text("szt"), .text("trade")]]
+        let noIntegers = try TableFrame(table: products, phase: .upsert, firstPosition: 0, rows: names, held: names.map { Optional($0) }).encode(catalogue: Self.catalogue)
+        #expect(noIntegers == (try TableFrame(table: products, phase: .upsert, firstPosition: 0, rows: names).encode(catalogue: Self.catalogue)))
+        #expect(noIntegers[13] == 0x00)
+    }
+
+    @Test("prices revised a few percent go as differences to the device's price, with held and unheld rows of all tables round-tripping")
+    func heldRoundTrip() throws {
+        var random = Random(state: 77)
+        for table in WorkingSetTables.all where !table.heldColumns.isEmpty {
+            for round in 0..<20 {
+                var keys = Set<[UInt8]>()
+                let device = (0..<[1, 2, 17, 60][round % 4]).map { _ in Self.row(table, &random) }.filter { keys.insert(table.key(of: $0)).inserted }
+                let sent = device.map { row -> WorkingSetRow in
+                    var copy = row
+                    for index in table.heldColumns where random.below(2) == 0 {
+                        if case .integer(let value) = row[index] { copy[index] = .integer(value &+ (Int64(random.below(41)) - 20)) }
+                    }
+                    return copy
+                }
+                let held = device.map { random.below(4) == 0 ? nil : Optional($0) }
+                let frame = TableFrame(table: table, phase: .upsert, firstPosition: round, rows: sent, held: held)
+                let body = try frame.encode(catalogue: Self.catalogue)
+                let decoded = try TableFrame.decode(body, catalogue: Self.catalogue, heldRows: Self.holding(device))
+                #expect(decoded.rows == sent, "\(table.name) round \(round)")
+            }
+        }
+    }
+
     @Test("a cut, extended or bit-flipped frame is refused with a typed error, never a trap")
     func hostileFrames() throws {
         var random = Random(state: 99)

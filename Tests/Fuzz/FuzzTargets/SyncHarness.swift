@@ -10,7 +10,18 @@ enum SyncHarness {
     static let catalogue = Catalogue(parts: (0..<50).map { "PN-\(10_000 + $0)" })
 
     /// What the sync decoders document: the wire reader's refusals and the TABLE frame's own.
-    static func documented(_ error: any Error) -> Bool { error is WireReader.Failure || error is TableFrame.Failure }
+    static func documented(_ error: any Error) -> Bool { error is WireReader.Failure || error is TableFrame.Failure || error is SyncChannel.Failure }
+
+    /// The rows a fuzzed device holds: one under every key, its integer columns a figure that
+    /// follows from the key (so held differences have something to add to), NULL elsewhere.
+    static func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) -> [WorkingSetRow?] {
+        keys.map { key in
+            var row = key + WorkingSetRow(repeating: .null, count: max(0, table.columns.count - key.count))
+            let spread = Int64(table.key(of: key).reduce(0) { ($0 * 31 + Int($1)) % 997 })
+            for index in table.heldColumns { row[index] = .integer(1000 * spread + Int64(index)) }
+            return row
+        }
+    }
 
     /// Input: catalogue choice (1 byte: even = the device's catalogue, odd = none) | TABLE body.
     static func table(_ input: [UInt8]) throws(FuzzFinding) -> FuzzOutcome {
@@ -18,13 +29,13 @@ enum SyncHarness {
         let catalogue = control.byte() & 1 == 0 ? Self.catalogue : nil
         let body = Array(control.rest)
         return try refusing(.syncTable, documented: documented) {
-            let frame = try TableFrame.decode(body, catalogue: catalogue)
+            let frame = try TableFrame.decode(body, catalogue: catalogue, heldRows: heldRows)
             try require(frame.rows.count <= TableFrame.maxRows, .syncTable, "\(frame.rows.count) rows over the limit")
             for row in frame.rows {
                 try require(row.count == frame.columns.count, .syncTable, "a row of \(row.count) values in a \(frame.columns.count)-column frame")
             }
             // What the device applies is what the hub meant: the frame re-encodes to the same frame.
-            let again = try TableFrame.decode(try frame.encode(catalogue: catalogue), catalogue: catalogue)
+            let again = try TableFrame.decode(try frame.encode(catalogue: catalogue), catalogue: catalogue, heldRows: heldRows)
             try require(again == frame, .syncTable, "an accepted frame does not survive encode and decode")
         }
     }
@@ -43,7 +54,7 @@ enum SyncHarness {
     /// Input: message choice (1 byte) | body.
     static func messages(_ input: [UInt8]) throws(FuzzFinding) -> FuzzOutcome {
         var control = ControlBytes(input)
-        let kind = control.byte() % 9
+        let kind = control.byte() % 10
         let body = Array(control.rest)
         return try refusing(.syncMessages, documented: documented) {
             switch kind {
@@ -55,6 +66,8 @@ enum SyncHarness {
             case 5: let m = try DownloadHeader.decode(body); try roundTrip(m, try DownloadHeader.decode(m.encode()))
             case 6: let m = try DownloadDone.decode(body); try roundTrip(m, try DownloadDone.decode(m.encode()))
             case 7: let m = try DownloadAck.decode(body); try roundTrip(m, try DownloadAck.decode(m.encode()))
+            // A frame of several messages (protocol 5), after inflate.
+            case 9: let m = try SyncChannel.unpack(body); try roundTrip(m, try SyncChannel.unpack(SyncChannel.pack(m)))
             default: let m = try AuthResult.decode(body); try roundTrip(m, try AuthResult.decode(m.encode()))
             }
         }
@@ -104,11 +117,22 @@ enum SyncHarness {
              .integer(500_000), .integer(-12), .integer(0), .integer(3), .integer(1_795_000_000_000), .text("strict"), .text("customer"), .text("Pyta o rabat")]
         })
         let purge = TableFrame(table: stock, phase: .purge, firstPosition: 3, rows: [[.text("van:WAW07"), .text("PN-99")]])
+        // Protocol 5's held differences: evening counts a little off the 1002 the device holds,
+        // one row it does not hold (flag 0).
+        let eveningKeys: [WorkingSetRow] = (0..<12).map { [.text("warehouse"), .text("PN-\(10_000 + $0 * 3)")] }
+        var eveningHeld = heldRows(stock, keys: eveningKeys)
+        let evening = zip(eveningKeys, eveningHeld).enumerated().map { index, pair -> WorkingSetRow in
+            guard case .integer(let count) = pair.1![2] else { return pair.0 + [.integer(0)] }
+            return pair.0 + [.integer(count + Int64(index % 5) - 2)]
+        }
+        eveningHeld[5] = nil
+        let heldFrame = TableFrame(table: stock, phase: .upsert, firstPosition: 40, rows: evening, held: eveningHeld)
         var seeds = [
             (name: "stock-upsert-catalogue", bytes: [0] + (try stockFrame.encode(catalogue: catalogue))),
             (name: "stock-upsert-text-parts", bytes: [1] + (try offCatalogue.encode(catalogue: nil))),
             (name: "customers-upsert", bytes: [0] + (try customerFrame.encode(catalogue: catalogue))),
             (name: "stock-purge", bytes: [0] + (try purge.encode(catalogue: nil))),
+            (name: "stock-upsert-held", bytes: [0] + (try heldFrame.encode(catalogue: catalogue))),
         ]
         // One empty frame of every table, so each table's columns are a mutation away.
         for id in WorkingSetTables.byID.keys.sorted() {
@@ -159,6 +183,15 @@ enum SyncHarness {
             (name: "done", bytes: [6] + DownloadDone(pull: "WAW07-abc", tables: [TableChecksum(table: 5, rows: 10, sum: 0xDEAD_BEEF)]).encode()),
             (name: "ack", bytes: [7] + DownloadAck(pull: "WAW07-abc", applied: 4_000).encode()),
             (name: "auth-result", bytes: [8] + AuthResult(status: .wrongPassword, attemptsLeft: 3).encode()),
+            // Protocol 5: DONE with the tables the download wrote and the others summed; a frame of several messages.
+            (name: "done-listed-and-others", bytes: [6] + DownloadDone(pull: "WAW07-abc", tables: [TableChecksum(table: 7, rows: 300, sum: 0xFEED), TableChecksum(table: 8, rows: 1_000, sum: 0xBEEF)],
+                                                                      others: TableChecksum(table: 0, rows: 41_000, sum: 0x0123_4567_89AB_CDEF)).encode()),
+            (name: "several-messages", bytes: [9] + SyncChannel.pack([
+                .init(type: MessageType.authResult.rawValue, body: AuthResult(status: .ok, attemptsLeft: 5).encode()),
+                .init(type: MessageType.receipt.rawValue, body: Receipt(batchId: "WAW07-1-6", stored: 6, duplicates: 0, throughSeq: 6).encode()),
+                .init(type: MessageType.download.rawValue, body: DownloadHeader(pull: "WAW07-abc", rows: 2, reset: false).encode()),
+                .init(type: MessageType.bye.rawValue, body: []),
+            ])),
         ]
     }
 
