@@ -14,21 +14,38 @@
 #                built with `swift build -c release --product satchel`)
 #   NEW_SATCHEL  satchel built from this tree (release)
 #   SATCHEL_SIM  satchel-sim, to seed the device (`satchel-sim seed`)
+#   OLD_SATCHEL_SIM (environment, optional) the satchel-sim of OLD's commit, which seeds OLD's side:
+#                a device database seeded by today's satchel-sim has a newer schema than an
+#                older satchel opens. Each side then picks its customers and parts from its own
+#                seeded database (the same seed, so the same rows where the seeder did not change).
 set -eu
 old=$1 new=$2 sim=$3 orders=${4:-5}
+old_sim=${OLD_SATCHEL_SIM:-$sim}
 for tool in valgrind sqlite3; do command -v $tool >/dev/null || { echo "capture-callgrind: $tool missing (apt-get install valgrind)" >&2; exit 1; }; done
 work=$(mktemp -d /tmp/capture-callgrind.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-"$sim" seed --home "$work/seeded" --customers 200 --products 500 --seed 7 >/dev/null
-customers=$(sqlite3 "$work/seeded/satchel.db" "SELECT id FROM customers WHERE overdue_minor = 0 ORDER BY id LIMIT $orders")
-parts=$(sqlite3 "$work/seeded/satchel.db" "SELECT part_number FROM products p WHERE channel != 'display' AND EXISTS (SELECT 1 FROM prices r WHERE r.part_number = p.part_number AND r.level = 'customer') ORDER BY part_number LIMIT 10")
-lines=""
-quantity=1
-for part in $parts; do lines="$lines --line $part:$quantity"; quantity=$((quantity + 2)); done
+
+seed() {  # side satchel-sim -> seeded home at $work/$side-seeded
+    "$2" seed --home "$work/$1-seeded" --customers 200 --products 500 --seed 7 >/dev/null
+}
+pick() {  # side -> sets customers and lines from that side's seeded database
+    db="$work/$1-seeded/satchel.db"
+    customers=$(sqlite3 "$db" "SELECT id FROM customers WHERE overdue_minor = 0 ORDER BY id LIMIT $orders")
+    parts=$(sqlite3 "$db" "SELECT part_number FROM products p WHERE channel != 'display' AND EXISTS (SELECT 1 FROM prices r WHERE r.part_number = p.part_number AND r.level = 'customer') ORDER BY part_number LIMIT 10")
+    lines=""
+    quantity=1
+    for part in $parts; do lines="$lines --line $part:$quantity"; quantity=$((quantity + 2)); done
+}
+seed old "$old_sim"
+seed new "$sim"
+pick old; old_rows="$customers $lines"
+pick new
+same_rows=no; [ "$old_rows" = "$customers $lines" ] && same_rows=yes
 
 measure() {  # side binary -> "instructions card_bytes"
     side=$1 binary=$2
-    cp -r "$work/seeded" "$work/$side"
+    pick "$side"
+    cp -r "$work/$side-seeded" "$work/$side"
     mkdir -p "$work/$side-card"
     export SATCHEL_HOME="$work/$side" SATCHEL_CARD="$work/$side-card" SATCHEL_SNAPSHOT_EVERY=1000000000
     echo "capture-callgrind passphrase 13" | "$binary" card init >/dev/null
@@ -54,6 +71,6 @@ old_figures=$(measure old "$old") || exit 1
 new_figures=$(measure new "$new") || exit 1
 set -- $old_figures $new_figures
 [ "$1" -gt 0 ] && [ "$3" -gt 0 ] && [ "$2" -gt 0 ] && [ "$4" -gt 0 ] || { echo "capture-callgrind: a figure is missing" >&2; exit 1; }
-echo "orders per side: $orders (10 lines, confirmed, card on)"
+echo "orders per side: $orders (10 lines, confirmed, card on); the same customers and parts on both sides: $same_rows"
 echo "instructions per order: old $1, new $3, ratio $(awk "BEGIN { printf \"%.3f\", $3 / $1 }") (goal <= 0.7)"
 echo "card bytes per order:   old $2, new $4, ratio $(awk "BEGIN { printf \"%.3f\", $4 / $2 }") (goal <= 1)"
