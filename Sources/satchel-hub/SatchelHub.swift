@@ -219,14 +219,15 @@ struct Serve: ParsableCommand {
         guard sessions >= 1 else { throw ValidationError("--sessions \(sessions): at least 1") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds \(drainSeconds): 0 or more") }
         guard (1...3600).contains(retryAfter) else { throw ValidationError("--retry-after \(retryAfter): 1 to 3600 seconds") }
-        let connect = database.connect
-        _ = try database.openStorage()
+        // Both addresses are checked before storage is opened: a refused command creates no hub file.
         let listener: TCPListener
         do { listener = try TCPListener(listen) } catch { throw ValidationError("--listen \(listen): \(error)") }
         let metricsListener: TCPListener?
         do { metricsListener = try metrics.map { address throws(StreamError) in try TCPListener(address) } } catch {
             throw ValidationError("--metrics \(metrics ?? ""): \(error)")
         }
+        let connect = database.connect
+        _ = try database.openStorage()
         let host = listen.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
         let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let server = SyncServer(maxSessions: sessions, retryAfterSeconds: retryAfter, log: log, makeStorage: connect)

@@ -15,6 +15,20 @@ struct GracefulStopTests {
     let hubBinary = BuiltExecutable.path("satchel-hub")
     let sim = BuiltExecutable.path("satchel-sim")
 
+    @Test("serve with a bad --listen, --metrics, --sessions or --drain-seconds is refused by name before any hub file is made", arguments: [
+        ["--listen", "nowhere"], ["--listen", "127.0.0.1:0", "--metrics", "bez-portu"], ["--listen", "127.0.0.1:0", "--sessions", "0"],
+        ["--listen", "127.0.0.1:0", "--drain-seconds=-1"],
+    ])
+    func badOptionsChangeNothing(arguments: [String]) throws {
+        let directory = TemporaryDirectory("serve-bad")
+        let database = directory.path + "/hub.db"
+        let refused = try ChildProcess.run(hubBinary, ["serve", "--db", database] + arguments, timeoutSeconds: 30)
+        #expect(refused.status == 64, "\(refused.stderr)")
+        let named = arguments.first { $0.hasPrefix("--") && $0 != "--listen" } ?? "--listen"
+        #expect(refused.stderr.contains(String(named.prefix { $0 != "=" })), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: database))
+    }
+
     /// The hub process, its standard error read line by line as it comes.
     final class HubProcess: @unchecked Sendable {
         let process = Process()
