@@ -298,7 +298,7 @@ public struct DeviceSync {
             return (result, (seconds * 1000).rounded() / 1000)
         } catch SyncFailure.hubError(code: .batchConflict, let message) {
             throw Failure.batchConflict(message)
-        } catch SyncFailure.hubError(_, let message) where Self.busyRetryAfter(message) != nil {
+        } catch SyncFailure.hubError(code: .hubBusy, let message) where Self.busyRetryAfter(message) != nil {
             throw Failure.hubBusy(retryAfterSeconds: Self.busyRetryAfter(message) ?? 0, message: message)
         } catch let failure as SyncFailure {
             throw Failure.sync(failure)
@@ -314,8 +314,7 @@ public struct DeviceSync {
 
 extension DeviceSync {
     /// The seconds a hub-busy ERROR (code 13, docs/protocol.md §9) asks the device to wait: its
-    /// message starts `hub busy:` and ends `retry after N s`. Read from the message because the
-    /// Sync module of this device may not know code 13 yet (it reads it as 8, message intact).
+    /// message starts `hub busy:` and ends `retry after N s` (ERROR carries a code and a text, no figures).
     /// nil for any other message, and for a wait outside 1 to 3,600 seconds (a hub's message is
     /// text from outside: a bogus figure is not obeyed).
     public static func busyRetryAfter(_ message: String) -> Int? {

@@ -61,12 +61,9 @@ public struct DrainReport: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// ERROR 13, hub busy (docs/protocol.md §9): the hub is at its session cap. Its message ends with
-/// `retry after N s`, the seconds the device waits before it tries again. Sent here without
-/// `SyncErrorCode` having the case: a device whose Sync module predates code 13 reads it as code
-/// 8 with the same message, and the device's agent reads the wait from the message
-/// (`DeviceSync.busyRetryAfter`), so the bytes on the wire are the same either way.
+/// `retry after N s`, the seconds the device waits before it tries again (`DeviceSync.busyRetryAfter`).
+/// A device whose Sync module predates code 13 reads it as code 8 with the same message.
 public enum HubBusy {
-    public static let errorCode: UInt64 = 13
 
     public static func message(open: Int, retryAfter: Int) -> String {
         "hub busy: all \(open) sync sessions are in use; retry after \(retryAfter) s"
@@ -74,9 +71,6 @@ public enum HubBusy {
 
     /// The ERROR body: code, message (the layout of `ErrorMessage`).
     public static func errorBody(open: Int, retryAfter: Int) -> [UInt8] {
-        var writer = WireWriter()
-        writer.varint(errorCode)
-        writer.string(message(open: open, retryAfter: retryAfter))
-        return writer.bytes
+        ErrorMessage(code: .hubBusy, message: message(open: open, retryAfter: retryAfter)).encode()
     }
 }

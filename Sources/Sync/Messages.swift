@@ -326,6 +326,8 @@ public enum SyncErrorCode: UInt64, Sendable {
     case deviceLost
     /// Provisioning refused: the technician credential, the rep, or the identity (the message says which).
     case registrationRefused
+    /// The hub is at its session cap; the message ends `retry after N s` (docs/protocol.md §9).
+    case hubBusy
 }
 
 public struct ErrorMessage: Equatable, Sendable {
