@@ -105,16 +105,13 @@ extension DeviceAgent {
     /// is opened (`DeviceSync.recover`). `hub` overrides the pinned address for this sync.
     /// `progress` hears the link come up and every read and write on it (the console's progress
     /// bar): called on this thread, between reads and writes, so it must be quick.
-    /// `phases` times the sync's phases (`SyncPhases`; the report carries them); the caller marks
-    /// `.start` and `.exit`.
     public func sync(_ mode: SyncMode, password: String, over link: SyncLink, hub: String? = nil, recovered: DeviceSync.RecoveredChanges? = nil,
                      timeoutSeconds: Double = 120, notice: (String) -> Void = { _ in },
-                     progress: @escaping (SyncProgress) -> Void = { _ in }, phases: SyncPhases? = nil) throws -> DeviceSync.Report {
+                     progress: @escaping (SyncProgress) -> Void = { _ in }) throws -> DeviceSync.Report {
         // A locked handheld may sync: reaching the hub is what unlocks it.
         try ensureWritable(notice: notice)
         let device = try openUnchecked(notice: notice)
-        phases?.mark(.unlocked)
-        if mirror(device).isHealthy, (try? snapshot(device)) != nil { phases?.mark(.cardBefore) }
+        if mirror(device).isHealthy { _ = try? snapshot(device) }
         let sync = DeviceSync(self)
         var state = SyncProgress(link: link.name, phase: .connecting)
         progress(state)
@@ -123,10 +120,10 @@ extension DeviceAgent {
         // refusal (exit 75) and the rep syncs later. Nothing was sent or marked meanwhile.
         let started = Deadline.monotonicNanoseconds()
         var busyAttempts = 0
-        var report = try obeyingWipeOrders { () throws -> DeviceSync.Report in
+        let report = try obeyingWipeOrders { () throws -> DeviceSync.Report in
             while true {
                 do {
-                    return try connect(link, address: try sync.hubAddress(hub), phases: phases) { opened, address in
+                    return try connect(link, address: try sync.hubAddress(hub)) { opened, address in
                         state.phase = .exchanging
                         progress(state)
                         let stream = CountingStream(opened) { up, down in
@@ -134,10 +131,8 @@ extension DeviceAgent {
                             state.bytesDown = down
                             progress(state)
                         }
-                        if let recovered {
-                            return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds, phases: phases)
-                        }
-                        return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds, phases: phases)
+                        if let recovered { return try sync.upload(recovered, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds) }
+                        return try sync.run(mode, device, password: password, over: stream, hub: address, timeoutSeconds: timeoutSeconds)
                     }
                 } catch DeviceSync.Failure.hubBusy(let seconds, let message) {
                     busyAttempts += 1
@@ -153,8 +148,7 @@ extension DeviceAgent {
             }
         }
         let downloaded = report.pull != nil && (report.downloaded > 0 || report.documents > 0 || mode == .initialise || mode == .duplicate)
-        if downloaded, mirror(device).isHealthy, (try? snapshot(device)) != nil { phases?.mark(.snapshotWritten) }
-        report.phases = phases?.marks
+        if downloaded, mirror(device).isHealthy { _ = try? snapshot(device) }
         return report
     }
 
@@ -162,33 +156,24 @@ extension DeviceAgent {
     public static let busyRetries = 3
 
     /// Opens the link, runs `body` over it, and closes it (hangs the modem up) whatever happens.
-    /// `phases` hears the link's set-up (registration, context, TCP) and `.hungUp` once it is closed.
-    func connect<T>(_ link: SyncLink, address: String, phases: SyncPhases? = nil, _ body: (any ByteStream, String) throws -> T) throws -> T {
+    func connect<T>(_ link: SyncLink, address: String, _ body: (any ByteStream, String) throws -> T) throws -> T {
         switch link {
         case .network:
             let stream: FileDescriptorStream
             do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link(LinkError(.connect, error)) }
-            phases?.mark(.tcpConnected)
-            defer {
-                stream.close()
-                phases?.mark(.hungUp)
-            }
+            defer { stream.close() }
             return try body(stream, address)
         case .modem(let modem):
             let (host, port) = try SessionRequest.address(address)
             let device = try modem.open()
-            defer {
-                device.close()
-                phases?.mark(.hungUp)
-            }
+            defer { device.close() }
             try device.requireReadySIM()
             _ = try device.waitForRegistration()
-            phases?.mark(.modemRegistered)
             // One AT+CSQ while the modem is still in command mode, for status to show later.
             recordSignal(try? device.signal())
             let opened = try device.openStream(SessionRequest(apn: modem.apn, user: modem.user, password: modem.password, host: host, port: port),
                                                pppd: modem.pppd, optionsParent: configuration.home,
-                                               pppTimeout: modem.pppTimeout, reached: { phases?.reached($0) })
+                                               pppTimeout: modem.pppTimeout)
             defer { opened.close() }
             return try body(opened.stream, address)
         }

@@ -141,12 +141,9 @@ public struct DeviceSync {
         public var prunedDocuments: Int = 0
         public var prunedChanges: Int = 0
         public var releasedRows: Int = 0
-        /// When the sync reached each phase (`SyncPhases`), in the order reached; nil when
-        /// nobody timed it (a sync run in-process without a `SyncPhases`).
-        public var phases: [SyncPhases.Mark]? = nil
 
         enum CodingKeys: String, CodingKey {
-            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds, documents, phases
+            case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds, documents
             case skippedDocuments = "skipped_documents"
             case recoveredFrom = "recovered_from"
             case recoveredChanges = "recovered_changes"
@@ -188,9 +185,8 @@ public struct DeviceSync {
     /// data session). fast: changes up. full: changes up, then the working set's changes down.
     /// init: changes up, then the working set from scratch. duplicate: changes up, then this
     /// replacement device gets the working set and the documents of the device it replaces.
-    /// `phases` hears the session's steps and `.recorded` (the device's bookkeeping after it).
     public func run(_ mode: SyncMode, _ device: DeviceDatabase, password: String, over stream: any ByteStream, hub hubAddress: String,
-                    timeoutSeconds: Double = 120, phases: SyncPhases? = nil) throws -> Report {
+                    timeoutSeconds: Double = 120) throws -> Report {
         guard mode != .upload else {
             throw FieldError.invalidInput(what: "sync mode", value: mode.name, reason: "upload needs the old device's card: satchel sync --mode upload --from-card DIR")
         }
@@ -212,7 +208,7 @@ public struct DeviceSync {
         let download = DeviceDownload(device)
         let pull = mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise || mode == .duplicate)
         let (result, seconds) = try session(mode, device: deviceID, epoch: epoch, password: password, batches: batches, pull: pull, sink: download,
-                                            over: stream, timeoutSeconds: timeoutSeconds, phases: phases)
+                                            over: stream, timeoutSeconds: timeoutSeconds)
         let now = device.clock.nowMilliseconds()
         let learnt = try HubMark.plan(result.held, device: device, epoch: epoch, uploadedBefore: uploaded)
         if let next = learnt.nextEpoch { try agent.moveEpoch(device, to: next) }
@@ -233,7 +229,6 @@ public struct DeviceSync {
         // What the hub now holds the device may let go of, so the database stays bounded.
         let housekeeping = try Housekeeping(device).run()
         let released = try download.releaseRetained()
-        phases?.mark(.recorded)
         return Report(mode: mode.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: batches.last?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
@@ -281,26 +276,24 @@ public struct DeviceSync {
     /// Upload mode, second half: the recovered changes go up under the old device's identity.
     /// The hub stores each change once, however many of them the old device had already sent.
     public func upload(_ recovered: RecoveredChanges, password: String, over stream: any ByteStream, hub hubAddress: String,
-                       timeoutSeconds: Double = 120, phases: SyncPhases? = nil) throws -> Report {
+                       timeoutSeconds: Double = 120) throws -> Report {
         let own = try agent.openUnchecked()
         let (result, seconds) = try session(.upload, device: try own.deviceID(), epoch: try own.epoch(), password: password, batches: recovered.batches,
-                                            pull: nil, sink: nil, over: stream, timeoutSeconds: timeoutSeconds, phases: phases)
+                                            pull: nil, sink: nil, over: stream, timeoutSeconds: timeoutSeconds)
         if let signed = result.assignment { try ContactPolicy.record(signed, in: own) }
-        phases?.mark(.recorded)
         return Report(mode: SyncMode.upload.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? recovered.sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: recovered.batches.last?.id, seconds: seconds, recoveredFrom: recovered.device, recoveredChanges: recovered.count)
     }
 
     private func session(_ mode: SyncMode, device deviceID: String, epoch: Int64, password: String, batches: [Batch], pull: Pull?, sink: (any DownloadSink)?,
-                         over stream: any ByteStream, timeoutSeconds: Double, phases: SyncPhases?) throws -> (SyncResult, Double) {
+                         over stream: any ByteStream, timeoutSeconds: Double) throws -> (SyncResult, Double) {
         guard let pin = try pin() else { throw Failure.notProvisioned(home: agent.configuration.home) }
         let deadline = Deadline.after(seconds: timeoutSeconds)
         let started = Deadline.monotonicNanoseconds()
         do {
             let result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
-                                            password: password, mode: mode, epoch: epoch, batches: batches, pull: pull, sink: sink, deadline: deadline,
-                                            reached: { phases?.reached($0) })
+                                            password: password, mode: mode, epoch: epoch, batches: batches, pull: pull, sink: sink, deadline: deadline)
             let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
             return (result, (seconds * 1000).rounded() / 1000)
         } catch SyncFailure.hubError(code: .batchConflict, let message) {

@@ -524,14 +524,11 @@ public final class Modem {
 
     // MARK: data session
 
-    /// Runs the profile's `open` script; on `CONNECT` the port is a data stream. `reached` hears
-    /// `.contextUp` as the script's last step (the connect or dial) is sent, every step before
-    /// it (the context's activation among them) answered: what `satchel sync --json` times.
-    public func openSession(_ request: SessionRequest, reached: (DataSessionStep) -> Void = { _ in }) throws(ModemError) -> DataSession {
+    /// Runs the profile's `open` script; on `CONNECT` the port is a data stream.
+    public func openSession(_ request: SessionRequest) throws(ModemError) -> DataSession {
         let values = try request.values()
-        for (index, step) in profile.openScript.enumerated() {
+        for step in profile.openScript {
             if step.onlyWithUser && request.user.isEmpty { continue }
-            if index == profile.openScript.count - 1, profile.session != "ppp" { reached(.contextUp) }
             let command = step.command(values)
             let response = try channel.send(command, timeout: step.timeout * config.scriptTimeoutScale, expect: step.expect)
             if case .connect = response.final { return DataSession(modem: self) }

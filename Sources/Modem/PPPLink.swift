@@ -221,17 +221,8 @@ extension Substring {
     }
 }
 
-/// A step of the data session's set-up, as `Modem.openStream` reaches it.
-public enum DataSessionStep: Sendable {
-    /// The packet data context is up (SIMCom `AT+CIICR` answered, or pppd's link negotiated).
-    case contextUp
-    /// The TCP connection to the far end is open (`CONNECT`, or TCP over PPP connected).
-    case connected
-}
-
 /// A byte stream to the far end over the modem, whichever way the profile gets there: the
 /// modem's own TCP stack (transparent session) or PPP plus a TCP connection through it.
-
 public final class ModemStream {
     public let session: DataSession
     public let ppp: PPPLink?
@@ -256,16 +247,10 @@ extension Modem {
     /// the request's host and port through the new link. The pppd options go into a private
     /// directory made under `optionsParent` (the caller's data directory, or /tmp). Every step has its deadline; on failure the modem is
     /// hung up before this throws.
-    /// `reached` hears the set-up's steps as they complete: `.contextUp` (transparent: every
-    /// open step before the connect answered; PPP: pppd's link up) and `.connected` (the TCP
-    /// connection to the hub open).
     public func openStream(_ request: SessionRequest, pppd: String = PPPLink.defaultPPPD, optionsParent: String,
-                           pppTimeout: Double = 45, reached: (DataSessionStep) -> Void = { _ in }) throws(ModemError) -> ModemStream {
-        let session = try openSession(request, reached: reached)
-        guard profile.session == "ppp" else {
-            reached(.connected)
-            return ModemStream(session: session, ppp: nil, stream: session)
-        }
+                           pppTimeout: Double = 45) throws(ModemError) -> ModemStream {
+        let session = try openSession(request)
+        guard profile.session == "ppp" else { return ModemStream(session: session, ppp: nil, stream: session) }
         let link: PPPLink
         do {
             link = try PPPLink.start(options: pppOptions(user: request.user), parentDirectory: optionsParent, pppd: pppd, timeout: pppTimeout)
@@ -273,10 +258,8 @@ extension Modem {
             session.hangUp()
             throw error
         }
-        reached(.contextUp)
         do {
             let tcp = try TCP.connect("\(request.host):\(request.port)", deadline: .after(seconds: 60))
-            reached(.connected)
             return ModemStream(session: session, ppp: link, stream: tcp)
         } catch {
             link.stop()

@@ -219,20 +219,6 @@ extension DownloadSink {
     public func heldRowsDiffer() throws {}
 }
 
-/// A step of the device's side of a session, as `SyncClient.run` reaches it.
-public enum SessionStep: Sendable {
-    /// The Noise handshake is done (HELLO answered by WELCOME).
-    case handshakeDone
-    /// The one flight up (AUTH, the BATCHes, PULL or BYE) is written to the stream.
-    case uploadSent
-    /// A TABLE frame is applied and committed on the device (reached once per frame).
-    case applied
-    /// DONE arrived: every frame of the download is in (and applied).
-    case downloadDone
-    /// The working set's checksums are compared with DONE's (`DownloadSink.finish`).
-    case verified
-}
-
 /// The device's side of a session (docs/protocol.md §7): handshake, then AUTH, BATCH and PULL
 /// (or BYE) pipelined in one flight; the hub answers AUTH_RESULT, RECEIPT and the download in
 /// one flight back; the device closes with BYE, or after a download with ACK (which ends the
@@ -247,15 +233,12 @@ public enum SyncClient {
 
     /// `batches` go up in order in the same flight; each gets its RECEIPT. The result's
     /// `receipt` sums them (stored, duplicates) and names the last batch and the highest sequence.
-    /// `reached` hears the session's steps as they complete (`SessionStep`; `.applied` after
-    /// every TABLE frame): `satchel sync --json` times them.
     public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
                            mode: SyncMode = .fast, epoch: Int64 = 1, batches: [Batch], pull: Pull? = nil, sink: (any DownloadSink)? = nil,
-                           deadline: Deadline, reached: (SessionStep) -> Void = { _ in }) throws -> SyncResult {
+                           deadline: Deadline) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
                                                               hello: Hello(device: device, mode: mode, epoch: epoch).encode(),
                                                               dictionary: SyncDictionary.v3, deadline: deadline)
-        reached(.handshakeDone)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
         // One flight: AUTH, BATCH, PULL or BYE. A hub that refuses the password closes the link
@@ -271,7 +254,6 @@ public enum SyncClient {
             } else {
                 try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
             }
-            reached(.uploadSent)
         } catch {
             sendFailure = error
         }
@@ -334,15 +316,12 @@ public enum SyncClient {
                         throw refusal
                     }
                     outcome.downloaded += frame.rows.count
-                    reached(.applied)
                 case .batch:
                     outcome.documents += try sink.documents(try Batch.decode(message.body))
                 case .done:
                     let done = try DownloadDone.decode(message.body)
                     guard done.pull == header.pull else { throw SyncFailure.unexpected(.doneForOtherPull(received: done.pull, downloading: header.pull)) }
-                    reached(.downloadDone)
                     outcome.mismatched = try sink.finish(done)
-                    reached(.verified)
                     // ACK ends the session (protocol 5): no BYE after it.
                     try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: header.pull, applied: header.rows).encode()),
                                      deadline: deadline)

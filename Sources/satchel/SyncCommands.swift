@@ -52,9 +52,6 @@ struct SyncCommand: ParsableCommand {
     var releasedKey = false
 
     func run() throws {
-        // Timed from here (`phases` in --json): where a slow sync's seconds went.
-        let phases = SyncPhases()
-        phases.mark(.start)
         try syncErrors {
             guard let mode = SyncMode(name: mode) else {
                 throw FieldError.invalidInput(what: "sync mode", value: mode, reason: "use fast, full, init, duplicate or upload")
@@ -85,9 +82,7 @@ struct SyncCommand: ParsableCommand {
             } else {
                 link = .network
             }
-            var report = try agent.sync(mode, password: password, over: link, hub: hub, recovered: recovered, notice: printNotice, phases: phases)
-            phases.mark(.exit)
-            report.phases = phases.marks
+            let report = try agent.sync(mode, password: password, over: link, hub: hub, recovered: recovered, notice: printNotice)
             if output.json { return try printJSON(report) }
             var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) change\(report.uploaded == 1 ? "" : "s") sent"
             if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
