@@ -44,6 +44,8 @@ struct SyncGPRSBench: ParsableCommand {
         /// The limit plus that set-up, and wall / it: reported, not gated (docs/benchmarks.md).
         var physicalLimitWithSetUpSeconds: Double
         var timeRatioWithSetUp: Double
+        /// `satchel sync --json`'s phases, as seconds since the bench started the process.
+        var phases: [SyncInitBench.PhaseTime]?
         var notes: [String] = []
 
         static var goals: [BenchGoal] { SyncBenchCommand.Report.modemGoals.filter { $0.figure == "time_ratio" } }
@@ -99,6 +101,7 @@ struct SyncGPRSBench: ParsableCommand {
         if let mismatched = report["mismatched"] as? [String], !mismatched.isEmpty { notes.append("tables \(mismatched) do not match the hub after the sync") }
         if report["uploaded"] as? Int != changes { notes.append("satchel uploaded \(report["uploaded"] ?? "nothing") of the day's \(changes) changes") }
         // What crossed the link, as the simulated modem counted it (handshake included).
+        let phaseTimes = SyncInitBench.phases(report, processStarted: started, notes: &notes)
         let stats = modem.stats
         let link = LinkProfile.gprs
         let roundTrips = SyncInitBench.roundTripsNeeded
@@ -109,6 +112,7 @@ struct SyncGPRSBench: ParsableCommand {
                       sessionSeconds: report["seconds"] as? Double, outsideSessionSeconds: (report["seconds"] as? Double).map { ((wall - $0) * 1000).rounded() / 1000 }, physicalLimitSeconds: (limit * 1000).rounded() / 1000,
                       timeRatio: (wall / limit * 1000).rounded() / 1000,
                       modemSetUpSeconds: SyncInitBench.rounded(setUp), physicalLimitWithSetUpSeconds: SyncInitBench.rounded(limit + setUp),
-                      timeRatioWithSetUp: SyncInitBench.rounded(wall / (limit + setUp)), notes: notes)
+                      timeRatioWithSetUp: SyncInitBench.rounded(wall / (limit + setUp)),
+                      phases: phaseTimes, notes: notes)
     }
 }

@@ -22,7 +22,32 @@ struct SyncInitBench {
         /// The limit plus that set-up, and wall / it: reported, not gated (docs/benchmarks.md).
         var physicalLimitWithSetUpSeconds: Double
         var timeRatioWithSetUp: Double?
+        /// `satchel sync --json`'s phases, as seconds since the bench started the process.
+        var phases: [PhaseTime]?
         var notes: [String]
+    }
+
+    /// One phase of `satchel sync --json`'s `phases`: when it was reached, in seconds since the
+    /// bench started the process (both on CLOCK_MONOTONIC), and the seconds since the phase before.
+    struct PhaseTime: Codable {
+        var phase: String
+        var at: Double
+        var step: Double
+    }
+
+    /// The report's phases against the bench's own start of the process; nil (and a note) when
+    /// the report has none. The first step is the process's own start (exec, runtime, arguments).
+    static func phases(_ report: [String: Any], processStarted: Double, notes: inout [String]) -> [PhaseTime]? {
+        guard let marks = report["phases"] as? [[String: Any]], !marks.isEmpty else {
+            notes.append("satchel sync --json printed no \"phases\"")
+            return nil
+        }
+        var previous = processStarted
+        return marks.compactMap { mark in
+            guard let phase = mark["phase"] as? String, let at = (mark["at"] as? NSNumber)?.doubleValue else { return nil }
+            defer { previous = at }
+            return PhaseTime(phase: phase, at: rounded(at - processStarted), step: rounded(at - previous))
+        }
     }
 
     /// The simulated SIMCom as a handheld's modem is when the rep syncs: registered on the
@@ -99,6 +124,7 @@ struct SyncInitBench {
         if let session = report["seconds"] as? Double { notes.append("init over EDGE: \((session * 1000).rounded() / 1000) s of the \((processSeconds * 1000).rounded() / 1000) s end to end on the open link") }
         let rows = report["downloaded"] as? Int
         if rows == nil { notes.append("satchel sync --json printed no \"downloaded\"") }
+        let phaseTimes = phases(report, processStarted: processStarted, notes: &notes)
         let stats = modem.stats
         let link = LinkProfile.edge
         let limit = Double(stats.bytesUp) / link.upBytesPerSecond + Double(stats.bytesDown) / link.bytesPerSecond + Double(roundTripsNeeded) * link.roundTripSeconds
@@ -107,6 +133,7 @@ struct SyncInitBench {
                       wallSeconds: wall, physicalLimitSeconds: (limit * 1000).rounded() / 1000, timeRatio: wall.map { ($0 / limit * 1000).rounded() / 1000 },
                       peakRssMb: peakKiB.map { (Double($0) / 1024 * 10).rounded() / 10 },
                       modemSetUpSeconds: rounded(setUp), physicalLimitWithSetUpSeconds: rounded(limit + setUp),
-                      timeRatioWithSetUp: wall.map { rounded($0 / (limit + setUp)) }, notes: notes)
+                      timeRatioWithSetUp: wall.map { rounded($0 / (limit + setUp)) },
+                      phases: phaseTimes, notes: notes)
     }
 }

@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 import SystemCalls
-import Transport
+public import Transport
 
 /// The board's power key: a sysfs GPIO value file pulsed high then low.
 public struct PowerKey: Sendable, Equatable {
@@ -524,11 +524,14 @@ public final class Modem {
 
     // MARK: data session
 
-    /// Runs the profile's `open` script; on `CONNECT` the port is a data stream.
-    public func openSession(_ request: SessionRequest) throws(ModemError) -> DataSession {
+    /// Runs the profile's `open` script; on `CONNECT` the port is a data stream. `reached` hears
+    /// `.contextUp` as the script's last step (the connect or dial) is sent, every step before
+    /// it (the context's activation among them) answered: what `satchel sync --json` times.
+    public func openSession(_ request: SessionRequest, reached: (SyncPhase) -> Void = { _ in }) throws(ModemError) -> DataSession {
         let values = try request.values()
-        for step in profile.openScript {
+        for (index, step) in profile.openScript.enumerated() {
             if step.onlyWithUser && request.user.isEmpty { continue }
+            if index == profile.openScript.count - 1, profile.session != "ppp" { reached(.contextUp) }
             let command = step.command(values)
             let response = try channel.send(command, timeout: step.timeout * config.scriptTimeoutScale, expect: step.expect)
             if case .connect = response.final { return DataSession(modem: self) }
