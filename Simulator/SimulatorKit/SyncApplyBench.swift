@@ -21,6 +21,10 @@ public struct SyncApplyBench {
         /// Device thread CPU per full sync, milliseconds: each repeat, then the median.
         public var applyCPUMilliseconds: [Double]
         public var medianApplyCPUMilliseconds: Double
+        /// Of each repeat's CPU: reading the device's product list (`catalogue`, once per
+        /// download) and the DONE check (`finish`): where a cost that grows with the scope shows.
+        public var catalogueCPUMilliseconds: [Double]
+        public var finishCPUMilliseconds: [Double]
         /// Summing every table whole once (what the check cost before the sums were kept).
         public var fullRecomputeCPUMilliseconds: Double
         public var checksumsMatch: Bool
@@ -77,7 +81,7 @@ public struct SyncApplyBench {
             return result
         }
         let initial = try sync(.initialise)
-        var cpu: [Double] = [], changed = 0
+        var cpu: [Double] = [], catalogueCPU: [Double] = [], finishCPU: [Double] = [], changed = 0
         for index in 0..<repeats {
             let evening = try OfficeDay.eveningChange(hubPath: hubPath, prices: 50, stockRows: 50, seed: plan.seed &+ UInt64(index))
             clock.advance(milliseconds: 3_600_000)
@@ -85,6 +89,8 @@ public struct SyncApplyBench {
             changed = max(changed, evening.prices + evening.stockRows)
             matched = matched && result.downloaded == evening.prices + evening.stockRows
             cpu.append(timed.lastMilliseconds)
+            catalogueCPU.append(timed.catalogueMilliseconds)
+            finishCPU.append(timed.finishMilliseconds)
         }
         // The kept sums are what summing every table again gives (the check a reset relies on).
         let started = threadCPUMilliseconds()
@@ -93,7 +99,8 @@ public struct SyncApplyBench {
         let kept = try handheld.keptChecksums()
         matched = matched && whole == kept
         return Side(workingSetRows: initial.downloaded, changedRowsPerSync: changed, applyCPUMilliseconds: cpu,
-                    medianApplyCPUMilliseconds: cpu.sorted()[cpu.count / 2], fullRecomputeCPUMilliseconds: (recompute * 10).rounded() / 10,
+                    medianApplyCPUMilliseconds: cpu.sorted()[cpu.count / 2],
+                    catalogueCPUMilliseconds: catalogueCPU, finishCPUMilliseconds: finishCPU, fullRecomputeCPUMilliseconds: (recompute * 10).rounded() / 10,
                     checksumsMatch: matched)
     }
 
@@ -108,18 +115,30 @@ public struct SyncApplyBench {
         let inner: DeviceDownload
         var started = 0.0
         var lastMilliseconds = 0.0
+        var catalogueMilliseconds = 0.0
+        var finishMilliseconds = 0.0
         init(_ inner: DeviceDownload) { self.inner = inner }
         func begin(_ header: DownloadHeader) throws {
             started = SyncApplyBench.threadCPUMilliseconds()
+            catalogueMilliseconds = 0
             try inner.begin(header)
         }
-        func catalogue() throws -> Catalogue { try inner.catalogue() }
+        func catalogue() throws -> Catalogue {
+            let before = SyncApplyBench.threadCPUMilliseconds()
+            defer { catalogueMilliseconds += ((SyncApplyBench.threadCPUMilliseconds() - before) * 10).rounded() / 10 }
+            return try inner.catalogue()
+        }
         func apply(_ frame: TableFrame) throws { try inner.apply(frame) }
         func documents(_ batch: Batch) throws -> Int { try inner.documents(batch) }
         func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] { try inner.heldRows(table, keys: keys) }
         func heldRowsDiffer() throws { try inner.heldRowsDiffer() }
         func finish(_ done: DownloadDone) throws -> [String] {
-            defer { lastMilliseconds = ((SyncApplyBench.threadCPUMilliseconds() - started) * 10).rounded() / 10 }
+            let before = SyncApplyBench.threadCPUMilliseconds()
+            defer {
+                let now = SyncApplyBench.threadCPUMilliseconds()
+                finishMilliseconds = ((now - before) * 10).rounded() / 10
+                lastMilliseconds = ((now - started) * 10).rounded() / 10
+            }
             return try inner.finish(done)
         }
     }

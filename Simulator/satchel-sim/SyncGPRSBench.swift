@@ -10,8 +10,10 @@ import SimulatorKit
 /// plan `satchel-sim day` runs) by the real `satchel` process through the Modem module and the
 /// simulated SIMCom modem on a GPRS link (53.6 kbit/s down, 26.8 up, 600 ms round trip), timed end
 /// to end (process start to exit: modem set-up, handshake, upload, the hub's planning, download,
-/// verification), against the link's physical limit: bytes up / uplink + bytes down / downlink +
-/// the round trips the protocol needs (TCP connect, handshake, the one flight of a full sync) x RTT.
+/// verification), against the physical limit: the link's floor (bytes up / uplink + bytes down /
+/// downlink + the round trips the protocol needs: TCP connect, handshake, the one flight of a
+/// full sync, x RTT) plus the modem's (one context activation, one TCP connect, one close at the
+/// simulator's configured delays: `SyncInitBench.modemFloorSeconds`).
 /// The modem is registered already (it has been on all day); the data context's activation and
 /// the TCP connect keep the simulator's delays.
 /// The working set arrives first by an init over loopback, not timed.
@@ -36,14 +38,19 @@ struct SyncGPRSBench: ParsableCommand {
         var sessionSeconds: Double?
         /// wall - session: process start, the modem's set-up and hang-up, the device's own work after the session.
         var outsideSessionSeconds: Double?
+        /// The link's part of the limit: bytes at the link's rates plus the round trips needed.
+        var linkFloorS: Double
+        /// The modem session's unavoidable network steps at the simulator's configured delays
+        /// (`SyncInitBench.modemFloorSeconds`).
+        var modemFloorS: Double
+        /// link_floor_s + modem_floor_s.
         var physicalLimitSeconds: Double
         /// wall / physical limit; goal <= 1.25.
         var timeRatio: Double
-        /// The simulated modem's context activation and TCP connect beyond one round trip (not in the limit).
-        var modemSetUpSeconds: Double
-        /// The limit plus that set-up, and wall / it: reported, not gated (docs/benchmarks.md).
-        var physicalLimitWithSetUpSeconds: Double
-        var timeRatioWithSetUp: Double
+        /// wall / link_floor_s alone: the figure's definition before 2026-12-03, reported, not gated.
+        var timeRatioLinkOnly: Double
+        /// `satchel sync --json`'s phases, as seconds since the bench started the process.
+        var phases: [SyncInitBench.PhaseTime]?
         var notes: [String] = []
 
         static var goals: [BenchGoal] { SyncBenchCommand.Report.modemGoals.filter { $0.figure == "time_ratio" } }
@@ -99,16 +106,17 @@ struct SyncGPRSBench: ParsableCommand {
         if let mismatched = report["mismatched"] as? [String], !mismatched.isEmpty { notes.append("tables \(mismatched) do not match the hub after the sync") }
         if report["uploaded"] as? Int != changes { notes.append("satchel uploaded \(report["uploaded"] ?? "nothing") of the day's \(changes) changes") }
         // What crossed the link, as the simulated modem counted it (handshake included).
+        let phaseTimes = SyncInitBench.phases(report, processStarted: started, notes: &notes)
         let stats = modem.stats
-        let link = LinkProfile.gprs
-        let roundTrips = SyncInitBench.roundTripsNeeded
-        let limit = Double(stats.bytesUp) / link.upBytesPerSecond + Double(stats.bytesDown) / link.bytesPerSecond + Double(roundTrips) * link.roundTripSeconds
-        let setUp = SyncInitBench.dataSessionSetUpSeconds(modemConfig)
+        let linkFloor = SyncInitBench.linkFloorSeconds(stats, .gprs)
+        let modemFloor = SyncInitBench.modemFloorSeconds(modemConfig)
+        let limit = linkFloor + modemFloor
+        let rounded = SyncInitBench.rounded
         return Result(seed: workingSet.seed, changesUp: report["uploaded"] as? Int, rowsDown: report["downloaded"] as? Int,
-                      bytesUp: stats.bytesUp, bytesDown: stats.bytesDown, roundTrips: roundTrips, wallSeconds: (wall * 1000).rounded() / 1000,
-                      sessionSeconds: report["seconds"] as? Double, outsideSessionSeconds: (report["seconds"] as? Double).map { ((wall - $0) * 1000).rounded() / 1000 }, physicalLimitSeconds: (limit * 1000).rounded() / 1000,
-                      timeRatio: (wall / limit * 1000).rounded() / 1000,
-                      modemSetUpSeconds: SyncInitBench.rounded(setUp), physicalLimitWithSetUpSeconds: SyncInitBench.rounded(limit + setUp),
-                      timeRatioWithSetUp: SyncInitBench.rounded(wall / (limit + setUp)), notes: notes)
+                      bytesUp: stats.bytesUp, bytesDown: stats.bytesDown, roundTrips: SyncInitBench.roundTripsNeeded, wallSeconds: rounded(wall),
+                      sessionSeconds: report["seconds"] as? Double, outsideSessionSeconds: (report["seconds"] as? Double).map { rounded(wall - $0) },
+                      linkFloorS: rounded(linkFloor), modemFloorS: rounded(modemFloor), physicalLimitSeconds: rounded(limit),
+                      timeRatio: rounded(wall / limit), timeRatioLinkOnly: rounded(wall / linkFloor),
+                      phases: phaseTimes, notes: notes)
     }
 }

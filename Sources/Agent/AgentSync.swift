@@ -3,7 +3,7 @@ import Journal
 public import Modem
 public import Sync
 import SystemCalls
-import Transport
+public import Transport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -105,13 +105,17 @@ extension DeviceAgent {
     /// is opened (`DeviceSync.recover`). `hub` overrides the pinned address for this sync.
     /// `progress` hears the link come up and every read and write on it (the console's progress
     /// bar): called on this thread, between reads and writes, so it must be quick.
+    /// `phaseTimes` hear every phase from `.unlocked` to `.snapshotWritten` (the caller marks
+    /// `.start` and `.exit`).
     public func sync(_ mode: SyncMode, password: String, over link: SyncLink, hub: String? = nil, recovered: DeviceSync.RecoveredChanges? = nil,
                      timeoutSeconds: Double = 120, notice: (String) -> Void = { _ in },
                      progress: @escaping (SyncProgress) -> Void = { _ in }) throws -> DeviceSync.Report {
         // A locked handheld may sync: reaching the hub is what unlocks it.
+        for phase in 1..<SyncPhase.count { phaseTimes[phase] = 0 }
         try ensureWritable(notice: notice)
         let device = try openUnchecked(notice: notice)
-        if mirror(device).isHealthy { _ = try? snapshot(device) }
+        reached(.unlocked)
+        if mirror(device).isHealthy, (try? snapshot(device)) != nil { reached(.cardBefore) }
         let sync = DeviceSync(self)
         var state = SyncProgress(link: link.name, phase: .connecting)
         progress(state)
@@ -148,8 +152,13 @@ extension DeviceAgent {
             }
         }
         let downloaded = report.pull != nil && (report.downloaded > 0 || report.documents > 0 || mode == .initialise || mode == .duplicate)
-        if downloaded, mirror(device).isHealthy { _ = try? snapshot(device) }
+        if downloaded, mirror(device).isHealthy, (try? snapshot(device)) != nil { reached(.snapshotWritten) }
         return report
+    }
+
+    /// Records `phase` as reached now, or at `nanoseconds` on CLOCK_MONOTONIC (`phaseTimes`).
+    public func reached(_ phase: SyncPhase, at nanoseconds: UInt64 = Deadline.monotonicNanoseconds()) {
+        phaseTimes[Int(phase.rawValue)] = nanoseconds
     }
 
     /// How many times a sync the hub refused as busy is tried again before it reports the refusal.
@@ -161,19 +170,27 @@ extension DeviceAgent {
         case .network:
             let stream: FileDescriptorStream
             do { stream = try TCP.connect(address, deadline: .after(seconds: 60)) } catch { throw DeviceSync.Failure.link(LinkError(.connect, error)) }
-            defer { stream.close() }
+            reached(.tcpConnected)
+            defer {
+                stream.close()
+                reached(.hungUp)
+            }
             return try body(stream, address)
         case .modem(let modem):
             let (host, port) = try SessionRequest.address(address)
             let device = try modem.open()
-            defer { device.close() }
+            defer {
+                device.close()
+                reached(.hungUp)
+            }
             try device.requireReadySIM()
             _ = try device.waitForRegistration()
+            reached(.modemRegistered)
             // One AT+CSQ while the modem is still in command mode, for status to show later.
             recordSignal(try? device.signal())
             let opened = try device.openStream(SessionRequest(apn: modem.apn, user: modem.user, password: modem.password, host: host, port: port),
                                                pppd: modem.pppd, optionsParent: configuration.home,
-                                               pppTimeout: modem.pppTimeout)
+                                               pppTimeout: modem.pppTimeout, reached: { reached($0) })
             defer { opened.close() }
             return try body(opened.stream, address)
         }

@@ -5,6 +5,7 @@ public import Journal
 import Modem
 public import Seal
 import Store
+import Transport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -174,6 +175,10 @@ public final class DeviceAgent {
     let card: any FileSystem
     let local = PosixFileSystem()
     let clock: any WallClock
+    /// When the sync reached each `SyncPhase` (CLOCK_MONOTONIC nanoseconds, 0 while not reached),
+    /// indexed by its raw value: `satchel sync --json`'s `phases`. One passed more than once (a
+    /// frame applied, a busy hub's retry) keeps its last time.
+    public internal(set) var phaseTimes = [UInt64](repeating: 0, count: SyncPhase.count)
 
     public init(_ configuration: AgentConfiguration, cardFileSystem: any FileSystem = PosixFileSystem(), clock: any WallClock = SystemClock()) {
         self.configuration = configuration

@@ -134,7 +134,7 @@ public final class DeviceDownload: DownloadSink {
         let parts = try device.guarded {
             try database.query("SELECT part_number FROM products ORDER BY part_number") { $0.text(0) }
         }.filter { retained.isEmpty || !retained.contains(WorkingSetTables.products.key(of: [.text($0)])) }
-        let catalogue = Catalogue(parts: parts)
+        let catalogue = Catalogue(ordered: parts)
         cachedCatalogue = catalogue
         return catalogue
     }

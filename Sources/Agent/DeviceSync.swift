@@ -229,6 +229,7 @@ public struct DeviceSync {
         // What the hub now holds the device may let go of, so the database stays bounded.
         let housekeeping = try Housekeeping(device).run()
         let released = try download.releaseRetained()
+        agent.reached(.recorded)
         return Report(mode: mode.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: batches.last?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
@@ -281,6 +282,7 @@ public struct DeviceSync {
         let (result, seconds) = try session(.upload, device: try own.deviceID(), epoch: try own.epoch(), password: password, batches: recovered.batches,
                                             pull: nil, sink: nil, over: stream, timeoutSeconds: timeoutSeconds)
         if let signed = result.assignment { try ContactPolicy.record(signed, in: own) }
+        agent.reached(.recorded)
         return Report(mode: SyncMode.upload.name, hub: hubAddress, uploaded: result.receipt?.stored ?? 0, duplicates: result.receipt?.duplicates ?? 0,
                       throughSeq: result.receipt?.throughSeq ?? recovered.sentByOld, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: recovered.batches.last?.id, seconds: seconds, recoveredFrom: recovered.device, recoveredChanges: recovered.count)
@@ -293,7 +295,8 @@ public struct DeviceSync {
         let started = Deadline.monotonicNanoseconds()
         do {
             let result = try SyncClient.run(stream, deviceKey: try keyPair(), hubKey: try Hex.decode(pin.publicKey), device: deviceID,
-                                            password: password, mode: mode, epoch: epoch, batches: batches, pull: pull, sink: sink, deadline: deadline)
+                                            password: password, mode: mode, epoch: epoch, batches: batches, pull: pull, sink: sink, deadline: deadline,
+                                            reached: { agent.reached($0) })
             let seconds = Double(Deadline.monotonicNanoseconds() - started) / 1e9
             return (result, (seconds * 1000).rounded() / 1000)
         } catch SyncFailure.hubError(code: .batchConflict, let message) {

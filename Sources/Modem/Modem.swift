@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 import SystemCalls
-import Transport
+public import Transport
 
 /// The board's power key: a sysfs GPIO value file pulsed high then low.
 public struct PowerKey: Sendable, Equatable {
@@ -172,6 +172,8 @@ public final class Modem {
     public private(set) var identity = Identity()
     /// Where the identity came from: `AT+CGMI/AT+CGMM`, `ATI`, or nil when the modem said nothing.
     public private(set) var identifiedBy: String?
+    /// Whether `identity` holds revision and IMEI as asked (`identify(full:)`).
+    var identifiedFully = false
     public private(set) var choice: ProfileChoice?
     public private(set) var lastRecovery: RecoveryReport?
     /// The last answer to each command that did not succeed (why something is unknown).
@@ -218,7 +220,9 @@ public final class Modem {
     /// chooses for it, or the built-in generic one without a directory.
     @discardableResult
     public func chooseProfile(in directory: HardwareDirectory?) throws(ModemError) -> ProfileChoice {
-        let identity = try identify()
+        // Vendor and model are all the choice reads: revision and IMEI (two more commands on
+        // every sync) are asked by `probe`, which reports them.
+        let identity = try identify(full: false)
         let chosen: (ModemProfile, ProfileChoice)
         if let directory {
             chosen = directory.choose(manufacturer: identity.manufacturer, model: identity.model, identifiedBy: identifiedBy)
@@ -301,13 +305,17 @@ public final class Modem {
     }
 
     /// AT+CGMI, AT+CGMM, AT+CGMR, AT+CGSN; ATI fills what they did not say (some modems answer
-    /// only ATI, or only before the PIN).
-    public func identify() throws(ModemError) -> Identity {
+    /// only ATI, or only before the PIN). `full: false` leaves out AT+CGMR and AT+CGSN (revision
+    /// and IMEI): what choosing a profile needs, without two commands it does not.
+    public func identify(full: Bool = true) throws(ModemError) -> Identity {
         var result = Identity()
         result.manufacturer = try answered("AT+CGMI").flatMap { ATParse.identity($0, prefixes: ["+CGMI:", "Manufacturer:"]) }
         result.model = try answered("AT+CGMM").flatMap { ATParse.identity($0, prefixes: ["+CGMM:", "Model:"]) }
-        result.revision = try answered("AT+CGMR").flatMap { ATParse.identity($0, prefixes: ["+CGMR:", "Revision:"]) }
-        result.imei = try answered("AT+CGSN").flatMap { ATParse.imei($0) }
+        if full {
+            result.revision = try answered("AT+CGMR").flatMap { ATParse.identity($0, prefixes: ["+CGMR:", "Revision:"]) }
+            result.imei = try answered("AT+CGSN").flatMap { ATParse.imei($0) }
+        }
+        identifiedFully = full
         identifiedBy = result.manufacturer != nil || result.model != nil ? "AT+CGMI/AT+CGMM" : nil
         if result.manufacturer == nil || result.model == nil, let lines = try answered("ATI") {
             let ati = ATParse.ati(lines)
@@ -422,7 +430,9 @@ public final class Modem {
 
     // MARK: network
 
-    public func registration() throws(ModemError) -> [String: RegistrationStatus] {
+    /// `untilRegistered`: stops at the first registration that is home or roaming (what
+    /// `NetworkStatus.overall` would take anyway), one query fewer on a registered modem.
+    public func registration(untilRegistered: Bool = false) throws(ModemError) -> [String: RegistrationStatus] {
         var result: [String: RegistrationStatus] = [:]
         for prefix in profile.registrationPrefixes {
             guard let lines = try answered("AT\(prefix)?") else { continue }
@@ -432,6 +442,7 @@ public final class Modem {
                     break
                 }
             }
+            if untilRegistered, result.values.contains(where: { $0.isRegistered }) { break }
         }
         return result
     }
@@ -460,7 +471,7 @@ public final class Modem {
         var deniedPolls = 0
         var last: RegistrationStatus = .unknown
         while true {
-            let current = try registration()
+            let current = try registration(untilRegistered: true)
             let overall = NetworkStatus(registrations: current).overall ?? .unknown
             if overall.isRegistered { return current }
             last = overall
@@ -499,7 +510,7 @@ public final class Modem {
         }
         func why(_ command: String) -> String { refusals[command].map { "\(command) answered \($0)" } ?? "\(command) gave nothing we can read" }
         let sim = ask("SIM state") { () throws(ModemError) -> SIMStatus? in try simStatus() }
-        if identity.manufacturer == nil && identity.model == nil { _ = ask("identity") { () throws(ModemError) -> Identity? in try identify() } }
+        if !identifiedFully || identity.manufacturer == nil && identity.model == nil { _ = ask("identity") { () throws(ModemError) -> Identity? in try identify() } }
         if identity.manufacturer == nil { unknown.append("manufacturer: \(why("AT+CGMI")); \(why("ATI"))") }
         if identity.model == nil { unknown.append("model: \(why("AT+CGMM")); \(why("ATI"))") }
         if identity.imei == nil { unknown.append("IMEI: \(why("AT+CGSN"))") }
@@ -524,11 +535,14 @@ public final class Modem {
 
     // MARK: data session
 
-    /// Runs the profile's `open` script; on `CONNECT` the port is a data stream.
-    public func openSession(_ request: SessionRequest) throws(ModemError) -> DataSession {
+    /// Runs the profile's `open` script; on `CONNECT` the port is a data stream. `reached` hears
+    /// `.contextUp` as the script's last step (the connect or dial) is sent, every step before
+    /// it (the context's activation among them) answered: what `satchel sync --json` times.
+    public func openSession(_ request: SessionRequest, reached: (SyncPhase) -> Void = { _ in }) throws(ModemError) -> DataSession {
         let values = try request.values()
-        for step in profile.openScript {
+        for (index, step) in profile.openScript.enumerated() {
             if step.onlyWithUser && request.user.isEmpty { continue }
+            if index == profile.openScript.count - 1, profile.session != "ppp" { reached(.contextUp) }
             let command = step.command(values)
             let response = try channel.send(command, timeout: step.timeout * config.scriptTimeoutScale, expect: step.expect)
             if case .connect = response.final { return DataSession(modem: self) }

@@ -246,11 +246,15 @@ extension Modem {
     /// Opens the data session and, on `session = ppp` profiles, runs pppd over it and connects to
     /// the request's host and port through the new link. The pppd options go into a private
     /// directory made under `optionsParent` (the caller's data directory, or /tmp). Every step has its deadline; on failure the modem is
-    /// hung up before this throws.
+    /// hung up before this throws. `reached` hears `.contextUp` (transparent: every open step
+    /// before the connect answered; PPP: pppd's link up) and `.tcpConnected` (the hub's TCP open).
     public func openStream(_ request: SessionRequest, pppd: String = PPPLink.defaultPPPD, optionsParent: String,
-                           pppTimeout: Double = 45) throws(ModemError) -> ModemStream {
-        let session = try openSession(request)
-        guard profile.session == "ppp" else { return ModemStream(session: session, ppp: nil, stream: session) }
+                           pppTimeout: Double = 45, reached: (SyncPhase) -> Void = { _ in }) throws(ModemError) -> ModemStream {
+        let session = try openSession(request, reached: reached)
+        guard profile.session == "ppp" else {
+            reached(.tcpConnected)
+            return ModemStream(session: session, ppp: nil, stream: session)
+        }
         let link: PPPLink
         do {
             link = try PPPLink.start(options: pppOptions(user: request.user), parentDirectory: optionsParent, pppd: pppd, timeout: pppTimeout)
@@ -258,8 +262,10 @@ extension Modem {
             session.hangUp()
             throw error
         }
+        reached(.contextUp)
         do {
             let tcp = try TCP.connect("\(request.host):\(request.port)", deadline: .after(seconds: 60))
+            reached(.tcpConnected)
             return ModemStream(session: session, ppp: link, stream: tcp)
         } catch {
             link.stop()

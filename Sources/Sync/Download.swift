@@ -162,15 +162,46 @@ public struct DownloadAck: Equatable, Sendable {
 /// last changed them.
 public struct Catalogue: Sendable, Equatable {
     public let parts: [String]
+    /// Part number -> position, for the side that encodes (the hub); empty when built from parts
+    /// already in order (`init(ordered:)`), where `position(of:)` searches `parts` instead.
     let positions: [String: Int]
 
     public init<S: Sequence>(parts: S) where S.Element == String {
         let sorted = parts.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        self.parts = sorted
-        positions = Dictionary(sorted.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        self.init(sorted: sorted, positions: Dictionary(sorted.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first }))
     }
 
-    public func position(of part: String) -> Int? { positions[part] }
+    /// Parts the caller read in byte order (SQL `ORDER BY` on a BINARY column): the device, which
+    /// decodes positions into parts every full sync, keeps the list as it is, with no sort's
+    /// copy and no index of the whole product list (issue 16: work that grew with the scope).
+    /// Checked in one pass; a list out of order or with a part twice takes `init(parts:)`.
+    public init(ordered parts: [String]) {
+        var inOrder = true
+        for index in parts.indices.dropFirst() where !parts[index - 1].utf8.lexicographicallyPrecedes(parts[index].utf8) {
+            inOrder = false
+            break
+        }
+        if inOrder { self.init(sorted: parts, positions: [:]) } else { self.init(parts: parts) }
+    }
+
+    private init(sorted: [String], positions: [String: Int]) {
+        self.parts = sorted
+        self.positions = positions
+    }
+
+    public func position(of part: String) -> Int? {
+        if !positions.isEmpty { return positions[part] }
+        // Binary search of the ordered parts (`init(ordered:)`).
+        var low = 0, high = parts.count
+        while low < high {
+            let middle = (low + high) / 2
+            if parts[middle].utf8.lexicographicallyPrecedes(part.utf8) { low = middle + 1 } else { high = middle }
+        }
+        return low < parts.count && parts[low] == part ? low : nil
+    }
+
+    /// The same parts in the same order, however each was built.
+    public static func == (lhs: Catalogue, rhs: Catalogue) -> Bool { lhs.parts == rhs.parts }
 }
 
 /// TABLE body: table id | phase (0 purge, 1 upsert) | first plan position | row count |

@@ -233,12 +233,15 @@ public enum SyncClient {
 
     /// `batches` go up in order in the same flight; each gets its RECEIPT. The result's
     /// `receipt` sums them (stored, duplicates) and names the last batch and the highest sequence.
+    /// `reached` hears the session's phases as they complete (`.handshakeDone` to `.verified`;
+    /// `.applied` after every TABLE frame): `satchel sync --json` times them.
     public static func run(_ stream: any ByteStream, deviceKey: X25519.KeyPair, hubKey: [UInt8], device: String, password: String,
                            mode: SyncMode = .fast, epoch: Int64 = 1, batches: [Batch], pull: Pull? = nil, sink: (any DownloadSink)? = nil,
-                           deadline: Deadline) throws -> SyncResult {
+                           deadline: Deadline, reached: (SyncPhase) -> Void = { _ in }) throws -> SyncResult {
         let (channel, welcomeBytes) = try SyncChannel.connect(stream, deviceKey: deviceKey, hubKey: hubKey,
                                                               hello: Hello(device: device, mode: mode, epoch: epoch).encode(),
                                                               dictionary: SyncDictionary.v3, deadline: deadline)
+        reached(.handshakeDone)
         let welcome = try Welcome.decode(welcomeBytes)
         guard welcome.status == .ok else { throw SyncFailure.refused(welcome.status) }
         // One flight: AUTH, BATCH, PULL or BYE. A hub that refuses the password closes the link
@@ -254,6 +257,7 @@ public enum SyncClient {
             } else {
                 try channel.send(.init(type: MessageType.bye.rawValue, body: []), deadline: deadline)
             }
+            reached(.uploadSent)
         } catch {
             sendFailure = error
         }
@@ -316,12 +320,15 @@ public enum SyncClient {
                         throw refusal
                     }
                     outcome.downloaded += frame.rows.count
+                    reached(.applied)
                 case .batch:
                     outcome.documents += try sink.documents(try Batch.decode(message.body))
                 case .done:
                     let done = try DownloadDone.decode(message.body)
                     guard done.pull == header.pull else { throw SyncFailure.unexpected(.doneForOtherPull(received: done.pull, downloading: header.pull)) }
+                    reached(.downloadDone)
                     outcome.mismatched = try sink.finish(done)
+                    reached(.verified)
                     // ACK ends the session (protocol 5): no BYE after it.
                     try channel.send(.init(type: MessageType.ack.rawValue, body: DownloadAck(pull: header.pull, applied: header.rows).encode()),
                                      deadline: deadline)

@@ -52,6 +52,8 @@ struct SyncCommand: ParsableCommand {
     var releasedKey = false
 
     func run() throws {
+        // Timed from here (`phases` in --json): where a slow sync's seconds went.
+        let started = Deadline.monotonicNanoseconds()
         try syncErrors {
             guard let mode = SyncMode(name: mode) else {
                 throw FieldError.invalidInput(what: "sync mode", value: mode, reason: "use fast, full, init, duplicate or upload")
@@ -65,6 +67,7 @@ struct SyncCommand: ParsableCommand {
             let password = try readSecret("sync password")
             let passphrase = mode == .upload ? try readSecret(releasedKey ? "released key of the replaced device" : "card passphrase of the replaced device") : ""
             let agent = try home.agent()
+            agent.reached(.start, at: started)
             // The old card is read before any link is opened: a wrong card or passphrase costs no call.
             let recovered = try fromCard.map { card in
                 releasedKey ? try DeviceSync(agent).recover(fromCard: card, oldDevice: oldDevice, releasedKey: passphrase)
@@ -83,7 +86,10 @@ struct SyncCommand: ParsableCommand {
                 link = .network
             }
             let report = try agent.sync(mode, password: password, over: link, hub: hub, recovered: recovered, notice: printNotice)
-            if output.json { return try printJSON(report) }
+            if output.json {
+                agent.reached(.exit)
+                return Swift.print(TerminalText.escapingJSON(Self.withPhases(try FieldJSON.encode(report), agent.phaseTimes)))
+            }
             var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) change\(report.uploaded == 1 ? "" : "s") sent"
             if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
             if report.pull != nil { line += "; \(report.downloaded) working-set rows received" }
@@ -96,6 +102,22 @@ struct SyncCommand: ParsableCommand {
                 print("The working set did not check out (\(report.mismatched.joined(separator: ", "))): the next sync loads it again.")
             }
         }
+    }
+
+    /// The report's JSON object with `phases` last: `[{"at": seconds, "phase": name}, ...]` for
+    /// every phase reached, in `SyncPhase` order (the order a sync reaches them). Written here
+    /// rather than through Codable: a loop, where an Encodable type would cost the handheld's
+    /// binary kilobytes of encoder code.
+    static func withPhases(_ report: String, _ times: [UInt64]) -> String {
+        var json = report
+        json.removeLast()
+        json += ",\"phases\":["
+        for (index, at) in times.enumerated() where at != 0 {
+            guard let phase = SyncPhase(rawValue: UInt8(index)) else { continue }
+            if !json.hasSuffix("[") { json += "," }
+            json += "{\"at\":\(Double(at / 1_000) / 1e6),\"phase\":\"\(phase.name)\"}"
+        }
+        return json + "]}"
     }
 }
 

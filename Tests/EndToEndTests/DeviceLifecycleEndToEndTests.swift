@@ -137,6 +137,30 @@ struct DeviceLifecycleEndToEndTests {
         #expect(events.contains("credential refused") && events.contains("provisioning refused") && events.contains("provisioned again"))
     }
 
+    @Test("satchel sync --json says when the sync reached each phase: an init with a card over the network passes every phase but the modem's, in order, on the clock the caller times the process with")
+    func syncPhases() throws {
+        let office = try Office("phases", self)
+        let home = office.directory.path + "/device", card = office.directory.path + "/card"
+        try FileManager.default.createDirectory(atPath: card, withIntermediateDirectories: true)
+        try #require(try run(satchel, ["init", "--device", "PH01", "--rep", "R01"], home: home).succeeded)
+        try #require(try run(satchel, ["card", "init"], home: home, card: card, stdin: passphrase + "\n").succeeded)
+        let provisioned = try office.provision(home, device: nil, card: card)
+        try #require(provisioned.succeeded, "\(provisioned.stderr)")
+
+        let before = ChildProcess.monotonicSeconds()
+        let synced = try run(satchel, ["sync", "--mode", "init", "--json"], home: home, card: card, stdin: password + "\n")
+        let after = ChildProcess.monotonicSeconds()
+        try #require(synced.succeeded, "\(synced.stderr)")
+        let report = try json(synced)
+        #expect((report["downloaded"] as? Int ?? 0) > 0)
+        let phases = try #require(report["phases"] as? [[String: Any]], "\(synced.stdout)")
+        #expect(phases.map { $0["phase"] as? String ?? "?" } == ["start", "unlocked", "card_before", "tcp_connected", "handshake_done", "upload_sent",
+                                                               "applied", "download_done", "verified", "recorded", "hung_up", "snapshot_written", "exit"])
+        let times = phases.map { ($0["at"] as? NSNumber)?.doubleValue ?? -1 }
+        #expect(times == times.sorted(), "\(times)")
+        #expect((times.first ?? 0) >= before && (times.last ?? .infinity) <= after, "\(before) \(times) \(after)")
+    }
+
     @Test("the role is the hub's: editing the handheld's database does not make a merchandiser's handheld take orders; the office's change arrives with the next sync")
     func roleFromHub() throws {
         let office = try Office("role", self)

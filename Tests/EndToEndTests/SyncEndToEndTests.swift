@@ -166,6 +166,12 @@ struct SyncEndToEndTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
         #expect(report["uploaded"] as? Int == 3)
         #expect(try SQLiteHubStorage(path: database).changeCount(device: "SIM1") == 3)
+        // The phases of a fast sync over the modem (no card here), in the order reached.
+        let phases = try #require(report["phases"] as? [[String: Any]], "\(synced.stdout)")
+        #expect(phases.map { $0["phase"] as? String ?? "?" } == ["start", "unlocked", "modem_registered", "context_up", "tcp_connected", "handshake_done",
+                                                               "upload_sent", "recorded", "hung_up", "exit"])
+        let times = phases.map { ($0["at"] as? NSNumber)?.doubleValue ?? -1 }
+        #expect(times == times.sorted() && (times.first ?? -1) > 0, "\(times)")
         // The sync read the signal while the modem was in command mode (+CSQ: 15: -83 dBm);
         // status shows that reading without asking the modem.
         let status = try ChildProcess.run(satchel, ["status", "--json"], environment: environment, timeoutSeconds: 30)

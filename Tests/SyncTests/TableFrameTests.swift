@@ -78,6 +78,27 @@ struct TableFrameTests {
         }
     }
 
+    @Test("the device's catalogue read in order keeps no index, yet finds every part where the hub's does; a list out of order or with a part twice is sorted as before")
+    func orderedCatalogue() throws {
+        let parts = Self.catalogue.parts + ["Łódź-1", "Шипка-2", "😀"]
+        let hub = Catalogue(parts: parts.reversed())
+        let device = Catalogue(ordered: hub.parts)
+        #expect(device == hub && device.parts == hub.parts)
+        for (position, part) in hub.parts.enumerated() {
+            #expect(device.position(of: part) == position && hub.position(of: part) == position, "\(part)")
+        }
+        for missing in ["", "PN-10001", "PN-99999", "ZZZ", "Łódź"] { #expect(device.position(of: missing) == nil) }
+        #expect(Catalogue(ordered: []).position(of: "PN-10000") == nil)
+        #expect(Catalogue(ordered: ["PN-2", "PN-1"]) == Catalogue(parts: ["PN-1", "PN-2"]))
+        #expect(Catalogue(ordered: ["PN-1", "PN-1", "PN-2"]).position(of: "PN-1") == 0)
+        // Frames of every table encoded against the hub's catalogue decode against the device's.
+        var random = Random(state: 16)
+        for table in WorkingSetTables.all {
+            let frame = TableFrame(table: table, phase: .upsert, firstPosition: 0, rows: (0..<17).map { _ in Self.row(table, &random) })
+            #expect(try TableFrame.decode(frame.encode(catalogue: hub), catalogue: device) == frame, "\(table.name)")
+        }
+    }
+
     @Test("prices as shares of the list price: level prices of a list cost about nothing, and odd ones still come back")
     func priceShares() throws {
         let prices = WorkingSetTables.named("prices")!
