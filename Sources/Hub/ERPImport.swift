@@ -23,7 +23,11 @@ public struct ERPImportSummary: Codable, Equatable, Sendable {
 }
 
 extension SQLiteHubStorage {
-    public func importERP(path: String) throws -> ERPImportSummary {
+    public func importERP(path: String) throws -> ERPImportSummary { try importERPTables(path: path).summary }
+
+    /// The import, and the hub tables it wrote: those of each section the file had (`stock` and
+    /// `reps` too, which it updates rather than replaces). The PostgreSQL hub copies these.
+    func importERPTables(path: String) throws -> (summary: ERPImportSummary, tables: Set<String>) {
         try guarded {
             let reader: ERPXMLReader
             do { reader = try ERPXMLReader(path: path) } catch let failure as ERPXMLReader.Failure {
@@ -44,7 +48,7 @@ extension SQLiteHubStorage {
                 return try writeTransaction {
                     try importer.run()
                     guard importer.problems.isEmpty else { throw ERPImporter.Refused() }
-                    return importer.summary
+                    return (importer.summary, importer.replaced.union(importer.updated))
                 }
             } catch let failure as ERPXMLReader.Failure {
                 importer.problems.append(.init(line: failure.line, text: failure.description))
@@ -86,6 +90,8 @@ struct ERPImporter {
     var currencies: Set<String> = []
     var territoryLines: [String: Int] = [:]
     var replaced: Set<String> = []
+    /// The hub tables a section updates in place (stock, reps), when the file has that section.
+    var updated: Set<String> = []
     static let maxProblems = 200
 
     /// Sections in their order, and the tables each replaces.
@@ -144,6 +150,7 @@ struct ERPImporter {
                     replaced.insert(table)
                 }
                 if name == "currencies" { currencies = [] }
+                if name == "stock" || name == "reps" { updated.insert(name) }
                 try section(name, line: line)
             }
         }

@@ -17,6 +17,7 @@ struct ERPCommand: ParsableCommand {
         func run() throws {
             let summary = try hubErrors {
                 guard FileManager.default.isReadableFile(atPath: file) else { throw HubError.notFound("ERP file \(file) (no such readable file)") }
+                if let url = database.postgres { return try PostgresHubStorage(url: url).importERP(path: file) }
                 return try database.open().importERP(path: file)
             }
             if json { return try printJSON(summary) }
