@@ -25,8 +25,10 @@ struct DocumentSummaryMigrationTests {
             let version = try #require(Int(try store.text("PRAGMA user_version")))
             try store.execute("PRAGMA user_version=\(version - 1)")
         } else {
-            // PostgreSQL's ERP currencies (v11) came after the summaries: undone with them.
-            try store.execute("DROP TABLE IF EXISTS erp_currencies")
+            // PostgreSQL's ERP exchange (v11: currencies, export positions and cursor) came after
+            // the summaries: undone with them.
+            for table in ["erp_currencies", "erp_exports", "erp_export_state"] { try store.execute("DROP TABLE IF EXISTS \(table)") }
+            try store.execute("ALTER TABLE device_changes DROP COLUMN IF EXISTS position")
             try store.execute("DELETE FROM satchel_schema WHERE version >= (SELECT version FROM satchel_schema WHERE name LIKE '%document summaries%')")
         }
     }
