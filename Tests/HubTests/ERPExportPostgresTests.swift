@@ -149,10 +149,10 @@ struct ERPExportPostgresTests {
         #expect(Self.changeIds(hubs.read(out)) == ["H01-2"] && next.documents == 1)
     }
 
-    @Test("satchel-hub erp export --postgres killed (SIGKILL) while writing 30,000 documents leaves no file, no export and the cursor where it was; the re-run exports each document exactly once, and after the ack none")
+    @Test("satchel-hub erp export --postgres killed (SIGKILL) while writing 10,000 documents leaves no file, no export and the cursor where it was; the re-run exports each document exactly once, and after the ack none")
     func killedMidwayThenEachDocumentOnce() throws {
         let hubs = try Hubs()
-        let count = 30_000
+        let count = 10_000
         try PostgresConnection(url: hubs.database.url).execute("""
             INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
             SELECT 'H01-' || g, 'H01', g, 1796000000000 + g, 'visit', 'H01-' || g, 'recorded',
