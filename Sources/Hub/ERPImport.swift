@@ -457,7 +457,10 @@ struct ERPImporter {
         var position: Int32 = 1
         for index in 0..<values.count { try statement.bind(values[index], at: position); position += 1 }
         if insert.folded {
-            if case .text(let name) = values[1] { try statement.bind(SearchFolding.fold(name), at: position) } else { try statement.bindNull(at: position) }
+            // The staged copy needs name_folded only to be NOT NULL as the device's is: the device
+            // derives it from name itself (SearchFolding, never NULL) and no constraint or trigger
+            // of its schema reads it, so the name stands in for it and the fold is not computed.
+            if case .text(let name) = values[1] { try statement.bind(name, at: position) } else { try statement.bindNull(at: position) }
             position += 1
         }
         try statement.bind(record.line, at: position)
