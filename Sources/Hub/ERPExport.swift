@@ -30,8 +30,7 @@ extension SQLiteHubStorage {
                 let cursor = max(after, try database.int64("SELECT coalesce(max(rowid), 0) FROM device_changes"))
                 let documents = try database.int64("SELECT count(*) FROM device_changes WHERE rowid > ? AND rowid <= ?", [.integer(after), .integer(cursor)])
                 try ERPExportWriter.write(path: path) { out in
-                    out.write("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
-                    out.write("<erp-export version=\"1\" after=\"\(after)\" cursor=\"\(cursor)\" documents=\"\(documents)\" generated-at=\"\(ERPExportWriter.instant(now))\">\n")
+                    out.write(ERPExportWriter.header(after: after, cursor: cursor, documents: documents, now: now))
                     let statement = try database.statement("""
                         SELECT c.rowid, c.change_id, c.device_id, d.rep_id, c.seq, c.at, c.received_at, c.entity, c.entity_id, c.action, c.payload
                         FROM device_changes c LEFT JOIN devices d ON d.id = c.device_id WHERE c.rowid > ? AND c.rowid <= ? ORDER BY c.rowid
@@ -129,6 +128,12 @@ final class ERPExportWriter {
         let directory = (path as NSString).deletingLastPathComponent
         let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 { fsync(dirfd); close(dirfd) }
+    }
+
+    /// The declaration and the root's start tag, the same on both backends.
+    static func header(after: Int64, cursor: Int64, documents: Int64, now: Int64) -> String {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            + "<erp-export version=\"1\" after=\"\(after)\" cursor=\"\(cursor)\" documents=\"\(documents)\" generated-at=\"\(instant(now))\">\n"
     }
 
     static func instant(_ milliseconds: Int64) -> String {

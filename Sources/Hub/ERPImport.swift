@@ -23,7 +23,11 @@ public struct ERPImportSummary: Codable, Equatable, Sendable {
 }
 
 extension SQLiteHubStorage {
-    public func importERP(path: String) throws -> ERPImportSummary {
+    public func importERP(path: String) throws -> ERPImportSummary { try importERPTables(path: path).summary }
+
+    /// The import, and the hub tables it wrote: those of each section the file had (`stock` and
+    /// `reps` too, which it updates rather than replaces). The PostgreSQL hub copies these.
+    func importERPTables(path: String) throws -> (summary: ERPImportSummary, tables: Set<String>) {
         try guarded {
             let reader: ERPXMLReader
             do { reader = try ERPXMLReader(path: path) } catch let failure as ERPXMLReader.Failure {
@@ -44,7 +48,7 @@ extension SQLiteHubStorage {
                 return try writeTransaction {
                     try importer.run()
                     guard importer.problems.isEmpty else { throw ERPImporter.Refused() }
-                    return importer.summary
+                    return (importer.summary, importer.replaced.union(importer.updated))
                 }
             } catch let failure as ERPXMLReader.Failure {
                 importer.problems.append(.init(line: failure.line, text: failure.description))
@@ -86,6 +90,8 @@ struct ERPImporter {
     var currencies: Set<String> = []
     var territoryLines: [String: Int] = [:]
     var replaced: Set<String> = []
+    /// The hub tables a section updates in place (stock, reps), when the file has that section.
+    var updated: Set<String> = []
     static let maxProblems = 200
 
     /// Sections in their order, and the tables each replaces.
@@ -144,6 +150,7 @@ struct ERPImporter {
                     replaced.insert(table)
                 }
                 if name == "currencies" { currencies = [] }
+                if name == "stock" || name == "reps" { updated.insert(name) }
                 try section(name, line: line)
             }
         }
@@ -176,12 +183,12 @@ struct ERPImporter {
             case .end: return
             case .text(_, let line): throw Failure(line: line, reason: "text inside <\(parent)>: its data goes in attributes (docs/erp-exchange.xsd)")
             case .start(let name, let attributes, let line):
-                guard allowed.contains(name) else {
+                guard Self.names(allowed, contain: name) else {
                     throw Failure(line: line, reason: "unknown element <\(TerminalText.safe(name))> in <\(parent)>" + (allowed.isEmpty ? " (it has no children)" : " (expected \(allowed.map { "<\($0)>" }.joined(separator: ", ")))"))
                 }
                 try body(&self, name, attributes, line)
                 // A child has no children of its own.
-                try children(of: name, allowed: []) { _, _, _, _ in }
+                try children(of: name, allowed: Self.none) { _, _, _, _ in }
             }
         }
     }
@@ -191,19 +198,42 @@ struct ERPImporter {
     struct Attributes {
         let pairs: [(String, String)]
         subscript(_ name: String) -> String? {
-            for (key, value) in pairs where key == name { return value }
+            // An index loop: no iterator, no tuple copied per pair.
+            var index = 0
+            while index < pairs.count {
+                if pairs[index].0 == name { return pairs[index].1 }
+                index += 1
+            }
             return nil
         }
     }
 
     func attributeMap(_ element: String, _ attributes: [(String, String)], _ line: Int, allowed: [String], also: [String] = []) throws -> Attributes {
-        for (name, _) in attributes where !allowed.contains(name) && !also.contains(name) {
+        for index in attributes.indices where !Self.names(allowed, contain: attributes[index].0) && !Self.names(also, contain: attributes[index].0) {
+            let name = attributes[index].0
             let all = allowed + also
             throw Failure(line: line, reason: "unknown attribute \(TerminalText.safe(name)) in <\(element)>" + (all.isEmpty ? " (it has none)" : " (it has \(all.sorted().joined(separator: ", ")))"))
         }
         // The reader refuses an attribute named twice, so the list has each name once.
         return Attributes(pairs: attributes)
     }
+
+    /// Whether `names` holds `name` (an index loop: the generic `contains` costs a call per
+    /// element it looks at).
+    static func names(_ names: [String], contain name: String) -> Bool {
+        var index = 0
+        while index < names.count {
+            if names[index] == name { return true }
+            index += 1
+        }
+        return false
+    }
+
+    // The attributes of the elements a large file repeats most, made once.
+    static let productRequired = ["part-number", "name"], productOptional = ["base-unit", "channel"], productChildren = ["unit", "price"]
+    static let priceRequired = ["level", "currency", "amount-minor"], priceOptional = ["valid-until"]
+    static let unitRequired = ["name", "factor"], none: [String] = []
+    static let itemRequired = ["part-number", "quantity"], itemOptional = ["location"]
 
     // MARK: Records
 
@@ -290,19 +320,19 @@ struct ERPImporter {
             guard let record = try record(name, attributes, line, required: ["id", "name"], optional: ["territory", "role"]) else { break }
             try rep(record)
         case "product":
-            guard let record = try record(name, attributes, line, required: ["part-number", "name"], optional: ["base-unit", "channel"]) else {
-                try children(of: name, allowed: ["unit", "price"]) { _, _, _, _ in }
+            guard let record = try record(name, attributes, line, required: Self.productRequired, optional: Self.productOptional) else {
+                try children(of: name, allowed: Self.productChildren) { _, _, _, _ in }
                 break
             }
             let part = record.values["part-number"]!
             try row("products", [.text(part), .text(record.values["name"]!), .text(record.values["base-unit"] ?? "pcs"), .text(record.values["channel"] ?? "retail")], record)
-            try children(of: name, allowed: ["unit", "price"]) { importer, child, attributes, line in
+            try children(of: name, allowed: Self.productChildren) { importer, child, attributes, line in
                 if child == "unit" {
-                    guard let unit = try importer.record(child, attributes, line, required: ["name", "factor"], optional: []),
+                    guard let unit = try importer.record(child, attributes, line, required: Self.unitRequired, optional: Self.none),
                           let factor = try importer.integer(unit, "factor") else { return }
                     try importer.row("product_units", [.text(part), .text(unit.values["name"]!), .integer(factor)], unit)
                 } else {
-                    guard let price = try importer.record(child, attributes, line, required: ["level", "currency", "amount-minor"], optional: ["valid-until"]),
+                    guard let price = try importer.record(child, attributes, line, required: Self.priceRequired, optional: Self.priceOptional),
                           let amount = try importer.integer(price, "amount-minor"),
                           let currency = try importer.currency(price, "currency") else { return }
                     let until = try importer.day(price, "valid-until")
@@ -359,7 +389,7 @@ struct ERPImporter {
                 }
             }
         case "item":
-            guard let record = try record(name, attributes, line, required: ["part-number", "quantity"], optional: ["location"]),
+            guard let record = try record(name, attributes, line, required: Self.itemRequired, optional: Self.itemOptional),
                   let quantity = try integer(record, "quantity") else { break }
             guard quantity >= 0 else {
                 try problem(line, name, "quantity \(quantity) of \(TerminalText.safe(record.values["part-number"]!)) is negative: the ERP's stock is never below zero; correct the stock in the ERP and export again")
@@ -388,7 +418,7 @@ struct ERPImporter {
             throw Failure(line: line, reason: "unknown element <\(TerminalText.safe(name))>")
         }
         if name != "product" && name != "display-type" && name != "customer" && name != "route" {
-            try children(of: name, allowed: []) { _, _, _, _ in }
+            try children(of: name, allowed: Self.none) { _, _, _, _ in }
         }
     }
 
@@ -414,7 +444,9 @@ struct ERPImporter {
         }
         let table = insert.table, statement = insert.statement
         // A value not of the column's kind: the TABLE encoder could not send the row at all.
-        if let index = table.columns.indices.first(where: { !DeviceSchemaCheck.fits(values[$0], table.columns[$0].kind) }) {
+        var misfit: Int?
+        for index in 0..<table.columns.count where !DeviceSchemaCheck.fits(values[index], table.columns[index].kind) { misfit = index; break }
+        if let index = misfit {
             let column = table.columns[index]
             let integer = column.kind == .integer || column.kind == .optionalInteger
             try refuse(table, values, record, column: column.name,
@@ -423,9 +455,12 @@ struct ERPImporter {
         }
         statement.reset()
         var position: Int32 = 1
-        for value in values { try statement.bind(value, at: position); position += 1 }
+        for index in 0..<values.count { try statement.bind(values[index], at: position); position += 1 }
         if insert.folded {
-            if case .text(let name) = values[1] { try statement.bind(SearchFolding.fold(name), at: position) } else { try statement.bindNull(at: position) }
+            // The staged copy needs name_folded only to be NOT NULL as the device's is: the device
+            // derives it from name itself (SearchFolding, never NULL) and no constraint or trigger
+            // of its schema reads it, so the name stands in for it and the fold is not computed.
+            if case .text(let name) = values[1] { try statement.bind(name, at: position) } else { try statement.bindNull(at: position) }
             position += 1
         }
         try statement.bind(record.line, at: position)

@@ -300,7 +300,7 @@ final class ERPXMLReader {
             // (each a comparison of several bytes) only when the byte after < asks for them.
             try fill(atLeast: 2)
             let second = position + 1 < buffer.count ? buffer[position + 1] : 0
-            if second != UInt8(ascii: "!") && second != UInt8(ascii: "?") { return try tag() }
+            if second != UInt8(ascii: "!") && second != UInt8(ascii: "?") { return try fastTag() ?? tag() }
             if try startsWith("<!--") {
                 try skip(4); _ = try until("-->", what: "a comment"); continue
             }
@@ -359,6 +359,129 @@ final class ERPXMLReader {
             for index in position..<end where bytes[index] == 0x0A { line += 1 }
         }
         position = end
+    }
+
+    // MARK: The fast path
+
+    /// 1 for each byte that ends a name (space, / > = < " ' &): one load a byte, no call.
+    private let nameEnds: [UInt8] = (0...255).map { isNameByte(UInt8($0)) ? 0 : 1 }
+    /// The element and attribute names met so far, each made a String once (a file repeats a
+    /// few dozen names millions of times), found by a small hash of length and first and last
+    /// byte: `nameSlots` holds an index into `names` + 1, 0 for none.
+    private var names: [(bytes: [UInt8], name: String)] = []
+    private var nameSlots = [Int32](repeating: 0, count: 256)
+
+    /// The name of these bytes: a known one, or a new String validated once (nil: not UTF-8).
+    private func name(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> String? {
+        let count = end - start
+        let slot = (count &* 31 &+ Int(base[start]) &* 7 &+ Int(base[end - 1])) & 255
+        let known = Int(nameSlots[slot]) - 1
+        if known >= 0 {
+            let entry = names[known]
+            if entry.bytes.count == count && entry.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, base + start, count) }) == 0 { return entry.name }
+        }
+        guard let made = value(base, start, end) else { return nil }
+        if known < 0 && names.count < 256 {
+            names.append((Array(UnsafeBufferPointer(start: base + start, count: count)), made))
+            nameSlots[slot] = Int32(names.count)
+        }
+        return made
+    }
+
+    /// These bytes as a String: ASCII taken as it is, anything else validated as UTF-8.
+    private func value(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> String? {
+        var high: UInt8 = 0
+        var index = start
+        while index < end { high |= base[index]; index += 1 }
+        let slice = UnsafeBufferPointer(start: base + start, count: end - start)
+        if high < 0x80 { return String(decoding: slice, as: UTF8.self) }
+        return String(validating: slice, as: UTF8.self)
+    }
+
+    /// The tag at the position when it lies whole in the buffer and is plain (values without
+    /// `&` or `<`, names in UTF-8, well formed): one pass over the bytes through a pointer, with
+    /// no refill, no per-byte call and no per-byte copy. Anything else (the buffer ends first,
+    /// an entity to expand, any fault) returns nil having changed nothing, and `tag()` reads it
+    /// byte by byte, with its refills and its errors.
+    private func fastTag() throws -> Event? {
+        let start = position
+        let count = buffer.count
+        return buffer.withUnsafeBufferPointer { buffered -> Event? in
+            nameEnds.withUnsafeBufferPointer { table -> Event? in
+                let bytes = buffered.baseAddress!, ends = table.baseAddress!
+                let slash = UInt8(ascii: "/"), close = UInt8(ascii: ">"), equals = UInt8(ascii: "="), lt = UInt8(ascii: "<"), amp = UInt8(ascii: "&")
+                var index = start + 1
+                var newlines = 0
+                if index < count && bytes[index] == slash {
+                    index += 1
+                    let nameStart = index
+                    while index < count && ends[Int(bytes[index])] == 0 { index += 1 }
+                    guard index < count && index > nameStart else { return nil }
+                    let nameEnd = index
+                    while index < count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x09 || bytes[index] == 0x0D {
+                        if bytes[index] == 0x0A { newlines += 1 }
+                        index += 1
+                    }
+                    guard index < count, bytes[index] == close, let element = open.last,
+                          let name = name(bytes, nameStart, nameEnd), name == element.name else { return nil }
+                    open.removeLast()
+                    let tagLine = line
+                    line = tagLine + newlines
+                    position = index + 1
+                    return .end(name: element.name, line: tagLine)
+                }
+                if open.isEmpty && sawRoot { return nil }
+                let nameStart = index
+                while index < count && ends[Int(bytes[index])] == 0 { index += 1 }
+                guard index < count && index > nameStart, let name = name(bytes, nameStart, index) else { return nil }
+                var attributes: [(String, String)] = []
+                attributes.reserveCapacity(6)
+                while true {
+                    while index < count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x09 || bytes[index] == 0x0D {
+                        if bytes[index] == 0x0A { newlines += 1 }
+                        index += 1
+                    }
+                    guard index < count else { return nil }
+                    let byte = bytes[index]
+                    if byte == close || byte == slash {
+                        if byte == slash { guard index + 1 < count && bytes[index + 1] == close else { return nil }; index += 1 }
+                        let tagLine = line
+                        line = tagLine + newlines
+                        position = index + 1
+                        sawRoot = true
+                        if byte == close { open.append((name, tagLine)) } else { pendingEnd = (name, tagLine) }
+                        return .start(name: name, attributes: attributes, line: tagLine)
+                    }
+                    let attributeStart = index
+                    while index < count && ends[Int(bytes[index])] == 0 { index += 1 }
+                    guard index < count && index > attributeStart, let attribute = self.name(bytes, attributeStart, index) else { return nil }
+                    while index < count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x09 || bytes[index] == 0x0D {
+                        if bytes[index] == 0x0A { newlines += 1 }
+                        index += 1
+                    }
+                    guard index < count && bytes[index] == equals else { return nil }
+                    index += 1
+                    while index < count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x09 || bytes[index] == 0x0D {
+                        if bytes[index] == 0x0A { newlines += 1 }
+                        index += 1
+                    }
+                    guard index < count, bytes[index] == UInt8(ascii: "\"") || bytes[index] == UInt8(ascii: "'") else { return nil }
+                    let quote = bytes[index]
+                    index += 1
+                    let valueStart = index
+                    while index < count {
+                        let byte = bytes[index]
+                        if byte == quote || byte == lt || byte == amp { break }
+                        if byte == 0x0A { newlines += 1 }
+                        index += 1
+                    }
+                    guard index < count && bytes[index] == quote, let text = value(bytes, valueStart, index) else { return nil }
+                    index += 1
+                    for known in attributes.indices where attributes[known].0 == attribute { return nil }
+                    attributes.append((attribute, text))
+                }
+            }
+        }
     }
 
     private func tag() throws -> Event {

@@ -34,7 +34,7 @@ public final class PostgresHubStorage: HubStorage {
     /// The SQLite schema's tables in PostgreSQL's types, one version a migration (their own
     /// numbering: v1 holds SQLite's v1, v5 and the reps' and devices' v2 columns; v4 the master
     /// data of SQLite's v2, v7 SQLite's v6 office users, v8 its v7 device lifecycle);
-    /// `satchel_schema` records each one applied. Not here yet: SQLite's v4 (ERP exchange).
+    /// `satchel_schema` records each one applied. SQLite's v4 (ERP exchange): v11.
     static let migrations: [(name: String, sql: String)] = [
         ("hub v1 sign-in, devices, changes, receipts, audit", """
             CREATE TABLE hub_key (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), secret BYTEA NOT NULL, public BYTEA NOT NULL);
@@ -98,6 +98,18 @@ public final class PostgresHubStorage: HubStorage {
         // SQLite's v12; the rows stored before are backfilled in Swift in the migration's own
         // transaction (migrate, completePendingBackfills).
         ("hub v10 document summaries: the office's fields of each change, typed", DocumentSummaries.postgres),
+        // SQLite's v4: the currencies the ERP prices in (its open items go to v6's open_items)
+        // and the export's cursor. SQLite's cursor is device_changes' rowid; here an identity
+        // column (ERPExportPostgres.swift says why the export takes it under a lock). The rows
+        // stored before get theirs in the table's physical order, each one once.
+        ("hub v11 ERP exchange: currencies, export positions and cursor", """
+            CREATE TABLE erp_currencies (code TEXT COLLATE "C" PRIMARY KEY, minor_units BIGINT NOT NULL);
+            ALTER TABLE device_changes ADD COLUMN position BIGINT GENERATED ALWAYS AS IDENTITY;
+            CREATE UNIQUE INDEX device_changes_by_position ON device_changes(position);
+            CREATE TABLE erp_exports (cursor BIGINT PRIMARY KEY, after BIGINT NOT NULL, documents BIGINT NOT NULL, written_at BIGINT NOT NULL);
+            CREATE TABLE erp_export_state (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), acknowledged BIGINT NOT NULL);
+            INSERT INTO erp_export_state(singleton, acknowledged) VALUES (1, 0);
+            """),
     ]
 
     /// Triggers (v3's function) that refuse every UPDATE and DELETE of each table.

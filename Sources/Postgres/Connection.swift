@@ -102,6 +102,8 @@ public final class PostgresConnection {
 
     public enum Isolation: String, Sendable {
         case readCommitted = "READ COMMITTED"
+        /// One snapshot for the whole transaction (a long read that must see one state).
+        case repeatableRead = "REPEATABLE READ"
         case serializable = "SERIALIZABLE"
     }
 

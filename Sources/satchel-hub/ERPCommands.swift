@@ -17,6 +17,7 @@ struct ERPCommand: ParsableCommand {
         func run() throws {
             let summary = try hubErrors {
                 guard FileManager.default.isReadableFile(atPath: file) else { throw HubError.notFound("ERP file \(file) (no such readable file)") }
+                if let url = database.postgres { return try PostgresHubStorage(url: url).importERP(path: file) }
                 return try database.open().importERP(path: file)
             }
             if json { return try printJSON(summary) }
@@ -37,7 +38,10 @@ struct ERPCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let result = try hubErrors { try database.open().exportERP(to: out, since: since, now: SyncServer.systemNow()) }
+            let result = try hubErrors {
+                if let url = database.postgres { return try PostgresHubStorage(url: url).exportERP(to: out, since: since, now: SyncServer.systemNow()) }
+                return try database.open().exportERP(to: out, since: since, now: SyncServer.systemNow())
+            }
             if json { return try printJSON(result) }
             print("Exported \(result.documents) document\(result.documents == 1 ? "" : "s") after cursor \(result.after) to \(TerminalText.safe(out)); cursor \(result.cursor)")
             print("Once the ERP has read it: satchel-hub erp ack \(result.cursor) (or export --since \(result.cursor)); until then an export writes the same documents again.")
@@ -50,7 +54,10 @@ struct ERPCommand: ParsableCommand {
         @Argument(help: "The cursor the export printed (its file's cursor attribute).") var cursor: Int64
 
         func run() throws {
-            try hubErrors { try database.open().acknowledgeERPExport(cursor: cursor) }
+            try hubErrors {
+                if let url = database.postgres { return try PostgresHubStorage(url: url).acknowledgeERPExport(cursor: cursor) }
+                try database.open().acknowledgeERPExport(cursor: cursor)
+            }
             print("Acknowledged export cursor \(cursor)")
         }
     }

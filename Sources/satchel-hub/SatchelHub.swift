@@ -47,8 +47,8 @@ struct DatabaseOption: ParsableArguments {
         return { try SQLiteHubStorage(path: path) }
     }
 
-    /// The SQLite hub, for the office commands that have no PostgreSQL implementation yet
-    /// (the ERP exchange): with --postgres they say so and change nothing.
+    /// The SQLite hub, for a command with no PostgreSQL implementation: with --postgres it says
+    /// so and changes nothing. (The ERP exchange commands pick PostgresHubStorage themselves.)
     func open(for command: String = "this command") throws -> SQLiteHubStorage {
         if postgres != nil {
             throw hubFailure(HubError.invalid("\(command) is not available on the PostgreSQL hub yet (issue 15); nothing was changed. Run it on an SQLite hub (--db FILE)"))

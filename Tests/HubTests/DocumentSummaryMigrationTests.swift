@@ -16,7 +16,8 @@ struct DocumentSummaryMigrationTests {
 
     /// Takes the store back to the schema before the summaries, as a hub of that version left it:
     /// device_changes as it was, no summary table, the version one lower. The summaries are the
-    /// newest migration on each backend, so "one lower" is the version before them.
+    /// newest migration on SQLite, so "one lower" is the version before them; on PostgreSQL the ERP
+    /// currencies came after, and go with them.
     static func downgradeToBeforeSummaries(_ store: TestStore) throws {
         try store.execute("DROP TABLE document_summaries")
         try store.execute("DROP TABLE pending_backfills")
@@ -24,7 +25,11 @@ struct DocumentSummaryMigrationTests {
             let version = try #require(Int(try store.text("PRAGMA user_version")))
             try store.execute("PRAGMA user_version=\(version - 1)")
         } else {
-            try store.execute("DELETE FROM satchel_schema WHERE version = (SELECT max(version) FROM satchel_schema)")
+            // PostgreSQL's ERP exchange (v11: currencies, export positions and cursor) came after
+            // the summaries: undone with them.
+            for table in ["erp_currencies", "erp_exports", "erp_export_state"] { try store.execute("DROP TABLE IF EXISTS \(table)") }
+            try store.execute("ALTER TABLE device_changes DROP COLUMN IF EXISTS position")
+            try store.execute("DELETE FROM satchel_schema WHERE version >= (SELECT version FROM satchel_schema WHERE name LIKE '%document summaries%')")
         }
     }
 
