@@ -46,23 +46,92 @@ public final class PostgresConnection {
     /// Runs one statement with `$1`, `$2`... bound to `parameters`; returns its rows.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws(PostgresError) -> PostgresResult {
-        var texts: [[CChar]?] = []
-        var lengths: [Int32] = []
-        var formats: [Int32] = []
-        for parameter in parameters {
-            switch parameter {
-            case .null: texts.append(nil); lengths.append(0); formats.append(0)
-            case .integer(let value): texts.append(Array(String(value).utf8CString)); lengths.append(0); formats.append(0)
-            case .real(let value): texts.append(Array(String(value).utf8CString)); lengths.append(0); formats.append(0)
-            case .text(let value): texts.append(Array(value.utf8CString)); lengths.append(0); formats.append(0)
-            case .bytes(let value):
-                texts.append(value.map { CChar(bitPattern: $0) } + [0]); lengths.append(Int32(value.count)); formats.append(1)
-            }
-        }
-        let result: OpaquePointer? = withPointers(texts) { pointers in
-            PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, lengths, formats, 0)
+        let bound = BoundParameters(parameters)
+        let result: OpaquePointer? = bound.withPointers { pointers in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, bound.lengths, bound.formats, 0)
         }
         return try checked(result, sql: sql)
+    }
+
+    /// Statements prepared on this connection (`PostgresStatement.prepareAs`), by name: each is
+    /// parsed and planned by the server once per connection, not once per use.
+    private var prepared: Set<String> = []
+
+    /// Sends `statements` one after another without waiting for each answer (libpq's pipeline
+    /// mode): one round trip for all of them, as the server runs them in order, each with its
+    /// own snapshot as if sent alone. Returns each one's result; the first that fails throws
+    /// (the server skipped those after it). In a transaction the caller rolls back on a throw.
+    /// Fit for statements whose answers are small: the answers are read after everything is sent.
+    public func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresResult] {
+        guard !statements.isEmpty else { return [] }
+        guard PQenterPipelineMode(handle) == 1 else { throw PostgresError(state: nil, message: "cannot enter pipeline mode: \(lastError)", sql: statements[0].sql) }
+        // What each result read back answers: a statement's prepare, or the statement itself.
+        var expected: [(statement: Int, isPrepare: Bool)] = []
+        var sendFailure: PostgresError?
+        for (index, statement) in statements.enumerated() {
+            let bound = BoundParameters(statement.parameters)
+            let count = Int32(statement.parameters.count)
+            let sent: Int32
+            if let name = statement.prepareAs {
+                if !prepared.contains(name) {
+                    guard PQsendPrepare(handle, name, statement.sql, count, nil) == 1 else {
+                        sendFailure = PostgresError(state: nil, message: "cannot send the preparation of \(name): \(lastError)", sql: statement.sql); break
+                    }
+                    expected.append((index, true))
+                }
+                sent = bound.withPointers { pointers in
+                    PQsendQueryPrepared(handle, name, count, pointers, bound.lengths, bound.formats, 0)
+                }
+            } else {
+                sent = bound.withPointers { pointers in
+                    PQsendQueryParams(handle, statement.sql, count, nil, pointers, bound.lengths, bound.formats, 0)
+                }
+            }
+            guard sent == 1 else { sendFailure = PostgresError(state: nil, message: "cannot send: \(lastError)", sql: statement.sql); break }
+            expected.append((index, false))
+        }
+        if sendFailure == nil, PQpipelineSync(handle) != 1 {
+            sendFailure = PostgresError(state: nil, message: "cannot send the pipeline's sync: \(lastError)", sql: statements[0].sql)
+        }
+        // Every result sent for is read (and the sync's), whatever failed, so the connection
+        // leaves pipeline mode clean for the next statement.
+        var results: [PostgresResult] = []
+        var firstFailure: PostgresError? = sendFailure
+        for (index, isPrepare) in expected {
+            let sql = statements[index].sql
+            if let result = PQgetResult(handle) {
+                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                    PQclear(result)
+                } else {
+                    do {
+                        let checkedResult = try checked(result, sql: sql)
+                        if isPrepare { prepared.insert(statements[index].prepareAs ?? "") } else { results.append(checkedResult) }
+                    } catch {
+                        if firstFailure == nil { firstFailure = error }
+                    }
+                }
+                // Each command's results end with a null.
+                while let extra = PQgetResult(handle) { PQclear(extra) }
+            } else if firstFailure == nil {
+                firstFailure = PostgresError(state: "08006", message: "no answer in the pipeline: \(lastError)", sql: sql)
+            }
+        }
+        if sendFailure == nil {
+            // The sync's own result: PGRES_PIPELINE_SYNC.
+            while let result = PQgetResult(handle) {
+                let status = PQresultStatus(result)
+                PQclear(result)
+                if status == PGRES_PIPELINE_SYNC { break }
+            }
+        }
+        if PQexitPipelineMode(handle) != 1 && firstFailure == nil {
+            firstFailure = PostgresError(state: nil, message: "cannot leave pipeline mode: \(lastError)", sql: statements[0].sql)
+        }
+        if let firstFailure { throw firstFailure }
+        guard results.count == statements.count else {
+            throw PostgresError(state: nil, message: "the pipeline answered \(results.count) of \(statements.count) statements", sql: statements[0].sql)
+        }
+        return results
     }
 
     /// Runs several statements without parameters (a migration).
@@ -89,9 +158,22 @@ public final class PostgresConnection {
 
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     public func transaction<T>(_ isolation: Isolation = .readCommitted, _ body: () throws -> T) throws -> T {
-        try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        try transaction(isolation, pipelining: []) { _ in try body() }
+    }
+
+    /// A transaction whose BEGIN and first statements go to the server in one round trip
+    /// (`pipeline`); `body` gets their results, in order. Committed if `body` returns, rolled
+    /// back if anything throws.
+    public func transaction<T>(_ isolation: Isolation = .readCommitted, pipelining first: [PostgresStatement], _ body: ([PostgresResult]) throws -> T) throws -> T {
         do {
-            let result = try body()
+            let results: [PostgresResult]
+            if first.isEmpty {
+                try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+                results = []
+            } else {
+                results = Array(try pipeline([PostgresStatement("BEGIN ISOLATION LEVEL \(isolation.rawValue)")] + first).dropFirst())
+            }
+            let result = try body(results)
             try execute("COMMIT")
             return result
         } catch {
@@ -151,9 +233,112 @@ public enum PostgresValue: Equatable, Sendable {
     case real(Double)
     case text(String)
     case bytes([UInt8])
+    /// A `text[]` (nil: a NULL element), sent in PostgreSQL's binary array form: for
+    /// `unnest($n::text[])`, a whole column in one parameter that the server reads without
+    /// parsing or unescaping a literal.
+    case textArray([String?])
+    /// A `bigint[]` (nil: a NULL element), binary as `textArray`.
+    case integerArray([Int64?])
 
     public init(_ value: String?) { self = value.map { .text($0) } ?? .null }
     public init(_ value: Int64?) { self = value.map { .integer($0) } ?? .null }
+}
+
+/// One statement for `pipeline`. `prepareAs`: a name to prepare it under on first use and run
+/// it by from then on (the SQL must be the same for every use of the name).
+public struct PostgresStatement: Sendable {
+    public var sql: String
+    public var parameters: [PostgresValue]
+    public var prepareAs: String?
+    public init(_ sql: String, _ parameters: [PostgresValue] = [], prepareAs: String? = nil) {
+        self.sql = sql; self.parameters = parameters; self.prepareAs = prepareAs
+    }
+}
+
+/// Parameters as libpq takes them: a pointer, a length and a format (0 text, 1 binary) each,
+/// all in one buffer (a copy per parameter was a measurable part of a batch's commit).
+struct BoundParameters {
+    private var storage: [UInt8] = []
+    /// Each parameter's start in `storage`; nil for NULL.
+    private var offsets: [Int?] = []
+    var lengths: [Int32] = []
+    var formats: [Int32] = []
+
+    init(_ parameters: [PostgresValue]) {
+        for parameter in parameters {
+            switch parameter {
+            case .null: offsets.append(nil); lengths.append(0); formats.append(0)
+            case .integer(let value): text(String(value))
+            case .real(let value): text(String(value))
+            case .text(let value): text(value)
+            case .bytes(let value):
+                offsets.append(storage.count); storage.append(contentsOf: value); lengths.append(Int32(value.count)); formats.append(1)
+            case .textArray(let values):
+                binaryArray(elementType: 25, count: values.count, hasNulls: values.contains(nil)) { out in
+                    for value in values {
+                        guard var value else { Self.append(-1, to: &out); continue }
+                        value.withUTF8 { bytes in
+                            Self.append(Int32(bytes.count), to: &out)
+                            out.append(contentsOf: bytes)
+                        }
+                    }
+                }
+            case .integerArray(let values):
+                binaryArray(elementType: 20, count: values.count, hasNulls: values.contains(nil)) { out in
+                    for value in values {
+                        guard let value else { Self.append(-1, to: &out); continue }
+                        Self.append(8, to: &out)
+                        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Text format: the UTF-8 bytes and a terminating NUL (libpq reads up to it).
+    private mutating func text(_ value: String) {
+        var value = value
+        offsets.append(storage.count)
+        value.withUTF8 { storage.append(contentsOf: $0) }
+        storage.append(0)
+        lengths.append(0); formats.append(0)
+    }
+
+    /// array_recv's form: dimensions (0 for an empty array, else 1), a has-nulls flag, the
+    /// element type's OID, the length and lower bound of the dimension, then each element as
+    /// its length (-1 for NULL) and bytes, all integers big-endian.
+    private mutating func binaryArray(elementType: Int32, count: Int, hasNulls: Bool, elements: (inout [UInt8]) -> Void) {
+        let start = storage.count
+        offsets.append(start)
+        Self.append(count == 0 ? 0 : 1, to: &storage)
+        Self.append(hasNulls ? 1 : 0, to: &storage)
+        Self.append(elementType, to: &storage)
+        if count > 0 {
+            Self.append(Int32(count), to: &storage)
+            Self.append(1, to: &storage)
+            elements(&storage)
+        }
+        lengths.append(Int32(storage.count - start)); formats.append(1)
+    }
+
+    private static func append(_ value: Int32, to out: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// `body` gets each parameter's pointer (nil for NULL), valid only during the call.
+    func withPointers<R>(_ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        storage.withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
+            // An empty storage has no base address; a zero-length value still needs a pointer.
+            let empty: StaticString = ""
+            let fallback = UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+            return body(offsets.map { offset -> UnsafePointer<CChar>? in
+                guard let offset else { return nil }
+                guard let base else { return fallback }
+                return base + offset
+            })
+        }
+    }
 }
 
 /// One result set, freed with it.
@@ -162,6 +347,10 @@ public final class PostgresResult {
     init(_ handle: OpaquePointer) { self.handle = handle }
     deinit { PQclear(handle) }
     public var rows: Int { Int(PQntuples(handle)) }
+    /// Each row as `row` reads it.
+    public func rows<T>(row: (PostgresRow) throws -> T) rethrows -> [T] {
+        try (0..<rows).map { try row(PostgresRow(result: self, index: $0)) }
+    }
     /// Rows an INSERT, UPDATE or DELETE touched.
     public var affected: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
 }
@@ -211,15 +400,4 @@ private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>
     let copies = strings.map { strdup($0) }
     defer { copies.forEach { free($0) } }
     return body(copies.map { UnsafePointer($0) } + [nil])
-}
-
-private func withPointers<R>(_ buffers: [[CChar]?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    let copies: [UnsafeMutablePointer<CChar>?] = buffers.map { buffer in
-        guard let buffer else { return nil }
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: buffer.count)
-        pointer.initialize(from: buffer, count: buffer.count)
-        return pointer
-    }
-    defer { copies.forEach { $0?.deallocate() } }
-    return body(copies.map { $0.map { UnsafePointer($0) } })
 }
