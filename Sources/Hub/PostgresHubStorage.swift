@@ -172,7 +172,14 @@ public final class PostgresHubStorage: HubStorage {
                                   [.text(device), .text(batch.id)], prepareAs: "satchel_commit_receipt"),
                 PostgresStatement("SELECT entity_id FROM document_states WHERE device_id = $1::text AND entity = 'order' AND entity_id = ANY($2::text[])",
                                   [.text(device), .textArray(changes.filter { $0.entity == "order" }.map(\.entityId))], prepareAs: "satchel_commit_decided"),
-            ]) { results in
+            ], meanwhile: {
+                // While the server takes the lock and looks: every payload decodes, as its kind,
+                // to the document it names, or nothing is stored; the hub keeps the office's JSON
+                // rendering of it (as on SQLite) and its summary (DocumentSummaries.swift).
+                let documents = try changes.map(SQLiteHubStorage.document(of:))
+                return (documents: documents, payloads: try documents.map { try $0.json() }, summaries: documents.map(DocumentSummary.init))
+            }) { results, prepared in
+                // A known batch answers with its receipt before anything of its content counts.
                 if let stored = results[1].rows(row: {
                     (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), $0.isNull(3) ? nil : $0.bytes(3))
                 }).first {
@@ -182,14 +189,9 @@ public final class PostgresHubStorage: HubStorage {
                     return stored.0
                 }
                 let decided = Set(results[2].rows { $0.text(0) })
-                // Every payload decodes, as its kind, to the document it names, or nothing is stored;
-                // the hub keeps the office's JSON rendering of it (as on SQLite).
-                let documents = try changes.map(SQLiteHubStorage.document(of:))
-                let payloads = try documents.map { try $0.json() }
-                // Each inserted change's summary (DocumentSummaries.swift) and the batch's receipt
-                // go in with the changes, in the same statement. A change id twice in a batch: its
-                // first. Columns travel as binary arrays, one parameter each.
-                let summaries = documents.map(DocumentSummary.init)
+                let (documents, payloads, summaries) = try prepared.get()
+                // The changes, their summaries and the batch's receipt in one statement. A change
+                // id twice in a batch: its first. Columns travel as binary arrays, one parameter each.
                 let throughSeq = changes.map(\.seq).max() ?? 0
                 let inserted = Set(try connection.pipeline([PostgresStatement(Self.insertBatch, [
                     .textArray(changes.map(\.changeId)), .text(device), .integer(now),

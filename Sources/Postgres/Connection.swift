@@ -64,6 +64,20 @@ public final class PostgresConnection {
     /// Fit for statements whose answers are small: the answers are read after everything is sent.
     public func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresResult] {
         guard !statements.isEmpty else { return [] }
+        return try receive(try send(statements))
+    }
+
+    /// What `send` sent, for `receive` to read the answers of.
+    private struct SentPipeline {
+        let statements: [PostgresStatement]
+        /// What each result read back answers: a statement's prepare, or the statement itself.
+        let expected: [(statement: Int, isPrepare: Bool)]
+        let sendFailure: PostgresError?
+    }
+
+    /// Sends `statements` and their sync in pipeline mode, without reading anything back. Until
+    /// `receive`, nothing else may use the connection.
+    private func send(_ statements: [PostgresStatement]) throws(PostgresError) -> SentPipeline {
         guard PQenterPipelineMode(handle) == 1 else { throw PostgresError(state: nil, message: "cannot enter pipeline mode: \(lastError)", sql: statements[0].sql) }
         // What each result read back answers: a statement's prepare, or the statement itself.
         var expected: [(statement: Int, isPrepare: Bool)] = []
@@ -93,6 +107,12 @@ public final class PostgresConnection {
         if sendFailure == nil, PQpipelineSync(handle) != 1 {
             sendFailure = PostgresError(state: nil, message: "cannot send the pipeline's sync: \(lastError)", sql: statements[0].sql)
         }
+        return SentPipeline(statements: statements, expected: expected, sendFailure: sendFailure)
+    }
+
+    /// Reads every answer of a pipeline `send` sent, leaves pipeline mode; throws the first failure.
+    private func receive(_ sent: SentPipeline) throws(PostgresError) -> [PostgresResult] {
+        let statements = sent.statements, expected = sent.expected, sendFailure = sent.sendFailure
         // Every result sent for is read (and the sync's), whatever failed, so the connection
         // leaves pipeline mode clean for the next statement.
         var results: [PostgresResult] = []
@@ -158,22 +178,35 @@ public final class PostgresConnection {
 
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     public func transaction<T>(_ isolation: Isolation = .readCommitted, _ body: () throws -> T) throws -> T {
-        try transaction(isolation, pipelining: []) { _ in try body() }
+        try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            _ = PQexec(handle, "ROLLBACK").map { PQclear($0) }
+            throw error
+        }
     }
 
     /// A transaction whose BEGIN and first statements go to the server in one round trip
     /// (`pipeline`); `body` gets their results, in order. Committed if `body` returns, rolled
     /// back if anything throws.
     public func transaction<T>(_ isolation: Isolation = .readCommitted, pipelining first: [PostgresStatement], _ body: ([PostgresResult]) throws -> T) throws -> T {
+        try transaction(isolation, pipelining: first, meanwhile: {}) { results, _ in try body(results) }
+    }
+
+    /// As `transaction(_:pipelining:_:)`, and `work` runs while the server answers the first
+    /// statements: the client's own work overlaps the round trip. `work` must not use this
+    /// connection. `body` gets what `work` returned or threw, to use only when it needs it.
+    public func transaction<W, T>(_ isolation: Isolation = .readCommitted, pipelining first: [PostgresStatement], meanwhile work: () throws -> W,
+                                  _ body: ([PostgresResult], Result<W, any Error>) throws -> T) throws -> T {
         do {
-            let results: [PostgresResult]
-            if first.isEmpty {
-                try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
-                results = []
-            } else {
-                results = Array(try pipeline([PostgresStatement("BEGIN ISOLATION LEVEL \(isolation.rawValue)")] + first).dropFirst())
-            }
-            let result = try body(results)
+            let begin = PostgresStatement("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+            let sent = try send([begin] + first)
+            let worked = Result { try work() }
+            let results = Array(try receive(sent).dropFirst())
+            let result = try body(results, worked)
             try execute("COMMIT")
             return result
         } catch {
@@ -256,7 +289,9 @@ public struct PostgresStatement: Sendable {
 }
 
 /// Parameters as libpq takes them: a pointer, a length and a format (0 text, 1 binary) each,
-/// all in one buffer (a copy per parameter was a measurable part of a batch's commit).
+/// all in one buffer sized before it is filled and filled by memcpy: building a batch's
+/// parameters value by value through Array's generic appends was a sixth of the hub's commit
+/// of a batch (debug build, `bench hub-ingest`).
 struct BoundParameters {
     private var storage: [UInt8] = []
     /// Each parameter's start in `storage`; nil for NULL.
@@ -265,78 +300,113 @@ struct BoundParameters {
     var formats: [Int32] = []
 
     init(_ parameters: [PostgresValue]) {
-        for parameter in parameters {
-            switch parameter {
-            case .null: offsets.append(nil); lengths.append(0); formats.append(0)
-            case .integer(let value): text(String(value))
-            case .real(let value): text(String(value))
-            case .text(let value): text(value)
-            case .bytes(let value):
-                offsets.append(storage.count); storage.append(contentsOf: value); lengths.append(Int32(value.count)); formats.append(1)
-            case .textArray(let values):
-                binaryArray(elementType: 25, count: values.count, hasNulls: values.contains(nil)) { out in
+        var total = 0
+        for parameter in parameters { total += Self.size(of: parameter) }
+        var offsets: [Int?] = [], lengths: [Int32] = [], formats: [Int32] = []
+        offsets.reserveCapacity(parameters.count); lengths.reserveCapacity(parameters.count); formats.reserveCapacity(parameters.count)
+        storage = [UInt8](unsafeUninitializedCapacity: max(total, 1)) { buffer, initialized in
+            var out = Writer(base: UnsafeMutableRawPointer(buffer.baseAddress!))
+            for parameter in parameters {
+                let start = out.offset
+                switch parameter {
+                case .null: offsets.append(nil); lengths.append(0); formats.append(0); continue
+                case .integer(let value): out.text(String(value))
+                case .real(let value): out.text(String(value))
+                case .text(let value): out.text(value)
+                case .bytes(let value): value.withUnsafeBytes { out.bytes($0) }
+                case .textArray(let values):
+                    out.arrayHeader(elementType: 25, count: values.count, hasNulls: values.contains(nil))
                     for value in values {
-                        guard var value else { Self.append(-1, to: &out); continue }
+                        guard var value else { out.int32(-1); continue }
                         value.withUTF8 { bytes in
-                            Self.append(Int32(bytes.count), to: &out)
-                            out.append(contentsOf: bytes)
+                            out.int32(Int32(bytes.count))
+                            out.bytes(UnsafeRawBufferPointer(bytes))
                         }
                     }
-                }
-            case .integerArray(let values):
-                binaryArray(elementType: 20, count: values.count, hasNulls: values.contains(nil)) { out in
+                case .integerArray(let values):
+                    out.arrayHeader(elementType: 20, count: values.count, hasNulls: values.contains(nil))
                     for value in values {
-                        guard let value else { Self.append(-1, to: &out); continue }
-                        Self.append(8, to: &out)
-                        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+                        guard let value else { out.int32(-1); continue }
+                        out.int32(8)
+                        out.int64(value)
                     }
                 }
+                offsets.append(start)
+                switch parameter {
+                case .integer, .real, .text: lengths.append(0); formats.append(0)
+                default: lengths.append(Int32(out.offset - start)); formats.append(1)
+                }
+            }
+            precondition(out.offset <= max(total, 1), "BoundParameters: sized \(total) bytes, wrote \(out.offset)")
+            initialized = out.offset
+        }
+        self.offsets = offsets; self.lengths = lengths; self.formats = formats
+    }
+
+    /// The bytes `init` writes for one parameter.
+    private static func size(of parameter: PostgresValue) -> Int {
+        switch parameter {
+        case .null: return 0
+        case .integer(let value): return String(value).utf8.count + 1
+        case .real(let value): return String(value).utf8.count + 1
+        case .text(let value): return value.utf8.count + 1
+        case .bytes(let value): return value.count
+        case .textArray(let values):
+            var size = 20 + 4 * values.count
+            for value in values { size += value?.utf8.count ?? 0 }
+            return size
+        case .integerArray(let values): return 20 + 12 * values.count
+        }
+    }
+
+    /// Writes into the buffer `init` sized, big-endian as PostgreSQL's binary forms are.
+    private struct Writer {
+        let base: UnsafeMutableRawPointer
+        var offset = 0
+
+        /// Text format: the UTF-8 bytes and a terminating NUL (libpq reads up to it).
+        mutating func text(_ value: String) {
+            var value = value
+            value.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
+            base.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+
+        mutating func bytes(_ bytes: UnsafeRawBufferPointer) {
+            guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+            memcpy(base + offset, source, bytes.count)
+            offset += bytes.count
+        }
+
+        mutating func int32(_ value: Int32) {
+            base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Int32.self)
+            offset += 4
+        }
+
+        mutating func int64(_ value: Int64) {
+            base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Int64.self)
+            offset += 8
+        }
+
+        /// array_recv's form: dimensions (0 for an empty array, else 1), a has-nulls flag, the
+        /// element type's OID, then the length and lower bound of the one dimension; each
+        /// element follows as its length (-1 for NULL) and bytes.
+        mutating func arrayHeader(elementType: Int32, count: Int, hasNulls: Bool) {
+            int32(count == 0 ? 0 : 1)
+            int32(hasNulls ? 1 : 0)
+            int32(elementType)
+            if count > 0 {
+                int32(Int32(count))
+                int32(1)
             }
         }
-    }
-
-    /// Text format: the UTF-8 bytes and a terminating NUL (libpq reads up to it).
-    private mutating func text(_ value: String) {
-        var value = value
-        offsets.append(storage.count)
-        value.withUTF8 { storage.append(contentsOf: $0) }
-        storage.append(0)
-        lengths.append(0); formats.append(0)
-    }
-
-    /// array_recv's form: dimensions (0 for an empty array, else 1), a has-nulls flag, the
-    /// element type's OID, the length and lower bound of the dimension, then each element as
-    /// its length (-1 for NULL) and bytes, all integers big-endian.
-    private mutating func binaryArray(elementType: Int32, count: Int, hasNulls: Bool, elements: (inout [UInt8]) -> Void) {
-        let start = storage.count
-        offsets.append(start)
-        Self.append(count == 0 ? 0 : 1, to: &storage)
-        Self.append(hasNulls ? 1 : 0, to: &storage)
-        Self.append(elementType, to: &storage)
-        if count > 0 {
-            Self.append(Int32(count), to: &storage)
-            Self.append(1, to: &storage)
-            elements(&storage)
-        }
-        lengths.append(Int32(storage.count - start)); formats.append(1)
-    }
-
-    private static func append(_ value: Int32, to out: inout [UInt8]) {
-        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
     }
 
     /// `body` gets each parameter's pointer (nil for NULL), valid only during the call.
     func withPointers<R>(_ body: ([UnsafePointer<CChar>?]) -> R) -> R {
         storage.withUnsafeBufferPointer { buffer in
-            let base = buffer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
-            // An empty storage has no base address; a zero-length value still needs a pointer.
-            let empty: StaticString = ""
-            let fallback = UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
-            return body(offsets.map { offset -> UnsafePointer<CChar>? in
-                guard let offset else { return nil }
-                guard let base else { return fallback }
-                return base + offset
-            })
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            return body(offsets.map { offset in offset.map { base + $0 } })
         }
     }
 }
