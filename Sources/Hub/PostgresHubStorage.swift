@@ -161,92 +161,106 @@ public final class PostgresHubStorage: HubStorage {
     // MARK: Batches and receipts
 
     public func commit(_ batch: Batch, contentHash hash: [UInt8], device: String, now: Int64) throws -> Receipt {
-        var epochs: [Int64] = []
+        var epochs: [Int64?] = []
         for change in batch.changes {
             guard let id = ClientID.parse(change.changeId), id.device == device else {
                 throw HubError.invalid("change \(change.changeId) does not belong to device \(device)")
             }
             epochs.append(id.epoch)
         }
+        let changes = batch.changes
         return try guarded {
-            try connection.transaction {
-                // One commit per device at a time, whichever process holds the session.
-                try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 15))", [.text(device)])
-                if let stored = try connection.first(
-                    "SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = $1 AND batch_id = $2", [.text(device), .text(batch.id)],
-                    row: { (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), $0.isNull(3) ? nil : $0.bytes(3)) }) {
+            // Three round trips, as a plain INSERT in a transaction of its own takes (BEGIN, the
+            // INSERT, COMMIT): BEGIN, the device's lock (one commit per device at a time,
+            // whichever process holds the session), the receipt if the batch is known and the
+            // orders of the batch the office has decided on (only those can conflict) go in one
+            // pipeline; the changes, their summaries and the receipt in one statement; COMMIT.
+            // Each statement is prepared once per connection. Each runs with its own snapshot,
+            // taken after the lock is held, so the receipt a process that held it before has
+            // committed is seen.
+            try connection.transaction(pipelining: [
+                PostgresStatement("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 15))", [.text(device)], prepareAs: "satchel_commit_lock"),
+                PostgresStatement("SELECT stored, duplicates, through_seq, content_hash FROM receipts WHERE device_id = $1::text AND batch_id = $2::text",
+                                  [.text(device), .text(batch.id)], prepareAs: "satchel_commit_receipt"),
+                PostgresStatement("SELECT entity_id FROM document_states WHERE device_id = $1::text AND entity = 'order' AND entity_id = ANY($2::text[])",
+                                  [.text(device), .textArray(changes.filter { $0.entity == "order" }.map(\.entityId))], prepareAs: "satchel_commit_decided"),
+            ], meanwhile: {
+                // While the server takes the lock and looks: every payload decodes, as its kind,
+                // to the document it names, or nothing is stored; the hub keeps the office's JSON
+                // rendering of it (as on SQLite) and its summary (DocumentSummaries.swift).
+                let documents = try changes.map(SQLiteHubStorage.document(of:))
+                return (documents: documents, payloads: try documents.map { try $0.json() }, summaries: documents.map(DocumentSummary.init))
+            }) { results, prepared in
+                // A known batch answers with its receipt before anything of its content counts.
+                if let stored = results[1].rows(row: {
+                    (Receipt(batchId: batch.id, stored: $0.int(0), duplicates: $0.int(1), throughSeq: $0.int64(2)), $0.isNull(3) ? nil : $0.bytes(3))
+                }).first {
                     guard let storedHash = stored.1, storedHash == hash else {
                         throw BatchConflict(batch: batch.id, detail: "content hash \(Hex.encode(Array(hash.prefix(8)))) differs from the stored \(Hex.encode(Array((stored.1 ?? []).prefix(8))))")
                     }
                     return stored.0
                 }
-                // The whole batch in one statement (one round trip, however many changes).
-                let changes = batch.changes
-                // Every payload decodes, as its kind, to the document it names, or nothing is stored;
-                // the hub keeps the office's JSON rendering of it (as on SQLite).
-                let documents = try changes.map(SQLiteHubStorage.document(of:))
-                let payloads = try documents.map { try $0.json() }
-                // Each inserted change's summary (DocumentSummaries.swift) goes in with it, in the
-                // same statement: no round trip more. A change id twice in a batch: its first.
-                let summaries = documents.map(DocumentSummary.init)
-                let inserted = Set(try connection.query("""
-                    WITH inserted AS (
-                        INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
-                        SELECT c, $2::text, s, a, e, i, x, p, $3::bigint, ep
-                        FROM unnest($1::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS t(c, s, a, e, i, x, p, ep)
-                        ON CONFLICT (change_id) DO NOTHING RETURNING change_id
-                    ), summarised AS (
-                        INSERT INTO document_summaries(change_id, customer_id, state, approval, total_minor, currency, discount_basis_points, hold_reason)
-                        SELECT DISTINCT ON (c) c, cu, st, ap, tm, cy, db, hr
-                        FROM unnest($1::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[], $17::text[])
-                             WITH ORDINALITY AS t(c, cu, st, ap, tm, cy, db, hr, n)
-                        WHERE c IN (SELECT change_id FROM inserted)
-                        ORDER BY c, n
-                        ON CONFLICT (change_id) DO UPDATE SET customer_id = excluded.customer_id, state = excluded.state, approval = excluded.approval,
-                            total_minor = excluded.total_minor, currency = excluded.currency, discount_basis_points = excluded.discount_basis_points,
-                            hold_reason = excluded.hold_reason, unreadable = NULL
-                    )
-                    SELECT change_id FROM inserted
-                    """, [.text(PostgresArray.text(changes.map(\.changeId))), .text(device), .integer(now),
-                          .text(PostgresArray.integers(changes.map(\.seq))), .text(PostgresArray.integers(changes.map(\.at))),
-                          .text(PostgresArray.text(changes.map(\.entity))), .text(PostgresArray.text(changes.map(\.entityId))),
-                          .text(PostgresArray.text(changes.map(\.action))), .text(PostgresArray.text(payloads)),
-                          .text(PostgresArray.integers(epochs)),
-                          .text(PostgresArray.optionalText(summaries.map(\.customer))), .text(PostgresArray.optionalText(summaries.map(\.state))),
-                          .text(PostgresArray.optionalText(summaries.map(\.approval))), .text(PostgresArray.optionalIntegers(summaries.map(\.totalMinor))),
-                          .text(PostgresArray.optionalText(summaries.map(\.currency))),
-                          .text(PostgresArray.optionalIntegers(summaries.map(\.discountBasisPoints))),
-                          .text(PostgresArray.optionalText(summaries.map(\.holdReason)))]) { $0.text(0) })
+                let decided = Set(results[2].rows { $0.text(0) })
+                let (documents, payloads, summaries) = try prepared.get()
+                // The changes, their summaries and the batch's receipt in one statement. A change
+                // id twice in a batch: its first. Columns travel as binary arrays, one parameter each.
+                let throughSeq = changes.map(\.seq).max() ?? 0
+                let inserted = Set(try connection.pipeline([PostgresStatement(Self.insertBatch, [
+                    .textArray(changes.map(\.changeId)), .text(device), .integer(now),
+                    .integerArray(changes.map(\.seq)), .integerArray(changes.map(\.at)),
+                    .textArray(changes.map(\.entity)), .textArray(changes.map(\.entityId)),
+                    .textArray(changes.map(\.action)), .textArray(payloads), .integerArray(epochs),
+                    .textArray(summaries.map(\.customer)), .textArray(summaries.map(\.state)), .textArray(summaries.map(\.approval)),
+                    .integerArray(summaries.map(\.totalMinor)), .textArray(summaries.map(\.currency)),
+                    .integerArray(summaries.map(\.discountBasisPoints)), .textArray(summaries.map(\.holdReason)),
+                    .text(batch.id), .integer(Int64(changes.count)), .integer(throughSeq), .bytes(hash),
+                ], prepareAs: "satchel_commit_insert")])[0].rows { $0.text(0) })
                 let held = changes.filter { !inserted.contains($0.changeId) }
                 if !held.isEmpty {
                     // Held already: a duplicate only if it is the same change.
                     let rows = try connection.query("SELECT change_id, entity, entity_id, action, payload FROM device_changes WHERE change_id = ANY($1::text[])",
-                                                    [.text(PostgresArray.text(held.map(\.changeId)))]) { ($0.text(0), [$0.text(1), $0.text(2), $0.text(3), $0.text(4)]) }
+                                                    [.textArray(held.map(\.changeId))]) { ($0.text(0), [$0.text(1), $0.text(2), $0.text(3), $0.text(4)]) }
                     let byID = Dictionary(rows, uniquingKeysWith: { first, _ in first })
                     for (change, payload) in zip(changes, payloads) where !inserted.contains(change.changeId)
                         && byID[change.changeId] != [change.entity, change.entityId, change.action, payload] {
                         throw BatchConflict(batch: batch.id, detail: "change \(change.changeId) is held with other content")
                     }
                 }
-                // Only orders the office has decided on can conflict: one query finds them.
-                let orders = zip(changes, documents).filter { inserted.contains($0.0.changeId) && $0.0.entity == "order" }
-                if !orders.isEmpty {
-                    let decided = Set(try connection.query(
-                        "SELECT entity_id FROM document_states WHERE device_id = $1 AND entity = 'order' AND entity_id = ANY($2::text[])",
-                        [.text(device), .text(PostgresArray.text(orders.map(\.0.entityId)))]) { $0.text(0) })
-                    for (change, document) in orders where decided.contains(change.entityId) {
+                if !decided.isEmpty {
+                    for (change, document) in zip(changes, documents)
+                        where change.entity == "order" && inserted.contains(change.changeId) && decided.contains(change.entityId) {
                         try reconcileDocumentState(change, document: document, device: device, now: now)
                     }
                 }
-                let receipt = Receipt(batchId: batch.id, stored: inserted.count, duplicates: held.count, throughSeq: changes.map(\.seq).max() ?? 0)
-                try connection.execute(
-                    "INSERT INTO receipts(device_id, batch_id, stored, duplicates, through_seq, committed_at, content_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    [.text(device), .text(batch.id), .integer(Int64(receipt.stored)), .integer(Int64(receipt.duplicates)), .integer(receipt.throughSeq),
-                     .integer(now), .bytes(hash)])
-                return receipt
+                return Receipt(batchId: batch.id, stored: inserted.count, duplicates: held.count, throughSeq: throughSeq)
             }
         }
     }
+
+    /// A batch's changes, their summaries and its receipt, in one statement; answers the change
+    /// ids inserted (those not held already). The receipt counts what the statement inserted.
+    static let insertBatch = """
+        WITH inserted AS (
+            INSERT INTO device_changes(change_id, device_id, seq, at, entity, entity_id, action, payload, received_at, epoch)
+            SELECT c, $2::text, s, a, e, i, x, p, $3::bigint, ep
+            FROM unnest($1::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS t(c, s, a, e, i, x, p, ep)
+            ON CONFLICT (change_id) DO NOTHING RETURNING change_id
+        ), summarised AS (
+            INSERT INTO document_summaries(change_id, customer_id, state, approval, total_minor, currency, discount_basis_points, hold_reason)
+            SELECT DISTINCT ON (c) c, cu, st, ap, tm, cy, db, hr
+            FROM unnest($1::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[], $17::text[])
+                 WITH ORDINALITY AS t(c, cu, st, ap, tm, cy, db, hr, n)
+            WHERE c IN (SELECT change_id FROM inserted)
+            ORDER BY c, n
+            ON CONFLICT (change_id) DO UPDATE SET customer_id = excluded.customer_id, state = excluded.state, approval = excluded.approval,
+                total_minor = excluded.total_minor, currency = excluded.currency, discount_basis_points = excluded.discount_basis_points,
+                hold_reason = excluded.hold_reason, unreadable = NULL
+        ), receipt AS (
+            INSERT INTO receipts(device_id, batch_id, stored, duplicates, through_seq, committed_at, content_hash)
+            SELECT $2::text, $18::text, count(*), $19::bigint - count(*), $20::bigint, $3::bigint, $21::bytea FROM inserted
+        )
+        SELECT change_id FROM inserted
+        """
 
 }
 

@@ -184,19 +184,36 @@ struct GracefulStopTests {
         let directory: TemporaryDirectory
         let home: String
         let database: String
+        /// The hub's storage as every satchel-hub command names it: `--db FILE` or `--postgres URL`.
+        let store: [String]
+        /// The PostgreSQL database of this test, dropped when the setup goes.
+        let scratch: PostgresHubEndToEndTests.Scratch?
         var environment: [String: String] { ["SATCHEL_HOME": home] }
+        /// The hub's storage opened past the hub process, as another process would.
+        func storage() throws -> any HubStorage {
+            if let scratch { return try PostgresHubStorage(url: scratch.url) }
+            return try SQLiteHubStorage(path: database)
+        }
     }
 
-    func setUp(_ label: String, provisionedTo address: String? = nil) throws -> Setup {
+    /// The hub's two storage backends: draining and refusal are the same on each.
+    enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
+        case sqlite, postgres
+        var description: String { rawValue }
+    }
+
+    func setUp(_ label: String, backend: Backend = .sqlite, provisionedTo address: String? = nil) throws -> Setup {
         let directory = TemporaryDirectory(label)
         let home = directory.path + "/device", database = directory.path + "/hub.db"
+        let scratch = backend == .postgres ? try PostgresHubEndToEndTests.Scratch() : nil
+        let store = scratch.map { ["--postgres", $0.url] } ?? ["--db", database]
         try #require(try ChildProcess.run(sim, ["seed", "--home", home, "--customers", "20", "--products", "30", "--seed", "15"], timeoutSeconds: 60).succeeded)
         let environment = ["SATCHEL_HOME": home]
         let keys = try ChildProcess.run(satchel, ["keys", "--json"], environment: environment, timeoutSeconds: 30)
         let deviceKey = try #require(try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [String: Any])["public_key"] as? String
-        try #require(try hub(["rep", "add", "--db", database, "--rep", "R01", "--name", "Grażyna Żółkiewska"], stdin: "hasło-sync\n").succeeded)
-        try #require(try hub(["device", "add", "--db", database, "--device", "SIM1", "--rep", "R01", "--key", deviceKey ?? ""]).succeeded)
-        let hubKey = try hub(["key", "--db", database]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(try hub(["rep", "add"] + store + ["--rep", "R01", "--name", "Grażyna Żółkiewska"], stdin: "hasło-sync\n").succeeded)
+        try #require(try hub(["device", "add"] + store + ["--device", "SIM1", "--rep", "R01", "--key", deviceKey ?? ""]).succeeded)
+        let hubKey = try hub(["key"] + store).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // Pinned to a port nothing listens on: every sync below names its hub.
         try #require(try ChildProcess.run(satchel, ["provision", "--hub", address ?? "127.0.0.1:9", "--hub-key", hubKey], environment: environment, timeoutSeconds: 30).succeeded)
         let customer = try Database(path: home + "/satchel.db").text("SELECT id FROM customers ORDER BY id LIMIT 1")
@@ -210,7 +227,7 @@ struct GracefulStopTests {
         let order = try ChildProcess.run(satchel, ["order", "new", "--customer", buyer, "--line", "PN-10000:3", "--line", "PN-10001:12",
                                                    "--note", "Dostawa rano — доставка утром", "--confirm"], environment: environment, timeoutSeconds: 30)
         try #require(order.succeeded, "\(order.stderr)")
-        return Setup(directory: directory, home: home, database: database)
+        return Setup(directory: directory, home: home, database: database, store: store, scratch: scratch)
     }
 
     func hub(_ arguments: [String], stdin: String? = nil) throws -> ChildProcess.Result {
@@ -240,10 +257,10 @@ struct GracefulStopTests {
 
     func json(_ text: String) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] }
 
-    @Test("SIGTERM mid-upload over a slow link: the session finishes, its batch is committed and acknowledged, the port refuses new connections, exit 0 within the drain")
-    func sigtermDrainsASessionUnderWay() throws {
-        let setup = try setUp("drain-finish")
-        let running = try HubProcess(binary: hubBinary, arguments: ["--db", setup.database, "--drain-seconds", "30"])
+    @Test("SIGTERM mid-upload over a slow link: the session finishes, its batch is committed and acknowledged, the port refuses new connections, exit 0 within the drain", arguments: Backend.allCases)
+    func sigtermDrainsASessionUnderWay(backend: Backend) throws {
+        let setup = try setUp("drain-finish", backend: backend)
+        let running = try HubProcess(binary: hubBinary, arguments: setup.store + ["--drain-seconds", "30"])
         // 2 KB/s, held after 300 bytes: the handshake and AUTH are through, the batch is not.
         let link = try SlowLink(to: running.address, bytesPerSecond: 2_000, holdAfter: 300)
         let sync = Sync(satchel, ["--hub", link.address, "--json"], environment: setup.environment)
@@ -275,17 +292,17 @@ struct GracefulStopTests {
         #expect(running.stderr.contains("session end: device SIM1 (rep R01), mode fast, up "), "\(running.stderr)")
         #expect(running.stderr.contains("(6 records)") && running.stderr.contains(" s, ok"), "\(running.stderr)")
 
-        let storage = try SQLiteHubStorage(path: setup.database)
+        let storage = try setup.storage()
         #expect(try storage.changeCount(device: "SIM1") == 6)
         #expect(try storage.auditLog(limit: 5).map(\.result) == ["ok"])
         let device = try ChildProcess.run(satchel, ["status", "--json"], environment: setup.environment, timeoutSeconds: 30)
         #expect(json(device.stdout)?["unsynced_changes"] as? Int == 0, "\(device.stdout)")
     }
 
-    @Test("a session that outlasts the drain deadline is cut with nothing half-committed; the device sends again and the batch lands exactly once")
-    func sessionOutlastingTheDrainIsCut() throws {
-        let setup = try setUp("drain-cut")
-        let running = try HubProcess(binary: hubBinary, arguments: ["--db", setup.database, "--drain-seconds", "2"])
+    @Test("a session that outlasts the drain deadline is cut with nothing half-committed; the device sends again and the batch lands exactly once", arguments: Backend.allCases)
+    func sessionOutlastingTheDrainIsCut(backend: Backend) throws {
+        let setup = try setUp("drain-cut", backend: backend)
+        let running = try HubProcess(binary: hubBinary, arguments: setup.store + ["--drain-seconds", "2"])
         let link = try SlowLink(to: running.address, bytesPerSecond: 2_000, holdAfter: 300)
         let sync = Sync(satchel, ["--hub", link.address, "--json"], environment: setup.environment)
         let held = Deadline.after(seconds: 60)
@@ -306,28 +323,28 @@ struct GracefulStopTests {
         #expect(cut.status == 69, "\(cut.status): \(cut.stderr)")
         #expect(cut.stderr.contains("no connection to the hub") && cut.stderr.contains("try again"), "\(cut.stderr)")
         // Nothing of the batch stored, nothing marked sent.
-        #expect(try SQLiteHubStorage(path: setup.database).changeCount(device: "SIM1") == 0)
+        #expect(try setup.storage().changeCount(device: "SIM1") == 0)
         let owed = try ChildProcess.run(satchel, ["status", "--json"], environment: setup.environment, timeoutSeconds: 30)
         #expect(json(owed.stdout)?["unsynced_changes"] as? Int == 6, "\(owed.stdout)")
-        #expect(try SQLiteHubStorage(path: setup.database).auditLog(limit: 5).first?.error?.hasPrefix("cut:") == true)
+        #expect(try setup.storage().auditLog(limit: 5).first?.error?.hasPrefix("cut:") == true)
 
         // The hub back: the device sends the same batch, it lands once; again, nothing more.
-        let again = try HubProcess(binary: hubBinary, arguments: ["--db", setup.database])
+        let again = try HubProcess(binary: hubBinary, arguments: setup.store)
         let retried = try ChildProcess.run(satchel, ["sync", "--hub", again.address, "--json"], environment: setup.environment, stdin: "hasło-sync\n", timeoutSeconds: 60)
         #expect(retried.succeeded, "\(retried.stderr)")
         #expect(json(retried.stdout)?["uploaded"] as? Int == 6, "\(retried.stdout)")
         let twice = try ChildProcess.run(satchel, ["sync", "--hub", again.address, "--json"], environment: setup.environment, stdin: "hasło-sync\n", timeoutSeconds: 60)
         #expect(json(twice.stdout)?["uploaded"] as? Int == 0, "\(twice.stdout)")
-        #expect(try SQLiteHubStorage(path: setup.database).changeCount(device: "SIM1") == 6)
+        #expect(try setup.storage().changeCount(device: "SIM1") == 6)
         kill(again.process.processIdentifier, SIGTERM)
         #expect(again.waitForExit(seconds: 30) == 0, "\(again.stderr)")
         #expect(again.stderr.contains("satchel-hub: stopped (SIGTERM): 0 sessions finished, 0 cut"), "\(again.stderr)")
     }
 
-    @Test("at its session cap the hub says it is busy and when to come back; the device waits that long, tries again and gets in")
-    func fullHubRefusesWithRetryAfter() throws {
-        let setup = try setUp("busy")
-        let running = try HubProcess(binary: hubBinary, arguments: ["--db", setup.database, "--sessions", "1", "--retry-after", "1", "--metrics", "127.0.0.1:0"])
+    @Test("at its session cap the hub says it is busy and when to come back; the device waits that long, tries again and gets in", arguments: Backend.allCases)
+    func fullHubRefusesWithRetryAfter(backend: Backend) throws {
+        let setup = try setUp("busy", backend: backend)
+        let running = try HubProcess(binary: hubBinary, arguments: setup.store + ["--sessions", "1", "--retry-after", "1", "--metrics", "127.0.0.1:0"])
         // A connection that never says HELLO holds the one session.
         let holder = try TCP.connect(running.address, deadline: .after(seconds: 10))
 
@@ -340,7 +357,7 @@ struct GracefulStopTests {
                 "\(running.stderr)")
         // Read by another process while the hub serves: the hub's rows must survive it (the audit
         // count below, after the hub stopped; SQLiteHubStorage.ownerOnly says why they did not).
-        #expect(try SQLiteHubStorage(path: setup.database).changeCount(device: "SIM1") == 0)
+        #expect(try setup.storage().changeCount(device: "SIM1") == 0)
 
         // The slot frees while the device waits: its next try gets in.
         let sync = Sync(satchel, ["--hub", running.address, "--json"], environment: setup.environment)
@@ -350,7 +367,7 @@ struct GracefulStopTests {
         #expect(synced.succeeded, "\(synced.stderr)")
         #expect(json(synced.stdout)?["uploaded"] as? Int == 6, "\(synced.stdout)")
         #expect(synced.stderr.contains("the hub is busy"), "\(synced.stderr)")
-        #expect(try SQLiteHubStorage(path: setup.database).changeCount(device: "SIM1") == 6)
+        #expect(try setup.storage().changeCount(device: "SIM1") == 6)
         // The metrics a Prometheus server scrapes from the process agree with its log.
         let url = try #require(running.metricsURL)
         let hostPort = String(url.dropFirst("http://".count).prefix { $0 != "/" })
@@ -372,7 +389,7 @@ struct GracefulStopTests {
         kill(running.process.processIdentifier, SIGINT)
         #expect(running.waitForExit(seconds: 30) == 0, "\(running.stderr)")
         #expect(running.stderr.contains("satchel-hub: stopped (SIGINT)"), "\(running.stderr)")
-        let audit = try SQLiteHubStorage(path: setup.database).auditLog(limit: 50)
+        let audit = try setup.storage().auditLog(limit: 50)
         #expect(audit.filter { $0.result == "refused" && $0.error?.hasPrefix("hub busy: all 1 sync sessions are in use; retry after 1 s") == true }.count
                 == running.stderr.components(separatedBy: "session refused: device SIM1").count - 1, "\(audit)\n\(running.stderr)")
 

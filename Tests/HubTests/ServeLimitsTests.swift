@@ -9,7 +9,7 @@ import Testing
 import Transport
 
 /// The sync server as `satchel-hub serve` runs it, over real loopback TCP: the session cap's
-/// refusal, the metrics a Prometheus server scrapes, and the drain's report.
+/// refusal, the metrics a Prometheus server scrapes, and the drain's report; on each backend.
 @Suite("The hub's sync server: session cap, metrics, drain", .serialized)
 struct ServeLimitsTests {
     final class Hub: @unchecked Sendable {
@@ -23,8 +23,8 @@ struct ServeLimitsTests {
         var lines: [String] { lock.lock(); defer { lock.unlock() }; return logged }
         private var logged: [String] = []
 
-        init(maxSessions: Int = 8, retryAfter: Int = 30) throws {
-            store = try Backend.sqlite.makeHub()
+        init(_ backend: Backend, maxSessions: Int = 8, retryAfter: Int = 30) throws {
+            store = try backend.makeHub()
             listener = try TCPListener("127.0.0.1:0")
             let box = LogBox()
             server = SyncServer(maxSessions: maxSessions, sessionTimeout: 20, retryAfterSeconds: retryAfter, log: { box.add($0) }, makeStorage: store.open)
@@ -63,9 +63,9 @@ struct ServeLimitsTests {
         }
     }
 
-    @Test("at the session cap a device hears 'hub busy' with the wait it then honours, and nothing of its batch is stored")
-    func busyAtTheCap() throws {
-        let hub = try Hub(maxSessions: 1, retryAfter: 7)
+    @Test("at the session cap a device hears 'hub busy' with the wait it then honours, and nothing of its batch is stored", arguments: Backend.allCases)
+    func busyAtTheCap(backend: Backend) throws {
+        let hub = try Hub(backend, maxSessions: 1, retryAfter: 7)
         // A connection that never says HELLO holds the one session (a device on a stalled link).
         let holder = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
         let admitted = Deadline.after(seconds: 10)
@@ -109,9 +109,9 @@ struct ServeLimitsTests {
         #expect(DeviceSync.busyRetryAfter("hub busy: retry after ٣٠ s") == nil)  // Arabic-Indic digits are not a wait
     }
 
-    @Test("the metrics endpoint answers GET /metrics in Prometheus text with what the sessions did, and 404 elsewhere")
-    func metricsScrape() throws {
-        let hub = try Hub()
+    @Test("the metrics endpoint answers GET /metrics in Prometheus text with what the sessions did, and 404 elsewhere", arguments: Backend.allCases)
+    func metricsScrape(backend: Backend) throws {
+        let hub = try Hub(backend)
         let first = try hub.sync(batch: FastSyncTests.batch(1...6))
         #expect(first.receipt?.stored == 6)
         _ = try hub.sync(batch: nil)
@@ -179,9 +179,9 @@ struct ServeLimitsTests {
         #expect(report.openAtStop == 0 && report.finished == 0 && report.cut == 0)
     }
 
-    @Test("from a stop the port refuses connections at once; a session that outlasts the drain is cut, and its audit entry says so")
-    func drainInProcess() throws {
-        let hub = try Hub()
+    @Test("from a stop the port refuses connections at once; a session that outlasts the drain is cut, and its audit entry says so", arguments: Backend.allCases)
+    func drainInProcess(backend: Backend) throws {
+        let hub = try Hub(backend)
         // One session that finishes during the drain: a device that connects, then takes its time.
         let slow = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
         let started = Deadline.after(seconds: 10)
