@@ -105,7 +105,7 @@ public struct Fleet {
     static let password = "hasło-floty"
     static let now: Int64 = 1_795_428_000_000
 
-    public static func run(_ options: Options, progress: @escaping (String) -> Void = { _ in }) throws -> Report {
+    public static func run(_ options: Options, progress: @escaping @Sendable (String) -> Void = { _ in }) throws -> Report {
         guard options.devices >= 1, !options.hubs.isEmpty else { throw FleetFailure("at least one device and one hub") }
         let root = options.workDirectory ?? NSTemporaryDirectory() + "satchel-fleet-\(getpid())"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -174,7 +174,8 @@ public struct Fleet {
         let tally = Tally()
         try parallel(devices, threads: options.setupConcurrency) { (device: FleetDevice, _: Void) in
             try device.capture(orders: 3, parts: parts, at: now - 86_400_000)
-            try attempt(device, mode: .initialise, hubs: addresses, hubKey: hubKey, link: nil, tally: tally, giveUp: Deadline.after(seconds: 600))
+            try attempt(device, mode: .initialise, hubs: addresses, hubKey: hubKey, link: nil, tally: tally, giveUp: Deadline.after(seconds: 600),
+                        progress: progress)
         } storage: { () }
         let setupSeconds = ChildProcess.monotonicSeconds() - setupStarted
         let workingSetRows = Double(devices.map(\.sink.rowCount).reduce(0, +)) / Double(devices.count)
@@ -224,7 +225,8 @@ public struct Fleet {
                 let started = ChildProcess.monotonicSeconds()
                 do {
                     try attempt(device, mode: .full, hubs: addresses, hubKey: hubKey, link: options.link, tally: dayTally,
-                                giveUp: Deadline.after(seconds: window + 900), first: index % addresses.count)
+                                giveUp: Deadline.after(seconds: window + 900), first: index % addresses.count,
+                                progress: progress)
                     dayTally.finished(seconds: ChildProcess.monotonicSeconds() - started, rows: device.sink.rowsDown)
                 } catch {
                     dayTally.failed("\(device.id): \(error)")
@@ -286,7 +288,7 @@ public struct Fleet {
     /// One device's session until it succeeds: refused (hub busy) waits what it was told; a
     /// link that failed (a hub gone) tries the next hub after a short pause.
     static func attempt(_ device: FleetDevice, mode: SyncMode, hubs: [String], hubKey: [UInt8], link: LinkProfile?, tally: Tally, giveUp: Deadline,
-                        first: Int = 0) throws {
+                        first: Int = 0, progress: (String) -> Void) throws {
         var hub = first
         var lastError = ""
         while !giveUp.hasPassed {
@@ -304,7 +306,8 @@ public struct Fleet {
                 usleep(UInt32(min(seconds, 60)) * 1_000_000 + UInt32.random(in: 0...500_000))
             } catch {
                 lastError = "\(error)"
-                tally.retry()
+                let text = "\(device.id) \(mode) via \(hubs[hub % hubs.count]): \(error)"
+                if tally.retry(text) { progress("attempt failed, retrying: " + text) }
                 hub += 1
                 usleep(200_000 + UInt32.random(in: 0...300_000))
             }
@@ -375,7 +378,19 @@ final class Tally: @unchecked Sendable {
     func opened() { lock.lock(); open += 1; maxOpen = max(maxOpen, open); lock.unlock() }
     func closed() { lock.lock(); open -= 1; lock.unlock() }
     func refusal() { lock.lock(); refused += 1; lock.unlock() }
-    func retry() { lock.lock(); retries += 1; lock.unlock() }
+    /// A failed attempt (retried): counted, and the first few kept with their error, so a run
+    /// whose sessions all fail says why instead of retrying silently until it gives up.
+    private var attemptErrors: [String] = []
+    /// Returns whether `error` is one of the first few (to be shown as it happens).
+    @discardableResult
+    func retry(_ error: String) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        retries += 1
+        guard attemptErrors.count < 5 else { return false }
+        attemptErrors.append(error)
+        return true
+    }
+    var firstAttemptErrors: [String] { lock.lock(); defer { lock.unlock() }; return attemptErrors }
     func finished(seconds: Double, rows: Int) { lock.lock(); durations.append(seconds); self.rows += rows; lock.unlock() }
     func failed(_ error: String) { lock.lock(); failures += 1; if errors.count < 5 { errors.append(error) }; lock.unlock() }
     func snapshot() -> ([Double], Int, Int, [String], Int, Int, Int) {

@@ -153,6 +153,10 @@ final class LightWorkingSet: DownloadSink, @unchecked Sendable {
         }
         tables[table.id] = rows
         sums[table.id] = sum
+        // Later frames refer to parts by position in the catalogue as it stands after this one
+        // (as `DeviceDownload` drops its cached catalogue after a products frame); the catalogue
+        // read before the products arrived is empty, and every product_units row past it failed.
+        if table.id == WorkingSetTables.products.id { cachedCatalogue = nil }
         applied += frame.rows.count
         rowsDown += frame.rows.count
     }

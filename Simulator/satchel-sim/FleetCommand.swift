@@ -1,4 +1,5 @@
 import ArgumentParser
+import Field
 import Foundation
 import ModemSimulator
 import Seal
@@ -64,18 +65,19 @@ struct FleetCommand: ParsableCommand {
         options.workDirectory = workDirectory
         options.seed = seed
         let report = try Fleet.run(options) { line in
-            FileHandle.standardError.write(Data(("fleet: " + line + "\n").utf8))
+            // Errors carry the hub's and the link's text: shown only made safe.
+            FileHandle.standardError.write(Data(("fleet: " + TerminalText.safe(line) + "\n").utf8))
         }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(TerminalText.escapingJSON(String(decoding: try encoder.encode(report), as: UTF8.self)))
         } else {
             print("devices \(report.devices), syncs ok \(report.syncsOK), failed \(report.failed), refused \(report.refused), lost \(report.lost), duplicates \(report.duplicates)")
             print(String(format: "%.1f syncs/s, p50 %.2f s, p99 %.2f s, max concurrent %d (hub %d), hub max RSS %.0f MB",
                          report.syncsPerSecond, report.p50Seconds, report.p99Seconds, report.maxConcurrent, report.hubMaxOpenSessions, report.hubMaxRSSMB))
-            for error in report.firstErrors { print("error: " + error) }
+            for error in report.firstErrors { print("error: " + TerminalText.safe(error)) }
         }
         if !report.passed { throw ExitCode(1) }
     }
