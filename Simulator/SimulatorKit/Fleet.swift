@@ -41,6 +41,9 @@ public struct Fleet {
         public var hubBinary: String
         public var seed: UInt64 = 15
         public var setupConcurrency = 16
+        /// The first devices of the fleet that also keep a real device database written by the
+        /// agent's `DeviceDownload`, compared with their light working set at every DONE.
+        public var checkedDevices = 1
         /// Where the acknowledged document ids go, one `device<TAB>document` a line (for a
         /// check of one's own against the hub's storage).
         public var acknowledgedOut: String?
@@ -66,6 +69,7 @@ public struct Fleet {
         public var hubMaxOpenSessions: Int
         public var hubMaxRSSMB: Double
         public var hubs: Int
+        public var checkedDevices: Int
         public var hubKilled: Bool
         public var storage: String
         public var link: String
@@ -91,6 +95,7 @@ public struct Fleet {
             case hubMaxOpenSessions = "hub_max_open_sessions"
             case hubMaxRSSMB = "hub_max_rss_mb"
             case hubKilled = "hub_killed"
+        case checkedDevices = "checked_devices"
             case windowSeconds = "window_s", daySeconds = "day_s", setupSeconds = "setup_s", provisionSeconds = "provision_s"
             case rowsDownPerSync = "rows_down_per_sync"
             case workingSetRowsPerDevice = "working_set_rows_per_device"
@@ -146,10 +151,11 @@ public struct Fleet {
         let provisionStarted = ChildProcess.monotonicSeconds()
         let hash = try PasswordHash.hash(password: password, cost: options.passwordCost)
         let width = max(5, String(options.devices).count)
-        let devices = (0..<options.devices).map { index -> FleetDevice in
+        let devices = try (0..<options.devices).map { index -> FleetDevice in
             let number = String(repeating: "0", count: width - String(index + 1).count) + String(index + 1)
             let slice = (0..<min(options.customersPerDevice, customers.count)).map { customers[(index * options.customersPerDevice + $0) % customers.count] }
-            return FleetDevice(id: "FL\(number)", rep: "FR\(number)", customers: slice, seed: options.seed &+ UInt64(index) &* 7919)
+            return try FleetDevice(id: "FL\(number)", rep: "FR\(number)", customers: slice, seed: options.seed &+ UInt64(index) &* 7919,
+                                   checkedHome: index < options.checkedDevices ? root + "/checked/FL\(number)" : nil)
         }
         try parallel(devices, threads: store.isPostgres ? 4 : 1) { device, storage in
             try storage.addRep(id: device.rep, name: "Paweł Wróblewski", passwordHash: hash)
@@ -273,7 +279,8 @@ public struct Fleet {
                       duplicates: duplicates, storedNotAcknowledged: storedNotAcknowledged, documentsAcknowledged: acknowledgedCount,
                       syncsPerSecond: Double(durations.count) / daySeconds, p50Seconds: percentile(0.5), p99Seconds: percentile(0.99),
                       maxSeconds: sorted.last ?? .nan, maxConcurrent: concurrent, hubMaxOpenSessions: sampler.maxOpen,
-                      hubMaxRSSMB: Double(rss) / 1024, hubs: hubs.count, hubKilled: killed, storage: store.isPostgres ? "postgresql" : "sqlite",
+                      hubMaxRSSMB: Double(rss) / 1024, hubs: hubs.count,
+                      checkedDevices: devices.filter { $0.checked != nil }.count, hubKilled: killed, storage: store.isPostgres ? "postgresql" : "sqlite",
                       link: options.link?.name ?? "none", windowSeconds: window, daySeconds: daySeconds, setupSeconds: setupSeconds,
                       provisionSeconds: provisionSeconds, rowsDownPerSync: durations.isEmpty ? 0 : Double(rowsDown) / Double(durations.count),
                       workingSetRowsPerDevice: workingSetRows, firstErrors: errors, database: databaseName,
@@ -281,6 +288,7 @@ public struct Fleet {
                               + "orders per day \(options.ordersPerDay.lowerBound)-\(options.ordersPerDay.upperBound) of 5-30 lines; the ERP changed "
                               + "\(changedPrices.count) products' prices and \(changedStock.count) products' stock, the office answered 2 orders per device",
                               "password hash: argon2id ops \(options.passwordCost.opsLimit), \(options.passwordCost.memLimit >> 20) MiB (verified by the hub at every session)",
+                              "checked_devices: devices whose every download also went into a real device database through the agent's DeviceDownload and matched the light working set table by table",
                               "syncs_per_s: syncs ok / seconds from the window's start to the last device's end; p50/p99: a device's first connect to its sync's end, retries included",
                               "hub_max_open_sessions: the hubs' sessions_open gauge summed, sampled every 0.2 s; max_concurrent: devices between connect and session end, counted by the devices"])
     }

@@ -1,3 +1,4 @@
+import Agent
 import Field
 import Foundation
 import Seal
@@ -17,6 +18,10 @@ final class FleetDevice: @unchecked Sendable {
     let key: X25519.KeyPair
     let customers: [String]
     let sink = LightWorkingSet()
+    /// A checked device also keeps a real device database, written by the agent's own
+    /// `DeviceDownload` from the same frames: what the light working set holds is compared with
+    /// it at every DONE, so the fleet's light devices are shown to do what real ones do.
+    let checked: CheckedSink?
     /// Batches built and not yet acknowledged, in order: a retry sends these very batches again
     /// (same ids, same content), as the agent resends what got no RECEIPT.
     var pending: [Batch] = []
@@ -28,7 +33,11 @@ final class FleetDevice: @unchecked Sendable {
     private var orders = 0
     var random: SeededRandom
 
-    init(id: String, rep: String, customers: [String], seed: UInt64) {
+    init(id: String, rep: String, customers: [String], seed: UInt64, checkedHome: String? = nil) throws {
+        let light = sink
+        checked = try checkedHome.map { home in
+            CheckedSink(light: light, real: DeviceDownload(try DeviceDatabase.create(home: home, deviceID: id, repID: rep)), device: id)
+        }
         self.id = id
         self.rep = rep
         self.customers = customers
@@ -68,10 +77,10 @@ final class FleetDevice: @unchecked Sendable {
     func session(_ stream: any ByteStream, hubKey: [UInt8], password: String, mode: SyncMode, deadline: Deadline) throws -> SyncResult {
         sink.newSession()
         let batches = pending
-        var pull = sink.pullRequest()
+        var pull = try checked?.pullRequest() ?? sink.pullRequest()
         if mode == .initialise { pull.reset = true }
         let result = try SyncClient.run(stream, deviceKey: key, hubKey: hubKey, device: id, password: password, mode: mode, batches: batches,
-                                        pull: pull, sink: sink, deadline: deadline)
+                                        pull: pull, sink: checked ?? sink, deadline: deadline)
         // SyncClient checked a RECEIPT for each batch, in order, before returning.
         for batch in batches { acknowledged += batch.changes.map(\.entityId) }
         pending.removeFirst(batches.count)
@@ -106,8 +115,14 @@ final class LightWorkingSet: DownloadSink, @unchecked Sendable {
         rowsDown = 0
     }
 
+    /// The budgets a real handheld declares (`DeviceDownload.defaultBudgets`), so the hub plans
+    /// for the light device what it plans for a real one.
+    static let budgets: [UInt8: Int] = Dictionary(uniqueKeysWithValues: DeviceDownload.defaultBudgets.compactMap { name, limit in
+        WorkingSetTables.named(name).map { ($0.id, limit) }
+    })
+
     func pullRequest() -> Pull {
-        Pull(lastPull: pull, applied: applied, complete: complete, reset: resetRequested, budgets: [:])
+        Pull(lastPull: pull, applied: applied, complete: complete, reset: resetRequested, budgets: Self.budgets)
     }
 
     func begin(_ header: DownloadHeader) throws {
@@ -175,8 +190,16 @@ final class LightWorkingSet: DownloadSink, @unchecked Sendable {
             others.sum &+= sum.sum
         }
         if others.rows != done.others.rows || others.sum != done.others.sum { mismatched.append("(the other tables)") }
-        if mismatched.isEmpty { complete = true } else { resetRequested = true }
+        // As DeviceDownload: the download is complete either way; a mismatch asks for a reset.
+        complete = true
+        resetRequested = !mismatched.isEmpty
         return mismatched
+    }
+
+    /// Rows and the sum of their hashes per table, every table listed (what
+    /// `DeviceDownload.checksums()` gives for a real device).
+    func checksums() -> [UInt8: TableChecksum] {
+        Dictionary(uniqueKeysWithValues: WorkingSetTables.all.map { ($0.id, sums[$0.id] ?? TableChecksum(table: $0.id)) })
     }
 
     func documents(_ batch: Batch) throws -> Int { 0 }
@@ -196,6 +219,74 @@ final class LightWorkingSet: DownloadSink, @unchecked Sendable {
 
     /// Rows held, over all tables.
     var rowCount: Int { tables.values.reduce(0) { $0 + $1.count } }
+}
+
+/// The frames of a checked device's sessions go to both its light working set and a real device
+/// database through the agent's `DeviceDownload`; any difference between the two (the
+/// catalogue frames are decoded against, the rows held, what DONE finds, the sums per table, the
+/// next PULL) fails the session, naming it. The real side is applied first: a row the device's
+/// schema refuses is refused before the light side takes it.
+final class CheckedSink: DownloadSink, @unchecked Sendable {
+    let light: LightWorkingSet
+    let real: DeviceDownload
+    let device: String
+
+    init(light: LightWorkingSet, real: DeviceDownload, device: String) {
+        self.light = light; self.real = real; self.device = device
+    }
+
+    func differs(_ what: String) -> FleetFailure {
+        FleetFailure("device \(device): the light working set differs from the real device database's (DeviceDownload) in \(what)")
+    }
+
+    func pullRequest() throws -> Pull {
+        let mine = light.pullRequest(), theirs = try real.pullRequest()
+        guard mine == theirs else { throw differs("the next PULL: light \(mine), real \(theirs)") }
+        return theirs
+    }
+
+    func begin(_ header: DownloadHeader) throws {
+        try real.begin(header)
+        try light.begin(header)
+    }
+
+    func catalogue() throws -> Catalogue {
+        let mine = try light.catalogue(), theirs = try real.catalogue()
+        guard mine == theirs else { throw differs("the catalogue: light \(mine.parts.count) parts, real \(theirs.parts.count)") }
+        return theirs
+    }
+
+    func apply(_ frame: TableFrame) throws {
+        try real.apply(frame)
+        try light.apply(frame)
+    }
+
+    func finish(_ done: DownloadDone) throws -> [String] {
+        let theirs = try real.finish(done), mine = try light.finish(done)
+        guard mine == theirs else { throw differs("DONE's mismatched tables: light \(mine), real \(theirs)") }
+        let lightSums = light.checksums(), realSums = try real.checksums()
+        for table in WorkingSetTables.all where lightSums[table.id] != realSums[table.id] {
+            throw differs("\(table.name): light \(lightSums[table.id].map { "\($0.rows) rows" } ?? "none"), real \(realSums[table.id].map { "\($0.rows) rows" } ?? "none")")
+        }
+        return theirs
+    }
+
+    func documents(_ batch: Batch) throws -> Int {
+        let theirs = try real.documents(batch)
+        _ = try light.documents(batch)
+        return theirs
+    }
+
+    func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] {
+        let mine = try light.heldRows(table, keys: keys), theirs = try real.heldRows(table, keys: keys)
+        guard mine == theirs else { throw differs("the held rows of \(table.name)") }
+        return theirs
+    }
+
+    func heldRowsDiffer() throws {
+        try real.heldRowsDiffer()
+        try light.heldRowsDiffer()
+    }
 }
 
 /// A radio link on a socket, for thousands of devices at once: each write waits for its bytes at

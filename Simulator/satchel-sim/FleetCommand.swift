@@ -27,6 +27,8 @@ struct FleetCommand: ParsableCommand {
     @Option(help: "Products in the catalogue.") var products: Int = 300
     @Option(help: "Argon2id cost of the reps' sync passwords: interactive (what satchel-hub rep add stores) or handheld.") var passwordCost: String = "interactive"
     @Option(help: "Devices running their morning init at once (before the window, not measured).") var setupConcurrency: Int = 16
+    @Option(help: "The first N devices also keep a real device database (the agent's DeviceDownload), compared with their light working set at every DONE.")
+    var checkedDevices: Int = 1
     @Option(help: "Write the acknowledged document ids here, device<TAB>document a line.") var acknowledgedOut: String?
     @Option(help: "Keep the run's files (hub database, hub logs) in this directory.") var workDirectory: String?
     @Option(help: "satchel-hub to run (default: beside satchel-sim).") var hubBinary: String?
@@ -61,6 +63,8 @@ struct FleetCommand: ParsableCommand {
         options.customerPool = customers
         options.products = products
         options.setupConcurrency = setupConcurrency
+        guard checkedDevices >= 0 else { throw ValidationError("--checked-devices \(checkedDevices): 0 or more") }
+        options.checkedDevices = checkedDevices
         options.acknowledgedOut = acknowledgedOut
         options.workDirectory = workDirectory
         options.seed = seed

@@ -46,12 +46,13 @@ struct FleetTests {
         let directory = TemporaryDirectory("fleet")
         let acknowledgedPath = directory.file("acknowledged.tsv")
         let run = try ChildProcess.run(sim, ["fleet", "--devices", "20", "--window-s", "3", "--password-cost", "handheld", "--customers", "100",
-                                             "--products", "60", "--customers-per-device", "10", "--acknowledged-out", acknowledgedPath,
-                                             "--work-directory", directory.file("work"), "--json"], timeoutSeconds: 600)
+                                             "--products", "60", "--customers-per-device", "10", "--checked-devices", "2",
+                                             "--acknowledged-out", acknowledgedPath, "--work-directory", directory.file("work"), "--json"], timeoutSeconds: 600)
         try #require(run.succeeded, "\(run.stdout)\n\(run.stderr)")
         let report = try json(run.stdout)
         #expect(report["devices"] as? Int == 20)
         #expect(report["syncs_ok"] as? Int == 20)
+        #expect(report["checked_devices"] as? Int == 2, "two devices' downloads also went through the agent's DeviceDownload and matched")
         #expect(report["lost"] as? Int == 0)
         #expect(report["duplicates"] as? Int == 0)
         #expect((report["rows_down_per_sync"] as? Double ?? 0) > 0, "the day's prices, stock and office answers came down")
@@ -66,7 +67,7 @@ struct FleetTests {
         let acknowledgedPath = directory.file("acknowledged.tsv")
         let run = try ChildProcess.run(sim, ["fleet", "--devices", "20", "--hub", "127.0.0.1:0,127.0.0.1:0", "--postgres", Self.adminURL,
                                              "--link", "edge", "--window-s", "4", "--kill-hub-after", "2.5", "--password-cost", "handheld",
-                                             "--customers", "100", "--products", "60", "--customers-per-device", "10",
+                                             "--customers", "100", "--products", "60", "--customers-per-device", "10", "--checked-devices", "2",
                                              "--acknowledged-out", acknowledgedPath, "--work-directory", directory.file("work"), "--json"],
                                        timeoutSeconds: 600)
         let report = try json(run.stdout)
@@ -78,6 +79,7 @@ struct FleetTests {
         #expect(report["hub_killed"] as? Bool == true)
         #expect((report["retries"] as? Int ?? 0) >= 1, "the kill cut at least one session under way")
         #expect(report["syncs_ok"] as? Int == 20)
+        #expect(report["checked_devices"] as? Int == 2, "two devices' downloads also went through the agent's DeviceDownload and matched")
         #expect(report["lost"] as? Int == 0)
         #expect(report["duplicates"] as? Int == 0)
         let connection = try PostgresConnection(url: try #require(components.string))
