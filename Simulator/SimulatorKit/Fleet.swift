@@ -78,6 +78,8 @@ public struct Fleet {
         public var setupSeconds: Double
         public var provisionSeconds: Double
         public var rowsDownPerSync: Double
+        /// Of those, rows sent as differences to the row the device held (protocol 5).
+        public var heldRowsDownPerSync: Double
         public var workingSetRowsPerDevice: Double
         public var firstErrors: [String]
         /// The PostgreSQL database the run made, when kept (a --work-directory was given).
@@ -98,6 +100,7 @@ public struct Fleet {
         case checkedDevices = "checked_devices"
             case windowSeconds = "window_s", daySeconds = "day_s", setupSeconds = "setup_s", provisionSeconds = "provision_s"
             case rowsDownPerSync = "rows_down_per_sync"
+            case heldRowsDownPerSync = "held_rows_down_per_sync"
             case workingSetRowsPerDevice = "working_set_rows_per_device"
             case firstErrors = "first_errors"
         }
@@ -233,7 +236,7 @@ public struct Fleet {
                     try attempt(device, mode: .full, hubs: addresses, hubKey: hubKey, link: options.link, tally: dayTally,
                                 giveUp: Deadline.after(seconds: window + 900), first: index % addresses.count,
                                 progress: progress)
-                    dayTally.finished(seconds: ChildProcess.monotonicSeconds() - started, rows: device.sink.rowsDown)
+                    dayTally.finished(seconds: ChildProcess.monotonicSeconds() - started, rows: device.sink.rowsDown, held: device.sink.heldDown)
                 } catch {
                     dayTally.failed("\(device.id): \(error)")
                 }
@@ -273,6 +276,7 @@ public struct Fleet {
         }
 
         let (durations, rowsDown, failures, errors, refused, retries, concurrent) = dayTally.snapshot()
+        let heldDown = dayTally.heldRows
         let sorted = durations.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] }
         return Report(devices: devices.count, syncsOK: durations.count, failed: failures, refused: refused, retries: retries, lost: lost,
@@ -283,6 +287,7 @@ public struct Fleet {
                       checkedDevices: devices.filter { $0.checked != nil }.count, hubKilled: killed, storage: store.isPostgres ? "postgresql" : "sqlite",
                       link: options.link?.name ?? "none", windowSeconds: window, daySeconds: daySeconds, setupSeconds: setupSeconds,
                       provisionSeconds: provisionSeconds, rowsDownPerSync: durations.isEmpty ? 0 : Double(rowsDown) / Double(durations.count),
+                      heldRowsDownPerSync: durations.isEmpty ? 0 : Double(heldDown) / Double(durations.count),
                       workingSetRowsPerDevice: workingSetRows, firstErrors: errors, database: databaseName,
                       notes: ["\(options.customersPerDevice) customers per rep out of \(customers.count), \(parts.count) products; "
                               + "orders per day \(options.ordersPerDay.lowerBound)-\(options.ordersPerDay.upperBound) of 5-30 lines; the ERP changed "
@@ -399,7 +404,9 @@ final class Tally: @unchecked Sendable {
         return true
     }
     var firstAttemptErrors: [String] { lock.lock(); defer { lock.unlock() }; return attemptErrors }
-    func finished(seconds: Double, rows: Int) { lock.lock(); durations.append(seconds); self.rows += rows; lock.unlock() }
+    private var held = 0
+    func finished(seconds: Double, rows: Int, held: Int) { lock.lock(); durations.append(seconds); self.rows += rows; self.held += held; lock.unlock() }
+    var heldRows: Int { lock.lock(); defer { lock.unlock() }; return held }
     func failed(_ error: String) { lock.lock(); failures += 1; if errors.count < 5 { errors.append(error) }; lock.unlock() }
     func snapshot() -> ([Double], Int, Int, [String], Int, Int, Int) {
         lock.lock(); defer { lock.unlock() }

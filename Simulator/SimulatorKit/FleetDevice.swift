@@ -109,10 +109,13 @@ final class LightWorkingSet: DownloadSink, @unchecked Sendable {
     private var resetRequested = false
     /// Rows downloaded in the last session.
     private(set) var rowsDown = 0
+    /// Of those, rows that came as differences to a row held (protocol 5's held rows).
+    private(set) var heldDown = 0
 
     func newSession() {
         cachedCatalogue = nil
         rowsDown = 0
+        heldDown = 0
     }
 
     /// The budgets a real handheld declares (`DeviceDownload.defaultBudgets`), so the hub plans
@@ -174,6 +177,7 @@ final class LightWorkingSet: DownloadSink, @unchecked Sendable {
         if table.id == WorkingSetTables.products.id { cachedCatalogue = nil }
         applied += frame.rows.count
         rowsDown += frame.rows.count
+        heldDown += frame.held.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
     }
 
     func finish(_ done: DownloadDone) throws -> [String] {
@@ -278,8 +282,12 @@ final class CheckedSink: DownloadSink, @unchecked Sendable {
     }
 
     func heldRows(_ table: WorkingSetTables.Table, keys: [WorkingSetRow]) throws -> [WorkingSetRow?] {
+        // A frame takes only the held columns (`heldColumns`) of these rows; the light set keeps
+        // only those (NULL elsewhere), as the hub's shadow does: they are what must agree.
         let mine = try light.heldRows(table, keys: keys), theirs = try real.heldRows(table, keys: keys)
-        guard mine == theirs else { throw differs("the held rows of \(table.name)") }
+        guard mine.map({ $0.flatMap(table.heldValues) }) == theirs.map({ $0.flatMap(table.heldValues) }) else {
+            throw differs("the held rows of \(table.name)")
+        }
         return theirs
     }
 

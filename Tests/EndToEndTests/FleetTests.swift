@@ -56,6 +56,8 @@ struct FleetTests {
         #expect(report["lost"] as? Int == 0)
         #expect(report["duplicates"] as? Int == 0)
         #expect((report["rows_down_per_sync"] as? Double ?? 0) > 0, "the day's prices, stock and office answers came down")
+        #expect((report["held_rows_down_per_sync"] as? Double ?? 0) > 0, "changed rows came as differences to the rows held (protocol 5), checked on 2 devices")
+        #expect(report["checked_devices"] as? Int == 2)
         let database = try Database(path: directory.file("work/hub.db"))
         let held = try database.query(Self.heldSQL) { ($0.text(0), $0.text(1), Int($0.int64(2))) }
         check(acknowledged: try acknowledged(acknowledgedPath), held: held, documentsAcknowledged: try #require(report["documents_acknowledged"] as? Int))
