@@ -9,7 +9,7 @@ struct SatchelSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "satchel-sim",
         abstract: "Simulator harness: seeds handhelds, runs a rep's day through the real satchel, benchmarks.",
-        subcommands: [Seed.self, Day.self, DaysCommand.self, Bench.self, SyncFuzzCommand.self, PowerCut.self, ModemSim.self, ModemChaos.self])
+        subcommands: [Seed.self, Day.self, DaysCommand.self, Bench.self, SyncFuzzCommand.self, PowerCut.self, ModemSim.self, ModemChaos.self, FleetCommand.self])
 }
 
 struct Seed: ParsableCommand {
