@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import SystemCalls
 
 /// What the handhelds sent, written for the ERP (docs/erp-export.xsd), incremental from a cursor
 /// the ERP acknowledges.
@@ -103,32 +104,19 @@ final class ERPExportWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
+    /// The export file, whole or not at all: `SystemCalls.replaceFile` (a `.partial` file beside
+    /// it, never opened through a planted link, fsync, rename, directory fsync).
     static func write(path: String, _ body: (ERPExportWriter) throws -> Void) throws {
-        let temporary = path + ".partial"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw HubError.storage("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let writer = ERPExportWriter(fd: fd)
         do {
-            try body(writer)
-            writer.flush()
-            if writer.failure == 0 && fsync(fd) != 0 { writer.failure = errno }
-        } catch {
-            close(fd); unlink(temporary)
-            throw error
+            try SystemCalls.replaceFile(path, mode: 0o640, temporarySuffix: ".partial") { fd in
+                let writer = ERPExportWriter(fd: fd)
+                try body(writer)
+                writer.flush()
+                if writer.failure != 0 { throw Errno(writer.failure) }
+            }
+        } catch let error as ReplaceFileError {
+            throw HubError.storage("\(error); the cursor is unchanged")
         }
-        close(fd)
-        guard writer.failure == 0 else {
-            unlink(temporary)
-            throw HubError.storage("cannot write \(temporary): \(String(cString: strerror(writer.failure))); nothing exported, the cursor is unchanged")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw HubError.storage("cannot rename \(temporary) to \(path): \(reason)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
     }
 
     static func instant(_ milliseconds: Int64) -> String {
