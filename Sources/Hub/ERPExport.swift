@@ -154,6 +154,17 @@ final class ERPExportWriter {
         return key.replacingOccurrences(of: "_", with: "-")
     }
 
+    /// ` name="value"` for a scalar field, "" for a null one (left out), nil for one no attribute
+    /// carries (a key no XML name can be, an object, or an array inside an item).
+    static func attribute(_ key: String, _ value: JSONValue) -> String? {
+        guard let name = xmlName(key) else { return nil }
+        switch value {
+        case .null: return ""
+        case .scalar(let scalar): return " \(name)=\"\(escape(scalar))\""
+        case .array, .object: return nil
+        }
+    }
+
     /// One `<document>`: the change's envelope, the payload's scalar fields as attributes, its
     /// arrays of objects as child elements (an order's `lines` as `<line>`). A payload that is no
     /// JSON object, or holds a field no XML name can carry, goes whole into `<payload>` too, so
@@ -166,26 +177,20 @@ final class ERPExportWriter {
         if case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)) {
             text += ">\n    <fields"
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-                guard let name = xmlName(key) else { lossless = false; continue }
-                switch value {
-                case .null: continue
-                case .scalar(let scalar): text += " \(name)=\"\(escape(scalar))\""
-                case .array(let items):
+                if case .array(let items) = value, let name = xmlName(key) {
                     let element = name.hasSuffix("s") ? String(name.dropLast()) : name
                     for item in items {
                         guard case .object(let itemFields) = item else { lossless = false; continue }
                         children += "    <item name=\"\(element)\""
                         for (itemKey, itemValue) in itemFields.sorted(by: { $0.key < $1.key }) {
-                            guard let itemName = xmlName(itemKey) else { lossless = false; continue }
-                            switch itemValue {
-                            case .null: continue
-                            case .scalar(let scalar): children += " \(itemName)=\"\(escape(scalar))\""
-                            default: lossless = false
-                            }
+                            if let attribute = attribute(itemKey, itemValue) { children += attribute } else { lossless = false }
                         }
                         children += "/>\n"
                     }
-                case .object: lossless = false
+                } else if let attribute = attribute(key, value) {
+                    text += attribute
+                } else {
+                    lossless = false
                 }
             }
             text += "/>\n"

@@ -104,32 +104,36 @@ extension MissedSync {
     }
 }
 
-extension SQLiteHubStorage {
-    public func officeDevices() throws -> [OfficeDevice] {
-        try guarded {
-            try database.query("""
+extension HubSQL {
+    /// The devices with their last successful sync and last attempt, and the reps with their
+    /// devices: the same SQL on both backends but for `collate` (PostgreSQL's `COLLATE "C"` sorts
+    /// ids by bytes, as SQLite does).
+    func officeDeviceRows(collate: String) throws -> [OfficeDevice] {
+        try storageErrors {
+            try rows("""
                 SELECT d.id, d.rep_id, d.revoked, d.replaces, d.added_at,
                        (SELECT max(ended_at) FROM audit WHERE device_id = d.id AND result = 'ok'),
                        l.started_at, l.result, l.error
                 FROM devices d LEFT JOIN audit l ON l.id = (SELECT max(id) FROM audit WHERE device_id = d.id)
-                ORDER BY d.id
-                """) {
-                OfficeDevice(row: SQLiteHubRow(statement: $0))
-            }
+                ORDER BY d.id\(collate)
+                """, []) { OfficeDevice(row: $0) }
         }
     }
 
-    public func officeReps() throws -> [OfficeRep] {
-        try guarded {
-            try database.query("""
-                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND revoked = 0),
+    func officeRepRows(collate: String) throws -> [OfficeRep] {
+        try storageErrors {
+            try rows("""
+                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND NOT revoked),
                        r.password_hash <> '', (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok')
-                FROM reps r ORDER BY r.id
-                """) {
-                OfficeRep(row: SQLiteHubRow(statement: $0))
-            }
+                FROM reps r ORDER BY r.id\(collate)
+                """, []) { OfficeRep(row: $0) }
         }
     }
+}
+
+extension SQLiteHubStorage {
+    public func officeDevices() throws -> [OfficeDevice] { try officeDeviceRows(collate: "") }
+    public func officeReps() throws -> [OfficeRep] { try officeRepRows(collate: "") }
 
     /// Documents received, one line per document (its changes folded), newest first. What the
     /// document says (customer, state, totals) is its latest change's summary, decoded once at

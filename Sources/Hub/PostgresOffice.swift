@@ -25,31 +25,8 @@ enum PostgresOfficeSchema {
 }
 
 extension PostgresHubStorage: OfficeStore {
-    public func officeDevices() throws -> [OfficeDevice] {
-        try guarded {
-            try connection.query("""
-                SELECT d.id, d.rep_id, d.revoked, d.replaces, d.added_at,
-                       (SELECT max(ended_at) FROM audit WHERE device_id = d.id AND result = 'ok'),
-                       l.started_at, l.result, l.error
-                FROM devices d LEFT JOIN audit l ON l.id = (SELECT max(id) FROM audit WHERE device_id = d.id)
-                ORDER BY d.id COLLATE "C"
-                """) {
-                OfficeDevice(row: PostgresHubRow(row: $0))
-            }
-        }
-    }
-
-    public func officeReps() throws -> [OfficeRep] {
-        try guarded {
-            try connection.query("""
-                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND NOT revoked),
-                       r.password_hash <> '', (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok')
-                FROM reps r ORDER BY r.id COLLATE "C"
-                """) {
-                OfficeRep(row: PostgresHubRow(row: $0))
-            }
-        }
-    }
+    public func officeDevices() throws -> [OfficeDevice] { try officeDeviceRows(collate: " COLLATE \"C\"") }
+    public func officeReps() throws -> [OfficeRep] { try officeRepRows(collate: " COLLATE \"C\"") }
 
     /// As on SQLite: a document's latest change (the device's highest epoch and sequence) with
     /// the count of its changes and its summary (DocumentSummaries.swift: decoded once at
