@@ -411,17 +411,7 @@ public final class SQLiteHubStorage: HubStorage {
                     try insert.run([.text(device.id), .integer(Int64(position)), .integer(Int64(entry.table.id)), .blob(entry.key),
                                     entry.phase == .purge ? .null : .integer(Int64(bitPattern: entry.hash)), held.map { .blob($0) } ?? .null])
                 }
-                try database.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES (?, ?, ?, 0, ?, ?, ?)
-                    ON CONFLICT(device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = 0, created_at = excluded.created_at,
-                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
-                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
-                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
-                return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
-                                       catalogue: plan.catalogue,
-                                       heldBack: plan.heldBack.map(\.description))
+                return try recordDownload(device: device.id, pull: pull, plan: plan, reset: reset, request: request, now: now)
             }
         }
     }
@@ -511,6 +501,24 @@ public final class SQLiteHubStorage: HubStorage {
                     """)
             }
         }
+    }
+}
+
+extension HubSQL {
+    /// The download under way for `device`, recorded (what a later request continues or
+    /// acknowledges: `Pull.startsOver`), and what goes to the device. The one SQL of both backends.
+    func recordDownload(device: String, pull: String, plan: DownloadPlanner.Plan, reset: Bool, request: Pull, now: Int64) throws -> PlannedDownload {
+        let continues = !reset && !request.lastPull.isEmpty
+        try run("""
+            INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES (?, ?, ?, FALSE, ?, ?, ?)
+            ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at,
+                continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
+            """, [.text(device), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
+                  continues ? .text(request.lastPull) : .null, continues ? .integer(Int64(request.applied)) : .null])
+        return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
+                               done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
+                               catalogue: plan.catalogue,
+                               heldBack: plan.heldBack.map(\.description))
     }
 }
 

@@ -231,17 +231,7 @@ extension PostgresHubStorage {
                                   (entry.phase == .purge ? nil : entry.table.heldValues(of: entry.row)).map { Hex.encode($0) } ?? ""
                               }))])
                 }
-                try connection.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES ($1, $2, $3, FALSE, $4, $5, $6)
-                    ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at,
-                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
-                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
-                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
-                return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
-                                       catalogue: plan.catalogue,
-                                       heldBack: plan.heldBack.map(\.description))
+                return try recordDownload(device: device.id, pull: pull, plan: plan, reset: reset, request: request, now: now)
             }
         }
     }
