@@ -84,7 +84,7 @@ let package = Package(
         // The rep's full-screen console (`satchel console`): its own termios/ANSI layer, pages, capture through Agent.
         .target(name: "Console", dependencies: ["Agent", "Backup", "Field", "Journal", "Sync"], swiftSettings: strict),
         // The field-sales domain on top of Store.
-        .target(name: "Field", dependencies: ["Store"], swiftSettings: strict),
+        .target(name: "Field", dependencies: ["Store", "SystemCalls"], swiftSettings: strict),
 
         // Executables.
         .executableTarget(

@@ -1,5 +1,6 @@
 import Field
 import Journal
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -151,45 +152,13 @@ public struct DeviceSettings: Equatable, Sendable {
     }
 }
 
-/// Replacing a small file so that a power cut leaves either the old or the new content.
+/// Replacing a small file so that a power cut leaves either the old or the new content
+/// (`SystemCalls.replaceFile`: its temporary file is never followed through a planted link).
 enum DurableFile {
     static func replace(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws {
-        let temporary = path + ".new"
-        func failure(_ step: String) -> AgentError {
-            AgentError.storage(path: path, detail: "\(step): \(String(cString: strerror(errno)))")
+        do { try SystemCalls.replaceFile(path, with: bytes, mode: mode, temporarySuffix: ".new") } catch {
+            throw AgentError.storage(path: path, detail: "\(error.step) \(error.path): \(error.errno)")
         }
-        unlink(temporary)
-        var fd: Int32
-        repeat { fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw failure("create \(temporary)") }
-        var done = 0
-        while done < bytes.count {
-            let put = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if put < 0 && errno == EINTR { continue }
-            if put <= 0 {
-                let error = failure("write \(temporary)")
-                close(fd)
-                unlink(temporary)
-                throw error
-            }
-            done += put
-        }
-        if fsync(fd) != 0 {
-            let error = failure("fsync \(temporary)")
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        guard close(fd) == 0 else { unlink(temporary); throw failure("close \(temporary)") }
-        guard rename(temporary, path) == 0 else {
-            let error = failure("rename \(temporary)")
-            unlink(temporary)
-            throw error
-        }
-        let directory = open(Paths.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { throw failure("open the directory of") }
-        defer { close(directory) }
-        if fsync(directory) != 0 && errno != EINVAL { throw failure("fsync the directory of") }
     }
 }
 

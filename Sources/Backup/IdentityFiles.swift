@@ -2,6 +2,7 @@ import FoundationEssentials
 import Store
 public import Journal
 public import Seal
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -110,22 +111,11 @@ public enum IdentityFiles {
             && !address.contains(where: { $0 == " " || $0 == "\n" || !$0.isASCII })
     }
 
-    /// Writes the file whole or not at all: a temporary file beside it (0600), fsync, rename over
-    /// the old one, fsync of the directory. A crash leaves either the old file or the new one.
+    /// Writes the file whole or not at all (`SystemCalls.replaceFile`: a 0600 temporary file
+    /// beside it, never opened through a planted link, fsync, rename over the old one, fsync of
+    /// the directory). A crash leaves either the old file or the new one.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
-        let local = PosixFileSystem()
-        let temporary = path + ".tmp"
-        do {
-            try local.remove(temporary)
-            try local.createFile(temporary)
-            try local.write(temporary, at: 0, bytes)
-            try local.sync(temporary)
-            try local.rename(temporary, to: path)  // through the shim; the catch below removes the temporary
-            try local.syncDirectory(Paths.directory(of: path))
-        } catch {
-            try? local.remove(temporary)
-            throw BackupError.fileSystem(error)
-        }
+        do { try SystemCalls.replaceFile(path, with: bytes) } catch { throw BackupError.fileSystem(FileSystemError(error)) }
     }
 }
 

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+public import SystemCalls
 
 /// The record, beside the database, that SQLite once reported it damaged (`SQLITE_CORRUPT`, or a
 /// failed `quick_check`). Once damage is seen, every later open refuses the file, so no capture
@@ -20,28 +21,13 @@ public struct DamageMarker {
 
     public init(home: String) { self.home = home }
 
-    /// Writes the marker durably (temp file, fsync, rename, directory fsync). Best effort: when
-    /// even this fails the error that found the damage is still reported to the caller.
-    public func record(database: String, detail: String) {
+    /// Writes the marker durably (`SystemCalls.replaceFile`: temp file never through a link,
+    /// fsync, rename, directory fsync). The callers treat it as best effort: when even this fails,
+    /// the error that found the damage is still reported to them.
+    public func record(database: String, detail: String) throws(ReplaceFileError) {
         var info = stat()
         guard stat(database, &info) == 0 else { return }
-        let text = "device \(info.st_dev) inode \(info.st_ino)\n\(detail)\n"
-        let temporary = path + ".tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor) == 0
-        close(descriptor)
-        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            return
-        }
-        let directory = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
-        }
+        try SystemCalls.replaceFile(path, with: Array("device \(info.st_dev) inode \(info.st_ino)\n\(detail)\n".utf8))
     }
 
     /// What the marker says about `database`, or nil when there is none or it names another file

@@ -153,7 +153,7 @@ public final class DeviceDatabase {
     /// wherever it surfaced, so every later write is refused too (`DamageMarker`).
     static func translate(_ error: StoreError, path: String, home: String) -> FieldError {
         if error.kind == .corrupt {
-            DamageMarker(home: home).record(database: path, detail: "SQLite reported \(error.message) (code \(error.extendedCode))")
+            try? DamageMarker(home: home).record(database: path, detail: "SQLite reported \(error.message) (code \(error.extendedCode))")
         }
         return FieldError.from(error, path: path)
     }
@@ -182,7 +182,7 @@ public final class DeviceDatabase {
         let problems = try guarded { try database.quickCheck() }
         guard problems.isEmpty else {
             let detail = "quick_check: " + problems.prefix(3).joined(separator: "; ")
-            DamageMarker(home: home).record(database: path, detail: detail)
+            try? DamageMarker(home: home).record(database: path, detail: detail)
             throw FieldError.damagedDatabase(path: path, detail: detail)
         }
     }

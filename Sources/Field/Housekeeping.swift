@@ -39,37 +39,32 @@ public struct Housekeeping {
             func synced(_ entity: String, _ column: String = "id") -> String {
                 "NOT EXISTS (SELECT 1 FROM changes c WHERE c.entity = '\(entity)' AND c.entity_id = \(column) AND c.seq > \(uploaded))"
             }
+            // Removes each document of `ids` with the rows that go with it: `statements` run in
+            // order, each with the document's id as its one parameter.
+            func remove(_ ids: [String], _ statements: String...) throws {
+                for id in ids {
+                    for statement in statements { try database.execute(statement, [.text(id)]) }
+                }
+                report.documents += ids.count
+            }
             // Lines go with their order; the lines' guard only protects lines of a living order.
             try database.execute("PRAGMA defer_foreign_keys = ON")
             let orders = try database.query("""
                 SELECT id FROM orders WHERE \(synced("order")) AND (
                     (state IN ('settled', 'rejected') AND coalesce(confirmed_at, created_at) < ?1) OR created_at < ?2)
                 """, [.integer(cutoff), .integer(orderCutoff)]) { $0.text(0) }
-            for order in orders {
-                try database.execute("DELETE FROM orders WHERE id = ?", [.text(order)])
-                try database.execute("DELETE FROM order_lines WHERE order_id = ?", [.text(order)])
-            }
-            report.documents += orders.count
+            try remove(orders, "DELETE FROM orders WHERE id = ?", "DELETE FROM order_lines WHERE order_id = ?")
             let quotes = try database.query("SELECT id FROM quotes WHERE \(synced("quote")) AND approval IN ('approved', 'rejected', 'none') AND at < ?",
                                             [.integer(cutoff)]) { $0.text(0) }
-            for quote in quotes {
-                try database.execute("DELETE FROM quote_lines WHERE quote_id = ?", [.text(quote)])
-                try database.execute("DELETE FROM quotes WHERE id = ?", [.text(quote)])
-            }
-            report.documents += quotes.count
+            try remove(quotes, "DELETE FROM quote_lines WHERE quote_id = ?", "DELETE FROM quotes WHERE id = ?")
             // A closed display request gives its reserved materials back.
             let displays = try database.query("SELECT id FROM display_requests WHERE \(synced("display_request")) AND state IN ('built', 'rejected') AND at < ?",
                                               [.integer(cutoff)]) { $0.text(0) }
-            for display in displays {
-                try database.execute("""
-                    UPDATE stock SET reserved = max(0, reserved - (SELECT r.quantity FROM display_reservations r
-                        WHERE r.request_id = ?1 AND r.part_number = stock.part_number AND r.location = stock.location))
-                    WHERE EXISTS (SELECT 1 FROM display_reservations r WHERE r.request_id = ?1 AND r.part_number = stock.part_number AND r.location = stock.location)
-                    """, [.text(display)])
-                try database.execute("DELETE FROM display_reservations WHERE request_id = ?", [.text(display)])
-                try database.execute("DELETE FROM display_requests WHERE id = ?", [.text(display)])
-            }
-            report.documents += displays.count
+            try remove(displays, """
+                UPDATE stock SET reserved = max(0, reserved - (SELECT r.quantity FROM display_reservations r
+                    WHERE r.request_id = ?1 AND r.part_number = stock.part_number AND r.location = stock.location))
+                WHERE EXISTS (SELECT 1 FROM display_reservations r WHERE r.request_id = ?1 AND r.part_number = stock.part_number AND r.location = stock.location)
+                """, "DELETE FROM display_reservations WHERE request_id = ?", "DELETE FROM display_requests WHERE id = ?")
             // A void goes before (or with) its payment, never after: a payment stays while a void points at it.
             for (table, entity, time, extra) in [("visits", "visit", "at", ""), ("payment_voids", "payment_void", "at", ""),
                                                  ("payments", "payment", "collected_at",

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import SystemCalls
 
 /// What the handhelds sent, written for the ERP (docs/erp-export.xsd), incremental from a cursor
 /// the ERP acknowledges.
@@ -102,32 +103,19 @@ final class ERPExportWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
+    /// The export file, whole or not at all: `SystemCalls.replaceFile` (a `.partial` file beside
+    /// it, never opened through a planted link, fsync, rename, directory fsync).
     static func write(path: String, _ body: (ERPExportWriter) throws -> Void) throws {
-        let temporary = path + ".partial"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw HubError.storage("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let writer = ERPExportWriter(fd: fd)
         do {
-            try body(writer)
-            writer.flush()
-            if writer.failure == 0 && fsync(fd) != 0 { writer.failure = errno }
-        } catch {
-            close(fd); unlink(temporary)
-            throw error
+            try SystemCalls.replaceFile(path, mode: 0o640, temporarySuffix: ".partial") { fd in
+                let writer = ERPExportWriter(fd: fd)
+                try body(writer)
+                writer.flush()
+                if writer.failure != 0 { throw Errno(writer.failure) }
+            }
+        } catch let error as ReplaceFileError {
+            throw HubError.storage("\(error); the cursor is unchanged")
         }
-        close(fd)
-        guard writer.failure == 0 else {
-            unlink(temporary)
-            throw HubError.storage("cannot write \(temporary): \(String(cString: strerror(writer.failure))); nothing exported, the cursor is unchanged")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw HubError.storage("cannot rename \(temporary) to \(path): \(reason)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
     }
 
     /// The declaration and the root's start tag, the same on both backends.
@@ -171,6 +159,17 @@ final class ERPExportWriter {
         return key.replacingOccurrences(of: "_", with: "-")
     }
 
+    /// ` name="value"` for a scalar field, "" for a null one (left out), nil for one no attribute
+    /// carries (a key no XML name can be, an object, or an array inside an item).
+    static func attribute(_ key: String, _ value: JSONValue) -> String? {
+        guard let name = xmlName(key) else { return nil }
+        switch value {
+        case .null: return ""
+        case .scalar(let scalar): return " \(name)=\"\(escape(scalar))\""
+        case .array, .object: return nil
+        }
+    }
+
     /// One `<document>`: the change's envelope, the payload's scalar fields as attributes, its
     /// arrays of objects as child elements (an order's `lines` as `<line>`). A payload that is no
     /// JSON object, or holds a field no XML name can carry, goes whole into `<payload>` too, so
@@ -183,26 +182,20 @@ final class ERPExportWriter {
         if case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)) {
             text += ">\n    <fields"
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-                guard let name = xmlName(key) else { lossless = false; continue }
-                switch value {
-                case .null: continue
-                case .scalar(let scalar): text += " \(name)=\"\(escape(scalar))\""
-                case .array(let items):
+                if case .array(let items) = value, let name = xmlName(key) {
                     let element = name.hasSuffix("s") ? String(name.dropLast()) : name
                     for item in items {
                         guard case .object(let itemFields) = item else { lossless = false; continue }
                         children += "    <item name=\"\(element)\""
                         for (itemKey, itemValue) in itemFields.sorted(by: { $0.key < $1.key }) {
-                            guard let itemName = xmlName(itemKey) else { lossless = false; continue }
-                            switch itemValue {
-                            case .null: continue
-                            case .scalar(let scalar): children += " \(itemName)=\"\(escape(scalar))\""
-                            default: lossless = false
-                            }
+                            if let attribute = attribute(itemKey, itemValue) { children += attribute } else { lossless = false }
                         }
                         children += "/>\n"
                     }
-                case .object: lossless = false
+                } else if let attribute = attribute(key, value) {
+                    text += attribute
+                } else {
+                    lossless = false
                 }
             }
             text += "/>\n"

@@ -395,23 +395,10 @@ public final class SQLiteHubStorage: HubStorage {
                                                   [.text(device.id)]) {
                     (pull: $0.text(0), rows: $0.int(1), committed: $0.int64(2) != 0, continues: $0.optionalText(3), continuesApplied: $0.optionalInt64(4))
                 }
-                var reset = request.reset
-                if !reset {
-                    if request.lastPull.isEmpty {
-                        // A device that remembers no download, where the hub believes it holds rows,
-                        // has lost its working set: start it over rather than trust either side.
-                        reset = try database.int64("SELECT count(*) FROM device_shadow WHERE device_id = ?", [.text(device.id)]) > 0
-                    } else if let previous, previous.pull == request.lastPull {
-                        if !previous.committed { try commitPlan(device: device.id, through: request.complete ? previous.rows : request.applied) }
-                    } else if let previous, !previous.committed, previous.continues == request.lastPull,
-                              previous.continuesApplied == Int64(request.applied) {
-                        // The plan made for this very request never reached the device (the link
-                        // dropped before its DOWNLOAD header): what the device holds is what that
-                        // request committed, so plan again from the shadow as it stands.
-                    } else {
-                        reset = true
-                    }
-                }
+                let reset = try request.startsOver(
+                    after: previous,
+                    shadowHoldsRows: { try database.int64("SELECT count(*) FROM device_shadow WHERE device_id = ?", [.text(device.id)]) > 0 },
+                    commitPrevious: { try commitPlan(device: device.id, through: $0) })
                 if reset { try database.execute("DELETE FROM device_shadow WHERE device_id = ?", [.text(device.id)]) }
                 try database.execute("DELETE FROM download_plan WHERE device_id = ?", [.text(device.id)])
                 let today = try database.text("SELECT date(? / 1000, 'unixepoch')", [.integer(now)])
@@ -424,17 +411,7 @@ public final class SQLiteHubStorage: HubStorage {
                     try insert.run([.text(device.id), .integer(Int64(position)), .integer(Int64(entry.table.id)), .blob(entry.key),
                                     entry.phase == .purge ? .null : .integer(Int64(bitPattern: entry.hash)), held.map { .blob($0) } ?? .null])
                 }
-                try database.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES (?, ?, ?, 0, ?, ?, ?)
-                    ON CONFLICT(device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = 0, created_at = excluded.created_at,
-                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
-                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
-                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
-                return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
-                                       catalogue: plan.catalogue,
-                                       heldBack: plan.heldBack.map(\.description))
+                return try recordDownload(device: device.id, pull: pull, plan: plan, reset: reset, request: request, now: now)
             }
         }
     }
@@ -524,5 +501,51 @@ public final class SQLiteHubStorage: HubStorage {
                     """)
             }
         }
+    }
+}
+
+extension HubSQL {
+    /// The download under way for `device`, recorded (what a later request continues or
+    /// acknowledges: `Pull.startsOver`), and what goes to the device. The one SQL of both backends.
+    func recordDownload(device: String, pull: String, plan: DownloadPlanner.Plan, reset: Bool, request: Pull, now: Int64) throws -> PlannedDownload {
+        let continues = !reset && !request.lastPull.isEmpty
+        try run("""
+            INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES (?, ?, ?, FALSE, ?, ?, ?)
+            ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at,
+                continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
+            """, [.text(device), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
+                  continues ? .text(request.lastPull) : .null, continues ? .integer(Int64(request.applied)) : .null])
+        return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
+                               done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
+                               catalogue: plan.catalogue,
+                               heldBack: plan.heldBack.map(\.description))
+    }
+}
+
+extension Pull {
+    /// Whether this request starts the device's working set over (its shadow cleared), given the
+    /// download the hub last planned for it; when the request acknowledges that plan, the plan is
+    /// committed first (through its last row, or the rows the device applied). The one rule of
+    /// SQLite and PostgreSQL.
+    func startsOver(after previous: (pull: String, rows: Int, committed: Bool, continues: String?, continuesApplied: Int64?)?,
+                    shadowHoldsRows: () throws -> Bool, commitPrevious: (Int) throws -> Void) rethrows -> Bool {
+        if reset { return true }
+        if lastPull.isEmpty {
+            // A device that remembers no download, where the hub believes it holds rows, has lost
+            // its working set: start it over rather than trust either side.
+            return try shadowHoldsRows()
+        }
+        if let previous, previous.pull == lastPull {
+            if !previous.committed { try commitPrevious(complete ? previous.rows : applied) }
+            return false
+        }
+        if let previous, !previous.committed, previous.continues == lastPull, previous.continuesApplied == Int64(applied) {
+            // The plan made for this very request never reached the device (the link dropped
+            // before its DOWNLOAD header, which since protocol 5 shares a frame with the first
+            // TABLEs): what the device holds is what that request committed, so plan again from
+            // the shadow as it stands (hub v8).
+            return false
+        }
+        return true
     }
 }

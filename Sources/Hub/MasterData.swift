@@ -62,14 +62,19 @@ enum MasterDataSchema {
             }
             sql += "CREATE TABLE \(table.name) (\(columns.joined(separator: ", ")), PRIMARY KEY (\(table.keyList))) WITHOUT ROWID;\n"
         }
-        sql += """
-            CREATE INDEX customers_by_territory ON customers(territory_id);
-            CREATE INDEX routes_by_rep ON routes(rep_id, day);
-            CREATE INDEX history_orders_by_customer ON history_orders(customer_id, day);
-            CREATE INDEX device_changes_by_device ON device_changes(device_id, at);
-            """
+        sql += indexes
         return sql
     }()
+}
+
+extension MasterDataSchema {
+    /// The working-set indexes, the same SQL on SQLite and PostgreSQL (PostgresDownloads.swift).
+    static let indexes = """
+        CREATE INDEX customers_by_territory ON customers(territory_id);
+        CREATE INDEX routes_by_rep ON routes(rep_id, day);
+        CREATE INDEX history_orders_by_customer ON history_orders(customer_id, day);
+        CREATE INDEX device_changes_by_device ON device_changes(device_id, at);
+        """
 }
 
 extension MasterDataSchema {

@@ -71,34 +71,69 @@ public struct DocumentFilter: Sendable {
     }
 }
 
-extension SQLiteHubStorage {
-    public func officeDevices() throws -> [OfficeDevice] {
-        try guarded {
-            try database.query("""
+// One reading of each office query's columns for both backends: the SQL differs per backend
+// (PostgresOffice.swift), the columns it returns do not (flags through HubSQLRow.flag).
+
+extension OfficeDevice {
+    init(row: some HubSQLRow) {
+        self.init(id: row.text(0), rep: row.text(1), revoked: row.flag(2), replaces: row.optionalText(3), addedAt: row.int64(4),
+                  lastSuccessfulSync: row.optionalInt64(5), lastAttempt: row.optionalInt64(6), lastResult: row.optionalText(7), lastError: row.optionalText(8))
+    }
+}
+
+extension OfficeRep {
+    init(row: some HubSQLRow) {
+        self.init(id: row.text(0), name: row.text(1), territory: row.optionalText(2), role: row.text(3), devices: row.int(4),
+                  hasPassword: row.flag(5), lastSuccessfulSync: row.optionalInt64(6))
+    }
+}
+
+extension OfficeDocument {
+    init(row: some HubSQLRow) {
+        self.init(device: row.text(0), rep: row.optionalText(1), entity: row.text(2), id: row.text(3), customer: row.optionalText(4),
+                  state: row.optionalText(5), approval: row.optionalText(6), lastAction: row.text(7), changes: row.int(8), receivedAt: row.int64(9),
+                  totalMinor: row.optionalInt64(10), currency: row.optionalText(11), discountBasisPoints: row.optionalInt64(12),
+                  holdReason: row.optionalText(13))
+    }
+}
+
+extension MissedSync {
+    init(row: some HubSQLRow) {
+        self.init(rep: row.text(0), name: row.text(1), devices: row.text(2).split(separator: ",").map(String.init),
+                  lastSuccessfulSync: row.optionalInt64(3), lastAttempt: row.optionalInt64(4), lastError: row.optionalText(5))
+    }
+}
+
+extension HubSQL {
+    /// The devices with their last successful sync and last attempt, and the reps with their
+    /// devices: the same SQL on both backends but for `collate` (PostgreSQL's `COLLATE "C"` sorts
+    /// ids by bytes, as SQLite does).
+    func officeDeviceRows(collate: String) throws -> [OfficeDevice] {
+        try storageErrors {
+            try rows("""
                 SELECT d.id, d.rep_id, d.revoked, d.replaces, d.added_at,
                        (SELECT max(ended_at) FROM audit WHERE device_id = d.id AND result = 'ok'),
                        l.started_at, l.result, l.error
                 FROM devices d LEFT JOIN audit l ON l.id = (SELECT max(id) FROM audit WHERE device_id = d.id)
-                ORDER BY d.id
-                """) {
-                OfficeDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.int64(2) != 0, replaces: $0.optionalText(3), addedAt: $0.int64(4),
-                             lastSuccessfulSync: $0.optionalInt64(5), lastAttempt: $0.optionalInt64(6), lastResult: $0.optionalText(7), lastError: $0.optionalText(8))
-            }
+                ORDER BY d.id\(collate)
+                """, []) { OfficeDevice(row: $0) }
         }
     }
 
-    public func officeReps() throws -> [OfficeRep] {
-        try guarded {
-            try database.query("""
-                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND revoked = 0),
+    func officeRepRows(collate: String) throws -> [OfficeRep] {
+        try storageErrors {
+            try rows("""
+                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND NOT revoked),
                        r.password_hash <> '', (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok')
-                FROM reps r ORDER BY r.id
-                """) {
-                OfficeRep(id: $0.text(0), name: $0.text(1), territory: $0.optionalText(2), role: $0.text(3), devices: $0.int(4),
-                          hasPassword: $0.int64(5) != 0, lastSuccessfulSync: $0.optionalInt64(6))
-            }
+                FROM reps r ORDER BY r.id\(collate)
+                """, []) { OfficeRep(row: $0) }
         }
     }
+}
+
+extension SQLiteHubStorage {
+    public func officeDevices() throws -> [OfficeDevice] { try officeDeviceRows(collate: "") }
+    public func officeReps() throws -> [OfficeRep] { try officeRepRows(collate: "") }
 
     /// Documents received, one line per document (its changes folded), newest first. What the
     /// document says (customer, state, totals) is its latest change's summary, decoded once at
@@ -123,10 +158,7 @@ extension SQLiteHubStorage {
                 ORDER BY c.received_at DESC, l.last DESC LIMIT ?6
                 """, [DatabaseValue(filter.rep), DatabaseValue(filter.state), DatabaseValue(filter.entity), DatabaseValue(filter.from),
                       DatabaseValue(filter.until), .integer(Int64(filter.limit))]) {
-                OfficeDocument(device: $0.text(0), rep: $0.optionalText(1), entity: $0.text(2), id: $0.text(3), customer: $0.optionalText(4),
-                               state: $0.optionalText(5), approval: $0.optionalText(6), lastAction: $0.text(7), changes: $0.int(8), receivedAt: $0.int64(9),
-                               totalMinor: $0.optionalInt64(10), currency: $0.optionalText(11), discountBasisPoints: $0.optionalInt64(12),
-                               holdReason: $0.optionalText(13))
+                OfficeDocument(row: SQLiteHubRow(statement: $0))
             }
         }
     }
@@ -135,8 +167,7 @@ extension SQLiteHubStorage {
     /// says; a rep who never synced is listed with none), with why their last attempt failed.
     public func missedSyncs(now: Int64, hours: Int = SyncRule.hours) throws -> [MissedSync] {
         try guarded {
-            let since = now - Int64(hours) * 3_600_000
-            return try database.query("""
+            try database.query("""
                 SELECT r.id, r.name, (SELECT group_concat(id, ',') FROM (SELECT id FROM devices WHERE rep_id = r.id AND revoked = 0 ORDER BY id)),
                        (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok'),
                        l.started_at, CASE WHEN l.result <> 'ok' THEN coalesce(l.error, l.result) END
@@ -145,9 +176,8 @@ extension SQLiteHubStorage {
                 WHERE EXISTS (SELECT 1 FROM devices WHERE rep_id = r.id AND revoked = 0)
                   AND NOT EXISTS (SELECT 1 FROM audit WHERE rep_id = r.id AND result = 'ok' AND ended_at >= ?)
                 ORDER BY r.id
-                """, [.integer(since)]) {
-                MissedSync(rep: $0.text(0), name: $0.text(1), devices: $0.text(2).split(separator: ",").map(String.init),
-                           lastSuccessfulSync: $0.optionalInt64(3), lastAttempt: $0.optionalInt64(4), lastError: $0.optionalText(5))
+                """, [.integer(SyncRule.windowStart(now: now, hours: hours))]) {
+                MissedSync(row: SQLiteHubRow(statement: $0))
             }
         }
     }

@@ -29,6 +29,10 @@ public protocol OfficeStore: HubStorage {
 public enum SyncRule {
     /// A rep syncs successfully at least once in this many hours.
     public static let hours = 24
+
+    /// The start of the window of the last `hours` before `now` (Unix ms): a successful sync at
+    /// or after it keeps the rep off the missed-syncs list, on either backend.
+    static func windowStart(now: Int64, hours: Int) -> Int64 { now - Int64(hours) * 3_600_000 }
 }
 
 extension OfficeStore {

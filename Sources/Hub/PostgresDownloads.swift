@@ -31,12 +31,7 @@ extension PostgresHubStorage {
 
             """
         for table in MasterDataSchema.importedTables { sql += createTable(table) }
-        sql += """
-            CREATE INDEX customers_by_territory ON customers(territory_id);
-            CREATE INDEX routes_by_rep ON routes(rep_id, day);
-            CREATE INDEX history_orders_by_customer ON history_orders(customer_id, day);
-            CREATE INDEX device_changes_by_device ON device_changes(device_id, at);
-            """
+        sql += MasterDataSchema.indexes
         return sql
     }()
 
@@ -208,22 +203,10 @@ extension PostgresHubStorage {
                     (pull: $0.text(0), rows: $0.int(1), committed: $0.bool(2), continues: $0.isNull(3) ? nil : $0.text(3),
                      continuesApplied: $0.isNull(4) ? nil : $0.int64(4))
                 }
-                var reset = request.reset
-                if !reset {
-                    if request.lastPull.isEmpty {
-                        // As on SQLite: a device that remembers no download where the hub believes it holds rows starts over.
-                        reset = try connection.int64("SELECT count(*) FROM device_shadow WHERE device_id = $1", [.text(device.id)]) > 0
-                    } else if let previous, previous.pull == request.lastPull {
-                        if !previous.committed { try commitPlan(device: device.id, through: request.complete ? previous.rows : request.applied) }
-                    } else if let previous, !previous.committed, previous.continues == request.lastPull,
-                              previous.continuesApplied == Int64(request.applied) {
-                        // As on SQLite (hub v8): the plan made for this very request never reached
-                        // the device (the link dropped before its DOWNLOAD header, which since
-                        // protocol 5 shares a frame with the first TABLEs): plan again from the shadow.
-                    } else {
-                        reset = true
-                    }
-                }
+                let reset = try request.startsOver(
+                    after: previous,
+                    shadowHoldsRows: { try connection.int64("SELECT count(*) FROM device_shadow WHERE device_id = $1", [.text(device.id)]) > 0 },
+                    commitPrevious: { try commitPlan(device: device.id, through: $0) })
                 if reset { try connection.execute("DELETE FROM device_shadow WHERE device_id = $1", [.text(device.id)]) }
                 try connection.execute("DELETE FROM download_plan WHERE device_id = $1", [.text(device.id)])
                 let pull = "\(device.id)-\(Hex.encode(Random.bytes(6)))"
@@ -248,17 +231,7 @@ extension PostgresHubStorage {
                                   (entry.phase == .purge ? nil : entry.table.heldValues(of: entry.row)).map { Hex.encode($0) } ?? ""
                               }))])
                 }
-                try connection.execute("""
-                    INSERT INTO downloads(device_id, pull_id, rows, committed, created_at, continues_pull, continues_applied) VALUES ($1, $2, $3, FALSE, $4, $5, $6)
-                    ON CONFLICT (device_id) DO UPDATE SET pull_id = excluded.pull_id, rows = excluded.rows, committed = FALSE, created_at = excluded.created_at,
-                        continues_pull = excluded.continues_pull, continues_applied = excluded.continues_applied
-                    """, [.text(device.id), .text(pull), .integer(Int64(plan.entries.count)), .integer(now),
-                          reset || request.lastPull.isEmpty ? .null : .text(request.lastPull),
-                          reset || request.lastPull.isEmpty ? .null : .integer(Int64(request.applied))])
-                return PlannedDownload(header: DownloadHeader(pull: pull, rows: plan.entries.count, reset: reset), frames: plan.frames(),
-                                       done: DownloadDone(pull: pull, checksums: plan.checksums, written: Set(plan.entries.map(\.table.id))),
-                                       catalogue: plan.catalogue,
-                                       heldBack: plan.heldBack.map(\.description))
+                return try recordDownload(device: device.id, pull: pull, plan: plan, reset: reset, request: request, now: now)
             }
         }
     }

@@ -25,33 +25,8 @@ enum PostgresOfficeSchema {
 }
 
 extension PostgresHubStorage: OfficeStore {
-    public func officeDevices() throws -> [OfficeDevice] {
-        try guarded {
-            try connection.query("""
-                SELECT d.id, d.rep_id, d.revoked, d.replaces, d.added_at,
-                       (SELECT max(ended_at) FROM audit WHERE device_id = d.id AND result = 'ok'),
-                       l.started_at, l.result, l.error
-                FROM devices d LEFT JOIN audit l ON l.id = (SELECT max(id) FROM audit WHERE device_id = d.id)
-                ORDER BY d.id COLLATE "C"
-                """) {
-                OfficeDevice(id: $0.text(0), rep: $0.text(1), revoked: $0.bool(2), replaces: $0.optionalText(3), addedAt: $0.int64(4),
-                             lastSuccessfulSync: $0.optionalInt64(5), lastAttempt: $0.optionalInt64(6), lastResult: $0.optionalText(7), lastError: $0.optionalText(8))
-            }
-        }
-    }
-
-    public func officeReps() throws -> [OfficeRep] {
-        try guarded {
-            try connection.query("""
-                SELECT r.id, r.name, r.territory_id, r.role, (SELECT count(*) FROM devices WHERE rep_id = r.id AND NOT revoked),
-                       r.password_hash <> '', (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok')
-                FROM reps r ORDER BY r.id COLLATE "C"
-                """) {
-                OfficeRep(id: $0.text(0), name: $0.text(1), territory: $0.optionalText(2), role: $0.text(3), devices: $0.int(4),
-                          hasPassword: $0.bool(5), lastSuccessfulSync: $0.optionalInt64(6))
-            }
-        }
-    }
+    public func officeDevices() throws -> [OfficeDevice] { try officeDeviceRows(collate: " COLLATE \"C\"") }
+    public func officeReps() throws -> [OfficeRep] { try officeRepRows(collate: " COLLATE \"C\"") }
 
     /// As on SQLite: a document's latest change (the device's highest epoch and sequence) with
     /// the count of its changes and its summary (DocumentSummaries.swift: decoded once at
@@ -78,18 +53,14 @@ extension PostgresHubStorage: OfficeStore {
                 ORDER BY l.received_at DESC, l.epoch DESC, l.seq DESC, l.device_id COLLATE "C" LIMIT $6
                 """, [PostgresValue(filter.rep), PostgresValue(filter.state), PostgresValue(filter.entity), PostgresValue(filter.from),
                       PostgresValue(filter.until), .integer(Int64(filter.limit))]) {
-                OfficeDocument(device: $0.text(0), rep: $0.optionalText(1), entity: $0.text(2), id: $0.text(3), customer: $0.optionalText(4),
-                               state: $0.optionalText(5), approval: $0.optionalText(6), lastAction: $0.text(7), changes: $0.int(8), receivedAt: $0.int64(9),
-                               totalMinor: $0.optionalInt64(10), currency: $0.optionalText(11), discountBasisPoints: $0.optionalInt64(12),
-                               holdReason: $0.optionalText(13))
+                OfficeDocument(row: PostgresHubRow(row: $0))
             }
         }
     }
 
     public func missedSyncs(now: Int64, hours: Int = SyncRule.hours) throws -> [MissedSync] {
         try guarded {
-            let since = now - Int64(hours) * 3_600_000
-            return try connection.query("""
+            try connection.query("""
                 SELECT r.id, r.name, (SELECT string_agg(id, ',' ORDER BY id COLLATE "C") FROM devices WHERE rep_id = r.id AND NOT revoked),
                        (SELECT max(ended_at) FROM audit WHERE rep_id = r.id AND result = 'ok'),
                        l.started_at, CASE WHEN l.result <> 'ok' THEN coalesce(l.error, l.result) END
@@ -98,9 +69,8 @@ extension PostgresHubStorage: OfficeStore {
                 WHERE EXISTS (SELECT 1 FROM devices WHERE rep_id = r.id AND NOT revoked)
                   AND NOT EXISTS (SELECT 1 FROM audit WHERE rep_id = r.id AND result = 'ok' AND ended_at >= $1)
                 ORDER BY r.id COLLATE "C"
-                """, [.integer(since)]) {
-                MissedSync(rep: $0.text(0), name: $0.text(1), devices: $0.text(2).split(separator: ",").map(String.init),
-                           lastSuccessfulSync: $0.optionalInt64(3), lastAttempt: $0.optionalInt64(4), lastError: $0.optionalText(5))
+                """, [.integer(SyncRule.windowStart(now: now, hours: hours))]) {
+                MissedSync(row: PostgresHubRow(row: $0))
             }
         }
     }

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SystemCalls
+public import SystemCalls
 
 /// The real file system, through the SystemCalls shim (EINTR retried there). Every failure
 /// becomes a `FileSystemError` naming the operation, the path and the errno family.
@@ -186,5 +186,13 @@ final class PosixOpenFile: OpenFile {
         let closing = fd
         fd = -1
         do { try SystemCalls.close(closing) } catch { throw fail("close", error) }
+    }
+}
+
+extension FileSystemError {
+    /// A failed `SystemCalls.replaceFile` in the seam's terms: the kind from its errno, the step
+    /// and the file it names (which may be the temporary file or the directory, not the target).
+    public init(_ error: ReplaceFileError) {
+        self = PosixFileSystem.fail("writing \(error.target): \(error.step)", error.path, error.errno)
     }
 }

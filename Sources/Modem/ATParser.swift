@@ -263,39 +263,34 @@ public enum ATParse {
 
     /// Quectel `+QPINC: "SC",<pin>,<puk>` (and `"P2"` for PIN2, ignored).
     public static func qpinc(_ lines: [String]) -> PINCounters? {
-        for line in lines {
-            guard let parts = fields(line, prefix: "+QPINC:"), parts.count >= 3, parts[0] == "SC",
-                  let pin = number(parts[1]), let puk = number(parts[2]), pin >= 0, puk >= 0 else { continue }
-            return PINCounters(pin: pin, puk: puk)
-        }
-        return nil
+        pinCounters(lines, prefix: "+QPINC:", pin: 1, puk: 2, first: "SC")
     }
 
     /// SIMCom `+SPIC: <pin1>,<puk1>,<pin2>,<puk2>`.
     public static func spic(_ lines: [String]) -> PINCounters? {
-        for line in lines {
-            guard let parts = fields(line, prefix: "+SPIC:"), parts.count >= 2,
-                  let pin = number(parts[0]), let puk = number(parts[1]), pin >= 0, puk >= 0 else { continue }
-            return PINCounters(pin: pin, puk: puk)
-        }
-        return nil
+        pinCounters(lines, prefix: "+SPIC:", pin: 0, puk: 1)
     }
 
     /// Huawei `^CPIN: <code>,[<times>],<puk_times>,<pin_times>,<puk2_times>,<pin2_times>`.
     public static func huaweiCPIN(_ lines: [String]) -> PINCounters? {
-        for line in lines {
-            guard let parts = fields(line, prefix: "^CPIN:"), parts.count >= 4,
-                  let puk = number(parts[2]), let pin = number(parts[3]), pin >= 0, puk >= 0 else { continue }
-            return PINCounters(pin: pin, puk: puk)
-        }
-        return nil
+        pinCounters(lines, prefix: "^CPIN:", pin: 3, puk: 2)
     }
 
     /// u-blox `+UPINCNT: <PIN1>,<PIN2>,<PUK1>,<PUK2>`.
     public static func upincnt(_ lines: [String]) -> PINCounters? {
+        pinCounters(lines, prefix: "+UPINCNT:", pin: 0, puk: 2)
+    }
+
+    /// The vendors' counter answers differ only in their prefix, where the two counts stand and
+    /// how strictly they are read: the first line under `prefix` whose fields `pin` and `puk`
+    /// (from 0) are whole numbers in `plausible`, whose first field is `first` when one is given
+    /// (`"SC"`: the SIM PIN, not PIN2), and which has exactly `fieldCount` fields when given.
+    static func pinCounters(_ lines: [String], prefix: String, pin pinField: Int, puk pukField: Int, first: String? = nil,
+                            fieldCount: Int? = nil, plausible: ClosedRange<Int> = 0...Int.max) -> PINCounters? {
         for line in lines {
-            guard let parts = fields(line, prefix: "+UPINCNT:"), parts.count >= 3,
-                  let pin = number(parts[0]), let puk = number(parts[2]), pin >= 0, puk >= 0 else { continue }
+            guard let parts = fields(line, prefix: prefix), parts.count > max(pinField, pukField),
+                  fieldCount.map({ parts.count == $0 }) ?? true, first.map({ parts[0] == $0 }) ?? true,
+                  let pin = number(parts[pinField]), let puk = number(parts[pukField]), plausible.contains(pin), plausible.contains(puk) else { continue }
             return PINCounters(pin: pin, puk: puk)
         }
         return nil
@@ -316,22 +311,12 @@ public enum ATParse {
 
     /// Sierra and Wavecom `+CPINC: <pin1>,<pin2>,<puk1>,<puk2>` (ModemManager's sierra plugin).
     public static func cpinc(_ lines: [String]) -> PINCounters? {
-        for line in lines {
-            guard let parts = fields(line, prefix: "+CPINC:"), parts.count == 4,
-                  let pin = number(parts[0]), let puk = number(parts[2]), (0...10).contains(pin), (0...10).contains(puk) else { continue }
-            return PINCounters(pin: pin, puk: puk)
-        }
-        return nil
+        pinCounters(lines, prefix: "+CPINC:", pin: 0, puk: 2, fieldCount: 4, plausible: 0...10)
     }
 
     /// ZTE `+ZPINPUK: <pin>,<puk>` (ModemManager's zte plugin).
     public static func zpinpuk(_ lines: [String]) -> PINCounters? {
-        for line in lines {
-            guard let parts = fields(line, prefix: "+ZPINPUK:"), parts.count == 2,
-                  let pin = number(parts[0]), let puk = number(parts[1]), (0...10).contains(pin), (0...10).contains(puk) else { continue }
-            return PINCounters(pin: pin, puk: puk)
-        }
-        return nil
+        pinCounters(lines, prefix: "+ZPINPUK:", pin: 0, puk: 1, fieldCount: 2, plausible: 0...10)
     }
 
     /// `+CSIM: 4,"63C3"` -> 3 tries left; `6983` (blocked) -> 0. Anything else (9000 when no

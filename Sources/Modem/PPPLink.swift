@@ -40,40 +40,26 @@ public final class PPPLink {
     public static func start(options: String, parentDirectory: String, pppd: String = defaultPPPD, timeout: Double) throws(ModemError) -> PPPLink {
         guard (try? SystemCalls.access(pppd, X_OK)) == true else { throw ModemError.pppdMissing(path: pppd) }
         let optionsPath = try writeOptions(options, parentDirectory: parentDirectory)
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else {
+        let pipeEnds: (read: Int32, write: Int32)
+        do { pipeEnds = try SystemCalls.pipe() } catch {
             removeOptions(optionsPath)
-            throw ModemError.system("pipe for pppd", errno: errno)
+            throw ModemError.system("pipe for pppd", errno: error.rawValue)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[1])
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t(), defaults = sigset_t()
-        sigemptyset(&empty)
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(pppd), strdup("file"), strdup(optionsPath), nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, pppd, &actions, &attributes, argv, environ)
-        try? SystemCalls.close(pipeEnds[1])  // the parent never writes: nothing to lose
-        guard spawned == 0 else {
-            try? SystemCalls.close(pipeEnds[0])
+        // pppd's output comes back through the pipe; SIGTERM and the rest are pppd's own again.
+        let spawned = Result { () throws(Errno) in
+            try SystemCalls.spawn(pppd, arguments: [pppd, "file", optionsPath], output: pipeEnds.write, closing: [pipeEnds.read, pipeEnds.write],
+                                  defaultSignals: [SIGTERM, SIGINT, SIGPIPE, SIGHUP])
+        }
+        try? SystemCalls.close(pipeEnds.write)  // the parent never writes: nothing to lose
+        let pid: pid_t
+        switch spawned {
+        case .success(let child): pid = child
+        case .failure(let error):
+            try? SystemCalls.close(pipeEnds.read)
             removeOptions(optionsPath)
-            throw ModemError.system("starting \(pppd)", errno: spawned)
+            throw ModemError.system("starting \(pppd)", errno: error.rawValue)
         }
-        let link = PPPLink(pid: pid, output: pipeEnds[0], optionsPath: optionsPath)
+        let link = PPPLink(pid: pid, output: pipeEnds.read, optionsPath: optionsPath)
         do {
             try link.waitUntilUp(deadline: .after(seconds: timeout))
         } catch {

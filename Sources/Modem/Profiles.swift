@@ -249,11 +249,8 @@ public struct HardwareDirectory: Sendable {
         if let override, !override.isEmpty { return HardwareDirectory(path: override, foundBy: "--hardware") }
         var candidates: [(String, String)] = []
         if let env = getenv("SATCHEL_HARDWARE"), env.pointee != 0 { candidates.append((String(cString: env), "$SATCHEL_HARDWARE")) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         var executableDirectory: String?
-        if count > 0 {
-            let exe = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if let exe = try? SystemCalls.readLink("/proc/self/exe"), !exe.isEmpty {
             if let slash = exe.lastIndex(of: "/") {
                 executableDirectory = String(exe[..<slash])
                 candidates.append((String(exe[..<slash]) + "/../share/satchel/hardware", "installed next to the executable"))
@@ -288,21 +285,11 @@ public struct HardwareDirectory: Sendable {
         return nil
     }
 
-    static func currentDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return nil }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    static func currentDirectory() -> String? { try? SystemCalls.currentDirectory() }
 
     public func modemNames() -> [String] {
-        guard let directory = opendir(path + "/modems") else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name.hasSuffix(".modem") { names.append(String(name.dropLast(6))) }
-        }
-        return names.sorted()
+        let entries = (try? SystemCalls.listDirectory(path + "/modems")) ?? []
+        return entries.filter { $0.hasSuffix(".modem") }.map { String($0.dropLast(6)) }.sorted()
     }
 
     public func modem(_ name: String) throws(ModemError) -> ModemProfile {

@@ -88,12 +88,12 @@ public final class UUCPLock {
             do { fd = try SystemCalls.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644) } catch {
                 guard error == .exists else { throw ModemError.lockFailed(path, errno: error.rawValue) }
                 let owner = Self.owner(path)
-                if let owner, owner == getpid() || Self.isAlive(owner) { throw ModemError.portInUse(device, pid: owner) }
+                if let owner, owner == SystemCalls.processID() || Self.isAlive(owner) { throw ModemError.portInUse(device, pid: owner) }
                 // Stale: the process that wrote it is gone (or the file is garbage). Break it.
                 do { try SystemCalls.unlink(path) } catch where error != .noEntry { throw ModemError.lockFailed(path, errno: error.rawValue) } catch {}
                 continue
             }
-            var text = String(getpid())
+            var text = String(SystemCalls.processID())
             while text.utf8.count < 10 { text = " " + text }
             text += "\n"
             // A lock half written (a full /var/lock) or not closed cleanly is no lock: removed, and said.
@@ -131,7 +131,7 @@ public final class UUCPLock {
     }
 
     public func release() {
-        for file in held.reversed() where Self.owner(file) == getpid() { try? SystemCalls.unlink(file) }
+        for file in held.reversed() where Self.owner(file) == SystemCalls.processID() { try? SystemCalls.unlink(file) }
         held = []
     }
 

@@ -84,24 +84,13 @@ public final class TranscriptRecorder {
         return out
     }
 
-    /// Writes the transcript to a new file (never over an existing one).
+    /// Writes the transcript to a new file (never over an existing one), whole or not at all
+    /// (`SystemCalls.replaceFile`: its temporary file is never opened through a planted link).
     public func write(to path: String, report: ProbeReport?, note: String) throws(ModemError) {
-        let bytes = Array(text(report: report, note: note).utf8)
-        let fd: Int32
-        do { fd = try SystemCalls.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600) } catch {
-            throw ModemError.system("cannot create the recording \(path)", errno: error.rawValue)
-        }
-        do throws(Errno) {
-            do {
-                try SystemCalls.writeAll(fd, bytes)
-                try SystemCalls.fsync(fd)
-            } catch {
-                try? SystemCalls.close(fd)
-                throw error
-            }
-            try SystemCalls.close(fd)  // where a full card's deferred write error surfaces
+        do {
+            try SystemCalls.replaceFile(path, with: Array(text(report: report, note: note).utf8), overwrite: false)
         } catch {
-            throw ModemError.system("writing the recording \(path)", errno: error.rawValue)
+            throw ModemError.system("cannot write the recording \(path): \(error.step) \(error.path)", errno: error.errno.rawValue)
         }
     }
 

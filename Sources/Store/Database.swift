@@ -230,28 +230,29 @@ public final class Database {
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     /// When `commit` returns, the change is durable (with `synchronous=FULL`).
     public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
-        try execute("BEGIN \(kind.rawValue)")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            if isInTransaction { try? execute("ROLLBACK") }
-            throw error
-        }
+        try bracketed(begin: "BEGIN \(kind.rawValue)", end: "COMMIT", undo: { if isInTransaction { try? execute("ROLLBACK") } }, body)
     }
 
     /// Runs `body` inside a savepoint of the current transaction: if it throws, only its own
     /// changes are undone (the transaction goes on) and the error is rethrown.
     public func savepoint<T>(_ name: String, _ body: () throws -> T) throws -> T {
-        try execute("SAVEPOINT \(name)")
-        do {
-            let result = try body()
-            try execute("RELEASE \(name)")
-            return result
-        } catch {
+        try bracketed(begin: "SAVEPOINT \(name)", end: "RELEASE \(name)", undo: {
             try execute("ROLLBACK TO \(name)")
             try execute("RELEASE \(name)")
+        }, body)
+    }
+
+    /// `begin`, then `body`, then `end`; when `body` or `end` throws, `undo` runs and the error
+    /// is rethrown (an error of `undo` itself is thrown instead). Transactions and savepoints
+    /// differ only in these three statements.
+    private func bracketed<T>(begin: String, end: String, undo: () throws -> Void, _ body: () throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let result = try body()
+            try execute(end)
+            return result
+        } catch {
+            try undo()
             throw error
         }
     }

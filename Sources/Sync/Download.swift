@@ -44,7 +44,7 @@ public struct Pull: Equatable, Sendable {
             let table = try reader.count("budget table", limit: 255)
             pull.budgets[UInt8(table)] = try reader.count("budget", limit: 100_000_000)
         }
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         return pull
     }
 }
@@ -71,7 +71,7 @@ public struct DownloadHeader: Equatable, Sendable {
         var reader = WireReader(bytes)
         let header = DownloadHeader(pull: try reader.string(limit: 128), rows: try reader.count("plan rows", limit: 100_000_000),
                                     reset: try reader.varint() == 1)
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         return header
     }
 }
@@ -129,7 +129,7 @@ public struct DownloadDone: Equatable, Sendable {
         }
         let rows = try reader.count("other tables' rows", limit: 100_000_000)
         let others = TableChecksum(table: 0, rows: rows, sum: TableFrame.readLittleEndian(try reader.bytes(8)))
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         return DownloadDone(pull: pull, tables: tables, others: others)
     }
 }
@@ -381,7 +381,7 @@ public struct TableFrame: Equatable, Sendable {
             }
             try TableColumns.decode(column, at: index, count: count, into: &rows, table: table, catalogue: catalogue, held: held, from: &reader)
         }
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         let frame = TableFrame(table: table, phase: phase, firstPosition: first, rows: rows, held: held)
         var sum: UInt64 = 0
         for row in rows { sum &+= hash(table: table, phase: phase, row) }

@@ -40,7 +40,7 @@ public struct DeviceAssignment: Equatable, Sendable {
         let assignment = DeviceAssignment(device: try reader.string(limit: 64), rep: try reader.string(limit: 64), role: try reader.string(limit: 32),
                                           lockAfterDays: try reader.count("lock days", limit: 36_500), wipeAfterDays: try reader.count("wipe days", limit: 36_500),
                                           issuedAt: try reader.int())
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         return assignment
     }
 }
@@ -77,7 +77,7 @@ public struct SignedAssignment: Equatable, Sendable {
     public static func decode(_ bytes: [UInt8]) throws -> SignedAssignment {
         var reader = WireReader(bytes)
         let signed = SignedAssignment(body: try reader.data(limit: 512), signature: try reader.data(limit: 64), signer: try reader.data(limit: 32))
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         return signed
     }
 }

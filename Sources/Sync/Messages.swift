@@ -279,7 +279,7 @@ public struct Batch: Equatable, Sendable {
         let ids = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
         let entityIDs = try TextColumn.read(count, maxBytes: idBytes, from: &reader)
         let payloads = try DocumentColumns.read(count, entities: entities, context: .init(ints: [ats], texts: [entityIDs]), from: &reader)
-        guard reader.isAtEnd else { throw WireReader.Failure.tooLarge(what: "trailing bytes", value: UInt64(bytes.count - reader.offset)) }
+        try reader.finish()
         let changes = (0..<count).map {
             SyncChange(seq: seqs[$0], changeId: ids[$0], at: ats[$0], entity: entities[$0], entityId: entityIDs[$0], action: actions[$0], payload: payloads[$0])
         }

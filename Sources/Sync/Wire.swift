@@ -34,6 +34,11 @@ public struct WireReader {
 
     public var isAtEnd: Bool { offset == bytes.count }
 
+    /// The end of a body: bytes after what was read are refused (not a body this version wrote).
+    public func finish() throws(Failure) {
+        guard isAtEnd else { throw .tooLarge(what: "trailing bytes", value: UInt64(bytes.count - offset)) }
+    }
+
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case truncated(at: Int)
         case overlong(at: Int)

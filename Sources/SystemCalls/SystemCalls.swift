@@ -21,6 +21,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let inProgress = Errno(EINPROGRESS)
     public static let invalid = Errno(EINVAL)
     public static let noChild = Errno(ECHILD)
+    public static let noMemory = Errno(ENOMEM)
+    public static let tooManyFiles = Errno(EMFILE)
 
     /// The C library's text for it, and the number a technician can look up.
     public var description: String { "\(String(cString: strerror(rawValue))) (errno \(rawValue))" }
@@ -175,6 +177,21 @@ public enum SystemCalls {
         return String(cString: resolved)
     }
 
+    /// readlink(2): where the symbolic link `path` points (/proc/self/exe: this executable).
+    public static func readLink(_ path: String) throws(Errno) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = try retrying("readlink") { Glibc.readlink(path, &buffer, buffer.count - 1) }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// getcwd(3): the current directory (ENOENT when it was removed, ERANGE past 4 KiB).
+    public static func currentDirectory() throws(Errno) -> String {
+        if let fault = injected("getcwd") { throw fault }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard Glibc.getcwd(&buffer, buffer.count) != nil else { throw Errno(errno) }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// flock(2); a lock held elsewhere with LOCK_NB is `.wouldBlock`.
     public static func flock(_ fd: Int32, _ operation: Int32) throws(Errno) {
         _ = try retrying("flock") { lockFile(fd, operation) }
@@ -300,6 +317,58 @@ public enum SystemCalls {
         return (fds[0], fds[1])
     }
 
+    /// pipe(2), both ends close-on-exec like every descriptor the shim makes: a child gets an end
+    /// only where a spawn hands it over (`spawn`'s `output`, whose dup2 clears the flag), not every
+    /// child started meanwhile. (Glibc's module does not export pipe2, hence the fcntl.)
+    public static func pipe() throws(Errno) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        _ = try retrying("pipe") { Glibc.pipe(&ends) }
+        for end in ends { _ = Glibc.fcntl(end, F_SETFD, FD_CLOEXEC) }
+        return (ends[0], ends[1])
+    }
+
+    /// posix_spawn(3) of `path` with `arguments` (argv[0] first) and this process's environment.
+    /// In the child standard input is /dev/null, standard output and error are `output`, and
+    /// `closing` are closed; its signal mask is empty and `defaultSignals` are back to their
+    /// default action (the agent blocks some for sigtimedwait and ignores SIGPIPE, and a child
+    /// would inherit both). posix_spawn and its set-up calls give their error as their result,
+    /// not in errno; an EINTR is retried like any restartable call's (no child was made).
+    public static func spawn(_ path: String, arguments: [String], output: Int32, closing: [Int32] = [], defaultSignals: [Int32]) throws(Errno) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        try checked("posix_spawn_file_actions_init", posix_spawn_file_actions_init(&actions))
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        try checked("posix_spawn_file_actions_addopen", posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0))
+        try checked("posix_spawn_file_actions_adddup2", posix_spawn_file_actions_adddup2(&actions, output, 1))
+        try checked("posix_spawn_file_actions_adddup2", posix_spawn_file_actions_adddup2(&actions, output, 2))
+        for fd in closing { try checked("posix_spawn_file_actions_addclose", posix_spawn_file_actions_addclose(&actions, fd)) }
+        var attributes = posix_spawnattr_t()
+        try checked("posix_spawnattr_init", posix_spawnattr_init(&attributes))
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigemptyset(&defaults)
+        for signal in defaultSignals { sigaddset(&defaults, signal) }
+        try checked("posix_spawnattr_setsigmask", posix_spawnattr_setsigmask(&attributes, &empty))
+        try checked("posix_spawnattr_setsigdefault", posix_spawnattr_setsigdefault(&attributes, &defaults))
+        try checked("posix_spawnattr_setflags", posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)))
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        while true {
+            let code = injected("posix_spawn")?.rawValue ?? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+            if code == 0 { return pid }
+            if code != EINTR { throw Errno(code) }
+        }
+    }
+
+    /// A call that returns 0 or its error number (the posix_spawn family), as `Errno`; a forced
+    /// fault stands in for the call, which then is not made.
+    private static func checked(_ name: StaticString, _ call: @autoclosure () -> Int32) throws(Errno) {
+        if let fault = injected(name) { throw fault }
+        let code = call()
+        if code != 0 { throw Errno(code) }
+    }
+
     /// waitpid with WNOHANG: the status once `pid` has exited, nil while it runs. There is no
     /// blocking form here on purpose: a wait for a child goes through `reap(_:deadline:)`.
     public static func waitpidNoHang(_ pid: pid_t) throws(Errno) -> Int32? {
@@ -322,6 +391,9 @@ public enum SystemCalls {
     public static func signal(_ pid: pid_t, _ signal: Int32) throws(Errno) {
         _ = try retrying("kill") { Glibc.kill(pid, signal) }
     }
+
+    /// getpid(2), which cannot fail.
+    public static func processID() -> pid_t { Glibc.getpid() }
 
     /// Sleeps `nanoseconds`, the rest again after a signal (nanosleep's remaining time).
     public static func sleep(nanoseconds: UInt64) {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import SystemCalls
 
 /// A point on the monotonic clock after which a wait gives up. Every blocking call in the
 /// agent takes one, so no wait on a modem, a socket or a card can hang the handheld.
@@ -30,9 +26,5 @@ public struct Deadline: Sendable, Comparable {
 
     public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
-    public static func monotonicNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
+    public static func monotonicNanoseconds() -> UInt64 { SystemCalls.monotonicNanoseconds() }
 }

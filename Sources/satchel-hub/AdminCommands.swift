@@ -62,10 +62,8 @@ struct UserCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let users = try hubErrors { try database.openOffice().officeUsers() }
-            if json { return try printJSON(users) }
-            for user in users {
-                print("\(TerminalText.safe(user.name))  \(user.role.rawValue)  \(TerminalText.safe(user.territory ?? "all territories"))")
+            try database.printOfficeRows(json: json, { try $0.officeUsers() }) { user in
+                "\(TerminalText.safe(user.name))  \(user.role.rawValue)  \(TerminalText.safe(user.territory ?? "all territories"))"
             }
         }
     }

@@ -31,16 +31,14 @@ struct DevicesQuery: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let devices = try hubErrors { try database.openOffice().officeDevices() }
-        if json { return try printJSON(devices) }
-        for device in devices {
+        try database.printOfficeRows(json: json, { try $0.officeDevices() }) { device in
             var line = "\(safe(device.id))  rep \(safe(device.rep))  last ok sync \(readableTime(device.lastSuccessfulSync))"
             if device.revoked { line += "  REVOKED" }
             if let replaces = device.replaces { line += "  replaces \(safe(replaces))" }
             if let result = device.lastResult, result != "ok" {
                 line += "  last attempt \(readableTime(device.lastAttempt)) \(result): \(safe(device.lastError ?? result))"
             }
-            print(line)
+            return line
         }
     }
 }
@@ -51,10 +49,8 @@ struct RepsQuery: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let reps = try hubErrors { try database.openOffice().officeReps() }
-        if json { return try printJSON(reps) }
-        for rep in reps {
-            print("\(safe(rep.id))  \(safe(rep.name))  \(rep.role)  territory \(safe(rep.territory))  \(rep.devices) device\(rep.devices == 1 ? "" : "s")  last ok sync \(readableTime(rep.lastSuccessfulSync))\(rep.hasPassword ? "" : "  NO SYNC PASSWORD (satchel-hub rep password)")")
+        try database.printOfficeRows(json: json, { try $0.officeReps() }) { rep in
+            "\(safe(rep.id))  \(safe(rep.name))  \(rep.role)  territory \(safe(rep.territory))  \(rep.devices) device\(rep.devices == 1 ? "" : "s")  last ok sync \(readableTime(rep.lastSuccessfulSync))\(rep.hasPassword ? "" : "  NO SYNC PASSWORD (satchel-hub rep password)")"
         }
     }
 }
@@ -73,10 +69,8 @@ struct DocumentsQuery: ParsableCommand {
     func run() throws {
         let filter = DocumentFilter(rep: rep, state: state, entity: entity, from: try from.map { try dayStart($0, option: "--from") },
                                     until: try to.map { try dayStart($0, option: "--to") + 86_400_000 }, limit: limit)
-        let documents = try hubErrors { try database.openOffice().officeDocuments(filter) }
-        if json { return try printJSON(documents) }
-        for document in documents {
-            print("\(readableTime(document.receivedAt))  \(safe(document.entity)) \(safe(document.id))  rep \(safe(document.rep))  customer \(safe(document.customer))  state \(safe(document.state))\(document.approval.map { "  approval \(safe($0))" } ?? "")  last \(safe(document.lastAction))")
+        try database.printOfficeRows(json: json, { try $0.officeDocuments(filter) }) { document in
+            "\(readableTime(document.receivedAt))  \(safe(document.entity)) \(safe(document.id))  rep \(safe(document.rep))  customer \(safe(document.customer))  state \(safe(document.state))\(document.approval.map { "  approval \(safe($0))" } ?? "")  last \(safe(document.lastAction))"
         }
     }
 }
@@ -91,13 +85,11 @@ struct MissedSyncsQuery: ParsableCommand {
 
     func run() throws {
         guard hours > 0 else { throw ValidationError("--hours is at least 1") }
-        let missed = try hubErrors { try database.openOffice().missedSyncs(now: SyncServer.systemNow(), hours: hours) }
-        if json { return try printJSON(missed) }
-        if missed.isEmpty { print("Every rep with a handheld synced in the last \(hours) hours.") }
-        for rep in missed {
+        try database.printOfficeRows(json: json, empty: "Every rep with a handheld synced in the last \(hours) hours.",
+                                     { try $0.missedSyncs(now: SyncServer.systemNow(), hours: hours) }) { rep in
             var line = "\(safe(rep.rep))  \(safe(rep.name))  devices \(rep.devices.map { safe($0) }.joined(separator: ", "))  last ok sync \(readableTime(rep.lastSuccessfulSync))"
             if let error = rep.lastError { line += "  last attempt \(readableTime(rep.lastAttempt)): \(safe(error))" }
-            print(line)
+            return line
         }
     }
 }

@@ -40,6 +40,16 @@ struct DatabaseOption: ParsableArguments {
         return try openSQLite()
     }
 
+    /// A back-office listing as every query command prints it: the rows of `query` as JSON with
+    /// --json, else one line a row (`line`), and `empty` alone when there are none.
+    func printOfficeRows<Row: Encodable>(json: Bool, empty: String? = nil, _ query: (any OfficeStore & DeviceLifecycleStore) throws -> [Row],
+                                         line: (Row) -> String) throws {
+        let rows = try hubErrors { try query(openOffice()) }
+        if json { return try printJSON(rows) }
+        if rows.isEmpty, let empty { print(empty) }
+        for row in rows { print(line(row)) }
+    }
+
     /// A new back-office connection per request (the admin API, the office web page).
     var connectOffice: @Sendable () throws -> any OfficeStore & DeviceLifecycleStore {
         if let postgres { return { try PostgresHubStorage(url: postgres) } }

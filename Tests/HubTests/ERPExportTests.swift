@@ -123,4 +123,19 @@ struct ERPExportTests {
         #expect(!FileManager.default.fileExists(atPath: hub.directory.file("out.xml.partial")))
         #expect(try hub.storage.acknowledgedERPCursor() == 0)
     }
+
+    @Test("a symbolic link planted at out.xml.partial is not followed: its target stays byte for byte, the export fails naming the partial file, the cursor is unchanged")
+    func plantedLinkRefused() throws {
+        let hub = try Hub()
+        try hub.send([("recorded", Self.visit("H01-1"))])
+        let victim = hub.directory.file("victim")
+        writeFile(victim, Array("the victim's own bytes\n".utf8))
+        try FileManager.default.createSymbolicLink(atPath: hub.directory.file("out.xml.partial"), withDestinationPath: victim)
+        let error = #expect(throws: HubError.self) { _ = try hub.export() }
+        #expect(fileBytes(victim) == Array("the victim's own bytes\n".utf8))
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains(hub.directory.file("out.xml.partial")) && text.contains("symbolic link"), "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: hub.directory.file("out.xml")))
+        #expect(try hub.storage.acknowledgedERPCursor() == 0)
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Modem
 import SatchelTesting
 import Testing
@@ -102,5 +103,26 @@ struct DialectTests {
         #expect(text.contains("< 26006**********") && text.contains("< +CCID: 894800**************") && text.contains("< 893590*************"))
         #expect(text.contains("< 352099000000000") && text.contains("< IMEI: 352099000000000"))
         #expect(text.contains("< +CPIN: {cpin}") && text.contains("Telef\\xF3nica") && text.contains("echo = on"))
+    }
+
+    @Test("a recording is never written through a symbolic link planted at its temporary name, nor over an existing file; the error names the path")
+    func recorderRefusesPlantedLink() throws {
+        let directory = TemporaryDirectory("recording")
+        let victim = directory.file("victim"), path = directory.file("probe.modem")
+        try Data("the victim's own bytes\n".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: path + ".tmp", withDestinationPath: victim)
+        let recorder = TranscriptRecorder()
+        recorder.observe("> AT")
+        recorder.observe("< OK")
+        let error = #expect(throws: ModemError.self) { try recorder.write(to: path, report: nil, note: "test") }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: victim)) == Data("the victim's own bytes\n".utf8))
+        #expect("\(error.map { "\($0)" } ?? "")".contains(path + ".tmp"), "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        try FileManager.default.removeItem(atPath: path + ".tmp")
+        try recorder.write(to: path, report: nil, note: "test")
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("> AT"))
+        let again = #expect(throws: ModemError.self) { try recorder.write(to: path, report: nil, note: "again") }
+        #expect("\(again.map { "\($0)" } ?? "")".contains(path), "\(String(describing: again))")
+        #expect(!(try String(contentsOfFile: path, encoding: .utf8).contains("again")))
     }
 }
