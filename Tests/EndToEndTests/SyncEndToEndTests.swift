@@ -83,6 +83,11 @@ struct SyncEndToEndTests {
         #expect(report["uploaded"] as? Int == 6 && report["through_seq"] as? Int == 6)
         let again = try ChildProcess.run(satchel, ["sync", "--json"], environment: environment, stdin: "hasło-sync\n", timeoutSeconds: 30)
         #expect((try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])?["uploaded"] as? Int == 0)
+        // The hub writes a session's audit entry after the device has hung up, so the device can
+        // exit first: wait (with a deadline) for the three sessions' entries before the SIGKILL,
+        // which would otherwise race the last one (seen once on a loaded machine).
+        let auditWait = Deadline.after(seconds: 20)
+        while try SQLiteHubStorage(path: database).auditLog(limit: 10).count < 3, !auditWait.hasPassed { usleep(20_000) }
         running.stop()
 
         // The hub is gone: the sync fails within its deadline and the device still owes the new visit.
