@@ -41,7 +41,13 @@ struct FleetCommand: ParsableCommand {
         guard !addresses.isEmpty else { throw ValidationError("--hub: at least one host:port") }
         guard windowSeconds >= 0 else { throw ValidationError("--window-s \(windowSeconds): 0 or more") }
         if killHubAfter != nil, addresses.count < 2 { throw ValidationError("--kill-hub-after needs two hubs or more in --hub") }
-        var options = Fleet.Options(devices: devices, hubBinary: ChildProcess.sibling("satchel-hub", override: hubBinary))
+        let hub = ChildProcess.sibling("satchel-hub", override: hubBinary)
+        // Checked before anything is provisioned: a missing binary otherwise surfaces as the
+        // launcher's raw error, after the fleet's databases were already written.
+        guard access(hub, X_OK) == 0 else {
+            throw ValidationError("--hub-binary \(TerminalText.safe(hub)): no executable satchel-hub there; build it (swift build) or name one with --hub-binary")
+        }
+        var options = Fleet.Options(devices: devices, hubBinary: hub)
         options.hubs = addresses
         switch link {
         case "none": options.link = nil
