@@ -403,16 +403,32 @@ public enum ATParse {
 
     /// The answer of an identity command (`AT+CGMI`, `+CGMM`, `+CGMR`, `+CGSN`), with the echo
     /// of its own name stripped when a modem adds it (`+CGMI: "Quectel"`, `Revision: ...`).
+    ///
+    /// Line noise on the port can put a whole junk line among the answer's lines (`#$%junk`, a
+    /// burst of bytes before a CR LF). A line made only of the characters real modems use in
+    /// names is taken first; only when no line is, the first with a letter or digit is.
     public static func identity(_ lines: [String], prefixes: [String]) -> String? {
+        var fallback: String?
         for line in lines {
             var text = Substring(line)
             for prefix in prefixes where text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
             var value = trimmed(text)
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
             // A line of line noise (no letter or digit: a stray 0xFE byte) is not a name.
-            if value.utf8.contains(where: isAlnum) { return value }
+            guard value.utf8.contains(where: isAlnum) else { continue }
+            if looksLikeName(value) { return value }
+            fallback = fallback ?? value
         }
-        return nil
+        return fallback
+    }
+
+    /// True when every byte is one real modems use in a manufacturer, model or revision
+    /// (`Sierra Wireless, Incorporated`, `SIMCOM_SIM800L`, `LE910-EU V2`, `11.126.16.00.00`,
+    /// `Option N.V.`, `MS2131i-8 (Rev. B)`, `AT&T`): letters, digits, space and `_-.,/()+:&'`.
+    static func looksLikeName(_ value: String) -> Bool {
+        value.utf8.allSatisfy { byte in
+            isAlnum(byte) || byte == 0x20 || "_-.,/()+:&'".utf8.contains(byte)
+        }
     }
 
     /// ATI's answer: `Manufacturer:`/`Model:`/`Revision:`/`IMEI:` lines (ModemManager's table of
@@ -432,7 +448,8 @@ public enum ATParse {
             else if let v = value("Model:") { result.model = result.model ?? v }
             else if let v = value("Revision:") { result.revision = result.revision ?? v }
             else if let v = value("IMEI:") { result.imei = result.imei ?? imei([v]) }
-            else if !text.hasPrefix("+") && !text.contains(":") && !text.isEmpty { plain.append(text) }
+            // An unlabelled line is a name only when it looks like one: line noise is not.
+            else if !text.hasPrefix("+") && !text.contains(":") && text.utf8.contains(where: isAlnum) && looksLikeName(text) { plain.append(text) }
         }
         if result.manufacturer == nil && result.model == nil {
             if plain.count >= 2 { result.manufacturer = plain[0]; result.model = plain[1] } else if plain.count == 1 { result.model = plain[0] }

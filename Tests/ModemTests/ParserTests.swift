@@ -99,6 +99,16 @@ struct ParserTests {
     func identity() {
         #expect(ATParse.identity(["Revision:1418B05SIM800L24"], prefixes: ["Revision:"]) == "1418B05SIM800L24")
         #expect(ATParse.identity(["+CGMI: \"Quectel\""], prefixes: ["+CGMI:"]) == "Quectel")
+        // Line noise can arrive as a whole line before or after the answer (the simulator's
+        // `noise` fault sends `#$%junk`); the name is still the name. CI once read "#$%junk".
+        #expect(ATParse.identity(["#$%junk", "Quectel"], prefixes: ["+CGMI:"]) == "Quectel")
+        #expect(ATParse.identity(["Quectel", "#$%junk"], prefixes: ["+CGMI:"]) == "Quectel")
+        #expect(ATParse.identity(["\u{1B}[2Jx", "SIMCOM_Ltd"], prefixes: []) == "SIMCOM_Ltd")
+        // With no clean line the first with a letter or digit is still reported, not dropped.
+        #expect(ATParse.identity(["Ünknown*Vendor"], prefixes: []) == "Ünknown*Vendor")
+        #expect(ATParse.identity(["Sierra Wireless, Incorporated"], prefixes: []) == "Sierra Wireless, Incorporated")
+        let noisy = ATParse.ati(["#$%junk", "Quectel", "EC25", "Revision: EC25EFAR06A03M4G"])
+        #expect(noisy.manufacturer == "Quectel" && noisy.model == "EC25")
         #expect(ATParse.imei(["866262037890123"]) == "866262037890123")
         #expect(ATParse.imei(["+CGSN: \"866262037890123\""]) == "866262037890123")
         #expect(ATParse.imei(["86626203789012X"]) == nil)
