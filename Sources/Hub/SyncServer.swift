@@ -28,12 +28,17 @@ public final class SyncServer: @unchecked Sendable {
     public let retryAfterSeconds: Int
     /// Counters for the metrics endpoint (`HubMetrics.prometheusText`).
     public let metrics = HubMetrics()
+    /// How many sync-password verifications (Argon2id, 64 MiB each) run at once; the others wait.
+    public let passwords: PasswordGate
+    /// Refusing costs a handshake on a thread of its own: this many at most at once.
+    public var refusalCap: Int { max(4, maxSessions / 4) }
     /// One line per session end and per refusal, for the technician (the serve command prints them).
     let log: @Sendable (String) -> Void
     /// Unix milliseconds. The simulator moves it to run weeks of days in minutes.
     let clock: @Sendable () -> Int64
 
     public init(maxSessions: Int = 64, sessionTimeout: Double = 120, policy: ScopePolicy = ScopePolicy(), retryAfterSeconds: Int = 30,
+                passwords: PasswordGate = PasswordGate(memoryBudget: PasswordGate.defaultMemoryBudget),
                 clock: @escaping @Sendable () -> Int64 = SyncServer.systemNow,
                 log: @escaping @Sendable (String) -> Void = { _ in },
                 makeStorage: @escaping @Sendable () throws -> any HubStorage) {
@@ -42,6 +47,7 @@ public final class SyncServer: @unchecked Sendable {
         self.maxSessions = maxSessions
         self.policy = policy
         self.retryAfterSeconds = retryAfterSeconds
+        self.passwords = passwords
         self.clock = clock
         self.log = log
     }
@@ -95,9 +101,35 @@ public final class SyncServer: @unchecked Sendable {
         return active
     }
 
+    /// True when the next connection can be given a session or a hub-busy answer.
+    private var canAnswer: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return active < maxSessions || refusing.count < refusalCap
+    }
+
     private func acceptUntilStopped(_ listener: TCPListener, wake: Int32?, stop: () -> String?) -> String {
+        var queueing = false
         while true {
             if let reason = stop() { return reason }
+            // Full, and refusing as many as it can: new connections wait in the listen backlog
+            // (the kernel's bounded queue, `serve --backlog`) until a session or a refusal ends,
+            // then get one or the other. Never accepted and closed without a word: to a device
+            // that looks like a dead hub.
+            guard canAnswer else {
+                if !queueing {
+                    queueing = true
+                    log("satchel-hub: full (\(activeSessions) sessions open, \(refusalCap) being told to retry): new connections wait in the listen backlog")
+                }
+                if let wake {
+                    var watched = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+                    _ = poll(&watched, 1, 20)
+                } else {
+                    usleep(20_000)
+                }
+                continue
+            }
+            queueing = false
             var watched = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
             if let wake { watched.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
             guard poll(&watched, nfds_t(watched.count), 1000) > 0, watched[0].revents & Int16(POLLIN) != 0 else { continue }
@@ -120,8 +152,9 @@ public final class SyncServer: @unchecked Sendable {
             active += 1
             open[number] = connection
         }
-        // Refusing costs a handshake: a thread each, a bounded number of them.
-        let refuses = !admitted && refusing.count < max(4, maxSessions / 4)
+        // Refusing costs a handshake: a thread each, a bounded number of them (the accept loop
+        // takes no connection it could neither admit nor refuse).
+        let refuses = !admitted && refusing.count < refusalCap
         if refuses { refusing[number] = connection }
         lock.unlock()
         metrics.accepted(admitted: admitted)
@@ -142,7 +175,9 @@ public final class SyncServer: @unchecked Sendable {
             }
         } else {
             connection.close()
-            log("session refused: the hub is full (\(openNow) sessions open) and already refusing \(max(4, maxSessions / 4)) more; closed without a word")
+            // Only when the server is driven from outside `acceptUntilStopped` (the accept loop
+            // checks `canAnswer` first).
+            log("session refused: the hub is full (\(openNow) sessions open) and already refusing \(refusalCap) more; closed without a word")
         }
     }
 
@@ -481,7 +516,19 @@ public final class SyncServer: @unchecked Sendable {
             return false
         }
         let password = String(decoding: message.body, as: UTF8.self)
-        guard PasswordHash.verify(rep.passwordHash, password: password) else {
+        // A few at once (`passwords`): the wait ends early enough to tell the device to come back.
+        let verified: Bool
+        do {
+            let waitUntil = Deadline(nanoseconds: deadline.nanoseconds &- min(deadline.nanoseconds, 5_000_000_000))
+            verified = try passwords.run(until: waitUntil) { PasswordHash.verify(rep.passwordHash, password: password) }
+        } catch let busy as PasswordGate.Busy {
+            let message = "hub busy: all \(busy.limit) password checks are in use; retry after \(retryAfterSeconds) s"
+            try? sendError(.hubBusy, message, on: channel, deadline: deadline)
+            entry.result = "refused"
+            entry.error = message
+            return false
+        }
+        guard verified else {
             let attempts = rep.failedAttempts + 1
             let locks = attempts >= Self.maxFailedLogins
             try storage.recordFailedLogin(rep: rep.id, lockUntil: locks ? now + Self.lockMilliseconds : nil)

@@ -220,6 +220,10 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a device refused at the session cap is told to wait before it tries again (1-3600).") var retryAfter: Int = 30
     @Option(help: ArgumentHelp("host:port of an HTTP endpoint serving GET /metrics (Prometheus text format); none by default.", valueName: "host:port"))
     var metrics: String?
+    @Option(help: "Connections the system holds for the hub while every session and every busy answer is taken (the listen backlog; the kernel caps it at net.core.somaxconn).")
+    var backlog: Int = 1024
+    @Option(help: "MiB the sync-password checks may use at once (Argon2id, 64 MiB each at the hub's cost); sessions past it wait their turn.")
+    var passwordMemoryMb: Int = PasswordGate.defaultMemoryBudget >> 20
 
     func run() throws {
         // First of all, before storage or any thread: from here on a stop signal is a request to
@@ -229,9 +233,11 @@ struct Serve: ParsableCommand {
         guard sessions >= 1 else { throw ValidationError("--sessions \(sessions): at least 1") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds \(drainSeconds): 0 or more") }
         guard (1...3600).contains(retryAfter) else { throw ValidationError("--retry-after \(retryAfter): 1 to 3600 seconds") }
+        guard (1...65_535).contains(backlog) else { throw ValidationError("--backlog \(backlog): 1 to 65535 connections") }
+        guard (1...1 << 20).contains(passwordMemoryMb) else { throw ValidationError("--password-memory-mb \(passwordMemoryMb): 1 or more MiB") }
         // Both addresses are checked before storage is opened: a refused command creates no hub file.
         let listener: TCPListener
-        do { listener = try TCPListener(listen) } catch { throw ValidationError("--listen \(listen): \(error)") }
+        do { listener = try TCPListener(listen, backlog: Int32(backlog)) } catch { throw ValidationError("--listen \(listen): \(error)") }
         let metricsListener: TCPListener?
         do { metricsListener = try metrics.map { address throws(StreamError) in try TCPListener(address) } } catch {
             throw ValidationError("--metrics \(metrics ?? ""): \(error)")
@@ -240,7 +246,8 @@ struct Serve: ParsableCommand {
         _ = try database.openStorage()
         let host = listen.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
         let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        let server = SyncServer(maxSessions: sessions, retryAfterSeconds: retryAfter, log: log, makeStorage: connect)
+        let server = SyncServer(maxSessions: sessions, retryAfterSeconds: retryAfter,
+                                passwords: PasswordGate(memoryBudget: passwordMemoryMb << 20), log: log, makeStorage: connect)
         print("satchel-hub listening on \(host):\(listener.port)")
         if let metricsListener, let metrics {
             let metricsHost = metrics.split(separator: ":").first.map(String.init) ?? "127.0.0.1"

@@ -23,12 +23,14 @@ struct ServeLimitsTests {
         var lines: [String] { lock.lock(); defer { lock.unlock() }; return logged }
         private var logged: [String] = []
 
-        init(_ backend: Backend, maxSessions: Int = 8, retryAfter: Int = 30) throws {
+        init(_ backend: Backend, maxSessions: Int = 8, retryAfter: Int = 30, passwords: PasswordGate = PasswordGate(limit: 4),
+             cost: PasswordHash.Cost = FastSyncTests.cost) throws {
             store = try backend.makeHub()
             listener = try TCPListener("127.0.0.1:0")
             let box = LogBox()
-            server = SyncServer(maxSessions: maxSessions, sessionTimeout: 20, retryAfterSeconds: retryAfter, log: { box.add($0) }, makeStorage: store.open)
-            try store.storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: FastSyncTests.cost))
+            server = SyncServer(maxSessions: maxSessions, sessionTimeout: 20, retryAfterSeconds: retryAfter, passwords: passwords,
+                                log: { box.add($0) }, makeStorage: store.open)
+            try store.storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: cost))
             try store.storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
             box.hub = self
             Thread.detachNewThread { [self] in
@@ -201,5 +203,120 @@ struct ServeLimitsTests {
         #expect(hub.lines.contains { $0.contains("cut: the hub was stopping and the drain deadline passed") }, "\(hub.lines)")
         #expect(try hub.store.storage.auditLog(limit: 5).first?.error?.hasPrefix("cut:") == true)
         slow.close()
+    }
+
+    @Test("past the cap and the refusals a connection waits in the listen backlog, then hears 'hub busy' with its wait: never closed without a word",
+          arguments: Backend.allCases)
+    func pastTheRefusalsWaitsThenHearsBusy(backend: Backend) throws {
+        let hub = try Hub(backend, maxSessions: 1, retryAfter: 7)
+        #expect(hub.server.refusalCap == 4)
+        // One connection holds the session, four more hold every refusal (none says anything).
+        let holder = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
+        let admitted = Deadline.after(seconds: 10)
+        while hub.server.activeSessions < 1 && !admitted.hasPassed { usleep(10_000) }
+        var silent: [FileDescriptorStream] = []
+        for _ in 0..<4 { silent.append(try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))) }
+        let full = Deadline.after(seconds: 10)
+        while !hub.lines.contains(where: { $0.contains("new connections wait in the listen backlog") }) && !full.hasPassed { usleep(10_000) }
+        #expect(hub.lines.contains { $0.contains("full (1 sessions open, 4 being told to retry): new connections wait in the listen backlog") }, "\(hub.lines)")
+
+        // The device's connection waits (its handshake unanswered, within its deadline)...
+        final class Outcome: @unchecked Sendable {
+            let lock = NSLock()
+            var error: (any Error)?
+            var done = false
+        }
+        let outcome = Outcome()
+        let device = Thread {
+            do { _ = try hub.sync(batch: FastSyncTests.batch(1...3)) } catch { outcome.lock.lock(); outcome.error = error; outcome.lock.unlock() }
+            outcome.lock.lock(); outcome.done = true; outcome.lock.unlock()
+        }
+        device.start()
+        usleep(1_000_000)
+        outcome.lock.lock(); let waitedWithoutAnswer = !outcome.done; outcome.lock.unlock()
+        #expect(waitedWithoutAnswer, "the device was answered while every refusal was taken")
+        // ...until a refusal ends: then it is told the hub is busy and when to come back.
+        for stream in silent { stream.close() }
+        let answered = Deadline.after(seconds: 20)
+        while !answered.hasPassed {
+            outcome.lock.lock(); let done = outcome.done; outcome.lock.unlock()
+            if done { break }
+            usleep(10_000)
+        }
+        outcome.lock.lock(); let error = outcome.error; let done = outcome.done; outcome.lock.unlock()
+        #expect(done)
+        guard case SyncFailure.hubError(_, let message)? = error else {
+            Issue.record("expected hub busy, got \(String(describing: error))")
+            return
+        }
+        #expect(DeviceSync.busyRetryAfter(message) == 7, "\(message)")
+        #expect(!hub.lines.contains { $0.contains("closed without a word") }, "\(hub.lines)")
+        #expect(try hub.store.storage.changeCount(device: "BG03") == 0)
+        holder.close()
+        let freed = Deadline.after(seconds: 10)
+        while hub.server.activeSessions > 0 && !freed.hasPassed { usleep(10_000) }
+        #expect(try hub.sync(batch: FastSyncTests.batch(1...3)).receipt?.stored == 3)
+        _ = try hub.stop()
+    }
+
+    @Test("sessions authenticating at once never run more password checks than the gate allows, and all of them sync", arguments: Backend.allCases)
+    func passwordChecksAreBounded(backend: Backend) throws {
+        // A cost that takes real time (8 MiB, one pass), so twelve checks do overlap unless held back.
+        let gate = PasswordGate(limit: 2)
+        let hub = try Hub(backend, maxSessions: 32, passwords: gate, cost: PasswordHash.Cost(opsLimit: 1, memLimit: 8 << 20))
+        let devices = (1...12).map { ("BG\(100 + $0)", X25519.KeyPair.generate()) }
+        for (id, key) in devices { try hub.store.storage.addDevice(id: id, rep: "R07", publicKey: key.publicKey, now: 0) }
+        let hubKey = try hub.store.storage.hubKey().publicKey
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var stored: [String: Int] = [:]  // 0: synced, nothing to store
+            var errors: [String] = []
+        }
+        let results = Results()
+        let group = DispatchGroup()
+        for (id, key) in devices {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                do {
+                    let stream = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
+                    defer { stream.close() }
+                    let result = try SyncClient.run(stream, deviceKey: key, hubKey: hubKey, device: id, password: "sync-hasło", batch: nil,
+                                                    deadline: .after(seconds: 20))
+                    results.lock.lock(); results.stored[id] = result.receipt == nil ? 0 : -1; results.lock.unlock()
+                } catch {
+                    results.lock.lock(); results.errors.append("\(id): \(error)"); results.lock.unlock()
+                }
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(results.errors.isEmpty, "\(results.errors)")
+        #expect(results.stored.count == 12 && results.stored.values.allSatisfy { $0 == 0 }, "\(results.stored)")
+        let counts = gate.counts
+        #expect(counts.verified == 12)
+        #expect(counts.peak <= 2, "\(counts.peak) password checks ran at once")
+        #expect(counts.timedOut == 0)
+        _ = try hub.stop()
+    }
+
+    @Test("a password check that cannot start before its deadline gives up with Busy; one that can, runs")
+    func passwordGateDeadline() throws {
+        let gate = PasswordGate(limit: 1)
+        #expect(PasswordGate.limit(memoryBudget: 256 << 20) == 4)
+        #expect(PasswordGate.limit(memoryBudget: 1 << 20) == 1)
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? gate.run(until: .after(seconds: 10)) { started.signal(); release.wait() }
+        }
+        started.wait()
+        let before = Deadline.monotonicNanoseconds()
+        #expect(throws: PasswordGate.Busy.self) { try gate.run(until: .after(seconds: 0.3)) { Issue.record("ran past the limit") } }
+        let waited = Double(Deadline.monotonicNanoseconds() - before) / 1e9
+        #expect(waited >= 0.25 && waited < 5, "waited \(waited) s")
+        // A waiter with time left gets the slot when it frees.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { release.signal() }
+        #expect(try gate.run(until: .after(seconds: 10)) { 42 } == 42)
+        #expect(gate.counts == (peak: 1, verified: 2, timedOut: 1))
     }
 }
