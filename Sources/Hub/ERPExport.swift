@@ -124,11 +124,7 @@ final class ERPExportWriter {
             + "<erp-export version=\"1\" after=\"\(after)\" cursor=\"\(cursor)\" documents=\"\(documents)\" generated-at=\"\(instant(now))\">\n"
     }
 
-    static func instant(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-    }
+    static func instant(_ milliseconds: Int64) -> String { ERPInstant.text(milliseconds) }
 
     /// XML 1.0 attribute text: the five specials escaped, line breaks and tabs as references,
     /// other control characters (no XML 1.0 document may hold them) as U+FFFD.
@@ -226,5 +222,59 @@ enum JSONValue: Decodable {
         else if let text = try? container.decode(String.self) { self = .scalar(text) }
         else if let array = try? container.decode([JSONValue].self) { self = .array(array) }
         else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+}
+
+/// The export's timestamps (issue 17).
+public enum ERPInstant {
+    /// `milliseconds` since 1970 in UTC as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form
+    /// `ISO8601DateFormatter` wrote with `[.withInternetDateTime, .withFractionalSeconds]`.
+    /// Written by hand because a formatter made per timestamp (two per document) was a large part
+    /// of the export's time, and UTC needs no calendar, time zone or Double: a few integer
+    /// divisions (Howard Hinnant's days-to-civil, proleptic Gregorian) give the same digits from
+    /// 1583 to 9999; outside those years the formatter still writes them.
+    public static func text(_ milliseconds: Int64) -> String {
+        let millisecondsPerDay: Int64 = 86_400_000
+        // 1583-01-01T00:00:00.000Z up to 9999-12-31T23:59:59.999Z: the formatter's calendar is
+        // Julian before the Gregorian reform of October 1582 (the test found its dates days apart
+        // there), and a year past 9999 has five digits; both go to the formatter.
+        guard milliseconds >= -12_212_553_600_000, milliseconds < 253_402_300_800_000 else {
+            return byFormatter(milliseconds)
+        }
+        var days = milliseconds / millisecondsPerDay
+        var rest = milliseconds % millisecondsPerDay
+        if rest < 0 { rest += millisecondsPerDay; days -= 1 }
+        // days-to-civil: eras of 400 years from 0000-03-01.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let hour = rest / 3_600_000, minute = rest / 60_000 % 60, second = rest / 1000 % 60, milli = rest % 1000
+
+        var bytes = [UInt8](repeating: 0, count: 24)
+        func put(_ value: Int64, _ at: Int, _ width: Int) {
+            var value = value
+            for index in stride(from: at + width - 1, through: at, by: -1) {
+                bytes[index] = 0x30 + UInt8(value % 10)
+                value /= 10
+            }
+        }
+        put(year, 0, 4); bytes[4] = 0x2D; put(month, 5, 2); bytes[7] = 0x2D; put(day, 8, 2)
+        bytes[10] = 0x54; put(hour, 11, 2); bytes[13] = 0x3A; put(minute, 14, 2); bytes[16] = 0x3A; put(second, 17, 2)
+        bytes[19] = 0x2E; put(milli, 20, 3); bytes[23] = 0x5A
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// What the export wrote before (a formatter per call): kept for the test that holds the two
+    /// byte for byte, and for the years `text` does not write itself.
+    public static func byFormatter(_ milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 }

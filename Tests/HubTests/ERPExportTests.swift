@@ -138,4 +138,23 @@ struct ERPExportTests {
         #expect(!FileManager.default.fileExists(atPath: hub.directory.file("out.xml")))
         #expect(try hub.storage.acknowledgedERPCursor() == 0)
     }
+
+    @Test("the export's timestamps are the digits ISO8601DateFormatter wrote, byte for byte: the epoch, before it, leap days, century years, the last millisecond of a day and of 9999, either side of 1583 (before it the formatter is Julian and still writes them), and 20,000 instants spread over 0001-9999")
+    func instantsAsTheFormatterWroteThem() {
+        var instants: [Int64] = [0, 1, -1, 999, -999, 1_000, 86_399_999, 86_400_000, -86_400_000, 1_796_000_000_123,
+                                 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 4_107_542_399_999, 68_169_600_000,
+                                 -62_135_596_800_000, 253_402_300_799_999, 1_582_934_400_001, 1_709_164_800_999,
+                                 -12_212_553_600_000, -12_212_553_600_001, -12_219_292_800_000, 253_402_300_800_000]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 { instants.append(Int64.random(in: -62_135_596_800_000..<253_402_300_800_000, using: &generator)) }
+        // Today's decades, where every real document lies, millisecond digits at random.
+        for _ in 0..<20_000 { instants.append(Int64.random(in: 946_684_800_000..<4_102_444_800_000, using: &generator)) }
+        var differing: [String] = [], count = 0
+        for instant in instants where ERPInstant.text(instant) != ERPInstant.byFormatter(instant) {
+            count += 1
+            if differing.count < 5 { differing.append("\(instant): \(ERPInstant.text(instant)) vs \(ERPInstant.byFormatter(instant))") }
+        }
+        #expect(count == 0, "\(count) differ, first: \(differing)")
+        #expect(ERPInstant.text(1_796_000_000_123) == "2026-11-30T00:53:20.123Z")
+    }
 }
