@@ -30,6 +30,9 @@ public final class SyncServer: @unchecked Sendable {
     public let metrics = HubMetrics()
     /// How many sync-password verifications (Argon2id, 64 MiB each) run at once; the others wait.
     public let passwords: PasswordGate
+    /// The sync passwords this process verified, so a rep's next session skips Argon2id (nil: every
+    /// session verifies with Argon2id).
+    public let verifiedPasswords: VerifiedPasswords?
     /// Refusing costs a handshake on a thread of its own: this many at most at once.
     public var refusalCap: Int { max(4, maxSessions / 4) }
     /// One line per session end and per refusal, for the technician (the serve command prints them).
@@ -39,6 +42,7 @@ public final class SyncServer: @unchecked Sendable {
 
     public init(maxSessions: Int = 64, sessionTimeout: Double = 120, policy: ScopePolicy = ScopePolicy(), retryAfterSeconds: Int = 30,
                 passwords: PasswordGate = PasswordGate(memoryBudget: PasswordGate.defaultMemoryBudget),
+                verifiedPasswords: VerifiedPasswords? = VerifiedPasswords(),
                 clock: @escaping @Sendable () -> Int64 = SyncServer.systemNow,
                 log: @escaping @Sendable (String) -> Void = { _ in },
                 makeStorage: @escaping @Sendable () throws -> any HubStorage) {
@@ -48,6 +52,7 @@ public final class SyncServer: @unchecked Sendable {
         self.policy = policy
         self.retryAfterSeconds = retryAfterSeconds
         self.passwords = passwords
+        self.verifiedPasswords = verifiedPasswords
         self.clock = clock
         self.log = log
     }
@@ -520,7 +525,12 @@ public final class SyncServer: @unchecked Sendable {
         let verified: Bool
         do {
             let waitUntil = Deadline(nanoseconds: deadline.nanoseconds &- min(deadline.nanoseconds, 5_000_000_000))
-            verified = try passwords.run(until: waitUntil) { PasswordHash.verify(rep.passwordHash, password: password) }
+            if verifiedPasswords?.matches(rep: rep.id, storedHash: rep.passwordHash, password: password) == true {
+                verified = true
+            } else {
+                verified = try passwords.run(until: waitUntil) { PasswordHash.verify(rep.passwordHash, password: password) }
+                if verified { verifiedPasswords?.remember(rep: rep.id, storedHash: rep.passwordHash, password: password) }
+            }
         } catch let busy as PasswordGate.Busy {
             let message = "hub busy: all \(busy.limit) password checks are in use; retry after \(retryAfterSeconds) s"
             try? sendError(.hubBusy, message, on: channel, deadline: deadline)

@@ -24,12 +24,12 @@ struct ServeLimitsTests {
         private var logged: [String] = []
 
         init(_ backend: Backend, maxSessions: Int = 8, retryAfter: Int = 30, passwords: PasswordGate = PasswordGate(limit: 4),
-             cost: PasswordHash.Cost = FastSyncTests.cost) throws {
+             verifiedPasswords: VerifiedPasswords? = VerifiedPasswords(), cost: PasswordHash.Cost = FastSyncTests.cost) throws {
             store = try backend.makeHub()
             listener = try TCPListener("127.0.0.1:0")
             let box = LogBox()
             server = SyncServer(maxSessions: maxSessions, sessionTimeout: 20, retryAfterSeconds: retryAfter, passwords: passwords,
-                                log: { box.add($0) }, makeStorage: store.open)
+                                verifiedPasswords: verifiedPasswords, log: { box.add($0) }, makeStorage: store.open)
             try store.storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: cost))
             try store.storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
             box.hub = self
@@ -263,7 +263,8 @@ struct ServeLimitsTests {
     func passwordChecksAreBounded(backend: Backend) throws {
         // A cost that takes real time (8 MiB, one pass), so twelve checks do overlap unless held back.
         let gate = PasswordGate(limit: 2)
-        let hub = try Hub(backend, maxSessions: 32, passwords: gate, cost: PasswordHash.Cost(opsLimit: 1, memLimit: 8 << 20))
+        // Without the verified-password memory: every one of the twelve sessions runs Argon2id.
+        let hub = try Hub(backend, maxSessions: 32, passwords: gate, verifiedPasswords: nil, cost: PasswordHash.Cost(opsLimit: 1, memLimit: 8 << 20))
         let devices = (1...12).map { ("BG\(100 + $0)", X25519.KeyPair.generate()) }
         for (id, key) in devices { try hub.store.storage.addDevice(id: id, rep: "R07", publicKey: key.publicKey, now: 0) }
         let hubKey = try hub.store.storage.hubKey().publicKey
@@ -297,6 +298,62 @@ struct ServeLimitsTests {
         #expect(counts.peak <= 2, "\(counts.peak) password checks ran at once")
         #expect(counts.timedOut == 0)
         _ = try hub.stop()
+    }
+
+    @Test("a rep's next session with the password Argon2id accepted skips Argon2id; a wrong or changed password still goes through it and the lockout", arguments: Backend.allCases)
+    func verifiedPasswordsSkipArgon2id(backend: Backend) throws {
+        let gate = PasswordGate(limit: 2)
+        let verified = VerifiedPasswords()
+        let hub = try Hub(backend, passwords: gate, verifiedPasswords: verified)
+        _ = try hub.sync(batch: nil)
+        #expect(gate.counts.verified == 1 && verified.hitCount == 0)
+        // The same rep, the same password: no Argon2id.
+        _ = try hub.sync(batch: FastSyncTests.batch(1...3))
+        _ = try hub.sync(batch: nil)
+        #expect(gate.counts.verified == 1 && verified.hitCount == 2)
+        // A wrong password is never taken from memory: Argon2id runs and the attempt counts.
+        let stream = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
+        #expect {
+            _ = try SyncClient.run(stream, deviceKey: hub.deviceKey, hubKey: try hub.store.storage.hubKey().publicKey, device: "BG03",
+                                   password: "sync-hasła", batch: nil, deadline: .after(seconds: 20))
+        } throws: { error in
+            guard case SyncFailure.authentication(let result) = error else { return false }
+            return result.status == .wrongPassword
+        }
+        stream.close()
+        #expect(gate.counts.verified == 2 && verified.hitCount == 2)
+        #expect(try hub.store.storage.rep(id: "R07")?.failedAttempts == 1)
+        // The office sets a new password: the old one is refused by Argon2id, the new one verified once, then remembered.
+        try hub.store.storage.setPassword(rep: "R07", passwordHash: PasswordHash.hash(password: "nowe-hasło-Ёж", cost: FastSyncTests.cost))
+        #expect(throws: SyncFailure.self) { _ = try hub.sync(batch: nil) }
+        #expect(gate.counts.verified == 3 && verified.hitCount == 2)
+        let key = try hub.store.storage.hubKey().publicKey
+        for expectedChecks in [4, 4] {
+            let stream = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
+            _ = try SyncClient.run(stream, deviceKey: hub.deviceKey, hubKey: key, device: "BG03", password: "nowe-hasło-Ёж", batch: nil,
+                                   deadline: .after(seconds: 20))
+            stream.close()
+            #expect(gate.counts.verified == expectedChecks)
+        }
+        #expect(verified.hitCount == 3)
+        #expect(try hub.store.storage.changeCount(device: "BG03") == 3)
+        _ = try hub.stop()
+    }
+
+    @Test("the verified-password memory matches only the same rep, stored hash and password, and stays within its capacity")
+    func verifiedPasswordsMatchExactly() {
+        let memory = VerifiedPasswords(capacity: 4)
+        memory.remember(rep: "R01", storedHash: "$argon2id$a", password: "hasło")
+        #expect(memory.matches(rep: "R01", storedHash: "$argon2id$a", password: "hasło"))
+        #expect(!memory.matches(rep: "R01", storedHash: "$argon2id$a", password: "hasło "))
+        #expect(!memory.matches(rep: "R01", storedHash: "$argon2id$b", password: "hasło"))
+        #expect(!memory.matches(rep: "R02", storedHash: "$argon2id$a", password: "hasło"))
+        // No (rep, hash, password) split may collide with another: lengths are hashed too.
+        memory.remember(rep: "R1", storedHash: "0$h", password: "x")
+        #expect(!memory.matches(rep: "R1", storedHash: "0", password: "$hx"))
+        for n in 3...10 { memory.remember(rep: "R\(n)0", storedHash: "h", password: "Пароль\(n)") }
+        #expect(memory.matches(rep: "R100", storedHash: "h", password: "Пароль10"))
+        #expect(!memory.matches(rep: "R01", storedHash: "$argon2id$a", password: "hasło"))  // the oldest were forgotten
     }
 
     @Test("a password check that cannot start before its deadline gives up with Busy; one that can, runs")
