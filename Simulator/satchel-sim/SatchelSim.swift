@@ -91,5 +91,6 @@ struct Day: ParsableCommand {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks, measured as ratios side by side in one run.",
-                                                    subcommands: [CaptureBenchCommand.self, BackupBenchCommand.self, SyncBenchCommand.self, SyncGPRSBench.self, ERPBenchCommand.self, HubIngestBenchCommand.self, EncryptionBenchCommand.self])
+                                                    subcommands: [CaptureBenchCommand.self, BackupBenchCommand.self, SyncBenchCommand.self, SyncGPRSBench.self, ERPBenchCommand.self, HubIngestBenchCommand.self, EncryptionBenchCommand.self,
+                                                                  HubPlanBenchCommand.self])
 }

@@ -25,7 +25,8 @@ struct DownloadTests {
         var storage: any HubStorage { store.storage }
         let server: SyncServer
         let deviceKey = X25519.KeyPair.generate()
-        let device: DeviceDatabase
+        /// A var: a test restores the handheld from an older copy of its database (DownloadCursorTests).
+        var device: DeviceDatabase
         let erp: DeviceDatabase
         var hubPath: String { directory.path + "/hub.db" }
 
