@@ -201,7 +201,7 @@ public struct SyncBench {
         func session(_ mode: SyncMode) throws -> Session {
             let uploaded = try handheld.uploadedThroughSeq()
             let entries = try handheld.changes(after: uploaded)
-            let batch = entries.isEmpty ? nil : Batch(id: "\(device)-\(mode)-\(uploaded)", changes: entries.map(\.syncChange))
+            let batch = entries.isEmpty ? nil : Batch(id: "\(device)-\(mode)-\(uploaded)", changes: entries)
             if let batch { batchSent(batch) }
             download.lines = []
             download.frames = []
@@ -297,8 +297,7 @@ public struct SyncBench {
 
     /// A change record as a plain JSON sync would send it: the envelope's fields by name and the
     /// document as a nested object (not an escaped string).
-    static func uplinkLine(_ entry: ChangeEntry) throws -> String {
-        let change = entry.syncChange
+    static func uplinkLine(_ change: ChangeEntry) throws -> String {
         let document = try JSONSerialization.jsonObject(with: Data(try DocumentCodec.decode(change.payload, entity: change.entity).json().utf8), options: [.fragmentsAllowed])
         let line: [String: Any] = ["seq": change.seq, "change_id": change.changeId, "at": change.at, "entity": change.entity,
                                    "entity_id": change.entityId, "action": change.action, "document": document]
@@ -425,7 +424,7 @@ public struct SyncBench {
             _ = try capture.recordPayment(customerID: random.pick(customers), amountMinor: Int64(random.int(5_000...150_000)), method: .cash, receipt: "KP/\(index + 1)")
         }
         let entries = try device.changes(after: 0)
-        let changes = entries.map(\.syncChange)
+        let changes = entries
         // The baseline: each entry as the JSON line satchel journaled before the document codec.
         struct JSONLine: Encodable {
             var seq: Int64, change_id: String, at: Int64, entity: String, entity_id: String, action: String, payload: String

@@ -3,6 +3,7 @@ public import Field
 import Journal
 public import Seal
 public import Store
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -259,17 +260,20 @@ struct SessionKeyFile {
         return bytes
     }
 
+    /// The key written whole or not at all, as every small file of the agent is
+    /// (`SystemCalls.replaceFile`: a temporary file made O_EXCL|O_NOFOLLOW 0600, every byte
+    /// written, fsynced, close checked, renamed, the directory fsynced). The runtime directory is
+    /// tmpfs, so the fsync is not for a power cut: it is the one writer, whose short writes and
+    /// write, fsync and close errors are reported rather than leaving a short key behind.
     func write(_ key: DataKey) throws {
         _ = try checkedDirectory(creating: true)
-        let path = self.path, temporary = path + ".tmp"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw DeviceLockError.runtimeDirectoryUnsafe(path: temporary, reason: "cannot create it (errno \(errno))") }
-        let written = key.secret.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == DataKey.bytes, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw DeviceLockError.runtimeDirectoryUnsafe(path: path, reason: "cannot write it (errno \(errno))")
+        let path = self.path
+        do {
+            try SystemCalls.replaceFile(path, mode: 0o600) { fd in
+                try key.secret.withUnsafeBytes { (raw) throws(Errno) in try SystemCalls.writeAll(fd, raw) }
+            }
+        } catch let error as ReplaceFileError {
+            throw DeviceLockError.runtimeDirectoryUnsafe(path: path, reason: "cannot write it: \(error.step) \(error.path): \(error.errno)")
         }
     }
 

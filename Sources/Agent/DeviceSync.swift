@@ -199,7 +199,7 @@ public struct DeviceSync {
         // Duplicate mode too: a replacement that has worked since its first duplicate (a
         // technician repeating the step) sends its own changes first, so the hub knows which
         // copied documents are now this device's and copies them no more.
-        let batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges).map(\.syncChange), idPrefix: ClientID.prefix(device: deviceID, epoch: epoch))
+        let batches = Batch.chunks(try device.changes(after: uploaded, limit: Batch.maxChanges), idPrefix: ClientID.prefix(device: deviceID, epoch: epoch))
         if !batches.isEmpty {
             // Written down before they are sent (the ids also follow from the journal, so a
             // retry after a lost receipt sends batches the hub recognises).
@@ -268,7 +268,7 @@ public struct DeviceSync {
             let old = try recovered.openUnchecked()
             let oldID = try old.deviceID()
             let sentByOld = try old.uploadedThroughSeq()
-            let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges).map(\.syncChange)
+            let changes = try old.changes(after: sentByOld, limit: Batch.maxChanges)
             let prefix = ClientID.prefix(device: oldID, epoch: try old.epoch()) + "-recovered"
             return RecoveredChanges(device: oldID, sentByOld: sentByOld, batches: Batch.chunks(changes, idPrefix: prefix))
         }()
@@ -327,12 +327,5 @@ extension DeviceSync {
         let figure = words[words.count - 2]
         guard figure.count <= 4, figure.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int(figure), (1...3600).contains(seconds) else { return nil }
         return seconds
-    }
-}
-
-extension ChangeEntry {
-    /// The journal entry as it travels up (the Sync module does not know the Field types).
-    public var syncChange: SyncChange {
-        SyncChange(seq: seq, changeId: changeId, at: at, entity: entity, entityId: entityId, action: action, payload: payload)
     }
 }

@@ -11,8 +11,7 @@ import Field
 final class OrderPage: Page {
     enum Mode {
         case lines
-        case search
-        case quantity(Products.Product)
+        case picking(LinePicker.Step)
     }
 
     let card: Customers.Card
@@ -22,8 +21,7 @@ final class OrderPage: Page {
     var problem: String?
     var list = ListView()
     var mode = Mode.lines
-    var search = ProductSearch()
-    var quantity = QuantityEntry()
+    var picker = LinePicker()
 
     init(app: ConsoleApp, card: Customers.Card) {
         self.card = card
@@ -36,8 +34,8 @@ final class OrderPage: Page {
     var statisticsLabel: String {
         switch mode {
         case .lines: return "Order lines"
-        case .search: return "Order search"
-        case .quantity: return "Order quantity"
+        case .picking(.search): return "Order search"
+        case .picking(.quantity): return "Order quantity"
         }
     }
     var hints: String {
@@ -46,8 +44,8 @@ final class OrderPage: Page {
         // the line (the field's label says what to type: "Find:", "Qty:").
         // "1 adds" is said where it applies: the empty list, and the message of each line added.
         case .lines: return "Ent save Esc back 2 del"
-        case .search: return "Ent pick Esc back"
-        case .quantity: return "Ent add  Esc back"
+        case .picking(.search): return "Ent pick Esc back"
+        case .picking(.quantity): return "Ent add  Esc back"
         }
     }
 
@@ -92,8 +90,7 @@ final class OrderPage: Page {
         let area = (linesRows.upperBound + 1)..<body.upperBound
         switch mode {
         case .lines: drawVerdict(&screen, rows: area)
-        case .search: search.draw(&screen, rows: area, app: app)
-        case .quantity(let product): quantity.draw(&screen, rows: area, product: product, currency: card.currency, level: level)
+        case .picking(let step): picker.draw(&screen, rows: area, step: step, currency: card.currency, level: level, app: app)
         }
     }
 
@@ -140,22 +137,13 @@ final class OrderPage: Page {
     func handle(_ key: Key, app: ConsoleApp) {
         switch mode {
         case .lines: handleLines(key, app: app)
-        case .search:
-            switch search.handle(key, app: app) {
-            case .picked(let product):
-                quantity = QuantityEntry(product: product)
-                mode = .quantity(product)
+        case .picking(let step):
+            switch picker.handle(key, step: step, app: app) {
+            case .step(let next): mode = .picking(next)
             case .back: mode = .lines
-            case .handled: break
-            }
-        case .quantity(let product):
-            switch quantity.handle(key, product: product, app: app) {
             case .entered(let line):
                 mode = .lines
-                search = ProductSearch()
                 add(line, app: app)
-            case .back: mode = .search
-            case .handled: break
             }
         }
     }
@@ -167,8 +155,7 @@ final class OrderPage: Page {
             // "Line 2 added" stays (one line, under the search): the next add changes one cell
             // of it instead of erasing it now and writing it again then. Anything else goes.
             if app.message?.text.hasPrefix("Line ") != true { app.message = nil }
-            search = ProductSearch()
-            mode = .search
+            mode = .picking(picker.start())
         case .character("2"), .delete:
             guard lines.indices.contains(list.selected) else { return }
             lines.remove(at: list.selected)
@@ -360,6 +347,52 @@ struct QuantityEntry {
         default: break
         }
         return .handled
+    }
+}
+
+/// One order or quote line, picked in two steps: the product by search, then its quantity and
+/// unit. The order and quote pages share it, so both pick the same way and a fix to one step
+/// reaches both.
+struct LinePicker {
+    enum Step { case search, quantity(Products.Product) }
+    /// `step`: stay in the picker at that step; `back`: Esc from the search; `entered`: the line.
+    enum Outcome { case step(Step), back, entered(OrderLineRequest) }
+
+    var search = ProductSearch()
+    var quantity = QuantityEntry()
+
+    /// A new search for the next line (the last one's words and list gone).
+    mutating func start() -> Step {
+        search = ProductSearch()
+        return .search
+    }
+
+    mutating func draw(_ screen: inout ScreenBuffer, rows: Range<Int>, step: Step, currency: String, level: String, app: ConsoleApp) {
+        switch step {
+        case .search: search.draw(&screen, rows: rows, app: app)
+        case .quantity(let product): quantity.draw(&screen, rows: rows, product: product, currency: currency, level: level)
+        }
+    }
+
+    mutating func handle(_ key: Key, step: Step, app: ConsoleApp) -> Outcome {
+        switch step {
+        case .search:
+            switch search.handle(key, app: app) {
+            case .picked(let product):
+                quantity = QuantityEntry(product: product)
+                return .step(.quantity(product))
+            case .back: return .back
+            case .handled: return .step(step)
+            }
+        case .quantity(let product):
+            switch quantity.handle(key, product: product, app: app) {
+            case .entered(let line):
+                search = ProductSearch()
+                return .entered(line)
+            case .back: return .step(.search)
+            case .handled: return .step(step)
+            }
+        }
     }
 }
 

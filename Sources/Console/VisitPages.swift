@@ -91,8 +91,8 @@ final class ComplaintPage: Page {
 /// `createQuote` applies).
 final class QuotePage: Page {
     enum Mode {
-        case lines, discount, search
-        case quantity(Products.Product)
+        case lines, discount
+        case picking(LinePicker.Step)
     }
 
     let card: Customers.Card
@@ -103,8 +103,7 @@ final class QuotePage: Page {
     var discountBasisPoints: Int64 = 0
     var list = ListView()
     var mode = Mode.lines
-    var search = ProductSearch()
-    var quantity = QuantityEntry()
+    var picker = LinePicker()
 
     init(app: ConsoleApp, card: Customers.Card) {
         self.card = card
@@ -116,8 +115,8 @@ final class QuotePage: Page {
         switch mode {
         case .lines: return "1 add 2 del 3 disc Ent SAVE"
         case .discount: return "digits . Ent ok"
-        case .search: return "part/name Ent pick Esc back"
-        case .quantity: return "digits <> unit Ent add"
+        case .picking(.search): return "part/name Ent pick Esc back"
+        case .picking(.quantity): return "digits <> unit Ent add"
         }
     }
     var level: String { preview?.priceLevel ?? "" }
@@ -155,8 +154,7 @@ final class QuotePage: Page {
         if let preview { screen.line(totalRow, "Before discount \(Money.format(preview.totalMinor, card.currency))", .strong) }
         let area = (totalRow + 1)..<body.upperBound
         switch mode {
-        case .search: search.draw(&screen, rows: area, app: app)
-        case .quantity(let product): quantity.draw(&screen, rows: area, product: product, currency: card.currency, level: level)
+        case .picking(let step): picker.draw(&screen, rows: area, step: step, currency: card.currency, level: level, app: app)
         case .lines, .discount:
             var text: [(String, Style)]
             if let problem {
@@ -192,16 +190,10 @@ final class QuotePage: Page {
             case .escape: mode = .lines
             default: break
             }
-        case .search:
-            switch search.handle(key, app: app) {
-            case .picked(let product):
-                quantity = QuantityEntry(product: product)
-                mode = .quantity(product)
+        case .picking(let step):
+            switch picker.handle(key, step: step, app: app) {
+            case .step(let next): mode = .picking(next)
             case .back: mode = .lines
-            case .handled: break
-            }
-        case .quantity(let product):
-            switch quantity.handle(key, product: product, app: app) {
             case .entered(let line):
                 mode = .lines
                 lines.append(line)
@@ -214,8 +206,6 @@ final class QuotePage: Page {
                 list.selected = lines.count - 1
                 app.noteUnsaved("the quote for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s"),")
                 app.say("Line \(lines.count) added")
-            case .back: mode = .search
-            case .handled: break
             }
         }
     }
@@ -225,8 +215,7 @@ final class QuotePage: Page {
         switch key {
         case .character("1"):
             app.message = nil
-            search = ProductSearch()
-            mode = .search
+            mode = .picking(picker.start())
         case .character("2"), .delete:
             guard lines.indices.contains(list.selected) else { return }
             lines.remove(at: list.selected)

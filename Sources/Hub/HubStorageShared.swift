@@ -1,4 +1,4 @@
-import Field
+public import Field
 public import Seal
 public import Sync
 

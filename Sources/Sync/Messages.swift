@@ -1,3 +1,4 @@
+public import Field
 import Seal
 
 /// Sync messages (docs/protocol.md §5) and their bodies.
@@ -109,23 +110,11 @@ public struct Welcome: Equatable, Sendable {
     }
 }
 
-/// One acknowledged change from the device's journal, as it travels up.
-public struct SyncChange: Equatable, Sendable {
-    public var seq: Int64
-    public var changeId: String
-    public var at: Int64
-    public var entity: String
-    public var entityId: String
-    public var action: String
-    /// The document after the change, in the device's binary document codec (docs/protocol.md
-    /// §6): the same bytes the device journals, so Sync carries them without reading them.
-    public var payload: [UInt8]
-
-    public init(seq: Int64, changeId: String, at: Int64, entity: String, entityId: String, action: String, payload: [UInt8]) {
-        self.seq = seq; self.changeId = changeId; self.at = at; self.entity = entity
-        self.entityId = entityId; self.action = action; self.payload = payload
-    }
-}
+/// One acknowledged change from the device's journal, as it travels up: the journal's own entry
+/// (Field's `ChangeEntry`), so the device sends what it journalled with no copy into a second
+/// type. The payload is the document after the change in the binary document codec
+/// (docs/protocol.md §6), which Sync carries without reading.
+public typealias SyncChange = ChangeEntry
 
 /// BATCH (docs/protocol.md §6): the change records as columns. Sequences and instants as
 /// differences, entity and action names through a small table, change and entity ids as

@@ -161,9 +161,14 @@ public enum SystemCalls {
     /// Writes all of `bytes` to a blocking descriptor (a lock file, a recording): write(2) may
     /// take fewer bytes than asked (a full card, a signal after part of it), so it loops.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(Errno) in try writeAll(fd, raw) } }.get()
+    }
+
+    /// `writeAll` of bytes that must not be copied into an array (a secret key's).
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(Errno) {
         var offset = 0
-        while offset < bytes.count {
-            let written = try bytes[offset...].withUnsafeBytes { raw in Result { () throws(Errno) in try write(fd, raw) } }.get()
+        while offset < buffer.count {
+            let written = try write(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
             if written == 0 { throw .ioError }  // no progress on a regular file: treat as a failed write
             offset += written
         }

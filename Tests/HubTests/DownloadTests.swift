@@ -93,7 +93,7 @@ struct DownloadTests {
             let download = DeviceDownload(device, budgets: budgets)
             let uploaded = try device.uploadedThroughSeq()
             let pending = try device.changes(after: uploaded)
-            let batches = upload ? Batch.chunks(pending.map(\.syncChange), idPrefix: "BG03") : []
+            let batches = upload ? Batch.chunks(pending, idPrefix: "BG03") : []
             let result = try SyncClient.run(stream, deviceKey: deviceKey, hubKey: try storage.hubKey().publicKey, device: "BG03", password: "sync-hasło",
                                             mode: mode, batches: batches, pull: mode == .fast ? nil : try download.pullRequest(reset: mode == .initialise),
                                             sink: download, deadline: .after(seconds: 20))
@@ -414,7 +414,7 @@ struct DownloadTests {
                 for visit in 0..<20 {
                     _ = try Capture(device).recordVisit(customerID: "CBG\(100_000 + visit)", outcome: .noOrder, note: "одновременно \(visit)")
                 }
-                let changes = try device.changes(after: 0).map(\.syncChange)
+                let changes = try device.changes(after: 0)
                 let download = DeviceDownload(device)
                 let result = try setup.server.inProcessSession { deviceEnd in try SyncClient.run(deviceEnd, deviceKey: keys[index], hubKey: hubKey, device: "C\(index)", password: "sync-hasło",
                                                 mode: .initialise, batches: Batch.chunks(changes, idPrefix: "C\(index)"),

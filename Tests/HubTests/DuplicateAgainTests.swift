@@ -25,12 +25,12 @@ struct DuplicateAgainTests {
                                             note: "Доставка в четверг").document.id
         let second = try capture.createOrder(customerID: "CBG100002", lines: [OrderLineRequest(partNumber: "PN-10002", quantity: 1)], confirm: true).document.id
         let download = DeviceDownload(setup.device)
-        #expect(try download.documents(Batch(id: "copy-1", changes: try old.changes(after: 0).map(\.syncChange))) == 2)
+        #expect(try download.documents(Batch(id: "copy-1", changes: try old.changes(after: 0))) == 2)
 
         // The new handheld moves the first copy on; the old one (its card, uploaded late) had moved the second.
         _ = try Capture(setup.device).advanceOrder(first, to: .sent)
         _ = try capture.advanceOrder(second, to: .sent)
-        let stored = try download.documents(Batch(id: "copy-2", changes: try old.changes(after: 0).map(\.syncChange)))
+        let stored = try download.documents(Batch(id: "copy-2", changes: try old.changes(after: 0)))
         #expect(stored == 2)   // the second order's two changes; the first order is this device's now
         let state = { (id: String) in try setup.device.database.text("SELECT state FROM orders WHERE id = ?", [.text(id)]) }
         #expect(try state(first) == "sent")

@@ -1,3 +1,4 @@
+import Field
 import Seal
 import Sync
 import Testing
