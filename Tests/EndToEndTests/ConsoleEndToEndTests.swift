@@ -68,6 +68,18 @@ final class ConsoleSession {
         throw Failure.timeout(waitingFor: what, screen: shown)
     }
 
+    /// Waits (at most `seconds`) until the pane's process has ended (remain-on-exit keeps the
+    /// dead pane): a fixed sleep after a quit key is too short on a loaded CI machine, and a
+    /// respawn-pane -k then kills the console in the middle of its quit.
+    func waitForExit(seconds: Double = 60) throws {
+        let deadline = ChildProcess.monotonicSeconds() + seconds
+        while ChildProcess.monotonicSeconds() < deadline {
+            if try tmux(["display-message", "-p", "-t", "visit", "#{pane_dead}"]).trimmingCharacters(in: .whitespacesAndNewlines) == "1" { return }
+            usleep(30_000)
+        }
+        throw Failure.timeout(waitingFor: "the console to exit", screen: (try? screen()) ?? "")
+    }
+
     /// Waits (at most `seconds`) until the screen satisfies `holds` and has not changed for
     /// `quiet` seconds: the console has worked through the keys sent so far, so what is not on
     /// the screen now is not about to appear.
@@ -236,9 +248,10 @@ struct ConsoleEndToEndTests {
         try console.waitFor("Quit the console?")
         try console.keys("Enter")
         // How the console ended, as the shell that started it saw it (tmux may reap late).
-        let deadline = ChildProcess.monotonicSeconds() + 30
-        while !FileManager.default.fileExists(atPath: exited) && ChildProcess.monotonicSeconds() < deadline { usleep(50_000) }
-        usleep(100_000)
+        // The shell's redirect creates the file before `echo` writes to it: wait for the whole
+        // line, not just the file (a fixed 0.1 s after the file appeared could read it empty).
+        let deadline = ChildProcess.monotonicSeconds() + 60
+        while !((try? String(contentsOfFile: exited, encoding: .utf8))?.hasSuffix("\n") ?? false) && ChildProcess.monotonicSeconds() < deadline { usleep(50_000) }
         #expect((try? String(contentsOfFile: exited, encoding: .utf8)) == "0\n")
     }
 

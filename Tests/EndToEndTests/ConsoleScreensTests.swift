@@ -336,7 +336,7 @@ struct ConsoleScreensTests {
         try console.keys("0")
         try console.waitFor("9 Quit")
         try console.keys("9", "Enter")
-        usleep(300_000)
+        try console.waitForExit()
         try console.tmux(["respawn-pane", "-k", "-t", "visit", "\(satchel) console --home \(visit.home)"])
         let quiet = try console.waitFor("Route")
         #expect(!quiet.contains("UNSAVED"))

@@ -50,7 +50,7 @@ struct GracefulStopTests {
             errorReader = Thread {
                 while true {
                     let chunk = handle.availableData
-                    if chunk.isEmpty { return }
+                    if chunk.isEmpty { box.finish(); return }
                     box.append(String(decoding: chunk, as: UTF8.self))
                 }
             }
@@ -81,7 +81,11 @@ struct GracefulStopTests {
         final class TextBox: @unchecked Sendable {
             private let lock = NSLock()
             private var text = ""
+            private var ended = false
             func append(_ more: String) { lock.lock(); text += more; lock.unlock() }
+            /// The reader saw the end of the pipe: everything the process wrote is in `value`.
+            func finish() { lock.lock(); ended = true; lock.unlock() }
+            var finished: Bool { lock.lock(); defer { lock.unlock() }; return ended }
             var value: String { lock.lock(); defer { lock.unlock() }; return text }
         }
 
@@ -102,8 +106,11 @@ struct GracefulStopTests {
             let deadline = Deadline.after(seconds: seconds)
             while process.isRunning && !deadline.hasPassed { usleep(20_000) }
             if process.isRunning { return nil }
-            // The reader sees the end of the pipe once the process is gone.
-            usleep(100_000)
+            // The reader sees the end of the pipe once the process is gone, but on a loaded
+            // machine not within a fixed 0.1 s: wait for it, so the last lines (the stop
+            // summary) are in `stderr` when the caller checks them.
+            let drained = Deadline.after(seconds: 30)
+            while !box.finished && !drained.hasPassed { usleep(10_000) }
             return process.terminationStatus
         }
 

@@ -125,7 +125,9 @@ struct HubOfficeTests {
         #expect(refused.stderr.contains("the hub sent a row this handheld's schema refuses: customers id '\(customer)': nazwa zastrzeżona"), "\(refused.stderr)")
         // The hub writes its audit entry as the session ends, a moment after the device gave up.
         var audit = try hub(["audit", "--db", database, "--limit", "1"]).stdout
-        for _ in 0..<50 where !audit.contains("failed") {
+        // At most 60 s (was 50 polls of 0.1 s, short for a loaded CI machine).
+        let auditDeadline = ChildProcess.monotonicSeconds() + 60
+        while ChildProcess.monotonicSeconds() < auditDeadline, !audit.contains("failed") {
             usleep(100_000)
             audit = try hub(["audit", "--db", database, "--limit", "1"]).stdout
         }

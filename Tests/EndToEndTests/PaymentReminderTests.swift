@@ -32,7 +32,12 @@ struct PaymentReminderTests {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX"); formatter.timeZone = TimeZone(identifier: "UTC"); formatter.dateFormat = "yyyy-MM-dd"
         let today = formatter.string(from: Date())
-        try sample.replacingOccurrences(of: "day=\"2026-12-01\"", with: "day=\"\(today)\"").write(toFile: directory.path + "/erp.xml", atomically: true, encoding: .utf8)
+        // And the item that is not yet due stays not due whatever the date the test runs on: as
+        // shipped it falls due on 2026-12-20, after which the route's overdue sum would include it.
+        let notYetDue = formatter.string(from: Date().addingTimeInterval(60 * 86_400))
+        try sample.replacingOccurrences(of: "day=\"2026-12-01\"", with: "day=\"\(today)\"")
+            .replacingOccurrences(of: "due-on=\"2026-12-20\"", with: "due-on=\"\(notYetDue)\"")
+            .write(toFile: directory.path + "/erp.xml", atomically: true, encoding: .utf8)
         _ = try hub(["erp", "import", "--db", database, directory.path + "/erp.xml"])
         _ = try hub(["rep", "password", "--db", database, "--rep", "rep_kowalska"], stdin: "hasło-sync\n")
         _ = try device(["init", "--device", "PL01", "--rep", "rep_kowalska"])

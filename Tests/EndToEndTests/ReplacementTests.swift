@@ -149,7 +149,9 @@ struct ReplacementTests {
         #expect(duplicate.stderr.contains("--replaces"))
         // The hub writes the audit entry as the session ends, a moment after the device gave up.
         var audit = try SQLiteHubStorage(path: database).auditLog(limit: 1)
-        for _ in 0..<50 where audit.isEmpty {
+        // At most 60 s (was 50 polls of 0.1 s, short for a loaded CI machine).
+        let auditDeadline = ChildProcess.monotonicSeconds() + 60
+        while ChildProcess.monotonicSeconds() < auditDeadline, audit.isEmpty {
             usleep(100_000)
             audit = try SQLiteHubStorage(path: database).auditLog(limit: 1)
         }

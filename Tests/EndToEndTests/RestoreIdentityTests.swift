@@ -179,7 +179,9 @@ struct RestoreIdentityTests {
         #expect(refused.stderr.contains("call the office"))
         #expect(try Database(path: bench.home + "/satchel.db").text("SELECT value FROM sync_state WHERE key = 'uploaded_through_seq'") == "0")
         var audit = try SQLiteHubStorage(path: bench.database).auditLog(limit: 1)
-        for _ in 0..<50 where audit.first?.result != "refused" {
+        // At most 60 s (was 50 polls of 0.1 s, short for a loaded CI machine).
+        let auditDeadline = ChildProcess.monotonicSeconds() + 60
+        while ChildProcess.monotonicSeconds() < auditDeadline, audit.first?.result != "refused" {
             usleep(100_000)
             audit = try SQLiteHubStorage(path: bench.database).auditLog(limit: 1)
         }

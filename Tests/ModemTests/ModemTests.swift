@@ -143,11 +143,11 @@ struct SessionTests {
         let (host, port) = try SessionRequest.address(echo.address)
         let session = try modem.openSession(SessionRequest(apn: "internet", user: "rep", password: "s3cret", host: host, port: port))
         let payload = Array("Zamówienie WAW07-000123: 3 × Łódź — заказ\r\nOK\r\n+++ not an escape".utf8) + (0..<3000).map { UInt8($0 % 251) }
-        try session.write(payload, deadline: .after(seconds: 5))
-        #expect(try session.read(exactly: payload.count, deadline: .after(seconds: 5)) == payload)
+        try session.write(payload, deadline: .after(seconds: 30))
+        #expect(try session.read(exactly: payload.count, deadline: .after(seconds: 30)) == payload)
         #expect(session.hangUp())
         // Back in command mode: the modem answers again.
-        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+        #expect(try modem.channel.send("AT", timeout: 30).final == .ok)
         #expect(modem.channel.transcript.lines.allSatisfy { !$0.contains("s3cret") })
         #expect(simulator.modem.stats.bytesUp == payload.count)
     }
@@ -178,11 +178,11 @@ struct SessionTests {
         var received: [UInt8] = []
         for start in stride(from: 0, to: payload.count, by: 4_000) {
             let piece = Array(payload[start..<min(payload.count, start + 4_000)])
-            try session.write(piece, deadline: .after(seconds: 5))
+            try session.write(piece, deadline: .after(seconds: 30))
             var got = 0
             while got < piece.count {
                 let asked = Int(next() % 6) + 1  // 2 is what a frame's length prefix asks for
-                let chunk = try session.read(maxCount: asked, deadline: .after(seconds: 10))
+                let chunk = try session.read(maxCount: asked, deadline: .after(seconds: 30))
                 #expect(chunk.count <= asked)
                 if chunk.isEmpty { break }
                 got += chunk.count
@@ -223,7 +223,7 @@ struct SessionTests {
             try modem.openStream(SessionRequest(apn: "internet", host: "127.0.0.1", port: 9), pppd: directory.path + "/no-pppd",
                                  optionsParent: directory.path)
         }
-        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+        #expect(try modem.channel.send("AT", timeout: 30).final == .ok)
     }
 
     @Test("PPP profiles: the real pppd runs on the options satchel wrote; a link that does not come up ends in a clear error within the deadline, pppd stopped, the modem hung up")
@@ -320,17 +320,17 @@ struct SessionTests {
         let (host, port) = try SessionRequest.address(echo.address)
         let session = try modem.openSession(SessionRequest(apn: "internet", host: host, port: port))
         let payload = [UInt8](repeating: 0x41, count: 8_000)
-        try session.write(payload, deadline: .after(seconds: 5))
+        try session.write(payload, deadline: .after(seconds: 30))
         var received = 0
         while true {
-            let chunk = try session.read(maxCount: 4096, deadline: .after(seconds: 5))
+            let chunk = try session.read(maxCount: 4096, deadline: .after(seconds: 30))
             if chunk.isEmpty { break }
             received += chunk.count
         }
         #expect(session.carrierLost)
         #expect(received < payload.count)
         session.hangUp()
-        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+        #expect(try modem.channel.send("AT", timeout: 30).final == .ok)
     }
 
     @Test("a far end that closes as the hang-up begins is seen during the guard time: no +++ reaches the modem in command mode, and the close script is answered, not timed out")
@@ -344,10 +344,10 @@ struct SessionTests {
         _ = try modem.waitForRegistration()
         let (host, port) = try SessionRequest.address(source.address)
         let session = try modem.openSession(SessionRequest(apn: "internet", host: host, port: port))
-        #expect(try session.read(exactly: 300, deadline: .after(seconds: 5)).count == 300)
+        #expect(try session.read(exactly: 300, deadline: .after(seconds: 30)).count == 300)
         // The last word of the session (a sync's closing ACK): the far end closes on it, and the
         // modem reports CLOSED while the hang-up waits out its guard time.
-        try session.write([0x06], deadline: .after(seconds: 5))
+        try session.write([0x06], deadline: .after(seconds: 30))
         #expect(session.hangUp())
         #expect(session.carrierLost, "the far end's CLOSED was read during the guard time")
         let lines = modem.channel.transcript.lines
@@ -355,7 +355,7 @@ struct SessionTests {
         // Answered at once (ERROR: nothing left to close), not swallowed by a stray +++ and re-synced.
         #expect(lines.indices.contains(close + 1) && lines[close + 1].hasPrefix("< "), "\(lines.suffix(from: close))")
         #expect(!modem.channel.needsResync)
-        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+        #expect(try modem.channel.send("AT", timeout: 30).final == .ok)
     }
 
     @Test("a session refused by the network fails with the step named")
@@ -380,7 +380,7 @@ struct SessionTests {
         let report = try modem.recover()
         #expect(report.steps.map(\.name) == ["re-sync", "re-init", "AT+CFUN=1,1"])
         #expect(report.recovered && simulator.modem.stats.reboots == 1)
-        #expect(try modem.channel.send("AT", timeout: 1).final == .ok)
+        #expect(try modem.channel.send("AT", timeout: 30).final == .ok)
     }
 
     @Test("recovery ladder: a dead modem comes back with the board's power key; without one the ladder reports, in bounded time")

@@ -94,7 +94,7 @@ struct PPPSeamTests {
         } else {
             // The forced ECHILD left the child to us: reap it (it has its SIGTERM), within a deadline.
             var status: Int32 = 0
-            let deadline = Deadline.after(seconds: 5)
+            let deadline = Deadline.after(seconds: 30)
             while waitpid(link.pid, &status, WNOHANG) == 0 && !deadline.hasPassed { usleep(10_000) }
             #expect(kill(link.pid, 0) != 0, "pppd ended on the SIGTERM the stop sent")
         }

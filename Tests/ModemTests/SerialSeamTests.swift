@@ -130,7 +130,7 @@ struct SerialSeamTests {
     /// Reads until the modem's final OK (or the stream ends): the answer as text.
     func answer(_ port: SerialPort) throws(StreamError) -> String {
         var text = ""
-        let deadline = Deadline.after(seconds: 2)
+        let deadline = Deadline.after(seconds: 30)  // a wait for the answer, not a time limit: generous under load
         while !text.contains("OK\r\n") {
             let chunk = try port.read(maxCount: 256, deadline: deadline)
             if chunk.isEmpty { break }
