@@ -146,9 +146,12 @@ struct SealedDataKey: Equatable {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.count == 5, lines[4].isEmpty, lines[0] == "satchel-data-key 1" else { throw damaged("expected 4 lines starting with `satchel-data-key 1`") }
         let cost = lines[1].split(separator: " ")
-        guard cost.count == 3, cost[0] == "argon2id", let ops = UInt64(cost[1]), let memory = Int(cost[2]) else { throw damaged("line 2: expected `argon2id <passes> <bytes>`") }
-        guard opsLimits.contains(ops), memoryLimits.contains(memory) else {
-            throw damaged("line 2: Argon2id cost \(ops) passes over \(memory) bytes is outside \(opsLimits) passes and \(memoryLimits) bytes")
+        // The memory is read and bounded as UInt64, then made an Int: on a 32-bit handheld
+        // `Int("4294967296")` is nil, and the file would read as malformed rather than as a cost
+        // out of bounds.
+        guard cost.count == 3, cost[0] == "argon2id", let ops = UInt64(cost[1]), let memoryBytes = UInt64(cost[2]) else { throw damaged("line 2: expected `argon2id <passes> <bytes>`") }
+        guard opsLimits.contains(ops), memoryBytes >= UInt64(memoryLimits.lowerBound), memoryBytes <= UInt64(memoryLimits.upperBound), let memory = Int(exactly: memoryBytes) else {
+            throw damaged("line 2: Argon2id cost \(ops) passes over \(memoryBytes) bytes is outside \(opsLimits) passes and \(memoryLimits) bytes")
         }
         guard lines[2].hasPrefix("salt "), let salt = try? Hex.decode(String(lines[2].dropFirst(5))), salt.count == PasswordHash.saltBytes else {
             throw damaged("line 3: expected `salt` and \(PasswordHash.saltBytes) bytes in hex")

@@ -164,13 +164,12 @@ public struct DeviceLock {
     }
 
     /// Crypto-erase: the only copy of the data key on the device is overwritten with zeros,
-    /// fsynced and removed; the session goes too. The database stays, unreadable.
+    /// fsynced and removed; the session goes too. The database stays, unreadable. The zeros are
+    /// written and fsynced on one descriptor (`SystemCalls.overwriteWithZeros`); if the storage
+    /// fails them the file is removed all the same: the erase is never undone by a bad write.
     public func destroyKeys() throws {
         let local = PosixFileSystem()
-        if let size = try? local.fileSize(keyPath) {
-            try? local.write(keyPath, at: 0, [UInt8](repeating: 0, count: Int(size)))
-            try? local.sync(keyPath)
-        }
+        try? SystemCalls.overwriteWithZeros(keyPath)
         try? local.remove(keyPath)
         try? local.remove(attemptsPath)
         session.remove()
@@ -297,12 +296,7 @@ struct SessionKeyFile {
 
     func remove() {
         let path = self.path
-        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd >= 0 {
-            let zeros = [UInt8](repeating: 0, count: DataKey.bytes)
-            _ = zeros.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-        }
+        try? SystemCalls.overwriteWithZeros(path)
         unlink(path)
     }
 }

@@ -189,6 +189,11 @@ final class ConsoleApp {
     /// removes it. Not a document: nothing in it is ever sent or restored.
     var unsavedPath: String { agent.configuration.home + "/console-unsaved" }
 
+    /// What `noteUnsaved` says of a document being written line by line ("the order for X, 2 lines,").
+    static func unsavedNote(_ document: String, for name: String, lines: Int) -> String {
+        "the \(document) for \(name), \(lines) line\(lines == 1 ? "" : "s"),"
+    }
+
     func noteUnsaved(_ text: String?) {
         guard let text else {
             try? PosixFileSystem().remove(unsavedPath)
@@ -400,6 +405,18 @@ func disciplineWord(_ discipline: Customers.Discipline) -> String {
 /// A selectable list drawn in the body, scrolled so the selection stays in view.
 struct ListView {
     var selected = 0
+
+    /// Keeps the selection on one of `count` rows (after a reload or a removal).
+    mutating func clamp(count: Int) { selected = min(selected, max(count - 1, 0)) }
+
+    /// Removes the selected row of `rows` (an order's or a quote's line), the selection staying
+    /// on a row; false when no row is selected.
+    mutating func removeSelected<Row>(from rows: inout [Row]) -> Bool {
+        guard rows.indices.contains(selected) else { return false }
+        rows.remove(at: selected)
+        clamp(count: rows.count)
+        return true
+    }
 
     mutating func handle(_ key: Key, count: Int) -> Bool {
         switch key {

@@ -75,7 +75,7 @@ final class OrderPage: Page {
         app.say("Line \(lines.count) added; 1 adds another")
     }
 
-    var unsavedNote: String { "the order for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s")," }
+    var unsavedNote: String { ConsoleApp.unsavedNote("order", for: card.name, lines: lines.count) }
 
     /// One skeleton in every mode (level, the newest lines, the total, then the lower area: the
     /// credit rule's verdict, the search, or the quantity), so moving between them redraws the
@@ -157,9 +157,7 @@ final class OrderPage: Page {
             if app.message?.text.hasPrefix("Line ") != true { app.message = nil }
             mode = .picking(picker.start())
         case .character("2"), .delete:
-            guard lines.indices.contains(list.selected) else { return }
-            lines.remove(at: list.selected)
-            list.selected = min(list.selected, max(lines.count - 1, 0))
+            guard list.removeSelected(from: &lines) else { return }
             refresh(app)
             app.noteUnsaved(lines.isEmpty ? nil : unsavedNote)
             app.say("Line removed")

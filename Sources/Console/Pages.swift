@@ -20,7 +20,7 @@ final class RoutePage: Page {
         load(into: &loadError) {
             stops = try DayPlan(app.device).route(day: app.today)
         }
-        list.selected = min(list.selected, max(stops.count - 1, 0))
+        list.clamp(count: stops.count)
     }
 
     func draw(_ screen: inout ScreenBuffer, body: Range<Int>, app: ConsoleApp) {

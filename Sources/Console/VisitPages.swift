@@ -104,6 +104,7 @@ final class QuotePage: Page {
     var list = ListView()
     var mode = Mode.lines
     var picker = LinePicker()
+    var unsavedNote: String { ConsoleApp.unsavedNote("quote", for: card.name, lines: lines.count) }
 
     init(app: ConsoleApp, card: Customers.Card) {
         self.card = card
@@ -204,7 +205,7 @@ final class QuotePage: Page {
                     return app.say(problem, Style(colour: .red))
                 }
                 list.selected = lines.count - 1
-                app.noteUnsaved("the quote for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s"),")
+                app.noteUnsaved(unsavedNote)
                 app.say("Line \(lines.count) added")
             }
         }
@@ -217,11 +218,9 @@ final class QuotePage: Page {
             app.message = nil
             mode = .picking(picker.start())
         case .character("2"), .delete:
-            guard lines.indices.contains(list.selected) else { return }
-            lines.remove(at: list.selected)
-            list.selected = min(list.selected, max(lines.count - 1, 0))
+            guard list.removeSelected(from: &lines) else { return }
             refresh(app)
-            app.noteUnsaved(lines.isEmpty ? nil : "the quote for \(card.name), \(lines.count) line\(lines.count == 1 ? "" : "s"),")
+            app.noteUnsaved(lines.isEmpty ? nil : unsavedNote)
         case .character("3"):
             discount = TextField(maximum: 6)
             mode = .discount

@@ -10,6 +10,14 @@ struct Saved<Document: Encodable>: Encodable {
     var document: Document
 }
 
+extension OutputOptions {
+    /// Prints an acknowledged document: as `Saved` with --json, else `text`.
+    func printSaved<Document: Encodable>(_ saved: Acknowledged<Document>, id: String, _ text: @autoclosure () -> String) throws {
+        if json { return try printJSON(Saved(id: id, changeId: saved.changeId, document: saved.document)) }
+        print(text())
+    }
+}
+
 func choice<T: RawRepresentable & CaseIterable>(_ text: String, _ what: String, as type: T.Type) throws -> T where T.RawValue == String {
     guard let value = T(rawValue: text) else {
         throw FieldError.invalidInput(what: what, value: text, reason: "use one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -31,8 +39,7 @@ struct VisitRecord: ParsableCommand {
             let outcome = try choice(outcome, "visit outcome", as: VisitOutcome.self)
             let saved = try Capture(device).recordVisit(customerID: customer, outcome: outcome, note: note)
             return {
-                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Visit \(saved.document.id) saved: \(TerminalText.safe(customer)), \(outcome.rawValue)")
+                try output.printSaved(saved, id: saved.document.id, "Visit \(saved.document.id) saved: \(TerminalText.safe(customer)), \(outcome.rawValue)")
             }
         }
     }
@@ -61,8 +68,7 @@ struct Payment: ParsableCommand {
                 let minor = try Money.parseMinor(amount)
                 let saved = try Capture(device).recordPayment(customerID: customer, amountMinor: minor, currency: currency, method: method, receipt: receipt)
                 return {
-                    if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                    print("Payment \(saved.document.id) saved: \(Money.format(minor, TerminalText.safe(saved.document.currency))) \(method.rawValue) from \(TerminalText.safe(customer))")
+                    try output.printSaved(saved, id: saved.document.id, "Payment \(saved.document.id) saved: \(Money.format(minor, TerminalText.safe(saved.document.currency))) \(method.rawValue) from \(TerminalText.safe(customer))")
                 }
             }
         }
@@ -137,8 +143,7 @@ struct ComplaintRecord: ParsableCommand {
             let category = try choice(category, "complaint category", as: ComplaintCategory.self)
             let saved = try Capture(device).fileComplaint(customerID: customer, category: category, description: text, orderRef: order, partNumber: part)
             return {
-                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Complaint \(saved.document.id) saved: \(category.rawValue) for \(TerminalText.safe(customer))")
+                try output.printSaved(saved, id: saved.document.id, "Complaint \(saved.document.id) saved: \(category.rawValue) for \(TerminalText.safe(customer))")
             }
         }
     }
@@ -190,8 +195,7 @@ struct Maintenance: ParsableCommand {
             let kind = try choice(kind, "maintenance kind", as: MaintenanceKind.self)
             let saved = try Capture(device).recordMaintenance(equipmentID: equipment, kind: kind, note: note)
             return {
-                if output.json { return try printJSON(Saved(id: saved.document.id, changeId: saved.changeId, document: saved.document)) }
-                print("Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(TerminalText.safe(equipment))")
+                try output.printSaved(saved, id: saved.document.id, "Maintenance \(saved.document.id) saved: \(kind.rawValue) of \(TerminalText.safe(equipment))")
             }
         }
     }

@@ -75,4 +75,46 @@ struct BoundsTests {
         let report = try fixture.agent.restore(passphrase: nil, force: true)
         #expect(report.snapshotGeneration == nil && report.skipped.isEmpty)
     }
+
+    @Test("a snapshot whose first chunk length is one past the bytes the file has left: refused with the chunk's length and place, no trap, the device's documents as they were")
+    func snapshotChunkOnePastTheEnd() throws {
+        let fixture = try BackupFixture()
+        let device = try fixture.open()
+        _ = try fixture.agent.initCard(device, passphrase: BackupFixture.passphrase)
+        let ids = try fixture.captureDay(device)
+        let first = "/card/satchel/BG03/snapshots/" + (try #require(try fixture.card.listDirectory("/card/satchel/BG03/snapshots").first))
+        let stored = LittleEndian.uint32(try fixture.card.read(first, at: 8 + 24, count: 4), at: 0)
+        // The file cut so that the chunk's stated length is one past what follows its length field.
+        try fixture.card.truncate(first, to: 8 + 24 + 4 + Int64(stored) - 1)
+        let error = #expect(throws: BackupError.self) { try fixture.agent.restore(passphrase: nil, force: true) }
+        #expect(error?.description.contains("chunk length \(stored) at byte 32") == true, "\(String(describing: error))")
+        #expect(try BackupFixture.documentIDs(fixture.open().database) == Set(ids))
+    }
+
+    @Test("a sealed record slot (epoch-a/-b) whose length field reads 0x7FFFFFFF to 0xFFFFFFFF, or one past the bytes the slot holds, does not open: no trap, the other slot is read, nothing on the card changed")
+    func sealedRecordHostileLengths() throws {
+        // The field is a u32: 2^63-1 cannot be written in it; the widest a slot can claim is 0xFFFFFFFF.
+        let stored = 8 + AEAD.tagBytes
+        for length: UInt32 in [0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFE, 0xFFFF_FFFF, UInt32(stored + 1)] {
+            let card = CrashFileSystem()
+            try card.createDirectory("/card")
+            try card.createDirectory("/card/satchel")
+            try card.createDirectory("/card/satchel/BG03")
+            let epoch = CardEpoch(layout: CardLayout(root: "/card", device: "BG03"), key: BackupKey.generate(), card: card)
+            try epoch.record(1)
+            try epoch.record(2)   // generation 2, in epoch-b
+            let slot = "/card/satchel/BG03/epoch-b"
+            #expect(LittleEndian.uint32(try card.read(slot, max: 4096), at: 16) == UInt32(stored))
+            var field: [UInt8] = []
+            LittleEndian.append(length, to: &field)
+            try card.write(slot, at: 16, field)
+            let before = try ["epoch-a", "epoch-b"].map { try card.read("/card/satchel/BG03/" + $0, max: 4096) }
+            #expect(try epoch.read() == 1, "length \(length)")
+            #expect(try ["epoch-a", "epoch-b"].map { try card.read("/card/satchel/BG03/" + $0, max: 4096) } == before, "length \(length): the card changed")
+            // Both slots hostile: a typed error naming the slots, never a trap or a value.
+            try card.write("/card/satchel/BG03/epoch-a", at: 16, field)
+            let error = #expect(throws: BackupError.self, "length \(length)") { try epoch.read() }
+            #expect(error?.description.contains("epoch-a does not open") == true, "\(String(describing: error))")
+        }
+    }
 }

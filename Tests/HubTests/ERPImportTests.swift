@@ -251,4 +251,17 @@ struct ERPImportTests {
         #expect(summary.rows["products"] == count)
         #expect(try hub.rows("SELECT count(*), sum(quantity) FROM stock WHERE location = 'warehouse'") == [[.integer(Int64(count)), .integer(Int64((0..<count).reduce(0) { $0 + $1 % 50 }))]])
     }
+
+    @Test("hostile numbers in the XML: character references of 2^32-1, 2^32, 2^63-1 and 2^64 and one past Unicode, a reference longer than any, and an amount of 2^63 are refused with the line and what, nothing imported, no trap")
+    func hostileNumbers() throws {
+        let hub = try Hub()
+        for reference in ["&#4294967295;", "&#4294967296;", "&#9223372036854775807;", "&#x7FFFFFFFFFFFFFFF;", "&#xFFFFFFFFFFFFFFFF0;", "&#x110000;"] {
+            let body = Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"K\(reference)\"><price level=\"customer\" currency=\"PLN\" amount-minor=\"1\"/></product></products>"
+            let why = try hub.refusal(hub.write("reference.xml", Self.exchange(body)))
+            #expect(why.contains("line 4") && (why.contains("no character") || why.contains("is refused") || why.contains("bare &")), "\(reference): \(why)")
+        }
+        let amount = Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"K\"><price level=\"customer\" currency=\"PLN\" amount-minor=\"9223372036854775808\"/></product></products>"
+        let why = try hub.refusal(hub.write("amount.xml", Self.exchange(amount)))
+        #expect(why.contains("9223372036854775808' is not a whole number"), "\(why)")
+    }
 }

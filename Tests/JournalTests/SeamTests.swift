@@ -110,7 +110,9 @@ struct SeamTests {
 
     @Test("a segment filled with erased flash (0xFF), or whose record length reads 0x7FFFFFFF to 0xFFFFFFFF, is cut off cleanly: no trap, the records before it kept")
     func erasedAndHostileLengths() throws {
-        for length: UInt32 in [0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFE, 0xFFFF_FFFF] {
+        // The field is a u32 (2^63-1 cannot be written in it). 4084: one past the 4100 bytes left
+        // after it (17 bytes of record overhead + 4084 = 4101), within the record limit.
+        for length: UInt32 in [0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFE, 0xFFFF_FFFF, 4100 - 17 + 1] {
             let fileSystem = CrashFileSystem()
             try fileSystem.createDirectory("/card")
             try fileSystem.createDirectory("/card/journal")

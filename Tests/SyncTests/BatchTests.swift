@@ -210,6 +210,8 @@ struct BatchTests {
         ("a payload length of 0x7FFFFFFF", body { $0.varint(0x7FFF_FFFF); $0.raw([1]) }),
         ("a payload length of 0xFFFFFFFF", body { $0.varint(0xFFFF_FFFF); $0.raw([1]) }),
         ("a payload length of 2^64 - 1", body { $0.varint(UInt64.max) }),
+        ("a payload length of 2^63 - 1", body { $0.varint(UInt64(Int64.max)); $0.raw([1]) }),
+        ("a payload length one past the bytes left", body { $0.varint(4); $0.raw([1, 2, 3]) }),
         ("a payload missing", body { _ in }),
         ("a string repeat before any literal", bodyWithChangeIDs { $0.varint(TextColumn.firstRepeat) }),
         ("a prefix index outside the table", bodyWithChangeIDs { $0.varint(TextColumn.numbered); $0.varint(1); $0.varint(1); $0.varint(0); $0.int(1) }),
