@@ -27,7 +27,7 @@ public final class SyncServer: @unchecked Sendable {
     /// What a device refused at the session cap is told to wait before it tries again.
     public let retryAfterSeconds: Int
     /// Counters for the metrics endpoint (`HubMetrics.prometheusText`).
-    public let metrics = HubMetrics()
+    public let metrics: HubMetrics
     /// How many sync-password verifications (Argon2id, 64 MiB each) run at once; the others wait.
     public let passwords: PasswordGate
     /// The sync passwords this process verified, so a rep's next session skips Argon2id (nil: every
@@ -53,6 +53,7 @@ public final class SyncServer: @unchecked Sendable {
         self.retryAfterSeconds = retryAfterSeconds
         self.passwords = passwords
         self.verifiedPasswords = verifiedPasswords
+        self.metrics = HubMetrics(passwords: passwords, verifiedPasswords: verifiedPasswords)
         self.clock = clock
         self.log = log
     }

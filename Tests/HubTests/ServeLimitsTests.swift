@@ -164,6 +164,13 @@ struct ServeLimitsTests {
         #expect((value("satchel_hub_bytes_down_total") ?? 0) > 0)
         #expect(value("satchel_hub_session_duration_seconds_count") == 3)
         #expect(value("satchel_hub_session_duration_seconds_bucket{le=\"+Inf\"}") == 3)
+        // The gate and the memory: the first session and the wrong password ran Argon2id, the
+        // second session was let in by the password verified before; none is running now.
+        #expect(value("satchel_hub_password_checks_running") == 0)
+        #expect(value("satchel_hub_password_checks_limit") == 4)
+        #expect(value("satchel_hub_password_checks_total") == 2)
+        #expect(value("satchel_hub_password_check_timeouts_total") == 0)
+        #expect(value("satchel_hub_verified_password_hits_total") == 1)
         // Every sample line belongs to a metric declared with HELP and TYPE before it.
         var declared: Set<String> = []
         for line in body.split(separator: "\n") {
