@@ -17,7 +17,10 @@ public protocol DeviceLifecycleStore: AnyObject {
     func assignment(device: String, now: Int64) throws -> DeviceAssignment
     /// Checks the technician credential and registers the device (or confirms a re-provisioning of
     /// the same identity). Throws `LifecycleRefusal` with what to do; nothing is changed then.
-    func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64) throws
+    /// `check` runs the credential's Argon2id: the sync server passes its `PasswordGate`, so a
+    /// mass provisioning holds no more 64 MiB verifications at once than the sync passwords do
+    /// (a `PasswordGate.Busy` it throws leaves everything unchanged and unrecorded).
+    func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64, check: CredentialCheck) throws
     func depositEscrow(device: String, _ deposit: EscrowDeposit, now: Int64) throws
     /// The office reports a device lost: it is refused and told to wipe at its next contact.
     func markLost(device: String, now: Int64) throws
@@ -31,6 +34,17 @@ public protocol DeviceLifecycleStore: AnyObject {
     func revokeTechnician(id: String, now: Int64) throws
     func setOfflinePolicy(lockAfterDays: Int, wipeAfterDays: Int, now: Int64) throws
     func lifecycleEvents(device: String?, limit: Int) throws -> [LifecycleEvent]
+}
+
+/// Verifies a credential against its stored Argon2id hash: true when it checks.
+public typealias CredentialCheck = (_ storedHash: String, _ credential: String) throws -> Bool
+
+extension DeviceLifecycleStore {
+    /// Registers with the credential checked directly, outside any gate: for one office command
+    /// or a test, never for the sync server's concurrent sessions.
+    public func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64) throws {
+        try register(device: device, publicKey: publicKey, registration, now: now, check: { PasswordHash.verify($0, password: $1) })
+    }
 }
 
 public enum DeviceLifecycleState: String, Sendable, Codable {
@@ -162,12 +176,13 @@ extension DeviceLifecycleStore where Self: HubSQL & HubStorage {
 
     /// The technician a credential (`ID.SECRET`, as `technician add` printed it) belongs to, when
     /// it checks, is not revoked and has not expired. A refusal is recorded and says which.
-    func technician(credential: String, now: Int64, for purpose: String) throws -> String {
+    func technician(credential: String, now: Int64, for purpose: String,
+                    check: CredentialCheck = { PasswordHash.verify($0, password: $1) }) throws -> String {
         let id = credential.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
         let refusal: String
         if let row = try firstRow("SELECT credential_hash, expires_at, revoked_at FROM technicians WHERE id = ?", [.text(id)],
                                         row: { (hash: $0.text(0), expires: $0.optionalInt64(1), revoked: $0.optionalInt64(2)) }) {
-            if !PasswordHash.verify(row.hash, password: credential) {
+            if try !check(row.hash, credential) {
                 refusal = "the technician credential of \(Displayed.text(id)) does not check: type it again as `satchel-hub technician add` printed it"
             } else if row.revoked != nil {
                 refusal = "technician \(Displayed.text(id)) is revoked: the office issues a new credential (satchel-hub technician add)"
@@ -183,8 +198,10 @@ extension DeviceLifecycleStore where Self: HubSQL & HubStorage {
         throw LifecycleRefusal(description: refusal)
     }
 
-    public func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64) throws {
-        let technician = try storageErrors { try self.technician(credential: registration.credential, now: now, for: "provisioning \(device)") }
+    public func register(device: String, publicKey: [UInt8], _ registration: Register, now: Int64, check: CredentialCheck) throws {
+        let technician = try storageErrors {
+            try self.technician(credential: registration.credential, now: now, for: "provisioning \(device)", check: check)
+        }
         func refuse(_ why: String) throws -> Never { throw try refusal("provisioning refused", device: device, technician: technician, why, now: now) }
         let existing = try storageErrors {
             try firstRow("SELECT rep_id, public_key, revoked FROM devices WHERE id = ?", [.text(device)],

@@ -25,7 +25,15 @@ public final class HubMetrics: @unchecked Sendable {
     public static let durationBuckets: [Double] = [1, 5, 15, 60, 120, 300]
     private var durationBucketCounts = [Int](repeating: 0, count: durationBuckets.count)
 
-    public init() {}
+    /// The password checks' gate and the verified-password memory the server uses, read at each
+    /// scrape (nil: a server without them, or none set).
+    private let passwords: PasswordGate?
+    private let verifiedPasswords: VerifiedPasswords?
+
+    public init(passwords: PasswordGate? = nil, verifiedPasswords: VerifiedPasswords? = nil) {
+        self.passwords = passwords
+        self.verifiedPasswords = verifiedPasswords
+    }
 
     func accepted(admitted: Bool) {
         lock.lock(); defer { lock.unlock() }
@@ -85,6 +93,20 @@ public final class HubMetrics: @unchecked Sendable {
         metric("batches_total", "counter", "Batches committed and answered with a RECEIPT (a batch sent again counts again).", [("", "\(batches)")])
         metric("records_up_total", "counter", "Change records received in batches.", [("", "\(recordsUp)")])
         metric("records_down_total", "counter", "Working-set rows and documents sent.", [("", "\(recordsDown)")])
+        if let passwords {
+            // Argon2id, 64 MiB each while it runs: the gate bounds them to `limit` at once.
+            let counts = passwords.counts
+            metric("password_checks_running", "gauge", "Argon2id password checks (sync passwords, provisioning credentials) running now.",
+                   [("", "\(passwords.runningNow)")])
+            metric("password_checks_limit", "gauge", "Argon2id password checks allowed at once (serve --password-memory-mb).", [("", "\(passwords.limit)")])
+            metric("password_checks_total", "counter", "Argon2id password checks run to the end.", [("", "\(counts.verified)")])
+            metric("password_check_timeouts_total", "counter", "Sessions told 'hub busy' because no password check came free before their deadline.",
+                   [("", "\(counts.timedOut)")])
+        }
+        if let verifiedPasswords {
+            metric("verified_password_hits_total", "counter", "Sessions let in by a password this process verified before, without Argon2id.",
+                   [("", "\(verifiedPasswords.hitCount)")])
+        }
         var buckets = Self.durationBuckets.enumerated().map { ("{le=\"\(SyncServer.seconds($0.element))\"}", "\(durationBucketCounts[$0.offset])") }
         buckets.append(("{le=\"+Inf\"}", "\(durationCount)"))
         out += "# HELP satchel_hub_session_duration_seconds Sync session durations, handshake to last message.\n"

@@ -64,6 +64,19 @@ public final class PasswordGate: @unchecked Sendable {
         return try body()
     }
 
+    /// One Argon2id verification of `password` against `storedHash`, when a slot is free before
+    /// `deadline`: the sync passwords and the technicians' provisioning credentials both.
+    public func verify(_ storedHash: String, password: String, until deadline: Deadline) throws -> Bool {
+        try run(until: deadline) { PasswordHash.verify(storedHash, password: password) }
+    }
+
+    /// Verifications running now (the metrics' gauge).
+    public var runningNow: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return running
+    }
+
     /// What the gate saw so far: the most verifications running at once, how many ran, how many
     /// gave up waiting. For the metrics and for tests.
     public var counts: (peak: Int, verified: Int, timedOut: Int) {

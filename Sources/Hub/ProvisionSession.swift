@@ -20,9 +20,16 @@ extension SyncServer {
         let registration = try Register.decode(message.body)
         entry.rep = registration.rep
         do {
-            try lifecycle.register(device: device, publicKey: publicKey, registration, now: now())
+            // The credential's Argon2id (64 MiB) through the sync passwords' gate: a mass
+            // provisioning waits its turn instead of growing the hub by 64 MiB a session.
+            let waitUntil = passwordWait(deadline)
+            try lifecycle.register(device: device, publicKey: publicKey, registration, now: now(),
+                                   check: { [passwords] in try passwords.verify($0, password: $1, until: waitUntil) })
         } catch let refusal as LifecycleRefusal {
             throw SessionRefusal.registrationRefused(refusal.description)
+        } catch let busy as PasswordGate.Busy {
+            refuseBusy(busy, on: channel, deadline: deadline, entry: &entry)
+            return
         }
         let keys = try lifecycle.lifecycleKeys()
         let assignment = SignedAssignment.sign(try lifecycle.assignment(device: device, now: now()), with: keys.signing)

@@ -27,7 +27,7 @@ public final class SyncServer: @unchecked Sendable {
     /// What a device refused at the session cap is told to wait before it tries again.
     public let retryAfterSeconds: Int
     /// Counters for the metrics endpoint (`HubMetrics.prometheusText`).
-    public let metrics = HubMetrics()
+    public let metrics: HubMetrics
     /// How many sync-password verifications (Argon2id, 64 MiB each) run at once; the others wait.
     public let passwords: PasswordGate
     /// The sync passwords this process verified, so a rep's next session skips Argon2id (nil: every
@@ -53,6 +53,7 @@ public final class SyncServer: @unchecked Sendable {
         self.retryAfterSeconds = retryAfterSeconds
         self.passwords = passwords
         self.verifiedPasswords = verifiedPasswords
+        self.metrics = HubMetrics(passwords: passwords, verifiedPasswords: verifiedPasswords)
         self.clock = clock
         self.log = log
     }
@@ -502,6 +503,20 @@ public final class SyncServer: @unchecked Sendable {
         try channel?.send(.init(type: MessageType.error.rawValue, body: ErrorMessage(code: code, message: message).encode()), deadline: deadline)
     }
 
+    /// How long a session waits for a password check: until 5 s before its deadline, early
+    /// enough to tell the device to come back.
+    func passwordWait(_ deadline: Deadline) -> Deadline {
+        Deadline(nanoseconds: deadline.nanoseconds &- min(deadline.nanoseconds, 5_000_000_000))
+    }
+
+    /// Every password check stayed in use: the device hears hub busy with the wait to honour.
+    func refuseBusy(_ busy: PasswordGate.Busy, on channel: SyncChannel, deadline: Deadline, entry: inout AuditEntry) {
+        let message = "hub busy: all \(busy.limit) password checks are in use; retry after \(retryAfterSeconds) s"
+        try? sendError(.hubBusy, message, on: channel, deadline: deadline)
+        entry.result = "refused"
+        entry.error = message
+    }
+
     private func authenticate(_ channel: SyncChannel, device: HubDevice, epoch: Int64, storage: any HubStorage, deadline: Deadline,
                               entry: inout AuditEntry) throws -> Bool {
         let message = try channel.receive(deadline: deadline)
@@ -524,18 +539,14 @@ public final class SyncServer: @unchecked Sendable {
         // A few at once (`passwords`): the wait ends early enough to tell the device to come back.
         let verified: Bool
         do {
-            let waitUntil = Deadline(nanoseconds: deadline.nanoseconds &- min(deadline.nanoseconds, 5_000_000_000))
             if verifiedPasswords?.matches(rep: rep.id, storedHash: rep.passwordHash, password: password) == true {
                 verified = true
             } else {
-                verified = try passwords.run(until: waitUntil) { PasswordHash.verify(rep.passwordHash, password: password) }
+                verified = try passwords.verify(rep.passwordHash, password: password, until: passwordWait(deadline))
                 if verified { verifiedPasswords?.remember(rep: rep.id, storedHash: rep.passwordHash, password: password) }
             }
         } catch let busy as PasswordGate.Busy {
-            let message = "hub busy: all \(busy.limit) password checks are in use; retry after \(retryAfterSeconds) s"
-            try? sendError(.hubBusy, message, on: channel, deadline: deadline)
-            entry.result = "refused"
-            entry.error = message
+            refuseBusy(busy, on: channel, deadline: deadline, entry: &entry)
             return false
         }
         guard verified else {

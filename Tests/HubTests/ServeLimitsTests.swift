@@ -24,11 +24,12 @@ struct ServeLimitsTests {
         private var logged: [String] = []
 
         init(_ backend: Backend, maxSessions: Int = 8, retryAfter: Int = 30, passwords: PasswordGate = PasswordGate(limit: 4),
-             verifiedPasswords: VerifiedPasswords? = VerifiedPasswords(), cost: PasswordHash.Cost = FastSyncTests.cost) throws {
+             verifiedPasswords: VerifiedPasswords? = VerifiedPasswords(), cost: PasswordHash.Cost = FastSyncTests.cost,
+             sessionTimeout: Double = 20) throws {
             store = try backend.makeHub()
             listener = try TCPListener("127.0.0.1:0")
             let box = LogBox()
-            server = SyncServer(maxSessions: maxSessions, sessionTimeout: 20, retryAfterSeconds: retryAfter, passwords: passwords,
+            server = SyncServer(maxSessions: maxSessions, sessionTimeout: sessionTimeout, retryAfterSeconds: retryAfter, passwords: passwords,
                                 verifiedPasswords: verifiedPasswords, log: { box.add($0) }, makeStorage: store.open)
             try store.storage.addRep(id: "R07", name: "Йордан Стоянов", passwordHash: PasswordHash.hash(password: "sync-hasło", cost: cost))
             try store.storage.addDevice(id: "BG03", rep: "R07", publicKey: deviceKey.publicKey, now: 0)
@@ -163,6 +164,13 @@ struct ServeLimitsTests {
         #expect((value("satchel_hub_bytes_down_total") ?? 0) > 0)
         #expect(value("satchel_hub_session_duration_seconds_count") == 3)
         #expect(value("satchel_hub_session_duration_seconds_bucket{le=\"+Inf\"}") == 3)
+        // The gate and the memory: the first session and the wrong password ran Argon2id, the
+        // second session was let in by the password verified before; none is running now.
+        #expect(value("satchel_hub_password_checks_running") == 0)
+        #expect(value("satchel_hub_password_checks_limit") == 4)
+        #expect(value("satchel_hub_password_checks_total") == 2)
+        #expect(value("satchel_hub_password_check_timeouts_total") == 0)
+        #expect(value("satchel_hub_verified_password_hits_total") == 1)
         // Every sample line belongs to a metric declared with HELP and TYPE before it.
         var declared: Set<String> = []
         for line in body.split(separator: "\n") {
@@ -297,6 +305,68 @@ struct ServeLimitsTests {
         #expect(counts.verified == 12)
         #expect(counts.peak <= 2, "\(counts.peak) password checks ran at once")
         #expect(counts.timedOut == 0)
+        _ = try hub.stop()
+    }
+
+    @Test("provisioning sessions at once check the technician credential through the same gate as the sync passwords; with the gate full the device hears 'hub busy' and nothing is registered",
+          arguments: Backend.allCases)
+    func provisioningChecksAreBounded(backend: Backend) throws {
+        let gate = PasswordGate(limit: 2)
+        // Session deadline 7 s: a check waits until 5 s before it, so 2 s for a free slot.
+        let hub = try Hub(backend, maxSessions: 32, passwords: gate, sessionTimeout: 7)
+        let lifecycle = try #require(hub.store.storage as? any DeviceLifecycleStore)
+        // The credential is hashed at the interactive cost (64 MiB), as `technician add` does.
+        let credential = try lifecycle.addTechnician(id: "T1", name: "Иван Петров", expiresAt: nil, now: 0)
+        let hubKey = try hub.store.storage.hubKey().publicKey
+        @Sendable func provision(_ id: String, _ key: X25519.KeyPair) throws {
+            let stream = try TCP.connect("127.0.0.1:\(hub.listener.port)", deadline: .after(seconds: 10))
+            defer { stream.close() }
+            _ = try ProvisionClient.run(stream, deviceKey: key, hubKey: hubKey, device: id, register: Register(credential: credential, rep: "R07"),
+                                        escrow: { _ in nil }, deadline: .after(seconds: 20))
+        }
+        let devices = (1...6).map { ("PV\(10 + $0)", X25519.KeyPair.generate()) }
+        final class Errors: @unchecked Sendable { let lock = NSLock(); var all: [String] = [] }
+        let errors = Errors()
+        let group = DispatchGroup()
+        for (id, key) in devices {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                do { try provision(id, key) } catch { errors.lock.lock(); errors.all.append("\(id): \(error)"); errors.lock.unlock() }
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(errors.all.isEmpty, "\(errors.all)")
+        for (id, key) in devices { #expect(try hub.store.storage.device(publicKey: key.publicKey)?.id == id) }
+        var counts = gate.counts
+        #expect(counts.verified == 6, "the six credential checks ran through the gate")
+        #expect(counts.peak <= 2, "\(counts.peak) credential checks ran at once")
+        #expect(counts.timedOut == 0)
+
+        // Both slots held past the session's wait: the device is told to come back, and nothing changes.
+        let release = ConcurrentInitTests.Flag()
+        let holders = DispatchGroup()
+        for _ in 0..<2 {
+            holders.enter()
+            Thread.detachNewThread {
+                defer { holders.leave() }
+                _ = try? gate.run(until: .after(seconds: 30)) { while !release.isSet { usleep(5_000) } }
+            }
+        }
+        let held = Deadline.after(seconds: 10)
+        while gate.runningNow < 2, !held.hasPassed { usleep(5_000) }
+        #expect(gate.runningNow == 2)
+        let late = X25519.KeyPair.generate()
+        #expect { try provision("PV99", late) } throws: {
+            if case .hubError(.hubBusy, let message)? = $0 as? SyncFailure { return message.contains("password checks are in use") }
+            return false
+        }
+        release.set()
+        #expect(holders.wait(timeout: .now() + 30) == .success)
+        #expect(try hub.store.storage.device(publicKey: late.publicKey) == nil)
+        #expect(try !lifecycle.lifecycleEvents(device: nil, limit: 100).contains { $0.device == "PV99" || $0.detail.contains("PV99") })
+        counts = gate.counts
+        #expect(counts.timedOut == 1 && counts.verified == 8)
         _ = try hub.stop()
     }
 
