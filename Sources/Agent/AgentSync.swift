@@ -124,7 +124,7 @@ extension DeviceAgent {
         // refusal (exit 75) and the rep syncs later. Nothing was sent or marked meanwhile.
         let started = Deadline.monotonicNanoseconds()
         var busyAttempts = 0
-        let report = try obeyingWipeOrders { () throws -> DeviceSync.Report in
+        var report = try obeyingWipeOrders { () throws -> DeviceSync.Report in
             while true {
                 do {
                     return try connect(link, address: try sync.hubAddress(hub)) { opened, address in
@@ -150,6 +150,33 @@ extension DeviceAgent {
                     sleep(UInt32(seconds))
                 }
             }
+        }
+        // The hub holds less than it had acknowledged (restored from an older backup): its mark
+        // came in this session's answer, after the one flight had gone up, so the changes it lost
+        // go up in a second session now. Left to the next sync they would reach the office only
+        // when the rep next syncs, after this one had said all was sent.
+        if report.hubLacked > 0 && recovered == nil {
+            notice("the hub holds \(report.hubLacked) change\(report.hubLacked == 1 ? "" : "s") fewer than it had acknowledged from this handheld (restored from an older backup?): sending \(report.hubLacked == 1 ? "it" : "them") again")
+            state.phase = .connecting
+            progress(state)
+            let resent = try obeyingWipeOrders { () throws -> DeviceSync.Report in
+                try connect(link, address: try sync.hubAddress(hub)) { opened, address in
+                    state.phase = .exchanging
+                    progress(state)
+                    return try sync.run(.fast, device, password: password, over: opened, hub: address, timeoutSeconds: timeoutSeconds)
+                }
+            }
+            report.resentToHub = resent.uploaded
+            report.uploaded += resent.uploaded
+            report.duplicates += resent.duplicates
+            report.throughSeq = resent.throughSeq
+            report.bytesUp += resent.bytesUp
+            report.bytesDown += resent.bytesDown
+            report.seconds += resent.seconds
+            report.batchId = resent.batchId ?? report.batchId
+            report.prunedDocuments += resent.prunedDocuments
+            report.prunedChanges += resent.prunedChanges
+            report.releasedRows += resent.releasedRows
         }
         let downloaded = report.pull != nil && (report.downloaded > 0 || report.documents > 0 || mode == .initialise || mode == .duplicate)
         if downloaded, mirror(device).isHealthy, (try? snapshot(device)) != nil { reached(.snapshotWritten) }

@@ -141,9 +141,17 @@ public struct DeviceSync {
         public var prunedDocuments: Int = 0
         public var prunedChanges: Int = 0
         public var releasedRows: Int = 0
+        /// Changes the hub had acknowledged and no longer holds (a hub restored from an older
+        /// backup), learnt from its high-water mark in this session: the upload position moved
+        /// back to what the hub holds, so they are still to be sent.
+        public var hubLacked: Int = 0
+        /// Of those, how many a second session of the same sync sent again (`DeviceAgent.sync`).
+        public var resentToHub: Int = 0
 
         enum CodingKeys: String, CodingKey {
             case mode, hub, uploaded, duplicates, pull, downloaded, mismatched, seconds, documents
+            case hubLacked = "hub_lacked"
+            case resentToHub = "resent_to_hub"
             case skippedDocuments = "skipped_documents"
             case recoveredFrom = "recovered_from"
             case recoveredChanges = "recovered_changes"
@@ -224,6 +232,14 @@ public struct DeviceSync {
             try device.setSyncState("pending_batches", nil)
             try device.setSyncState("last_sync_at", String(now))
         }
+        // What the hub lacks of what it had acknowledged: sent by the next session, which
+        // `DeviceAgent.sync` opens at once rather than leaving it to the rep's next sync.
+        let lacked = try learnt.uploadPosition.map { position in
+            try device.guarded {
+                try device.database.first("SELECT count(*) FROM changes WHERE seq > ? AND seq <= ?",
+                                          [.integer(position), .integer(uploaded)]) { $0.int64(0) }
+            } ?? 0
+        } ?? 0
         // The hub's role and offline policy for this handheld, with its time now (unlocks it).
         if let signed = result.assignment { try ContactPolicy.record(signed, in: device) }
         // What the hub now holds the device may let go of, so the database stays bounded.
@@ -234,7 +250,8 @@ public struct DeviceSync {
                       throughSeq: result.receipt?.throughSeq ?? uploaded, bytesUp: result.bytesSent, bytesDown: result.bytesReceived,
                       batchId: batches.last?.id, pull: result.pull, downloaded: result.downloaded, mismatched: result.mismatched,
                       seconds: seconds, documents: result.documents, skippedDocuments: download.skippedDocuments,
-                      prunedDocuments: housekeeping.documents, prunedChanges: housekeeping.changes, releasedRows: released)
+                      prunedDocuments: housekeeping.documents, prunedChanges: housekeeping.changes, releasedRows: released,
+                      hubLacked: Int(lacked))
     }
 
     /// What upload mode sends: the replaced handheld's changes it had not yet seen acknowledged.

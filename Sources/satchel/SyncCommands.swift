@@ -92,6 +92,7 @@ struct SyncCommand: ParsableCommand {
             }
             var line = "Synced (\(report.mode)) with \(report.hub): \(report.uploaded) change\(report.uploaded == 1 ? "" : "s") sent"
             if report.duplicates > 0 { line += ", \(report.duplicates) the hub already had" }
+            if report.resentToHub > 0 { line += " (\(report.resentToHub) of them again: the hub had lost them)" }
             if report.pull != nil { line += "; \(report.downloaded) working-set rows received" }
             if report.documents > 0 || report.skippedDocuments > 0 {
                 line += "; \(report.documents) documents of the replaced device copied\(report.skippedDocuments > 0 ? " (\(report.skippedDocuments) refer to customers or products outside this working set: left out)" : "")"
