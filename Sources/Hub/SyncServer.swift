@@ -283,7 +283,11 @@ public final class SyncServer: @unchecked Sendable {
                 entry.error = "cut: the hub was stopping and the drain deadline passed; nothing it had not acknowledged was kept, the device sends it again"
                     + (entry.error.map { " (\($0))" } ?? "")
             }
-            try? storage.audit(entry)
+            // A session whose audit entry cannot be written is said on the hub's log, as a
+            // refusal's is: the office's `missed-syncs` and `audit` read that table.
+            do { try storage.audit(entry) } catch {
+                log("satchel-hub: the session of device \(TerminalText.safe(entry.device ?? "?")) is not in the audit log: \(TerminalText.safe("\(error)"))")
+            }
             sessionEnded(entry, stream: stream, started: started)
         }
         let deadline = Deadline.after(seconds: sessionTimeout)
