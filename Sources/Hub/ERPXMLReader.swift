@@ -61,6 +61,14 @@ final class ERPXMLReader {
     }
 
     private let file: UnsafeMutablePointer<FILE>
+    /// The most bytes one text, CDATA section, comment, processing instruction, name or
+    /// attribute value may take: far above any field of the exchange (the device takes 16 KiB
+    /// of free text), and what keeps "a 200 MB file in bounded memory" true of a hostile file
+    /// that is one 200 MB text node.
+    static let longestValueBytes = 1 << 20
+    /// The most attributes one element may carry, far more than any element of the schema
+    /// declares: a start tag of millions would otherwise cost a duplicate check per pair.
+    static let mostAttributes = 256
     private var chunk = [UInt8](repeating: 0, count: 1 << 16)
     /// UTF-8 bytes not yet consumed (a single-byte encoding is transcoded on the way in).
     private var buffer: [UInt8] = []
@@ -215,7 +223,12 @@ final class ERPXMLReader {
             if try startsWith(terminator) { try skip(end.count); return collected }
             guard let byte = try advance() else { throw truncated("inside \(what()) opened at line \(startLine)") }
             collected.append(byte)
+            if collected.count > Self.longestValueBytes { throw tooLong(what(), from: startLine) }
         }
+    }
+
+    private func tooLong(_ what: String, from startLine: Int) -> Failure {
+        Failure(line: startLine, reason: "\(what) is longer than \(Self.longestValueBytes / 1024) KiB: no field of the exchange holds that much; the file is damaged or not an exchange file")
     }
 
     private func truncated(_ where: String) -> Failure {
@@ -245,6 +258,11 @@ final class ERPXMLReader {
             let byte = raw[index]
             guard byte == UInt8(ascii: "&") else { out.append(byte); index += 1; continue }
             guard let semicolon = raw[index...].firstIndex(of: UInt8(ascii: ";")), semicolon - index <= 12 else {
+                // "&#0000000065;" is a character reference with too many digits, not a bare &:
+                // advice to write &amp; there would change the text.
+                if index + 1 < raw.count, raw[index + 1] == UInt8(ascii: "#") {
+                    throw Failure(line: line, reason: "a character reference in \(what()) is too long or has no ';': write it as &#NNNN; or &#xHHHH; (no leading zeros needed), or the character itself")
+                }
                 throw Failure(line: line, reason: "a bare & in \(what()): write it as &amp;")
             }
             let name = String(decoding: raw[(index + 1)..<semicolon], as: UTF8.self)
@@ -257,6 +275,9 @@ final class ERPXMLReader {
             default:
                 var number: UInt32?
                 if name.hasPrefix("#x") { number = UInt32(name.dropFirst(2), radix: 16) } else if name.hasPrefix("#") { number = UInt32(name.dropFirst()) }
+                if number == nil && name.hasPrefix("#") {
+                    throw Failure(line: line, reason: "character reference &\(TerminalText.safe(name)); in \(what()) is no character (past Unicode's last, U+10FFFF, or not a number)")
+                }
                 guard let number else {
                     throw Failure(line: line, reason: "entity &\(TerminalText.safe(name)); in \(what()) is refused: the exchange expands no entities (only &lt; &gt; &amp; &quot; &apos; and &#...;); write the character itself")
                 }
@@ -289,6 +310,7 @@ final class ERPXMLReader {
             if byte != UInt8(ascii: "<") {
                 if text.isEmpty { textLine = line }
                 text.append(try advance()!)
+                if text.count > Self.longestValueBytes { throw tooLong("the text of <\(TerminalText.safe(open.last?.name ?? "the file"))>", from: textLine) }
                 continue
             }
             if !text.isEmpty, text.contains(where: { !Self.isSpace($0) }) {
@@ -343,7 +365,10 @@ final class ERPXMLReader {
             return try string(buffer[start..<end], what: "a name")
         }
         var bytes: [UInt8] = []
-        while let byte = try peek(), Self.isNameByte(byte) { bytes.append(byte); position += 1 }
+        while let byte = try peek(), Self.isNameByte(byte) {
+            bytes.append(byte); position += 1
+            if bytes.count > Self.longestValueBytes { throw tooLong("a name in \(what())", from: line) }
+        }
         guard !bytes.isEmpty else { throw Failure(line: line, reason: "a name expected in \(what())") }
         return try string(bytes, what: "a name")
     }
@@ -477,6 +502,8 @@ final class ERPXMLReader {
                     }
                     guard index < count && bytes[index] == quote, let text = value(bytes, valueStart, index) else { return nil }
                     index += 1
+                    // Past the cap, `tag()` refuses the element by line.
+                    if attributes.count >= ERPXMLReader.mostAttributes { return nil }
                     for known in attributes.indices where attributes[known].0 == attribute { return nil }
                     attributes.append((attribute, text))
                 }
@@ -519,6 +546,9 @@ final class ERPXMLReader {
                 pendingEnd = (name, tagLine)
                 return .start(name: name, attributes: attributes, line: tagLine)
             }
+            guard attributes.count < Self.mostAttributes else {
+                throw Failure(line: tagLine, reason: "<\(TerminalText.safe(name))> has more than \(Self.mostAttributes) attributes: no element of the exchange has that many")
+            }
             let attribute = try self.name(what: "the attributes of <\(name)>")
             try skipSpace()
             guard try advance() == UInt8(ascii: "=") else {
@@ -549,6 +579,7 @@ final class ERPXMLReader {
                 if byte == quote { break }
                 if byte == UInt8(ascii: "<") { throw Failure(line: line, reason: "a < inside the value of \(TerminalText.safe(attribute)) in <\(TerminalText.safe(name))>: write it as &lt;") }
                 raw.append(byte)
+                if raw.count > Self.longestValueBytes { throw tooLong("the value of \(TerminalText.safe(attribute)) in <\(TerminalText.safe(name))>", from: tagLine) }
             }
             }
             if attributes.contains(where: { $0.0 == attribute }) {

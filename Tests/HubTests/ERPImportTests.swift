@@ -258,10 +258,34 @@ struct ERPImportTests {
         for reference in ["&#4294967295;", "&#4294967296;", "&#9223372036854775807;", "&#x7FFFFFFFFFFFFFFF;", "&#xFFFFFFFFFFFFFFFF0;", "&#x110000;"] {
             let body = Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"K\(reference)\"><price level=\"customer\" currency=\"PLN\" amount-minor=\"1\"/></product></products>"
             let why = try hub.refusal(hub.write("reference.xml", Self.exchange(body)))
-            #expect(why.contains("line 4") && (why.contains("no character") || why.contains("is refused") || why.contains("bare &")), "\(reference): \(why)")
+            #expect(why.contains("line 4") && (why.contains("no character") || why.contains("character reference")), "\(reference): \(why)")
+            // A reference with too many digits is not a bare &: "&amp;" there would change the text.
+            #expect(!why.contains("bare &"), "\(reference): \(why)")
         }
         let amount = Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"K\"><price level=\"customer\" currency=\"PLN\" amount-minor=\"9223372036854775808\"/></product></products>"
         let why = try hub.refusal(hub.write("amount.xml", Self.exchange(amount)))
         #expect(why.contains("9223372036854775808' is not a whole number"), "\(why)")
+    }
+    @Test("one text, attribute value, comment or CDATA section of over 1 MiB, and an element with 300 attributes, are refused naming the line and the element; nothing changes")
+    func oversizedValuesRefused() throws {
+        let hub = try Hub()
+        _ = try hub.storage.importERP(path: Self.sample)
+        let before = try hub.rows("SELECT count(*) FROM products")
+        let huge = String(repeating: "Ж", count: 600_000)  // 1.2 MB of UTF-8
+        let cases: [(String, String, String)] = [
+            ("text", Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"K\">\(huge)</product></products>", "line 4: the text of <product> is longer than 1024 KiB"),
+            ("attribute", Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"\(huge)&amp;\"/></products>", "line 4: the value of name in <product> is longer than 1024 KiB"),
+            ("comment", Self.currencies + "\n<!-- \(huge) -->", "line 4: a comment is longer than 1024 KiB"),
+            ("cdata", Self.currencies + "\n<products><product part-number=\"PN-1\" name=\"K\"><![CDATA[\(huge)]]></product></products>", "line 4: a CDATA section is longer than 1024 KiB"),
+            ("attributes", Self.currencies + "\n<products><product " + (0..<300).map { "a\($0)=\"1\"" }.joined(separator: " ") + "/></products>", "line 4: <product> has more than 256 attributes"),
+        ]
+        for (name, body, expected) in cases {
+            let path = hub.write("\(name).xml", Self.exchange(body))
+            let bytes = fileBytes(path)
+            let why = try hub.refusal(path)
+            #expect(why.contains(expected), "\(name): \(why.prefix(300))")
+            #expect(fileBytes(path) == bytes, "the refused file changed")
+            #expect(try hub.rows("SELECT count(*) FROM products") == before)
+        }
     }
 }
