@@ -31,7 +31,7 @@ public struct Fleet {
         /// A PostgreSQL URL whose role may create databases: the hubs share a database of their
         /// own made there (dropped afterwards); nil: one SQLite file.
         public var postgresAdmin: String?
-        public var hubSessions = 64
+        public var hubSessions = 2048
         public var retryAfter = 5
         public var customersPerDevice = 30
         public var customerPool = 600

@@ -20,7 +20,7 @@ struct FleetCommand: ParsableCommand {
     var killHubAfter: Double?
     @Option(help: ArgumentHelp("PostgreSQL instead of SQLite: a URL whose role may create databases (the run makes its own and drops it).", valueName: "url"))
     var postgres: String?
-    @Option(help: "Each hub's --sessions cap.") var sessions: Int = 64
+    @Option(help: "Each hub's --sessions cap (satchel-hub serve's default).") var sessions: Int = 2048
     @Option(help: "Each hub's --retry-after (seconds a refused device waits).") var retryAfter: Int = 5
     @Option(help: "Customers in each rep's scope.") var customersPerDevice: Int = 30
     @Option(help: "Customers of the territory the reps share out.") var customers: Int = 600

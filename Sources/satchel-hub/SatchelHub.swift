@@ -215,7 +215,9 @@ struct Serve: ParsableCommand {
             """)
     @OptionGroup var database: DatabaseOption
     @Option(help: "host:port to listen on (port 0 picks one and prints it).") var listen: String = "127.0.0.1:7410"
-    @Option(help: "Sessions at once; a device beyond them is told the hub is busy and when to come back.") var sessions: Int = 64
+    // 2,048: a fleet on GPRS keeps a thousand and more sessions open at once, nearly all idle on
+    // round trips; the password gate bounds the memory that once made 64 the safe figure.
+    @Option(help: "Sessions at once; a device beyond them is told the hub is busy and when to come back.") var sessions: Int = 2048
     @Option(help: "On SIGTERM/SIGINT: seconds the open sessions get to finish before they are cut.") var drainSeconds: Int = 30
     @Option(help: "Seconds a device refused at the session cap is told to wait before it tries again (1-3600).") var retryAfter: Int = 30
     @Option(help: ArgumentHelp("host:port of an HTTP endpoint serving GET /metrics (Prometheus text format); none by default.", valueName: "host:port"))
@@ -235,6 +237,12 @@ struct Serve: ParsableCommand {
         guard (1...3600).contains(retryAfter) else { throw ValidationError("--retry-after \(retryAfter): 1 to 3600 seconds") }
         guard (1...65_535).contains(backlog) else { throw ValidationError("--backlog \(backlog): 1 to 65535 connections") }
         guard (1...1 << 20).contains(passwordMemoryMb) else { throw ValidationError("--password-memory-mb \(passwordMemoryMb): 1 or more MiB") }
+        let files = try hubErrors { try DescriptorLimit.raise(toServe: sessions, backlog: backlog) }
+        if files.short {
+            FileHandle.standardError.write(Data(("satchel-hub: warning: the open-files limit is \(files.after) (hard limit \(files.hard)); "
+                + "--sessions \(sessions) with --backlog \(backlog) needs \(files.needed): raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) "
+                + "or lower --sessions, or sessions past it fail to be accepted\n").utf8))
+        }
         // Both addresses are checked before storage is opened: a refused command creates no hub file.
         let listener: TCPListener
         do { listener = try TCPListener(listen, backlog: Int32(backlog)) } catch { throw ValidationError("--listen \(listen): \(error)") }

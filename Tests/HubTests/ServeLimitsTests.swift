@@ -446,4 +446,22 @@ struct ServeLimitsTests {
         #expect(try gate.run(until: .after(seconds: 10)) { 42 } == 42)
         #expect(gate.counts == (peak: 1, verified: 2, timedOut: 1))
     }
+
+    @Test("serve raises the open-files soft limit towards what its cap and backlog need, up to the hard limit and never down")
+    func descriptorLimitFollowsTheCap() throws {
+        // 2,048 sessions, their 512 busy answers, a 1,024 backlog and the reserve.
+        #expect(DescriptorLimit.needed(sessions: 2048, backlog: 1024) == 2048 + 512 + 1024 + DescriptorLimit.reserve)
+        #expect(DescriptorLimit.needed(sessions: 1, backlog: 1) == 1 + 4 + 1 + DescriptorLimit.reserve)
+        #expect(DescriptorLimit.target(soft: 1024, hard: 20_000, needed: 3648) == 3648)
+        #expect(DescriptorLimit.target(soft: 1024, hard: 2048, needed: 3648) == 2048)  // short: serve warns
+        #expect(DescriptorLimit.target(soft: 8192, hard: 20_000, needed: 3648) == 8192)  // never lowered
+        let outcome = try DescriptorLimit.raise(toServe: 2048, backlog: 1024)
+        var limit = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        let softNow = limit.rlim_cur == rlim_t.max ? Int.max : Int(clamping: limit.rlim_cur)
+        #expect(softNow == outcome.after)
+        #expect(outcome.after >= outcome.before)
+        #expect(outcome.after == min(outcome.hard, max(outcome.before, outcome.needed)))
+        #expect(outcome.short == (outcome.after < 3648))
+    }
 }
